@@ -1,0 +1,77 @@
+//! Registration.
+
+use ruma::api::client::account::{get_username_availability, register};
+use ruma::api::client::uiaa::{AuthData, AuthFlow, AuthType};
+
+use crate::api::ruma::Ruma;
+use crate::config::RegistrationMode;
+use crate::error::{Error, Result};
+use crate::service::Services;
+
+pub async fn register(
+    s: Services,
+    req: Ruma<register::v3::Request>,
+) -> Result<register::v3::Response> {
+    s.rate_limits.check_register(req.client_ip)?;
+    if req.kind == register::RegistrationKind::Guest {
+        return Err(Error::new(
+            http::StatusCode::FORBIDDEN,
+            ruma::api::error::ErrorKind::GuestAccessForbidden,
+            "Guest access is disabled",
+        ));
+    }
+    let flows = match s.config.registration.mode {
+        RegistrationMode::Closed => {
+            return Err(Error::forbidden("Registration is disabled on this server"));
+        }
+        RegistrationMode::Open => vec![AuthFlow::new(vec![AuthType::Dummy])],
+        RegistrationMode::Token => vec![AuthFlow::new(vec![AuthType::RegistrationToken])],
+    };
+    // Validate the username before the client spends effort on UIA stages.
+    let localpart = req
+        .username
+        .clone()
+        .unwrap_or_else(|| ruma::TransactionId::new().to_string().to_lowercase());
+    s.users.user_id_for(&localpart)?;
+    let tokens = s.config.registration.tokens.clone();
+    s.uiaa.check(req.auth.as_ref(), &flows, &move |auth| {
+        Ok(match auth {
+            AuthData::Dummy(_) => true,
+            AuthData::RegistrationToken(t) => tokens.iter().any(|k| k == &t.token),
+            _ => false,
+        })
+    })?;
+    let user_id = s
+        .users
+        .create_user(&localpart, req.password.as_deref(), false, false)
+        .await?;
+    let mut res = register::v3::Response::new(user_id.clone());
+    if !req.inhibit_login {
+        let session = s
+            .users
+            .create_session(
+                &user_id,
+                req.body.device_id.clone(),
+                req.body.initial_device_display_name.clone(),
+            )
+            .await?;
+        res.access_token = Some(session.access_token);
+        res.device_id = Some(session.device_id);
+    }
+    Ok(res)
+}
+
+pub async fn register_available(
+    s: Services,
+    req: Ruma<get_username_availability::v3::Request>,
+) -> Result<get_username_availability::v3::Response> {
+    let user_id = s.users.user_id_for(&req.username)?;
+    if s.users.get_user(&user_id).await?.is_some() {
+        return Err(Error::new(
+            http::StatusCode::BAD_REQUEST,
+            ruma::api::error::ErrorKind::UserInUse,
+            "User ID already taken",
+        ));
+    }
+    Ok(get_username_availability::v3::Response::new(true))
+}

@@ -1,0 +1,45 @@
+//! Server discovery: well-known, supported versions, capabilities.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use ruma::api::client::discovery::{get_capabilities, get_supported_versions};
+
+use crate::api::ruma::Ruma;
+use crate::error::Result;
+use crate::service::Services;
+use crate::service::rooms::SUPPORTED_ROOM_VERSIONS;
+
+pub async fn well_known_client(State(s): State<Services>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "m.homeserver": { "base_url": s.config.base_url() } }))
+}
+
+pub async fn versions(
+    _: Services,
+    _: Ruma<get_supported_versions::Request>,
+) -> Result<get_supported_versions::Response> {
+    let versions = [
+        "r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10",
+        "v1.11", "v1.12",
+    ];
+    let mut res =
+        get_supported_versions::Response::new(versions.iter().map(|v| v.to_string()).collect());
+    res.unstable_features = BTreeMap::new();
+    Ok(res)
+}
+
+pub async fn capabilities(
+    _: Services,
+    _: Ruma<get_capabilities::v3::Request>,
+) -> Result<get_capabilities::v3::Response> {
+    use get_capabilities::v3::{Capabilities, RoomVersionStability, RoomVersionsCapability};
+    let available = SUPPORTED_ROOM_VERSIONS
+        .iter()
+        .map(|v| (v.clone(), RoomVersionStability::Stable))
+        .collect();
+    let mut caps = Capabilities::new();
+    caps.room_versions =
+        RoomVersionsCapability::new(crate::service::rooms::DEFAULT_ROOM_VERSION, available);
+    Ok(get_capabilities::v3::Response::new(caps))
+}

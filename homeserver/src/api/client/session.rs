@@ -1,0 +1,68 @@
+//! Login, logout and whoami.
+
+use ruma::api::client::account::whoami;
+use ruma::api::client::session::{get_login_types, login, logout, logout_all};
+use ruma::api::client::uiaa::UserIdentifier;
+
+use crate::api::ruma::Ruma;
+use crate::error::{Error, Result};
+use crate::service::Services;
+
+pub async fn login_types(
+    _: Services,
+    _: Ruma<get_login_types::v3::Request>,
+) -> Result<get_login_types::v3::Response> {
+    use get_login_types::v3::{LoginType, PasswordLoginType};
+    Ok(get_login_types::v3::Response::new(vec![
+        LoginType::Password(PasswordLoginType::default()),
+    ]))
+}
+
+pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::v3::Response> {
+    let login::v3::LoginInfo::Password(pw) = &req.login_info else {
+        return Err(Error::new(
+            http::StatusCode::BAD_REQUEST,
+            ruma::api::error::ErrorKind::Unknown,
+            "Only m.login.password is supported",
+        ));
+    };
+    let user = match &pw.identifier {
+        Some(UserIdentifier::Matrix(m)) => m.user.clone(),
+        _ => return Err(Error::forbidden("Only m.id.user identifiers are supported")),
+    };
+    s.rate_limits.check_login(req.client_ip, &user)?;
+    let user_id = s.users.parse_login_user(&user)?;
+    let record = s.users.check_password(&user_id, &pw.password).await?;
+    let session = s
+        .users
+        .create_session(
+            &record.user_id,
+            req.body.device_id.clone(),
+            req.body.initial_device_display_name.clone(),
+        )
+        .await?;
+    tracing::info!(user_id = %session.user_id, device_id = %session.device_id, "login");
+    let mut res =
+        login::v3::Response::new(session.user_id, session.access_token, session.device_id);
+    res.well_known = None;
+    Ok(res)
+}
+
+pub async fn logout(s: Services, req: Ruma<logout::v3::Request>) -> Result<logout::v3::Response> {
+    s.users.logout(req.session()).await?;
+    Ok(logout::v3::Response::new())
+}
+
+pub async fn logout_all(
+    s: Services,
+    req: Ruma<logout_all::v3::Request>,
+) -> Result<logout_all::v3::Response> {
+    s.users.logout_all(req.user_id()).await?;
+    Ok(logout_all::v3::Response::new())
+}
+
+pub async fn whoami(_: Services, req: Ruma<whoami::v3::Request>) -> Result<whoami::v3::Response> {
+    let mut res = whoami::v3::Response::new(req.user_id().clone(), false);
+    res.device_id = Some(req.device_id().clone());
+    Ok(res)
+}

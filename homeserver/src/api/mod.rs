@@ -1,0 +1,16 @@
+//! HTTP layer: axum routes to one handler per endpoint; handlers call one service function.
+
+pub mod client;
+pub mod router;
+pub mod ruma;
+
+use axum::Router;
+
+use crate::service::Services;
+
+/// The client-server API router (state not yet applied).
+pub fn client_router() -> Router<Services> {
+    client::routes(Router::new())
+        .fallback(router::unknown_endpoint)
+        .method_not_allowed_fallback(router::method_not_allowed)
+}

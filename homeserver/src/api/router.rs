@@ -1,0 +1,81 @@
+//! Registers ruma endpoints on axum (every historical path of each endpoint) and answers
+//! unknown paths and methods with the spec's `M_UNRECOGNIZED`.
+
+use std::future::Future;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{MethodFilter, on};
+use http::{Method, StatusCode};
+use ruma::api::{IncomingRequest, path_builder::PathBuilder};
+
+use super::ruma::{AuthRequirement, Ruma, RumaResponse};
+use crate::error::{Error, Result};
+use crate::service::Services;
+
+/// Implemented for every `async fn(Services, Ruma<Req>) -> Result<Req::OutgoingResponse>`.
+pub trait RumaHandler<Req> {
+    fn add_to(self, router: Router<Services>) -> Router<Services>;
+}
+
+impl<Req, F, Fut> RumaHandler<Req> for F
+where
+    Req: IncomingRequest + Send + 'static,
+    Req::Authentication: AuthRequirement,
+    F: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Req::OutgoingResponse>> + Send + 'static,
+{
+    fn add_to(self, mut router: Router<Services>) -> Router<Services> {
+        let filter = method_filter(&Req::METHOD);
+        let mut seen = std::collections::HashSet::new();
+        for path in Req::PATH_BUILDER.all_paths() {
+            if !seen.insert(path) {
+                continue;
+            }
+            let h = self.clone();
+            router = router.route(
+                path,
+                on(
+                    filter,
+                    move |State(s): State<Services>, req: Ruma<Req>| async move {
+                        h(s, req).await.map(RumaResponse)
+                    },
+                ),
+            );
+        }
+        router
+    }
+}
+
+fn method_filter(m: &Method) -> MethodFilter {
+    match *m {
+        Method::GET => MethodFilter::GET,
+        Method::POST => MethodFilter::POST,
+        Method::PUT => MethodFilter::PUT,
+        Method::DELETE => MethodFilter::DELETE,
+        Method::PATCH => MethodFilter::PATCH,
+        Method::HEAD => MethodFilter::HEAD,
+        _ => MethodFilter::OPTIONS,
+    }
+}
+
+pub trait RouterExt {
+    fn ruma<Req, H: RumaHandler<Req>>(self, handler: H) -> Self;
+}
+
+impl RouterExt for Router<Services> {
+    fn ruma<Req, H: RumaHandler<Req>>(self, handler: H) -> Self {
+        handler.add_to(self)
+    }
+}
+
+pub async fn unknown_endpoint() -> Error {
+    Error::unrecognized(StatusCode::NOT_FOUND, "Unrecognized request")
+}
+
+pub async fn method_not_allowed() -> Error {
+    Error::unrecognized(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed on this endpoint",
+    )
+}

@@ -1,0 +1,252 @@
+//! The bridge between axum and ruma: the `Ruma<T>` extractor (body limit, access-token auth,
+//! typed request), the response wrapper, Matrix error rendering and the route helper.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequest, RawPathParams, Request};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::StatusCode;
+use ruma::api::auth_scheme::{
+    AccessToken, AccessTokenOptional, AppserviceTokenOptional, NoAccessToken, NoAuthentication,
+};
+use ruma::api::error::{ErrorBody, ErrorKind, FromHttpRequestError, StandardErrorBody};
+use ruma::api::{IncomingRequest, IncomingRequestExt, OutgoingResponse, OutgoingResponseExt};
+use ruma::{OwnedDeviceId, OwnedUserId};
+
+use crate::error::Error;
+use crate::service::Services;
+use crate::service::users::Session;
+
+/// How an endpoint authenticates, derived from ruma's `AuthScheme` type.
+pub trait AuthRequirement {
+    const TOKEN: TokenNeed;
+}
+#[derive(PartialEq, Eq)]
+pub enum TokenNeed {
+    Required,
+    Optional,
+    None,
+}
+impl AuthRequirement for AccessToken {
+    const TOKEN: TokenNeed = TokenNeed::Required;
+}
+impl AuthRequirement for AccessTokenOptional {
+    const TOKEN: TokenNeed = TokenNeed::Optional;
+}
+/// Login and register accept an appservice token; without appservices it is an optional user token.
+impl AuthRequirement for AppserviceTokenOptional {
+    const TOKEN: TokenNeed = TokenNeed::Optional;
+}
+impl AuthRequirement for NoAuthentication {
+    const TOKEN: TokenNeed = TokenNeed::None;
+}
+impl AuthRequirement for NoAccessToken {
+    const TOKEN: TokenNeed = TokenNeed::None;
+}
+
+/// A parsed ruma request plus who sent it.
+pub struct Ruma<T> {
+    pub body: T,
+    pub session: Option<Session>,
+    pub client_ip: Option<IpAddr>,
+}
+
+impl<T> Ruma<T> {
+    /// The authenticated session. Only call on endpoints whose auth scheme requires a token.
+    pub fn session(&self) -> &Session {
+        self.session
+            .as_ref()
+            .expect("endpoint requires authentication; extractor enforced it")
+    }
+    pub fn user_id(&self) -> &OwnedUserId {
+        &self.session().user_id
+    }
+    pub fn device_id(&self) -> &OwnedDeviceId {
+        &self.session().device_id
+    }
+}
+
+impl<T> std::ops::Deref for Ruma<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.body
+    }
+}
+
+impl<T> FromRequest<Services> for Ruma<T>
+where
+    T: IncomingRequest + Send + 'static,
+    T::Authentication: AuthRequirement,
+{
+    type Rejection = Error;
+
+    async fn from_request(req: Request, services: &Services) -> Result<Self, Error> {
+        let (mut parts, body) = req.into_parts();
+        use axum::extract::FromRequestParts;
+        let params = RawPathParams::from_request_parts(&mut parts, services)
+            .await
+            .map_err(|e| Error::invalid_param(format!("bad path parameter: {e}")))?;
+        let path_args: Vec<String> = params.iter().map(|(_, v)| v.to_owned()).collect();
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+
+        let limit = services.limits.body_limit_for(parts.uri.path());
+        let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            Error::too_large(format!("request body exceeds the limit of {limit} bytes"))
+        })?;
+        let http_req = http::Request::from_parts(parts, bytes.as_ref());
+
+        let session = match <T::Authentication as AuthRequirement>::TOKEN {
+            TokenNeed::None => None,
+            need => {
+                let token = access_token(&http_req)?;
+                match (token, need) {
+                    (Some(tok), _) => Some(services.users.authenticate(&tok).await?),
+                    (None, TokenNeed::Required) => {
+                        return Err(Error::new(
+                            StatusCode::UNAUTHORIZED,
+                            ErrorKind::MissingToken,
+                            "Missing access token",
+                        ));
+                    }
+                    (None, _) => None,
+                }
+            }
+        };
+
+        let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
+        let body = T::try_from_http_request(http_req, &args).map_err(map_parse_error)?;
+        Ok(Ruma {
+            body,
+            session,
+            client_ip,
+        })
+    }
+}
+
+/// The token from `Authorization: Bearer` or, deprecated but still sent, `?access_token=`.
+fn access_token(req: &http::Request<&[u8]>) -> Result<Option<String>, Error> {
+    if let Some(h) = req.headers().get(http::header::AUTHORIZATION) {
+        let h = h
+            .to_str()
+            .map_err(|_| Error::unknown_token("Malformed Authorization header"))?;
+        return match h.strip_prefix("Bearer ") {
+            Some(t) => Ok(Some(t.trim().to_owned())),
+            None => Err(Error::unknown_token(
+                "Authorization header is not a Bearer token",
+            )),
+        };
+    }
+    let token = req.uri().query().and_then(|q| {
+        url_query_pairs(q)
+            .find(|(k, _)| k == "access_token")
+            .map(|(_, v)| v)
+    });
+    Ok(token)
+}
+
+fn url_query_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
+    q.split('&').filter_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        let dec = |s: &str| percent_decode(s);
+        Some((dec(k), dec(v)))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn map_parse_error(e: FromHttpRequestError) -> Error {
+    use ruma::api::error::DeserializationError as D;
+    match e {
+        FromHttpRequestError::Deserialization(D::Json(j)) => {
+            if j.is_syntax() || j.is_eof() {
+                Error::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorKind::NotJson,
+                    format!("Body is not valid JSON: {j}"),
+                )
+            } else {
+                Error::bad_json(format!("Invalid request body: {j}"))
+            }
+        }
+        FromHttpRequestError::Deserialization(D::Ident(id)) => {
+            Error::invalid_param(format!("Invalid identifier: {id}"))
+        }
+        FromHttpRequestError::Deserialization(D::Query(q)) => {
+            Error::invalid_param(format!("Invalid query parameters: {q}"))
+        }
+        FromHttpRequestError::MethodMismatch { .. } => Error::unrecognized(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Method not allowed on this endpoint",
+        ),
+        other => Error::bad_json(format!("Invalid request: {other}")),
+    }
+}
+
+/// A ruma response, rendered with ruma's own serialiser.
+pub struct RumaResponse<T>(pub T);
+
+impl<T: OutgoingResponse> IntoResponse for RumaResponse<T> {
+    fn into_response(self) -> Response {
+        match self.0.try_into_http_response::<Vec<u8>>() {
+            Ok(res) => res.map(Body::from).into_response(),
+            Err(e) => {
+                Error::internal(format!("response serialisation failed: {e}")).into_response()
+            }
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let res = match self {
+            Error::Matrix {
+                status,
+                kind,
+                message,
+            } => {
+                let err = ruma::api::error::Error::new(
+                    status,
+                    ErrorBody::Standard(StandardErrorBody::new(kind, message)),
+                );
+                err.try_into_http_response::<Vec<u8>>()
+            }
+            Error::Uiaa(info) => ruma::api::client::uiaa::UiaaResponse::AuthResponse(*info)
+                .try_into_http_response::<Vec<u8>>(),
+        };
+        match res {
+            Ok(r) => r.map(Body::from).into_response(),
+            Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response(),
+        }
+    }
+}
+
+/// The handler result type: a ruma response or a Matrix error.
+pub type ApiResult<T> = Result<RumaResponse<T>, Error>;

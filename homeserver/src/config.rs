@@ -1,0 +1,257 @@
+//! Configuration: built-in defaults < TOML file < `HANDOVER_*` environment variables (figment).
+//! Nested keys use a double underscore in the environment: `HANDOVER_LISTEN__CLIENT`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The Matrix server name: the part after the colon in `@user:server`. Cannot change later.
+    pub server_name: String,
+    /// Directory for the database, media files and the signing key.
+    pub data_dir: PathBuf,
+    /// Public base URL advertised in `/.well-known/matrix/client`; defaults to `http(s)://server_name`.
+    #[serde(default)]
+    pub public_baseurl: Option<String>,
+    pub listen: ListenConfig,
+    pub database: DatabaseConfig,
+    pub registration: RegistrationConfig,
+    pub media: MediaConfig,
+    pub tls: TlsConfig,
+    pub log: LogConfig,
+    pub rate_limit: RateLimitConfig,
+    pub limits: LimitsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// Address for the client-server API. Port 0 picks a free port (printed at start-up).
+    pub client: SocketAddr,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// SQLite file; relative paths are resolved against `data_dir`.
+    pub path: PathBuf,
+    /// Read-only connections kept for concurrent readers.
+    pub readers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Anyone may register (m.login.dummy).
+    Open,
+    /// Registration needs one of `registration.tokens` (m.login.registration_token).
+    Token,
+    /// Only `handover admin create-user` creates accounts.
+    Closed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrationConfig {
+    pub mode: RegistrationMode,
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// Minimum password length for new passwords.
+    pub min_password_length: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    pub max_upload_bytes: u64,
+    /// Largest thumbnail edge we generate, in pixels.
+    pub max_thumbnail_size: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain. With `key`, the client listener serves HTTPS (rustls).
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `handover=debug,info`. `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// Token bucket per client IP (and per user for login): burst size and refill rate.
+    pub login_burst: u32,
+    pub login_per_second: f64,
+    pub register_burst: u32,
+    pub register_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body accepted on non-media endpoints.
+    pub max_request_bytes: usize,
+    /// Longest /sync long-poll a client may ask for.
+    pub max_sync_timeout_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server_name: "localhost".into(),
+            data_dir: "data".into(),
+            public_baseurl: None,
+            listen: ListenConfig {
+                client: "127.0.0.1:8008".parse().expect("valid literal"),
+            },
+            database: DatabaseConfig {
+                path: "handover.db".into(),
+                readers: 4,
+            },
+            registration: RegistrationConfig {
+                mode: RegistrationMode::Closed,
+                tokens: vec![],
+                min_password_length: 8,
+            },
+            media: MediaConfig {
+                max_upload_bytes: 50 * 1024 * 1024,
+                max_thumbnail_size: 800,
+            },
+            tls: TlsConfig::default(),
+            log: LogConfig {
+                format: LogFormat::Text,
+                level: "info".into(),
+            },
+            rate_limit: RateLimitConfig {
+                enabled: true,
+                login_burst: 10,
+                login_per_second: 0.2,
+                register_burst: 5,
+                register_per_second: 0.1,
+            },
+            limits: LimitsConfig {
+                max_request_bytes: 1024 * 1024,
+                max_sync_timeout_ms: 60_000,
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `HANDOVER_*` variables. Errors name the key.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(format!("config file {} does not exist", file.display()));
+            }
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        fig = fig.merge(Env::prefixed("HANDOVER_").split("__"));
+        let mut cfg: Config = fig.extract().map_err(|e| {
+            e.into_iter()
+                .map(|e| format!("configuration error: {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        cfg.validate()?;
+        if cfg.database.path.is_relative() {
+            cfg.database.path = cfg.data_dir.join(&cfg.database.path);
+        }
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        ruma::ServerName::parse(&self.server_name)
+            .map_err(|e| format!("configuration error: key `server_name`: {e}"))?;
+        if self.registration.mode == RegistrationMode::Token && self.registration.tokens.is_empty()
+        {
+            return Err(
+                "configuration error: key `registration.tokens` must list at least one \
+                        token when `registration.mode` is \"token\""
+                    .into(),
+            );
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(
+                "configuration error: keys `tls.cert` and `tls.key` must be set together".into(),
+            );
+        }
+        if self.database.readers == 0 {
+            return Err("configuration error: key `database.readers` must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn media_dir(&self) -> PathBuf {
+        self.data_dir.join("media")
+    }
+
+    pub fn base_url(&self) -> String {
+        self.public_baseurl.clone().unwrap_or_else(|| {
+            let scheme = if self.tls.cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", self.server_name)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_key_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[listen]\nclient = \"not an address\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&f)).unwrap_err();
+        assert!(err.contains("listen.client"), "{err}");
+        std::fs::write(&f, "srever_name = \"x\"\n").unwrap();
+        let err = Config::load(Some(&f)).unwrap_err();
+        assert!(err.contains("srever_name"), "{err}");
+    }
+
+    #[test]
+    fn file_then_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "server_name = \"trust.nhs.uk\"\ndata_dir = \"/tmp/x\"\n",
+        )
+        .unwrap();
+        let cfg = Config::load(Some(&f)).unwrap();
+        assert_eq!(cfg.server_name, "trust.nhs.uk");
+        assert_eq!(cfg.database.path, PathBuf::from("/tmp/x/handover.db"));
+        assert_eq!(cfg.registration.mode, RegistrationMode::Closed);
+    }
+}

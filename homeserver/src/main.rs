@@ -1,0 +1,94 @@
+//! The `handover` binary: `serve` runs the homeserver; `admin` holds operator commands.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use handover::config::Config;
+
+#[derive(Parser)]
+#[command(name = "handover", version, about = "Handover Matrix homeserver")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the homeserver.
+    Serve {
+        /// TOML configuration file (HANDOVER_* environment variables override it).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Operator commands that work on the server's data directly.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account (works whatever the registration mode).
+    CreateUser {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        username: String,
+        /// The password; read from HANDOVER_NEW_PASSWORD if omitted, so it stays out of shell history.
+        #[arg(long)]
+        password: Option<String>,
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+fn load(config: Option<&std::path::Path>) -> Config {
+    match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve { config } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            rt.block_on(handover::server::serve(cfg))
+        }
+        Command::Admin {
+            command:
+                AdminCommand::CreateUser {
+                    config,
+                    username,
+                    password,
+                    admin,
+                },
+        } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            let password = match password.or_else(|| std::env::var("HANDOVER_NEW_PASSWORD").ok()) {
+                Some(p) => p,
+                None => anyhow::bail!("give --password or set HANDOVER_NEW_PASSWORD"),
+            };
+            rt.block_on(async move {
+                let services = handover::server::build_services(cfg)?;
+                let user_id = services
+                    .users
+                    .create_user(&username, Some(&password), admin, true)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("created {user_id}");
+                Ok(())
+            })
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Start-up: logging, storage, services, the HTTP listener (plain or rustls), graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::config::{Config, LogFormat};
+use crate::service::Services;
+use crate::store::sqlite::SqliteStore;
+
+pub fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Opens storage and builds every service.
+pub fn build_services(config: Config) -> anyhow::Result<Services> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let store = SqliteStore::open(&config.database.path, config.database.readers)?;
+    let policy: Arc<dyn handover_policy::Policy> = Arc::new(handover_policy::AllowAll);
+    Services::build(config, store, policy).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// One log line per request: method, route template (never the raw path with ids or tokens),
+/// status and latency. Bodies and headers are never logged.
+async fn request_log(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let res = next.run(req).await;
+    tracing::info!(
+        target: "handover::request",
+        method = %method,
+        route = route.as_deref().unwrap_or("<unmatched>"),
+        status = res.status().as_u16(),
+        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    res
+}
+
+pub fn app(services: Services) -> axum::Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers(Any);
+    crate::api::client_router()
+        .layer(middleware::from_fn(request_log))
+        .layer(cors)
+        .with_state(services)
+}
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = config.tls.clone();
+    let addr = config.listen.client;
+    let services = build_services(config)?;
+    let app = app(services.clone()).into_make_service_with_connect_info::<SocketAddr>();
+
+    let std_listener = std::net::TcpListener::bind(addr)?;
+    std_listener.set_nonblocking(true)?;
+    let local = std_listener.local_addr()?;
+    let scheme = if tls.cert.is_some() { "https" } else { "http" };
+    // Machine-readable line for scripts and tests (logs go to stderr).
+    println!("HANDOVER_LISTENING client={scheme}://{local}");
+    tracing::info!(%local, server_name = %services.config.server_name, "listening");
+
+    let handle = axum_server::Handle::new();
+    let h2 = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        h2.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
+            axum_server::from_tcp_rustls(std_listener, rustls)?
+                .handle(handle)
+                .serve(app)
+                .await?;
+        }
+        _ => {
+            axum_server::from_tcp(std_listener)?
+                .handle(handle)
+                .serve(app)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("signal handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

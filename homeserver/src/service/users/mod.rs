@@ -1,0 +1,248 @@
+//! Accounts, sessions (access tokens) and devices.
+
+mod password;
+mod token;
+
+use std::sync::Arc;
+
+use handover_policy::{Policy, RegistrationRequest};
+use http::StatusCode;
+use ruma::api::error::ErrorKind;
+use ruma::{OwnedDeviceId, OwnedUserId, UserId};
+
+pub use self::password::{hash_password, verify_password};
+pub use self::token::{hash_token, new_token};
+use super::blocking;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::store::StoreError;
+use crate::store::users::{UserRecord, UserStore};
+
+/// Who is making a request, resolved from the access token.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub is_admin: bool,
+    /// SHA-256 of the token, so logout can find it without keeping the secret around.
+    pub token_hash: String,
+}
+
+/// A new login: the token is returned to the client once and never stored in clear.
+pub struct NewSession {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub access_token: String,
+}
+
+pub struct UserService {
+    config: Arc<Config>,
+    store: Arc<dyn UserStore>,
+    policy: Arc<dyn Policy>,
+}
+
+impl UserService {
+    pub fn new(config: Arc<Config>, store: Arc<dyn UserStore>, policy: Arc<dyn Policy>) -> Self {
+        Self {
+            config,
+            store,
+            policy,
+        }
+    }
+
+    pub fn server_name(&self) -> &str {
+        &self.config.server_name
+    }
+
+    /// Resolves an access token to its session, or `M_UNKNOWN_TOKEN`.
+    pub async fn authenticate(&self, token: &str) -> Result<Session> {
+        let token_hash = hash_token(token);
+        let store = self.store.clone();
+        let th = token_hash.clone();
+        let owner = blocking(move || Ok(store.token_owner(&th)?)).await?;
+        match owner {
+            Some(o) if !o.deactivated => Ok(Session {
+                user_id: o.user_id,
+                device_id: o.device_id,
+                is_admin: o.is_admin,
+                token_hash,
+            }),
+            Some(_) => Err(Error::new(
+                StatusCode::FORBIDDEN,
+                ErrorKind::UserDeactivated,
+                "This account has been deactivated",
+            )),
+            None => Err(Error::unknown_token("Unknown or expired access token")),
+        }
+    }
+
+    /// Validates a localpart and builds the full user id on this server.
+    pub fn user_id_for(&self, localpart: &str) -> Result<OwnedUserId> {
+        let localpart = localpart.to_lowercase();
+        let valid = !localpart.is_empty()
+            && localpart.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'));
+        let id = UserId::parse(format!("@{localpart}:{}", self.config.server_name))
+            .ok()
+            .filter(|_| valid);
+        match id {
+            Some(id) if id.as_str().len() <= 255 => Ok(id),
+            _ => Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidUsername,
+                "User ID may only contain a-z, 0-9, and . _ = - / +",
+            )),
+        }
+    }
+
+    /// The user a login names: a full id on this server, or a localpart.
+    pub fn parse_login_user(&self, user: &str) -> Result<OwnedUserId> {
+        if user.starts_with('@') {
+            let id = UserId::parse(user.to_lowercase())
+                .map_err(|_| Error::forbidden("Invalid username or password"))?;
+            if id.server_name().as_str() != self.config.server_name {
+                return Err(Error::forbidden("Invalid username or password"));
+            }
+            Ok(id)
+        } else {
+            self.user_id_for(user)
+                .map_err(|_| Error::forbidden("Invalid username or password"))
+        }
+    }
+
+    /// Creates an account (after the caller has checked the registration mode and UIA).
+    pub async fn create_user(
+        &self,
+        localpart: &str,
+        password: Option<&str>,
+        is_admin: bool,
+        by_admin: bool,
+    ) -> Result<OwnedUserId> {
+        let user_id = self.user_id_for(localpart)?;
+        self.policy
+            .check_registration(&RegistrationRequest {
+                localpart: user_id.localpart(),
+                server_name: &self.config.server_name,
+                by_admin,
+            })
+            .map_err(|d| Error::policy(&d))?;
+        if let Some(p) = password {
+            self.check_password_strength(p)?;
+        }
+        let password = password.map(str::to_owned);
+        let store = self.store.clone();
+        let uid = user_id.clone();
+        blocking(move || {
+            let hash = password.as_deref().map(hash_password).transpose()?;
+            let rec = UserRecord {
+                user_id: uid.clone(),
+                password_hash: hash,
+                is_admin,
+                deactivated: false,
+                displayname: Some(uid.localpart().to_owned()),
+                avatar_url: None,
+            };
+            match store.create_user(&rec) {
+                Err(StoreError::Conflict(_)) => Err(Error::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorKind::UserInUse,
+                    "User ID already taken",
+                )),
+                other => Ok(other?),
+            }
+        })
+        .await?;
+        tracing::info!(user_id = %user_id, "account created");
+        Ok(user_id)
+    }
+
+    pub fn check_password_strength(&self, password: &str) -> Result<()> {
+        if password.chars().count() < self.config.registration.min_password_length {
+            return Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::WeakPassword,
+                format!(
+                    "Password must be at least {} characters",
+                    self.config.registration.min_password_length
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a password; `M_FORBIDDEN` for an unknown user or wrong password (indistinguishable).
+    pub async fn check_password(&self, user_id: &UserId, password: &str) -> Result<UserRecord> {
+        let store = self.store.clone();
+        let uid = user_id.to_owned();
+        let password = password.to_owned();
+        blocking(move || {
+            let user = store.get_user(uid.as_str())?;
+            let denied = || Error::forbidden("Invalid username or password");
+            let Some(user) = user else {
+                // Hash anyway so response time does not reveal whether the account exists.
+                let _ = hash_password(&password);
+                return Err(denied());
+            };
+            if user.deactivated {
+                return Err(Error::new(
+                    StatusCode::FORBIDDEN,
+                    ErrorKind::UserDeactivated,
+                    "This account has been deactivated",
+                ));
+            }
+            match &user.password_hash {
+                Some(h) if verify_password(&password, h) => Ok(user),
+                _ => Err(denied()),
+            }
+        })
+        .await
+    }
+
+    /// Starts a session on `device_id` (new random id if `None`).
+    pub async fn create_session(
+        &self,
+        user_id: &UserId,
+        device_id: Option<OwnedDeviceId>,
+        display_name: Option<String>,
+    ) -> Result<NewSession> {
+        let device_id = device_id.unwrap_or_else(ruma::DeviceId::new);
+        let access_token = new_token();
+        let th = hash_token(&access_token);
+        let store = self.store.clone();
+        let (uid, did) = (user_id.to_owned(), device_id.clone());
+        blocking(move || {
+            Ok(store.create_session(uid.as_str(), did.as_str(), display_name.as_deref(), &th)?)
+        })
+        .await?;
+        Ok(NewSession {
+            user_id: user_id.to_owned(),
+            device_id,
+            access_token,
+        })
+    }
+
+    pub async fn logout(&self, session: &Session) -> Result<()> {
+        let store = self.store.clone();
+        let th = session.token_hash.clone();
+        blocking(move || Ok(store.delete_token(&th)?)).await
+    }
+
+    pub async fn logout_all(&self, user_id: &UserId) -> Result<()> {
+        let store = self.store.clone();
+        let uid = user_id.to_owned();
+        blocking(move || Ok(store.delete_devices(uid.as_str(), None)?)).await
+    }
+
+    pub async fn get_user(&self, user_id: &UserId) -> Result<Option<UserRecord>> {
+        let store = self.store.clone();
+        let uid = user_id.to_owned();
+        blocking(move || Ok(store.get_user(uid.as_str())?)).await
+    }
+
+    /// The store, for sibling modules of this service (devices, profile).
+    pub(crate) fn store(&self) -> Arc<dyn UserStore> {
+        self.store.clone()
+    }
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+}

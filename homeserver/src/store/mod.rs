@@ -1,0 +1,42 @@
+//! Storage seams. Each service reaches storage through one narrow trait defined here (or in the
+//! submodule for its area); `sqlite/` implements them all on the embedded database. A PostgreSQL
+//! backend implements the same traits without touching a service or handler.
+//!
+//! The traits are synchronous: services call them from `spawn_blocking` (see `service::blocking`).
+
+pub mod sqlite;
+pub mod users;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("i/o error: {0}")]
+    Io(String),
+    #[error("the write could not be committed")]
+    CommitFailed,
+    #[error("the database is closed")]
+    Closed,
+    /// A uniqueness rule the caller should report (e.g. "user exists").
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,203 @@
+//! The SQLite engine: one writer thread with group commit, a pool of read-only connections.
+//!
+//! Why a writer thread: SQLite allows one writer at a time. Serialising writes through one thread
+//! lets us batch every job that is waiting into a single transaction (one fsync for many sends),
+//! allocate stream positions in commit order, and acknowledge a write only after its COMMIT, so an
+//! acknowledged write is durable (WAL + synchronous=FULL).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+
+use rusqlite::{Connection, OpenFlags, Transaction};
+
+use super::migrations;
+use crate::store::{StoreError, StoreResult};
+
+/// What a write job sees: the open transaction and the stream-position allocator.
+pub struct WriteCtx<'a> {
+    pub tx: &'a Transaction<'a>,
+    next_pos: &'a mut i64,
+}
+
+impl WriteCtx<'_> {
+    /// Allocates the next position in the global stream (events, receipts, account data…).
+    pub fn next_pos(&mut self) -> i64 {
+        *self.next_pos += 1;
+        *self.next_pos
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Box<dyn FnOnce(bool) + Send> + Send>;
+
+pub struct Db {
+    path: PathBuf,
+    writer: Mutex<mpsc::Sender<Job>>,
+    readers: Mutex<Vec<Connection>>,
+    max_readers: usize,
+    /// Highest stream position whose transaction has committed; readers never look past it.
+    committed: Arc<AtomicI64>,
+}
+
+fn open(path: &Path, flags: OpenFlags) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA secure_delete = ON;
+         PRAGMA cache_size = -16000;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+impl Db {
+    pub fn open(path: &Path, max_readers: usize) -> StoreResult<Arc<Self>> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(e.to_string()))?;
+        }
+        let mut conn = open(path, OpenFlags::default())?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+        migrations::run(&mut conn)?;
+        let start = migrations::max_stream_pos(&conn)?;
+        let committed = Arc::new(AtomicI64::new(start));
+        let (tx, rx) = mpsc::channel::<Job>();
+        let committed2 = committed.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, start, committed2))
+            .map_err(|e| StoreError::Io(e.to_string()))?;
+        Ok(Arc::new(Self {
+            path: path.to_owned(),
+            writer: Mutex::new(tx),
+            readers: Mutex::new(Vec::new()),
+            max_readers,
+            committed,
+        }))
+    }
+
+    /// The highest committed stream position.
+    pub fn current_pos(&self) -> i64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` inside the next group-commit transaction and returns once it is durable.
+    /// An error from `f` rolls back only `f`'s own changes (a savepoint), not its batch-mates'.
+    /// Blocking: call from a blocking context (the service layer uses `spawn_blocking`).
+    pub fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut WriteCtx<'_>) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (rtx, rrx) = mpsc::sync_channel::<StoreResult<T>>(1);
+        let job: Job = Box::new(move |ctx| {
+            let res = f(ctx);
+            if res.is_err() {
+                // Undo only this job's writes; its batch-mates still commit.
+                let _ = ctx.tx.execute_batch("ROLLBACK TO job");
+            }
+            Box::new(move |committed: bool| {
+                let res = if committed {
+                    res
+                } else {
+                    Err(StoreError::CommitFailed)
+                };
+                let _ = rtx.send(res);
+            })
+        });
+        self.writer
+            .lock()
+            .expect("writer channel lock")
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
+        rrx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read-only connection (a consistent snapshot for its duration).
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = self.readers.lock().expect("reader pool lock").pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+        };
+        let res = (|| {
+            conn.execute_batch("BEGIN")?;
+            let r = f(&conn);
+            conn.execute_batch("COMMIT")?;
+            r
+        })();
+        let mut pool = self.readers.lock().expect("reader pool lock");
+        if pool.len() < self.max_readers && conn.is_autocommit() {
+            pool.push(conn);
+        }
+        res
+    }
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    start: i64,
+    committed: Arc<AtomicI64>,
+) {
+    let mut next_pos = start;
+    while let Ok(first) = rx.recv() {
+        // Take everything already waiting: that is the group commit.
+        let mut jobs = vec![first];
+        while jobs.len() < 256 {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let before = next_pos;
+        let mut replies = Vec::with_capacity(jobs.len());
+        let outcome = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            for job in jobs.drain(..) {
+                tx.execute_batch("SAVEPOINT job")?;
+                let mut failed = false;
+                let reply = {
+                    let mut ctx = WriteCtx {
+                        tx: &tx,
+                        next_pos: &mut next_pos,
+                    };
+                    let reply =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut ctx)));
+                    match reply {
+                        Ok(r) => r,
+                        Err(_) => {
+                            failed = true;
+                            Box::new(|_| {}) as Box<dyn FnOnce(bool) + Send>
+                        }
+                    }
+                };
+                if failed {
+                    tx.execute_batch("ROLLBACK TO job")?;
+                }
+                tx.execute_batch("RELEASE job")?;
+                replies.push(reply);
+            }
+            if next_pos != before {
+                tx.execute(
+                    "UPDATE stream_position SET pos = ?1 WHERE id = 0",
+                    [next_pos],
+                )?;
+            }
+            tx.commit()
+        })();
+        let ok = outcome.is_ok();
+        if ok {
+            committed.store(next_pos, Ordering::Release);
+        } else {
+            tracing::error!(error = %outcome.unwrap_err(), "group commit failed; batch rolled back");
+            next_pos = before;
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for r in replies {
+            r(ok);
+        }
+    }
+}

@@ -1,0 +1,166 @@
+-- Handover schema v1. Times are milliseconds since the Unix epoch. `pos` columns are positions in
+-- the one global stream that /sync tokens count (see docs/ARCHITECTURE.md).
+
+-- The writer persists the last allocated stream position so a restart never reuses one.
+CREATE TABLE stream_position (id INTEGER PRIMARY KEY CHECK (id = 0), pos INTEGER NOT NULL);
+INSERT INTO stream_position (id, pos) VALUES (0, 0);
+
+CREATE TABLE users (
+    user_id       TEXT PRIMARY KEY,
+    password_hash TEXT,
+    is_admin      INTEGER NOT NULL DEFAULT 0,
+    deactivated   INTEGER NOT NULL DEFAULT 0,
+    displayname   TEXT,
+    avatar_url    TEXT,
+    created_ts    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE devices (
+    user_id      TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+    device_id    TEXT NOT NULL,
+    display_name TEXT,
+    last_seen_ts INTEGER,
+    last_seen_ip TEXT,
+    created_ts   INTEGER NOT NULL,
+    PRIMARY KEY (user_id, device_id)
+) WITHOUT ROWID;
+
+-- Only a SHA-256 of each access token is stored: a copied database file yields no usable token.
+CREATE TABLE access_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    created_ts INTEGER NOT NULL,
+    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX access_tokens_device ON access_tokens(user_id, device_id);
+
+CREATE TABLE rooms (
+    room_id      TEXT PRIMARY KEY,
+    room_version TEXT NOT NULL,
+    creator      TEXT NOT NULL,
+    is_public    INTEGER NOT NULL DEFAULT 0,
+    created_ts   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Every PDU we hold. `pos` orders the local timeline (NULL for outliers we hold only for auth).
+CREATE TABLE events (
+    event_id         TEXT PRIMARY KEY,
+    pos              INTEGER UNIQUE,
+    room_id          TEXT NOT NULL REFERENCES rooms(room_id),
+    sender           TEXT NOT NULL,
+    type             TEXT NOT NULL,
+    state_key        TEXT,
+    depth            INTEGER NOT NULL,
+    origin_server_ts INTEGER NOT NULL,
+    json             TEXT NOT NULL,
+    redacted_by      TEXT,
+    -- The sending device and txn id, for unsigned.transaction_id and idempotent sends.
+    txn_device       TEXT,
+    txn_id           TEXT
+);
+CREATE INDEX events_room_pos ON events(room_id, pos);
+
+CREATE TABLE txn_ids (
+    user_id   TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    txn_id    TEXT NOT NULL,
+    event_id  TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id, txn_id)
+) WITHOUT ROWID;
+
+-- Relations (edits, replies in threads, annotations) for aggregation and filtering.
+CREATE TABLE event_relations (
+    event_id   TEXT PRIMARY KEY REFERENCES events(event_id) ON DELETE CASCADE,
+    relates_to TEXT NOT NULL,
+    rel_type   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX event_relations_target ON event_relations(relates_to, rel_type);
+
+-- Room state over time as deltas: the state at position P is, for each (type, state_key), the row
+-- with the greatest pos <= P. Current state is the latest row.
+CREATE TABLE state_deltas (
+    room_id   TEXT NOT NULL,
+    type      TEXT NOT NULL,
+    state_key TEXT NOT NULL,
+    pos       INTEGER NOT NULL,
+    event_id  TEXT NOT NULL,
+    PRIMARY KEY (room_id, type, state_key, pos)
+) WITHOUT ROWID;
+CREATE INDEX state_deltas_room_pos ON state_deltas(room_id, pos);
+
+-- Current membership, denormalised from state for fast "rooms of user" / "members of room".
+CREATE TABLE memberships (
+    room_id    TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    membership TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    pos        INTEGER NOT NULL,
+    forgotten  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (room_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX memberships_user ON memberships(user_id, membership);
+
+CREATE TABLE forward_extremities (
+    room_id  TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (room_id, event_id)
+) WITHOUT ROWID;
+
+CREATE TABLE room_aliases (
+    alias      TEXT PRIMARY KEY,
+    room_id    TEXT NOT NULL,
+    creator    TEXT NOT NULL,
+    created_ts INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX room_aliases_room ON room_aliases(room_id);
+
+-- Global (room_id = '') and per-room account data, including m.tag and m.fully_read.
+CREATE TABLE account_data (
+    user_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    type    TEXT NOT NULL,
+    content TEXT NOT NULL,
+    pos     INTEGER NOT NULL,
+    PRIMARY KEY (user_id, room_id, type)
+) WITHOUT ROWID;
+CREATE INDEX account_data_pos ON account_data(user_id, pos);
+
+CREATE TABLE receipts (
+    room_id      TEXT NOT NULL,
+    receipt_type TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    thread_id    TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    ts           INTEGER NOT NULL,
+    pos          INTEGER NOT NULL,
+    PRIMARY KEY (room_id, receipt_type, user_id, thread_id)
+) WITHOUT ROWID;
+CREATE INDEX receipts_room_pos ON receipts(room_id, pos);
+
+CREATE TABLE filters (
+    user_id   TEXT NOT NULL,
+    filter_id INTEGER NOT NULL,
+    json      TEXT NOT NULL,
+    PRIMARY KEY (user_id, filter_id)
+) WITHOUT ROWID;
+
+CREATE TABLE media (
+    media_id     TEXT PRIMARY KEY,
+    uploader     TEXT NOT NULL,
+    content_type TEXT,
+    filename     TEXT,
+    size         INTEGER NOT NULL,
+    sha256       TEXT NOT NULL,
+    created_ts   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE media_thumbnails (
+    media_id     TEXT NOT NULL REFERENCES media(media_id) ON DELETE CASCADE,
+    width        INTEGER NOT NULL,
+    height       INTEGER NOT NULL,
+    method       TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size         INTEGER NOT NULL,
+    PRIMARY KEY (media_id, width, height, method)
+) WITHOUT ROWID;

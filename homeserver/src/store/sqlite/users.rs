@@ -1,0 +1,312 @@
+use ruma::OwnedDeviceId;
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteStore;
+use crate::store::users::{DeviceRecord, TokenOwner, UserRecord, UserStore};
+use crate::store::{StoreError, StoreResult, now_ms};
+
+fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
+    let id: String = r.get(0)?;
+    Ok(UserRecord {
+        user_id: id.try_into().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        password_hash: r.get(1)?,
+        is_admin: r.get(2)?,
+        deactivated: r.get(3)?,
+        displayname: r.get(4)?,
+        avatar_url: r.get(5)?,
+    })
+}
+
+const USER_COLS: &str = "user_id, password_hash, is_admin, deactivated, displayname, avatar_url";
+
+fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
+    let id: String = r.get(0)?;
+    Ok(DeviceRecord {
+        device_id: id.into(),
+        display_name: r.get(1)?,
+        last_seen_ts: r.get(2)?,
+        last_seen_ip: r.get(3)?,
+    })
+}
+
+impl UserStore for SqliteStore {
+    fn create_user(&self, u: &UserRecord) -> StoreResult<()> {
+        let u = u.clone();
+        self.db.write(move |ctx| {
+            let n = ctx.tx.execute(
+                "INSERT OR IGNORE INTO users (user_id, password_hash, is_admin, deactivated, displayname, avatar_url, created_ts)
+                 VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6)",
+                params![u.user_id.as_str(), u.password_hash, u.is_admin, u.displayname, u.avatar_url, now_ms()],
+            )?;
+            if n == 0 { Err(StoreError::Conflict("user")) } else { Ok(()) }
+        })
+    }
+
+    fn get_user(&self, user_id: &str) -> StoreResult<Option<UserRecord>> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                &format!("SELECT {USER_COLS} FROM users WHERE user_id = ?1"),
+                [user_id],
+                user_from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
+        let (u, h) = (user_id.to_owned(), hash.to_owned());
+        self.db.write(move |ctx| {
+            ctx.tx.execute(
+                "UPDATE users SET password_hash = ?2 WHERE user_id = ?1",
+                params![u, h],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn deactivate_user(&self, user_id: &str) -> StoreResult<()> {
+        let u = user_id.to_owned();
+        self.db.write(move |ctx| {
+            ctx.tx.execute(
+                "UPDATE users SET deactivated = 1, password_hash = NULL, displayname = NULL, avatar_url = NULL WHERE user_id = ?1",
+                [&u],
+            )?;
+            ctx.tx.execute("DELETE FROM devices WHERE user_id = ?1", [&u])?;
+            Ok(())
+        })
+    }
+
+    fn set_profile(
+        &self,
+        user_id: &str,
+        displayname: Option<Option<&str>>,
+        avatar_url: Option<Option<&str>>,
+    ) -> StoreResult<()> {
+        let u = user_id.to_owned();
+        let d = displayname.map(|o| o.map(str::to_owned));
+        let a = avatar_url.map(|o| o.map(str::to_owned));
+        self.db.write(move |ctx| {
+            if let Some(d) = d {
+                ctx.tx.execute(
+                    "UPDATE users SET displayname = ?2 WHERE user_id = ?1",
+                    params![u, d],
+                )?;
+            }
+            if let Some(a) = a {
+                ctx.tx.execute(
+                    "UPDATE users SET avatar_url = ?2 WHERE user_id = ?1",
+                    params![u, a],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn create_session(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+        token_hash: &str,
+    ) -> StoreResult<()> {
+        let (u, d, n, t) = (
+            user_id.to_owned(),
+            device_id.to_owned(),
+            display_name.map(str::to_owned),
+            token_hash.to_owned(),
+        );
+        self.db.write(move |ctx| {
+            let now = now_ms();
+            ctx.tx.execute(
+                "INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)",
+                params![u, d, n, now],
+            )?;
+            ctx.tx.execute(
+                "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES (?1, ?2, ?3, ?4)",
+                params![t, u, d, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated FROM access_tokens t
+                 JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?1",
+                [token_hash],
+                |r| {
+                    let (uid, did): (String, String) = (r.get(0)?, r.get(1)?);
+                    Ok((uid, did, r.get::<_, bool>(2)?, r.get::<_, bool>(3)?))
+                },
+            )
+            .optional()?
+            .map(
+                |(uid, did, is_admin, deactivated)| -> StoreResult<TokenOwner> {
+                    Ok(TokenOwner {
+                        user_id: uid
+                            .try_into()
+                            .map_err(|e: ruma::IdParseError| StoreError::Corrupt(e.to_string()))?,
+                        device_id: did.into(),
+                        is_admin,
+                        deactivated,
+                    })
+                },
+            )
+            .transpose()?)
+        })
+    }
+
+    fn delete_token(&self, token_hash: &str) -> StoreResult<()> {
+        let t = token_hash.to_owned();
+        self.db.write(move |ctx| {
+            // Logging out removes the device too (spec: the device is deleted on /logout).
+            let owner: Option<(String, String)> = ctx
+                .tx
+                .query_row(
+                    "SELECT user_id, device_id FROM access_tokens WHERE token_hash = ?1",
+                    [&t],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((u, d)) = owner {
+                ctx.tx.execute(
+                    "DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2",
+                    params![u, d],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_devices(
+        &self,
+        user_id: &str,
+        device_ids: Option<&[OwnedDeviceId]>,
+    ) -> StoreResult<()> {
+        let u = user_id.to_owned();
+        let ids: Option<Vec<String>> =
+            device_ids.map(|ids| ids.iter().map(|d| d.to_string()).collect());
+        self.db.write(move |ctx| {
+            match ids {
+                None => {
+                    ctx.tx
+                        .execute("DELETE FROM devices WHERE user_id = ?1", [&u])?;
+                }
+                Some(ids) => {
+                    let mut stmt = ctx
+                        .tx
+                        .prepare("DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2")?;
+                    for d in ids {
+                        stmt.execute(params![u, d])?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_other_devices(&self, user_id: &str, keep: &str) -> StoreResult<()> {
+        let (u, k) = (user_id.to_owned(), keep.to_owned());
+        self.db.write(move |ctx| {
+            ctx.tx.execute(
+                "DELETE FROM devices WHERE user_id = ?1 AND device_id != ?2",
+                params![u, k],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn list_devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>> {
+        self.db.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT device_id, display_name, last_seen_ts, last_seen_ip FROM devices WHERE user_id = ?1 ORDER BY created_ts",
+            )?;
+            let rows = stmt.query_map([user_id], device_from_row)?.collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn get_device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT device_id, display_name, last_seen_ts, last_seen_ip FROM devices WHERE user_id = ?1 AND device_id = ?2",
+                [user_id, device_id],
+                device_from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn set_device_name(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        name: Option<&str>,
+    ) -> StoreResult<bool> {
+        let (u, d, n) = (
+            user_id.to_owned(),
+            device_id.to_owned(),
+            name.map(str::to_owned),
+        );
+        self.db.write(move |ctx| {
+            Ok(ctx.tx.execute(
+                "UPDATE devices SET display_name = ?3 WHERE user_id = ?1 AND device_id = ?2",
+                params![u, d, n],
+            )? > 0)
+        })
+    }
+
+    fn touch_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        ts: i64,
+        ip: Option<&str>,
+    ) -> StoreResult<()> {
+        let (u, d, ip) = (
+            user_id.to_owned(),
+            device_id.to_owned(),
+            ip.map(str::to_owned),
+        );
+        self.db.write(move |ctx| {
+            ctx.tx.execute(
+                "UPDATE devices SET last_seen_ts = ?3, last_seen_ip = ?4 WHERE user_id = ?1 AND device_id = ?2",
+                params![u, d, ts, ip],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn search_users(
+        &self,
+        user_id: &str,
+        term: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>> {
+        let pattern = format!(
+            "%{}%",
+            term.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        self.db.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT {USER_COLS} FROM users u WHERE u.deactivated = 0
+                   AND (u.user_id LIKE ?2 ESCAPE '\\' OR u.displayname LIKE ?2 ESCAPE '\\')
+                   AND (u.user_id = ?1 OR EXISTS (
+                        SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id
+                        WHERE a.user_id = ?1 AND a.membership = 'join'
+                          AND b.user_id = u.user_id AND b.membership = 'join'))
+                 ORDER BY u.user_id LIMIT ?3"
+            ))?;
+            let rows = stmt
+                .query_map(params![user_id, pattern, limit as i64], user_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+}

@@ -1,0 +1,84 @@
+//! Storage seam for accounts, devices and access tokens.
+
+use ruma::{OwnedDeviceId, OwnedUserId};
+
+use super::StoreResult;
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user_id: OwnedUserId,
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub deactivated: bool,
+    pub displayname: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceRecord {
+    pub device_id: OwnedDeviceId,
+    pub display_name: Option<String>,
+    pub last_seen_ts: Option<i64>,
+    pub last_seen_ip: Option<String>,
+}
+
+/// The user a token belongs to, as the token table and user row say.
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub is_admin: bool,
+    pub deactivated: bool,
+}
+
+pub trait UserStore: Send + Sync {
+    /// Creates the account; `Conflict("user")` if the id is taken.
+    fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
+    fn get_user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;
+    fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
+    /// Marks the account deactivated and removes its devices and tokens, in one transaction.
+    fn deactivate_user(&self, user_id: &str) -> StoreResult<()>;
+    fn set_profile(
+        &self,
+        user_id: &str,
+        displayname: Option<Option<&str>>,
+        avatar_url: Option<Option<&str>>,
+    ) -> StoreResult<()>;
+
+    /// Creates (or re-uses) the device and stores a new token for it.
+    fn create_session(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+        token_hash: &str,
+    ) -> StoreResult<()>;
+    fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>>;
+    fn delete_token(&self, token_hash: &str) -> StoreResult<()>;
+    /// Deletes devices (and their tokens). `None` deletes every device of the user.
+    fn delete_devices(
+        &self,
+        user_id: &str,
+        device_ids: Option<&[OwnedDeviceId]>,
+    ) -> StoreResult<()>;
+    /// Deletes every token of the user except `keep` (password change with logout_devices).
+    fn delete_other_devices(&self, user_id: &str, keep: &str) -> StoreResult<()>;
+    fn list_devices(&self, user_id: &str) -> StoreResult<Vec<DeviceRecord>>;
+    fn get_device(&self, user_id: &str, device_id: &str) -> StoreResult<Option<DeviceRecord>>;
+    fn set_device_name(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        name: Option<&str>,
+    ) -> StoreResult<bool>;
+    fn touch_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        ts: i64,
+        ip: Option<&str>,
+    ) -> StoreResult<()>;
+    /// Users sharing a joined room with `user_id` (or the user themself) matching `term`.
+    fn search_users(&self, user_id: &str, term: &str, limit: usize)
+    -> StoreResult<Vec<UserRecord>>;
+}

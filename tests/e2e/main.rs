@@ -1,0 +1,13 @@
+//! End-to-end tests: each test starts its own `handover` process (see `handover_e2e`).
+//!
+//! One test binary (faster to link than one per file); one module per area.
+
+mod bad_input;
+mod edits_redactions;
+mod media;
+mod messaging;
+mod pagination;
+mod rate_limit;
+mod receipts_typing;
+mod registration;
+mod restart;

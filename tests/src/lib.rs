@@ -1,0 +1,697 @@
+//! Harness for Handover's end-to-end tests.
+//!
+//! [`TestServer`] starts the real `handover` binary (`$HANDOVER_BIN`, else
+//! `<repo>/target/debug/handover`) on a fresh data directory, waits for its
+//! `HANDOVER_LISTENING client=...` line and can stop/restart it on the same data.
+//! Helpers build matrix-sdk clients ([`TestServer::register`], [`TestServer::login`]),
+//! drive `/sync` until a condition holds ([`sync_until`]) and make raw HTTP calls
+//! ([`Http`]) for the bad-input tests.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use matrix_sdk::config::{RequestConfig, SyncSettings};
+use matrix_sdk::ruma::api::client::account::register;
+use matrix_sdk::ruma::api::client::uiaa::{AuthData, Dummy, RegistrationToken};
+use matrix_sdk::ruma::{OwnedRoomId, RoomId};
+use matrix_sdk::sync::SyncResponse;
+use matrix_sdk::Client;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub use serde_json::json;
+
+/// Default password used by the helpers.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// How long the server may take to print its listening line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts
+// ---------------------------------------------------------------------------------------------
+
+/// Runs a test body with an overall deadline, so a hung server fails the test instead of
+/// hanging CI. On timeout it panics *while the body is still alive*, so a [`TestServer`]
+/// inside it is dropped during unwinding and prints its logs.
+pub async fn with_timeout<F: Future<Output = ()>>(secs: u64, body: F) {
+    let mut body = Box::pin(body);
+    tokio::select! {
+        () = &mut body => {}
+        () = tokio::time::sleep(Duration::from_secs(secs)) => {
+            panic!("test timed out after {secs}s (server hung or a condition never became true)")
+        }
+    }
+}
+
+/// Awaits `fut` for at most `secs` seconds, panicking with `what` otherwise.
+pub async fn within<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(Duration::from_secs(secs), fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {secs}s: {what}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server configuration
+// ---------------------------------------------------------------------------------------------
+
+/// Registration mode of the server under test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Registration {
+    /// `mode = "open"`: `m.login.dummy`.
+    Open,
+    /// `mode = "token"`: `m.login.registration_token` with these tokens.
+    Token(Vec<String>),
+    /// `mode = "closed"`: only `handover admin create-user`.
+    Closed,
+}
+
+/// Login rate limit (`[rate_limit] enabled = true`).
+#[derive(Clone, Debug)]
+pub struct LoginRateLimit {
+    pub login_burst: u32,
+    pub login_per_second: f64,
+}
+
+/// Options for the generated config file.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub registration: Registration,
+    pub max_upload_bytes: u64,
+    /// `None` writes `[rate_limit] enabled = false`.
+    pub rate_limit: Option<LoginRateLimit>,
+    pub log_level: String,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            registration: Registration::Open,
+            max_upload_bytes: 10 * 1024 * 1024,
+            rate_limit: None,
+            log_level: std::env::var("HANDOVER_E2E_LOG").unwrap_or_else(|_| "info".into()),
+        }
+    }
+}
+
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl ServerOptions {
+    fn to_toml(&self, data_dir: &Path) -> String {
+        let (mode, tokens) = match &self.registration {
+            Registration::Open => ("open", vec![]),
+            Registration::Token(t) => ("token", t.clone()),
+            Registration::Closed => ("closed", vec![]),
+        };
+        let tokens = tokens.iter().map(|t| toml_str(t)).collect::<Vec<_>>().join(", ");
+        let rate_limit = match &self.rate_limit {
+            None => "enabled = false\n".to_string(),
+            Some(rl) => format!(
+                "enabled = true\nlogin_burst = {}\nlogin_per_second = {:?}\n",
+                rl.login_burst, rl.login_per_second
+            ),
+        };
+        format!(
+            r#"server_name = "localhost"
+data_dir = {data_dir}
+
+[listen]
+client = "127.0.0.1:0"
+
+[registration]
+mode = "{mode}"
+tokens = [{tokens}]
+
+[media]
+max_upload_bytes = {max_upload}
+
+[log]
+format = "text"
+level = {level}
+
+[rate_limit]
+{rate_limit}"#,
+            data_dir = toml_str(&data_dir.to_string_lossy()),
+            max_upload = self.max_upload_bytes,
+            level = toml_str(&self.log_level),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server process
+// ---------------------------------------------------------------------------------------------
+
+/// Path of the `handover` binary under test.
+pub fn handover_bin() -> PathBuf {
+    let path = match std::env::var_os("HANDOVER_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/handover"),
+    };
+    if !path.is_file() {
+        panic!(
+            "handover binary not found at {}.\nBuild it first with `cargo build -p handover` in the \
+             repository root (or run scripts/test-e2e.sh), or point HANDOVER_BIN at a binary.",
+            path.display()
+        );
+    }
+    path
+}
+
+/// A running (or stopped) `handover serve` process with its own temp directory.
+pub struct TestServer {
+    dir: tempfile::TempDir,
+    config_path: PathBuf,
+    child: Option<Child>,
+    base_url: String,
+    /// Incremented at every start; log files are `stderr.N.log` / `stdout.N.log`.
+    generation: u32,
+}
+
+impl TestServer {
+    /// Starts a server with default options (open registration, rate limiting off).
+    pub async fn start() -> Self {
+        Self::start_with(ServerOptions::default()).await
+    }
+
+    /// Starts a server with the given options.
+    pub async fn start_with(opts: ServerOptions) -> Self {
+        let dir = tempfile::Builder::new().prefix("handover-e2e-").tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        let config_path = dir.path().join("handover.toml");
+        std::fs::write(&config_path, opts.to_toml(&data_dir)).expect("write config");
+        let mut server =
+            TestServer { dir, config_path, child: None, base_url: String::new(), generation: 0 };
+        server.spawn().await;
+        server
+    }
+
+    /// Base URL of the client API, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn stderr_path(&self) -> PathBuf {
+        self.dir.path().join(format!("stderr.{}.log", self.generation))
+    }
+
+    async fn spawn(&mut self) {
+        assert!(self.child.is_none(), "server already running");
+        self.generation += 1;
+        let bin = handover_bin();
+        let stderr_file = std::fs::File::create(self.stderr_path()).expect("create stderr log");
+        let mut child = Command::new(&bin)
+            .arg("serve")
+            .arg("--config")
+            .arg(&self.config_path)
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr_file))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("failed to spawn {}: {e}", bin.display()));
+
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(STARTUP_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) = line.trim().strip_prefix("HANDOVER_LISTENING ") {
+                    let url = rest
+                        .split_whitespace()
+                        .find_map(|kv| kv.strip_prefix("client="))
+                        .map(|u| u.trim_end_matches('/').to_string());
+                    return url;
+                }
+                seen.push(line);
+            }
+            None
+        })
+        .await;
+
+        let url = match found {
+            Ok(Some(url)) => url,
+            other => {
+                let why = match other {
+                    Err(_) => format!("no HANDOVER_LISTENING line within {STARTUP_TIMEOUT:?}"),
+                    Ok(None) => "stdout closed before the HANDOVER_LISTENING line".into(),
+                    Ok(Some(_)) => unreachable!(),
+                };
+                let _ = child.start_kill();
+                let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                panic!(
+                    "handover failed to start: {why}; exit: {status:?}\nstdout:\n{}\nstderr:\n{}",
+                    seen.join("\n"),
+                    tail(&std::fs::read_to_string(self.stderr_path()).unwrap_or_default(), 80),
+                );
+            }
+        };
+
+        // Keep draining stdout so the server never blocks on a full pipe.
+        let stdout_log = self.dir.path().join(format!("stdout.{}.log", self.generation));
+        tokio::spawn(async move {
+            let mut f = tokio::fs::File::create(stdout_log).await.ok();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(f) = f.as_mut() {
+                    let _ = f.write_all(format!("{line}\n").as_bytes()).await;
+                }
+            }
+        });
+
+        self.base_url = url;
+        self.child = Some(child);
+    }
+
+    /// Stops the server: SIGTERM, then SIGKILL after 10 s. Returns whether it exited on
+    /// SIGTERM by itself.
+    pub async fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return true };
+        if let Some(pid) = child.id() {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(pid as libc::pid_t, libc::SIGTERM);
+            }
+        }
+        match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+            Ok(_) => true,
+            Err(_) => {
+                eprintln!("handover did not exit within 10s of SIGTERM; killing it");
+                let _ = child.kill().await;
+                false
+            }
+        }
+    }
+
+    /// Stops and starts the server on the same data directory (the port may change).
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.spawn().await;
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Runs `handover admin create-user` against this server's config.
+    pub async fn admin_create_user(
+        &self,
+        username: &str,
+        password: &str,
+        admin: bool,
+    ) -> std::process::Output {
+        let mut cmd = Command::new(handover_bin());
+        cmd.arg("admin")
+            .arg("create-user")
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("--username")
+            .arg(username)
+            .arg("--password")
+            .arg(password);
+        if admin {
+            cmd.arg("--admin");
+        }
+        cmd.stdin(Stdio::null()).kill_on_drop(true);
+        within(60, "handover admin create-user", cmd.output())
+            .await
+            .expect("failed to run handover admin create-user")
+    }
+
+    /// The server's stderr of the current (or last) run.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.stderr_path()).unwrap_or_default()
+    }
+
+    // --- clients -------------------------------------------------------------------------
+
+    /// A fresh, logged-out matrix-sdk client for this server (in-memory store, no retries).
+    pub async fn client(&self) -> Client {
+        new_client(self.url()).await
+    }
+
+    /// Registers `username` with matrix-sdk (UIA `m.login.dummy`) and returns the logged-in
+    /// client.
+    pub async fn register(&self, username: &str) -> Client {
+        let client = self.client().await;
+        register_with(&client, username, PASSWORD, None)
+            .await
+            .unwrap_or_else(|e| panic!("registering {username} failed: {e:?}"));
+        assert!(client.user_id().is_some(), "register did not log {username} in");
+        client
+    }
+
+    /// Logs `username` in with a password on a fresh client.
+    pub async fn login(&self, username: &str, password: &str) -> Client {
+        let client = self.client().await;
+        client
+            .matrix_auth()
+            .login_username(username, password)
+            .initial_device_display_name("e2e")
+            .await
+            .unwrap_or_else(|e| panic!("login as {username} failed: {e:?}"));
+        client
+    }
+
+    /// Raw HTTP helper for this server.
+    pub fn http(&self) -> Http {
+        Http::new(self.url())
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let running = self.is_running();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        if std::thread::panicking() || std::env::var_os("HANDOVER_E2E_SHOW_LOGS").is_some() {
+            eprintln!(
+                "---- handover stderr (run {}, still running: {running}, dir {}) ----\n{}\n---- end of handover stderr ----",
+                self.generation,
+                self.dir.path().display(),
+                tail(&self.stderr(), 150)
+            );
+        }
+        if std::env::var_os("HANDOVER_E2E_KEEP").is_some() {
+            let path = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap()).keep();
+            eprintln!("kept test dir {}", path.display());
+        }
+    }
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..].join("\n")
+}
+
+/// A matrix-sdk client for `url` with the in-memory store and without automatic retries
+/// (so server errors surface immediately).
+pub async fn new_client(url: &str) -> Client {
+    Client::builder()
+        .homeserver_url(url)
+        .request_config(RequestConfig::new().disable_retry().timeout(Duration::from_secs(30)))
+        .build()
+        .await
+        .expect("building matrix-sdk client")
+}
+
+/// Registers through matrix-sdk, answering the 401 user-interactive-auth challenge with
+/// `m.login.dummy` (or `m.login.registration_token` if `token` is given), as matrix-sdk
+/// users do: send without `auth`, read `session` from the UIA response, resend with `auth`.
+pub async fn register_with(
+    client: &Client,
+    username: &str,
+    password: &str,
+    token: Option<&str>,
+) -> matrix_sdk::Result<register::v3::Response> {
+    let mut req = register::v3::Request::new();
+    req.username = Some(username.to_owned());
+    req.password = Some(password.to_owned());
+    req.initial_device_display_name = Some("e2e".to_owned());
+    let err = match client.matrix_auth().register(req.clone()).await {
+        Ok(resp) => return Ok(resp),
+        Err(e) => e,
+    };
+    let Some(info) = err.as_uiaa_response() else { return Err(err) };
+    let session = info.session.clone();
+    let auth = match token {
+        None => {
+            let mut d = Dummy::new();
+            d.session = session;
+            AuthData::Dummy(d)
+        }
+        Some(t) => {
+            let mut rt = RegistrationToken::new(t.to_owned());
+            rt.session = session;
+            AuthData::RegistrationToken(rt)
+        }
+    };
+    req.auth = Some(auth);
+    client.matrix_auth().register(req).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sync helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Syncs `client` repeatedly (short long-poll, reusing the previous token) until `check`
+/// returns `Some`, or panics after `secs` seconds with `what`.
+pub async fn sync_until<T>(
+    client: &Client,
+    secs: u64,
+    what: &str,
+    mut check: impl FnMut(&SyncResponse) -> Option<T>,
+) -> T {
+    within(secs, &format!("waiting for sync: {what}"), async {
+        loop {
+            let resp = client
+                .sync_once(SyncSettings::default().timeout(Duration::from_millis(500)))
+                .await
+                .unwrap_or_else(|e| panic!("sync failed while waiting for {what}: {e:?}"));
+            if let Some(v) = check(&resp) {
+                return v;
+            }
+        }
+    })
+    .await
+}
+
+/// Parses a raw event to JSON.
+pub fn raw_json<T>(raw: &matrix_sdk::ruma::serde::Raw<T>) -> Value {
+    serde_json::from_str(raw.json().get()).expect("event JSON")
+}
+
+/// Timeline events (as JSON) of a joined room in a sync response.
+pub fn timeline(resp: &SyncResponse, room_id: &RoomId) -> Vec<Value> {
+    resp.rooms
+        .joined
+        .get(room_id)
+        .map(|r| r.timeline.events.iter().map(|e| raw_json(e.raw())).collect())
+        .unwrap_or_default()
+}
+
+/// Ephemeral events (as JSON) of a joined room in a sync response.
+pub fn ephemeral(resp: &SyncResponse, room_id: &RoomId) -> Vec<Value> {
+    resp.rooms
+        .joined
+        .get(room_id)
+        .map(|r| r.ephemeral.iter().map(raw_json).collect())
+        .unwrap_or_default()
+}
+
+/// Rooms this sync response reports as invites.
+pub fn invited_rooms(resp: &SyncResponse) -> Vec<OwnedRoomId> {
+    resp.rooms.invited.keys().cloned().collect()
+}
+
+/// `content.body` of an `m.room.message` event, if it is one.
+pub fn message_body(ev: &Value) -> Option<&str> {
+    if ev["type"] != "m.room.message" {
+        return None;
+    }
+    ev["content"]["body"].as_str()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw HTTP
+// ---------------------------------------------------------------------------------------------
+
+/// Minimal raw HTTP client for requests matrix-sdk cannot (or would not) make.
+#[derive(Clone)]
+pub struct Http {
+    base: String,
+    client: reqwest::Client,
+}
+
+/// A raw HTTP response.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+    /// `METHOD path`, for messages.
+    pub what: String,
+}
+
+impl Resp {
+    /// Body as JSON (`Value::Null` if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).chars().take(2000).collect()
+    }
+
+    pub fn errcode(&self) -> Option<String> {
+        self.json().get("errcode").and_then(|v| v.as_str()).map(str::to_owned)
+    }
+
+    pub fn content_type(&self) -> Option<String> {
+        self.headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// Asserts a 2xx-or-exact status and returns the JSON body.
+    #[track_caller]
+    pub fn ok(&self) -> Value {
+        assert_eq!(self.status, 200, "{}: expected 200, got {} {}", self.what, self.status, self.text());
+        self.json()
+    }
+
+    /// Asserts the status code and that `errcode` is one of `errcodes`.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, errcodes: &[&str]) {
+        let errcode = self.errcode();
+        assert!(
+            self.status == status && errcode.as_deref().is_some_and(|c| errcodes.contains(&c)),
+            "{}: expected {status} {errcodes:?}, got {} body={}",
+            self.what,
+            self.status,
+            self.text()
+        );
+        let json = self.json();
+        assert!(
+            json.get("error").is_none_or(|e| e.is_string()),
+            "{}: `error` must be a string: {}",
+            self.what,
+            self.text()
+        );
+    }
+}
+
+impl Http {
+    pub fn new(base: &str) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("reqwest client");
+        Http { base: base.trim_end_matches('/').to_owned(), client }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends a request; `body` is `(content_type, bytes)`.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method.clone(), self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some((ct, bytes)) = body {
+            req = req.header(reqwest::header::CONTENT_TYPE, ct).body(bytes);
+        }
+        let what = format!("{method} {path}");
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{what}: request failed: {e}"));
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        Resp { status, headers, body, what }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        self.request("GET", path, token, None).await
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.request("POST", path, token, Some(("application/json", bytes))).await
+    }
+
+    pub async fn put_json(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.request("PUT", path, token, Some(("application/json", bytes))).await
+    }
+
+    /// Registers with `m.login.dummy` over raw HTTP; returns `(user_id, access_token)`.
+    pub async fn register(&self, username: &str, password: &str) -> (String, String) {
+        let body = json!({"username": username, "password": password});
+        let first = self.post_json("/_matrix/client/v3/register", None, &body).await;
+        let resp = if first.status == 401 {
+            let session = first.json()["session"].clone();
+            let mut body = body.clone();
+            body["auth"] = json!({"type": "m.login.dummy", "session": session});
+            self.post_json("/_matrix/client/v3/register", None, &body).await
+        } else {
+            first
+        };
+        let json = resp.ok();
+        (
+            json["user_id"].as_str().expect("user_id").to_owned(),
+            json["access_token"].as_str().expect("access_token").to_owned(),
+        )
+    }
+
+    /// Logs in with a password; returns the access token.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let resp = self.post_json("/_matrix/client/v3/login", None, &login_body(username, password)).await;
+        resp.ok()["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// Creates a room; returns its ID.
+    pub async fn create_room(&self, token: &str, body: &Value) -> String {
+        let resp = self.post_json("/_matrix/client/v3/createRoom", Some(token), body).await;
+        resp.ok()["room_id"].as_str().expect("room_id").to_owned()
+    }
+}
+
+/// `m.login.password` body for `/login`.
+pub fn login_body(username: &str, password: &str) -> Value {
+    json!({
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": username},
+        "password": password,
+    })
+}
+
+/// Percent-encodes a path segment (room IDs contain `!` and `:`).
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
