@@ -28,13 +28,25 @@ where
     fn add_to(self, mut router: Router<Services>) -> Router<Services> {
         let filter = method_filter(&Req::METHOD);
         let mut seen = std::collections::HashSet::new();
-        for path in Req::PATH_BUILDER.all_paths() {
-            if !seen.insert(path) {
+        // An empty trailing parameter (`/state/m.room.name/` for state key "") never matches an
+        // axum segment, so those endpoints also get the path without it; the extractor pads.
+        let builder = Req::PATH_BUILDER;
+        let paths: Vec<String> = builder
+            .all_paths()
+            .flat_map(|p| {
+                let short = p
+                    .strip_suffix("/{state_key}")
+                    .map(|base| [format!("{base}/"), base.to_owned()]);
+                std::iter::once(p.to_owned()).chain(short.into_iter().flatten())
+            })
+            .collect();
+        for path in paths {
+            if !seen.insert(path.clone()) {
                 continue;
             }
             let h = self.clone();
             router = router.route(
-                path,
+                &path,
                 on(
                     filter,
                     move |State(s): State<Services>, req: Ruma<Req>| async move {

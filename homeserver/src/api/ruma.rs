@@ -88,7 +88,16 @@ where
         let params = RawPathParams::from_request_parts(&mut parts, services)
             .await
             .map_err(|e| Error::invalid_param(format!("bad path parameter: {e}")))?;
-        let path_args: Vec<String> = params.iter().map(|(_, v)| v.to_owned()).collect();
+        let mut path_args: Vec<String> = params.iter().map(|(_, v)| v.to_owned()).collect();
+        // Routes registered without an empty trailing parameter (see router.rs) get it back here.
+        use ruma::api::path_builder::PathBuilder;
+        let expected = T::PATH_BUILDER
+            .all_paths()
+            .next()
+            .map_or(0, |p| p.matches('{').count());
+        while path_args.len() < expected {
+            path_args.push(String::new());
+        }
         let client_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

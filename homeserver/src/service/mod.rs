@@ -2,6 +2,9 @@
 //! services check authorisation (membership, power levels, policy) and reach storage through their
 //! narrow store traits. Dependencies are explicit: each service is built with what it needs.
 
+pub mod filter;
+pub mod keys;
+pub mod notifier;
 pub mod rate_limit;
 pub mod rooms;
 pub mod uiaa;
@@ -41,6 +44,9 @@ pub struct Services {
     pub users: Arc<users::UserService>,
     pub uiaa: Arc<uiaa::UiaaService>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
+    pub keys: Arc<keys::ServerKeys>,
+    pub notifier: Arc<notifier::Notifier>,
+    pub rooms: Arc<rooms::RoomService>,
 }
 
 impl Services {
@@ -58,6 +64,23 @@ impl Services {
         ));
         let uiaa = Arc::new(uiaa::UiaaService::default());
         let rate_limits = Arc::new(rate_limit::RateLimits::new(&config.rate_limit));
+        let keys = Arc::new(
+            keys::ServerKeys::load_or_generate(&config.data_dir).map_err(Error::internal)?,
+        );
+        let notifier = Arc::new(notifier::Notifier::default());
+        let server_name: ruma::OwnedServerName = config
+            .server_name
+            .as_str()
+            .try_into()
+            .map_err(Error::internal)?;
+        let rooms = Arc::new(rooms::RoomService::new(
+            server_name,
+            store.clone(),
+            keys.clone(),
+            policy.clone(),
+            notifier.clone(),
+            users.clone(),
+        ));
         Ok(Self {
             config,
             limits,
@@ -65,6 +88,9 @@ impl Services {
             users,
             uiaa,
             rate_limits,
+            keys,
+            notifier,
+            rooms,
         })
     }
 }

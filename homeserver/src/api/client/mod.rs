@@ -1,8 +1,13 @@
 //! Client-server API handlers, one file per endpoint group.
 
 mod account;
+mod alias;
 mod discovery;
+mod membership;
+mod message;
+mod room;
 mod session;
+mod state;
 
 use axum::Router;
 
@@ -23,4 +28,31 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(session::whoami)
     .ruma(account::register)
     .ruma(account::register_available)
+    .ruma(room::create_room)
+    .ruma(room::joined_rooms)
+    .ruma(membership::join_by_id)
+    .ruma(membership::join_by_id_or_alias)
+    .ruma(membership::invite)
+    .ruma(membership::leave)
+    .ruma(membership::forget)
+    .ruma(membership::kick)
+    .ruma(membership::ban)
+    .ruma(membership::unban)
+    .ruma(membership::members)
+    .ruma(membership::joined_members)
+    .ruma(state::get_state)
+    .ruma(state::get_state_event)
+    .ruma(state::send_state)
+    .ruma(message::send)
+    .ruma(message::redact)
+    .ruma(message::get_event)
+    .ruma(message::messages)
+    .ruma(message::context)
+    .ruma(alias::create)
+    .ruma(alias::get)
+    .ruma(alias::delete)
+    .ruma(alias::room_aliases)
+    .ruma(alias::get_visibility)
+    .ruma(alias::set_visibility)
+    .ruma(alias::public_rooms)
 }

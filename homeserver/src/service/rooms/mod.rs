@@ -1,6 +1,36 @@
 //! Rooms: creation, membership, state, the timeline (append, redact) and event authorisation.
+//!
+//! Appends to one room are serialised by a per-room lock held from reading the current state to
+//! committing the new event, so two concurrent sends never fork the room's DAG. Different rooms
+//! proceed in parallel, and their commits share group-commit transactions.
 
-use ruma::RoomVersionId;
+mod alias;
+pub mod create;
+mod directory;
+pub mod format;
+mod membership;
+pub mod pdu;
+mod read;
+pub mod state;
+pub mod timeline;
+mod visibility;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use handover_policy::Policy;
+use ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomVersionId};
+
+pub use self::create::CreateRoomParams;
+pub use self::read::{Messages, RoomSummary};
+use self::state::RoomState;
+pub use self::timeline::build::EventSpec;
+use super::blocking;
+use super::keys::ServerKeys;
+use super::notifier::Notifier;
+use super::users::UserService;
+use crate::error::{Error, Result};
+use crate::store::rooms::RoomStore;
 
 /// Room versions we create and join. 1–5 are not offered: ruma lacks their state resolution.
 pub const SUPPORTED_ROOM_VERSIONS: &[RoomVersionId] =
@@ -8,3 +38,106 @@ pub const SUPPORTED_ROOM_VERSIONS: &[RoomVersionId] =
 
 /// What createRoom uses when the client names no version: 12, as Synapse does.
 pub const DEFAULT_ROOM_VERSION: RoomVersionId = RoomVersionId::V12;
+
+type RoomSlot = Arc<tokio::sync::Mutex<Option<RoomState>>>;
+
+pub struct RoomService {
+    server_name: OwnedServerName,
+    store: Arc<dyn RoomStore>,
+    keys: Arc<ServerKeys>,
+    policy: Arc<dyn Policy>,
+    notifier: Arc<Notifier>,
+    users: Arc<UserService>,
+    rooms: Mutex<HashMap<OwnedRoomId, RoomSlot>>,
+    versions: Mutex<HashMap<OwnedRoomId, RoomVersionId>>,
+}
+
+impl RoomService {
+    pub fn new(
+        server_name: OwnedServerName,
+        store: Arc<dyn RoomStore>,
+        keys: Arc<ServerKeys>,
+        policy: Arc<dyn Policy>,
+        notifier: Arc<Notifier>,
+        users: Arc<UserService>,
+    ) -> Self {
+        Self {
+            server_name,
+            store,
+            keys,
+            policy,
+            notifier,
+            users,
+            rooms: Mutex::new(HashMap::new()),
+            versions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn slot(&self, room_id: &RoomId) -> RoomSlot {
+        self.rooms
+            .lock()
+            .expect("rooms lock")
+            .entry(room_id.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// The room's version, or `M_NOT_FOUND` if we do not know the room.
+    pub async fn room_version(&self, room_id: &RoomId) -> Result<RoomVersionId> {
+        if let Some(v) = self.versions.lock().expect("versions lock").get(room_id) {
+            return Ok(v.clone());
+        }
+        let store = self.store.clone();
+        let rid = room_id.to_owned();
+        let v = blocking(move || Ok(store.room_version(rid.as_str())?)).await?;
+        let v: RoomVersionId = v
+            .ok_or_else(|| Error::not_found("Unknown room"))?
+            .as_str()
+            .try_into()
+            .map_err(Error::internal)?;
+        self.versions
+            .lock()
+            .expect("versions lock")
+            .insert(room_id.to_owned(), v.clone());
+        Ok(v)
+    }
+
+    /// Locks the room for an append and makes sure its state is loaded.
+    async fn lock_room(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<tokio::sync::OwnedMutexGuard<Option<RoomState>>> {
+        let slot = self.slot(room_id);
+        let mut guard = slot.lock_owned().await;
+        if guard.is_none() {
+            let version = self.room_version(room_id).await?;
+            let store = self.store.clone();
+            let rid = room_id.to_owned();
+            let (events, (extremities, depth)) = blocking(move || {
+                Ok((
+                    store.current_state(rid.as_str())?,
+                    store.forward_extremities(rid.as_str())?,
+                ))
+            })
+            .await?;
+            *guard = Some(RoomState::load(
+                room_id.to_owned(),
+                version,
+                events,
+                extremities,
+                depth,
+            )?);
+        }
+        Ok(guard)
+    }
+
+    /// A snapshot of the room's current state (cheap: shares the PDUs).
+    pub async fn current_state(&self, room_id: &RoomId) -> Result<RoomState> {
+        let guard = self.lock_room(room_id).await?;
+        Ok(guard.as_ref().expect("loaded by lock_room").clone())
+    }
+
+    pub fn server_name(&self) -> &ruma::ServerName {
+        &self.server_name
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod db;
 mod migrations;
+mod rooms;
 mod users;
 
 use std::sync::Arc;

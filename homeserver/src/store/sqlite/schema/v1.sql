@@ -54,6 +54,8 @@ CREATE TABLE events (
     depth            INTEGER NOT NULL,
     origin_server_ts INTEGER NOT NULL,
     json             TEXT NOT NULL,
+    -- Server-computed unsigned data (prev_content, replaces_state), fixed at append time.
+    unsigned         TEXT,
     redacted_by      TEXT,
     -- The sending device and txn id, for unsigned.transaction_id and idempotent sends.
     txn_device       TEXT,

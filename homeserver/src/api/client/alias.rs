@@ -1,0 +1,94 @@
+//! Room aliases and the room directory.
+
+use ruma::api::client::alias::{create_alias, delete_alias, get_alias};
+use ruma::api::client::directory::{get_public_rooms, get_room_visibility, set_room_visibility};
+use ruma::api::client::room::{Visibility, aliases};
+
+use crate::api::ruma::Ruma;
+use crate::error::Result;
+use crate::service::Services;
+
+pub async fn create(
+    s: Services,
+    req: Ruma<create_alias::v3::Request>,
+) -> Result<create_alias::v3::Response> {
+    s.rooms
+        .set_alias(&req.room_alias, &req.room_id, req.user_id())
+        .await?;
+    Ok(create_alias::v3::Response::new())
+}
+
+pub async fn get(
+    s: Services,
+    req: Ruma<get_alias::v3::Request>,
+) -> Result<get_alias::v3::Response> {
+    let room_id = s.rooms.resolve_alias(&req.room_alias).await?;
+    Ok(get_alias::v3::Response::new(
+        room_id,
+        vec![s.rooms.server_name().to_owned()],
+    ))
+}
+
+pub async fn delete(
+    s: Services,
+    req: Ruma<delete_alias::v3::Request>,
+) -> Result<delete_alias::v3::Response> {
+    s.rooms
+        .delete_alias(&req.room_alias, req.user_id(), req.session().is_admin)
+        .await?;
+    Ok(delete_alias::v3::Response::new())
+}
+
+pub async fn room_aliases(
+    s: Services,
+    req: Ruma<aliases::v3::Request>,
+) -> Result<aliases::v3::Response> {
+    let list = s.rooms.aliases(&req.room_id, req.user_id()).await?;
+    Ok(aliases::v3::Response::new(
+        list.into_iter().filter_map(|a| a.try_into().ok()).collect(),
+    ))
+}
+
+pub async fn get_visibility(
+    s: Services,
+    req: Ruma<get_room_visibility::v3::Request>,
+) -> Result<get_room_visibility::v3::Response> {
+    let public = s.rooms.directory_visibility(&req.room_id).await?;
+    Ok(get_room_visibility::v3::Response::new(if public {
+        Visibility::Public
+    } else {
+        Visibility::Private
+    }))
+}
+
+pub async fn set_visibility(
+    s: Services,
+    req: Ruma<set_room_visibility::v3::Request>,
+) -> Result<set_room_visibility::v3::Response> {
+    s.rooms
+        .set_directory_visibility(
+            &req.room_id,
+            req.user_id(),
+            req.visibility == Visibility::Public,
+        )
+        .await?;
+    Ok(set_room_visibility::v3::Response::new())
+}
+
+/// The public room directory lists nothing beyond this server; NHS rooms default to private.
+pub async fn public_rooms(
+    s: Services,
+    req: Ruma<get_public_rooms::v3::Request>,
+) -> Result<get_public_rooms::v3::Response> {
+    let rooms = s
+        .rooms
+        .public_rooms_chunk(
+            req.limit.map(|l| u64::from(l) as usize),
+            req.since.as_deref(),
+        )
+        .await?;
+    let mut res = get_public_rooms::v3::Response::new(rooms.chunk);
+    res.total_room_count_estimate = Some(ruma::UInt::new_saturating(rooms.total as u64));
+    res.next_batch = rooms.next_batch;
+    Ok(res)
+}

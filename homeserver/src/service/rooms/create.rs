@@ -1,0 +1,319 @@
+//! createRoom: the initial events (create, creator join, power levels, alias, preset rules,
+//! initial_state, name, topic, invites), each built and authorised in turn on an in-memory state,
+//! then stored in one transaction so a crash never leaves half a room.
+
+use handover_policy::{CreateRoomRequest, InviteRequest};
+use http::StatusCode;
+use ruma::api::error::ErrorKind;
+use ruma::events::StateEventType;
+use ruma::room_version_rules::RoomIdFormatVersion;
+use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UserId};
+use serde_json::{Value, json};
+
+use super::state::RoomState;
+use super::timeline::append::new_event;
+use super::timeline::build::{EventSpec, build_event};
+use super::{RoomService, SUPPORTED_ROOM_VERSIONS};
+use crate::error::{Error, Result};
+use crate::service::blocking;
+use crate::store::rooms::NewRoom;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    PrivateChat,
+    TrustedPrivateChat,
+    PublicChat,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateRoomParams {
+    pub version: Option<RoomVersionId>,
+    pub preset: Option<Preset>,
+    pub is_public: bool,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub alias_localpart: Option<String>,
+    pub invite: Vec<OwnedUserId>,
+    pub is_direct: bool,
+    /// `(type, state_key, content)` from the request's initial_state.
+    pub initial_state: Vec<(String, String, Value)>,
+    pub creation_content: Option<serde_json::Map<String, Value>>,
+    pub power_level_override: Option<serde_json::Map<String, Value>>,
+}
+
+impl Preset {
+    fn as_str(self) -> &'static str {
+        match self {
+            Preset::PrivateChat => "private_chat",
+            Preset::TrustedPrivateChat => "trusted_private_chat",
+            Preset::PublicChat => "public_chat",
+        }
+    }
+}
+
+impl RoomService {
+    pub async fn create_room(&self, creator: &UserId, p: CreateRoomParams) -> Result<OwnedRoomId> {
+        let version = p.version.clone().unwrap_or(super::DEFAULT_ROOM_VERSION);
+        if !SUPPORTED_ROOM_VERSIONS.contains(&version) {
+            return Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::UnsupportedRoomVersion,
+                format!("Room version {version} is not supported"),
+            ));
+        }
+        let preset = p.preset.unwrap_or(if p.is_public {
+            Preset::PublicChat
+        } else {
+            Preset::PrivateChat
+        });
+        let alias = match &p.alias_localpart {
+            Some(local) => Some(self.check_new_alias(local).await?),
+            None => None,
+        };
+        let specs = self
+            .initial_events(creator, &version, preset, &p, alias.as_ref())
+            .await?;
+
+        let keys: Vec<(String, String)> = specs
+            .iter()
+            .filter_map(|s| s.state_key.clone().map(|k| (s.kind.to_string(), k)))
+            .collect();
+        self.policy
+            .check_create_room(&CreateRoomRequest {
+                creator: creator.as_str(),
+                room_version: version.as_str(),
+                preset: Some(preset.as_str()),
+                is_public: p.is_public,
+                initial_state: &keys,
+            })
+            .map_err(|d| Error::policy(&d))?;
+
+        // Build each event on an in-memory state; the room id comes from the create event (v12)
+        // or is random with our server name (v10, v11).
+        let rules = super::state::rules_for(&version)?;
+        let mut room_id: Option<OwnedRoomId> = match rules.room_id_format {
+            RoomIdFormatVersion::V1 => Some(RoomId::new_v1(&self.server_name)),
+            _ => None,
+        };
+        let placeholder: OwnedRoomId = RoomId::new_v1(&self.server_name);
+        let mut state = RoomState::new(room_id.clone().unwrap_or(placeholder), version.clone())?;
+        let mut events = Vec::with_capacity(specs.len());
+        for spec in &specs {
+            if spec.kind.to_string() == "m.room.member" {
+                if let Some(invitee) = spec.state_key.as_deref().filter(|k| *k != creator.as_str())
+                {
+                    let rid = room_id.as_ref().map(|r| r.to_string()).unwrap_or_default();
+                    self.policy
+                        .check_invite(&InviteRequest {
+                            room_id: &rid,
+                            inviter: creator.as_str(),
+                            invitee,
+                        })
+                        .map_err(|d| Error::policy(&d))?;
+                }
+            }
+            let built = build_event(
+                &state,
+                room_id.as_deref(),
+                creator,
+                spec,
+                &self.keys,
+                self.server_name.as_str(),
+            )?;
+            if room_id.is_none() {
+                room_id = Some(built.pdu.room_id.clone());
+                state.room_id = built.pdu.room_id.clone();
+            }
+            events.push(new_event(&state, &built, creator, None)?);
+            state.advance(built.pdu.clone());
+        }
+        let room_id = room_id.expect("set by the create event");
+
+        let store = self.store.clone();
+        let room = NewRoom {
+            room_id: room_id.clone(),
+            version: version.to_string(),
+            creator: creator.to_owned(),
+            is_public: p.is_public,
+        };
+        blocking(move || Ok(store.create_room(room, events)?)).await?;
+        if let Some(alias) = alias {
+            let store = self.store.clone();
+            let (a, r, c) = (alias.to_string(), room_id.to_string(), creator.to_string());
+            blocking(move || Ok(store.set_alias(&a, &r, &c)?)).await?;
+        }
+        let notify = state.interested_users();
+        self.versions
+            .lock()
+            .expect("versions lock")
+            .insert(room_id.clone(), version);
+        *self.slot(&room_id).lock().await = Some(state);
+        self.notifier.notify(notify.iter().map(|u| &**u));
+        tracing::info!(room_id = %room_id, creator = %creator, "room created");
+        Ok(room_id)
+    }
+
+    async fn check_new_alias(&self, localpart: &str) -> Result<OwnedRoomAliasId> {
+        let alias = ruma::RoomAliasId::parse(format!("#{localpart}:{}", self.server_name))
+            .map_err(|e| {
+                Error::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorKind::InvalidParam,
+                    format!("Invalid alias: {e}"),
+                )
+            })?;
+        let store = self.store.clone();
+        let a = alias.to_string();
+        if blocking(move || Ok(store.get_alias(&a)?)).await?.is_some() {
+            return Err(Error::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::RoomInUse,
+                "Room alias already taken",
+            ));
+        }
+        Ok(alias)
+    }
+
+    async fn initial_events(
+        &self,
+        creator: &UserId,
+        version: &RoomVersionId,
+        preset: Preset,
+        p: &CreateRoomParams,
+        alias: Option<&OwnedRoomAliasId>,
+    ) -> Result<Vec<EventSpec>> {
+        let rules = super::state::rules_for(version)?;
+        let mut create = p.creation_content.clone().unwrap_or_default();
+        create.insert("room_version".into(), version.as_str().into());
+        if !rules.authorization.use_room_create_sender {
+            create.insert("creator".into(), creator.as_str().into());
+        } else {
+            create.remove("creator");
+        }
+        let mut specs = vec![EventSpec::state(
+            StateEventType::RoomCreate,
+            "",
+            Value::Object(create),
+        )];
+
+        let profile = self.users.get_user(creator).await?;
+        let mut join = json!({ "membership": "join" });
+        if let Some(u) = &profile {
+            if let Some(d) = &u.displayname {
+                join["displayname"] = d.clone().into();
+            }
+            if let Some(a) = &u.avatar_url {
+                join["avatar_url"] = a.clone().into();
+            }
+        }
+        specs.push(EventSpec::state(
+            StateEventType::RoomMember,
+            creator.as_str(),
+            join,
+        ));
+
+        let mut users = serde_json::Map::new();
+        // From v12 creators have infinite power implicitly and must not be listed.
+        if !rules.authorization.explicitly_privilege_room_creators {
+            users.insert(creator.to_string(), 100.into());
+        }
+        if preset == Preset::TrustedPrivateChat {
+            for i in &p.invite {
+                users.insert(i.to_string(), 100.into());
+            }
+        }
+        let mut pl = json!({
+            "users": users, "users_default": 0,
+            "events": {
+                "m.room.name": 50, "m.room.power_levels": 100, "m.room.history_visibility": 100,
+                "m.room.canonical_alias": 50, "m.room.avatar": 50, "m.room.tombstone": 100,
+                "m.room.server_acl": 100, "m.room.encryption": 100
+            },
+            "events_default": 0, "state_default": 50, "ban": 50, "kick": 50, "redact": 50,
+            "invite": 0, "historical": 100, "notifications": { "room": 50 }
+        });
+        if let Some(over) = &p.power_level_override {
+            for (k, v) in over {
+                pl[k] = v.clone();
+            }
+        }
+        specs.push(EventSpec::state(StateEventType::RoomPowerLevels, "", pl));
+        if let Some(a) = alias {
+            specs.push(EventSpec::state(
+                StateEventType::RoomCanonicalAlias,
+                "",
+                json!({ "alias": a }),
+            ));
+        }
+        let join_rule = if preset == Preset::PublicChat {
+            "public"
+        } else {
+            "invite"
+        };
+        specs.push(EventSpec::state(
+            StateEventType::RoomJoinRules,
+            "",
+            json!({ "join_rule": join_rule }),
+        ));
+        specs.push(EventSpec::state(
+            StateEventType::RoomHistoryVisibility,
+            "",
+            json!({ "history_visibility": "shared" }),
+        ));
+        let guest = if preset == Preset::PublicChat {
+            "forbidden"
+        } else {
+            "can_join"
+        };
+        specs.push(EventSpec::state(
+            StateEventType::RoomGuestAccess,
+            "",
+            json!({ "guest_access": guest }),
+        ));
+        for (kind, key, content) in &p.initial_state {
+            if kind == "m.room.create" || kind == "m.room.member" {
+                return Err(Error::bad_json(format!(
+                    "initial_state may not contain {kind}"
+                )));
+            }
+            specs.push(EventSpec::state(
+                kind.as_str().into(),
+                key.clone(),
+                content.clone(),
+            ));
+        }
+        if let Some(name) = &p.name {
+            specs.push(EventSpec::state(
+                StateEventType::RoomName,
+                "",
+                json!({ "name": name }),
+            ));
+        }
+        if let Some(topic) = &p.topic {
+            specs.push(EventSpec::state(
+                StateEventType::RoomTopic,
+                "",
+                json!({ "topic": topic }),
+            ));
+        }
+        for invitee in &p.invite {
+            let mut content = json!({ "membership": "invite" });
+            if p.is_direct {
+                content["is_direct"] = true.into();
+            }
+            if let Some(u) = self.users.get_user(invitee).await? {
+                if let Some(d) = u.displayname {
+                    content["displayname"] = d.into();
+                }
+            } else if invitee.server_name() == self.server_name {
+                return Err(Error::not_found(format!("Unknown user {invitee}")));
+            }
+            specs.push(EventSpec::state(
+                StateEventType::RoomMember,
+                invitee.as_str(),
+                content,
+            ));
+        }
+        Ok(specs)
+    }
+}

@@ -1,0 +1,262 @@
+//! Membership changes: join, invite, leave, kick, ban, unban, forget. Each is a member event
+//! authorised by the room's rules; invites also pass the policy's `check_invite` hook.
+
+use handover_policy::InviteRequest;
+use http::StatusCode;
+use ruma::api::error::ErrorKind;
+use ruma::events::StateEventType;
+use ruma::{OwnedEventId, RoomId, UserId};
+use serde_json::{Value, json};
+
+use super::RoomService;
+use super::timeline::build::EventSpec;
+use crate::error::{Error, Result};
+use crate::service::blocking;
+
+impl RoomService {
+    async fn member_content(
+        &self,
+        user_id: &UserId,
+        membership: &str,
+        reason: Option<String>,
+    ) -> Result<Value> {
+        let mut content = json!({ "membership": membership });
+        if matches!(membership, "join" | "invite") {
+            if let Some(u) = self.users.get_user(user_id).await? {
+                if let Some(d) = u.displayname {
+                    content["displayname"] = d.into();
+                }
+                if let Some(a) = u.avatar_url {
+                    content["avatar_url"] = a.into();
+                }
+            }
+        }
+        if let Some(r) = reason {
+            content["reason"] = r.into();
+        }
+        Ok(content)
+    }
+
+    async fn set_membership(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        target: &UserId,
+        content: Value,
+    ) -> Result<OwnedEventId> {
+        self.send(
+            room_id,
+            sender,
+            EventSpec::state(StateEventType::RoomMember, target.as_str(), content),
+            None,
+        )
+        .await
+    }
+
+    /// Joins a local room. Joining again while joined is a no-op, as in Synapse.
+    pub async fn join(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        reason: Option<String>,
+    ) -> Result<()> {
+        if self.room_version(room_id).await.is_err() {
+            return Err(Error::not_found(
+                "Unknown room; joining rooms on other servers needs federation",
+            ));
+        }
+        if self.membership_of(room_id, user_id).await?.as_deref() == Some("join") {
+            return Ok(());
+        }
+        let content = self.member_content(user_id, "join", reason).await?;
+        self.set_membership(room_id, user_id, user_id, content)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn invite(
+        &self,
+        room_id: &RoomId,
+        inviter: &UserId,
+        invitee: &UserId,
+        reason: Option<String>,
+        is_direct: bool,
+    ) -> Result<()> {
+        self.require_joined(room_id, inviter).await?;
+        self.policy
+            .check_invite(&InviteRequest {
+                room_id: room_id.as_str(),
+                inviter: inviter.as_str(),
+                invitee: invitee.as_str(),
+            })
+            .map_err(|d| Error::policy(&d))?;
+        if invitee.server_name() != self.server_name {
+            return Err(Error::forbidden(
+                "Inviting users on other servers needs federation, which is not enabled",
+            ));
+        }
+        if self
+            .users
+            .get_user(invitee)
+            .await?
+            .is_none_or(|u| u.deactivated)
+        {
+            return Err(Error::not_found(format!("Unknown user {invitee}")));
+        }
+        match self.membership_of(room_id, invitee).await?.as_deref() {
+            Some("join") => {
+                return Err(Error::forbidden(format!(
+                    "{invitee} is already in the room"
+                )));
+            }
+            Some("ban") => {
+                return Err(Error::forbidden(format!(
+                    "{invitee} is banned from the room"
+                )));
+            }
+            _ => {}
+        }
+        let mut content = self.member_content(invitee, "invite", reason).await?;
+        if is_direct {
+            content["is_direct"] = true.into();
+        }
+        self.set_membership(room_id, inviter, invitee, content)
+            .await?;
+        Ok(())
+    }
+
+    /// Leaves (or rejects an invite to) a room.
+    pub async fn leave(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        reason: Option<String>,
+    ) -> Result<()> {
+        match self.membership_of(room_id, user_id).await?.as_deref() {
+            Some("join" | "invite" | "knock") => {}
+            Some("leave") => return Ok(()),
+            _ => return Err(Error::forbidden("You are not in this room")),
+        }
+        let content = self.member_content(user_id, "leave", reason).await?;
+        self.set_membership(room_id, user_id, user_id, content)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn kick(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        target: &UserId,
+        reason: Option<String>,
+    ) -> Result<()> {
+        self.require_joined(room_id, sender).await?;
+        if !matches!(
+            self.membership_of(room_id, target).await?.as_deref(),
+            Some("join" | "invite" | "knock")
+        ) {
+            return Err(Error::forbidden(format!("{target} is not in the room")));
+        }
+        let content = self.member_content(target, "leave", reason).await?;
+        self.set_membership(room_id, sender, target, content)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn ban(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        target: &UserId,
+        reason: Option<String>,
+    ) -> Result<()> {
+        self.require_joined(room_id, sender).await?;
+        let content = self.member_content(target, "ban", reason).await?;
+        self.set_membership(room_id, sender, target, content)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn unban(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        target: &UserId,
+        reason: Option<String>,
+    ) -> Result<()> {
+        self.require_joined(room_id, sender).await?;
+        if self.membership_of(room_id, target).await?.as_deref() != Some("ban") {
+            return Err(Error::forbidden(format!("{target} is not banned")));
+        }
+        let content = self.member_content(target, "leave", reason).await?;
+        self.set_membership(room_id, sender, target, content)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a room the user has left: it disappears from their sync.
+    pub async fn forget(&self, room_id: &RoomId, user_id: &UserId) -> Result<()> {
+        match self.membership_of(room_id, user_id).await?.as_deref() {
+            None => return Err(Error::not_found("You have never been in this room")),
+            Some("join" | "invite" | "knock") => {
+                return Err(Error::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorKind::Unknown,
+                    "Leave the room before forgetting it",
+                ));
+            }
+            _ => {}
+        }
+        let store = self.store.clone();
+        let (r, u) = (room_id.to_owned(), user_id.to_owned());
+        blocking(move || Ok(store.forget(r.as_str(), u.as_str())?)).await
+    }
+
+    /// The user's current membership in the room, from the store.
+    pub async fn membership_of(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> Result<Option<String>> {
+        let store = self.store.clone();
+        let (r, u) = (room_id.to_owned(), user_id.to_owned());
+        Ok(
+            blocking(move || Ok(store.membership(r.as_str(), u.as_str())?))
+                .await?
+                .map(|m| m.membership),
+        )
+    }
+
+    /// `M_FORBIDDEN` unless the user is joined to the room (`M_NOT_FOUND` for unknown rooms is
+    /// deliberately not revealed: a non-member cannot probe which rooms exist).
+    pub async fn require_joined(&self, room_id: &RoomId, user_id: &UserId) -> Result<()> {
+        if self.membership_of(room_id, user_id).await?.as_deref() == Some("join") {
+            Ok(())
+        } else {
+            Err(Error::forbidden(format!(
+                "{user_id} is not in room {room_id}"
+            )))
+        }
+    }
+
+    /// Rooms the user is joined to.
+    pub async fn joined_rooms(&self, user_id: &UserId) -> Result<Vec<ruma::OwnedRoomId>> {
+        let store = self.store.clone();
+        let u = user_id.to_owned();
+        let rows = blocking(move || Ok(store.memberships_of_user(u.as_str())?)).await?;
+        Ok(rows
+            .into_iter()
+            .filter(|m| m.membership == "join")
+            .map(|m| m.room_id)
+            .collect())
+    }
+
+    pub async fn memberships(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Vec<crate::store::rooms::MembershipRow>> {
+        let store = self.store.clone();
+        let u = user_id.to_owned();
+        blocking(move || Ok(store.memberships_of_user(u.as_str())?)).await
+    }
+}

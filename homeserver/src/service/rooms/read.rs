@@ -1,0 +1,329 @@
+//! Reading rooms: single events, /messages pagination, /context, state and members. Every read
+//! first computes what the viewer may see (history visibility), so no path can leak history.
+
+use ruma::api::client::filter::RoomEventFilter;
+use ruma::events::StateEventType;
+use ruma::{EventId, RoomId, UserId};
+use serde_json::Value;
+
+use super::RoomService;
+use super::format::{Viewer, client_event};
+use super::state::rules_for;
+use super::visibility::Visible;
+use crate::error::{Error, Result};
+use crate::service::blocking;
+use crate::service::filter::event_matches;
+use crate::store::rooms::{Direction, StoredEvent};
+
+pub struct Messages {
+    pub chunk: Vec<Value>,
+    pub start: String,
+    pub end: Option<String>,
+    pub state: Vec<Value>,
+}
+
+/// Room facts for summaries (joined_members, /sync).
+pub struct RoomSummary {
+    pub joined: Vec<(String, Value)>,
+}
+
+pub fn token(pos: i64) -> String {
+    format!("t{pos}")
+}
+
+impl RoomService {
+    /// The highest committed stream position: reads never look past it.
+    pub fn current_pos(&self) -> i64 {
+        self.store.current_pos()
+    }
+
+    pub async fn get_event(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        viewer: Viewer<'_>,
+    ) -> Result<Value> {
+        let vis = self.visible_to(room_id, viewer.user_id).await?;
+        let store = self.store.clone();
+        let id = event_id.to_owned();
+        let ev = blocking(move || Ok(store.get_event(id.as_str())?)).await?;
+        let ev = ev
+            .filter(|e| e.room_id == room_id && e.pos.is_some_and(|p| vis.contains(p)))
+            .ok_or_else(|| Error::not_found("Event not found"))?;
+        let rules = rules_for(&self.room_version(room_id).await?)?;
+        Ok(client_event(&ev, &rules, Some(viewer), true))
+    }
+
+    /// Pages through visible, filter-matching events from `from` in `dir`.
+    async fn page(
+        &self,
+        room_id: &RoomId,
+        vis: &Visible,
+        from: i64,
+        dir: Direction,
+        limit: usize,
+        filter: &RoomEventFilter,
+        to: Option<i64>,
+    ) -> Result<(Vec<StoredEvent>, Option<i64>)> {
+        let upto = vis.upper().unwrap_or(0).min(self.current_pos());
+        let lowest = vis.0.iter().map(|(a, _)| *a).min().unwrap_or(0);
+        let mut out = Vec::new();
+        let mut cursor = from;
+        loop {
+            let batch = (limit * 2).clamp(20, 500);
+            let store = self.store.clone();
+            let r = room_id.to_owned();
+            let evs =
+                blocking(move || Ok(store.timeline(r.as_str(), cursor, dir, batch, upto)?)).await?;
+            let exhausted = evs.len() < batch;
+            for ev in evs {
+                let pos = ev.pos.unwrap_or(0);
+                let past_to = match (dir, to) {
+                    (Direction::Backward, Some(t)) => pos <= t,
+                    (Direction::Forward, Some(t)) => pos > t,
+                    _ => false,
+                };
+                if past_to || (dir == Direction::Backward && pos < lowest) {
+                    return Ok((out, None));
+                }
+                cursor = match dir {
+                    Direction::Backward => pos - 1,
+                    Direction::Forward => pos,
+                };
+                if vis.contains(pos) && event_matches(filter, &ev) {
+                    out.push(ev);
+                    if out.len() >= limit {
+                        return Ok((out, Some(cursor)));
+                    }
+                }
+            }
+            if exhausted {
+                return Ok((out, None));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn messages(
+        &self,
+        room_id: &RoomId,
+        viewer: Viewer<'_>,
+        from: Option<i64>,
+        to: Option<i64>,
+        dir: Direction,
+        limit: usize,
+        filter: &RoomEventFilter,
+    ) -> Result<Messages> {
+        let vis = self.visible_to(room_id, viewer.user_id).await?;
+        let start = from.unwrap_or(match dir {
+            Direction::Backward => self.current_pos(),
+            Direction::Forward => 0,
+        });
+        let (evs, next) = self
+            .page(room_id, &vis, start, dir, limit.clamp(1, 1000), filter, to)
+            .await?;
+        let rules = rules_for(&self.room_version(room_id).await?)?;
+        let state = if !filter.lazy_load_options.is_disabled() {
+            self.member_events_for(room_id, &evs, &rules, viewer)
+                .await?
+        } else {
+            vec![]
+        };
+        Ok(Messages {
+            chunk: evs
+                .iter()
+                .map(|e| client_event(e, &rules, Some(viewer), true))
+                .collect(),
+            start: token(start),
+            end: next.map(token),
+            state,
+        })
+    }
+
+    /// The current member events of the senders of `evs` (lazy-loading members).
+    pub(crate) async fn member_events_for(
+        &self,
+        room_id: &RoomId,
+        evs: &[StoredEvent],
+        rules: &ruma::room_version_rules::RoomVersionRules,
+        viewer: Viewer<'_>,
+    ) -> Result<Vec<Value>> {
+        let state = self.current_state(room_id).await?;
+        let mut seen = std::collections::HashSet::new();
+        let mut ids = Vec::new();
+        for e in evs {
+            if seen.insert(e.sender.clone()) {
+                if let Some(p) = state.get(&StateEventType::RoomMember, e.sender.as_str()) {
+                    ids.push(p.event_id.clone());
+                }
+            }
+        }
+        let store = self.store.clone();
+        let events = blocking(move || {
+            ids.iter()
+                .filter_map(|id| store.get_event(id.as_str()).transpose())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(Into::into)
+        })
+        .await?;
+        Ok(events
+            .iter()
+            .map(|e| client_event(e, rules, Some(viewer), true))
+            .collect())
+    }
+
+    /// /context: the event, up to `limit` events around it, and the state at it.
+    pub async fn context(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        viewer: Viewer<'_>,
+        limit: usize,
+        filter: &RoomEventFilter,
+    ) -> Result<(Value, Messages, Messages)> {
+        let vis = self.visible_to(room_id, viewer.user_id).await?;
+        let store = self.store.clone();
+        let id = event_id.to_owned();
+        let ev = blocking(move || Ok(store.get_event(id.as_str())?)).await?;
+        let ev = ev
+            .filter(|e| e.room_id == room_id && e.pos.is_some_and(|p| vis.contains(p)))
+            .ok_or_else(|| Error::not_found("Event not found"))?;
+        let pos = ev.pos.expect("filtered above");
+        let rules = rules_for(&self.room_version(room_id).await?)?;
+        let before_n = limit / 2;
+        let after_n = limit - before_n;
+        let (before, b_next) = if before_n > 0 {
+            self.page(
+                room_id,
+                &vis,
+                pos - 1,
+                Direction::Backward,
+                before_n,
+                filter,
+                None,
+            )
+            .await?
+        } else {
+            (vec![], Some(pos - 1))
+        };
+        let (after, a_next) = if after_n > 0 {
+            self.page(
+                room_id,
+                &vis,
+                pos,
+                Direction::Forward,
+                after_n,
+                filter,
+                None,
+            )
+            .await?
+        } else {
+            (vec![], Some(pos))
+        };
+        let store = self.store.clone();
+        let r = room_id.to_owned();
+        let state = blocking(move || Ok(store.state_at(r.as_str(), pos)?)).await?;
+        let fmt = |v: &[StoredEvent]| {
+            v.iter()
+                .map(|e| client_event(e, &rules, Some(viewer), true))
+                .collect::<Vec<_>>()
+        };
+        let event = client_event(&ev, &rules, Some(viewer), true);
+        let before = Messages {
+            chunk: fmt(&before),
+            start: token(b_next.unwrap_or(0)),
+            end: None,
+            state: fmt(&state),
+        };
+        let after = Messages {
+            chunk: fmt(&after),
+            start: token(a_next.unwrap_or(self.current_pos())),
+            end: None,
+            state: vec![],
+        };
+        Ok((event, before, after))
+    }
+
+    /// State visible to the viewer: current if joined, as of their leaving otherwise.
+    pub async fn visible_state(&self, room_id: &RoomId, viewer: Viewer<'_>) -> Result<Vec<Value>> {
+        let (evs, rules) = self.visible_state_events(room_id, viewer.user_id).await?;
+        Ok(evs
+            .iter()
+            .map(|e| client_event(e, &rules, Some(viewer), true))
+            .collect())
+    }
+
+    async fn visible_state_events(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+    ) -> Result<(Vec<StoredEvent>, ruma::room_version_rules::RoomVersionRules)> {
+        let vis = self.visible_to(room_id, user).await?;
+        let at = vis.upper().unwrap_or(0);
+        let store = self.store.clone();
+        let r = room_id.to_owned();
+        let evs = blocking(move || Ok(store.state_at(r.as_str(), at)?)).await?;
+        let rules = rules_for(&self.room_version(room_id).await?)?;
+        Ok((evs, rules))
+    }
+
+    /// One state event's content; `M_NOT_FOUND` if the room has none of that type and key.
+    pub async fn state_event_content(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        kind: &str,
+        key: &str,
+    ) -> Result<Value> {
+        let (evs, rules) = self.visible_state_events(room_id, user).await?;
+        let ev = evs
+            .iter()
+            .find(|e| e.kind == kind && e.state_key.as_deref() == Some(key))
+            .ok_or_else(|| Error::not_found(format!("No {kind} state event with key '{key}'")))?;
+        let v = client_event(ev, &rules, None, false);
+        Ok(v["content"].clone())
+    }
+
+    /// Member events, optionally at a pagination token and filtered by membership.
+    pub async fn member_events(
+        &self,
+        room_id: &RoomId,
+        viewer: Viewer<'_>,
+        at: Option<i64>,
+        membership: Option<&str>,
+        not_membership: Option<&str>,
+    ) -> Result<Vec<Value>> {
+        let vis = self.visible_to(room_id, viewer.user_id).await?;
+        let upper = vis.upper().unwrap_or(0);
+        let at = at.map_or(upper, |a| a.min(upper));
+        let store = self.store.clone();
+        let r = room_id.to_owned();
+        let evs = blocking(move || Ok(store.state_at(r.as_str(), at)?)).await?;
+        let rules = rules_for(&self.room_version(room_id).await?)?;
+        Ok(evs
+            .iter()
+            .filter(|e| e.kind == "m.room.member")
+            .map(|e| client_event(e, &rules, Some(viewer), true))
+            .filter(|v| {
+                let m = v["content"]["membership"].as_str().unwrap_or("");
+                membership.is_none_or(|want| m == want) && not_membership.is_none_or(|no| m != no)
+            })
+            .collect())
+    }
+
+    /// Joined members with their display names and avatars.
+    pub async fn joined_members(&self, room_id: &RoomId, user: &UserId) -> Result<RoomSummary> {
+        self.require_joined(room_id, user).await?;
+        let state = self.current_state(room_id).await?;
+        let joined = state
+            .state
+            .iter()
+            .filter(|((k, _), _)| *k == StateEventType::RoomMember)
+            .filter_map(|((_, key), pdu)| {
+                let c: Value = serde_json::from_str(pdu.content.get()).ok()?;
+                (c["membership"] == "join").then(|| (key.clone(), c))
+            })
+            .collect();
+        Ok(RoomSummary { joined })
+    }
+}

@@ -1,0 +1,181 @@
+//! Appending a local event: txn-id dedupe -> policy -> build + auth (under the room lock) ->
+//! durable store -> in-memory state -> wake the syncs of everyone concerned.
+
+use std::sync::Arc;
+
+use handover_policy::EventRequest;
+use ruma::events::TimelineEventType;
+use ruma::{DeviceId, OwnedEventId, OwnedUserId, RoomId, UserId};
+
+use super::super::RoomService;
+use super::super::pdu::Pdu;
+use super::super::state::RoomState;
+use super::build::{BuiltEvent, EventSpec, build_event};
+use crate::error::{Error, Result};
+use crate::service::blocking;
+use crate::store::rooms::NewEvent;
+
+/// A client transaction: `(device, txn_id)`; sending twice returns the first event.
+pub type Txn<'a> = Option<(&'a DeviceId, &'a str)>;
+
+impl RoomService {
+    /// Sends an event into a room as `sender` and returns its id once it is durable.
+    pub async fn send(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        spec: EventSpec,
+        txn: Txn<'_>,
+    ) -> Result<OwnedEventId> {
+        if let Some((device, txn_id)) = txn {
+            if let Some(id) = self.txn_event(sender, device, txn_id).await? {
+                return Ok(id);
+            }
+        }
+        self.policy
+            .check_event(&EventRequest {
+                room_id: room_id.as_str(),
+                sender: sender.as_str(),
+                event_type: &spec.kind.to_string(),
+                state_key: spec.state_key.as_deref(),
+                content: &spec.content,
+            })
+            .map_err(|d| Error::policy(&d))?;
+
+        let mut guard = self.lock_room(room_id).await?;
+        let state = guard.as_mut().expect("loaded by lock_room");
+        let built = build_event(
+            state,
+            Some(room_id),
+            sender,
+            &spec,
+            &self.keys,
+            self.server_name.as_str(),
+        )?;
+        let new = new_event(state, &built, sender, txn)?;
+        let store = self.store.clone();
+        let res = blocking(move || Ok(store.append_event(new)?)).await;
+        if let Err(e) = res {
+            // A concurrent duplicate of the same transaction may have won the race.
+            if let Some((device, txn_id)) = txn {
+                if let Some(id) = self.txn_event(sender, device, txn_id).await? {
+                    return Ok(id);
+                }
+            }
+            return Err(e);
+        }
+        let pdu = built.pdu.clone();
+        state.advance(pdu.clone());
+        let mut notify = state.interested_users();
+        drop(guard);
+        // A member event also concerns its target (e.g. someone who just left or was kicked).
+        if let Some(target) = pdu
+            .state_key
+            .as_deref()
+            .filter(|_| pdu.kind == TimelineEventType::RoomMember)
+        {
+            if let Ok(t) = OwnedUserId::try_from(target) {
+                notify.push(t);
+            }
+        }
+        self.notifier.notify(notify.iter().map(|u| &**u));
+        Ok(pdu.event_id.clone())
+    }
+
+    async fn txn_event(
+        &self,
+        sender: &UserId,
+        device: &DeviceId,
+        txn_id: &str,
+    ) -> Result<Option<OwnedEventId>> {
+        let store = self.store.clone();
+        let (u, d, t) = (sender.to_owned(), device.to_owned(), txn_id.to_owned());
+        blocking(move || Ok(store.txn_event(u.as_str(), d.as_str(), &t)?)).await
+    }
+}
+
+/// The store record for a built event: its relations, membership and unsigned data.
+pub(in crate::service::rooms) fn new_event(
+    state: &RoomState,
+    built: &BuiltEvent,
+    sender: &UserId,
+    txn: Txn<'_>,
+) -> Result<NewEvent> {
+    let pdu: &Arc<Pdu> = &built.pdu;
+    let content: serde_json::Value =
+        serde_json::from_str(pdu.content.get()).map_err(Error::internal)?;
+    let membership = (pdu.kind == TimelineEventType::RoomMember)
+        .then(|| content["membership"].as_str().map(str::to_owned))
+        .flatten();
+    let relation = content.get("m.relates_to").and_then(|r| {
+        let target = r.get("event_id")?.as_str()?.try_into().ok()?;
+        let rel_type = r.get("rel_type")?.as_str()?.to_owned();
+        Some((target, rel_type))
+    });
+    // unsigned.prev_content / replaces_state: what this state event replaced, fixed now.
+    let unsigned = pdu.state_key.as_deref().and_then(|key| {
+        let prev = state.get(&pdu.kind.to_string().into(), key)?;
+        let prev_content: serde_json::Value = serde_json::from_str(prev.content.get()).ok()?;
+        Some(
+            serde_json::json!({
+                "replaces_state": prev.event_id,
+                "prev_content": prev_content,
+                "prev_sender": prev.sender,
+            })
+            .to_string(),
+        )
+    });
+    Ok(NewEvent {
+        event_id: pdu.event_id.clone(),
+        room_id: pdu.room_id.clone(),
+        sender: sender.to_owned(),
+        kind: pdu.kind.to_string(),
+        state_key: pdu.state_key.clone(),
+        depth: u64::from(pdu.depth) as i64,
+        origin_server_ts: u64::from(pdu.origin_server_ts.0) as i64,
+        json: built.json.clone(),
+        unsigned,
+        prev_events: pdu.prev_events.clone(),
+        txn: txn.map(|(d, t)| (sender.to_owned(), d.to_string(), t.to_owned())),
+        membership,
+        relation,
+        redacts: pdu.redacts.clone(),
+    })
+}
+
+impl RoomService {
+    /// A message-like event from a client; the transaction id makes retries idempotent.
+    pub async fn send_message(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        spec: EventSpec,
+        txn: (&DeviceId, &str),
+    ) -> Result<OwnedEventId> {
+        self.require_joined(room_id, sender).await?;
+        self.send(room_id, sender, spec, Some(txn)).await
+    }
+
+    /// A state event from a client. Re-sending identical content returns the existing event
+    /// (as Synapse does) instead of adding a no-op to the timeline.
+    pub async fn send_state(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        spec: EventSpec,
+    ) -> Result<OwnedEventId> {
+        if spec.kind != TimelineEventType::RoomMember {
+            self.require_joined(room_id, sender).await?;
+        }
+        let key = spec.state_key.clone().unwrap_or_default();
+        let state = self.current_state(room_id).await?;
+        if let Some(cur) = state.get(&spec.kind.to_string().into(), &key) {
+            let same = serde_json::from_str::<serde_json::Value>(cur.content.get()).ok()
+                == serde_json::from_str::<serde_json::Value>(spec.content.get()).ok();
+            if same && cur.sender == sender {
+                return Ok(cur.event_id.clone());
+            }
+        }
+        self.send(room_id, sender, spec, None).await
+    }
+}
