@@ -2,6 +2,8 @@
 //! services check authorisation (membership, power levels, policy) and reach storage through their
 //! narrow store traits. Dependencies are explicit: each service is built with what it needs.
 
+pub mod account_data;
+pub mod filters;
 pub mod rate_limit;
 pub mod rooms;
 pub mod uiaa;
@@ -41,6 +43,8 @@ pub struct Services {
     pub users: Arc<users::UserService>,
     pub uiaa: Arc<uiaa::UiaaService>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
+    pub account_data: Arc<account_data::AccountDataService>,
+    pub filters: Arc<filters::FilterService>,
 }
 
 impl Services {
@@ -51,13 +55,16 @@ impl Services {
             max_upload_bytes: config.media.max_upload_bytes as usize,
         };
         let store = Arc::new(store);
+        let uiaa = Arc::new(uiaa::UiaaService::default());
         let users = Arc::new(users::UserService::new(
             config.clone(),
             store.clone(),
             policy.clone(),
+            uiaa.clone(),
         ));
-        let uiaa = Arc::new(uiaa::UiaaService::default());
         let rate_limits = Arc::new(rate_limit::RateLimits::new(&config.rate_limit));
+        let account_data = Arc::new(account_data::AccountDataService::new(store.clone()));
+        let filters = Arc::new(filters::FilterService::new(store.clone()));
         Ok(Self {
             config,
             limits,
@@ -65,6 +72,8 @@ impl Services {
             users,
             uiaa,
             rate_limits,
+            account_data,
+            filters,
         })
     }
 }
@@ -76,4 +85,17 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
+}
+
+/// Every service on a fresh database in a temporary directory, for service tests.
+#[cfg(test)]
+pub(crate) fn test_services() -> (Services, tempfile::TempDir) {
+    let (store, dir) = crate::store::sqlite::test_store();
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    };
+    let services = Services::build(config, store, Arc::new(handover_policy::AllowAll))
+        .expect("build services");
+    (services, dir)
 }

@@ -4,6 +4,8 @@
 //!
 //! The traits are synchronous: services call them from `spawn_blocking` (see `service::blocking`).
 
+pub mod account_data;
+pub mod filters;
 pub mod sqlite;
 pub mod users;
 
