@@ -71,3 +71,45 @@ fn only_self(requester: &UserId, user_id: &UserId) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use ruma::api::error::ErrorKind;
+    use ruma::user_id;
+
+    use super::*;
+    use crate::service::test_services;
+
+    #[tokio::test]
+    async fn filter_round_trip_and_errors() {
+        let (s, _d) = test_services();
+        let alice = user_id!("@alice:localhost");
+        let bob = user_id!("@bob:localhost");
+        let filter: FilterDefinition =
+            serde_json::from_str(r#"{"room":{"timeline":{"limit":7}},"event_fields":["type"]}"#)
+                .unwrap();
+        let id = s.filters.create(alice, alice, &filter).await.unwrap();
+        assert_eq!(id, "0");
+        assert_eq!(s.filters.create(alice, alice, &filter).await.unwrap(), "1");
+
+        let back = s.filters.get(alice, alice, &id).await.unwrap();
+        assert_eq!(back.room.timeline.limit, Some(7u32.into()));
+        assert!(s.filters.get_filter(alice, "1").await.unwrap().is_some());
+
+        let err = s.filters.get(alice, alice, "9").await.unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::NotFound)));
+        assert!(
+            s.filters
+                .get_filter(alice, "{\"x\":1}")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let err = s.filters.get(bob, alice, &id).await.unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::Forbidden)));
+        let err = s.filters.create(bob, alice, &filter).await.unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::Forbidden)));
+        // Filter ids are per user.
+        assert!(s.filters.get_filter(bob, "0").await.unwrap().is_none());
+    }
+}

@@ -90,12 +90,19 @@ pub async fn blocking<T: Send + 'static>(
 /// Every service on a fresh database in a temporary directory, for service tests.
 #[cfg(test)]
 pub(crate) fn test_services() -> (Services, tempfile::TempDir) {
+    let (services, _, dir) = test_services_and_store();
+    (services, dir)
+}
+
+/// As `test_services`, plus the store underneath (to read stream positions).
+#[cfg(test)]
+pub(crate) fn test_services_and_store() -> (Services, SqliteStore, tempfile::TempDir) {
     let (store, dir) = crate::store::sqlite::test_store();
     let config = Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };
-    let services = Services::build(config, store, Arc::new(handover_policy::AllowAll))
+    let services = Services::build(config, store.clone(), Arc::new(handover_policy::AllowAll))
         .expect("build services");
-    (services, dir)
+    (services, store, dir)
 }

@@ -184,3 +184,122 @@ fn only_self(requester: &UserId, user_id: &UserId) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use ruma::{room_id, user_id};
+
+    use super::*;
+    use crate::service::{test_services, test_services_and_store};
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn set_get_and_permissions() {
+        let (s, _d) = test_services();
+        let (alice, bob) = (user_id!("@alice:localhost"), user_id!("@bob:localhost"));
+        let room = room_id!("!r:localhost");
+        let ad = &s.account_data;
+        let err = ad.get_global(alice, alice, "org.x").await.unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::NotFound)));
+
+        ad.set_global(alice, alice, "org.x", &raw(r#"{"a": 1}"#))
+            .await
+            .unwrap();
+        ad.set_room(alice, alice, room, "org.x", &raw(r#"{"r": true}"#))
+            .await
+            .unwrap();
+        let g = ad.get_global(alice, alice, "org.x").await.unwrap();
+        assert_eq!(g.json().get(), r#"{"a": 1}"#);
+        let r = ad.get_room(alice, alice, room, "org.x").await.unwrap();
+        assert_eq!(r.json().get(), r#"{"r": true}"#);
+
+        let err = ad.get_global(bob, alice, "org.x").await.unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::Forbidden)));
+        let err = ad
+            .set_room(bob, alice, room, "org.x", &raw("{}"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::Forbidden)));
+        let err = ad
+            .set_global(alice, alice, "org.x", &raw("[1]"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::BadJson)));
+    }
+
+    #[tokio::test]
+    async fn server_controlled_types_are_refused_with_405() {
+        let (s, _d) = test_services();
+        let alice = user_id!("@alice:localhost");
+        let room = room_id!("!r:localhost");
+        let ad = &s.account_data;
+        for res in [
+            ad.set_room(
+                alice,
+                alice,
+                room,
+                "m.fully_read",
+                &raw(r#"{"event_id":"$e"}"#),
+            )
+            .await,
+            ad.set_global(alice, alice, "m.push_rules", &raw("{}"))
+                .await,
+        ] {
+            let Err(Error::Matrix { status, kind, .. }) = res else {
+                panic!("expected refusal")
+            };
+            assert_eq!(
+                (status, kind),
+                (StatusCode::METHOD_NOT_ALLOWED, ErrorKind::BadJson)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn changes_since_is_shaped_for_sync() {
+        let (s, store, _d) = test_services_and_store();
+        let alice = user_id!("@alice:localhost");
+        let room = room_id!("!r:localhost");
+        let ad = &s.account_data;
+        ad.set_global(alice, alice, "org.old", &raw("{}"))
+            .await
+            .unwrap();
+        let all = ad
+            .changes_since(alice, 0, store.db.current_pos())
+            .await
+            .unwrap();
+        assert_eq!(all.global.len(), 1);
+        assert!(all.rooms.is_empty());
+
+        // A since-token is a stream position: only later writes come back.
+        let mark = store.db.current_pos();
+        ad.set_global(alice, alice, "org.new", &raw(r#"{"k":"v"}"#))
+            .await
+            .unwrap();
+        ad.set_tag(alice, alice, room, "m.favourite", &Default::default())
+            .await
+            .unwrap();
+        let new = ad
+            .changes_since(alice, mark, store.db.current_pos())
+            .await
+            .unwrap();
+        assert_eq!(new.global.len(), 1);
+        let ev: serde_json::Value = serde_json::from_str(new.global[0].json().get()).unwrap();
+        assert_eq!(
+            ev,
+            serde_json::json!({"type": "org.new", "content": {"k": "v"}})
+        );
+        let room_events = &new.rooms[room];
+        let ev: serde_json::Value = serde_json::from_str(room_events[0].json().get()).unwrap();
+        assert_eq!(
+            ev,
+            serde_json::json!({"type": "m.tag", "content": {"tags": {"m.favourite": {}}}})
+        );
+        // The typed views parse too.
+        assert!(room_events[0].deserialize().is_ok());
+        assert!(new.global[0].deserialize().is_ok());
+    }
+}

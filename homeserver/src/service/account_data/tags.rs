@@ -112,3 +112,91 @@ fn with_tag(current: Option<&str>, tag: &str, info: Option<Value>) -> Option<Str
     }
     Some(Value::Object(content).to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use ruma::api::error::ErrorKind;
+    use ruma::{room_id, user_id};
+
+    use super::*;
+    use crate::service::test_services;
+
+    fn tag_info(order: f64) -> TagInfo {
+        let mut info = TagInfo::new();
+        info.order = Some(order);
+        info
+    }
+
+    #[tokio::test]
+    async fn tags_round_trip_through_account_data() {
+        let (s, _d) = test_services();
+        let alice = user_id!("@alice:localhost");
+        let room = room_id!("!ward:localhost");
+        let ad = &s.account_data;
+        assert!(ad.get_tags(alice, alice, room).await.unwrap().is_empty());
+
+        ad.set_tag(alice, alice, room, "m.favourite", &tag_info(0.5))
+            .await
+            .unwrap();
+        ad.set_tag(alice, alice, room, "u.handover", &TagInfo::new())
+            .await
+            .unwrap();
+        let tags = ad.get_tags(alice, alice, room).await.unwrap();
+        assert_eq!(tags.len(), 2);
+        assert_eq!(tags[&TagName::Favorite].order, Some(0.5));
+
+        // Stored as the room's m.tag account data, readable through the generic API.
+        let raw = ad.get_room(alice, alice, room, TAG_TYPE).await.unwrap();
+        let content: Value = serde_json::from_str(raw.json().get()).unwrap();
+        assert_eq!(
+            content,
+            serde_json::json!({"tags": {"m.favourite": {"order": 0.5}, "u.handover": {}}})
+        );
+
+        ad.delete_tag(alice, alice, room, "m.favourite")
+            .await
+            .unwrap();
+        ad.delete_tag(alice, alice, room, "never.set")
+            .await
+            .unwrap();
+        let tags = ad.get_tags(alice, alice, room).await.unwrap();
+        assert_eq!(
+            tags.keys().map(|t| t.as_ref()).collect::<Vec<_>>(),
+            vec!["u.handover"]
+        );
+    }
+
+    #[tokio::test]
+    async fn tags_are_private() {
+        let (s, _d) = test_services();
+        let (alice, bob) = (user_id!("@alice:localhost"), user_id!("@bob:localhost"));
+        let room = room_id!("!ward:localhost");
+        let err = s
+            .account_data
+            .set_tag(bob, alice, room, "m.favourite", &TagInfo::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::Forbidden)));
+        let err = s.account_data.get_tags(bob, alice, room).await.unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::Forbidden)));
+    }
+
+    #[test]
+    fn odd_tag_content_is_tolerated() {
+        assert!(parse_tags("[]").is_empty());
+        assert!(parse_tags(r#"{"tags": 3}"#).is_empty());
+        let tags = parse_tags(r#"{"tags": {"a.b": {"order": "high"}, "c.d": {}}}"#);
+        assert_eq!(tags.len(), 1);
+        // Replacing a non-object "tags" keeps the other keys.
+        let new = with_tag(
+            Some(r#"{"tags": 3, "x": 1}"#),
+            "m.lowpriority",
+            Some(Value::Null),
+        );
+        let v: Value = serde_json::from_str(&new.unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"tags": {"m.lowpriority": null}, "x": 1})
+        );
+    }
+}

@@ -29,3 +29,32 @@ impl UserService {
         Ok((found, limited))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::service::test_services;
+    use crate::service::users::test_login;
+
+    #[tokio::test]
+    async fn search_finds_self_but_not_strangers_and_sets_limited() {
+        let (s, _d) = test_services();
+        let (me, _) = test_login(&s.users, "nurse1", "correct horse").await;
+        test_login(&s.users, "nurse2", "correct horse").await;
+        // No shared room: only the requester is visible.
+        let (found, limited) = s
+            .users
+            .search_directory(&me.user_id, "nurse", 10)
+            .await
+            .unwrap();
+        let ids: Vec<_> = found.iter().map(|u| u.user_id.as_str()).collect();
+        assert_eq!(ids, vec!["@nurse1:localhost"]);
+        assert!(!limited);
+        let (found, limited) = s
+            .users
+            .search_directory(&me.user_id, "nurse", 0)
+            .await
+            .unwrap();
+        assert!(found.is_empty());
+        assert!(limited);
+    }
+}

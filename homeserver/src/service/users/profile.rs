@@ -84,3 +84,93 @@ fn only_self(session: &Session, user_id: &UserId) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use ruma::api::error::ErrorKind;
+    use ruma::{owned_mxc_uri, user_id};
+
+    use super::*;
+    use crate::service::test_services;
+    use crate::service::users::test_login;
+
+    #[tokio::test]
+    async fn only_the_user_may_change_their_profile() {
+        let (s, _d) = test_services();
+        let (alice, _) = test_login(&s.users, "alice", "correct horse").await;
+        let (bob, _) = test_login(&s.users, "bob", "correct horse").await;
+        let err = s
+            .users
+            .set_displayname(&bob, &alice.user_id, Some("Mallory".into()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::Forbidden)));
+        let err = s
+            .users
+            .set_avatar_url(&bob, &alice.user_id, Some(owned_mxc_uri!("mxc://l/x")))
+            .await
+            .unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::Forbidden)));
+        let p = s.users.get_profile(&alice.user_id).await.unwrap();
+        assert_eq!(p.displayname.as_deref(), Some("alice"));
+        assert_eq!(p.avatar_url, None);
+    }
+
+    #[tokio::test]
+    async fn set_validate_and_clear_profile() {
+        let (s, _d) = test_services();
+        let (me, _) = test_login(&s.users, "alice", "correct horse").await;
+        let uid = me.user_id.clone();
+        s.users
+            .set_displayname(&me, &uid, Some("Dr Alice".into()))
+            .await
+            .unwrap();
+        s.users
+            .set_avatar_url(&me, &uid, Some(owned_mxc_uri!("mxc://localhost/abc")))
+            .await
+            .unwrap();
+        let p = s.users.get_profile(&uid).await.unwrap();
+        assert_eq!(p.displayname.as_deref(), Some("Dr Alice"));
+        assert_eq!(p.avatar_url.as_deref(), Some("mxc://localhost/abc"));
+
+        let long = "a".repeat(MAX_DISPLAYNAME_CHARS + 1);
+        let err = s
+            .users
+            .set_displayname(&me, &uid, Some(long))
+            .await
+            .unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::InvalidParam)));
+        let ok = "é".repeat(MAX_DISPLAYNAME_CHARS); // characters, not bytes
+        s.users.set_displayname(&me, &uid, Some(ok)).await.unwrap();
+        let bad = OwnedMxcUri::from("https://example.org/a.png");
+        let err = s
+            .users
+            .set_avatar_url(&me, &uid, Some(bad))
+            .await
+            .unwrap_err();
+        assert!(matches!(err.kind(), Some(ErrorKind::InvalidParam)));
+
+        // "" clears, as Element sends it.
+        s.users
+            .set_displayname(&me, &uid, Some(String::new()))
+            .await
+            .unwrap();
+        s.users
+            .set_avatar_url(&me, &uid, Some(OwnedMxcUri::from("")))
+            .await
+            .unwrap();
+        assert_eq!(s.users.get_profile(&uid).await.unwrap(), Profile::default());
+    }
+
+    #[tokio::test]
+    async fn unknown_and_remote_users_are_not_found() {
+        let (s, _d) = test_services();
+        for id in [
+            user_id!("@nobody:localhost"),
+            user_id!("@alice:elsewhere.org"),
+        ] {
+            let err = s.users.get_profile(id).await.unwrap_err();
+            assert!(matches!(err.kind(), Some(ErrorKind::NotFound)), "{id}");
+        }
+    }
+}
