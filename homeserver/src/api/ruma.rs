@@ -114,7 +114,7 @@ where
             need => {
                 let token = access_token(&http_req)?;
                 match (token, need) {
-                    (Some(tok), _) => Some(services.users.authenticate(&tok).await?),
+                    (Some(tok), _) => Some(services.users.authenticate(&tok, client_ip).await?),
                     (None, TokenNeed::Required) => {
                         return Err(Error::new(
                             StatusCode::UNAUTHORIZED,

@@ -5,6 +5,8 @@
 pub mod filter;
 pub mod keys;
 pub mod notifier;
+pub mod account_data;
+pub mod filters;
 pub mod rate_limit;
 pub mod rooms;
 pub mod uiaa;
@@ -47,6 +49,8 @@ pub struct Services {
     pub keys: Arc<keys::ServerKeys>,
     pub notifier: Arc<notifier::Notifier>,
     pub rooms: Arc<rooms::RoomService>,
+    pub account_data: Arc<account_data::AccountDataService>,
+    pub filters: Arc<filters::FilterService>,
 }
 
 impl Services {
@@ -57,12 +61,13 @@ impl Services {
             max_upload_bytes: config.media.max_upload_bytes as usize,
         };
         let store = Arc::new(store);
+        let uiaa = Arc::new(uiaa::UiaaService::default());
         let users = Arc::new(users::UserService::new(
             config.clone(),
             store.clone(),
             policy.clone(),
+            uiaa.clone(),
         ));
-        let uiaa = Arc::new(uiaa::UiaaService::default());
         let rate_limits = Arc::new(rate_limit::RateLimits::new(&config.rate_limit));
         let keys = Arc::new(
             keys::ServerKeys::load_or_generate(&config.data_dir).map_err(Error::internal)?,
@@ -81,6 +86,8 @@ impl Services {
             notifier.clone(),
             users.clone(),
         ));
+        let account_data = Arc::new(account_data::AccountDataService::new(store.clone()));
+        let filters = Arc::new(filters::FilterService::new(store.clone()));
         Ok(Self {
             config,
             limits,
@@ -91,6 +98,8 @@ impl Services {
             keys,
             notifier,
             rooms,
+            account_data,
+            filters,
         })
     }
 }
@@ -102,4 +111,24 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
+}
+
+/// Every service on a fresh database in a temporary directory, for service tests.
+#[cfg(test)]
+pub(crate) fn test_services() -> (Services, tempfile::TempDir) {
+    let (services, _, dir) = test_services_and_store();
+    (services, dir)
+}
+
+/// As `test_services`, plus the store underneath (to read stream positions).
+#[cfg(test)]
+pub(crate) fn test_services_and_store() -> (Services, SqliteStore, tempfile::TempDir) {
+    let (store, dir) = crate::store::sqlite::test_store();
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    };
+    let services = Services::build(config, store.clone(), Arc::new(handover_policy::AllowAll))
+        .expect("build services");
+    (services, store, dir)
 }

@@ -5,6 +5,8 @@
 //! The traits are synchronous: services call them from `spawn_blocking` (see `service::blocking`).
 
 pub mod rooms;
+pub mod account_data;
+pub mod filters;
 pub mod sqlite;
 pub mod users;
 

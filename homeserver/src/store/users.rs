@@ -36,8 +36,9 @@ pub trait UserStore: Send + Sync {
     fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
     fn get_user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;
     fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()>;
-    /// Marks the account deactivated and removes its devices and tokens, in one transaction.
-    fn deactivate_user(&self, user_id: &str) -> StoreResult<()>;
+    /// Marks the account deactivated, clears its password and profile and removes its devices
+    /// and tokens, in one transaction. `erase` also deletes its account data and filters.
+    fn deactivate_user(&self, user_id: &str, erase: bool) -> StoreResult<()>;
     fn set_profile(
         &self,
         user_id: &str,

@@ -1,8 +1,12 @@
-//! Registration.
+//! Registration, password change, deactivation, third-party ids.
 
-use ruma::api::client::account::{get_username_availability, register};
+use ruma::api::client::account::{
+    ThirdPartyIdRemovalStatus, change_password, deactivate, get_3pids, get_username_availability,
+    register,
+};
 use ruma::api::client::uiaa::{AuthData, AuthFlow, AuthType};
 
+use super::{limit_password_attempts, required_session};
 use crate::api::ruma::Ruma;
 use crate::config::RegistrationMode;
 use crate::error::{Error, Result};
@@ -74,4 +78,46 @@ pub async fn register_available(
         ));
     }
     Ok(get_username_availability::v3::Response::new(true))
+}
+
+/// Needs an access token: without one there is no account to re-authenticate (we have no
+/// email-based password reset).
+pub async fn change_password(
+    s: Services,
+    req: Ruma<change_password::v3::Request>,
+) -> Result<change_password::v3::Response> {
+    let session = required_session(&req)?;
+    limit_password_attempts(&s, &req, req.auth.as_ref())?;
+    s.users
+        .change_password(
+            session,
+            &req.new_password,
+            req.logout_devices,
+            req.auth.as_ref(),
+        )
+        .await?;
+    Ok(change_password::v3::Response::new())
+}
+
+pub async fn deactivate(
+    s: Services,
+    req: Ruma<deactivate::v3::Request>,
+) -> Result<deactivate::v3::Response> {
+    let session = required_session(&req)?;
+    limit_password_attempts(&s, &req, req.auth.as_ref())?;
+    s.users
+        .deactivate_account(session, req.erase, req.auth.as_ref())
+        .await?;
+    // We hold no third-party ids, so there was nothing to unbind.
+    Ok(deactivate::v3::Response::new(
+        ThirdPartyIdRemovalStatus::Success,
+    ))
+}
+
+/// We store no third-party identifiers (email, phone).
+pub async fn get_3pids(
+    _: Services,
+    _: Ruma<get_3pids::v3::Request>,
+) -> Result<get_3pids::v3::Response> {
+    Ok(get_3pids::v3::Response::new(Vec::new()))
 }

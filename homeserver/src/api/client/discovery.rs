@@ -33,7 +33,12 @@ pub async fn capabilities(
     _: Services,
     _: Ruma<get_capabilities::v3::Request>,
 ) -> Result<get_capabilities::v3::Response> {
-    use get_capabilities::v3::{Capabilities, RoomVersionStability, RoomVersionsCapability};
+    #[allow(deprecated)]
+    // m.set_displayname / m.set_avatar_url: superseded in 1.16, we serve 1.12
+    use get_capabilities::v3::{
+        Capabilities, ChangePasswordCapability, RoomVersionStability, RoomVersionsCapability,
+        SetAvatarUrlCapability, SetDisplayNameCapability, ThirdPartyIdChangesCapability,
+    };
     let available = SUPPORTED_ROOM_VERSIONS
         .iter()
         .map(|v| (v.clone(), RoomVersionStability::Stable))
@@ -41,5 +46,14 @@ pub async fn capabilities(
     let mut caps = Capabilities::new();
     caps.room_versions =
         RoomVersionsCapability::new(crate::service::rooms::DEFAULT_ROOM_VERSION, available);
+    // ruma omits a capability that has its spec default (enabled), which clients read the same.
+    caps.change_password = ChangePasswordCapability::new(true);
+    #[allow(deprecated)]
+    {
+        caps.set_displayname = SetDisplayNameCapability::new(true);
+        caps.set_avatar_url = SetAvatarUrlCapability::new(true);
+    }
+    // No email or phone ids: accounts are provisioned by the trust.
+    caps.thirdparty_id_changes = ThirdPartyIdChangesCapability::new(false);
     Ok(get_capabilities::v3::Response::new(caps))
 }

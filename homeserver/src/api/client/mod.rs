@@ -8,11 +8,20 @@ mod message;
 mod room;
 mod session;
 mod state;
+mod account_data;
+mod device;
+mod filter;
+mod profile;
+mod user_directory;
 
 use axum::Router;
+use ruma::api::client::uiaa::AuthData;
 
 use super::router::RouterExt;
+use super::ruma::Ruma;
+use crate::error::{Error, Result};
 use crate::service::Services;
+use crate::service::users::Session;
 
 pub fn routes(r: Router<Services>) -> Router<Services> {
     r.route(
@@ -55,4 +64,50 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(alias::get_visibility)
     .ruma(alias::set_visibility)
     .ruma(alias::public_rooms)
+    .ruma(account::change_password)
+    .ruma(account::deactivate)
+    .ruma(account::get_3pids)
+    .ruma(device::get_devices)
+    .ruma(device::get_device)
+    .ruma(device::update_device)
+    .ruma(device::delete_device)
+    .ruma(device::delete_devices)
+    .ruma(profile::get_profile)
+    .ruma(profile::get_display_name)
+    .ruma(profile::set_display_name)
+    .ruma(profile::get_avatar_url)
+    .ruma(profile::set_avatar_url)
+    .ruma(user_directory::search_users)
+    .ruma(account_data::get_global)
+    .ruma(account_data::set_global)
+    .ruma(account_data::get_room)
+    .ruma(account_data::set_room)
+    .ruma(account_data::get_tags)
+    .ruma(account_data::create_tag)
+    .ruma(account_data::delete_tag)
+    .ruma(filter::create_filter)
+    .ruma(filter::get_filter)
+}
+
+/// The session on endpoints whose token is optional in ruma (password change, deactivation)
+/// but which we only serve to a logged-in user.
+fn required_session<T>(req: &Ruma<T>) -> Result<&Session> {
+    req.session.as_ref().ok_or_else(|| {
+        Error::new(
+            http::StatusCode::UNAUTHORIZED,
+            ruma::api::error::ErrorKind::MissingToken,
+            "Missing access token",
+        )
+    })
+}
+
+/// A password UIA stage is a password guess: it shares login's per-IP and per-user limits, so a
+/// stolen access token cannot be used to brute-force the account's password.
+fn limit_password_attempts<T>(s: &Services, req: &Ruma<T>, auth: Option<&AuthData>) -> Result<()> {
+    match (auth, &req.session) {
+        (Some(AuthData::Password(_)), Some(session)) => s
+            .rate_limits
+            .check_login(req.client_ip, session.user_id.as_str()),
+        _ => Ok(()),
+    }
 }

@@ -1,8 +1,15 @@
 //! Accounts, sessions (access tokens) and devices.
 
+mod account;
+mod devices;
+mod directory;
+mod last_seen;
 mod password;
+mod profile;
 mod token;
+mod uia;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use handover_policy::{Policy, RegistrationRequest};
@@ -10,9 +17,11 @@ use http::StatusCode;
 use ruma::api::error::ErrorKind;
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 
+use self::last_seen::LastSeen;
 pub use self::password::{hash_password, verify_password};
 pub use self::token::{hash_token, new_token};
 use super::blocking;
+use super::uiaa::UiaaService;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::StoreError;
@@ -39,14 +48,25 @@ pub struct UserService {
     config: Arc<Config>,
     store: Arc<dyn UserStore>,
     policy: Arc<dyn Policy>,
+    /// Password-protected account operations (device deletion, password change, deactivation)
+    /// run their user-interactive authentication here.
+    uiaa: Arc<UiaaService>,
+    last_seen: LastSeen,
 }
 
 impl UserService {
-    pub fn new(config: Arc<Config>, store: Arc<dyn UserStore>, policy: Arc<dyn Policy>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn UserStore>,
+        policy: Arc<dyn Policy>,
+        uiaa: Arc<UiaaService>,
+    ) -> Self {
         Self {
             config,
             store,
             policy,
+            uiaa,
+            last_seen: LastSeen::default(),
         }
     }
 
@@ -54,19 +74,23 @@ impl UserService {
         &self.config.server_name
     }
 
-    /// Resolves an access token to its session, or `M_UNKNOWN_TOKEN`.
-    pub async fn authenticate(&self, token: &str) -> Result<Session> {
+    /// Resolves an access token to its session, or `M_UNKNOWN_TOKEN`. Also records the device's
+    /// last-seen time and address, at most once a minute per device (see `last_seen`).
+    pub async fn authenticate(&self, token: &str, client_ip: Option<IpAddr>) -> Result<Session> {
         let token_hash = hash_token(token);
         let store = self.store.clone();
         let th = token_hash.clone();
         let owner = blocking(move || Ok(store.token_owner(&th)?)).await?;
         match owner {
-            Some(o) if !o.deactivated => Ok(Session {
-                user_id: o.user_id,
-                device_id: o.device_id,
-                is_admin: o.is_admin,
-                token_hash,
-            }),
+            Some(o) if !o.deactivated => {
+                self.record_last_seen(&o.user_id, &o.device_id, client_ip);
+                Ok(Session {
+                    user_id: o.user_id,
+                    device_id: o.device_id,
+                    is_admin: o.is_admin,
+                    token_hash,
+                })
+            }
             Some(_) => Err(Error::new(
                 StatusCode::FORBIDDEN,
                 ErrorKind::UserDeactivated,
@@ -237,12 +261,23 @@ impl UserService {
         let uid = user_id.to_owned();
         blocking(move || Ok(store.get_user(uid.as_str())?)).await
     }
+}
 
-    /// The store, for sibling modules of this service (devices, profile).
-    pub(crate) fn store(&self) -> Arc<dyn UserStore> {
-        self.store.clone()
-    }
-    pub(crate) fn config(&self) -> &Config {
-        &self.config
-    }
+/// Registers `localpart` with `password` and logs in a new device: (session, access token).
+#[cfg(test)]
+pub(crate) async fn test_login(
+    users: &UserService,
+    localpart: &str,
+    password: &str,
+) -> (Session, String) {
+    let user_id = match users
+        .create_user(localpart, Some(password), false, false)
+        .await
+    {
+        Ok(id) => id,
+        Err(_) => users.user_id_for(localpart).unwrap(),
+    };
+    let new = users.create_session(&user_id, None, None).await.unwrap();
+    let session = users.authenticate(&new.access_token, None).await.unwrap();
+    (session, new.access_token)
 }

@@ -1,6 +1,8 @@
 //! SQLite implementation of every storage trait. One file per table family.
 
+mod account_data;
 pub mod db;
+mod filters;
 mod migrations;
 mod rooms;
 mod users;
@@ -21,4 +23,12 @@ impl SqliteStore {
             db: Db::open(path, readers)?,
         })
     }
+}
+
+/// A store on a fresh database in a temporary directory (kept alive by the returned guard).
+#[cfg(test)]
+pub(crate) fn test_store() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&dir.path().join("test.db"), 2).expect("open store");
+    (store, dir)
 }

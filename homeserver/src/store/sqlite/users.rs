@@ -66,14 +66,20 @@ impl UserStore for SqliteStore {
         })
     }
 
-    fn deactivate_user(&self, user_id: &str) -> StoreResult<()> {
+    fn deactivate_user(&self, user_id: &str, erase: bool) -> StoreResult<()> {
         let u = user_id.to_owned();
         self.db.write(move |ctx| {
             ctx.tx.execute(
                 "UPDATE users SET deactivated = 1, password_hash = NULL, displayname = NULL, avatar_url = NULL WHERE user_id = ?1",
                 [&u],
             )?;
+            // Tokens go with their devices (foreign-key cascade).
             ctx.tx.execute("DELETE FROM devices WHERE user_id = ?1", [&u])?;
+            if erase {
+                ctx.tx
+                    .execute("DELETE FROM account_data WHERE user_id = ?1", [&u])?;
+                ctx.tx.execute("DELETE FROM filters WHERE user_id = ?1", [&u])?;
+            }
             Ok(())
         })
     }
@@ -308,5 +314,116 @@ impl UserStore for SqliteStore {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::account_data::AccountDataStore;
+    use crate::store::filters::FilterStore;
+    use crate::store::sqlite::test_store;
+
+    fn user(s: &SqliteStore, id: &str, name: Option<&str>) {
+        s.create_user(&UserRecord {
+            user_id: id.try_into().unwrap(),
+            password_hash: Some("h".into()),
+            is_admin: false,
+            deactivated: false,
+            displayname: name.map(str::to_owned),
+            avatar_url: Some("mxc://l/a".into()),
+        })
+        .unwrap();
+    }
+
+    fn join(s: &SqliteStore, room: &str, user: &str, membership: &str) {
+        let (r, u, m) = (room.to_owned(), user.to_owned(), membership.to_owned());
+        s.db.write(move |ctx| {
+            ctx.tx.execute(
+                "INSERT INTO memberships (room_id, user_id, membership, event_id, pos) VALUES (?1, ?2, ?3, '$e', 1)",
+                params![r, u, m],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn deactivate_removes_devices_tokens_and_profile() {
+        let (s, _d) = test_store();
+        user(&s, "@a:l", Some("Alice"));
+        s.create_session("@a:l", "D1", None, "th1").unwrap();
+        s.set_account_data("@a:l", "", "m.x", "{}").unwrap();
+        s.create_filter("@a:l", "{}").unwrap();
+        s.deactivate_user("@a:l", false).unwrap();
+        let u = s.get_user("@a:l").unwrap().unwrap();
+        assert!(u.deactivated);
+        assert_eq!(
+            (u.password_hash, u.displayname, u.avatar_url),
+            (None, None, None)
+        );
+        assert!(s.token_owner("th1").unwrap().is_none());
+        assert!(s.list_devices("@a:l").unwrap().is_empty());
+        // Without erase, account data stays; with erase it goes.
+        assert!(s.get_account_data("@a:l", "", "m.x").unwrap().is_some());
+        s.deactivate_user("@a:l", true).unwrap();
+        assert!(s.get_account_data("@a:l", "", "m.x").unwrap().is_none());
+        assert!(s.get_filter("@a:l", 0).unwrap().is_none());
+    }
+
+    #[test]
+    fn deleting_a_device_deletes_its_tokens_only() {
+        let (s, _d) = test_store();
+        user(&s, "@a:l", None);
+        s.create_session("@a:l", "D1", Some("phone"), "th1")
+            .unwrap();
+        s.create_session("@a:l", "D2", None, "th2").unwrap();
+        s.delete_devices("@a:l", Some(&["D1".into()])).unwrap();
+        assert!(s.token_owner("th1").unwrap().is_none());
+        assert!(s.token_owner("th2").unwrap().is_some());
+        let names: Vec<_> = s
+            .list_devices("@a:l")
+            .unwrap()
+            .into_iter()
+            .map(|d| d.device_id)
+            .collect();
+        assert_eq!(names, vec![OwnedDeviceId::from("D2")]);
+    }
+
+    #[test]
+    fn touch_device_records_last_seen() {
+        let (s, _d) = test_store();
+        user(&s, "@a:l", None);
+        s.create_session("@a:l", "D1", None, "th1").unwrap();
+        s.touch_device("@a:l", "D1", 1234, Some("10.0.0.1"))
+            .unwrap();
+        let d = s.get_device("@a:l", "D1").unwrap().unwrap();
+        assert_eq!(d.last_seen_ts, Some(1234));
+        assert_eq!(d.last_seen_ip.as_deref(), Some("10.0.0.1"));
+    }
+
+    #[test]
+    fn search_users_only_finds_room_mates_and_self() {
+        let (s, _d) = test_store();
+        user(&s, "@me:l", Some("Me"));
+        user(&s, "@mate:l", Some("Room Mate"));
+        user(&s, "@stranger:l", Some("Mate Stranger"));
+        user(&s, "@left:l", Some("Left Mate"));
+        join(&s, "!r:l", "@me:l", "join");
+        join(&s, "!r:l", "@mate:l", "join");
+        join(&s, "!r:l", "@left:l", "leave");
+        join(&s, "!other:l", "@stranger:l", "join");
+        let ids = |term: &str| -> Vec<String> {
+            s.search_users("@me:l", term, 10)
+                .unwrap()
+                .into_iter()
+                .map(|u| u.user_id.to_string())
+                .collect()
+        };
+        assert_eq!(ids("mate"), vec!["@mate:l"]);
+        assert_eq!(ids("ME"), vec!["@me:l"]);
+        // LIKE wildcards in the term are literal.
+        assert!(ids("%").is_empty());
+        assert_eq!(s.search_users("@me:l", "", 1).unwrap().len(), 1);
     }
 }
