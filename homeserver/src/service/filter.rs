@@ -97,3 +97,14 @@ mod tests {
         assert_eq!(parse_token("bogus"), None);
     }
 }
+
+/// Whether a sync room filter admits the room (its `rooms` / `not_rooms` lists).
+pub fn room_matches_room_filter(
+    f: &ruma::api::client::filter::RoomFilter,
+    room_id: &ruma::RoomId,
+) -> bool {
+    !f.not_rooms.iter().any(|r| r == room_id)
+        && f.rooms
+            .as_ref()
+            .is_none_or(|rs| rs.iter().any(|r| r == room_id))
+}

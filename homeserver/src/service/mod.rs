@@ -2,13 +2,15 @@
 //! services check authorisation (membership, power levels, policy) and reach storage through their
 //! narrow store traits. Dependencies are explicit: each service is built with what it needs.
 
+pub mod account_data;
+pub mod ephemeral;
 pub mod filter;
+pub mod filters;
 pub mod keys;
 pub mod notifier;
-pub mod account_data;
-pub mod filters;
 pub mod rate_limit;
 pub mod rooms;
+pub mod sync;
 pub mod uiaa;
 pub mod users;
 
@@ -51,6 +53,10 @@ pub struct Services {
     pub rooms: Arc<rooms::RoomService>,
     pub account_data: Arc<account_data::AccountDataService>,
     pub filters: Arc<filters::FilterService>,
+    pub receipts: Arc<ephemeral::receipts::ReceiptService>,
+    pub read_markers: Arc<ephemeral::read_markers::ReadMarkerService>,
+    pub typing: Arc<ephemeral::typing::TypingService>,
+    pub sync: Arc<sync::SyncService>,
 }
 
 impl Services {
@@ -86,8 +92,30 @@ impl Services {
             notifier.clone(),
             users.clone(),
         ));
-        let account_data = Arc::new(account_data::AccountDataService::new(store.clone()));
+        let account_data = Arc::new(account_data::AccountDataService::new(
+            store.clone(),
+            notifier.clone(),
+        ));
         let filters = Arc::new(filters::FilterService::new(store.clone()));
+        let receipts = Arc::new(ephemeral::receipts::ReceiptService::new(
+            store.clone(),
+            rooms.clone(),
+            notifier.clone(),
+        ));
+        let read_markers = Arc::new(ephemeral::read_markers::ReadMarkerService::new(
+            rooms.clone(),
+            account_data.clone(),
+        ));
+        let typing =
+            ephemeral::typing::TypingService::new(store.clone(), rooms.clone(), notifier.clone());
+        let sync = Arc::new(sync::SyncService::new(
+            rooms.clone(),
+            receipts.clone(),
+            typing.clone(),
+            account_data.clone(),
+            notifier.clone(),
+            std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
+        ));
         Ok(Self {
             config,
             limits,
@@ -100,6 +128,10 @@ impl Services {
             rooms,
             account_data,
             filters,
+            receipts,
+            read_markers,
+            typing,
+            sync,
         })
     }
 }

@@ -4,9 +4,10 @@
 //!
 //! The traits are synchronous: services call them from `spawn_blocking` (see `service::blocking`).
 
-pub mod rooms;
 pub mod account_data;
 pub mod filters;
+pub mod receipts;
+pub mod rooms;
 pub mod sqlite;
 pub mod users;
 

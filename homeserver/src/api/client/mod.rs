@@ -1,17 +1,19 @@
 //! Client-server API handlers, one file per endpoint group.
 
 mod account;
+mod account_data;
 mod alias;
+mod device;
 mod discovery;
+mod ephemeral;
+mod filter;
 mod membership;
 mod message;
+mod profile;
 mod room;
 mod session;
 mod state;
-mod account_data;
-mod device;
-mod filter;
-mod profile;
+mod sync;
 mod user_directory;
 
 use axum::Router;
@@ -87,6 +89,10 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(account_data::delete_tag)
     .ruma(filter::create_filter)
     .ruma(filter::get_filter)
+    .ruma(sync::sync)
+    .ruma(ephemeral::receipt)
+    .ruma(ephemeral::read_markers)
+    .ruma(ephemeral::typing)
 }
 
 /// The session on endpoints whose token is optional in ruma (password change, deactivation)

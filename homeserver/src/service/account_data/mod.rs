@@ -17,6 +17,7 @@ use ruma::{OwnedRoomId, RoomId, UserId};
 use serde_json::value::RawValue;
 
 use super::blocking;
+use super::notifier::Notifier;
 use crate::error::{Error, Result};
 use crate::store::account_data::{AccountDataRow, AccountDataStore};
 
@@ -35,11 +36,32 @@ pub struct AccountDataChanges {
 
 pub struct AccountDataService {
     store: Arc<dyn AccountDataStore>,
+    notifier: Arc<Notifier>,
 }
 
 impl AccountDataService {
-    pub fn new(store: Arc<dyn AccountDataStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<dyn AccountDataStore>, notifier: Arc<Notifier>) -> Self {
+        Self { store, notifier }
+    }
+
+    /// Writes account data the server controls (e.g. `m.fully_read`), skipping the client rules,
+    /// and wakes the owner's syncs.
+    pub(crate) async fn write(
+        &self,
+        user_id: &UserId,
+        room: &str,
+        data_type: &str,
+        content: String,
+    ) -> Result<()> {
+        let store = self.store.clone();
+        let (uid, room, ty) = (user_id.to_owned(), room.to_owned(), data_type.to_owned());
+        blocking(move || {
+            store.set_account_data(uid.as_str(), &room, &ty, &content)?;
+            Ok(())
+        })
+        .await?;
+        self.notifier.notify([user_id]);
+        Ok(())
     }
 
     pub async fn get_global(
@@ -164,14 +186,8 @@ impl AccountDataService {
         {
             return Err(Error::bad_json("Content must be a JSON object"));
         }
-        let store = self.store.clone();
-        let (uid, room, ty) = (user_id.to_owned(), room.to_owned(), data_type.to_owned());
-        let content = content.get().trim().to_owned();
-        blocking(move || {
-            store.set_account_data(uid.as_str(), &room, &ty, &content)?;
-            Ok(())
-        })
-        .await
+        self.write(user_id, room, data_type, content.get().trim().to_owned())
+            .await
     }
 }
 

@@ -68,7 +68,9 @@ impl AccountDataService {
             store.update_account_data(uid.as_str(), rid.as_str(), TAG_TYPE, update)?;
             Ok(())
         })
-        .await
+        .await?;
+        self.notifier.notify([user_id]);
+        Ok(())
     }
 }
 

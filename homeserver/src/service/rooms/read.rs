@@ -55,7 +55,7 @@ impl RoomService {
     }
 
     /// Pages through visible, filter-matching events from `from` in `dir`.
-    async fn page(
+    pub(crate) async fn page(
         &self,
         room_id: &RoomId,
         vis: &Visible,
@@ -253,7 +253,7 @@ impl RoomService {
             .collect())
     }
 
-    async fn visible_state_events(
+    pub(crate) async fn visible_state_events(
         &self,
         room_id: &RoomId,
         user: &UserId,
@@ -325,5 +325,50 @@ impl RoomService {
             })
             .collect();
         Ok(RoomSummary { joined })
+    }
+}
+
+impl RoomService {
+    /// State events at a position, from the store.
+    pub(crate) async fn state_at_pos(
+        &self,
+        room_id: &RoomId,
+        pos: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        let store = self.store.clone();
+        let r = room_id.to_owned();
+        blocking(move || Ok(store.state_at(r.as_str(), pos)?)).await
+    }
+
+    /// State events whose key changed in `(after, upto]`, as of `upto`.
+    pub(crate) async fn state_changed(
+        &self,
+        room_id: &RoomId,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<StoredEvent>> {
+        let store = self.store.clone();
+        let r = room_id.to_owned();
+        blocking(move || Ok(store.state_changed_between(r.as_str(), after, upto)?)).await
+    }
+
+    /// Notifying events the user has not read: after their receipt (or `fallback`).
+    pub(crate) async fn unread_count(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        after: i64,
+        upto: i64,
+    ) -> Result<u64> {
+        let store = self.store.clone();
+        let (r, u) = (room_id.to_owned(), user.to_owned());
+        blocking(move || Ok(store.count_unread(r.as_str(), u.as_str(), after, upto)?)).await
+    }
+
+    pub async fn rules(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<ruma::room_version_rules::RoomVersionRules> {
+        rules_for(&self.room_version(room_id).await?)
     }
 }

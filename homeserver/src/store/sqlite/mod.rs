@@ -4,6 +4,7 @@ mod account_data;
 pub mod db;
 mod filters;
 mod migrations;
+mod receipts;
 mod rooms;
 mod users;
 

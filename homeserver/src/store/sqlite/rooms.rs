@@ -347,7 +347,9 @@ impl RoomStore for SqliteStore {
     ) -> StoreResult<u64> {
         self.db.read(|c| {
             let n: i64 = c.prepare_cached(
-                "SELECT COUNT(*) FROM events WHERE room_id = ?1 AND pos > ?3 AND pos <= ?4 AND sender != ?2
+                // Sending in a room counts as reading it, as in Synapse.
+                "SELECT COUNT(*) FROM events WHERE room_id = ?1 AND pos <= ?4 AND sender != ?2
+                   AND pos > MAX(?3, IFNULL((SELECT MAX(pos) FROM events WHERE room_id = ?1 AND sender = ?2), 0))
                    AND type IN ('m.room.message', 'm.room.encrypted', 'm.sticker') AND redacted_by IS NULL",
             )?
             .query_row(params![room_id, user_id, after_pos, upto], |r| r.get(0))?;

@@ -1,0 +1,117 @@
+//! Read receipts (m.read, m.read.private) and the fully-read marker.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ruma::{EventId, OwnedUserId, RoomId, UserId};
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::service::blocking;
+use crate::service::notifier::Notifier;
+use crate::service::rooms::RoomService;
+use crate::store::StoreError;
+use crate::store::now_ms;
+use crate::store::receipts::ReceiptStore;
+
+pub struct ReceiptService {
+    store: Arc<dyn ReceiptStore>,
+    rooms: Arc<RoomService>,
+    notifier: Arc<Notifier>,
+}
+
+impl ReceiptService {
+    pub fn new(
+        store: Arc<dyn ReceiptStore>,
+        rooms: Arc<RoomService>,
+        notifier: Arc<Notifier>,
+    ) -> Self {
+        Self {
+            store,
+            rooms,
+            notifier,
+        }
+    }
+
+    /// Records a receipt. `m.read.private` is shown only to its owner.
+    pub async fn set(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        receipt_type: &str,
+        event_id: &EventId,
+        thread_id: Option<&str>,
+    ) -> Result<()> {
+        if !matches!(receipt_type, "m.read" | "m.read.private") {
+            return Err(Error::invalid_param(format!(
+                "Unknown receipt type {receipt_type}"
+            )));
+        }
+        self.rooms.require_joined(room_id, user).await?;
+        let store = self.store.clone();
+        let (r, u, t, e) = (
+            room_id.to_owned(),
+            user.to_owned(),
+            receipt_type.to_owned(),
+            event_id.to_owned(),
+        );
+        let thread = thread_id.unwrap_or("").to_owned();
+        let changed = blocking(move || {
+            match store.set_receipt(r.as_str(), &t, u.as_str(), &thread, e.as_str(), now_ms()) {
+                Err(StoreError::Conflict(_)) => {
+                    Err(Error::not_found("Event not found in this room"))
+                }
+                other => Ok(other?),
+            }
+        })
+        .await?;
+        if changed.is_some() {
+            let targets: Vec<OwnedUserId> = if receipt_type == "m.read.private" {
+                vec![user.to_owned()]
+            } else {
+                self.rooms.current_state(room_id).await?.interested_users()
+            };
+            self.notifier.notify(targets.iter().map(|u| &**u));
+        }
+        Ok(())
+    }
+
+    /// The `m.receipt` ephemeral event for receipts changed in `(since, upto]`, as `viewer` may
+    /// see them; `None` if there are none.
+    pub async fn receipt_event(
+        &self,
+        room_id: &RoomId,
+        viewer: &UserId,
+        since: i64,
+        upto: i64,
+    ) -> Result<Option<Value>> {
+        let store = self.store.clone();
+        let r = room_id.to_owned();
+        let rows = blocking(move || Ok(store.receipts_since(r.as_str(), since, upto)?)).await?;
+        let mut content: BTreeMap<String, BTreeMap<String, BTreeMap<String, Value>>> =
+            BTreeMap::new();
+        for row in rows {
+            if row.receipt_type == "m.read.private" && row.user_id != viewer {
+                continue;
+            }
+            let mut receipt = json!({ "ts": row.ts });
+            if !row.thread_id.is_empty() {
+                receipt["thread_id"] = row.thread_id.clone().into();
+            }
+            content
+                .entry(row.event_id.to_string())
+                .or_default()
+                .entry(row.receipt_type)
+                .or_default()
+                .insert(row.user_id.to_string(), receipt);
+        }
+        Ok((!content.is_empty()).then(|| json!({ "type": "m.receipt", "content": content })))
+    }
+
+    /// Stream position up to which the user has read the room.
+    pub async fn read_up_to(&self, room_id: &RoomId, user: &UserId) -> Result<Option<i64>> {
+        let store = self.store.clone();
+        let (r, u) = (room_id.to_owned(), user.to_owned());
+        blocking(move || Ok(store.read_up_to(r.as_str(), u.as_str())?)).await
+    }
+}

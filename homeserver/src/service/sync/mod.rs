@@ -1,0 +1,138 @@
+//! /sync (v3): everything for a user after a stream position, read with indexed queries per
+//! room the user is in. A long-poll waits on the notifier, never on a timer loop.
+
+mod joined;
+mod other_rooms;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ruma::api::client::filter::FilterDefinition;
+use ruma::api::client::sync::sync_events::v3::{Response, Rooms};
+
+use super::account_data::AccountDataService;
+use super::ephemeral::receipts::ReceiptService;
+use super::ephemeral::typing::TypingService;
+use super::notifier::Notifier;
+use super::rooms::RoomService;
+use super::users::Session;
+use crate::error::Result;
+
+pub struct SyncRequest {
+    /// Position of the previous sync's `next_batch`; `None` for an initial sync.
+    pub since: Option<i64>,
+    pub full_state: bool,
+    pub timeout: Duration,
+    pub filter: FilterDefinition,
+    /// MSC4222: report state at the end of the timeline instead of its start.
+    pub use_state_after: bool,
+}
+
+pub struct SyncService {
+    rooms: Arc<RoomService>,
+    receipts: Arc<ReceiptService>,
+    typing: Arc<TypingService>,
+    account_data: Arc<AccountDataService>,
+    notifier: Arc<Notifier>,
+    max_timeout: Duration,
+}
+
+/// What one computation produced, and whether any of it is news.
+struct Computed {
+    response: Response,
+    has_data: bool,
+}
+
+impl SyncService {
+    pub fn new(
+        rooms: Arc<RoomService>,
+        receipts: Arc<ReceiptService>,
+        typing: Arc<TypingService>,
+        account_data: Arc<AccountDataService>,
+        notifier: Arc<Notifier>,
+        max_timeout: Duration,
+    ) -> Self {
+        Self {
+            rooms,
+            receipts,
+            typing,
+            account_data,
+            notifier,
+            max_timeout,
+        }
+    }
+
+    pub async fn sync(&self, session: &Session, req: SyncRequest) -> Result<Response> {
+        let deadline = Instant::now() + req.timeout.min(self.max_timeout);
+        // Subscribe before reading anything, so a commit in between still wakes us.
+        let mut wake = self.notifier.subscribe(&session.user_id);
+        loop {
+            wake.borrow_and_update();
+            let upto = self.rooms.current_pos();
+            let c = self.compute(session, &req, upto).await?;
+            let initial = req.since.is_none() || req.full_state;
+            if c.has_data || initial || Instant::now() >= deadline {
+                return Ok(c.response);
+            }
+            if tokio::time::timeout_at(deadline.into(), wake.changed())
+                .await
+                .is_err()
+            {
+                return Ok(c.response);
+            }
+        }
+    }
+
+    async fn compute(&self, session: &Session, req: &SyncRequest, upto: i64) -> Result<Computed> {
+        let since = req.since.unwrap_or(0).min(upto);
+        let mut rooms = Rooms::new();
+        let mut has_data = false;
+        let mut account_data = self
+            .account_data
+            .changes_since(&session.user_id, since, upto)
+            .await?;
+        let include_leave = req.filter.room.include_leave;
+        for m in self.rooms.memberships(&session.user_id).await? {
+            if !crate::service::filter::room_matches_room_filter(&req.filter.room, &m.room_id) {
+                continue;
+            }
+            let changed_since = req.since.is_some() && m.pos > since;
+            match m.membership.as_str() {
+                "join" => {
+                    let room_data = account_data.rooms.remove(&m.room_id).unwrap_or_default();
+                    if let Some(j) = self
+                        .joined_room(session, req, &m, since, upto, room_data)
+                        .await?
+                    {
+                        rooms.join.insert(m.room_id.clone(), j);
+                        has_data = true;
+                    }
+                }
+                "invite" if req.since.is_none() || changed_since || req.full_state => {
+                    rooms.invite.insert(
+                        m.room_id.clone(),
+                        self.invited_room(&m.room_id, &session.user_id).await?,
+                    );
+                    has_data = true;
+                }
+                "leave" | "ban"
+                    if !m.forgotten
+                        && (changed_since || (req.since.is_none() && include_leave)) =>
+                {
+                    rooms
+                        .leave
+                        .insert(m.room_id.clone(), self.left_room(session, req, &m).await?);
+                    has_data = true;
+                }
+                _ => {}
+            }
+        }
+        let mut response = Response::new(format!("s{upto}"));
+        response.rooms = rooms;
+        if !account_data.global.is_empty() {
+            has_data = true;
+            response.account_data.events = account_data.global;
+        }
+        Ok(Computed { response, has_data })
+    }
+}

@@ -1,0 +1,129 @@
+//! The `rooms.invite` (stripped state) and `rooms.leave` sections.
+
+use ruma::api::client::sync::sync_events::v3::{
+    InviteState, InvitedRoom, LeftRoom, State, StateEvents, Timeline,
+};
+use ruma::events::StateEventType;
+use ruma::{RoomId, UserId};
+use serde_json::{Value, json};
+
+use super::{SyncRequest, SyncService};
+use crate::error::Result;
+use crate::service::rooms::format::{Viewer, client_event, to_raw};
+use crate::service::users::Session;
+use crate::store::rooms::{Direction, MembershipRow};
+
+/// State an invitee may see before joining (spec: stripped state).
+const STRIPPED: &[StateEventType] = &[
+    StateEventType::RoomCreate,
+    StateEventType::RoomJoinRules,
+    StateEventType::RoomName,
+    StateEventType::RoomAvatar,
+    StateEventType::RoomCanonicalAlias,
+    StateEventType::RoomEncryption,
+    StateEventType::RoomTopic,
+];
+
+impl SyncService {
+    pub(super) async fn invited_room(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+    ) -> Result<InvitedRoom> {
+        let state = self.rooms.current_state(room_id).await?;
+        let mut events: Vec<Value> = Vec::new();
+        let strip = |p: &crate::service::rooms::pdu::Pdu| {
+            json!({
+                "type": p.kind.to_string(),
+                "state_key": p.state_key.clone().unwrap_or_default(),
+                "sender": p.sender,
+                "content": serde_json::from_str::<Value>(p.content.get()).unwrap_or_default(),
+            })
+        };
+        for kind in STRIPPED {
+            if let Some(p) = state.get(kind, "") {
+                events.push(strip(p));
+            }
+        }
+        if let Some(me) = state.get(&StateEventType::RoomMember, user.as_str()) {
+            if let Some(inviter) = state.get(&StateEventType::RoomMember, me.sender.as_str()) {
+                events.push(strip(inviter));
+            }
+            events.push(strip(me));
+        }
+        let mut invite_state = InviteState::new();
+        invite_state.events = events.iter().map(to_raw).collect();
+        let mut room = InvitedRoom::new();
+        room.invite_state = invite_state;
+        Ok(room)
+    }
+
+    /// A room the user left: the timeline up to (and including) their leave event.
+    pub(super) async fn left_room(
+        &self,
+        session: &Session,
+        req: &SyncRequest,
+        m: &MembershipRow,
+    ) -> Result<LeftRoom> {
+        let room_id = &m.room_id;
+        let user = &session.user_id;
+        let limit = req
+            .filter
+            .room
+            .timeline
+            .limit
+            .map_or(10, |l| u64::from(l) as usize)
+            .clamp(1, 100);
+        let lower = req.since.filter(|_| !req.full_state).unwrap_or(-1);
+        let (mut evs, more) = match self.rooms.visible_to(room_id, user).await {
+            Ok(vis) => {
+                self.rooms
+                    .page(
+                        room_id,
+                        &vis,
+                        m.pos,
+                        Direction::Backward,
+                        limit,
+                        &req.filter.room.timeline,
+                        Some(lower),
+                    )
+                    .await?
+            }
+            Err(_) => (vec![], None),
+        };
+        evs.reverse();
+        let before = evs.first().and_then(|e| e.pos).map_or(m.pos, |p| p - 1);
+        let rules = self.rooms.rules(room_id).await?;
+        let viewer = Viewer {
+            user_id: user,
+            device_id: Some(&session.device_id),
+        };
+        let state_evs = if req.since.is_none() || req.full_state || more.is_some() {
+            let all = self.rooms.state_at_pos(room_id, before).await?;
+            super::joined::lazy_load(
+                all,
+                &evs,
+                user.as_str(),
+                !req.filter.room.state.lazy_load_options.is_disabled(),
+            )
+        } else {
+            vec![]
+        };
+        let mut timeline = Timeline::new();
+        timeline.limited = more.is_some();
+        timeline.prev_batch = Some(format!("t{before}"));
+        timeline.events = evs
+            .iter()
+            .map(|e| to_raw(&client_event(e, &rules, Some(viewer), false)))
+            .collect();
+        let mut state = StateEvents::new();
+        state.events = state_evs
+            .iter()
+            .map(|e| to_raw(&client_event(e, &rules, Some(viewer), false)))
+            .collect();
+        let mut room = LeftRoom::new();
+        room.timeline = timeline;
+        room.state = State::Before(state);
+        Ok(room)
+    }
+}
