@@ -3,6 +3,7 @@
 //! narrow store traits. Dependencies are explicit: each service is built with what it needs.
 
 pub mod account_data;
+pub mod accounts;
 pub mod ephemeral;
 pub mod filter;
 pub mod filters;
@@ -57,6 +58,7 @@ pub struct Services {
     pub read_markers: Arc<ephemeral::read_markers::ReadMarkerService>,
     pub typing: Arc<ephemeral::typing::TypingService>,
     pub sync: Arc<sync::SyncService>,
+    pub accounts: Arc<accounts::AccountService>,
 }
 
 impl Services {
@@ -97,6 +99,7 @@ impl Services {
             notifier.clone(),
         ));
         let filters = Arc::new(filters::FilterService::new(store.clone()));
+        let accounts = Arc::new(accounts::AccountService::new(users.clone(), rooms.clone()));
         let receipts = Arc::new(ephemeral::receipts::ReceiptService::new(
             store.clone(),
             rooms.clone(),
@@ -132,6 +135,7 @@ impl Services {
             read_markers,
             typing,
             sync,
+            accounts,
         })
     }
 }

@@ -105,8 +105,8 @@ pub async fn deactivate(
 ) -> Result<deactivate::v3::Response> {
     let session = required_session(&req)?;
     limit_password_attempts(&s, &req, req.auth.as_ref())?;
-    s.users
-        .deactivate_account(session, req.erase, req.auth.as_ref())
+    s.accounts
+        .deactivate(session, req.erase, req.auth.as_ref())
         .await?;
     // We hold no third-party ids, so there was nothing to unbind.
     Ok(deactivate::v3::Response::new(

@@ -41,7 +41,7 @@ pub async fn set_display_name(
     s: Services,
     req: Ruma<set_display_name::v3::Request>,
 ) -> Result<set_display_name::v3::Response> {
-    s.users
+    s.accounts
         .set_displayname(req.session(), &req.user_id, req.body.displayname.clone())
         .await?;
     Ok(set_display_name::v3::Response::new())
@@ -65,7 +65,7 @@ pub async fn set_avatar_url(
     s: Services,
     req: Ruma<set_avatar_url::v3::Request>,
 ) -> Result<set_avatar_url::v3::Response> {
-    s.users
+    s.accounts
         .set_avatar_url(req.session(), &req.user_id, req.body.avatar_url.clone())
         .await?;
     Ok(set_avatar_url::v3::Response::new())

@@ -50,9 +50,7 @@ impl UserService {
 
     /// The account part of deactivation: no more logins, every device and token gone, profile
     /// cleared; with `erase`, account data and filters deleted too.
-    ///
-    /// HOOK for the rooms owner: leaving the user's joined rooms (and sending the profile-less
-    /// leave events) is not done here yet; call it after this returns, from `deactivate_account`.
+    /// Leaving rooms is done by `AccountService::deactivate`, which calls this first.
     pub async fn deactivate(&self, user_id: &UserId, erase: bool) -> Result<()> {
         let store = self.store.clone();
         let uid = user_id.to_owned();

@@ -1,0 +1,83 @@
+//! Account changes that reach into rooms: a new display name or avatar is announced with fresh
+//! member events in every joined room (clients show names from member events), and a deactivated
+//! account leaves every room it is in.
+
+use std::sync::Arc;
+
+use ruma::api::client::uiaa::AuthData;
+use ruma::events::StateEventType;
+use ruma::{OwnedMxcUri, UserId};
+
+use super::rooms::{EventSpec, RoomService};
+use super::users::{Session, UserService};
+use crate::error::Result;
+
+pub struct AccountService {
+    users: Arc<UserService>,
+    rooms: Arc<RoomService>,
+}
+
+impl AccountService {
+    pub fn new(users: Arc<UserService>, rooms: Arc<RoomService>) -> Self {
+        Self { users, rooms }
+    }
+
+    pub async fn set_displayname(
+        &self,
+        session: &Session,
+        user_id: &UserId,
+        name: Option<String>,
+    ) -> Result<()> {
+        self.users.set_displayname(session, user_id, name).await?;
+        self.refresh_member_events(user_id).await
+    }
+
+    pub async fn set_avatar_url(
+        &self,
+        session: &Session,
+        user_id: &UserId,
+        url: Option<OwnedMxcUri>,
+    ) -> Result<()> {
+        self.users.set_avatar_url(session, user_id, url).await?;
+        self.refresh_member_events(user_id).await
+    }
+
+    /// Deactivation: the account part (UIA, sessions, profile), then leave every room.
+    pub async fn deactivate(
+        &self,
+        session: &Session,
+        erase: bool,
+        auth: Option<&AuthData>,
+    ) -> Result<()> {
+        self.users.deactivate_account(session, erase, auth).await?;
+        for m in self.rooms.memberships(&session.user_id).await? {
+            if matches!(m.membership.as_str(), "join" | "invite" | "knock") {
+                if let Err(e) = self.rooms.leave(&m.room_id, &session.user_id, None).await {
+                    tracing::warn!(room_id = %m.room_id, error = %e, "could not leave room on deactivation");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A new member event carrying the current profile in each joined room.
+    async fn refresh_member_events(&self, user_id: &UserId) -> Result<()> {
+        let profile = self.users.get_user(user_id).await?;
+        for room_id in self.rooms.joined_rooms(user_id).await? {
+            let mut content = serde_json::json!({ "membership": "join" });
+            if let Some(p) = &profile {
+                if let Some(d) = &p.displayname {
+                    content["displayname"] = d.clone().into();
+                }
+                if let Some(a) = &p.avatar_url {
+                    content["avatar_url"] = a.clone().into();
+                }
+            }
+            let spec = EventSpec::state(StateEventType::RoomMember, user_id.as_str(), content);
+            if let Err(e) = self.rooms.send_state(&room_id, user_id, spec).await {
+                tracing::warn!(room_id = %room_id, error = %e, "could not update member event");
+            }
+        }
+        Ok(())
+    }
+}
