@@ -138,30 +138,6 @@ impl RoomService {
         kind: &str,
     ) -> Result<bool> {
         let state = self.current_state(room_id).await?;
-        let pl = state.content_json(&ruma::events::StateEventType::RoomPowerLevels, "");
-        let creators = super::visibility::creators(&state);
-        if creators.iter().any(|c| c == user)
-            && state.rules.authorization.explicitly_privilege_room_creators
-        {
-            return Ok(true);
-        }
-        let Some(pl) = pl else {
-            return Ok(creators.iter().any(|c| c == user));
-        };
-        let int = |v: &serde_json::Value| {
-            v.as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        };
-        let user_level = pl["users"]
-            .get(user.as_str())
-            .and_then(int)
-            .or_else(|| int(&pl["users_default"]))
-            .unwrap_or(0);
-        let needed = pl["events"]
-            .get(kind)
-            .and_then(int)
-            .or_else(|| int(&pl["state_default"]))
-            .unwrap_or(50);
-        Ok(user_level >= needed)
+        Ok(state.power_levels().user_can_send_state(user, kind.into()))
     }
 }

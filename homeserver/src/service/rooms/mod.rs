@@ -141,3 +141,6 @@ impl RoomService {
         &self.server_name
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -109,3 +109,18 @@ impl RoomState {
             .and_then(|p| serde_json::from_str(p.content.get()).ok())
     }
 }
+
+impl RoomState {
+    /// The room's power levels as ruma computes them (creators privileged from v12).
+    pub fn power_levels(&self) -> ruma::events::room::power_levels::RoomPowerLevels {
+        use ruma::events::room::power_levels::{RoomPowerLevels, RoomPowerLevelsEventContent};
+        let content: Option<RoomPowerLevelsEventContent> = self
+            .get(&StateEventType::RoomPowerLevels, "")
+            .and_then(|p| p.content_as());
+        RoomPowerLevels::new(
+            content.into(),
+            &self.rules.authorization,
+            super::visibility::creators(self),
+        )
+    }
+}

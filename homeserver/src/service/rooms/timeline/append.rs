@@ -153,6 +153,17 @@ impl RoomService {
         txn: (&DeviceId, &str),
     ) -> Result<OwnedEventId> {
         self.require_joined(room_id, sender).await?;
+        if spec.kind == TimelineEventType::RoomRedaction {
+            // A redaction sent as a plain event gets the same checks as /redact.
+            let content: serde_json::Value =
+                serde_json::from_str(spec.content.get()).map_err(Error::internal)?;
+            let target = content["redacts"]
+                .as_str()
+                .and_then(|t| ruma::EventId::parse(t).ok())
+                .ok_or_else(|| Error::bad_json("m.room.redaction needs content.redacts"))?;
+            let reason = content["reason"].as_str().map(str::to_owned);
+            return self.redact(room_id, sender, &target, reason, txn).await;
+        }
         self.send(room_id, sender, spec, Some(txn)).await
     }
 

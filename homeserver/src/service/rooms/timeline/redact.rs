@@ -26,6 +26,16 @@ impl RoomService {
             .ok_or_else(|| Error::not_found("Event not found"))?;
         // Only someone who can see the room may redact in it.
         self.require_joined(room_id, sender).await?;
+        // Since room v3 the auth rules accept any redaction; whether it takes effect is the
+        // server's check: the original sender, or someone with the redact power level.
+        if target_ev.sender != sender {
+            let state = self.current_state(room_id).await?;
+            if !state.power_levels().user_can_redact_event_of_other(sender) {
+                return Err(Error::forbidden(
+                    "You may only redact your own events in this room",
+                ));
+            }
+        }
         let rules = state_rules(self, room_id).await?;
         let mut content = serde_json::Map::new();
         if let Some(r) = reason {
