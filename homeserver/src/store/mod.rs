@@ -4,6 +4,7 @@
 //!
 //! The traits are synchronous: services call them from `spawn_blocking` (see `service::blocking`).
 
+pub mod media;
 pub mod sqlite;
 pub mod users;
 

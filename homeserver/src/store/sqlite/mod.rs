@@ -1,6 +1,7 @@
 //! SQLite implementation of every storage trait. One file per table family.
 
 pub mod db;
+mod media;
 mod migrations;
 mod users;
 
