@@ -2,6 +2,7 @@
 //! services check authorisation (membership, power levels, policy) and reach storage through their
 //! narrow store traits. Dependencies are explicit: each service is built with what it needs.
 
+pub mod media;
 pub mod rate_limit;
 pub mod rooms;
 pub mod uiaa;
@@ -41,6 +42,7 @@ pub struct Services {
     pub users: Arc<users::UserService>,
     pub uiaa: Arc<uiaa::UiaaService>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
+    pub media: Arc<media::MediaService>,
 }
 
 impl Services {
@@ -58,6 +60,7 @@ impl Services {
         ));
         let uiaa = Arc::new(uiaa::UiaaService::default());
         let rate_limits = Arc::new(rate_limit::RateLimits::new(&config.rate_limit));
+        let media = Arc::new(media::MediaService::new(&config, store.clone())?);
         Ok(Self {
             config,
             limits,
@@ -65,6 +68,7 @@ impl Services {
             users,
             uiaa,
             rate_limits,
+            media,
         })
     }
 }
