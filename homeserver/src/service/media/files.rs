@@ -93,7 +93,8 @@ fn fan_out(base: &Path, media_id: &str) -> PathBuf {
 
 /// Creates missing directories, fsyncing each parent so the new entries are durable too.
 fn ensure_dir(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
+    // "" is the parent of a relative path's first component: the current directory.
+    if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
@@ -165,6 +166,20 @@ mod tests {
             fs.thumbnail_path("x", "32x32-crop"),
             dir.path().join("thumbnails/x_/__/x/32x32-crop")
         );
+    }
+
+    #[test]
+    fn relative_root_whose_first_component_is_missing() {
+        // The default `data_dir` is relative ("data"); creating it walks up to the empty path.
+        let holder = tempfile::Builder::new()
+            .prefix("media-test-")
+            .tempdir_in(".")
+            .unwrap();
+        let rel = PathBuf::from(holder.path().file_name().unwrap());
+        std::fs::remove_dir(&rel).unwrap();
+        let fs = FileStore::open(&rel.join("media")).unwrap();
+        fs.write(&fs.original_path("abcd"), b"x").unwrap();
+        assert!(rel.join("media/ab/cd/abcd").is_file());
     }
 
     #[test]
