@@ -81,6 +81,15 @@ impl RouterExt for Router<Services> {
     }
 }
 
+/// Every distinct path of ruma endpoint `Req`, for the rare endpoint that must be routed to a
+/// plain axum handler (e.g. when ruma offers no way to construct its response type).
+pub fn ruma_paths<Req: ruma::api::Metadata>() -> Vec<&'static str> {
+    let mut paths: Vec<&'static str> = Req::PATH_BUILDER.all_paths().collect();
+    let mut seen = std::collections::HashSet::new();
+    paths.retain(|p| seen.insert(*p));
+    paths
+}
+
 pub async fn unknown_endpoint() -> Error {
     Error::unrecognized(StatusCode::NOT_FOUND, "Unrecognized request")
 }

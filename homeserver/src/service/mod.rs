@@ -8,6 +8,7 @@ pub mod ephemeral;
 pub mod filter;
 pub mod filters;
 pub mod keys;
+pub mod media;
 pub mod notifier;
 pub mod rate_limit;
 pub mod rooms;
@@ -59,6 +60,7 @@ pub struct Services {
     pub typing: Arc<ephemeral::typing::TypingService>,
     pub sync: Arc<sync::SyncService>,
     pub accounts: Arc<accounts::AccountService>,
+    pub media: Arc<media::MediaService>,
 }
 
 impl Services {
@@ -119,6 +121,7 @@ impl Services {
             notifier.clone(),
             std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
         ));
+        let media = Arc::new(media::MediaService::new(&config, store.clone())?);
         Ok(Self {
             config,
             limits,
@@ -136,6 +139,7 @@ impl Services {
             typing,
             sync,
             accounts,
+            media,
         })
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod account_data;
 pub mod filters;
+pub mod media;
 pub mod receipts;
 pub mod rooms;
 pub mod sqlite;

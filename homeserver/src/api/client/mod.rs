@@ -7,6 +7,8 @@ mod device;
 mod discovery;
 mod ephemeral;
 mod filter;
+mod media;
+mod media_legacy;
 mod membership;
 mod message;
 mod profile;
@@ -19,7 +21,7 @@ mod user_directory;
 use axum::Router;
 use ruma::api::client::uiaa::AuthData;
 
-use super::router::RouterExt;
+use super::router::{RouterExt, ruma_paths};
 use super::ruma::Ruma;
 use crate::error::{Error, Result};
 use crate::service::Services;
@@ -93,6 +95,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(ephemeral::receipt)
     .ruma(ephemeral::read_markers)
     .ruma(ephemeral::typing)
+    .merge(media_routes())
 }
 
 /// The session on endpoints whose token is optional in ruma (password change, deactivation)
@@ -116,4 +119,34 @@ fn limit_password_attempts<T>(s: &Services, req: &Ruma<T>, auth: Option<&AuthDat
             .check_login(req.client_ip, session.user_id.as_str()),
         _ => Ok(()),
     }
+}
+
+/// The content repository, with the security headers the spec asks for on served media.
+fn media_routes() -> Router<Services> {
+    Router::new()
+        .ruma(media::upload)
+        .ruma(media::create)
+        .ruma(media::download)
+        .ruma(media::download_as)
+        .ruma(media::thumbnail)
+        .ruma(media::config)
+        .ruma(media::preview_url)
+        .ruma(media_legacy::download)
+        .ruma(media_legacy::download_as)
+        .ruma(media_legacy::thumbnail)
+        .ruma(media_legacy::config)
+        .ruma(media_legacy::preview_url)
+        .merge(upload_to_mxc_routes())
+        .layer(axum::middleware::map_response(media::security_headers))
+}
+
+/// ruma 0.17 offers no constructor for `create_content_async`'s empty response, so this one
+/// endpoint is a plain axum handler (same `Ruma` extractor, same errors) answering `{}`.
+fn upload_to_mxc_routes() -> Router<Services> {
+    use ruma::api::client::media::create_content_async;
+    ruma_paths::<create_content_async::v3::Request>()
+        .into_iter()
+        .fold(Router::new(), |r, path| {
+            r.route(path, axum::routing::put(media::upload_to_mxc))
+        })
 }

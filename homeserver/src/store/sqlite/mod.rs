@@ -3,6 +3,7 @@
 mod account_data;
 pub mod db;
 mod filters;
+mod media;
 mod migrations;
 mod receipts;
 mod rooms;

@@ -1,0 +1,48 @@
+//! Storage seam for the content repository's metadata. The bytes themselves live on disk
+//! (`service::media::files`); these rows say what each file is and who uploaded it.
+
+use ruma::OwnedUserId;
+
+use super::StoreResult;
+
+/// One uploaded file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRecord {
+    /// The media id part of `mxc://<our server>/<media_id>`.
+    pub media_id: String,
+    pub uploader: OwnedUserId,
+    /// As the uploader sent it; `None` is served as `application/octet-stream`.
+    pub content_type: Option<String>,
+    pub filename: Option<String>,
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the bytes, for integrity checks and audit.
+    pub sha256: String,
+    pub created_ts: i64,
+}
+
+/// A generated thumbnail. `width`, `height` and `method` are the (capped) box the client asked
+/// for, which is the cache key; the image itself may be smaller (we never upscale).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThumbnailRecord {
+    pub media_id: String,
+    pub width: u32,
+    pub height: u32,
+    pub method: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+pub trait MediaStore: Send + Sync {
+    /// Records a new upload; `Conflict("media")` if the id already has content.
+    fn insert_media(&self, media: &MediaRecord) -> StoreResult<()>;
+    fn get_media(&self, media_id: &str) -> StoreResult<Option<MediaRecord>>;
+    /// Records (or replaces, if two requests raced to generate it) a cached thumbnail.
+    fn put_thumbnail(&self, thumb: &ThumbnailRecord) -> StoreResult<()>;
+    fn get_thumbnail(
+        &self,
+        media_id: &str,
+        width: u32,
+        height: u32,
+        method: &str,
+    ) -> StoreResult<Option<ThumbnailRecord>>;
+}

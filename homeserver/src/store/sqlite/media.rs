@@ -1,0 +1,164 @@
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteStore;
+use crate::store::media::{MediaRecord, MediaStore, ThumbnailRecord};
+use crate::store::{StoreError, StoreResult};
+
+fn media_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MediaRecord> {
+    let uploader: String = r.get(1)?;
+    Ok(MediaRecord {
+        media_id: r.get(0)?,
+        uploader: uploader.try_into().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        content_type: r.get(2)?,
+        filename: r.get(3)?,
+        size: r.get::<_, i64>(4)? as u64,
+        sha256: r.get(5)?,
+        created_ts: r.get(6)?,
+    })
+}
+
+impl MediaStore for SqliteStore {
+    fn insert_media(&self, m: &MediaRecord) -> StoreResult<()> {
+        let m = m.clone();
+        self.db.write(move |ctx| {
+            let n = ctx.tx.execute(
+                "INSERT OR IGNORE INTO media (media_id, uploader, content_type, filename, size, sha256, created_ts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![m.media_id, m.uploader.as_str(), m.content_type, m.filename, m.size as i64, m.sha256, m.created_ts],
+            )?;
+            if n == 0 { Err(StoreError::Conflict("media")) } else { Ok(()) }
+        })
+    }
+
+    fn get_media(&self, media_id: &str) -> StoreResult<Option<MediaRecord>> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT media_id, uploader, content_type, filename, size, sha256, created_ts
+                 FROM media WHERE media_id = ?1",
+                [media_id],
+                media_from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn put_thumbnail(&self, t: &ThumbnailRecord) -> StoreResult<()> {
+        let t = t.clone();
+        self.db.write(move |ctx| {
+            ctx.tx.execute(
+                "INSERT OR REPLACE INTO media_thumbnails (media_id, width, height, method, content_type, size)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![t.media_id, t.width, t.height, t.method, t.content_type, t.size as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn get_thumbnail(
+        &self,
+        media_id: &str,
+        width: u32,
+        height: u32,
+        method: &str,
+    ) -> StoreResult<Option<ThumbnailRecord>> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT media_id, width, height, method, content_type, size FROM media_thumbnails
+                 WHERE media_id = ?1 AND width = ?2 AND height = ?3 AND method = ?4",
+                params![media_id, width, height, method],
+                |r| {
+                    Ok(ThumbnailRecord {
+                        media_id: r.get(0)?,
+                        width: r.get(1)?,
+                        height: r.get(2)?,
+                        method: r.get(3)?,
+                        content_type: r.get(4)?,
+                        size: r.get::<_, i64>(5)? as u64,
+                    })
+                },
+            )
+            .optional()?)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("t.db"), 2).unwrap();
+        (dir, store)
+    }
+
+    fn record(id: &str) -> MediaRecord {
+        MediaRecord {
+            media_id: id.into(),
+            uploader: "@alice:example.org".try_into().unwrap(),
+            content_type: Some("image/png".into()),
+            filename: Some("cat \"1\".png".into()),
+            size: 1234,
+            sha256: "ab".repeat(32),
+            created_ts: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn media_round_trip_and_conflict() {
+        let (_dir, s) = store();
+        assert_eq!(s.get_media("abc").unwrap(), None);
+        let rec = record("abc");
+        s.insert_media(&rec).unwrap();
+        assert_eq!(s.get_media("abc").unwrap(), Some(rec.clone()));
+
+        let mut other = record("abc");
+        other.size = 1;
+        assert!(matches!(
+            s.insert_media(&other),
+            Err(StoreError::Conflict("media"))
+        ));
+        assert_eq!(s.get_media("abc").unwrap().unwrap().size, 1234);
+
+        let mut bare = record("def");
+        bare.content_type = None;
+        bare.filename = None;
+        s.insert_media(&bare).unwrap();
+        assert_eq!(s.get_media("def").unwrap(), Some(bare));
+    }
+
+    #[test]
+    fn thumbnail_round_trip() {
+        let (_dir, s) = store();
+        s.insert_media(&record("abc")).unwrap();
+        assert_eq!(s.get_thumbnail("abc", 96, 96, "crop").unwrap(), None);
+        let mut t = ThumbnailRecord {
+            media_id: "abc".into(),
+            width: 96,
+            height: 96,
+            method: "crop".into(),
+            content_type: "image/jpeg".into(),
+            size: 10,
+        };
+        s.put_thumbnail(&t).unwrap();
+        assert_eq!(
+            s.get_thumbnail("abc", 96, 96, "crop").unwrap(),
+            Some(t.clone())
+        );
+        // Other sizes and methods are separate cache entries.
+        assert_eq!(s.get_thumbnail("abc", 96, 96, "scale").unwrap(), None);
+        assert_eq!(s.get_thumbnail("abc", 32, 96, "crop").unwrap(), None);
+        // A racing regeneration replaces the row instead of failing.
+        t.size = 11;
+        s.put_thumbnail(&t).unwrap();
+        assert_eq!(
+            s.get_thumbnail("abc", 96, 96, "crop")
+                .unwrap()
+                .unwrap()
+                .size,
+            11
+        );
+    }
+}
