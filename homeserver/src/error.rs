@@ -69,6 +69,8 @@ impl Error {
     }
     /// A denial by the governance policy: always names the rule.
     pub fn policy(denial: &handover_policy::Denial) -> Self {
+        // Structured and countable; names the rule, never the content that triggered it.
+        tracing::warn!(target: "handover::policy", rule = %denial.rule, "policy denial");
         Self::forbidden(format!(
             "Denied by policy rule `{}`: {}",
             denial.rule, denial.reason

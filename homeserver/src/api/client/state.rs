@@ -26,15 +26,21 @@ pub async fn get_state_event(
     s: Services,
     req: Ruma<get_state_event_for_key::v3::Request>,
 ) -> Result<get_state_event_for_key::v3::Response> {
-    let content = s
+    use get_state_event_for_key::v3::StateEventFormat;
+    let event = s
         .rooms
-        .state_event_content(
+        .state_event(
             &req.room_id,
             req.user_id(),
             &req.event_type.to_string(),
             &req.state_key,
         )
         .await?;
+    // `?format=event` asks for the whole event; the default is its content.
+    let content = match req.format {
+        StateEventFormat::Event => event,
+        _ => event["content"].clone(),
+    };
     let raw = serde_json::value::to_raw_value(&content).map_err(crate::error::Error::internal)?;
     Ok(get_state_event_for_key::v3::Response::new(raw))
 }

@@ -267,8 +267,8 @@ impl RoomService {
         Ok((evs, rules))
     }
 
-    /// One state event's content; `M_NOT_FOUND` if the room has none of that type and key.
-    pub async fn state_event_content(
+    /// One state event; `M_NOT_FOUND` if the room has none of that type and key.
+    pub async fn state_event(
         &self,
         room_id: &RoomId,
         user: &UserId,
@@ -280,8 +280,7 @@ impl RoomService {
             .iter()
             .find(|e| e.kind == kind && e.state_key.as_deref() == Some(key))
             .ok_or_else(|| Error::not_found(format!("No {kind} state event with key '{key}'")))?;
-        let v = client_event(ev, &rules, None, false);
-        Ok(v["content"].clone())
+        Ok(client_event(ev, &rules, None, true))
     }
 
     /// Member events, optionally at a pagination token and filtered by membership.

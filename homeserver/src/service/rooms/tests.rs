@@ -342,9 +342,9 @@ async fn state_and_messages_survive_a_reopen() {
     assert_eq!(bodies, ["after reopen", "persisted"]);
     assert_eq!(
         s.rooms
-            .state_event_content(&room, &a, "m.room.name", "")
+            .state_event(&room, &a, "m.room.name", "")
             .await
-            .unwrap()["name"],
+            .unwrap()["content"]["name"],
         "Ward 7"
     );
 }
