@@ -51,10 +51,10 @@ impl AccountService {
     ) -> Result<()> {
         self.users.deactivate_account(session, erase, auth).await?;
         for m in self.rooms.memberships(&session.user_id).await? {
-            if matches!(m.membership.as_str(), "join" | "invite" | "knock") {
-                if let Err(e) = self.rooms.leave(&m.room_id, &session.user_id, None).await {
-                    tracing::warn!(room_id = %m.room_id, error = %e, "could not leave room on deactivation");
-                }
+            if matches!(m.membership.as_str(), "join" | "invite" | "knock")
+                && let Err(e) = self.rooms.leave(&m.room_id, &session.user_id, None).await
+            {
+                tracing::warn!(room_id = %m.room_id, error = %e, "could not leave room on deactivation");
             }
         }
         Ok(())

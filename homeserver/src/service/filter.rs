@@ -15,18 +15,18 @@ pub fn event_matches(f: &RoomEventFilter, ev: &StoredEvent) -> bool {
     if f.not_types.iter().any(|p| type_matches(p, &ev.kind)) {
         return false;
     }
-    if let Some(types) = &f.types {
-        if !types.iter().any(|p| type_matches(p, &ev.kind)) {
-            return false;
-        }
-    }
-    if f.not_senders.iter().any(|s| *s == ev.sender) {
+    if let Some(types) = &f.types
+        && !types.iter().any(|p| type_matches(p, &ev.kind))
+    {
         return false;
     }
-    if let Some(senders) = &f.senders {
-        if !senders.contains(&ev.sender) {
-            return false;
-        }
+    if f.not_senders.contains(&ev.sender) {
+        return false;
+    }
+    if let Some(senders) = &f.senders
+        && !senders.contains(&ev.sender)
+    {
+        return false;
     }
     if let Some(url_filter) = &f.url_filter {
         let want = matches!(url_filter, UrlFilter::EventsWithUrl);
@@ -53,6 +53,17 @@ pub fn parse_token(token: &str) -> Option<i64> {
     let digits = token.trim_start_matches(|c: char| c.is_ascii_alphabetic());
     let digits = digits.split('_').next()?;
     digits.parse().ok().filter(|p: &i64| *p >= 0)
+}
+
+/// Whether a sync room filter admits the room (its `rooms` / `not_rooms` lists).
+pub fn room_matches_room_filter(
+    f: &ruma::api::client::filter::RoomFilter,
+    room_id: &ruma::RoomId,
+) -> bool {
+    !f.not_rooms.iter().any(|r| r == room_id)
+        && f.rooms
+            .as_ref()
+            .is_none_or(|rs| rs.iter().any(|r| r == room_id))
 }
 
 #[cfg(test)]
@@ -96,15 +107,4 @@ mod tests {
         assert_eq!(parse_token("9"), Some(9));
         assert_eq!(parse_token("bogus"), None);
     }
-}
-
-/// Whether a sync room filter admits the room (its `rooms` / `not_rooms` lists).
-pub fn room_matches_room_filter(
-    f: &ruma::api::client::filter::RoomFilter,
-    room_id: &ruma::RoomId,
-) -> bool {
-    !f.not_rooms.iter().any(|r| r == room_id)
-        && f.rooms
-            .as_ref()
-            .is_none_or(|rs| rs.iter().any(|r| r == room_id))
 }

@@ -54,11 +54,11 @@ pub async fn create_room(
         initial_state.push((kind.to_owned(), key.to_owned(), v["content"].clone()));
     }
     let creation_content = object(req.creation_content.as_ref(), "creation_content")?;
-    if let Some(c) = &creation_content {
-        if let Some(t) = c.get("type") {
-            serde_json::from_value::<RoomType>(t.clone())
-                .map_err(|e| Error::bad_json(format!("creation_content.type: {e}")))?;
-        }
+    if let Some(c) = &creation_content
+        && let Some(t) = c.get("type")
+    {
+        serde_json::from_value::<RoomType>(t.clone())
+            .map_err(|e| Error::bad_json(format!("creation_content.type: {e}")))?;
     }
     let params = CreateRoomParams {
         version: req.room_version.clone(),

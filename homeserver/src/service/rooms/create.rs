@@ -99,18 +99,17 @@ impl RoomService {
         let mut state = RoomState::new(room_id.clone().unwrap_or(placeholder), version.clone())?;
         let mut events = Vec::with_capacity(specs.len());
         for spec in &specs {
-            if spec.kind.to_string() == "m.room.member" {
-                if let Some(invitee) = spec.state_key.as_deref().filter(|k| *k != creator.as_str())
-                {
-                    let rid = room_id.as_ref().map(|r| r.to_string()).unwrap_or_default();
-                    self.policy
-                        .check_invite(&InviteRequest {
-                            room_id: &rid,
-                            inviter: creator.as_str(),
-                            invitee,
-                        })
-                        .map_err(|d| Error::policy(&d))?;
-                }
+            if spec.kind.to_string() == "m.room.member"
+                && let Some(invitee) = spec.state_key.as_deref().filter(|k| *k != creator.as_str())
+            {
+                let rid = room_id.as_ref().map(|r| r.to_string()).unwrap_or_default();
+                self.policy
+                    .check_invite(&InviteRequest {
+                        room_id: &rid,
+                        inviter: creator.as_str(),
+                        invitee,
+                    })
+                    .map_err(|d| Error::policy(&d))?;
             }
             let built = build_event(
                 &state,

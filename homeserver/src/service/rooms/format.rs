@@ -71,21 +71,22 @@ pub fn client_event(
         "age".into(),
         (now as i64 - ev.origin_server_ts).max(0).into(),
     );
-    if let (Some(v), Some((device, txn))) = (viewer, &ev.txn) {
-        if v.user_id == ev.sender && v.device_id.is_some_and(|d| d.as_str() == device) {
-            unsigned.insert("transaction_id".into(), txn.clone().into());
-        }
+    if let (Some(v), Some((device, txn))) = (viewer, &ev.txn)
+        && v.user_id == ev.sender
+        && v.device_id.is_some_and(|d| d.as_str() == device)
+    {
+        unsigned.insert("transaction_id".into(), txn.clone().into());
     }
     if let Some(r) = redaction {
         unsigned.remove("prev_content");
         unsigned.insert("redacted_because".into(), client_redaction(r));
     }
-    if let Some(Value::Object(ru)) = full.get("unsigned") {
-        if let Some(Value::Object(rb)) = ru.get("redacted_because") {
-            unsigned
-                .entry("redacted_because")
-                .or_insert_with(|| Value::Object(rb.clone()));
-        }
+    if let Some(Value::Object(ru)) = full.get("unsigned")
+        && let Some(Value::Object(rb)) = ru.get("redacted_because")
+    {
+        unsigned
+            .entry("redacted_because")
+            .or_insert_with(|| Value::Object(rb.clone()));
     }
     out.insert("unsigned".into(), Value::Object(unsigned));
     Value::Object(out)

@@ -21,14 +21,14 @@ impl RoomService {
         reason: Option<String>,
     ) -> Result<Value> {
         let mut content = json!({ "membership": membership });
-        if matches!(membership, "join" | "invite") {
-            if let Some(u) = self.users.get_user(user_id).await? {
-                if let Some(d) = u.displayname {
-                    content["displayname"] = d.into();
-                }
-                if let Some(a) = u.avatar_url {
-                    content["avatar_url"] = a.into();
-                }
+        if matches!(membership, "join" | "invite")
+            && let Some(u) = self.users.get_user(user_id).await?
+        {
+            if let Some(d) = u.displayname {
+                content["displayname"] = d.into();
+            }
+            if let Some(a) = u.avatar_url {
+                content["avatar_url"] = a.into();
             }
         }
         if let Some(r) = reason {

@@ -10,7 +10,7 @@ mod directory;
 pub mod format;
 mod membership;
 pub mod pdu;
-mod read;
+pub mod read;
 pub mod state;
 pub mod timeline;
 mod visibility;

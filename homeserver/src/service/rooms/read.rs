@@ -27,6 +27,17 @@ pub struct RoomSummary {
     pub joined: Vec<(String, Value)>,
 }
 
+/// Where a page starts, which way it goes, how many events it takes and where it must stop.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// Backward: events at or before `from`; forward: events after it.
+    pub from: i64,
+    pub dir: Direction,
+    pub limit: usize,
+    /// Stop before crossing this position (backward: `pos <= to`; forward: `pos > to`).
+    pub to: Option<i64>,
+}
+
 pub fn token(pos: i64) -> String {
     format!("t{pos}")
 }
@@ -54,17 +65,21 @@ impl RoomService {
         Ok(client_event(&ev, &rules, Some(viewer), true))
     }
 
-    /// Pages through visible, filter-matching events from `from` in `dir`.
+    /// Pages through visible, filter-matching events; also returns the cursor to continue from,
+    /// `None` once history in that direction is exhausted.
     pub(crate) async fn page(
         &self,
         room_id: &RoomId,
         vis: &Visible,
-        from: i64,
-        dir: Direction,
-        limit: usize,
+        w: Window,
         filter: &RoomEventFilter,
-        to: Option<i64>,
     ) -> Result<(Vec<StoredEvent>, Option<i64>)> {
+        let Window {
+            from,
+            dir,
+            limit,
+            to,
+        } = w;
         let upto = vis.upper().unwrap_or(0).min(self.current_pos());
         let lowest = vis.0.iter().map(|(a, _)| *a).min().unwrap_or(0);
         let mut out = Vec::new();
@@ -120,7 +135,17 @@ impl RoomService {
             Direction::Forward => 0,
         });
         let (evs, next) = self
-            .page(room_id, &vis, start, dir, limit.clamp(1, 1000), filter, to)
+            .page(
+                room_id,
+                &vis,
+                Window {
+                    from: start,
+                    dir,
+                    limit: limit.clamp(1, 1000),
+                    to,
+                },
+                filter,
+            )
             .await?;
         let rules = rules_for(&self.room_version(room_id).await?)?;
         let state = if !filter.lazy_load_options.is_disabled() {
@@ -152,10 +177,10 @@ impl RoomService {
         let mut seen = std::collections::HashSet::new();
         let mut ids = Vec::new();
         for e in evs {
-            if seen.insert(e.sender.clone()) {
-                if let Some(p) = state.get(&StateEventType::RoomMember, e.sender.as_str()) {
-                    ids.push(p.event_id.clone());
-                }
+            if seen.insert(e.sender.clone())
+                && let Some(p) = state.get(&StateEventType::RoomMember, e.sender.as_str())
+            {
+                ids.push(p.event_id.clone());
             }
         }
         let store = self.store.clone();
@@ -196,11 +221,13 @@ impl RoomService {
             self.page(
                 room_id,
                 &vis,
-                pos - 1,
-                Direction::Backward,
-                before_n,
+                Window {
+                    from: pos - 1,
+                    dir: Direction::Backward,
+                    limit: before_n,
+                    to: None,
+                },
                 filter,
-                None,
             )
             .await?
         } else {
@@ -210,11 +237,13 @@ impl RoomService {
             self.page(
                 room_id,
                 &vis,
-                pos,
-                Direction::Forward,
-                after_n,
+                Window {
+                    from: pos,
+                    dir: Direction::Forward,
+                    limit: after_n,
+                    to: None,
+                },
                 filter,
-                None,
             )
             .await?
         } else {

@@ -73,10 +73,10 @@ pub fn creators(state: &RoomState) -> Vec<OwnedUserId> {
         return vec![];
     };
     let mut out = vec![create.sender.clone()];
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(create.content.get()) {
-        if let Some(extra) = v["additional_creators"].as_array() {
-            out.extend(extra.iter().filter_map(|u| u.as_str()?.parse().ok()));
-        }
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(create.content.get())
+        && let Some(extra) = v["additional_creators"].as_array()
+    {
+        out.extend(extra.iter().filter_map(|u| u.as_str()?.parse().ok()));
     }
     out
 }

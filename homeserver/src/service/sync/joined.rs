@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::{SyncRequest, SyncService};
 use crate::error::Result;
 use crate::service::rooms::format::{Viewer, client_event, to_raw};
+use crate::service::rooms::read::Window;
 use crate::service::users::Session;
 use crate::store::rooms::{Direction, MembershipRow, StoredEvent};
 
@@ -48,11 +49,13 @@ impl SyncService {
             .page(
                 room_id,
                 &vis,
-                upto,
-                Direction::Backward,
-                limit,
+                Window {
+                    from: upto,
+                    dir: Direction::Backward,
+                    limit,
+                    to: Some(lower),
+                },
                 &filter.timeline,
-                Some(lower),
             )
             .await?;
         evs.reverse();
@@ -167,10 +170,11 @@ impl SyncService {
                 Some("invite") => invited += 1,
                 _ => continue,
             }
-            if key != user.as_str() && heroes.len() < 5 {
-                if let Ok(u) = key.parse() {
-                    heroes.push(u);
-                }
+            if key != user.as_str()
+                && heroes.len() < 5
+                && let Ok(u) = key.parse()
+            {
+                heroes.push(u);
             }
         }
         let mut s = RoomSummary::new();

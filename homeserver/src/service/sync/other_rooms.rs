@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::{SyncRequest, SyncService};
 use crate::error::Result;
 use crate::service::rooms::format::{Viewer, client_event, to_raw};
+use crate::service::rooms::read::Window;
 use crate::service::users::Session;
 use crate::store::rooms::{Direction, MembershipRow};
 
@@ -81,11 +82,13 @@ impl SyncService {
                     .page(
                         room_id,
                         &vis,
-                        m.pos,
-                        Direction::Backward,
-                        limit,
+                        Window {
+                            from: m.pos,
+                            dir: Direction::Backward,
+                            limit,
+                            to: Some(lower),
+                        },
                         &req.filter.room.timeline,
-                        Some(lower),
                     )
                     .await?
             }

@@ -140,7 +140,7 @@ impl UserStore for SqliteStore {
 
     fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
         self.db.read(|c| {
-            Ok(c.query_row(
+            c.query_row(
                 "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated FROM access_tokens t
                  JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?1",
                 [token_hash],
@@ -162,7 +162,7 @@ impl UserStore for SqliteStore {
                     })
                 },
             )
-            .transpose()?)
+            .transpose()
         })
     }
 

@@ -27,10 +27,10 @@ impl RoomService {
         spec: EventSpec,
         txn: Txn<'_>,
     ) -> Result<OwnedEventId> {
-        if let Some((device, txn_id)) = txn {
-            if let Some(id) = self.txn_event(sender, device, txn_id).await? {
-                return Ok(id);
-            }
+        if let Some((device, txn_id)) = txn
+            && let Some(id) = self.txn_event(sender, device, txn_id).await?
+        {
+            return Ok(id);
         }
         self.policy
             .check_event(&EventRequest {
@@ -57,10 +57,10 @@ impl RoomService {
         let res = blocking(move || Ok(store.append_event(new)?)).await;
         if let Err(e) = res {
             // A concurrent duplicate of the same transaction may have won the race.
-            if let Some((device, txn_id)) = txn {
-                if let Some(id) = self.txn_event(sender, device, txn_id).await? {
-                    return Ok(id);
-                }
+            if let Some((device, txn_id)) = txn
+                && let Some(id) = self.txn_event(sender, device, txn_id).await?
+            {
+                return Ok(id);
             }
             return Err(e);
         }
@@ -73,10 +73,9 @@ impl RoomService {
             .state_key
             .as_deref()
             .filter(|_| pdu.kind == TimelineEventType::RoomMember)
+            && let Ok(t) = OwnedUserId::try_from(target)
         {
-            if let Ok(t) = OwnedUserId::try_from(target) {
-                notify.push(t);
-            }
+            notify.push(t);
         }
         self.notifier.notify(notify.iter().map(|u| &**u));
         Ok(pdu.event_id.clone())

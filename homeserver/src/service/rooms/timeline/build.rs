@@ -90,10 +90,10 @@ pub fn build_event(
         {
             continue;
         }
-        if let Some(p) = state.get(kind, key) {
-            if !auth_events.contains(&p.event_id) {
-                auth_events.push(p.event_id.clone());
-            }
+        if let Some(p) = state.get(kind, key)
+            && !auth_events.contains(&p.event_id)
+        {
+            auth_events.push(p.event_id.clone());
         }
     }
     let prev_events: Vec<OwnedEventId> = state.extremities.iter().take(20).cloned().collect();
