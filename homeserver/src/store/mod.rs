@@ -7,6 +7,7 @@
 pub mod account_data;
 pub mod filters;
 pub mod receipts;
+pub mod reports;
 pub mod rooms;
 pub mod sqlite;
 pub mod users;

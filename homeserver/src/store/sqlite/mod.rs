@@ -5,6 +5,8 @@ pub mod db;
 mod filters;
 mod migrations;
 mod receipts;
+mod relations;
+mod reports;
 mod rooms;
 mod users;
 
