@@ -2,6 +2,7 @@
 
 mod account;
 mod account_data;
+mod admin;
 mod alias;
 mod device;
 mod discovery;
@@ -9,7 +10,10 @@ mod ephemeral;
 mod filter;
 mod membership;
 mod message;
+mod presence;
 mod profile;
+mod relations;
+mod report;
 mod room;
 mod session;
 mod state;
@@ -32,6 +36,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     )
     .ruma(discovery::versions)
     .ruma(discovery::capabilities)
+    .ruma(discovery::support)
     .ruma(session::login_types)
     .ruma(session::login)
     .ruma(session::logout)
@@ -39,6 +44,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(session::whoami)
     .ruma(account::register)
     .ruma(account::register_available)
+    .ruma(account::registration_token_validity)
     .ruma(room::create_room)
     .ruma(room::joined_rooms)
     .ruma(membership::join_by_id)
@@ -59,6 +65,14 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(message::get_event)
     .ruma(message::messages)
     .ruma(message::context)
+    .ruma(message::timestamp_to_event)
+    .ruma(relations::relations)
+    .ruma(relations::relations_with_type)
+    .ruma(relations::relations_with_type_and_event_type)
+    .ruma(relations::threads)
+    .ruma(report::report_event)
+    .ruma(report::report_room)
+    .ruma(report::report_user)
     .ruma(alias::create)
     .ruma(alias::get)
     .ruma(alias::delete)
@@ -66,6 +80,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(alias::get_visibility)
     .ruma(alias::set_visibility)
     .ruma(alias::public_rooms)
+    .ruma(alias::public_rooms_filtered)
     .ruma(account::change_password)
     .ruma(account::deactivate)
     .ruma(account::get_3pids)
@@ -74,6 +89,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(device::update_device)
     .ruma(device::delete_device)
     .ruma(device::delete_devices)
+    .ruma(admin::whois)
     .ruma(profile::get_profile)
     .ruma(profile::get_display_name)
     .ruma(profile::set_display_name)
@@ -93,6 +109,8 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(ephemeral::receipt)
     .ruma(ephemeral::read_markers)
     .ruma(ephemeral::typing)
+    .ruma(presence::set)
+    .ruma(presence::get)
 }
 
 /// The session on endpoints whose token is optional in ruma (password change, deactivation)
