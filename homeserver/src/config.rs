@@ -26,6 +26,9 @@ pub struct Config {
     pub log: LogConfig,
     pub rate_limit: RateLimitConfig,
     pub limits: LimitsConfig,
+    /// Served at `/.well-known/matrix/support`; optional.
+    #[serde(default)]
+    pub support: SupportConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,6 +119,27 @@ pub struct LimitsConfig {
     pub max_sync_timeout_ms: u64,
 }
 
+/// Who to contact about this server (MSC1929, `/.well-known/matrix/support`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportConfig {
+    #[serde(default)]
+    pub contacts: Vec<SupportContact>,
+    #[serde(default)]
+    pub support_page: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportContact {
+    /// `m.role.admin`, `m.role.security`, or a namespaced custom role.
+    pub role: String,
+    #[serde(default)]
+    pub matrix_id: Option<String>,
+    #[serde(default)]
+    pub email_address: Option<String>,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -154,6 +178,7 @@ impl Default for Config {
                 max_request_bytes: 1024 * 1024,
                 max_sync_timeout_ms: 60_000,
             },
+            support: SupportConfig::default(),
         }
     }
 }
@@ -198,6 +223,18 @@ impl Config {
                 "configuration error: keys `tls.cert` and `tls.key` must be set together".into(),
             );
         }
+        for (i, c) in self.support.contacts.iter().enumerate() {
+            if c.matrix_id.is_none() && c.email_address.is_none() {
+                return Err(format!(
+                    "configuration error: `support.contacts[{i}]` needs `matrix_id` or `email_address`"
+                ));
+            }
+            if let Some(id) = &c.matrix_id {
+                ruma::UserId::parse(id).map_err(|e| {
+                    format!("configuration error: key `support.contacts[{i}].matrix_id`: {e}")
+                })?;
+            }
+        }
         if self.database.readers == 0 {
             return Err("configuration error: key `database.readers` must be at least 1".into());
         }
@@ -238,6 +275,31 @@ mod tests {
         std::fs::write(&f, "srever_name = \"x\"\n").unwrap();
         let err = Config::load(Some(&f)).unwrap_err();
         assert!(err.contains("srever_name"), "{err}");
+    }
+
+    #[test]
+    fn support_contacts_load_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[support]\nsupport_page = \"https://x/help\"\n\
+             contacts = [{ matrix_id = \"@admin:x\", role = \"m.role.admin\" }]\n",
+        )
+        .unwrap();
+        let cfg = Config::load(Some(&f)).unwrap();
+        assert_eq!(
+            cfg.support.contacts[0].matrix_id.as_deref(),
+            Some("@admin:x")
+        );
+        assert_eq!(cfg.support.support_page.as_deref(), Some("https://x/help"));
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[support]\ncontacts = [{ role = \"m.role.admin\" }]\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&f)).unwrap_err();
+        assert!(err.contains("support.contacts[0]"), "{err}");
     }
 
     #[test]

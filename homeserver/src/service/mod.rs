@@ -11,7 +11,9 @@ pub mod keys;
 pub mod media;
 pub mod notifier;
 pub mod rate_limit;
+pub mod reports;
 pub mod rooms;
+pub mod support;
 pub mod sync;
 pub mod uiaa;
 pub mod users;
@@ -58,7 +60,9 @@ pub struct Services {
     pub receipts: Arc<ephemeral::receipts::ReceiptService>,
     pub read_markers: Arc<ephemeral::read_markers::ReadMarkerService>,
     pub typing: Arc<ephemeral::typing::TypingService>,
+    pub presence: Arc<ephemeral::presence::PresenceService>,
     pub sync: Arc<sync::SyncService>,
+    pub reports: Arc<reports::ReportService>,
     pub accounts: Arc<accounts::AccountService>,
     pub media: Arc<media::MediaService>,
 }
@@ -113,15 +117,26 @@ impl Services {
         ));
         let typing =
             ephemeral::typing::TypingService::new(store.clone(), rooms.clone(), notifier.clone());
+        let presence = Arc::new(ephemeral::presence::PresenceService::new(
+            store.clone(),
+            rooms.clone(),
+            notifier.clone(),
+        ));
         let sync = Arc::new(sync::SyncService::new(
             rooms.clone(),
             receipts.clone(),
             typing.clone(),
+            presence.clone(),
             account_data.clone(),
             notifier.clone(),
             std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
         ));
         let media = Arc::new(media::MediaService::new(&config, store.clone())?);
+        let reports = Arc::new(reports::ReportService::new(
+            store.clone(),
+            rooms.clone(),
+            users.clone(),
+        ));
         Ok(Self {
             config,
             limits,
@@ -137,7 +152,9 @@ impl Services {
             receipts,
             read_markers,
             typing,
+            presence,
             sync,
+            reports,
             accounts,
             media,
         })
@@ -152,6 +169,9 @@ pub async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
 }
+
+#[cfg(test)]
+pub(crate) mod test_util;
 
 /// Every service on a fresh database in a temporary directory, for service tests.
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod account_data;
 pub mod filters;
 pub mod media;
 pub mod receipts;
+pub mod reports;
 pub mod rooms;
 pub mod sqlite;
 pub mod users;

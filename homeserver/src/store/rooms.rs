@@ -72,6 +72,30 @@ pub enum Direction {
     Forward,
 }
 
+/// Children of an event for /relations, paged by stream position like `RoomStore::timeline`.
+#[derive(Debug, Clone)]
+pub struct RelationQuery<'a> {
+    pub room_id: &'a str,
+    pub event_id: &'a str,
+    pub rel_type: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    /// 1: direct children only; more follows relations of relations that many hops.
+    pub max_depth: u32,
+    pub from: i64,
+    pub dir: Direction,
+    pub limit: usize,
+    pub upto: i64,
+}
+
+/// A thread root's aggregate (`m.thread` bundled aggregation).
+#[derive(Debug, Clone)]
+pub struct ThreadSummary {
+    pub count: u64,
+    pub latest: Option<StoredEvent>,
+    /// Whether the user sent a reply in the thread (the root's sender is checked by the caller).
+    pub user_replied: bool,
+}
+
 pub trait RoomStore: Send + Sync {
     /// The highest committed position of the global stream.
     fn current_pos(&self) -> i64;
@@ -137,4 +161,30 @@ pub trait RoomStore: Send + Sync {
     fn set_room_public(&self, room_id: &str, public: bool) -> StoreResult<()>;
     fn is_room_public(&self, room_id: &str) -> StoreResult<bool>;
     fn public_rooms(&self) -> StoreResult<Vec<OwnedRoomId>>;
+
+    /// Events relating to an event (table `event_relations`), see `RelationQuery`.
+    fn relations(&self, q: &RelationQuery<'_>) -> StoreResult<Vec<StoredEvent>>;
+    /// Thread roots of the room with the position of their latest reply, newest first, only
+    /// those whose latest reply is before `before`. With `participant`, only threads that user
+    /// started or replied in.
+    fn thread_roots(
+        &self,
+        room_id: &str,
+        before: i64,
+        upto: i64,
+        participant: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(OwnedEventId, i64)>>;
+    fn thread_summary(&self, root_id: &str, user_id: &str, upto: i64)
+    -> StoreResult<ThreadSummary>;
+    /// Events ordered by `(origin_server_ts, pos)` strictly after (Forward) or before
+    /// (Backward) the cursor `(ts, pos)`, nearest first.
+    fn events_by_ts(
+        &self,
+        room_id: &str,
+        cursor: (i64, i64),
+        dir: Direction,
+        limit: usize,
+        upto: i64,
+    ) -> StoreResult<Vec<StoredEvent>>;
 }

@@ -1,8 +1,8 @@
 //! Registration, password change, deactivation, third-party ids.
 
 use ruma::api::client::account::{
-    ThirdPartyIdRemovalStatus, change_password, deactivate, get_3pids, get_username_availability,
-    register,
+    ThirdPartyIdRemovalStatus, change_password, check_registration_token_validity, deactivate,
+    get_3pids, get_username_availability, register,
 };
 use ruma::api::client::uiaa::{AuthData, AuthFlow, AuthType};
 
@@ -120,4 +120,15 @@ pub async fn get_3pids(
     _: Ruma<get_3pids::v3::Request>,
 ) -> Result<get_3pids::v3::Response> {
     Ok(get_3pids::v3::Response::new(Vec::new()))
+}
+
+/// Token guesses share registration's per-IP rate limit (the spec asks for rate limiting).
+pub async fn registration_token_validity(
+    s: Services,
+    req: Ruma<check_registration_token_validity::v1::Request>,
+) -> Result<check_registration_token_validity::v1::Response> {
+    s.rate_limits.check_register(req.client_ip)?;
+    Ok(check_registration_token_validity::v1::Response::new(
+        s.users.registration_token_valid(&req.token)?,
+    ))
 }

@@ -1,12 +1,15 @@
 //! Room aliases and the room directory.
 
 use ruma::api::client::alias::{create_alias, delete_alias, get_alias};
-use ruma::api::client::directory::{get_public_rooms, get_room_visibility, set_room_visibility};
+use ruma::api::client::directory::{
+    get_public_rooms, get_public_rooms_filtered, get_room_visibility, set_room_visibility,
+};
 use ruma::api::client::room::{Visibility, aliases};
 
 use crate::api::ruma::Ruma;
 use crate::error::Result;
 use crate::service::Services;
+use crate::service::rooms::PublicRoomsFilter;
 
 pub async fn create(
     s: Services,
@@ -85,9 +88,34 @@ pub async fn public_rooms(
         .public_rooms_chunk(
             req.limit.map(|l| u64::from(l) as usize),
             req.since.as_deref(),
+            &PublicRoomsFilter::default(),
         )
         .await?;
     let mut res = get_public_rooms::v3::Response::new(rooms.chunk);
+    res.total_room_count_estimate = Some(ruma::UInt::new_saturating(rooms.total as u64));
+    res.next_batch = rooms.next_batch;
+    Ok(res)
+}
+
+/// POST /publicRooms: as GET, with a search term and room types. Only this server's directory.
+pub async fn public_rooms_filtered(
+    s: Services,
+    req: Ruma<get_public_rooms_filtered::v3::Request>,
+) -> Result<get_public_rooms_filtered::v3::Response> {
+    let filter = PublicRoomsFilter {
+        search: req.filter.generic_search_term.clone(),
+        room_types: req.filter.room_types.clone(),
+    };
+    let rooms = s
+        .rooms
+        .public_rooms_chunk(
+            req.limit.map(|l| u64::from(l) as usize),
+            req.since.as_deref(),
+            &filter,
+        )
+        .await?;
+    let mut res = get_public_rooms_filtered::v3::Response::new();
+    res.chunk = rooms.chunk;
     res.total_room_count_estimate = Some(ruma::UInt::new_saturating(rooms.total as u64));
     res.next_batch = rooms.next_batch;
     Ok(res)

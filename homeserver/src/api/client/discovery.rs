@@ -1,10 +1,10 @@
-//! Server discovery: well-known, supported versions, capabilities.
+//! Server discovery: well-known (client, support), supported versions, capabilities.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use ruma::api::client::discovery::{get_capabilities, get_supported_versions};
+use ruma::api::client::discovery::{discover_support, get_capabilities, get_supported_versions};
 
 use crate::api::ruma::Ruma;
 use crate::error::Result;
@@ -13,6 +13,13 @@ use crate::service::rooms::SUPPORTED_ROOM_VERSIONS;
 
 pub async fn well_known_client(State(s): State<Services>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "m.homeserver": { "base_url": s.config.base_url() } }))
+}
+
+pub async fn support(
+    s: Services,
+    _: Ruma<discover_support::Request>,
+) -> Result<discover_support::Response> {
+    crate::service::support::support_info(&s.config.support)
 }
 
 pub async fn versions(

@@ -1,10 +1,10 @@
-//! Room events: send, redact, get one, /messages, /context.
+//! Room events: send, redact, get one, /messages, /context, timestamp lookup.
 
 use ruma::api::Direction as ApiDirection;
 use ruma::api::client::context::get_context;
 use ruma::api::client::message::{get_message_events, send_message_event};
 use ruma::api::client::redact::redact_event;
-use ruma::api::client::room::get_room_event;
+use ruma::api::client::room::{get_event_by_timestamp, get_room_event};
 
 use crate::api::ruma::Ruma;
 use crate::error::{Error, Result};
@@ -14,14 +14,14 @@ use crate::service::rooms::EventSpec;
 use crate::service::rooms::format::{Viewer, to_raw};
 use crate::store::rooms::Direction;
 
-fn viewer<T>(req: &Ruma<T>) -> Viewer<'_> {
+pub(super) fn viewer<T>(req: &Ruma<T>) -> Viewer<'_> {
     Viewer {
         user_id: req.user_id(),
         device_id: Some(req.device_id()),
     }
 }
 
-fn token(t: Option<&str>) -> Result<Option<i64>> {
+pub(super) fn token(t: Option<&str>) -> Result<Option<i64>> {
     t.map(|t| {
         parse_token(t)
             .ok_or_else(|| Error::invalid_param(format!("Invalid pagination token '{t}'")))
@@ -131,4 +131,24 @@ pub async fn context(
     res.end = Some(after.start);
     res.state = before.state.iter().map(to_raw).collect();
     Ok(res)
+}
+
+pub async fn timestamp_to_event(
+    s: Services,
+    req: Ruma<get_event_by_timestamp::v1::Request>,
+) -> Result<get_event_by_timestamp::v1::Response> {
+    let dir = match req.dir {
+        ApiDirection::Backward => Direction::Backward,
+        ApiDirection::Forward => Direction::Forward,
+    };
+    let ts = i64::try_from(u64::from(req.ts.0)).unwrap_or(i64::MAX);
+    let (event_id, at) = s
+        .rooms
+        .event_by_timestamp(&req.room_id, req.user_id(), ts, dir)
+        .await?;
+    let at = ruma::UInt::try_from(at.max(0) as u64).unwrap_or(ruma::UInt::MAX);
+    Ok(get_event_by_timestamp::v1::Response::new(
+        event_id,
+        ruma::MilliSecondsSinceUnixEpoch(at),
+    ))
 }

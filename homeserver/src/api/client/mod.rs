@@ -2,6 +2,7 @@
 
 mod account;
 mod account_data;
+mod admin;
 mod alias;
 mod device;
 mod discovery;
@@ -11,7 +12,10 @@ mod media;
 mod media_legacy;
 mod membership;
 mod message;
+mod presence;
 mod profile;
+mod relations;
+mod report;
 mod room;
 mod session;
 mod state;
@@ -34,6 +38,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     )
     .ruma(discovery::versions)
     .ruma(discovery::capabilities)
+    .ruma(discovery::support)
     .ruma(session::login_types)
     .ruma(session::login)
     .ruma(session::logout)
@@ -41,6 +46,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(session::whoami)
     .ruma(account::register)
     .ruma(account::register_available)
+    .ruma(account::registration_token_validity)
     .ruma(room::create_room)
     .ruma(room::joined_rooms)
     .ruma(membership::join_by_id)
@@ -61,6 +67,14 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(message::get_event)
     .ruma(message::messages)
     .ruma(message::context)
+    .ruma(message::timestamp_to_event)
+    .ruma(relations::relations)
+    .ruma(relations::relations_with_type)
+    .ruma(relations::relations_with_type_and_event_type)
+    .ruma(relations::threads)
+    .ruma(report::report_event)
+    .ruma(report::report_room)
+    .ruma(report::report_user)
     .ruma(alias::create)
     .ruma(alias::get)
     .ruma(alias::delete)
@@ -68,6 +82,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(alias::get_visibility)
     .ruma(alias::set_visibility)
     .ruma(alias::public_rooms)
+    .ruma(alias::public_rooms_filtered)
     .ruma(account::change_password)
     .ruma(account::deactivate)
     .ruma(account::get_3pids)
@@ -76,6 +91,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(device::update_device)
     .ruma(device::delete_device)
     .ruma(device::delete_devices)
+    .ruma(admin::whois)
     .ruma(profile::get_profile)
     .ruma(profile::get_display_name)
     .ruma(profile::set_display_name)
@@ -95,6 +111,8 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(ephemeral::receipt)
     .ruma(ephemeral::read_markers)
     .ruma(ephemeral::typing)
+    .ruma(presence::set)
+    .ruma(presence::get)
     .merge(media_routes())
 }
 

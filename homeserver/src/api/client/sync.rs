@@ -38,6 +38,7 @@ pub async fn sync(
         timeout: req.timeout.unwrap_or(Duration::ZERO),
         filter,
         use_state_after: req.use_state_after,
+        set_presence: req.set_presence.clone(),
     };
     s.sync.sync(req.session(), request).await
 }

@@ -1,5 +1,6 @@
-//! Ephemeral room data delivered through /sync: read receipts (stored) and typing (in memory).
+//! Ephemeral data delivered through /sync: read receipts (stored), typing and presence (in memory).
 
+pub mod presence;
 pub mod read_markers;
 pub mod receipts;
 pub mod typing;

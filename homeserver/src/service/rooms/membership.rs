@@ -251,6 +251,39 @@ impl RoomService {
             .collect())
     }
 
+    /// Users joined to some room `user_id` is joined to, and the user themself (presence).
+    pub async fn users_sharing_rooms(
+        &self,
+        user_id: &UserId,
+    ) -> Result<std::collections::HashSet<ruma::OwnedUserId>> {
+        let rooms = self.joined_rooms(user_id).await?;
+        let store = self.store.clone();
+        let mut out: std::collections::HashSet<_> = blocking(move || {
+            let mut users = Vec::new();
+            for r in rooms {
+                users.extend(store.members(r.as_str())?);
+            }
+            Ok(users)
+        })
+        .await?
+        .into_iter()
+        .filter(|m| m.membership == "join")
+        .map(|m| m.user_id)
+        .collect();
+        out.insert(user_id.to_owned());
+        Ok(out)
+    }
+
+    /// Whether the two users are both joined to at least one room.
+    pub async fn shares_room(&self, a: &UserId, b: &UserId) -> Result<bool> {
+        let theirs = self.joined_rooms(b).await?;
+        Ok(self
+            .joined_rooms(a)
+            .await?
+            .iter()
+            .any(|r| theirs.contains(r)))
+    }
+
     pub async fn memberships(
         &self,
         user_id: &UserId,

@@ -11,8 +11,11 @@ pub mod format;
 mod membership;
 pub mod pdu;
 pub mod read;
+mod relations;
 pub mod state;
+mod threads;
 pub mod timeline;
+mod timestamp;
 mod visibility;
 
 use std::collections::HashMap;
@@ -22,7 +25,9 @@ use handover_policy::Policy;
 use ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomVersionId};
 
 pub use self::create::CreateRoomParams;
+pub use self::directory::PublicRoomsFilter;
 pub use self::read::{Messages, RoomSummary};
+pub use self::relations::RelationsParams;
 use self::state::RoomState;
 pub use self::timeline::build::EventSpec;
 use super::blocking;
@@ -142,5 +147,7 @@ impl RoomService {
     }
 }
 
+#[cfg(test)]
+mod relations_tests;
 #[cfg(test)]
 mod tests;

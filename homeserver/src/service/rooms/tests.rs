@@ -396,5 +396,6 @@ fn sync_req(since: Option<i64>, timeout_ms: u64) -> crate::service::sync::SyncRe
         timeout: std::time::Duration::from_millis(timeout_ms),
         filter: Default::default(),
         use_state_after: false,
+        set_presence: ruma::presence::PresenceState::Online,
     }
 }

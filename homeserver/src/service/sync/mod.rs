@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use ruma::api::client::filter::FilterDefinition;
 use ruma::api::client::sync::sync_events::v3::{Response, Rooms};
+use ruma::presence::PresenceState;
 
 use super::account_data::AccountDataService;
+use super::ephemeral::presence::PresenceService;
 use super::ephemeral::receipts::ReceiptService;
 use super::ephemeral::typing::TypingService;
 use super::notifier::Notifier;
@@ -26,12 +28,15 @@ pub struct SyncRequest {
     pub filter: FilterDefinition,
     /// MSC4222: report state at the end of the timeline instead of its start.
     pub use_state_after: bool,
+    /// Recorded as the user's presence (`offline`: left unchanged).
+    pub set_presence: PresenceState,
 }
 
 pub struct SyncService {
     rooms: Arc<RoomService>,
     receipts: Arc<ReceiptService>,
     typing: Arc<TypingService>,
+    presence: Arc<PresenceService>,
     account_data: Arc<AccountDataService>,
     notifier: Arc<Notifier>,
     max_timeout: Duration,
@@ -48,6 +53,7 @@ impl SyncService {
         rooms: Arc<RoomService>,
         receipts: Arc<ReceiptService>,
         typing: Arc<TypingService>,
+        presence: Arc<PresenceService>,
         account_data: Arc<AccountDataService>,
         notifier: Arc<Notifier>,
         max_timeout: Duration,
@@ -56,6 +62,7 @@ impl SyncService {
             rooms,
             receipts,
             typing,
+            presence,
             account_data,
             notifier,
             max_timeout,
@@ -64,6 +71,9 @@ impl SyncService {
 
     pub async fn sync(&self, session: &Session, req: SyncRequest) -> Result<Response> {
         let deadline = Instant::now() + req.timeout.min(self.max_timeout);
+        self.presence
+            .record_sync(&session.user_id, &req.set_presence)
+            .await?;
         // Subscribe before reading anything, so a commit in between still wakes us.
         let mut wake = self.notifier.subscribe(&session.user_id);
         loop {
@@ -133,6 +143,13 @@ impl SyncService {
             has_data = true;
             response.account_data.events = account_data.global;
         }
+        // Presence of people sharing a room; one's own sync-set presence is not news.
+        let (presence, news) = self
+            .presence
+            .events_for(&session.user_id, since, upto, &req.filter.presence)
+            .await?;
+        has_data |= news;
+        response.presence.events = presence;
         Ok(Computed { response, has_data })
     }
 }

@@ -6,8 +6,10 @@ mod directory;
 mod last_seen;
 mod password;
 mod profile;
+mod registration_token;
 mod token;
 mod uia;
+mod whois;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -6,6 +6,8 @@ mod filters;
 mod media;
 mod migrations;
 mod receipts;
+mod relations;
+mod reports;
 mod rooms;
 mod users;
 

@@ -3,15 +3,19 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::SqliteStore;
 use super::db::WriteCtx;
-use crate::store::rooms::{Direction, MembershipRow, NewEvent, NewRoom, RoomStore, StoredEvent};
+use super::relations;
+use crate::store::rooms::{
+    Direction, MembershipRow, NewEvent, NewRoom, RelationQuery, RoomStore, StoredEvent,
+    ThreadSummary,
+};
 use crate::store::{StoreError, StoreResult, now_ms};
 
 /// Columns read into a `StoredEvent`; `e` is the event, `r` its redaction (LEFT JOIN).
-const EVENT_COLS: &str =
+pub(super) const EVENT_COLS: &str =
     "e.event_id, e.room_id, e.pos, e.sender, e.type, e.state_key, e.origin_server_ts,
      e.json, e.unsigned, r.event_id, r.json, e.txn_device, e.txn_id";
-const EVENT_FROM: &str = "events e LEFT JOIN events r ON r.event_id = e.redacted_by";
-const REDACTION_JOIN: &str = "LEFT JOIN events r ON r.event_id = e.redacted_by";
+pub(super) const EVENT_FROM: &str = "events e LEFT JOIN events r ON r.event_id = e.redacted_by";
+pub(super) const REDACTION_JOIN: &str = "LEFT JOIN events r ON r.event_id = e.redacted_by";
 
 fn corrupt<E: std::fmt::Display>(col: usize) -> impl FnOnce(E) -> rusqlite::Error {
     move |e| {
@@ -23,7 +27,7 @@ fn corrupt<E: std::fmt::Display>(col: usize) -> impl FnOnce(E) -> rusqlite::Erro
     }
 }
 
-fn event_from_row(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+pub(super) fn event_from_row(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     let redaction: Option<(String, String)> = match (
         r.get::<_, Option<String>>(9)?,
         r.get::<_, Option<String>>(10)?,
@@ -70,7 +74,7 @@ fn membership_from_row(r: &Row<'_>) -> rusqlite::Result<MembershipRow> {
 
 const MEMBERSHIP_COLS: &str = "room_id, user_id, membership, event_id, pos, forgotten";
 
-fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> StoreResult<Vec<T>> {
+pub(super) fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> StoreResult<Vec<T>> {
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
@@ -450,5 +454,43 @@ impl RoomStore for SqliteStore {
                 .map(|i| OwnedRoomId::try_from(i).map_err(|e| StoreError::Corrupt(e.to_string())))
                 .collect()
         })
+    }
+
+    fn relations(&self, q: &RelationQuery<'_>) -> StoreResult<Vec<StoredEvent>> {
+        self.db.read(|c| relations::relations(c, q))
+    }
+
+    fn thread_roots(
+        &self,
+        room_id: &str,
+        before: i64,
+        upto: i64,
+        participant: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(OwnedEventId, i64)>> {
+        self.db
+            .read(|c| relations::thread_roots(c, room_id, before, upto, participant, limit))
+    }
+
+    fn thread_summary(
+        &self,
+        root_id: &str,
+        user_id: &str,
+        upto: i64,
+    ) -> StoreResult<ThreadSummary> {
+        self.db
+            .read(|c| relations::thread_summary(c, root_id, user_id, upto))
+    }
+
+    fn events_by_ts(
+        &self,
+        room_id: &str,
+        cursor: (i64, i64),
+        dir: Direction,
+        limit: usize,
+        upto: i64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        self.db
+            .read(|c| relations::events_by_ts(c, room_id, cursor, dir, limit, upto))
     }
 }

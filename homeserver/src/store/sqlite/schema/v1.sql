@@ -166,3 +166,20 @@ CREATE TABLE media_thumbnails (
     size         INTEGER NOT NULL,
     PRIMARY KEY (media_id, width, height, method)
 ) WITHOUT ROWID;
+
+-- /timestamp_to_event: the nearest event to a time, per room.
+CREATE INDEX events_room_ts ON events(room_id, origin_server_ts);
+
+-- Content reports (events, rooms, users) from /report endpoints; later read by the IG audit trail.
+-- `score` is kept for clients still sending it (removed from the spec in v1.18).
+CREATE TABLE reports (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    reporter    TEXT NOT NULL,
+    room_id     TEXT,
+    event_id    TEXT,
+    target_user TEXT,
+    reason      TEXT,
+    score       INTEGER,
+    ts          INTEGER NOT NULL
+);
+CREATE INDEX reports_ts ON reports(ts);
