@@ -7,9 +7,12 @@ use matrix_sdk::ruma::{OwnedMxcUri, uint};
 
 /// A 200x100 RGB PNG with a gradient (so it is not trivially compressible).
 fn test_png() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(200, 100, |x, y| image::Rgb([x as u8, y as u8 * 2, (x ^ y) as u8]));
+    let img = image::RgbImage::from_fn(200, 100, |x, y| {
+        image::Rgb([x as u8, y as u8 * 2, (x ^ y) as u8])
+    });
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("encode png");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode png");
     out.into_inner()
 }
 
@@ -156,26 +159,53 @@ async fn upload_download_and_thumbnail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn media_config_and_upload_limit() {
     with_timeout(120, async {
-        let server = TestServer::start_with(ServerOptions { max_upload_bytes: 100_000, ..Default::default() }).await;
+        let server = TestServer::start_with(ServerOptions {
+            max_upload_bytes: 100_000,
+            ..Default::default()
+        })
+        .await;
         let (_, token) = server.http().register("alice", PASSWORD).await;
         let http = server.http();
 
-        let cfg = http.get("/_matrix/client/v1/media/config", Some(&token)).await.ok();
+        let cfg = http
+            .get("/_matrix/client/v1/media/config", Some(&token))
+            .await
+            .ok();
         assert_eq!(cfg["m.upload.size"], 100_000, "media config: {cfg}");
 
         // Exactly at the limit is fine, one byte more is 413 M_TOO_LARGE.
         let r = http
-            .request("POST", "/_matrix/media/v3/upload", Some(&token), Some(("application/octet-stream", vec![7u8; 100_000])))
+            .request(
+                "POST",
+                "/_matrix/media/v3/upload",
+                Some(&token),
+                Some(("application/octet-stream", vec![7u8; 100_000])),
+            )
             .await;
-        assert_eq!(r.status, 200, "upload of exactly max_upload_bytes: {}", r.text());
-        http.request("POST", "/_matrix/media/v3/upload", Some(&token), Some(("application/octet-stream", vec![7u8; 100_001])))
-            .await
-            .assert_error(413, &["M_TOO_LARGE"]);
+        assert_eq!(
+            r.status,
+            200,
+            "upload of exactly max_upload_bytes: {}",
+            r.text()
+        );
+        http.request(
+            "POST",
+            "/_matrix/media/v3/upload",
+            Some(&token),
+            Some(("application/octet-stream", vec![7u8; 100_001])),
+        )
+        .await
+        .assert_error(413, &["M_TOO_LARGE"]);
 
         // Uploading requires a token.
-        http.request("POST", "/_matrix/media/v3/upload", None, Some(("text/plain", b"x".to_vec())))
-            .await
-            .assert_error(401, &["M_MISSING_TOKEN"]);
+        http.request(
+            "POST",
+            "/_matrix/media/v3/upload",
+            None,
+            Some(("text/plain", b"x".to_vec())),
+        )
+        .await
+        .assert_error(401, &["M_MISSING_TOKEN"]);
     })
     .await;
 }

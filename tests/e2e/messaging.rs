@@ -38,7 +38,9 @@ async fn two_users_invite_join_and_chat() {
         req.name = Some("e2e chat".to_owned());
         let room = alice.create_room(req).await.expect("create room");
         let room_id = room.room_id().to_owned();
-        room.invite_user_by_id(user_id!("@bob:localhost")).await.expect("invite bob");
+        room.invite_user_by_id(user_id!("@bob:localhost"))
+            .await
+            .expect("invite bob");
 
         // Bob sees the invite via sync and joins.
         sync_until(&bob, 30, "bob sees the invite", |r| {
@@ -51,12 +53,14 @@ async fn two_users_invite_join_and_chat() {
 
         // Alice sees bob's join.
         sync_until(&alice, 30, "alice sees bob's join", |r| {
-            timeline(r, &room_id).iter().any(|e| {
-                e["type"] == "m.room.member"
-                    && e["state_key"] == "@bob:localhost"
-                    && e["content"]["membership"] == "join"
-            })
-            .then_some(())
+            timeline(r, &room_id)
+                .iter()
+                .any(|e| {
+                    e["type"] == "m.room.member"
+                        && e["state_key"] == "@bob:localhost"
+                        && e["content"]["membership"] == "join"
+                })
+                .then_some(())
         })
         .await;
 
@@ -98,7 +102,10 @@ async fn two_users_invite_join_and_chat() {
         .await;
 
         // Both are joined members; the room name set at creation is visible to bob.
-        let members = room.members(matrix_sdk::RoomMemberships::JOIN).await.expect("members");
+        let members = room
+            .members(matrix_sdk::RoomMemberships::JOIN)
+            .await
+            .expect("members");
         let mut ids: Vec<String> = members.iter().map(|m| m.user_id().to_string()).collect();
         ids.sort();
         assert_eq!(ids, ["@alice:localhost", "@bob:localhost"]);
@@ -131,26 +138,38 @@ async fn wrong_password_and_duplicate_username_rejected() {
 
         // Wrong password -> 403 M_FORBIDDEN.
         let r = http
-            .post_json("/_matrix/client/v3/login", None, &login_body("alice", "nope"))
+            .post_json(
+                "/_matrix/client/v3/login",
+                None,
+                &login_body("alice", "nope"),
+            )
             .await;
         r.assert_error(403, &["M_FORBIDDEN"]);
 
         // Unknown user -> 403 M_FORBIDDEN too (no user enumeration).
         let r = http
-            .post_json("/_matrix/client/v3/login", None, &login_body("nobody", "nope"))
+            .post_json(
+                "/_matrix/client/v3/login",
+                None,
+                &login_body("nobody", "nope"),
+            )
             .await;
         r.assert_error(403, &["M_FORBIDDEN"]);
 
         // Taken username -> 400 M_USER_IN_USE, through matrix-sdk.
         let c = server.client().await;
-        let err = register_with(&c, "alice", PASSWORD, None).await.expect_err("duplicate user");
+        let err = register_with(&c, "alice", PASSWORD, None)
+            .await
+            .expect_err("duplicate user");
         let kind = err.client_api_error_kind().map(|k| k.errcode().to_string());
         assert_eq!(kind.as_deref(), Some("M_USER_IN_USE"), "got {err:?}");
 
         // GET /login advertises m.login.password.
         let flows = http.get("/_matrix/client/v3/login", None).await.ok();
         assert!(
-            flows["flows"].as_array().is_some_and(|f| f.iter().any(|f| f["type"] == "m.login.password")),
+            flows["flows"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f["type"] == "m.login.password")),
             "GET /login flows: {flows}"
         );
     })

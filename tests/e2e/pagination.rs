@@ -13,7 +13,10 @@ async fn paginate_backwards_and_forwards() {
     with_timeout(240, async {
         let server = TestServer::start().await;
         let alice = server.register("alice").await;
-        let room = alice.create_room(CreateRoomRequest::new()).await.expect("create room");
+        let room = alice
+            .create_room(CreateRoomRequest::new())
+            .await
+            .expect("create room");
 
         let mut sent = Vec::new();
         for i in 0..N {
@@ -39,7 +42,11 @@ async fn paginate_backwards_and_forwards() {
             let resp = room.messages(opts).await.expect("backward /messages");
             pages += 1;
             assert!(pages < 20, "backward pagination does not terminate");
-            assert!(resp.chunk.len() <= 10, "page of {} events with limit=10", resp.chunk.len());
+            assert!(
+                resp.chunk.len() <= 10,
+                "page of {} events with limit=10",
+                resp.chunk.len()
+            );
             for ev in &resp.chunk {
                 let ev = raw_json(ev.raw());
                 if let Some(b) = message_body(&ev) {
@@ -57,17 +64,26 @@ async fn paginate_backwards_and_forwards() {
         }
         bodies.reverse();
         ids.reverse();
-        assert_eq!(bodies, expected, "backward pagination returned wrong messages/order");
+        assert_eq!(
+            bodies, expected,
+            "backward pagination returned wrong messages/order"
+        );
         assert_eq!(ids, sent);
         // 30 messages + the creation events: at least 4 pages of 10.
-        assert!(pages >= 4, "only {pages} pages for {N}+ events with limit 10");
+        assert!(
+            pages >= 4,
+            "only {pages} pages for {N}+ events with limit 10"
+        );
 
         // The first backward page holds exactly the 10 newest messages, newest first.
         let mut opts = MessagesOptions::backward();
         opts.limit = uint!(10);
         let first = room.messages(opts).await.unwrap();
-        let firsts: Vec<String> =
-            first.chunk.iter().filter_map(|e| message_body(&raw_json(e.raw())).map(str::to_owned)).collect();
+        let firsts: Vec<String> = first
+            .chunk
+            .iter()
+            .filter_map(|e| message_body(&raw_json(e.raw())).map(str::to_owned))
+            .collect();
         let want: Vec<String> = (N - 10..N).rev().map(|i| format!("msg {i:02}")).collect();
         assert_eq!(firsts, want);
 
@@ -98,8 +114,15 @@ async fn paginate_backwards_and_forwards() {
                 _ => break,
             }
         }
-        assert_eq!(saw_create_first, Some(true), "forward pagination from the start must begin with m.room.create");
-        assert_eq!(bodies, expected, "forward pagination returned wrong messages/order");
+        assert_eq!(
+            saw_create_first,
+            Some(true),
+            "forward pagination from the start must begin with m.room.create"
+        );
+        assert_eq!(
+            bodies, expected,
+            "forward pagination returned wrong messages/order"
+        );
 
         // Forward from a token in the middle: take the `end` of the first backward page and
         // go forward again -> the 10 newest messages in chronological order.
@@ -107,21 +130,30 @@ async fn paginate_backwards_and_forwards() {
         opts.limit = uint!(10);
         opts.from = first.end.clone();
         let resp = room.messages(opts).await.unwrap();
-        let got: Vec<String> =
-            resp.chunk.iter().filter_map(|e| message_body(&raw_json(e.raw())).map(str::to_owned)).collect();
+        let got: Vec<String> = resp
+            .chunk
+            .iter()
+            .filter_map(|e| message_body(&raw_json(e.raw())).map(str::to_owned))
+            .collect();
         let want: Vec<String> = (N - 10..N).map(|i| format!("msg {i:02}")).collect();
         assert_eq!(got, want, "forward from the end of the first backward page");
 
         // The sync timeline's prev_batch is a valid /messages token too.
         let prev = sync_until(&alice, 30, "alice's sync", |r| {
-            r.rooms.joined.get(room.room_id()).map(|j| j.timeline.prev_batch.clone())
+            r.rooms
+                .joined
+                .get(room.room_id())
+                .map(|j| j.timeline.prev_batch.clone())
         })
         .await;
         if let Some(prev) = prev {
             let mut opts = MessagesOptions::backward();
             opts.from = Some(prev);
             opts.limit = uint!(5);
-            let resp = room.messages(opts).await.expect("/messages from sync prev_batch");
+            let resp = room
+                .messages(opts)
+                .await
+                .expect("/messages from sync prev_batch");
             assert!(!resp.chunk.is_empty() || resp.end.is_none());
         }
     })

@@ -19,21 +19,39 @@ async fn restart_preserves_users_rooms_members_and_messages() {
         req.name = Some("persistent".to_owned());
         let room = alice.create_room(req).await.expect("create room");
         let room_id = room.room_id().to_owned();
-        room.invite_user_by_id(user_id!("@bob:localhost")).await.unwrap();
-        sync_until(&bob, 30, "bob sees invite", |r| invited_rooms(r).contains(&room_id).then_some(())).await;
+        room.invite_user_by_id(user_id!("@bob:localhost"))
+            .await
+            .unwrap();
+        sync_until(&bob, 30, "bob sees invite", |r| {
+            invited_rooms(r).contains(&room_id).then_some(())
+        })
+        .await;
         bob.join_room_by_id(&room_id).await.expect("bob joins");
         let mut sent = vec![];
         for i in 0..5 {
             let c = if i % 2 == 0 { &alice } else { &bob };
             let r = c.get_room(&room_id).unwrap();
-            let id = r.send(RoomMessageEventContent::text_plain(format!("before restart {i}"))).await.unwrap();
+            let id = r
+                .send(RoomMessageEventContent::text_plain(format!(
+                    "before restart {i}"
+                )))
+                .await
+                .unwrap();
             sent.push(id.response.event_id.to_string());
         }
         // A second room bob is not in.
-        let private = alice.create_room(CreateRoomRequest::new()).await.unwrap().room_id().to_owned();
+        let private = alice
+            .create_room(CreateRoomRequest::new())
+            .await
+            .unwrap()
+            .room_id()
+            .to_owned();
 
         let old_url = server.url().to_owned();
-        assert!(server.stop().await, "handover did not exit within 10s of SIGTERM");
+        assert!(
+            server.stop().await,
+            "handover did not exit within 10s of SIGTERM"
+        );
         server.restart().await;
         eprintln!("restarted: {old_url} -> {}", server.url());
 
@@ -46,7 +64,10 @@ async fn restart_preserves_users_rooms_members_and_messages() {
             Some(r.rooms.joined.keys().cloned().collect::<Vec<_>>())
         })
         .await;
-        assert!(joined.contains(&room_id) && joined.contains(&private), "alice's rooms after restart: {joined:?}");
+        assert!(
+            joined.contains(&room_id) && joined.contains(&private),
+            "alice's rooms after restart: {joined:?}"
+        );
         let joined = sync_until(&bob2, 30, "bob initial sync after restart", |r| {
             Some(r.rooms.joined.keys().cloned().collect::<Vec<_>>())
         })
@@ -58,7 +79,10 @@ async fn restart_preserves_users_rooms_members_and_messages() {
         assert_eq!(room2.name().as_deref(), Some("persistent"));
 
         // Members (GET /members).
-        let members = room2.members(RoomMemberships::JOIN).await.expect("members after restart");
+        let members = room2
+            .members(RoomMemberships::JOIN)
+            .await
+            .expect("members after restart");
         let mut ids: Vec<String> = members.iter().map(|m| m.user_id().to_string()).collect();
         ids.sort();
         assert_eq!(ids, ["@alice:localhost", "@bob:localhost"]);
@@ -72,25 +96,47 @@ async fn restart_preserves_users_rooms_members_and_messages() {
             .iter()
             .map(|e| raw_json(e.raw()))
             .filter(|e| e["type"] == "m.room.message")
-            .map(|e| (e["event_id"].as_str().unwrap().to_owned(), e["content"]["body"].as_str().unwrap().to_owned()))
+            .map(|e| {
+                (
+                    e["event_id"].as_str().unwrap().to_owned(),
+                    e["content"]["body"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
         got.reverse();
-        let want: Vec<(String, String)> =
-            sent.iter().enumerate().map(|(i, id)| (id.clone(), format!("before restart {i}"))).collect();
+        let want: Vec<(String, String)> = sent
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), format!("before restart {i}")))
+            .collect();
         assert_eq!(got, want, "messages after restart");
 
         // New writes still work, and the other user sees them.
-        let id = room2.send(RoomMessageEventContent::text_plain("after restart")).await.expect("send after restart");
+        let id = room2
+            .send(RoomMessageEventContent::text_plain("after restart"))
+            .await
+            .expect("send after restart");
         let id = id.response.event_id.to_string();
         sync_until(&bob2, 30, "bob sees the post-restart message", |r| {
-            timeline(r, &room_id).iter().any(|e| e["event_id"] == id.as_str()).then_some(())
+            timeline(r, &room_id)
+                .iter()
+                .any(|e| e["event_id"] == id.as_str())
+                .then_some(())
         })
         .await;
 
         // Registering the same name again is still refused (users persisted, not just sessions).
         let c = server.client().await;
-        let err = register_with(&c, "alice", "other", None).await.expect_err("alice exists after restart");
-        assert_eq!(err.client_api_error_kind().map(|k| k.errcode().to_string()).as_deref(), Some("M_USER_IN_USE"), "{err:?}");
+        let err = register_with(&c, "alice", "another-password", None)
+            .await
+            .expect_err("alice exists after restart");
+        assert_eq!(
+            err.client_api_error_kind()
+                .map(|k| k.errcode().to_string())
+                .as_deref(),
+            Some("M_USER_IN_USE"),
+            "{err:?}"
+        );
     })
     .await;
 }

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use matrix_sdk::Client;
 use matrix_sdk::config::{RequestConfig, SyncSettings};
 use matrix_sdk::ruma::api::client::account::register;
 use matrix_sdk::ruma::api::client::uiaa::{AuthData, Dummy, RegistrationToken};
 use matrix_sdk::ruma::{OwnedRoomId, RoomId};
 use matrix_sdk::sync::SyncResponse;
-use matrix_sdk::Client;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -27,8 +27,15 @@ pub use serde_json::json;
 /// Default password used by the helpers.
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// How long the server may take to print its listening line.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the server may take to print its listening line (`HANDOVER_E2E_STARTUP_SECS`,
+/// default 30).
+fn startup_timeout() -> Duration {
+    let secs = std::env::var("HANDOVER_E2E_STARTUP_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    Duration::from_secs(secs)
+}
 
 // ---------------------------------------------------------------------------------------------
 // Timeouts
@@ -118,7 +125,11 @@ impl ServerOptions {
             Registration::Token(t) => ("token", t.clone()),
             Registration::Closed => ("closed", vec![]),
         };
-        let tokens = tokens.iter().map(|t| toml_str(t)).collect::<Vec<_>>().join(", ");
+        let tokens = tokens
+            .iter()
+            .map(|t| toml_str(t))
+            .collect::<Vec<_>>()
+            .join(", ");
         let rate_limit = match &self.rate_limit {
             None => "enabled = false\n".to_string(),
             Some(rl) => format!(
@@ -191,12 +202,20 @@ impl TestServer {
 
     /// Starts a server with the given options.
     pub async fn start_with(opts: ServerOptions) -> Self {
-        let dir = tempfile::Builder::new().prefix("handover-e2e-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("handover-e2e-")
+            .tempdir()
+            .expect("tempdir");
         let data_dir = dir.path().join("data");
         let config_path = dir.path().join("handover.toml");
         std::fs::write(&config_path, opts.to_toml(&data_dir)).expect("write config");
-        let mut server =
-            TestServer { dir, config_path, child: None, base_url: String::new(), generation: 0 };
+        let mut server = TestServer {
+            dir,
+            config_path,
+            child: None,
+            base_url: String::new(),
+            generation: 0,
+        };
         server.spawn().await;
         server
     }
@@ -215,7 +234,9 @@ impl TestServer {
     }
 
     fn stderr_path(&self) -> PathBuf {
-        self.dir.path().join(format!("stderr.{}.log", self.generation))
+        self.dir
+            .path()
+            .join(format!("stderr.{}.log", self.generation))
     }
 
     async fn spawn(&mut self) {
@@ -238,7 +259,8 @@ impl TestServer {
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let mut seen = Vec::new();
-        let found = tokio::time::timeout(STARTUP_TIMEOUT, async {
+        let startup = startup_timeout();
+        let found = tokio::time::timeout(startup, async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.trim().strip_prefix("HANDOVER_LISTENING ") {
                     let url = rest
@@ -257,7 +279,7 @@ impl TestServer {
             Ok(Some(url)) => url,
             other => {
                 let why = match other {
-                    Err(_) => format!("no HANDOVER_LISTENING line within {STARTUP_TIMEOUT:?}"),
+                    Err(_) => format!("no HANDOVER_LISTENING line within {startup:?}"),
                     Ok(None) => "stdout closed before the HANDOVER_LISTENING line".into(),
                     Ok(Some(_)) => unreachable!(),
                 };
@@ -266,13 +288,19 @@ impl TestServer {
                 panic!(
                     "handover failed to start: {why}; exit: {status:?}\nstdout:\n{}\nstderr:\n{}",
                     seen.join("\n"),
-                    tail(&std::fs::read_to_string(self.stderr_path()).unwrap_or_default(), 80),
+                    tail(
+                        &std::fs::read_to_string(self.stderr_path()).unwrap_or_default(),
+                        80
+                    ),
                 );
             }
         };
 
         // Keep draining stdout so the server never blocks on a full pipe.
-        let stdout_log = self.dir.path().join(format!("stdout.{}.log", self.generation));
+        let stdout_log = self
+            .dir
+            .path()
+            .join(format!("stdout.{}.log", self.generation));
         tokio::spawn(async move {
             let mut f = tokio::fs::File::create(stdout_log).await.ok();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -289,7 +317,9 @@ impl TestServer {
     /// Stops the server: SIGTERM, then SIGKILL after 10 s. Returns whether it exited on
     /// SIGTERM by itself.
     pub async fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return true };
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
         if let Some(pid) = child.id() {
             // SAFETY: plain kill(2) on our own child's pid.
             unsafe {
@@ -364,7 +394,10 @@ impl TestServer {
         register_with(&client, username, PASSWORD, None)
             .await
             .unwrap_or_else(|e| panic!("registering {username} failed: {e:?}"));
-        assert!(client.user_id().is_some(), "register did not log {username} in");
+        assert!(
+            client.user_id().is_some(),
+            "register did not log {username} in"
+        );
         client
     }
 
@@ -408,9 +441,29 @@ impl Drop for TestServer {
 }
 
 fn tail(s: &str, n: usize) -> String {
+    let s = strip_ansi(s);
     let lines: Vec<&str> = s.lines().collect();
     let start = lines.len().saturating_sub(n);
     lines[start..].join("\n")
+}
+
+/// Removes ANSI escape sequences (colored logs written to a file).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A matrix-sdk client for `url` with the in-memory store and without automatic retries
@@ -418,15 +471,20 @@ fn tail(s: &str, n: usize) -> String {
 pub async fn new_client(url: &str) -> Client {
     Client::builder()
         .homeserver_url(url)
-        .request_config(RequestConfig::new().disable_retry().timeout(Duration::from_secs(30)))
+        .request_config(
+            RequestConfig::new()
+                .disable_retry()
+                .timeout(Duration::from_secs(30)),
+        )
         .build()
         .await
         .expect("building matrix-sdk client")
 }
 
-/// Registers through matrix-sdk, answering the 401 user-interactive-auth challenge with
-/// `m.login.dummy` (or `m.login.registration_token` if `token` is given), as matrix-sdk
-/// users do: send without `auth`, read `session` from the UIA response, resend with `auth`.
+/// Registers through matrix-sdk, answering the 401 user-interactive-auth challenges as
+/// matrix-sdk users do: send without `auth`, read `flows`/`session`/`completed` from the UIA
+/// response, complete the next stage of a flow made only of `m.login.dummy` and (if `token`
+/// is given) `m.login.registration_token`, resend with `auth`, repeat.
 pub async fn register_with(
     client: &Client,
     username: &str,
@@ -437,26 +495,48 @@ pub async fn register_with(
     req.username = Some(username.to_owned());
     req.password = Some(password.to_owned());
     req.initial_device_display_name = Some("e2e".to_owned());
-    let err = match client.matrix_auth().register(req.clone()).await {
-        Ok(resp) => return Ok(resp),
-        Err(e) => e,
+    let doable = |stage: &str| {
+        stage == "m.login.dummy" || (token.is_some() && stage == "m.login.registration_token")
     };
-    let Some(info) = err.as_uiaa_response() else { return Err(err) };
-    let session = info.session.clone();
-    let auth = match token {
-        None => {
+    for _ in 0..5 {
+        let err = match client.matrix_auth().register(req.clone()).await {
+            Ok(resp) => return Ok(resp),
+            Err(e) => e,
+        };
+        let Some(info) = err.as_uiaa_response() else {
+            return Err(err);
+        };
+        // A failed stage (auth_error set) is final: do not loop on a wrong token.
+        if info.auth_error.is_some() && req.auth.is_some() {
+            return Err(err);
+        }
+        let completed: Vec<&str> = info.completed.iter().map(|s| s.as_str()).collect();
+        let Some(next) = info
+            .flows
+            .iter()
+            .filter(|f| f.stages.iter().all(|s| doable(s.as_str())))
+            .find_map(|f| {
+                f.stages
+                    .iter()
+                    .map(|s| s.as_str())
+                    .find(|s| !completed.contains(s))
+            })
+        else {
+            return Err(err);
+        };
+        let session = info.session.clone();
+        let auth = if next == "m.login.registration_token" {
+            let mut rt = RegistrationToken::new(token.unwrap().to_owned());
+            rt.session = session;
+            AuthData::RegistrationToken(rt)
+        } else {
             let mut d = Dummy::new();
             d.session = session;
             AuthData::Dummy(d)
-        }
-        Some(t) => {
-            let mut rt = RegistrationToken::new(t.to_owned());
-            rt.session = session;
-            AuthData::RegistrationToken(rt)
-        }
-    };
-    req.auth = Some(auth);
-    client.matrix_auth().register(req).await
+        };
+        req.auth = Some(auth);
+    }
+    panic!("registration of {username}: UIA did not finish after 5 rounds");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -495,7 +575,13 @@ pub fn timeline(resp: &SyncResponse, room_id: &RoomId) -> Vec<Value> {
     resp.rooms
         .joined
         .get(room_id)
-        .map(|r| r.timeline.events.iter().map(|e| raw_json(e.raw())).collect())
+        .map(|r| {
+            r.timeline
+                .events
+                .iter()
+                .map(|e| raw_json(e.raw()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -549,11 +635,17 @@ impl Resp {
     }
 
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).chars().take(2000).collect()
+        String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(2000)
+            .collect()
     }
 
     pub fn errcode(&self) -> Option<String> {
-        self.json().get("errcode").and_then(|v| v.as_str()).map(str::to_owned)
+        self.json()
+            .get("errcode")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
     }
 
     pub fn content_type(&self) -> Option<String> {
@@ -566,7 +658,14 @@ impl Resp {
     /// Asserts a 2xx-or-exact status and returns the JSON body.
     #[track_caller]
     pub fn ok(&self) -> Value {
-        assert_eq!(self.status, 200, "{}: expected 200, got {} {}", self.what, self.status, self.text());
+        assert_eq!(
+            self.status,
+            200,
+            "{}: expected 200, got {} {}",
+            self.what,
+            self.status,
+            self.text()
+        );
         self.json()
     }
 
@@ -581,6 +680,34 @@ impl Resp {
             self.status,
             self.text()
         );
+        self.assert_error_shape();
+    }
+
+    /// Asserts that `(status, errcode)` is one of `allowed`.
+    #[track_caller]
+    pub fn assert_error_any(&self, allowed: &[(u16, &str)]) {
+        let errcode = self.errcode();
+        assert!(
+            allowed
+                .iter()
+                .any(|(s, c)| *s == self.status && errcode.as_deref() == Some(*c)),
+            "{}: expected one of {allowed:?}, got {} body={}",
+            self.what,
+            self.status,
+            self.text()
+        );
+        self.assert_error_shape();
+    }
+
+    #[track_caller]
+    fn assert_error_shape(&self) {
+        assert!(
+            self.content_type()
+                .is_some_and(|c| c.starts_with("application/json")),
+            "{}: error response content-type must be application/json, got {:?}",
+            self.what,
+            self.content_type()
+        );
         let json = self.json();
         assert!(
             json.get("error").is_none_or(|e| e.is_string()),
@@ -592,20 +719,28 @@ impl Resp {
 }
 
 impl Http {
+    /// The underlying reqwest client (for requests the helpers do not cover).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     pub fn new(base: &str) -> Self {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("reqwest client");
-        Http { base: base.trim_end_matches('/').to_owned(), client }
+        Http {
+            base: base.trim_end_matches('/').to_owned(),
+            client,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
 
-    /// Sends a request; `body` is `(content_type, bytes)`.
+    /// Sends a request; `body` is `(content_type, bytes)`. Panics if no response arrives.
     pub async fn request(
         &self,
         method: &str,
@@ -613,6 +748,19 @@ impl Http {
         token: Option<&str>,
         body: Option<(&str, Vec<u8>)>,
     ) -> Resp {
+        self.try_request(method, path, token, body)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: request failed: {e:?}"))
+    }
+
+    /// Like [`Http::request`], but returns transport errors instead of panicking.
+    pub async fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Resp, reqwest::Error> {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.client.request(method.clone(), self.url(path));
         if let Some(t) = token {
@@ -622,11 +770,16 @@ impl Http {
             req = req.header(reqwest::header::CONTENT_TYPE, ct).body(bytes);
         }
         let what = format!("{method} {path}");
-        let resp = req.send().await.unwrap_or_else(|e| panic!("{what}: request failed: {e}"));
+        let resp = req.send().await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-        Resp { status, headers, body, what }
+        let body = resp.bytes().await?.to_vec();
+        Ok(Resp {
+            status,
+            headers,
+            body,
+            what,
+        })
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
@@ -635,44 +788,184 @@ impl Http {
 
     pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
         let bytes = serde_json::to_vec(body).unwrap();
-        self.request("POST", path, token, Some(("application/json", bytes))).await
+        self.request("POST", path, token, Some(("application/json", bytes)))
+            .await
     }
 
     pub async fn put_json(&self, path: &str, token: Option<&str>, body: &Value) -> Resp {
         let bytes = serde_json::to_vec(body).unwrap();
-        self.request("PUT", path, token, Some(("application/json", bytes))).await
+        self.request("PUT", path, token, Some(("application/json", bytes)))
+            .await
     }
 
     /// Registers with `m.login.dummy` over raw HTTP; returns `(user_id, access_token)`.
     pub async fn register(&self, username: &str, password: &str) -> (String, String) {
         let body = json!({"username": username, "password": password});
-        let first = self.post_json("/_matrix/client/v3/register", None, &body).await;
+        let first = self
+            .post_json("/_matrix/client/v3/register", None, &body)
+            .await;
         let resp = if first.status == 401 {
             let session = first.json()["session"].clone();
             let mut body = body.clone();
             body["auth"] = json!({"type": "m.login.dummy", "session": session});
-            self.post_json("/_matrix/client/v3/register", None, &body).await
+            self.post_json("/_matrix/client/v3/register", None, &body)
+                .await
         } else {
             first
         };
         let json = resp.ok();
         (
             json["user_id"].as_str().expect("user_id").to_owned(),
-            json["access_token"].as_str().expect("access_token").to_owned(),
+            json["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
         )
     }
 
     /// Logs in with a password; returns the access token.
     pub async fn login(&self, username: &str, password: &str) -> String {
-        let resp = self.post_json("/_matrix/client/v3/login", None, &login_body(username, password)).await;
-        resp.ok()["access_token"].as_str().expect("access_token").to_owned()
+        let resp = self
+            .post_json(
+                "/_matrix/client/v3/login",
+                None,
+                &login_body(username, password),
+            )
+            .await;
+        resp.ok()["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     /// Creates a room; returns its ID.
     pub async fn create_room(&self, token: &str, body: &Value) -> String {
-        let resp = self.post_json("/_matrix/client/v3/createRoom", Some(token), body).await;
+        let resp = self
+            .post_json("/_matrix/client/v3/createRoom", Some(token), body)
+            .await;
         resp.ok()["room_id"].as_str().expect("room_id").to_owned()
     }
+}
+
+impl Http {
+    /// Sends a request over a raw TCP connection, reading the response *while* the body is
+    /// being written (like curl does), so a server that answers early (e.g. 413 before the
+    /// body is complete) is observed even if it then closes the connection. Errors while
+    /// writing are ignored; the response is what counts.
+    pub async fn raw_streaming_request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Resp {
+        use tokio::io::AsyncReadExt;
+        let hostport = self.base.strip_prefix("http://").expect("http:// base URL");
+        let stream = tokio::net::TcpStream::connect(hostport)
+            .await
+            .expect("connect");
+        let (mut rd, mut wr) = stream.into_split();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        if let Some(t) = token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        head.push_str("\r\n");
+        let writer = tokio::spawn(async move {
+            if wr.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            for chunk in body.chunks(64 * 1024) {
+                if wr.write_all(chunk).await.is_err() {
+                    return;
+                }
+            }
+            let _ = wr.flush().await;
+        });
+        let mut buf = Vec::new();
+        let mut tmp = vec![0u8; 64 * 1024];
+        let what = format!("{method} {path} (raw)");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), rd.read(&mut tmp)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => {
+                    buf.extend_from_slice(&tmp[..n]);
+                    if let Some(resp) = parse_http_response(&buf, &what) {
+                        writer.abort();
+                        return resp;
+                    }
+                }
+                Err(_) => panic!("{what}: no complete response within 30s"),
+            }
+        }
+        writer.abort();
+        parse_http_response(&buf, &what).unwrap_or_else(|| {
+            panic!(
+                "{what}: connection closed without a complete HTTP response; got {} bytes: {:?}",
+                buf.len(),
+                String::from_utf8_lossy(&buf[..buf.len().min(500)])
+            )
+        })
+    }
+}
+
+/// Parses a complete HTTP/1.1 response (Content-Length or chunked); `None` if incomplete.
+fn parse_http_response(buf: &[u8], what: &str) -> Option<Resp> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buf[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            if let (Ok(k), Ok(v)) = (
+                reqwest::header::HeaderName::from_bytes(k.trim().as_bytes()),
+                reqwest::header::HeaderValue::from_str(v.trim()),
+            ) {
+                headers.append(k, v);
+            }
+        }
+    }
+    let rest = &buf[end + 4..];
+    let body = if let Some(len) = headers.get("content-length") {
+        let len: usize = len.to_str().ok()?.parse().ok()?;
+        if rest.len() < len {
+            return None;
+        }
+        rest[..len].to_vec()
+    } else if headers
+        .get("transfer-encoding")
+        .is_some_and(|v| v.to_str().unwrap_or("").contains("chunked"))
+    {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        loop {
+            let nl = rest[pos..].windows(2).position(|w| w == b"\r\n")?;
+            let size_str = std::str::from_utf8(&rest[pos..pos + nl]).ok()?;
+            let size = usize::from_str_radix(size_str.split(';').next()?.trim(), 16).ok()?;
+            pos += nl + 2;
+            if size == 0 {
+                break;
+            }
+            if rest.len() < pos + size + 2 {
+                return None;
+            }
+            out.extend_from_slice(&rest[pos..pos + size]);
+            pos += size + 2;
+        }
+        out
+    } else {
+        return None; // read to EOF; caller retries after close
+    };
+    Some(Resp {
+        status,
+        headers,
+        body,
+        what: what.to_owned(),
+    })
 }
 
 /// `m.login.password` body for `/login`.
@@ -689,7 +982,9 @@ pub fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# End-to-end tests: build the handover binary (debug), then run tests/ (its own workspace)
+# against it. Extra arguments go to `cargo test`, e.g.:
+#   scripts/test-e2e.sh media::            # only the media tests
+#   scripts/test-e2e.sh -- --nocapture     # show output
+# Env: HANDOVER_BIN (skip the build, test this binary), HANDOVER_E2E_LOG (server log level),
+#      HANDOVER_E2E_KEEP=1 (keep temp dirs), HANDOVER_E2E_SHOW_LOGS=1 (print server stderr).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ -z "${HANDOVER_BIN:-}" ]]; then
+  (cd "$root" && cargo build -p handover --bin handover)
+  export HANDOVER_BIN="$root/target/debug/handover"
+fi
+cd "$root/tests"
+exec cargo test "$@"
