@@ -183,6 +183,14 @@ impl Default for Config {
     }
 }
 
+/// The top-level keys of the configuration, read off the type itself so they never drift.
+fn top_level_keys() -> Vec<String> {
+    match serde_json::to_value(Config::default()) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => vec![],
+    }
+}
+
 impl Config {
     /// Loads defaults, then `file` (if given), then `HANDOVER_*` variables. Errors name the key.
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
@@ -193,7 +201,23 @@ impl Config {
             }
             fig = fig.merge(Toml::file_exact(file));
         }
-        fig = fig.merge(Env::prefixed("HANDOVER_").split("__"));
+        // Only variables naming a config section or key are configuration: tools around the
+        // server use other HANDOVER_* variables (HANDOVER_BIN, HANDOVER_NEW_PASSWORD). A typo
+        // inside a section (HANDOVER_LISTEN__CLEINT) is still refused by deny_unknown_fields.
+        let known = top_level_keys();
+        fig = fig.merge(
+            Env::prefixed("HANDOVER_")
+                .filter(move |k| {
+                    let first = k
+                        .as_str()
+                        .split("__")
+                        .next()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase();
+                    known.contains(&first)
+                })
+                .split("__"),
+        );
         let mut cfg: Config = fig.extract().map_err(|e| {
             e.into_iter()
                 .map(|e| format!("configuration error: {e}"))

@@ -91,19 +91,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-            axum_server::from_tcp_rustls(std_listener, rustls)?
-                .handle(handle)
-                .serve(app)
-                .await?;
+            let mut server = axum_server::from_tcp_rustls(std_listener, rustls)?;
+            allow_half_close(server.http_builder());
+            server.handle(handle).serve(app).await?;
         }
         _ => {
-            axum_server::from_tcp(std_listener)?
-                .handle(handle)
-                .serve(app)
-                .await?;
+            let mut server = axum_server::from_tcp(std_listener)?;
+            allow_half_close(server.http_builder());
+            server.handle(handle).serve(app).await?;
         }
     }
     Ok(())
+}
+
+/// A client may shut down its sending side once the request is written and then wait for the
+/// answer (HTTP/1.1 allows it). hyper's default treats that EOF as a dropped connection; since
+/// we read an oversized body to the end before answering 413, that would lose the answer.
+fn allow_half_close(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    builder.http1().half_close(true);
 }
 
 async fn shutdown_signal() {

@@ -104,9 +104,7 @@ where
             .map(|c| c.0.ip());
 
         let limit = services.limits.body_limit_for(parts.uri.path());
-        let bytes: Bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-            Error::too_large(format!("request body exceeds the limit of {limit} bytes"))
-        })?;
+        let bytes = read_body(body, limit).await?;
         let http_req = http::Request::from_parts(parts, bytes.as_ref());
 
         let session = match <T::Authentication as AuthRequirement>::TOKEN {
@@ -135,6 +133,40 @@ where
             client_ip,
         })
     }
+}
+
+/// How much of an oversized body we read and discard before answering 413: clients that send
+/// the whole body before reading (reqwest, matrix-sdk) then get the 413 instead of a reset
+/// connection. Beyond this the connection is simply dropped.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Buffers the body up to `limit` bytes; a larger body is drained (bounded) and refused.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, Error> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| Error::bad_json(format!("could not read request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > limit {
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&data);
+    }
+    if seen > limit {
+        return Err(Error::too_large(format!(
+            "request body exceeds the limit of {limit} bytes"
+        )));
+    }
+    Ok(buf.freeze())
 }
 
 /// The token from `Authorization: Bearer` or, deprecated but still sent, `?access_token=`.

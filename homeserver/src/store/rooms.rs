@@ -164,6 +164,11 @@ pub trait RoomStore: Send + Sync {
 
     /// Events relating to an event (table `event_relations`), see `RelationQuery`.
     fn relations(&self, q: &RelationQuery<'_>) -> StoreResult<Vec<StoredEvent>>;
+    /// The latest same-sender, unredacted `m.replace` edit of each given event (bundling).
+    fn latest_edits(
+        &self,
+        event_ids: &[OwnedEventId],
+    ) -> StoreResult<Vec<(OwnedEventId, StoredEvent)>>;
     /// Thread roots of the room with the position of their latest reply, newest first, only
     /// those whose latest reply is before `before`. With `participant`, only threads that user
     /// started or replied in.

@@ -62,7 +62,10 @@ impl RoomService {
             .filter(|e| e.room_id == room_id && e.pos.is_some_and(|p| vis.contains(p)))
             .ok_or_else(|| Error::not_found("Event not found"))?;
         let rules = rules_for(&self.room_version(room_id).await?)?;
-        Ok(client_event(&ev, &rules, Some(viewer), true))
+        let mut out = self
+            .format_timeline(std::slice::from_ref(&ev), &rules, viewer, true)
+            .await?;
+        Ok(out.pop().expect("one event in, one out"))
     }
 
     /// Pages through visible, filter-matching events; also returns the cursor to continue from,
@@ -155,10 +158,7 @@ impl RoomService {
             vec![]
         };
         Ok(Messages {
-            chunk: evs
-                .iter()
-                .map(|e| client_event(e, &rules, Some(viewer), true))
-                .collect(),
+            chunk: self.format_timeline(&evs, &rules, viewer, true).await?,
             start: token(start),
             end: next.map(token),
             state,
@@ -257,15 +257,18 @@ impl RoomService {
                 .map(|e| client_event(e, &rules, Some(viewer), true))
                 .collect::<Vec<_>>()
         };
-        let event = client_event(&ev, &rules, Some(viewer), true);
+        let event = self
+            .format_timeline(std::slice::from_ref(&ev), &rules, viewer, true)
+            .await?
+            .remove(0);
         let before = Messages {
-            chunk: fmt(&before),
+            chunk: self.format_timeline(&before, &rules, viewer, true).await?,
             start: token(b_next.unwrap_or(0)),
             end: None,
             state: fmt(&state),
         };
         let after = Messages {
-            chunk: fmt(&after),
+            chunk: self.format_timeline(&after, &rules, viewer, true).await?,
             start: token(a_next.unwrap_or(self.current_pos())),
             end: None,
             state: vec![],
@@ -398,5 +401,43 @@ impl RoomService {
         room_id: &RoomId,
     ) -> Result<ruma::room_version_rules::RoomVersionRules> {
         rules_for(&self.room_version(room_id).await?)
+    }
+}
+
+impl RoomService {
+    /// Formats timeline events for a client, bundling each one's latest edit
+    /// (`unsigned.m.relations.m.replace`, spec v1.7+) so clients show edited text.
+    pub(crate) async fn format_timeline(
+        &self,
+        evs: &[StoredEvent],
+        rules: &ruma::room_version_rules::RoomVersionRules,
+        viewer: Viewer<'_>,
+        with_room_id: bool,
+    ) -> Result<Vec<Value>> {
+        let ids: Vec<_> = evs
+            .iter()
+            .filter(|e| e.state_key.is_none() && e.redacted_because.is_none())
+            .map(|e| e.event_id.clone())
+            .collect();
+        let edits: std::collections::HashMap<_, _> = if ids.is_empty() {
+            Default::default()
+        } else {
+            let store = self.store.clone();
+            blocking(move || Ok(store.latest_edits(&ids)?))
+                .await?
+                .into_iter()
+                .collect()
+        };
+        Ok(evs
+            .iter()
+            .map(|e| {
+                let mut v = client_event(e, rules, Some(viewer), with_room_id);
+                if let Some(edit) = edits.get(&e.event_id) {
+                    v["unsigned"]["m.relations"]["m.replace"] =
+                        client_event(edit, rules, Some(viewer), true);
+                }
+                v
+            })
+            .collect())
     }
 }

@@ -116,9 +116,12 @@ impl SyncService {
         let mut timeline = Timeline::new();
         timeline.limited = limited;
         timeline.prev_batch = Some(format!("t{before_timeline}"));
-        timeline.events = evs
+        timeline.events = self
+            .rooms
+            .format_timeline(&evs, &rules, viewer, false)
+            .await?
             .iter()
-            .map(|e| to_raw(&client_event(e, &rules, Some(viewer), false)))
+            .map(to_raw)
             .collect();
         room.timeline = timeline;
         let mut state = StateEvents::new();

@@ -115,9 +115,12 @@ impl SyncService {
         let mut timeline = Timeline::new();
         timeline.limited = more.is_some();
         timeline.prev_batch = Some(format!("t{before}"));
-        timeline.events = evs
+        timeline.events = self
+            .rooms
+            .format_timeline(&evs, &rules, viewer, false)
+            .await?
             .iter()
-            .map(|e| to_raw(&client_event(e, &rules, Some(viewer), false)))
+            .map(to_raw)
             .collect();
         let mut state = StateEvents::new();
         state.events = state_evs

@@ -131,3 +131,25 @@ pub(super) fn events_by_ts(
         event_from_row,
     )?)
 }
+
+/// For each event id, its latest `m.replace` edit by the same sender that is not redacted
+/// (the spec's bundled `m.replace` aggregation). Events without edits are absent.
+pub(super) fn latest_edits(
+    c: &Connection,
+    event_ids: &[OwnedEventId],
+) -> StoreResult<Vec<(OwnedEventId, StoredEvent)>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {EVENT_COLS} FROM event_relations rel JOIN events e ON e.event_id = rel.event_id {REDACTION_JOIN}
+         JOIN events o ON o.event_id = rel.relates_to
+         WHERE rel.relates_to = ?1 AND rel.rel_type = 'm.replace' AND e.sender = o.sender
+           AND e.redacted_by IS NULL AND e.pos IS NOT NULL
+         ORDER BY e.pos DESC LIMIT 1"
+    ))?;
+    let mut out = Vec::new();
+    for id in event_ids {
+        if let Some(edit) = stmt.query_row([id.as_str()], event_from_row).optional()? {
+            out.push((id.clone(), edit));
+        }
+    }
+    Ok(out)
+}

@@ -460,6 +460,13 @@ impl RoomStore for SqliteStore {
         self.db.read(|c| relations::relations(c, q))
     }
 
+    fn latest_edits(
+        &self,
+        event_ids: &[OwnedEventId],
+    ) -> StoreResult<Vec<(OwnedEventId, StoredEvent)>> {
+        self.db.read(|c| relations::latest_edits(c, event_ids))
+    }
+
     fn thread_roots(
         &self,
         room_id: &str,

@@ -149,9 +149,8 @@ pub fn build_event(
     }
 
     hash_and_sign_event(server_name, &keys.keypair, &mut obj, &rules.redaction)
-        .map_err(Error::internal)?;
-    let hash =
-        reference_hash(&obj, rules).map_err(|e| Error::bad_json(format!("event rejected: {e}")))?;
+        .map_err(signing_error)?;
+    let hash = reference_hash(&obj, rules).map_err(signing_error)?;
     let event_id = EventId::new_v2_or_v3(&hash).map_err(Error::internal)?;
     let room_id: OwnedRoomId = if omit_room_id {
         RoomId::new_v2(&hash).map_err(Error::internal)?
@@ -181,6 +180,16 @@ pub fn build_event(
         pdu: Arc::new(pdu),
         json,
     })
+}
+
+/// The spec caps a PDU at 65535 bytes: an event that large is the client's error (413).
+fn signing_error(e: ruma::signatures::JsonError) -> Error {
+    match e {
+        ruma::signatures::JsonError::PduTooLarge => {
+            Error::too_large("Event is larger than the 65535-byte limit for room events")
+        }
+        other => Error::bad_json(format!("Event rejected: {other}")),
+    }
 }
 
 fn auth_error(reason: String) -> Error {
