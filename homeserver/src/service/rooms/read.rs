@@ -87,6 +87,9 @@ impl RoomService {
         let lowest = vis.0.iter().map(|(a, _)| *a).min().unwrap_or(0);
         let mut out = Vec::new();
         let mut cursor = from;
+        // Where to continue once `limit` events are taken; reported only if one more matching
+        // event exists, so a page that happens to end exactly at the end says "no more".
+        let mut resume = None;
         loop {
             let batch = (limit * 2).clamp(20, 500);
             let store = self.store.clone();
@@ -109,9 +112,12 @@ impl RoomService {
                     Direction::Forward => pos,
                 };
                 if vis.contains(pos) && event_matches(filter, &ev) {
-                    out.push(ev);
                     if out.len() >= limit {
-                        return Ok((out, Some(cursor)));
+                        return Ok((out, resume));
+                    }
+                    out.push(ev);
+                    if out.len() == limit {
+                        resume = Some(cursor);
                     }
                 }
             }

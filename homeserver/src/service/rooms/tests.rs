@@ -249,6 +249,53 @@ async fn pagination_walks_history_both_ways() {
 }
 
 #[tokio::test]
+async fn a_page_ending_exactly_at_the_start_reports_no_more() {
+    let (s, _dir, a, _b, room) = setup().await;
+    let dev: ruma::OwnedDeviceId = "D1".into();
+    for i in 0..3 {
+        s.rooms
+            .send_message(&room, &a, text(&format!("m{i}")), (&dev, &format!("t{i}")))
+            .await
+            .unwrap();
+    }
+    let viewer = Viewer {
+        user_id: &a,
+        device_id: None,
+    };
+    let mut only_msgs = RoomEventFilter::default();
+    only_msgs.types = Some(vec!["m.room.message".into()]);
+    let exact = s
+        .rooms
+        .messages(
+            &room,
+            viewer,
+            None,
+            None,
+            Direction::Backward,
+            3,
+            &only_msgs,
+        )
+        .await
+        .unwrap();
+    assert_eq!(exact.chunk.len(), 3);
+    assert!(exact.end.is_none(), "no more messages before the third");
+    let short = s
+        .rooms
+        .messages(
+            &room,
+            viewer,
+            None,
+            None,
+            Direction::Backward,
+            2,
+            &only_msgs,
+        )
+        .await
+        .unwrap();
+    assert!(short.end.is_some(), "one more message remains");
+}
+
+#[tokio::test]
 async fn joined_history_visibility_hides_earlier_messages() {
     let (s, _dir, a, b, room) = setup().await;
     let dev: ruma::OwnedDeviceId = "D1".into();
