@@ -175,3 +175,56 @@ async fn wrong_password_and_duplicate_username_rejected() {
     })
     .await;
 }
+
+/// matrix-nio (and older Element) POST /join and /leave with no body at all; Synapse reads that
+/// as `{}`. Without it those clients cannot join rooms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_body_join_and_leave() {
+    with_timeout(60, async {
+        let server = TestServer::start().await;
+        let http = server.http();
+        let (_, alice) = http.register("alice", PASSWORD).await;
+        let (_, bob) = http.register("bob", PASSWORD).await;
+        let room = http
+            .post_json(
+                "/_matrix/client/v3/createRoom",
+                Some(&alice),
+                &serde_json::json!({ "preset": "public_chat" }),
+            )
+            .await
+            .ok()["room_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let joined = http
+            .request(
+                "POST",
+                &format!("/_matrix/client/v3/join/{room}"),
+                Some(&bob),
+                None,
+            )
+            .await
+            .ok();
+        assert_eq!(joined["room_id"], room.as_str());
+        http.request(
+            "POST",
+            &format!("/_matrix/client/v3/rooms/{room}/leave"),
+            Some(&bob),
+            None,
+        )
+        .await
+        .ok();
+        let members = http
+            .get(
+                &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+                Some(&alice),
+            )
+            .await
+            .ok();
+        assert!(
+            members["joined"].get("@bob:localhost").is_none(),
+            "{members}"
+        );
+    })
+    .await;
+}

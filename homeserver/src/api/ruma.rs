@@ -104,7 +104,15 @@ where
             .map(|c| c.0.ip());
 
         let limit = services.limits.body_limit_for(parts.uri.path());
-        let bytes = read_body(body, limit).await?;
+        let mut bytes = read_body(body, limit).await?;
+        // Clients (matrix-nio, older Element) send some POSTs with no body at all; Synapse
+        // reads that as `{}`, and so do we. Media uploads keep their (empty) bytes.
+        if bytes.is_empty()
+            && matches!(parts.method, http::Method::POST | http::Method::PUT)
+            && !parts.uri.path().contains("/media/")
+        {
+            bytes = Bytes::from_static(b"{}");
+        }
         let http_req = http::Request::from_parts(parts, bytes.as_ref());
 
         let session = match <T::Authentication as AuthRequirement>::TOKEN {
