@@ -33,7 +33,11 @@ pub(super) struct ExtensionScope<'a> {
 
 impl ExtensionScope<'_> {
     fn since_for(&self, room: &OwnedRoomId) -> i64 {
-        if self.initial.contains(room) { 0 } else { self.since }
+        if self.initial.contains(room) {
+            0
+        } else {
+            self.since
+        }
     }
 
     fn rooms(

@@ -45,7 +45,8 @@ pub struct RoomConfig {
 }
 
 impl RoomConfig {
-    pub fn new(required_state: &[(StateEventType, String)], timeline_limit: ruma::UInt) -> Self {
+    #[cfg(test)]
+    fn new(required_state: &[(StateEventType, String)], timeline_limit: ruma::UInt) -> Self {
         let mut c = Self::default();
         c.merge(required_state, timeline_limit);
         c
@@ -138,10 +139,10 @@ pub fn select(
                 .any(|(a, b)| u64::from(*a) <= i && i <= u64::from(*b));
             if hit {
                 in_range.push(c.room_id.clone());
-                sel.configs
-                    .entry(c.room_id.clone())
-                    .or_default()
-                    .merge(&list.room_details.required_state, list.room_details.timeline_limit);
+                sel.configs.entry(c.room_id.clone()).or_default().merge(
+                    &list.room_details.required_state,
+                    list.room_details.timeline_limit,
+                );
             }
         }
         sel.by_list.insert(name.clone(), in_range);
@@ -210,9 +211,7 @@ impl SlidingSyncService {
             out.push(Candidate {
                 is_dm: invited_as_dm || dms.contains(&m.room_id),
                 room_type: create.and_then(|c| c["type"].as_str().map(str::to_owned)),
-                encrypted: state
-                    .get(&StateEventType::RoomEncryption, "")
-                    .is_some(),
+                encrypted: state.get(&StateEventType::RoomEncryption, "").is_some(),
                 room_id: m.room_id,
                 membership: m.membership,
                 membership_pos: m.pos,

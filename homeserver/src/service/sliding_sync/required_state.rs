@@ -12,7 +12,9 @@ const LAZY: &str = "$LAZY";
 
 /// Whether the config asks for lazy-loaded members.
 pub fn is_lazy(config: &[(String, String)]) -> bool {
-    config.iter().any(|(t, k)| k == LAZY && t == "m.room.member")
+    config
+        .iter()
+        .any(|(t, k)| k == LAZY && t == "m.room.member")
 }
 
 /// Keeps the events of `state` that `config` asks for.
@@ -55,7 +57,10 @@ mod tests {
 
     fn ev(kind: &str, key: &str) -> StoredEvent {
         StoredEvent {
-            event_id: format!("$e{kind}{key}").replace(['@', ':', '.'], "_").try_into().unwrap(),
+            event_id: format!("$e{kind}{key}")
+                .replace(['@', ':', '.'], "_")
+                .try_into()
+                .unwrap(),
             room_id: "!r:x".try_into().unwrap(),
             pos: Some(1),
             sender: "@a:x".try_into().unwrap(),
@@ -86,7 +91,9 @@ mod tests {
     }
 
     fn cfg(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]

@@ -82,7 +82,9 @@ impl SlidingSyncService {
                     limit: config.timeline_limit,
                     to: Some(since),
                 };
-                self.rooms.page(room_id, vis, w, &Default::default()).await?
+                self.rooms
+                    .page(room_id, vis, w, &Default::default())
+                    .await?
             }
             _ => (vec![], None),
         };
@@ -92,8 +94,15 @@ impl SlidingSyncService {
             // Never joined (a rejected invite): only their own membership, nothing of the room.
             None => own_member(self.rooms.state_at_pos(room_id, end).await?, user),
             Some(_) => {
-                self.required_state(session, cand, config, (since, end), &senders, fresh || new_config)
-                    .await?
+                self.required_state(
+                    session,
+                    cand,
+                    config,
+                    (since, end),
+                    &senders,
+                    fresh || new_config,
+                )
+                .await?
             }
         };
         let rules = self.rooms.rules(room_id).await?;
@@ -208,7 +217,9 @@ impl SlidingSyncService {
             .state
             .iter()
             .filter(|((k, _), _)| *k == StateEventType::RoomMember)
-            .filter_map(|((_, key), pdu)| Some((key, serde_json::from_str(pdu.content.get()).ok()?)))
+            .filter_map(|((_, key), pdu)| {
+                Some((key, serde_json::from_str(pdu.content.get()).ok()?))
+            })
             .collect();
         members.sort_by(|a, b| a.0.cmp(b.0));
         let count = |m: &str| members.iter().filter(|(_, c)| c["membership"] == m).count();
@@ -224,7 +235,8 @@ impl SlidingSyncService {
         let heroes: Vec<Hero> = members
             .iter()
             .filter(|(k, c)| {
-                k.as_str() != user.as_str() && matches!(c["membership"].as_str(), Some("join" | "invite"))
+                k.as_str() != user.as_str()
+                    && matches!(c["membership"].as_str(), Some("join" | "invite"))
             })
             .take(MAX_HEROES)
             .filter_map(|(k, c)| {

@@ -27,7 +27,9 @@ fn list(end: u32, required_state: &[(&str, &str)], timeline_limit: u32) -> reque
 }
 
 fn pairs(v: &[(&str, &str)]) -> Vec<(StateEventType, String)> {
-    v.iter().map(|(t, k)| ((*t).into(), (*k).to_owned())).collect()
+    v.iter()
+        .map(|(t, k)| ((*t).into(), (*k).to_owned()))
+        .collect()
 }
 
 fn req(pos: Option<&str>, lists: Vec<(&str, request::List)>) -> Request {
@@ -210,7 +212,13 @@ async fn invited_room_carries_invite_state() {
         .unwrap();
     assert_eq!(res.lists["invites"].count, uint!(1));
     let room = &res.rooms[&r];
-    let stripped: Vec<Value> = room.invite_state.as_ref().unwrap().iter().map(json).collect();
+    let stripped: Vec<Value> = room
+        .invite_state
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(json)
+        .collect();
     assert!(
         stripped
             .iter()
@@ -247,14 +255,21 @@ async fn subscription_outside_ranges_is_returned() {
     r.room_subscriptions.insert(old.clone(), sub.clone());
     r.room_subscriptions.insert(theirs.clone(), sub);
     let res = s.sliding_sync.sync(&me, r).await.unwrap();
-    assert_eq!(res.rooms.len(), 2, "the newest room by range, the old one by subscription");
+    assert_eq!(
+        res.rooms.len(),
+        2,
+        "the newest room by range, the old one by subscription"
+    );
     assert!(res.rooms.contains_key(&old));
     assert_eq!(
         state_keys(&res, &old),
         vec![("m.room.create".into(), String::new())]
     );
     assert_eq!(res.rooms[&old].timeline.len(), 3);
-    assert!(!res.rooms.contains_key(&theirs), "no peeking into others' rooms");
+    assert!(
+        !res.rooms.contains_key(&theirs),
+        "no peeking into others' rooms"
+    );
 }
 
 #[tokio::test]
@@ -276,7 +291,12 @@ async fn unknown_pos_is_m_unknown_pos() {
     let mut other = req(Some(&res.pos), vec![]);
     other.conn_id = Some("other".into());
     assert!(s.sliding_sync.sync(&me, other).await.is_err());
-    assert!(s.sliding_sync.sync(&me, req(Some(&res.pos), vec![])).await.is_ok());
+    assert!(
+        s.sliding_sync
+            .sync(&me, req(Some(&res.pos), vec![]))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -306,7 +326,10 @@ async fn long_poll_wakes_on_a_send_not_the_timeout() {
         .await
         .unwrap()
         .unwrap();
-    assert!(start.elapsed() < Duration::from_secs(2), "woken by the send");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "woken by the send"
+    );
     assert_eq!(bodies(&res, &r), ["wake up"]);
     assert_ne!(res.pos, first.pos);
 }
@@ -346,10 +369,20 @@ async fn account_data_receipts_and_typing_extensions() {
     };
     let res = s.sliding_sync.sync(&bob, with_ext(None)).await.unwrap();
     let ext = &res.extensions;
-    assert!(ext.account_data.global.iter().any(|e| json(e)["type"] == "m.direct"));
+    assert!(
+        ext.account_data
+            .global
+            .iter()
+            .any(|e| json(e)["type"] == "m.direct")
+    );
     assert_eq!(json(&ext.account_data.rooms[&r][0])["type"], "m.tag");
-    assert!(json(&ext.receipts.rooms[&r])["content"][ev.as_str()]["m.read"][a.as_str()].is_object());
-    assert_eq!(json(&ext.typing.rooms[&r])["content"]["user_ids"][0], a.as_str());
+    assert!(
+        json(&ext.receipts.rooms[&r])["content"][ev.as_str()]["m.read"][a.as_str()].is_object()
+    );
+    assert_eq!(
+        json(&ext.typing.rooms[&r])["content"]["user_ids"][0],
+        a.as_str()
+    );
     assert_eq!(res.rooms[&r].is_dm, Some(true), "m.direct names the room");
     // Pending E2EE seam: an empty to-device batch, nothing else.
     assert_eq!(ext.to_device.as_ref().unwrap().next_batch, "0");
@@ -363,7 +396,10 @@ async fn account_data_receipts_and_typing_extensions() {
         .unwrap();
     let ext = &next.extensions;
     assert!(ext.account_data.is_empty() && ext.receipts.is_empty());
-    assert_eq!(json(&ext.typing.rooms[&r])["content"]["user_ids"], serde_json::json!([]));
+    assert_eq!(
+        json(&ext.typing.rooms[&r])["content"]["user_ids"],
+        serde_json::json!([])
+    );
 }
 
 #[tokio::test]
