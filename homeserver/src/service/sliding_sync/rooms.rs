@@ -118,7 +118,8 @@ impl SlidingSyncService {
             .iter()
             .map(|e| to_raw(&client_event(e, &rules, Some(viewer), false)))
             .collect();
-        if vis.is_some() {
+        // A pagination token only where there is a timeline to continue from.
+        if vis.is_some() && (fresh || !evs.is_empty()) {
             let before = evs.first().and_then(|e| e.pos).map_or(end, |p| p - 1);
             room.prev_batch = Some(token(before));
         }
