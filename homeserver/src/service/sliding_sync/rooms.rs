@@ -243,7 +243,7 @@ impl SlidingSyncService {
             .filter_map(|(k, c)| {
                 let mut h = Hero::new(k.parse().ok()?);
                 h.name = c["displayname"].as_str().map(str::to_owned);
-                h.avatar = c["avatar_url"].as_str().and_then(|u| u.try_into().ok());
+                h.avatar = c["avatar_url"].as_str().map(Into::into);
                 Some(h)
             })
             .collect();
