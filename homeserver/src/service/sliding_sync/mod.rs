@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
+use ruma::OwnedRoomId;
 use ruma::api::client::sync::sync_events::v5::{Request, Response, response};
 use ruma::api::error::ErrorKind;
 
@@ -133,8 +134,12 @@ impl SlidingSyncService {
             counts: selection.counts.clone(),
         };
         // Rooms the user no longer belongs to are forgotten, so a rejoin is a fresh send.
-        next.rooms
-            .retain(|r, _| candidates.iter().any(|c| &c.room_id == r && c.in_lists()));
+        let listed: HashSet<&OwnedRoomId> = candidates
+            .iter()
+            .filter(|c| c.in_lists())
+            .map(|c| &c.room_id)
+            .collect();
+        next.rooms.retain(|r, _| listed.contains(r));
         let mut initial = HashSet::new();
         for cand in &candidates {
             let config = match selection.configs.get(&cand.room_id) {

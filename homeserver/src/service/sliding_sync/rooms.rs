@@ -50,7 +50,11 @@ impl SlidingSyncService {
             Some(s) if !fresh => s.pos,
             _ => -1,
         };
-        if !fresh && !new_config && cand.bump <= since {
+        if !fresh
+            && !new_config
+            && cand.bump <= since
+            && !self.read_since(session, cand, (since, upto)).await?
+        {
             return Ok(None);
         }
         let joined = cand.membership == "join";
@@ -148,6 +152,33 @@ impl SlidingSyncService {
             room.unread_notifications = counts;
         }
         Ok(room)
+    }
+
+    /// Whether the user moved their own read receipt in the room after `since` (e.g. on another
+    /// device): the room is re-sent so its unread counts drop.
+    async fn read_since(
+        &self,
+        session: &Session,
+        cand: &Candidate,
+        (since, upto): (i64, i64),
+    ) -> Result<bool> {
+        if cand.membership != "join" {
+            return Ok(false);
+        }
+        let me = session.user_id.as_str();
+        Ok(self
+            .receipts
+            .receipt_event(&cand.room_id, &session.user_id, since, upto)
+            .await?
+            .is_some_and(|ev| {
+                ev["content"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|by_event| by_event.values())
+                    .filter_map(|by_type| by_type.as_object())
+                    .flat_map(|by_type| by_type.values())
+                    .any(|users| users.get(me).is_some())
+            }))
     }
 
     /// The state `config` asks for: all of it at `end` on a first send (or a new config),

@@ -435,3 +435,32 @@ async fn a_left_room_is_sent_once_with_the_leave() {
         .unwrap();
     assert!(again.rooms.is_empty());
 }
+
+#[tokio::test]
+async fn reading_elsewhere_resends_the_room_with_cleared_counts() {
+    let (s, _dir) = crate::service::test_services();
+    let (a, b) = (user(&s, "alice").await, user(&s, "bob").await);
+    let r = room(&s, &a, "Ward 1", false).await;
+    let quiet = room(&s, &a, "Quiet", false).await;
+    join(&s, &r, &a, &b).await;
+    join(&s, &quiet, &a, &b).await;
+    let ev = text(&s, &r, &a, "unread").await;
+    let bob = session(&s, &b).await;
+    let first = s
+        .sliding_sync
+        .sync(&bob, req(None, vec![("all", list(9, &[], 1))]))
+        .await
+        .unwrap();
+    let count = |res: &Response| res.rooms[&r].unread_notifications.notification_count;
+    assert_eq!(count(&first), Some(uint!(1)));
+    // Bob reads on another device: no new event, but the badge must clear.
+    s.receipts.set(&r, &b, "m.read", &ev, None).await.unwrap();
+    let next = s
+        .sliding_sync
+        .sync(&bob, req(Some(&first.pos), vec![("all", list(9, &[], 1))]))
+        .await
+        .unwrap();
+    assert_eq!(next.rooms.keys().collect::<Vec<_>>(), vec![&r]);
+    assert_eq!(count(&next), Some(uint!(0)));
+    assert!(next.rooms[&r].timeline.is_empty());
+}
