@@ -13,6 +13,7 @@ pub mod notifier;
 pub mod rate_limit;
 pub mod reports;
 pub mod rooms;
+pub mod sliding_sync;
 pub mod support;
 pub mod sync;
 pub mod uiaa;
@@ -62,6 +63,7 @@ pub struct Services {
     pub typing: Arc<ephemeral::typing::TypingService>,
     pub presence: Arc<ephemeral::presence::PresenceService>,
     pub sync: Arc<sync::SyncService>,
+    pub sliding_sync: Arc<sliding_sync::SlidingSyncService>,
     pub reports: Arc<reports::ReportService>,
     pub accounts: Arc<accounts::AccountService>,
     pub media: Arc<media::MediaService>,
@@ -131,6 +133,17 @@ impl Services {
             notifier.clone(),
             std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
         ));
+        let sliding_sync = Arc::new(sliding_sync::SlidingSyncService::new(
+            sliding_sync::Deps {
+                rooms: rooms.clone(),
+                receipts: receipts.clone(),
+                typing: typing.clone(),
+                presence: presence.clone(),
+                account_data: account_data.clone(),
+                notifier: notifier.clone(),
+            },
+            std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
+        ));
         let media = Arc::new(media::MediaService::new(&config, store.clone())?);
         let reports = Arc::new(reports::ReportService::new(
             store.clone(),
@@ -154,6 +167,7 @@ impl Services {
             typing,
             presence,
             sync,
+            sliding_sync,
             reports,
             accounts,
             media,

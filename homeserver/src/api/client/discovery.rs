@@ -32,7 +32,9 @@ pub async fn versions(
     ];
     let mut res =
         get_supported_versions::Response::new(versions.iter().map(|v| v.to_string()).collect());
-    res.unstable_features = BTreeMap::new();
+    // matrix-sdk (Element X) enables sliding sync only when this flag is true (ruma's
+    // FeatureFlag::Msc4186); Synapse and tuwunel advertise the same.
+    res.unstable_features = BTreeMap::from([("org.matrix.simplified_msc3575".to_owned(), true)]);
     Ok(res)
 }
 

@@ -18,6 +18,7 @@ mod relations;
 mod report;
 mod room;
 mod session;
+mod sliding_sync;
 mod state;
 mod sync;
 mod user_directory;
@@ -108,6 +109,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(filter::create_filter)
     .ruma(filter::get_filter)
     .ruma(sync::sync)
+    .ruma(sliding_sync::sync)
     .ruma(ephemeral::receipt)
     .ruma(ephemeral::read_markers)
     .ruma(ephemeral::typing)

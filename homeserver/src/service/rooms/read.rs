@@ -402,6 +402,24 @@ impl RoomService {
         blocking(move || Ok(store.count_unread(r.as_str(), u.as_str(), after, upto)?)).await
     }
 
+    /// The latest event position of each room (sliding sync's recency order), in one call.
+    pub(crate) async fn latest_positions(
+        &self,
+        rooms: Vec<ruma::OwnedRoomId>,
+    ) -> Result<std::collections::HashMap<ruma::OwnedRoomId, i64>> {
+        let store = self.store.clone();
+        blocking(move || {
+            let mut out = std::collections::HashMap::new();
+            for r in rooms {
+                if let Some(p) = store.room_max_pos(r.as_str())? {
+                    out.insert(r, p);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     pub async fn rules(
         &self,
         room_id: &RoomId,

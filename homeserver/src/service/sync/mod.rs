@@ -4,6 +4,8 @@
 mod joined;
 mod other_rooms;
 
+pub(crate) use other_rooms::stripped_state;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -32,26 +32,7 @@ impl SyncService {
         user: &UserId,
     ) -> Result<InvitedRoom> {
         let state = self.rooms.current_state(room_id).await?;
-        let mut events: Vec<Value> = Vec::new();
-        let strip = |p: &crate::service::rooms::pdu::Pdu| {
-            json!({
-                "type": p.kind.to_string(),
-                "state_key": p.state_key.clone().unwrap_or_default(),
-                "sender": p.sender,
-                "content": serde_json::from_str::<Value>(p.content.get()).unwrap_or_default(),
-            })
-        };
-        for kind in STRIPPED {
-            if let Some(p) = state.get(kind, "") {
-                events.push(strip(p));
-            }
-        }
-        if let Some(me) = state.get(&StateEventType::RoomMember, user.as_str()) {
-            if let Some(inviter) = state.get(&StateEventType::RoomMember, me.sender.as_str()) {
-                events.push(strip(inviter));
-            }
-            events.push(strip(me));
-        }
+        let events = stripped_state(&state, user);
         let mut invite_state = InviteState::new();
         invite_state.events = events.iter().map(to_raw).collect();
         let mut room = InvitedRoom::new();
@@ -132,4 +113,33 @@ impl SyncService {
         room.state = State::Before(state);
         Ok(room)
     }
+}
+
+/// What an invitee may see of a room before joining (spec: stripped state): the room's
+/// description, the inviter's and the invitee's member events. Shared with sliding sync.
+pub(crate) fn stripped_state(
+    state: &crate::service::rooms::state::RoomState,
+    user: &UserId,
+) -> Vec<Value> {
+    let mut events: Vec<Value> = Vec::new();
+    let strip = |p: &crate::service::rooms::pdu::Pdu| {
+        json!({
+            "type": p.kind.to_string(),
+            "state_key": p.state_key.clone().unwrap_or_default(),
+            "sender": p.sender,
+            "content": serde_json::from_str::<Value>(p.content.get()).unwrap_or_default(),
+        })
+    };
+    for kind in STRIPPED {
+        if let Some(p) = state.get(kind, "") {
+            events.push(strip(p));
+        }
+    }
+    if let Some(me) = state.get(&StateEventType::RoomMember, user.as_str()) {
+        if let Some(inviter) = state.get(&StateEventType::RoomMember, me.sender.as_str()) {
+            events.push(strip(inviter));
+        }
+        events.push(strip(me));
+    }
+    events
 }
