@@ -114,9 +114,12 @@ impl SlidingSyncService {
             user_id: user,
             device_id: Some(&session.device_id),
         };
-        room.timeline = evs
+        room.timeline = self
+            .rooms
+            .format_timeline(&evs, &rules, viewer, false)
+            .await?
             .iter()
-            .map(|e| to_raw(&client_event(e, &rules, Some(viewer), false)))
+            .map(to_raw)
             .collect();
         room.required_state = state
             .iter()
