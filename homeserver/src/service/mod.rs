@@ -10,6 +10,7 @@ pub mod filters;
 pub mod keys;
 pub mod media;
 pub mod notifier;
+pub mod push;
 pub mod rate_limit;
 pub mod reports;
 pub mod rooms;
@@ -56,6 +57,7 @@ pub struct Services {
     pub notifier: Arc<notifier::Notifier>,
     pub rooms: Arc<rooms::RoomService>,
     pub account_data: Arc<account_data::AccountDataService>,
+    pub push: Arc<push::PushService>,
     pub filters: Arc<filters::FilterService>,
     pub receipts: Arc<ephemeral::receipts::ReceiptService>,
     pub read_markers: Arc<ephemeral::read_markers::ReadMarkerService>,
@@ -69,6 +71,16 @@ pub struct Services {
 
 impl Services {
     pub fn build(config: Config, store: SqliteStore, policy: Arc<dyn Policy>) -> Result<Self> {
+        Self::build_with(config, store, policy, push::RetryPolicy::default())
+    }
+
+    /// As `build`, with the push gateway retry schedule (tests shorten it).
+    pub fn build_with(
+        config: Config,
+        store: SqliteStore,
+        policy: Arc<dyn Policy>,
+        push_retry: push::RetryPolicy,
+    ) -> Result<Self> {
         let config = Arc::new(config);
         let limits = Limits {
             max_request_bytes: config.limits.max_request_bytes,
@@ -92,6 +104,17 @@ impl Services {
             .as_str()
             .try_into()
             .map_err(Error::internal)?;
+        let account_data = Arc::new(account_data::AccountDataService::new(
+            store.clone(),
+            notifier.clone(),
+        ));
+        let push_sender = Arc::new(push::PushSender::new(store.clone(), push_retry));
+        let push_evaluator = Arc::new(push::PushEvaluator::new(
+            store.clone(),
+            account_data.clone(),
+            policy.clone(),
+            push_sender,
+        ));
         let rooms = Arc::new(rooms::RoomService::new(
             server_name,
             store.clone(),
@@ -99,10 +122,12 @@ impl Services {
             policy.clone(),
             notifier.clone(),
             users.clone(),
+            push_evaluator.clone(),
         ));
-        let account_data = Arc::new(account_data::AccountDataService::new(
+        let push = Arc::new(push::PushService::new(
+            push_evaluator,
+            rooms.clone(),
             store.clone(),
-            notifier.clone(),
         ));
         let filters = Arc::new(filters::FilterService::new(store.clone()));
         let accounts = Arc::new(accounts::AccountService::new(users.clone(), rooms.clone()));
@@ -128,6 +153,7 @@ impl Services {
             typing.clone(),
             presence.clone(),
             account_data.clone(),
+            push.clone(),
             notifier.clone(),
             std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
         ));
@@ -148,6 +174,7 @@ impl Services {
             notifier,
             rooms,
             account_data,
+            push,
             filters,
             receipts,
             read_markers,

@@ -16,6 +16,7 @@ use super::ephemeral::presence::PresenceService;
 use super::ephemeral::receipts::ReceiptService;
 use super::ephemeral::typing::TypingService;
 use super::notifier::Notifier;
+use super::push::PushService;
 use super::rooms::RoomService;
 use super::users::Session;
 use crate::error::Result;
@@ -38,6 +39,7 @@ pub struct SyncService {
     typing: Arc<TypingService>,
     presence: Arc<PresenceService>,
     account_data: Arc<AccountDataService>,
+    push: Arc<PushService>,
     notifier: Arc<Notifier>,
     max_timeout: Duration,
 }
@@ -55,6 +57,7 @@ impl SyncService {
         typing: Arc<TypingService>,
         presence: Arc<PresenceService>,
         account_data: Arc<AccountDataService>,
+        push: Arc<PushService>,
         notifier: Arc<Notifier>,
         max_timeout: Duration,
     ) -> Self {
@@ -64,6 +67,7 @@ impl SyncService {
             typing,
             presence,
             account_data,
+            push,
             notifier,
             max_timeout,
         }
