@@ -148,13 +148,15 @@ impl Services {
             notifier.clone(),
         ));
         let sync = Arc::new(sync::SyncService::new(
-            rooms.clone(),
-            receipts.clone(),
-            typing.clone(),
-            presence.clone(),
-            account_data.clone(),
-            push.clone(),
-            notifier.clone(),
+            sync::SyncDeps {
+                rooms: rooms.clone(),
+                receipts: receipts.clone(),
+                typing: typing.clone(),
+                presence: presence.clone(),
+                account_data: account_data.clone(),
+                push: push.clone(),
+                notifier: notifier.clone(),
+            },
             std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
         ));
         let media = Arc::new(media::MediaService::new(&config, store.clone())?);

@@ -50,17 +50,28 @@ struct Computed {
     has_data: bool,
 }
 
+/// The services a sync reads from.
+pub struct SyncDeps {
+    pub rooms: Arc<RoomService>,
+    pub receipts: Arc<ReceiptService>,
+    pub typing: Arc<TypingService>,
+    pub presence: Arc<PresenceService>,
+    pub account_data: Arc<AccountDataService>,
+    pub push: Arc<PushService>,
+    pub notifier: Arc<Notifier>,
+}
+
 impl SyncService {
-    pub fn new(
-        rooms: Arc<RoomService>,
-        receipts: Arc<ReceiptService>,
-        typing: Arc<TypingService>,
-        presence: Arc<PresenceService>,
-        account_data: Arc<AccountDataService>,
-        push: Arc<PushService>,
-        notifier: Arc<Notifier>,
-        max_timeout: Duration,
-    ) -> Self {
+    pub fn new(deps: SyncDeps, max_timeout: Duration) -> Self {
+        let SyncDeps {
+            rooms,
+            receipts,
+            typing,
+            presence,
+            account_data,
+            push,
+            notifier,
+        } = deps;
         Self {
             rooms,
             receipts,
