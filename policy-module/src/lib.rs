@@ -65,6 +65,26 @@ pub struct EventRequest<'a> {
     pub content: &'a serde_json::value::RawValue,
 }
 
+/// A push notification about to leave the trust for a user's push gateway (Apple/Google relay
+/// infrastructure outside the NHS network).
+#[derive(Debug, Clone)]
+pub struct PushRequest<'a> {
+    pub user_id: &'a str,
+    pub room_id: &'a str,
+    pub event_type: &'a str,
+}
+
+/// How much of an event a push notification may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushFormat {
+    /// Only ids and unread counts: the device fetches the event itself over the authenticated
+    /// client API. No message body, sender display name or room name leaves the trust.
+    EventIdOnly,
+    /// The spec's full notification (content, sender, names). Only for deployments whose
+    /// gateway is inside the trust boundary.
+    Full,
+}
+
 /// The hook points. Every method has an allow-all default so a rule set overrides only what it
 /// governs.
 pub trait Policy: Send + Sync + 'static {
@@ -82,6 +102,11 @@ pub trait Policy: Send + Sync + 'static {
     }
     fn check_event(&self, _req: &EventRequest<'_>) -> Decision {
         Ok(())
+    }
+    /// The payload format of a push notification. Not a permission, so no `Decision`; the safe
+    /// default keeps patient-identifiable text off third-party push infrastructure.
+    fn push_format(&self, _req: &PushRequest<'_>) -> PushFormat {
+        PushFormat::EventIdOnly
     }
 }
 
@@ -132,5 +157,15 @@ mod tests {
             invitee: "@b:y",
         };
         assert!(NoTopics.check_invite(&inv).is_ok());
+    }
+
+    #[test]
+    fn push_format_defaults_to_event_id_only() {
+        let req = PushRequest {
+            user_id: "@a:x",
+            room_id: "!r:x",
+            event_type: "m.room.message",
+        };
+        assert_eq!(AllowAll.push_format(&req), PushFormat::EventIdOnly);
     }
 }

@@ -10,6 +10,7 @@ pub mod filters;
 pub mod keys;
 pub mod media;
 pub mod notifier;
+pub mod push;
 pub mod rate_limit;
 pub mod reports;
 pub mod rooms;
@@ -57,6 +58,7 @@ pub struct Services {
     pub notifier: Arc<notifier::Notifier>,
     pub rooms: Arc<rooms::RoomService>,
     pub account_data: Arc<account_data::AccountDataService>,
+    pub push: Arc<push::PushService>,
     pub filters: Arc<filters::FilterService>,
     pub receipts: Arc<ephemeral::receipts::ReceiptService>,
     pub read_markers: Arc<ephemeral::read_markers::ReadMarkerService>,
@@ -71,6 +73,16 @@ pub struct Services {
 
 impl Services {
     pub fn build(config: Config, store: SqliteStore, policy: Arc<dyn Policy>) -> Result<Self> {
+        Self::build_with(config, store, policy, push::RetryPolicy::default())
+    }
+
+    /// As `build`, with the push gateway retry schedule (tests shorten it).
+    pub fn build_with(
+        config: Config,
+        store: SqliteStore,
+        policy: Arc<dyn Policy>,
+        push_retry: push::RetryPolicy,
+    ) -> Result<Self> {
         let config = Arc::new(config);
         let limits = Limits {
             max_request_bytes: config.limits.max_request_bytes,
@@ -94,6 +106,17 @@ impl Services {
             .as_str()
             .try_into()
             .map_err(Error::internal)?;
+        let account_data = Arc::new(account_data::AccountDataService::new(
+            store.clone(),
+            notifier.clone(),
+        ));
+        let push_sender = Arc::new(push::PushSender::new(store.clone(), push_retry));
+        let push_evaluator = Arc::new(push::PushEvaluator::new(
+            store.clone(),
+            account_data.clone(),
+            policy.clone(),
+            push_sender,
+        ));
         let rooms = Arc::new(rooms::RoomService::new(
             server_name,
             store.clone(),
@@ -101,10 +124,12 @@ impl Services {
             policy.clone(),
             notifier.clone(),
             users.clone(),
+            push_evaluator.clone(),
         ));
-        let account_data = Arc::new(account_data::AccountDataService::new(
+        let push = Arc::new(push::PushService::new(
+            push_evaluator,
+            rooms.clone(),
             store.clone(),
-            notifier.clone(),
         ));
         let filters = Arc::new(filters::FilterService::new(store.clone()));
         let accounts = Arc::new(accounts::AccountService::new(users.clone(), rooms.clone()));
@@ -125,12 +150,15 @@ impl Services {
             notifier.clone(),
         ));
         let sync = Arc::new(sync::SyncService::new(
-            rooms.clone(),
-            receipts.clone(),
-            typing.clone(),
-            presence.clone(),
-            account_data.clone(),
-            notifier.clone(),
+            sync::SyncDeps {
+                rooms: rooms.clone(),
+                receipts: receipts.clone(),
+                typing: typing.clone(),
+                presence: presence.clone(),
+                account_data: account_data.clone(),
+                push: push.clone(),
+                notifier: notifier.clone(),
+            },
             std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
         ));
         let sliding_sync = Arc::new(sliding_sync::SlidingSyncService::new(
@@ -140,6 +168,7 @@ impl Services {
                 typing: typing.clone(),
                 presence: presence.clone(),
                 account_data: account_data.clone(),
+                push: push.clone(),
                 notifier: notifier.clone(),
             },
             std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
@@ -161,6 +190,7 @@ impl Services {
             notifier,
             rooms,
             account_data,
+            push,
             filters,
             receipts,
             read_markers,

@@ -7,6 +7,7 @@
 pub mod account_data;
 pub mod filters;
 pub mod media;
+pub mod push;
 pub mod receipts;
 pub mod reports;
 pub mod rooms;

@@ -144,14 +144,6 @@ pub trait RoomStore: Send + Sync {
     fn membership_history(&self, room_id: &str, user_id: &str) -> StoreResult<Vec<(i64, String)>>;
     fn forget(&self, room_id: &str, user_id: &str) -> StoreResult<()>;
 
-    /// Events after `after_pos` in the room not sent by `user_id` that count as notifying.
-    fn count_unread(
-        &self,
-        room_id: &str,
-        user_id: &str,
-        after_pos: i64,
-        upto: i64,
-    ) -> StoreResult<u64>;
     fn event_pos(&self, event_id: &str) -> StoreResult<Option<i64>>;
 
     fn set_alias(&self, alias: &str, room_id: &str, creator: &str) -> StoreResult<()>;

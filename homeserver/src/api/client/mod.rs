@@ -14,6 +14,7 @@ mod membership;
 mod message;
 mod presence;
 mod profile;
+mod push;
 mod relations;
 mod report;
 mod room;
@@ -115,6 +116,18 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(ephemeral::typing)
     .ruma(presence::set)
     .ruma(presence::get)
+    .ruma(push::get_all)
+    .ruma(push::get_global)
+    .ruma(push::get_rule)
+    .ruma(push::set_rule)
+    .ruma(push::delete_rule)
+    .ruma(push::get_enabled)
+    .ruma(push::set_enabled)
+    .ruma(push::get_actions)
+    .ruma(push::set_actions)
+    .ruma(push::get_pushers)
+    .ruma(push::set_pusher)
+    .ruma(push::notifications)
     .merge(media_routes())
 }
 

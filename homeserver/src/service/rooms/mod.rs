@@ -33,6 +33,7 @@ pub use self::timeline::build::EventSpec;
 use super::blocking;
 use super::keys::ServerKeys;
 use super::notifier::Notifier;
+use super::push::PushEvaluator;
 use super::users::UserService;
 use crate::error::{Error, Result};
 use crate::store::rooms::RoomStore;
@@ -53,6 +54,8 @@ pub struct RoomService {
     policy: Arc<dyn Policy>,
     notifier: Arc<Notifier>,
     users: Arc<UserService>,
+    /// Push rule evaluation of each committed event (runs after the commit, off the reply path).
+    push: Arc<PushEvaluator>,
     rooms: Mutex<HashMap<OwnedRoomId, RoomSlot>>,
     versions: Mutex<HashMap<OwnedRoomId, RoomVersionId>>,
 }
@@ -65,6 +68,7 @@ impl RoomService {
         policy: Arc<dyn Policy>,
         notifier: Arc<Notifier>,
         users: Arc<UserService>,
+        push: Arc<PushEvaluator>,
     ) -> Self {
         Self {
             server_name,
@@ -73,6 +77,7 @@ impl RoomService {
             policy,
             notifier,
             users,
+            push,
             rooms: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
         }

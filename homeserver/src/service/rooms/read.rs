@@ -389,19 +389,6 @@ impl RoomService {
         blocking(move || Ok(store.state_changed_between(r.as_str(), after, upto)?)).await
     }
 
-    /// Notifying events the user has not read: after their receipt (or `fallback`).
-    pub(crate) async fn unread_count(
-        &self,
-        room_id: &RoomId,
-        user: &UserId,
-        after: i64,
-        upto: i64,
-    ) -> Result<u64> {
-        let store = self.store.clone();
-        let (r, u) = (room_id.to_owned(), user.to_owned());
-        blocking(move || Ok(store.count_unread(r.as_str(), u.as_str(), after, upto)?)).await
-    }
-
     /// The latest event position of each room (sliding sync's recency order), in one call.
     pub(crate) async fn latest_positions(
         &self,

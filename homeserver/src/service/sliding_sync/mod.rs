@@ -26,6 +26,7 @@ use super::ephemeral::presence::PresenceService;
 use super::ephemeral::receipts::ReceiptService;
 use super::ephemeral::typing::TypingService;
 use super::notifier::Notifier;
+use super::push::PushService;
 use super::rooms::RoomService;
 use super::users::Session;
 use crate::error::{Error, Result};
@@ -36,6 +37,7 @@ pub struct SlidingSyncService {
     typing: Arc<TypingService>,
     presence: Arc<PresenceService>,
     account_data: Arc<AccountDataService>,
+    push: Arc<PushService>,
     notifier: Arc<Notifier>,
     connections: Connections,
     max_timeout: Duration,
@@ -48,6 +50,7 @@ pub struct Deps {
     pub typing: Arc<TypingService>,
     pub presence: Arc<PresenceService>,
     pub account_data: Arc<AccountDataService>,
+    pub push: Arc<PushService>,
     pub notifier: Arc<Notifier>,
 }
 
@@ -66,6 +69,7 @@ impl SlidingSyncService {
             typing: d.typing,
             presence: d.presence,
             account_data: d.account_data,
+            push: d.push,
             notifier: d.notifier,
             connections: Connections::default(),
             max_timeout,

@@ -139,19 +139,10 @@ impl SlidingSyncService {
         room.bump_stamp = Some(UInt::new_saturating(cand.bump.max(0) as u64));
         if cand.membership == "join" {
             self.describe(&mut room, &self.rooms.current_state(room_id).await?, user);
-            let read_from = self
-                .receipts
-                .read_up_to(room_id, user)
-                .await?
-                .unwrap_or(cand.membership_pos);
-            let unread = self
-                .rooms
-                .unread_count(room_id, user, read_from, end)
-                .await?;
+            let unread = self.push.unread_counts(room_id, user, end).await?;
             let mut counts = UnreadNotificationsCount::new();
-            counts.notification_count = Some(UInt::new_saturating(unread));
-            // Highlights need push rules, which are not evaluated yet.
-            counts.highlight_count = Some(UInt::MIN);
+            counts.notification_count = Some(UInt::new_saturating(unread.notifications));
+            counts.highlight_count = Some(UInt::new_saturating(unread.highlights));
             room.unread_notifications = counts;
         }
         Ok(room)

@@ -139,18 +139,11 @@ impl SyncService {
         room.ephemeral = eph;
         room.account_data.events = account_data;
 
-        let read_from = self
-            .receipts
-            .read_up_to(room_id, user)
-            .await?
-            .unwrap_or(m.pos);
-        let unread = self
-            .rooms
-            .unread_count(room_id, user, read_from, upto)
-            .await?;
+        // Push-rule based: rows of this user's notifying events after their read boundary.
+        let unread = self.push.unread_counts(room_id, user, upto).await?;
         let mut counts = UnreadNotificationsCount::new();
-        counts.notification_count = Some(UInt::new_saturating(unread));
-        counts.highlight_count = Some(UInt::MIN);
+        counts.notification_count = Some(UInt::new_saturating(unread.notifications));
+        counts.highlight_count = Some(UInt::new_saturating(unread.highlights));
         room.unread_notifications = counts;
         room.summary = self.summary(room_id, user).await?;
         Ok(Some(room))

@@ -18,6 +18,7 @@ use super::ephemeral::presence::PresenceService;
 use super::ephemeral::receipts::ReceiptService;
 use super::ephemeral::typing::TypingService;
 use super::notifier::Notifier;
+use super::push::PushService;
 use super::rooms::RoomService;
 use super::users::Session;
 use crate::error::Result;
@@ -40,6 +41,7 @@ pub struct SyncService {
     typing: Arc<TypingService>,
     presence: Arc<PresenceService>,
     account_data: Arc<AccountDataService>,
+    push: Arc<PushService>,
     notifier: Arc<Notifier>,
     max_timeout: Duration,
 }
@@ -50,22 +52,35 @@ struct Computed {
     has_data: bool,
 }
 
+/// The services a sync reads from.
+pub struct SyncDeps {
+    pub rooms: Arc<RoomService>,
+    pub receipts: Arc<ReceiptService>,
+    pub typing: Arc<TypingService>,
+    pub presence: Arc<PresenceService>,
+    pub account_data: Arc<AccountDataService>,
+    pub push: Arc<PushService>,
+    pub notifier: Arc<Notifier>,
+}
+
 impl SyncService {
-    pub fn new(
-        rooms: Arc<RoomService>,
-        receipts: Arc<ReceiptService>,
-        typing: Arc<TypingService>,
-        presence: Arc<PresenceService>,
-        account_data: Arc<AccountDataService>,
-        notifier: Arc<Notifier>,
-        max_timeout: Duration,
-    ) -> Self {
+    pub fn new(deps: SyncDeps, max_timeout: Duration) -> Self {
+        let SyncDeps {
+            rooms,
+            receipts,
+            typing,
+            presence,
+            account_data,
+            push,
+            notifier,
+        } = deps;
         Self {
             rooms,
             receipts,
             typing,
             presence,
             account_data,
+            push,
             notifier,
             max_timeout,
         }

@@ -5,6 +5,7 @@ pub mod db;
 mod filters;
 mod media;
 mod migrations;
+mod push;
 mod receipts;
 mod relations;
 mod reports;

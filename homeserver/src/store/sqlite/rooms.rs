@@ -342,25 +342,6 @@ impl RoomStore for SqliteStore {
         })
     }
 
-    fn count_unread(
-        &self,
-        room_id: &str,
-        user_id: &str,
-        after_pos: i64,
-        upto: i64,
-    ) -> StoreResult<u64> {
-        self.db.read(|c| {
-            let n: i64 = c.prepare_cached(
-                // Sending in a room counts as reading it, as in Synapse.
-                "SELECT COUNT(*) FROM events WHERE room_id = ?1 AND pos <= ?4 AND sender != ?2
-                   AND pos > MAX(?3, IFNULL((SELECT MAX(pos) FROM events WHERE room_id = ?1 AND sender = ?2), 0))
-                   AND type IN ('m.room.message', 'm.room.encrypted', 'm.sticker') AND redacted_by IS NULL",
-            )?
-            .query_row(params![room_id, user_id, after_pos, upto], |r| r.get(0))?;
-            Ok(n as u64)
-        })
-    }
-
     fn event_pos(&self, event_id: &str) -> StoreResult<Option<i64>> {
         self.db.read(|c| {
             Ok(c.query_row(

@@ -13,6 +13,7 @@ use super::super::state::RoomState;
 use super::build::{BuiltEvent, EventSpec, build_event};
 use crate::error::{Error, Result};
 use crate::service::blocking;
+use crate::service::push::CommittedEvent;
 use crate::store::rooms::NewEvent;
 
 /// A client transaction: `(device, txn_id)`; sending twice returns the first event.
@@ -53,19 +54,29 @@ impl RoomService {
             self.server_name.as_str(),
         )?;
         let new = new_event(state, &built, sender, txn)?;
+        // Taken before the commit so no reader sees the event without its pending push counts.
+        let push_ticket = self.push.begin(room_id);
         let store = self.store.clone();
         let res = blocking(move || Ok(store.append_event(new)?)).await;
-        if let Err(e) = res {
-            // A concurrent duplicate of the same transaction may have won the race.
-            if let Some((device, txn_id)) = txn
-                && let Some(id) = self.txn_event(sender, device, txn_id).await?
-            {
-                return Ok(id);
+        let pos = match res {
+            Ok(pos) => pos,
+            Err(e) => {
+                drop(push_ticket);
+                return self.txn_retry_or(e, txn, sender).await;
             }
-            return Err(e);
-        }
+        };
         let pdu = built.pdu.clone();
         state.advance(pdu.clone());
+        // Push rules run after the commit in a spawned task; the reply does not wait for them.
+        self.push.spawn(
+            push_ticket,
+            CommittedEvent {
+                pos,
+                pdu: pdu.clone(),
+                json: built.json.clone(),
+                state: state.clone(),
+            },
+        );
         let mut notify = state.interested_users();
         drop(guard);
         // A member event also concerns its target (e.g. someone who just left or was kicked).
@@ -79,6 +90,17 @@ impl RoomService {
         }
         self.notifier.notify(notify.iter().map(|u| &**u));
         Ok(pdu.event_id.clone())
+    }
+
+    /// After a failed append: a concurrent duplicate of the same transaction may have won the
+    /// race, in which case its event is the answer.
+    async fn txn_retry_or(&self, e: Error, txn: Txn<'_>, sender: &UserId) -> Result<OwnedEventId> {
+        if let Some((device, txn_id)) = txn
+            && let Some(id) = self.txn_event(sender, device, txn_id).await?
+        {
+            return Ok(id);
+        }
+        Err(e)
     }
 
     async fn txn_event(

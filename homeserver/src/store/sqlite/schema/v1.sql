@@ -183,3 +183,33 @@ CREATE TABLE reports (
     ts          INTEGER NOT NULL
 );
 CREATE INDEX reports_ts ON reports(ts);
+
+-- Push: what each local member's push rules said about each event, written once per event by
+-- the push evaluator (only events whose actions notify). Unread and highlight counts are the rows
+-- after the user's read boundary (read receipt or own latest event).
+CREATE TABLE event_push_actions (
+    user_id   TEXT NOT NULL,
+    room_id   TEXT NOT NULL,
+    pos       INTEGER NOT NULL,
+    event_id  TEXT NOT NULL,
+    highlight INTEGER NOT NULL,
+    -- The matched rule's actions as JSON, for GET /notifications.
+    actions   TEXT NOT NULL,
+    ts        INTEGER NOT NULL,
+    PRIMARY KEY (user_id, room_id, pos)
+) WITHOUT ROWID;
+CREATE INDEX event_push_actions_user_pos ON event_push_actions(user_id, pos);
+
+-- The read boundary's "own latest event": a user's own message marks earlier ones read.
+CREATE INDEX events_room_sender ON events(room_id, sender, pos);
+
+-- Pushers (POST /pushers/set). `json` is the pusher as the client API returns it.
+CREATE TABLE pushers (
+    user_id    TEXT NOT NULL,
+    app_id     TEXT NOT NULL,
+    pushkey    TEXT NOT NULL,
+    json       TEXT NOT NULL,
+    created_ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, app_id, pushkey)
+) WITHOUT ROWID;
+CREATE INDEX pushers_key ON pushers(app_id, pushkey);
