@@ -4,6 +4,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod e2ee;
 pub mod ephemeral;
 pub mod filter;
 pub mod filters;
@@ -62,6 +63,9 @@ pub struct Services {
     pub typing: Arc<ephemeral::typing::TypingService>,
     pub presence: Arc<ephemeral::presence::PresenceService>,
     pub sync: Arc<sync::SyncService>,
+    pub e2ee: Arc<e2ee::KeyService>,
+    pub to_device: Arc<e2ee::to_device::ToDeviceService>,
+    pub backup: Arc<e2ee::backup::BackupService>,
     pub reports: Arc<reports::ReportService>,
     pub accounts: Arc<accounts::AccountService>,
     pub media: Arc<media::MediaService>,
@@ -122,8 +126,23 @@ impl Services {
             rooms.clone(),
             notifier.clone(),
         ));
+        let e2ee = Arc::new(e2ee::KeyService::new(
+            rooms.server_name().to_owned(),
+            store.clone(),
+            users.clone(),
+            rooms.clone(),
+            notifier.clone(),
+        ));
+        let to_device = Arc::new(e2ee::to_device::ToDeviceService::new(
+            rooms.server_name().to_owned(),
+            store.clone(),
+            notifier.clone(),
+        ));
+        let backup = Arc::new(e2ee::backup::BackupService::new(store.clone()));
         let sync = Arc::new(sync::SyncService::new(
             rooms.clone(),
+            e2ee.clone(),
+            to_device.clone(),
             receipts.clone(),
             typing.clone(),
             presence.clone(),
@@ -154,6 +173,9 @@ impl Services {
             typing,
             presence,
             sync,
+            e2ee,
+            to_device,
+            backup,
             reports,
             accounts,
             media,
