@@ -241,7 +241,10 @@ mod tests {
             content: &empty,
             prev_content: Some(&prev),
         };
-        assert_eq!(on.check_event(&ev).unwrap_err().rule, ENCRYPTION_IRREVERSIBLE);
+        assert_eq!(
+            on.check_event(&ev).unwrap_err().rule,
+            ENCRYPTION_IRREVERSIBLE
+        );
         assert!(AllowAll.check_event(&ev).is_ok());
     }
 }
