@@ -16,6 +16,7 @@ use crate::service::blocking;
 use crate::store::backup::{BackupKey, BackupStore, BackupVersion};
 
 /// A version as the API reports it: algorithm (with auth_data), count, etag, version.
+#[derive(Debug)]
 pub struct VersionInfo {
     pub algorithm: Raw<BackupAlgorithm>,
     pub count: UInt,

@@ -13,6 +13,8 @@ mod upload;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_backup_policy;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
