@@ -29,6 +29,30 @@ pub struct Config {
     /// Served at `/.well-known/matrix/support`; optional.
     #[serde(default)]
     pub support: SupportConfig,
+    /// Room creation defaults.
+    #[serde(default)]
+    pub rooms: RoomsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomsConfig {
+    /// Private rooms start end-to-end encrypted (`m.room.encryption`, megolm) unless the
+    /// creation request sets its own. On by default: clinical conversations are private.
+    #[serde(default = "yes")]
+    pub encrypt_by_default: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        Self {
+            encrypt_by_default: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -179,6 +203,7 @@ impl Default for Config {
                 max_sync_timeout_ms: 60_000,
             },
             support: SupportConfig::default(),
+            rooms: RoomsConfig::default(),
         }
     }
 }

@@ -30,7 +30,11 @@ pub fn init_logging(cfg: &Config) {
 pub fn build_services(config: Config) -> anyhow::Result<Services> {
     std::fs::create_dir_all(&config.data_dir)?;
     let store = SqliteStore::open(&config.database.path, config.database.readers)?;
-    let policy: Arc<dyn handover_policy::Policy> = Arc::new(handover_policy::AllowAll);
+    // Allow-all checks, plus Handover's defaults: encrypted private rooms, irreversible encryption.
+    let policy: Arc<dyn handover_policy::Policy> = Arc::new(handover_policy::Defaults {
+        inner: handover_policy::AllowAll,
+        encrypt: config.rooms.encrypt_by_default,
+    });
     Services::build(config, store, policy).map_err(|e| anyhow::anyhow!("{e}"))
 }
 

@@ -63,6 +63,8 @@ pub struct EventRequest<'a> {
     pub state_key: Option<&'a str>,
     /// The event content as JSON (the policy may inspect unencrypted metadata).
     pub content: &'a serde_json::value::RawValue,
+    /// For a state event: the content it replaces in the room's current state, if any.
+    pub prev_content: Option<&'a serde_json::value::RawValue>,
 }
 
 /// A push notification about to leave the trust for a user's push gateway (Apple/Google relay
@@ -84,6 +86,8 @@ pub enum PushFormat {
     /// gateway is inside the trust boundary.
     Full,
 }
+/// Default initial state for a new room: `(event type, state key, content)`.
+pub type InitialState = Vec<(String, String, serde_json::Value)>;
 
 /// The hook points. Every method has an allow-all default so a rule set overrides only what it
 /// governs.
@@ -108,6 +112,11 @@ pub trait Policy: Send + Sync + 'static {
     fn push_format(&self, _req: &PushRequest<'_>) -> PushFormat {
         PushFormat::EventIdOnly
     }
+    /// State the homeserver adds to a new room unless the request already sets that
+    /// `(type, state key)` (e.g. `m.room.encryption`).
+    fn room_defaults(&self, _req: &CreateRoomRequest<'_>) -> InitialState {
+        Vec::new()
+    }
 }
 
 /// The default policy: allows everything. Deployments choose a rule set in config.
@@ -117,6 +126,73 @@ pub struct AllowAll;
 impl Policy for AllowAll {
     fn name(&self) -> &str {
         "allow-all"
+    }
+}
+
+/// Handover's built-in defaults around another policy (`rooms.encrypt_by_default`): private
+/// rooms start end-to-end encrypted, and no room's encryption can be removed or weakened once
+/// set (rule `encryption_irreversible`). Every other decision is the inner policy's.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Defaults<P = AllowAll> {
+    pub inner: P,
+    /// Add `m.room.encryption` (megolm) to private rooms created without one.
+    pub encrypt: bool,
+}
+
+/// The rule id named when a client tries to remove or change a room's encryption.
+pub const ENCRYPTION_IRREVERSIBLE: &str = "encryption_irreversible";
+
+impl<P: Policy> Policy for Defaults<P> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
+        self.inner.check_registration(req)
+    }
+    fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
+        self.inner.check_create_room(req)
+    }
+    fn check_invite(&self, req: &InviteRequest<'_>) -> Decision {
+        self.inner.check_invite(req)
+    }
+    fn check_event(&self, req: &EventRequest<'_>) -> Decision {
+        if req.event_type == "m.room.encryption"
+            && let Some(prev) = req.prev_content
+        {
+            let algorithm = |raw: &serde_json::value::RawValue| {
+                serde_json::from_str::<serde_json::Value>(raw.get())
+                    .ok()
+                    .and_then(|v| v["algorithm"].as_str().map(str::to_owned))
+            };
+            let before = algorithm(prev);
+            if before.is_some() && algorithm(req.content) != before {
+                return Err(Denial::new(
+                    ENCRYPTION_IRREVERSIBLE,
+                    "a room's encryption cannot be removed or changed once enabled",
+                ));
+            }
+        }
+        self.inner.check_event(req)
+    }
+    fn push_format(&self, req: &PushRequest<'_>) -> PushFormat {
+        self.inner.push_format(req)
+    }
+    fn room_defaults(&self, req: &CreateRoomRequest<'_>) -> InitialState {
+        let mut out = self.inner.room_defaults(req);
+        let private = !req.is_public && req.preset != Some("public_chat");
+        let already = req
+            .initial_state
+            .iter()
+            .any(|(t, k)| t == "m.room.encryption" && k.is_empty())
+            || out.iter().any(|(t, _, _)| t == "m.room.encryption");
+        if self.encrypt && private && !already {
+            out.push((
+                "m.room.encryption".to_owned(),
+                String::new(),
+                serde_json::json!({ "algorithm": "m.megolm.v1.aes-sha2" }),
+            ));
+        }
+        out
     }
 }
 
@@ -146,6 +222,7 @@ mod tests {
             event_type: "m.room.message",
             state_key: None,
             content: &content,
+            prev_content: None,
         };
         assert!(AllowAll.check_event(&ev).is_ok());
         assert!(NoTopics.check_event(&ev).is_ok());
@@ -167,5 +244,44 @@ mod tests {
             event_type: "m.room.message",
         };
         assert_eq!(AllowAll.push_format(&req), PushFormat::EventIdOnly);
+    }
+
+    #[test]
+    fn defaults_encrypt_private_rooms_and_keep_encryption() {
+        let keys = vec![];
+        let mut req = CreateRoomRequest {
+            creator: "@a:x",
+            room_version: "12",
+            preset: Some("private_chat"),
+            is_public: false,
+            initial_state: &keys,
+        };
+        let on = Defaults {
+            inner: AllowAll,
+            encrypt: true,
+        };
+        assert_eq!(on.room_defaults(&req)[0].0, "m.room.encryption");
+        assert!(AllowAll.room_defaults(&req).is_empty());
+        req.preset = Some("public_chat");
+        assert!(on.room_defaults(&req).is_empty());
+
+        let prev = serde_json::value::RawValue::from_string(
+            r#"{"algorithm":"m.megolm.v1.aes-sha2"}"#.into(),
+        )
+        .unwrap();
+        let empty = serde_json::value::RawValue::from_string("{}".into()).unwrap();
+        let ev = EventRequest {
+            room_id: "!r:x",
+            sender: "@a:x",
+            event_type: "m.room.encryption",
+            state_key: Some(""),
+            content: &empty,
+            prev_content: Some(&prev),
+        };
+        assert_eq!(
+            on.check_event(&ev).unwrap_err().rule,
+            ENCRYPTION_IRREVERSIBLE
+        );
+        assert!(AllowAll.check_event(&ev).is_ok());
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod e2ee;
 pub mod ephemeral;
 pub mod filter;
 pub mod filters;
@@ -66,6 +67,9 @@ pub struct Services {
     pub presence: Arc<ephemeral::presence::PresenceService>,
     pub sync: Arc<sync::SyncService>,
     pub sliding_sync: Arc<sliding_sync::SlidingSyncService>,
+    pub e2ee: Arc<e2ee::KeyService>,
+    pub to_device: Arc<e2ee::to_device::ToDeviceService>,
+    pub backup: Arc<e2ee::backup::BackupService>,
     pub reports: Arc<reports::ReportService>,
     pub accounts: Arc<accounts::AccountService>,
     pub media: Arc<media::MediaService>,
@@ -149,9 +153,24 @@ impl Services {
             rooms.clone(),
             notifier.clone(),
         ));
+        let e2ee = Arc::new(e2ee::KeyService::new(
+            rooms.server_name().to_owned(),
+            store.clone(),
+            users.clone(),
+            rooms.clone(),
+            notifier.clone(),
+        ));
+        let to_device = Arc::new(e2ee::to_device::ToDeviceService::new(
+            rooms.server_name().to_owned(),
+            store.clone(),
+            notifier.clone(),
+        ));
+        let backup = Arc::new(e2ee::backup::BackupService::new(store.clone()));
         let sync = Arc::new(sync::SyncService::new(
             sync::SyncDeps {
                 rooms: rooms.clone(),
+                e2ee: e2ee.clone(),
+                to_device: to_device.clone(),
                 receipts: receipts.clone(),
                 typing: typing.clone(),
                 presence: presence.clone(),
@@ -198,6 +217,9 @@ impl Services {
             presence,
             sync,
             sliding_sync,
+            e2ee,
+            to_device,
+            backup,
             reports,
             accounts,
             media,

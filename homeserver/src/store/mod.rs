@@ -5,13 +5,16 @@
 //! The traits are synchronous: services call them from `spawn_blocking` (see `service::blocking`).
 
 pub mod account_data;
+pub mod backup;
 pub mod filters;
+pub mod keys;
 pub mod media;
 pub mod push;
 pub mod receipts;
 pub mod reports;
 pub mod rooms;
 pub mod sqlite;
+pub mod to_device;
 pub mod users;
 
 use thiserror::Error;

@@ -4,10 +4,12 @@ mod account;
 mod account_data;
 mod admin;
 mod alias;
+mod backup;
 mod device;
 mod discovery;
 mod ephemeral;
 mod filter;
+mod keys;
 mod media;
 mod media_legacy;
 mod membership;
@@ -22,6 +24,7 @@ mod session;
 mod sliding_sync;
 mod state;
 mod sync;
+mod to_device;
 mod user_directory;
 
 use axum::Router;
@@ -128,6 +131,27 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(push::get_pushers)
     .ruma(push::set_pusher)
     .ruma(push::notifications)
+    .ruma(keys::upload)
+    .ruma(keys::query)
+    .ruma(keys::claim)
+    .ruma(keys::changes)
+    .ruma(keys::upload_signing_keys)
+    .ruma(keys::upload_signatures)
+    .ruma(to_device::send)
+    .ruma(backup::create_version)
+    .ruma(backup::latest_version)
+    .ruma(backup::get_version)
+    .ruma(backup::update_version)
+    .ruma(backup::delete_version)
+    .ruma(backup::put_keys)
+    .ruma(backup::put_room_keys)
+    .ruma(backup::put_session_key)
+    .ruma(backup::get_keys)
+    .ruma(backup::get_room_keys)
+    .ruma(backup::get_session_key)
+    .ruma(backup::delete_keys)
+    .ruma(backup::delete_room_keys)
+    .ruma(backup::delete_session_key)
     .merge(media_routes())
 }
 

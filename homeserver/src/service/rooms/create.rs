@@ -70,22 +70,42 @@ impl RoomService {
             Some(local) => Some(self.check_new_alias(local).await?),
             None => None,
         };
-        let specs = self
+        let mut specs = self
             .initial_events(creator, &version, preset, &p, alias.as_ref())
             .await?;
 
-        let keys: Vec<(String, String)> = specs
+        let state_keys = |specs: &[EventSpec]| -> Vec<(String, String)> {
+            specs
+                .iter()
+                .filter_map(|s| s.state_key.clone().map(|k| (s.kind.to_string(), k)))
+                .collect()
+        };
+        let keys = state_keys(&specs);
+        let request = |keys| CreateRoomRequest {
+            creator: creator.as_str(),
+            room_version: version.as_str(),
+            preset: Some(preset.as_str()),
+            is_public: p.is_public,
+            initial_state: keys,
+        };
+        // Policy defaults (e.g. encryption for private rooms) go before the invites, so
+        // invitees see them in the invite's stripped state.
+        let defaults = self.policy.room_defaults(&request(&keys));
+        let at = specs
             .iter()
-            .filter_map(|s| s.state_key.clone().map(|k| (s.kind.to_string(), k)))
-            .collect();
-        self.policy
-            .check_create_room(&CreateRoomRequest {
-                creator: creator.as_str(),
-                room_version: version.as_str(),
-                preset: Some(preset.as_str()),
-                is_public: p.is_public,
-                initial_state: &keys,
+            .position(|s| {
+                s.kind.to_string() == "m.room.member"
+                    && s.state_key.as_deref() != Some(creator.as_str())
             })
+            .unwrap_or(specs.len());
+        for (i, (kind, key, content)) in defaults.into_iter().enumerate() {
+            if !keys.iter().any(|(t, k)| *t == kind && *k == key) {
+                specs.insert(at + i, EventSpec::state(kind.as_str().into(), key, content));
+            }
+        }
+        let keys = state_keys(&specs);
+        self.policy
+            .check_create_room(&request(&keys))
             .map_err(|d| Error::policy(&d))?;
 
         // Build each event on an in-memory state; the room id comes from the create event (v12)

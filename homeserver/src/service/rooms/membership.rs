@@ -284,6 +284,17 @@ impl RoomService {
             .any(|r| theirs.contains(r)))
     }
 
+    /// Every membership row of a room (all states), for device-list tracking. No access check:
+    /// internal callers only.
+    pub async fn member_rows(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<Vec<crate::store::rooms::MembershipRow>> {
+        let store = self.store.clone();
+        let r = room_id.to_owned();
+        blocking(move || Ok(store.members(r.as_str())?)).await
+    }
+
     pub async fn memberships(
         &self,
         user_id: &UserId,

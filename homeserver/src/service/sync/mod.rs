@@ -1,6 +1,7 @@
 //! /sync (v3): everything for a user after a stream position, read with indexed queries per
 //! room the user is in. A long-poll waits on the notifier, never on a timer loop.
 
+mod e2ee;
 mod joined;
 mod other_rooms;
 
@@ -14,6 +15,8 @@ use ruma::api::client::sync::sync_events::v3::{Response, Rooms};
 use ruma::presence::PresenceState;
 
 use super::account_data::AccountDataService;
+use super::e2ee::KeyService;
+use super::e2ee::to_device::ToDeviceService;
 use super::ephemeral::presence::PresenceService;
 use super::ephemeral::receipts::ReceiptService;
 use super::ephemeral::typing::TypingService;
@@ -37,6 +40,8 @@ pub struct SyncRequest {
 
 pub struct SyncService {
     rooms: Arc<RoomService>,
+    e2ee: Arc<KeyService>,
+    to_device: Arc<ToDeviceService>,
     receipts: Arc<ReceiptService>,
     typing: Arc<TypingService>,
     presence: Arc<PresenceService>,
@@ -55,6 +60,8 @@ struct Computed {
 /// The services a sync reads from.
 pub struct SyncDeps {
     pub rooms: Arc<RoomService>,
+    pub e2ee: Arc<KeyService>,
+    pub to_device: Arc<ToDeviceService>,
     pub receipts: Arc<ReceiptService>,
     pub typing: Arc<TypingService>,
     pub presence: Arc<PresenceService>,
@@ -67,6 +74,8 @@ impl SyncService {
     pub fn new(deps: SyncDeps, max_timeout: Duration) -> Self {
         let SyncDeps {
             rooms,
+            e2ee,
+            to_device,
             receipts,
             typing,
             presence,
@@ -76,6 +85,8 @@ impl SyncService {
         } = deps;
         Self {
             rooms,
+            e2ee,
+            to_device,
             receipts,
             typing,
             presence,
@@ -96,7 +107,21 @@ impl SyncService {
         loop {
             wake.borrow_and_update();
             let upto = self.rooms.current_pos();
-            let c = self.compute(session, &req, upto).await?;
+            // To-device first: when more are queued than one sync carries, the whole response
+            // stops at the last one delivered, so the next `since` acknowledges only those.
+            let delivery = self
+                .to_device
+                .deliver(&session.user_id, &session.device_id, req.since, upto)
+                .await?;
+            let upto = match delivery.last_pos {
+                Some(last) if delivery.more => last,
+                _ => upto,
+            };
+            let mut c = self.compute(session, &req, upto).await?;
+            if !delivery.events.is_empty() {
+                c.has_data = true;
+                c.response.to_device.events = delivery.events;
+            }
             let initial = req.since.is_none() || req.full_state;
             if c.has_data || initial || Instant::now() >= deadline {
                 return Ok(c.response);
@@ -167,6 +192,9 @@ impl SyncService {
             .await?;
         has_data |= news;
         response.presence.events = presence;
+        has_data |= self
+            .e2ee_sections(session, req, since, upto, &mut response)
+            .await?;
         Ok(Computed { response, has_data })
     }
 }

@@ -1,8 +1,10 @@
 //! SQLite implementation of every storage trait. One file per table family.
 
 mod account_data;
+mod backup;
 pub mod db;
 mod filters;
+mod keys;
 mod media;
 mod migrations;
 mod push;
@@ -10,6 +12,7 @@ mod receipts;
 mod relations;
 mod reports;
 mod rooms;
+mod to_device;
 mod users;
 
 use std::sync::Arc;

@@ -75,6 +75,7 @@ impl UserStore for SqliteStore {
             )?;
             // Tokens go with their devices (foreign-key cascade).
             ctx.tx.execute("DELETE FROM devices WHERE user_id = ?1", [&u])?;
+            super::keys::mark_changed(ctx, &u)?;
             if erase {
                 ctx.tx
                     .execute("DELETE FROM account_data WHERE user_id = ?1", [&u])?;
@@ -183,6 +184,8 @@ impl UserStore for SqliteStore {
                     "DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2",
                     params![u, d],
                 )?;
+                // Room-mates must learn the device is gone (device_lists.changed).
+                super::keys::mark_changed(ctx, &u)?;
             }
             Ok(())
         })
@@ -211,6 +214,7 @@ impl UserStore for SqliteStore {
                     }
                 }
             }
+            super::keys::mark_changed(ctx, &u)?;
             Ok(())
         })
     }
@@ -222,6 +226,7 @@ impl UserStore for SqliteStore {
                 "DELETE FROM devices WHERE user_id = ?1 AND device_id != ?2",
                 params![u, k],
             )?;
+            super::keys::mark_changed(ctx, &u)?;
             Ok(())
         })
     }

@@ -33,18 +33,26 @@ impl RoomService {
         {
             return Ok(id);
         }
+        let mut guard = self.lock_room(room_id).await?;
+        let state = guard.as_mut().expect("loaded by lock_room");
+        // Checked under the room lock, so the state it sees is the state the event replaces.
+        let kind = spec.kind.to_string();
+        let prev = spec.state_key.as_ref().and_then(|k| {
+            state
+                .state
+                .get(&(kind.as_str().into(), k.clone()))
+                .map(|pdu| pdu.content.clone())
+        });
         self.policy
             .check_event(&EventRequest {
                 room_id: room_id.as_str(),
                 sender: sender.as_str(),
-                event_type: &spec.kind.to_string(),
+                event_type: &kind,
                 state_key: spec.state_key.as_deref(),
                 content: &spec.content,
+                prev_content: prev.as_deref(),
             })
             .map_err(|d| Error::policy(&d))?;
-
-        let mut guard = self.lock_room(room_id).await?;
-        let state = guard.as_mut().expect("loaded by lock_room");
         let built = build_event(
             state,
             Some(room_id),

@@ -213,3 +213,107 @@ CREATE TABLE pushers (
     PRIMARY KEY (user_id, app_id, pushkey)
 ) WITHOUT ROWID;
 CREATE INDEX pushers_key ON pushers(app_id, pushkey);
+
+-- End-to-end encryption. Device-scoped rows go with their device (logout, deletion).
+-- Device identity keys as uploaded (the device's own signature included).
+CREATE TABLE device_keys (
+    user_id   TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    key_json  TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- Unclaimed one-time keys; a claim deletes its row.
+CREATE TABLE one_time_keys (
+    user_id   TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    key_id    TEXT NOT NULL,
+    key_json  TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id, algorithm, key_id),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- One fallback key per algorithm; handed out when one-time keys run out, then marked used.
+CREATE TABLE fallback_keys (
+    user_id   TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    key_id    TEXT NOT NULL,
+    key_json  TEXT NOT NULL,
+    used      INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, device_id, algorithm),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- Cross-signing keys; `public_key` (unpadded base64) is how signatures/upload names them.
+CREATE TABLE cross_signing_keys (
+    user_id    TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+    key_type   TEXT NOT NULL CHECK (key_type IN ('master', 'self_signing', 'user_signing')),
+    public_key TEXT NOT NULL,
+    key_json   TEXT NOT NULL,
+    PRIMARY KEY (user_id, key_type)
+) WITHOUT ROWID;
+
+-- Signatures uploaded later (signatures/upload), merged into /keys/query answers. `target_key`
+-- is a device id or a cross-signing public key of `target_user`.
+CREATE TABLE key_signatures (
+    target_user   TEXT NOT NULL,
+    target_key    TEXT NOT NULL,
+    signer_user   TEXT NOT NULL,
+    signer_key_id TEXT NOT NULL,
+    signature     TEXT NOT NULL,
+    PRIMARY KEY (target_user, target_key, signer_user, signer_key_id)
+) WITHOUT ROWID;
+
+-- The latest stream position at which a user's devices or keys changed (device_lists.changed).
+CREATE TABLE device_list_changes (
+    user_id TEXT PRIMARY KEY,
+    pos     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX device_list_changes_pos ON device_list_changes(pos);
+
+-- Undelivered to-device messages; deleted once the device syncs past their position.
+CREATE TABLE to_device_messages (
+    user_id    TEXT NOT NULL,
+    device_id  TEXT NOT NULL,
+    pos        INTEGER NOT NULL,
+    sender     TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    content    TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id, pos),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- sendToDevice transaction ids already handled, per sending device (idempotent retries).
+CREATE TABLE to_device_txns (
+    user_id   TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    txn_id    TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id, txn_id),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- Server-side key backup. Deleted versions stay as tombstones so a number is never reused.
+CREATE TABLE backup_versions (
+    user_id   TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+    version   INTEGER NOT NULL,
+    algorithm TEXT NOT NULL,
+    etag      INTEGER NOT NULL DEFAULT 0,
+    deleted   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, version)
+) WITHOUT ROWID;
+
+CREATE TABLE backup_keys (
+    user_id             TEXT NOT NULL,
+    version             INTEGER NOT NULL,
+    room_id             TEXT NOT NULL,
+    session_id          TEXT NOT NULL,
+    first_message_index INTEGER NOT NULL,
+    forwarded_count     INTEGER NOT NULL,
+    is_verified         INTEGER NOT NULL,
+    key_json            TEXT NOT NULL,
+    PRIMARY KEY (user_id, version, room_id, session_id),
+    FOREIGN KEY (user_id, version) REFERENCES backup_versions(user_id, version) ON DELETE CASCADE
+) WITHOUT ROWID;
