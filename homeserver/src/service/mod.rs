@@ -188,6 +188,8 @@ impl Services {
                 presence: presence.clone(),
                 account_data: account_data.clone(),
                 push: push.clone(),
+                keys: e2ee.clone(),
+                to_device: to_device.clone(),
                 notifier: notifier.clone(),
             },
             std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),

@@ -2,8 +2,9 @@
 //! and subscriptions cover), receipts and typing (same rooms). A room sent for the first time on
 //! this connection gets its full account data and receipts; other rooms what changed since.
 //!
-//! PENDING (E2EE work on another branch): `to_device` and `e2ee` go through the two seam
-//! functions at the bottom, which answer empty until the E2EE service lands.
+//! to_device: the device's queued messages after the client's `since` (which acknowledges,
+//! i.e. deletes, everything up to it). e2ee: device-list changes, one-time-key counts and unused
+//! fallback key types, as in /sync v3.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -90,15 +91,13 @@ impl SlidingSyncService {
             }
         }
         if req.to_device.enabled == Some(true) {
-            out.to_device = Some(to_device(
-                scope.user,
-                scope.device,
-                req.to_device.since.as_deref(),
-                req.to_device.limit,
-            ));
+            out.to_device = Some(
+                self.to_device_ext(scope, req.to_device.since.as_deref())
+                    .await?,
+            );
         }
         if req.e2ee.enabled == Some(true) {
-            out.e2ee = e2ee(scope.user, scope.device, scope.since, scope.upto);
+            out.e2ee = self.e2ee_ext(scope).await?;
         }
         Ok(out)
     }
@@ -141,34 +140,49 @@ impl SlidingSyncService {
 // E2EE seam. These two functions are the only places to change when the E2EE service lands.
 // ---------------------------------------------------------------------------------------------
 
-/// PENDING: to-device messages for this device. Today: no messages; `next_batch` echoes the
-/// client's `since` (or "0") so its cursor never moves backwards.
-///
-/// Once the E2EE service exists this must: delete the device's messages up to `since` (the
-/// client has them), then read up to `limit` (default 100) messages queued for
-/// `(user, device)` after `since`, and return them with `next_batch` = the position of the last
-/// one returned (or `since` if none).
-fn to_device(
-    _user: &UserId,
-    _device: &DeviceId,
-    since: Option<&str>,
-    _limit: Option<ruma::UInt>,
-) -> response::ToDevice {
-    let mut t = response::ToDevice::default();
-    t.next_batch = since.unwrap_or("0").to_owned();
-    t
-}
+impl SlidingSyncService {
+    /// Queued to-device messages after the client's token; the token acknowledges (deletes)
+    /// what it covers. `next_batch` never passes a message not yet delivered.
+    async fn to_device_ext(
+        &self,
+        scope: &ExtensionScope<'_>,
+        since: Option<&str>,
+    ) -> Result<response::ToDevice> {
+        let since = since.and_then(crate::service::filter::parse_token);
+        let d = self
+            .to_device
+            .deliver(scope.user, scope.device, since, scope.upto)
+            .await?;
+        let mut t = response::ToDevice::default();
+        let next = match d.last_pos {
+            Some(last) if d.more => last,
+            _ => scope.upto,
+        };
+        t.next_batch = next.to_string();
+        t.events = d.events;
+        Ok(t)
+    }
 
-/// PENDING: the e2ee extension. Today: empty (no device-list changes, an empty one-time-key
-/// count map, fallback key types left out).
-///
-/// Once the E2EE service exists this must return: `device_lists.changed` / `.left` (users
-/// sharing a room with `user` whose device keys changed in `(since, upto]`, and users no longer
-/// sharing any room), `device_one_time_keys_count` (unclaimed OTKs per algorithm for
-/// `(user, device)`), and `device_unused_fallback_key_types` (Some, listing the algorithms of
-/// the device's unused fallback keys).
-fn e2ee(_user: &UserId, _device: &DeviceId, _since: i64, _upto: i64) -> response::E2EE {
-    let mut e = response::E2EE::default();
-    e.device_one_time_keys_count = BTreeMap::new();
-    e
+    /// Key counts are always present; device-list changes only after the first request.
+    async fn e2ee_ext(&self, scope: &ExtensionScope<'_>) -> Result<response::E2EE> {
+        let mut e = response::E2EE::default();
+        e.device_one_time_keys_count = self
+            .keys
+            .one_time_key_counts(scope.user, scope.device)
+            .await?;
+        e.device_unused_fallback_key_types = Some(
+            self.keys
+                .unused_fallback_key_types(scope.user, scope.device)
+                .await?,
+        );
+        if scope.since > 0 {
+            let changes = self
+                .keys
+                .device_list_changes(scope.user, scope.since, scope.upto)
+                .await?;
+            e.device_lists.changed = changes.changed;
+            e.device_lists.left = changes.left;
+        }
+        Ok(e)
+    }
 }

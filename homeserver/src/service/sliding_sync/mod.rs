@@ -22,6 +22,8 @@ use ruma::api::error::ErrorKind;
 use self::connection::{ConnKey, Connections, SentRoom, Snapshot};
 use self::extensions::ExtensionScope;
 use super::account_data::AccountDataService;
+use super::e2ee::KeyService;
+use super::e2ee::to_device::ToDeviceService;
 use super::ephemeral::presence::PresenceService;
 use super::ephemeral::receipts::ReceiptService;
 use super::ephemeral::typing::TypingService;
@@ -38,6 +40,8 @@ pub struct SlidingSyncService {
     presence: Arc<PresenceService>,
     account_data: Arc<AccountDataService>,
     push: Arc<PushService>,
+    keys: Arc<KeyService>,
+    to_device: Arc<ToDeviceService>,
     notifier: Arc<Notifier>,
     connections: Connections,
     max_timeout: Duration,
@@ -51,6 +55,8 @@ pub struct Deps {
     pub presence: Arc<PresenceService>,
     pub account_data: Arc<AccountDataService>,
     pub push: Arc<PushService>,
+    pub keys: Arc<KeyService>,
+    pub to_device: Arc<ToDeviceService>,
     pub notifier: Arc<Notifier>,
 }
 
@@ -70,6 +76,8 @@ impl SlidingSyncService {
             presence: d.presence,
             account_data: d.account_data,
             push: d.push,
+            keys: d.keys,
+            to_device: d.to_device,
             notifier: d.notifier,
             connections: Connections::default(),
             max_timeout,
@@ -196,7 +204,8 @@ impl SlidingSyncService {
         has_data |= !(e.account_data.is_empty()
             && e.receipts.is_empty()
             && e.typing.is_empty()
-            && e.e2ee.is_empty()
+            // Key counts are always there; only device-list changes are news.
+            && e.e2ee.device_lists.is_empty()
             && e.to_device.as_ref().is_none_or(|t| t.events.is_empty()));
         Ok(Computed {
             response,
