@@ -2,10 +2,15 @@
 //!
 //! The homeserver never hard-codes a policy: it calls a [`Policy`] at each hook point and obeys
 //! the [`Decision`]. Implementations decide only; they do no I/O of their own, so every rule can be
-//! unit-tested here without a server. The default, [`AllowAll`], allows everything; the NHS rule
-//! set arrives with the governance issue.
+//! unit-tested here without a server. [`AllowAll`] allows everything; [`NhsPolicy`] is the NHS
+//! rule set (see docs/GOVERNANCE.md for every rule id).
+
+mod nhs;
+pub mod nhs_number;
 
 use serde::Serialize;
+
+pub use nhs::{NhsPolicy, RULE_NHS_NUMBER_IN_MESSAGE, RULE_NHS_NUMBER_IN_METADATA};
 
 /// Why a policy refused something. `rule` is a stable identifier an IG lead can look up in
 /// docs/GOVERNANCE.md; `reason` is a sentence for the user.
@@ -65,6 +70,14 @@ pub struct EventRequest<'a> {
     pub content: &'a serde_json::value::RawValue,
 }
 
+/// A change to a user's global profile (display names show in every room and the directory).
+#[derive(Debug, Clone)]
+pub struct ProfileUpdate<'a> {
+    pub user_id: &'a str,
+    /// The new display name (`None` when it is being removed).
+    pub displayname: Option<&'a str>,
+}
+
 /// The hook points. Every method has an allow-all default so a rule set overrides only what it
 /// governs.
 pub trait Policy: Send + Sync + 'static {
@@ -81,6 +94,9 @@ pub trait Policy: Send + Sync + 'static {
         Ok(())
     }
     fn check_event(&self, _req: &EventRequest<'_>) -> Decision {
+        Ok(())
+    }
+    fn check_profile_update(&self, _req: &ProfileUpdate<'_>) -> Decision {
         Ok(())
     }
 }
@@ -132,5 +148,10 @@ mod tests {
             invitee: "@b:y",
         };
         assert!(NoTopics.check_invite(&inv).is_ok());
+        let profile = ProfileUpdate {
+            user_id: "@a:x",
+            displayname: Some("A"),
+        };
+        assert!(NoTopics.check_profile_update(&profile).is_ok());
     }
 }

@@ -3,6 +3,7 @@
 //! narrow store traits. Dependencies are explicit: each service is built with what it needs.
 
 pub mod account_data;
+pub mod audit;
 pub mod accounts;
 pub mod ephemeral;
 pub mod filter;
@@ -49,6 +50,7 @@ pub struct Services {
     pub config: Arc<Config>,
     pub limits: Limits,
     pub policy: Arc<dyn Policy>,
+    pub audit: Arc<audit::AuditService>,
     pub users: Arc<users::UserService>,
     pub uiaa: Arc<uiaa::UiaaService>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
@@ -76,10 +78,12 @@ impl Services {
         };
         let store = Arc::new(store);
         let uiaa = Arc::new(uiaa::UiaaService::default());
+        let audit = Arc::new(audit::AuditService::new(store.clone()));
         let users = Arc::new(users::UserService::new(
             config.clone(),
             store.clone(),
             policy.clone(),
+            audit.clone(),
             uiaa.clone(),
         ));
         let rate_limits = Arc::new(rate_limit::RateLimits::new(&config.rate_limit));
@@ -97,6 +101,7 @@ impl Services {
             store.clone(),
             keys.clone(),
             policy.clone(),
+            audit.clone(),
             notifier.clone(),
             users.clone(),
         ));
@@ -141,6 +146,7 @@ impl Services {
             config,
             limits,
             policy,
+            audit,
             users,
             uiaa,
             rate_limits,
@@ -183,12 +189,22 @@ pub(crate) fn test_services() -> (Services, tempfile::TempDir) {
 /// As `test_services`, plus the store underneath (to read stream positions).
 #[cfg(test)]
 pub(crate) fn test_services_and_store() -> (Services, SqliteStore, tempfile::TempDir) {
+    test_services_with_policy(Arc::new(handover_policy::AllowAll))
+}
+
+/// As `test_services_and_store`, enforcing `policy`.
+#[cfg(test)]
+pub(crate) fn test_services_with_policy(
+    policy: Arc<dyn Policy>,
+) -> (Services, SqliteStore, tempfile::TempDir) {
     let (store, dir) = crate::store::sqlite::test_store();
     let config = Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };
-    let services = Services::build(config, store.clone(), Arc::new(handover_policy::AllowAll))
-        .expect("build services");
+    let services = Services::build(config, store.clone(), policy).expect("build services");
     (services, store, dir)
 }
+
+#[cfg(test)]
+mod governance_tests;

@@ -30,6 +30,7 @@ pub use self::read::{Messages, RoomSummary};
 pub use self::relations::RelationsParams;
 use self::state::RoomState;
 pub use self::timeline::build::EventSpec;
+use super::audit::AuditService;
 use super::blocking;
 use super::keys::ServerKeys;
 use super::notifier::Notifier;
@@ -51,6 +52,7 @@ pub struct RoomService {
     store: Arc<dyn RoomStore>,
     keys: Arc<ServerKeys>,
     policy: Arc<dyn Policy>,
+    audit: Arc<AuditService>,
     notifier: Arc<Notifier>,
     users: Arc<UserService>,
     rooms: Mutex<HashMap<OwnedRoomId, RoomSlot>>,
@@ -63,6 +65,7 @@ impl RoomService {
         store: Arc<dyn RoomStore>,
         keys: Arc<ServerKeys>,
         policy: Arc<dyn Policy>,
+        audit: Arc<AuditService>,
         notifier: Arc<Notifier>,
         users: Arc<UserService>,
     ) -> Self {
@@ -71,6 +74,7 @@ impl RoomService {
             store,
             keys,
             policy,
+            audit,
             notifier,
             users,
             rooms: Mutex::new(HashMap::new()),

@@ -32,15 +32,8 @@ impl RoomService {
         {
             return Ok(id);
         }
-        self.policy
-            .check_event(&EventRequest {
-                room_id: room_id.as_str(),
-                sender: sender.as_str(),
-                event_type: &spec.kind.to_string(),
-                state_key: spec.state_key.as_deref(),
-                content: &spec.content,
-            })
-            .map_err(|d| Error::policy(&d))?;
+        self.check_event_policy(room_id.as_str(), sender, &spec)
+            .await?;
 
         let mut guard = self.lock_room(room_id).await?;
         let state = guard.as_mut().expect("loaded by lock_room");
@@ -79,6 +72,26 @@ impl RoomService {
         }
         self.notifier.notify(notify.iter().map(|u| &**u));
         Ok(pdu.event_id.clone())
+    }
+
+    /// The policy's `check_event` hook; a denial is audited and refused.
+    pub(in crate::service::rooms) async fn check_event_policy(
+        &self,
+        room_id: &str,
+        sender: &UserId,
+        spec: &EventSpec,
+    ) -> Result<()> {
+        let decision = self.policy.check_event(&EventRequest {
+            room_id,
+            sender: sender.as_str(),
+            event_type: &spec.kind.to_string(),
+            state_key: spec.state_key.as_deref(),
+            content: &spec.content,
+        });
+        let target = Some(room_id).filter(|r| !r.is_empty());
+        (self.audit)
+            .enforce(decision, "check_event", sender.as_str(), target)
+            .await
     }
 
     async fn txn_event(
