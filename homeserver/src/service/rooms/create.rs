@@ -154,7 +154,7 @@ impl RoomService {
         self.versions
             .lock()
             .expect("versions lock")
-            .insert(room_id.clone(), version);
+            .insert(room_id.clone(), version.clone());
         *self.slot(&room_id).lock().await = Some(state);
         self.notifier.notify(notify.iter().map(|u| &**u));
         tracing::info!(room_id = %room_id, creator = %creator, "room created");
