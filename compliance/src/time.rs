@@ -129,10 +129,19 @@ mod tests {
         assert_eq!(parse_time("2025-01-31T09:00:00Z"), Ok(1_738_314_000_000));
         assert_eq!(parse_time("2025-01-31t09:00:00z"), Ok(1_738_314_000_000));
         assert_eq!(parse_time("2025-01-31 09:00:00Z"), Ok(1_738_314_000_000));
-        assert_eq!(parse_time("2025-01-31T10:00:00+01:00"), Ok(1_738_314_000_000));
-        assert_eq!(parse_time("2025-01-31T08:30:00-00:30"), Ok(1_738_314_000_000));
+        assert_eq!(
+            parse_time("2025-01-31T10:00:00+01:00"),
+            Ok(1_738_314_000_000)
+        );
+        assert_eq!(
+            parse_time("2025-01-31T08:30:00-00:30"),
+            Ok(1_738_314_000_000)
+        );
         assert_eq!(parse_time("2025-01-31T09:00:00.5Z"), Ok(1_738_314_000_500));
-        assert_eq!(parse_time("2025-01-31T09:00:00.123456Z"), Ok(1_738_314_000_123));
+        assert_eq!(
+            parse_time("2025-01-31T09:00:00.123456Z"),
+            Ok(1_738_314_000_123)
+        );
         assert_eq!(parse_time("2025-01-31"), Ok(1_738_281_600_000));
         assert_eq!(parse_time("2024-02-29T00:00:00Z"), Ok(1_709_164_800_000));
         assert_eq!(parse_time("1969-12-31T23:59:59Z"), Ok(-1000));
@@ -168,7 +177,10 @@ mod tests {
     fn formats_and_round_trips() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_rfc3339(-1000), "1969-12-31T23:59:59.000Z");
-        assert_eq!(format_rfc3339(1_709_164_800_123), "2024-02-29T00:00:00.123Z");
+        assert_eq!(
+            format_rfc3339(1_709_164_800_123),
+            "2024-02-29T00:00:00.123Z"
+        );
         for ms in [0, 951_782_400_000, 1_738_314_000_500, 4_102_444_799_999] {
             assert_eq!(parse_time(&format_rfc3339(ms)), Ok(ms));
         }

@@ -100,7 +100,10 @@ fn audit(rt: &tokio::runtime::Runtime, command: AuditCommand) -> anyhow::Result<
         AuditCommand::Verify { config } => {
             let cfg = load(config.as_deref());
             let audit = handover::server::open_audit(&cfg)?;
-            match rt.block_on(audit.verify()).map_err(|e| anyhow::anyhow!("{e}"))? {
+            match rt
+                .block_on(audit.verify())
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
                 Ok(status) => {
                     println!("audit chain intact: {} entries", status.entries);
                     println!("head hash: {}", status.head);

@@ -54,7 +54,10 @@ fn metadata_fields(event_type: &str, content: &Value) -> Option<(Vec<String>, &'
             // The plain topic plus each text representation of `m.topic` (spec v1.15).
             let mut t: Vec<String> = owned(strings(content, &["topic"]));
             if let Some(Value::Array(reps)) = content.pointer("/m.topic/m.text") {
-                t.extend(reps.iter().filter_map(|r| r["body"].as_str().map(str::to_owned)));
+                t.extend(
+                    reps.iter()
+                        .filter_map(|r| r["body"].as_str().map(str::to_owned)),
+                );
             }
             (t, "a room topic")
         }
@@ -130,8 +133,14 @@ mod tests {
     fn refuses_nhs_numbers_in_metadata() {
         let p = NhsPolicy::default();
         let meta = Some(RULE_NHS_NUMBER_IN_METADATA.to_owned());
-        assert_eq!(rule(check(&p, "m.room.name", r#"{"name":"Bed 4 9434765919"}"#)), meta);
-        assert_eq!(rule(check(&p, "m.room.topic", r#"{"topic":"pt 943 476 5919"}"#)), meta);
+        assert_eq!(
+            rule(check(&p, "m.room.name", r#"{"name":"Bed 4 9434765919"}"#)),
+            meta
+        );
+        assert_eq!(
+            rule(check(&p, "m.room.topic", r#"{"topic":"pt 943 476 5919"}"#)),
+            meta
+        );
         let rich = r#"{"topic":"x","m.topic":{"m.text":[{"body":"943-476-5919"}]}}"#;
         assert_eq!(rule(check(&p, "m.room.topic", rich)), meta);
         let alias = r##"{"alias":"#ward:x","alt_aliases":["#p9434765919:x"]}"##;
@@ -141,7 +150,10 @@ mod tests {
         let member = r#"{"membership":"join","displayname":"J Smith 9434765919"}"#;
         assert_eq!(rule(check(&p, "m.room.member", member)), meta);
         let d = check(&p, "m.room.name", r#"{"name":"9434765919"}"#).unwrap_err();
-        assert!(!d.reason.contains("9434765919"), "the reason never repeats the number");
+        assert!(
+            !d.reason.contains("9434765919"),
+            "the reason never repeats the number"
+        );
     }
 
     #[test]
@@ -151,8 +163,14 @@ mod tests {
             ("m.room.name", r#"{"name":"Bed 4 9434765918"}"#),
             ("m.room.name", r#"{"name":"Ward 7 handover"}"#),
             ("m.room.topic", r#"{"topic":"call 01619434765919"}"#),
-            ("m.room.member", r#"{"membership":"join","displayname":"Dr A"}"#),
-            ("m.room.message", r#"{"msgtype":"m.text","body":"9434765919"}"#),
+            (
+                "m.room.member",
+                r#"{"membership":"join","displayname":"Dr A"}"#,
+            ),
+            (
+                "m.room.message",
+                r#"{"msgtype":"m.text","body":"9434765919"}"#,
+            ),
             ("m.room.encrypted", r#"{"ciphertext":"9434765919"}"#),
             ("m.room.name", "[1]"),
         ] {

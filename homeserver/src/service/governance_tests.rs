@@ -86,8 +86,16 @@ async fn topic_with_spaced_nhs_number_is_refused() {
     assert_denied(err, META);
     // And later, as a state event in an existing room.
     let room_id = room(&s, &alice, "Ward 7", false).await;
-    let spec = EventSpec::state(StateEventType::RoomTopic, "", json!({"topic": "943-476-5919"}));
-    let err = s.rooms.send_state(&room_id, &alice, spec).await.unwrap_err();
+    let spec = EventSpec::state(
+        StateEventType::RoomTopic,
+        "",
+        json!({"topic": "943-476-5919"}),
+    );
+    let err = s
+        .rooms
+        .send_state(&room_id, &alice, spec)
+        .await
+        .unwrap_err();
     assert_denied(err, META);
     assert_denial_audited(&s, META, "check_event", alice.as_str()).await;
 }
@@ -115,7 +123,10 @@ async fn invalid_check_digit_passes() {
     let uid = me.user_id.clone();
     let room_id = s
         .rooms
-        .create_room(&uid, params(Some("Bed 4 9434765918"), Some("ref 943 476 5918")))
+        .create_room(
+            &uid,
+            params(Some("Bed 4 9434765918"), Some("ref 943 476 5918")),
+        )
         .await
         .unwrap();
     s.accounts
@@ -129,7 +140,14 @@ async fn invalid_check_digit_passes() {
         None,
     );
     s.rooms.send(&room_id, &uid, body, None).await.unwrap();
-    assert!(s.audit.all().await.unwrap().iter().all(|r| r.outcome != Outcome::Denied));
+    assert!(
+        s.audit
+            .all()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.outcome != Outcome::Denied)
+    );
 }
 
 #[tokio::test]
@@ -145,7 +163,11 @@ async fn messages_are_checked_when_configured() {
         json!({"msgtype": "m.text", "body": "NHS 943 476 5919"}),
         None,
     );
-    let err = s.rooms.send(&room_id, &alice, body, None).await.unwrap_err();
+    let err = s
+        .rooms
+        .send(&room_id, &alice, body, None)
+        .await
+        .unwrap_err();
     assert_denied(err, "nhs_number_in_message");
     assert_denial_audited(&s, "nhs_number_in_message", "check_event", alice.as_str()).await;
 }
@@ -157,8 +179,14 @@ async fn failed_login_is_audited_without_the_password() {
     let ip = Some("192.0.2.7".parse().unwrap());
     let secret = "Tr0ub4dor&3-not-the-password";
     let err = s.users.login("alice", secret, None, None, ip).await;
-    assert!(matches!(err.err().unwrap().kind(), Some(ErrorKind::Forbidden)));
-    let s2 = s.users.login("@bob:localhost", secret, None, None, ip).await;
+    assert!(matches!(
+        err.err().unwrap().kind(),
+        Some(ErrorKind::Forbidden)
+    ));
+    let s2 = s
+        .users
+        .login("@bob:localhost", secret, None, None, ip)
+        .await;
     assert!(s2.is_err());
     let ok = s
         .users
@@ -179,10 +207,16 @@ async fn failed_login_is_audited_without_the_password() {
     assert_eq!(logins[2].details["device_id"], ok.device_id.as_str());
     for r in &all {
         let line = to_json_line(r);
-        assert!(!line.contains(secret) && !line.contains("a long password"), "{line}");
+        assert!(
+            !line.contains(secret) && !line.contains("a long password"),
+            "{line}"
+        );
         assert!(!line.contains(&ok.access_token), "{line}");
     }
-    assert_eq!(s.audit.verify().await.unwrap().unwrap().entries, all.len() as u64);
+    assert_eq!(
+        s.audit.verify().await.unwrap().unwrap().entries,
+        all.len() as u64
+    );
 }
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 //! narrow store traits. Dependencies are explicit: each service is built with what it needs.
 
 pub mod account_data;
-pub mod audit;
 pub mod accounts;
+pub mod audit;
 pub mod ephemeral;
 pub mod filter;
 pub mod filters;

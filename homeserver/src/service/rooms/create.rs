@@ -166,7 +166,12 @@ impl RoomService {
         self.audit.record(e).await;
         for invitee in &p.invite {
             let e = entry(creator.as_str(), action::ROOM_INVITE, Outcome::Success);
-            self.audit.record(e.target(invitee.as_str()).detail("room_id", room_id.as_str())).await;
+            self.audit
+                .record(
+                    e.target(invitee.as_str())
+                        .detail("room_id", room_id.as_str()),
+                )
+                .await;
         }
         Ok(room_id)
     }

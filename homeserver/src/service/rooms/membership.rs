@@ -91,7 +91,12 @@ impl RoomService {
             invitee: invitee.as_str(),
         });
         (self.audit)
-            .enforce(decision, "check_invite", inviter.as_str(), Some(invitee.as_str()))
+            .enforce(
+                decision,
+                "check_invite",
+                inviter.as_str(),
+                Some(invitee.as_str()),
+            )
             .await?;
         if invitee.server_name() != self.server_name {
             return Err(Error::forbidden(
@@ -126,7 +131,12 @@ impl RoomService {
         self.set_membership(room_id, inviter, invitee, content)
             .await?;
         let e = entry(inviter.as_str(), action::ROOM_INVITE, Outcome::Success);
-        self.audit.record(e.target(invitee.as_str()).detail("room_id", room_id.as_str())).await;
+        self.audit
+            .record(
+                e.target(invitee.as_str())
+                    .detail("room_id", room_id.as_str()),
+            )
+            .await;
         Ok(())
     }
 

@@ -8,8 +8,8 @@ use ruma::{DeviceId, OwnedDeviceId, UserId};
 use handover_compliance::Outcome;
 
 use super::{Session, UserService};
-use crate::service::audit::{action, entry};
 use crate::error::{Error, Result};
+use crate::service::audit::{action, entry};
 use crate::service::blocking;
 use crate::store::users::DeviceRecord;
 
@@ -79,7 +79,11 @@ impl UserService {
         let ids: Vec<String> = device_ids.iter().map(|d| d.to_string()).collect();
         blocking(move || Ok(store.delete_devices(uid.as_str(), Some(&device_ids))?)).await?;
         tracing::info!(user_id = %session.user_id, count, "devices deleted");
-        let e = entry(session.user_id.as_str(), action::DEVICE_DELETE, Outcome::Success);
+        let e = entry(
+            session.user_id.as_str(),
+            action::DEVICE_DELETE,
+            Outcome::Success,
+        );
         self.audit.record(e.detail("device_ids", ids)).await;
         Ok(())
     }

@@ -41,8 +41,12 @@ impl UserService {
             Ok(s) => entry(s.user_id.as_str(), action::LOGIN, Outcome::Success)
                 .detail("device_id", s.device_id.as_str()),
             // The name exactly as tried (cut to a sane length), so guessing shows in the trail.
-            Err(err) => entry(&user.chars().take(255).collect::<String>(), action::LOGIN, Outcome::Failure)
-                .detail("reason", failure_reason(err.kind())),
+            Err(err) => entry(
+                &user.chars().take(255).collect::<String>(),
+                action::LOGIN,
+                Outcome::Failure,
+            )
+            .detail("reason", failure_reason(err.kind())),
         };
         self.audit.record(with_ip(e, client_ip)).await;
         res

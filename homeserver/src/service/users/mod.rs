@@ -160,7 +160,12 @@ impl UserService {
             by_admin,
         });
         self.audit
-            .enforce(decision, "check_registration", actor, Some(user_id.as_str()))
+            .enforce(
+                decision,
+                "check_registration",
+                actor,
+                Some(user_id.as_str()),
+            )
             .await?;
         if let Some(p) = password {
             self.check_password_strength(p)?;
@@ -264,7 +269,9 @@ impl UserService {
         let th = session.token_hash.clone();
         blocking(move || Ok(store.delete_token(&th)?)).await?;
         let e = entry(session.user_id.as_str(), action::LOGOUT, Outcome::Success);
-        self.audit.record(e.detail("device_id", session.device_id.as_str())).await;
+        self.audit
+            .record(e.detail("device_id", session.device_id.as_str()))
+            .await;
         Ok(())
     }
 

@@ -47,7 +47,10 @@ async fn intact_trail_verifies() {
     assert_eq!(status.entries, 6);
     assert_eq!(verify_tampered(&path, "same.db", "").await, Ok(6));
     let all = audit.all().await.unwrap();
-    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6]);
+    assert_eq!(
+        all.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
     assert_eq!(all[1].prev_hash, all[0].hash);
 }
 
