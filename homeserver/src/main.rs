@@ -160,7 +160,14 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::Audit { command } => audit(&rt, command),
+        Command::Audit { command } => {
+            // Exit 1 is reserved for "chain broken"; anything else that stops a check is 2.
+            if let Err(e) = audit(&rt, command) {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Command::Serve { config } => {
             let cfg = load(config.as_deref());
             handover::server::init_logging(&cfg);
