@@ -32,6 +32,19 @@ pub struct Config {
     /// Room creation defaults.
     #[serde(default)]
     pub rooms: RoomsConfig,
+    /// The governance rule set (docs/GOVERNANCE.md).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// Which rule set the server enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyRules {
+    /// The NHS rules (default: this is an NHS distribution).
+    Nhs,
+    /// No rules; for development and non-clinical deployments only.
+    AllowAll,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +64,23 @@ impl Default for RoomsConfig {
     fn default() -> Self {
         Self {
             encrypt_by_default: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    pub rules: PolicyRules,
+    /// With `rules = "nhs"`: also refuse NHS numbers in unencrypted message bodies.
+    pub nhs_number_in_messages: bool,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            rules: PolicyRules::Nhs,
+            nhs_number_in_messages: false,
         }
     }
 }
@@ -204,6 +234,7 @@ impl Default for Config {
             },
             support: SupportConfig::default(),
             rooms: RoomsConfig::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -364,5 +395,24 @@ mod tests {
         assert_eq!(cfg.server_name, "trust.nhs.uk");
         assert_eq!(cfg.database.path, PathBuf::from("/tmp/x/handover.db"));
         assert_eq!(cfg.registration.mode, RegistrationMode::Closed);
+        assert_eq!(cfg.policy.rules, PolicyRules::Nhs);
+        assert!(!cfg.policy.nhs_number_in_messages);
+    }
+
+    #[test]
+    fn policy_section_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[policy]\nrules = \"allow-all\"\nnhs_number_in_messages = true\n",
+        )
+        .unwrap();
+        let cfg = Config::load(Some(&f)).unwrap();
+        assert_eq!(cfg.policy.rules, PolicyRules::AllowAll);
+        assert!(cfg.policy.nhs_number_in_messages);
+        std::fs::write(&f, "server_name = \"x\"\n[policy]\nrules = \"strict\"\n").unwrap();
+        let err = Config::load(Some(&f)).unwrap_err();
+        assert!(err.contains("policy.rules"), "{err}");
     }
 }

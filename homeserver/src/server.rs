@@ -9,8 +9,9 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, LogFormat, PolicyRules};
 use crate::service::Services;
+use crate::service::audit::AuditService;
 use crate::store::sqlite::SqliteStore;
 
 pub fn init_logging(cfg: &Config) {
@@ -30,12 +31,38 @@ pub fn init_logging(cfg: &Config) {
 pub fn build_services(config: Config) -> anyhow::Result<Services> {
     std::fs::create_dir_all(&config.data_dir)?;
     let store = SqliteStore::open(&config.database.path, config.database.readers)?;
-    // Allow-all checks, plus Handover's defaults: encrypted private rooms, irreversible encryption.
-    let policy: Arc<dyn handover_policy::Policy> = Arc::new(handover_policy::Defaults {
-        inner: handover_policy::AllowAll,
-        encrypt: config.rooms.encrypt_by_default,
-    });
+    let policy = policy_from_config(&config);
+    tracing::info!(policy = policy.name(), "governance policy");
     Services::build(config, store, policy).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The rule set named in `[policy]`.
+pub fn policy_from_config(cfg: &Config) -> Arc<dyn handover_policy::Policy> {
+    // The chosen rule set, wrapped in Handover's room defaults: encrypted private rooms and
+    // irreversible encryption (`rooms.encrypt_by_default`).
+    let encrypt = cfg.rooms.encrypt_by_default;
+    match cfg.policy.rules {
+        PolicyRules::Nhs => Arc::new(handover_policy::Defaults {
+            inner: handover_policy::NhsPolicy {
+                check_messages: cfg.policy.nhs_number_in_messages,
+            },
+            encrypt,
+        }),
+        PolicyRules::AllowAll => Arc::new(handover_policy::Defaults {
+            inner: handover_policy::AllowAll,
+            encrypt,
+        }),
+    }
+}
+
+/// The audit trail alone, for the `audit` commands (no keys, no listener).
+pub fn open_audit(config: &Config) -> anyhow::Result<AuditService> {
+    // Never create an empty database here: "0 entries, intact" would mislead an auditor.
+    if !config.database.path.exists() {
+        anyhow::bail!("no database at {}", config.database.path.display());
+    }
+    let store = SqliteStore::open(&config.database.path, config.database.readers)?;
+    Ok(AuditService::new(Arc::new(store)))
 }
 
 /// One log line per request: method, route template (never the raw path with ids or tokens),

@@ -2,10 +2,15 @@
 //!
 //! The homeserver never hard-codes a policy: it calls a [`Policy`] at each hook point and obeys
 //! the [`Decision`]. Implementations decide only; they do no I/O of their own, so every rule can be
-//! unit-tested here without a server. The default, [`AllowAll`], allows everything; the NHS rule
-//! set arrives with the governance issue.
+//! unit-tested here without a server. [`AllowAll`] allows everything; [`NhsPolicy`] is the NHS
+//! rule set (see docs/GOVERNANCE.md for every rule id).
+
+mod nhs;
+pub mod nhs_number;
 
 use serde::Serialize;
+
+pub use nhs::{NhsPolicy, RULE_NHS_NUMBER_IN_MESSAGE, RULE_NHS_NUMBER_IN_METADATA};
 
 /// Why a policy refused something. `rule` is a stable identifier an IG lead can look up in
 /// docs/GOVERNANCE.md; `reason` is a sentence for the user.
@@ -89,6 +94,14 @@ pub enum PushFormat {
 /// Default initial state for a new room: `(event type, state key, content)`.
 pub type InitialState = Vec<(String, String, serde_json::Value)>;
 
+/// A change to a user's global profile (display names show in every room and the directory).
+#[derive(Debug, Clone)]
+pub struct ProfileUpdate<'a> {
+    pub user_id: &'a str,
+    /// The new display name (`None` when it is being removed).
+    pub displayname: Option<&'a str>,
+}
+
 /// The hook points. Every method has an allow-all default so a rule set overrides only what it
 /// governs.
 pub trait Policy: Send + Sync + 'static {
@@ -116,6 +129,9 @@ pub trait Policy: Send + Sync + 'static {
     /// `(type, state key)` (e.g. `m.room.encryption`).
     fn room_defaults(&self, _req: &CreateRoomRequest<'_>) -> InitialState {
         Vec::new()
+    }
+    fn check_profile_update(&self, _req: &ProfileUpdate<'_>) -> Decision {
+        Ok(())
     }
 }
 
@@ -173,6 +189,9 @@ impl<P: Policy> Policy for Defaults<P> {
             }
         }
         self.inner.check_event(req)
+    }
+    fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
+        self.inner.check_profile_update(req)
     }
     fn push_format(&self, req: &PushRequest<'_>) -> PushFormat {
         self.inner.push_format(req)
@@ -234,6 +253,11 @@ mod tests {
             invitee: "@b:y",
         };
         assert!(NoTopics.check_invite(&inv).is_ok());
+        let profile = ProfileUpdate {
+            user_id: "@a:x",
+            displayname: Some("A"),
+        };
+        assert!(NoTopics.check_profile_update(&profile).is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod audit;
 pub mod e2ee;
 pub mod ephemeral;
 pub mod filter;
@@ -52,6 +53,7 @@ pub struct Services {
     pub config: Arc<Config>,
     pub limits: Limits,
     pub policy: Arc<dyn Policy>,
+    pub audit: Arc<audit::AuditService>,
     pub users: Arc<users::UserService>,
     pub uiaa: Arc<uiaa::UiaaService>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
@@ -94,10 +96,12 @@ impl Services {
         };
         let store = Arc::new(store);
         let uiaa = Arc::new(uiaa::UiaaService::default());
+        let audit = Arc::new(audit::AuditService::new(store.clone()));
         let users = Arc::new(users::UserService::new(
             config.clone(),
             store.clone(),
             policy.clone(),
+            audit.clone(),
             uiaa.clone(),
         ));
         let rate_limits = Arc::new(rate_limit::RateLimits::new(&config.rate_limit));
@@ -121,15 +125,16 @@ impl Services {
             policy.clone(),
             push_sender,
         ));
-        let rooms = Arc::new(rooms::RoomService::new(
+        let rooms = Arc::new(rooms::RoomService::new(rooms::RoomDeps {
             server_name,
-            store.clone(),
-            keys.clone(),
-            policy.clone(),
-            notifier.clone(),
-            users.clone(),
-            push_evaluator.clone(),
-        ));
+            store: store.clone(),
+            keys: keys.clone(),
+            policy: policy.clone(),
+            audit: audit.clone(),
+            notifier: notifier.clone(),
+            users: users.clone(),
+            push: push_evaluator.clone(),
+        }));
         let push = Arc::new(push::PushService::new(
             push_evaluator,
             rooms.clone(),
@@ -204,6 +209,7 @@ impl Services {
             config,
             limits,
             policy,
+            audit,
             users,
             uiaa,
             rate_limits,
@@ -251,12 +257,22 @@ pub(crate) fn test_services() -> (Services, tempfile::TempDir) {
 /// As `test_services`, plus the store underneath (to read stream positions).
 #[cfg(test)]
 pub(crate) fn test_services_and_store() -> (Services, SqliteStore, tempfile::TempDir) {
+    test_services_with_policy(Arc::new(handover_policy::AllowAll))
+}
+
+/// As `test_services_and_store`, enforcing `policy`.
+#[cfg(test)]
+pub(crate) fn test_services_with_policy(
+    policy: Arc<dyn Policy>,
+) -> (Services, SqliteStore, tempfile::TempDir) {
     let (store, dir) = crate::store::sqlite::test_store();
     let config = Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };
-    let services = Services::build(config, store.clone(), Arc::new(handover_policy::AllowAll))
-        .expect("build services");
+    let services = Services::build(config, store.clone(), policy).expect("build services");
     (services, store, dir)
 }
+
+#[cfg(test)]
+mod governance_tests;

@@ -31,14 +31,14 @@ pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::
         _ => return Err(Error::forbidden("Only m.id.user identifiers are supported")),
     };
     s.rate_limits.check_login(req.client_ip, &user)?;
-    let user_id = s.users.parse_login_user(&user)?;
-    let record = s.users.check_password(&user_id, &pw.password).await?;
     let session = s
         .users
-        .create_session(
-            &record.user_id,
+        .login(
+            &user,
+            &pw.password,
             req.body.device_id.clone(),
             req.body.initial_device_display_name.clone(),
+            req.client_ip,
         )
         .await?;
     tracing::info!(user_id = %session.user_id, device_id = %session.device_id, "login");

@@ -2,6 +2,7 @@
 //! initial_state, name, topic, invites), each built and authorised in turn on an in-memory state,
 //! then stored in one transaction so a crash never leaves half a room.
 
+use handover_compliance::Outcome;
 use handover_policy::{CreateRoomRequest, InviteRequest};
 use http::StatusCode;
 use ruma::api::error::ErrorKind;
@@ -15,6 +16,7 @@ use super::timeline::append::new_event;
 use super::timeline::build::{EventSpec, build_event};
 use super::{RoomService, SUPPORTED_ROOM_VERSIONS};
 use crate::error::{Error, Result};
+use crate::service::audit::{action, entry};
 use crate::service::blocking;
 use crate::store::rooms::NewRoom;
 
@@ -104,9 +106,15 @@ impl RoomService {
             }
         }
         let keys = state_keys(&specs);
-        self.policy
-            .check_create_room(&request(&keys))
-            .map_err(|d| Error::policy(&d))?;
+        let decision = self.policy.check_create_room(&request(&keys));
+        (self.audit)
+            .enforce(decision, "check_create_room", creator.as_str(), None)
+            .await?;
+        // Initial state (name, topic, aliases, members...) is as visible as any later event, so
+        // every one passes `check_event` too, before anything is built or stored.
+        for spec in &specs {
+            self.check_event_policy("", creator, spec, None).await?;
+        }
 
         // Build each event on an in-memory state; the room id comes from the create event (v12)
         // or is random with our server name (v10, v11).
@@ -123,13 +131,14 @@ impl RoomService {
                 && let Some(invitee) = spec.state_key.as_deref().filter(|k| *k != creator.as_str())
             {
                 let rid = room_id.as_ref().map(|r| r.to_string()).unwrap_or_default();
-                self.policy
-                    .check_invite(&InviteRequest {
-                        room_id: &rid,
-                        inviter: creator.as_str(),
-                        invitee,
-                    })
-                    .map_err(|d| Error::policy(&d))?;
+                let decision = self.policy.check_invite(&InviteRequest {
+                    room_id: &rid,
+                    inviter: creator.as_str(),
+                    invitee,
+                });
+                (self.audit)
+                    .enforce(decision, "check_invite", creator.as_str(), Some(invitee))
+                    .await?;
             }
             let built = build_event(
                 &state,
@@ -165,10 +174,25 @@ impl RoomService {
         self.versions
             .lock()
             .expect("versions lock")
-            .insert(room_id.clone(), version);
+            .insert(room_id.clone(), version.clone());
         *self.slot(&room_id).lock().await = Some(state);
         self.notifier.notify(notify.iter().map(|u| &**u));
         tracing::info!(room_id = %room_id, creator = %creator, "room created");
+        let e = entry(creator.as_str(), action::ROOM_CREATE, Outcome::Success)
+            .target(room_id.as_str())
+            .detail("room_version", version.as_str())
+            .detail("preset", preset.as_str())
+            .detail("is_public", p.is_public);
+        self.audit.record(e).await;
+        for invitee in &p.invite {
+            let e = entry(creator.as_str(), action::ROOM_INVITE, Outcome::Success);
+            self.audit
+                .record(
+                    e.target(invitee.as_str())
+                        .detail("room_id", room_id.as_str()),
+                )
+                .await;
+        }
         Ok(room_id)
     }
 

@@ -1,6 +1,7 @@
 //! Membership changes: join, invite, leave, kick, ban, unban, forget. Each is a member event
 //! authorised by the room's rules; invites also pass the policy's `check_invite` hook.
 
+use handover_compliance::Outcome;
 use handover_policy::InviteRequest;
 use http::StatusCode;
 use ruma::api::error::ErrorKind;
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 use super::RoomService;
 use super::timeline::build::EventSpec;
 use crate::error::{Error, Result};
+use crate::service::audit::{action, entry};
 use crate::service::blocking;
 
 impl RoomService {
@@ -83,13 +85,19 @@ impl RoomService {
         is_direct: bool,
     ) -> Result<()> {
         self.require_joined(room_id, inviter).await?;
-        self.policy
-            .check_invite(&InviteRequest {
-                room_id: room_id.as_str(),
-                inviter: inviter.as_str(),
-                invitee: invitee.as_str(),
-            })
-            .map_err(|d| Error::policy(&d))?;
+        let decision = self.policy.check_invite(&InviteRequest {
+            room_id: room_id.as_str(),
+            inviter: inviter.as_str(),
+            invitee: invitee.as_str(),
+        });
+        (self.audit)
+            .enforce(
+                decision,
+                "check_invite",
+                inviter.as_str(),
+                Some(invitee.as_str()),
+            )
+            .await?;
         if invitee.server_name() != self.server_name {
             return Err(Error::forbidden(
                 "Inviting users on other servers needs federation, which is not enabled",
@@ -122,6 +130,13 @@ impl RoomService {
         }
         self.set_membership(room_id, inviter, invitee, content)
             .await?;
+        let e = entry(inviter.as_str(), action::ROOM_INVITE, Outcome::Success);
+        self.audit
+            .record(
+                e.target(invitee.as_str())
+                    .detail("room_id", room_id.as_str()),
+            )
+            .await;
         Ok(())
     }
 

@@ -30,6 +30,7 @@ pub use self::read::{Messages, RoomSummary};
 pub use self::relations::RelationsParams;
 use self::state::RoomState;
 pub use self::timeline::build::EventSpec;
+use super::audit::AuditService;
 use super::blocking;
 use super::keys::ServerKeys;
 use super::notifier::Notifier;
@@ -52,6 +53,7 @@ pub struct RoomService {
     store: Arc<dyn RoomStore>,
     keys: Arc<ServerKeys>,
     policy: Arc<dyn Policy>,
+    audit: Arc<AuditService>,
     notifier: Arc<Notifier>,
     users: Arc<UserService>,
     /// Push rule evaluation of each committed event (runs after the commit, off the reply path).
@@ -60,21 +62,36 @@ pub struct RoomService {
     versions: Mutex<HashMap<OwnedRoomId, RoomVersionId>>,
 }
 
+/// What the room service is built with: its explicit dependencies.
+pub struct RoomDeps {
+    pub server_name: OwnedServerName,
+    pub store: Arc<dyn RoomStore>,
+    pub keys: Arc<ServerKeys>,
+    pub policy: Arc<dyn Policy>,
+    pub audit: Arc<AuditService>,
+    pub notifier: Arc<Notifier>,
+    pub users: Arc<UserService>,
+    pub push: Arc<PushEvaluator>,
+}
+
 impl RoomService {
-    pub fn new(
-        server_name: OwnedServerName,
-        store: Arc<dyn RoomStore>,
-        keys: Arc<ServerKeys>,
-        policy: Arc<dyn Policy>,
-        notifier: Arc<Notifier>,
-        users: Arc<UserService>,
-        push: Arc<PushEvaluator>,
-    ) -> Self {
+    pub fn new(deps: RoomDeps) -> Self {
+        let RoomDeps {
+            server_name,
+            store,
+            keys,
+            policy,
+            audit,
+            notifier,
+            users,
+            push,
+        } = deps;
         Self {
             server_name,
             store,
             keys,
             policy,
+            audit,
             notifier,
             users,
             push,

@@ -384,9 +384,11 @@ async fn account_data_receipts_and_typing_extensions() {
         a.as_str()
     );
     assert_eq!(res.rooms[&r].is_dm, Some(true), "m.direct names the room");
-    // Pending E2EE seam: an empty to-device batch, nothing else.
-    assert_eq!(ext.to_device.as_ref().unwrap().next_batch, "0");
-    assert!(ext.e2ee.device_one_time_keys_count.is_empty());
+    // Nothing queued: no to-device events, but a token; key counts and fallback types present.
+    let td = ext.to_device.as_ref().unwrap();
+    assert!(td.events.is_empty());
+    assert!(td.next_batch.parse::<i64>().unwrap() > 0);
+    assert!(ext.e2ee.device_unused_fallback_key_types.is_some());
     // Incrementally, only what changed: a new typing stop, no account data, no old receipts.
     s.typing.set(&r, &a, None).await.unwrap();
     let next = s
@@ -463,4 +465,54 @@ async fn reading_elsewhere_resends_the_room_with_cleared_counts() {
     assert_eq!(next.rooms.keys().collect::<Vec<_>>(), vec![&r]);
     assert_eq!(count(&next), Some(uint!(0)));
     assert!(next.rooms[&r].timeline.is_empty());
+}
+
+#[tokio::test]
+async fn to_device_extension_delivers_then_acknowledges() {
+    use ruma::api::client::to_device::send_event_to_device::v3::Messages;
+    use ruma::to_device::DeviceIdOrAllDevices;
+    let (s, _dir) = crate::service::test_services();
+    let (a, b) = (user(&s, "alice").await, user(&s, "bob").await);
+    let (alice, bob) = (session(&s, &a).await, session(&s, &b).await);
+    let ext_req = |pos: Option<&str>, since: Option<&str>| {
+        let mut q = req(pos, vec![]);
+        q.extensions.to_device.enabled = Some(true);
+        q.extensions.to_device.since = since.map(str::to_owned);
+        q
+    };
+    let first = s
+        .sliding_sync
+        .sync(&bob, ext_req(None, None))
+        .await
+        .unwrap();
+    let token = first.extensions.to_device.unwrap().next_batch;
+
+    let mut messages: Messages = BTreeMap::new();
+    let content = ruma::serde::Raw::from_json(
+        serde_json::value::RawValue::from_string(r#"{"secret":"room key"}"#.into()).unwrap(),
+    );
+    messages.entry(b.clone()).or_default().insert(
+        DeviceIdOrAllDevices::DeviceId(bob.device_id.clone()),
+        content,
+    );
+    s.to_device
+        .send(&alice, "m.room_key_request", "txn1", &messages)
+        .await
+        .unwrap();
+
+    let got = s
+        .sliding_sync
+        .sync(&bob, ext_req(Some(&first.pos), Some(&token)))
+        .await
+        .unwrap();
+    let td = got.extensions.to_device.unwrap();
+    assert_eq!(td.events.len(), 1);
+    assert_eq!(json(&td.events[0])["content"]["secret"], "room key");
+    // Presenting the new token acknowledges the message: it is not delivered again.
+    let again = s
+        .sliding_sync
+        .sync(&bob, ext_req(Some(&got.pos), Some(&td.next_batch)))
+        .await
+        .unwrap();
+    assert!(again.extensions.to_device.unwrap().events.is_empty());
 }

@@ -3,8 +3,11 @@
 use ruma::UserId;
 use ruma::api::client::uiaa::AuthData;
 
+use handover_compliance::Outcome;
+
 use super::{Session, UserService, hash_password};
 use crate::error::Result;
+use crate::service::audit::{action, entry};
 use crate::service::blocking;
 
 impl UserService {
@@ -34,6 +37,14 @@ impl UserService {
         })
         .await?;
         tracing::info!(user_id = %session.user_id, logout_devices, "password changed");
+        let e = entry(
+            session.user_id.as_str(),
+            action::PASSWORD_CHANGE,
+            Outcome::Success,
+        );
+        self.audit
+            .record(e.detail("logout_devices", logout_devices))
+            .await;
         Ok(())
     }
 
@@ -56,6 +67,10 @@ impl UserService {
         let uid = user_id.to_owned();
         blocking(move || Ok(store.deactivate_user(uid.as_str(), erase)?)).await?;
         tracing::info!(user_id = %user_id, erase, "account deactivated");
+        let e = entry(user_id.as_str(), action::DEACTIVATE, Outcome::Success);
+        self.audit
+            .record(e.target(user_id.as_str()).detail("erase", erase))
+            .await;
         Ok(())
     }
 }

@@ -5,8 +5,11 @@ use ruma::api::client::uiaa::AuthData;
 use ruma::api::error::ErrorKind;
 use ruma::{DeviceId, OwnedDeviceId, UserId};
 
+use handover_compliance::Outcome;
+
 use super::{Session, UserService};
 use crate::error::{Error, Result};
+use crate::service::audit::{action, entry};
 use crate::service::blocking;
 use crate::store::users::DeviceRecord;
 
@@ -73,8 +76,15 @@ impl UserService {
         let store = self.store.clone();
         let uid = session.user_id.clone();
         let count = device_ids.len();
+        let ids: Vec<String> = device_ids.iter().map(|d| d.to_string()).collect();
         blocking(move || Ok(store.delete_devices(uid.as_str(), Some(&device_ids))?)).await?;
         tracing::info!(user_id = %session.user_id, count, "devices deleted");
+        let e = entry(
+            session.user_id.as_str(),
+            action::DEVICE_DELETE,
+            Outcome::Success,
+        );
+        self.audit.record(e.detail("device_ids", ids)).await;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@ mod account;
 mod devices;
 mod directory;
 mod last_seen;
+mod login;
 mod password;
 mod profile;
 mod registration_token;
@@ -14,6 +15,7 @@ mod whois;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use handover_compliance::Outcome;
 use handover_policy::{Policy, RegistrationRequest};
 use http::StatusCode;
 use ruma::api::error::ErrorKind;
@@ -22,6 +24,7 @@ use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use self::last_seen::LastSeen;
 pub use self::password::{hash_password, verify_password};
 pub use self::token::{hash_token, new_token};
+use super::audit::{self, AuditService, action, entry};
 use super::blocking;
 use super::uiaa::UiaaService;
 use crate::config::Config;
@@ -50,6 +53,7 @@ pub struct UserService {
     config: Arc<Config>,
     store: Arc<dyn UserStore>,
     policy: Arc<dyn Policy>,
+    audit: Arc<AuditService>,
     /// Password-protected account operations (device deletion, password change, deactivation)
     /// run their user-interactive authentication here.
     uiaa: Arc<UiaaService>,
@@ -61,12 +65,14 @@ impl UserService {
         config: Arc<Config>,
         store: Arc<dyn UserStore>,
         policy: Arc<dyn Policy>,
+        audit: Arc<AuditService>,
         uiaa: Arc<UiaaService>,
     ) -> Self {
         Self {
             config,
             store,
             policy,
+            audit,
             uiaa,
             last_seen: LastSeen::default(),
         }
@@ -144,13 +150,23 @@ impl UserService {
         by_admin: bool,
     ) -> Result<OwnedUserId> {
         let user_id = self.user_id_for(localpart)?;
-        self.policy
-            .check_registration(&RegistrationRequest {
-                localpart: user_id.localpart(),
-                server_name: &self.config.server_name,
-                by_admin,
-            })
-            .map_err(|d| Error::policy(&d))?;
+        let (actor, act) = match by_admin {
+            true => (audit::ADMIN_CLI, action::ADMIN_CREATE_USER),
+            false => (user_id.as_str(), action::REGISTER),
+        };
+        let decision = self.policy.check_registration(&RegistrationRequest {
+            localpart: user_id.localpart(),
+            server_name: &self.config.server_name,
+            by_admin,
+        });
+        self.audit
+            .enforce(
+                decision,
+                "check_registration",
+                actor,
+                Some(user_id.as_str()),
+            )
+            .await?;
         if let Some(p) = password {
             self.check_password_strength(p)?;
         }
@@ -178,6 +194,8 @@ impl UserService {
         })
         .await?;
         tracing::info!(user_id = %user_id, "account created");
+        let e = entry(actor, act, Outcome::Success).target(user_id.as_str());
+        self.audit.record(e.detail("admin", is_admin)).await;
         Ok(user_id)
     }
 
@@ -249,13 +267,21 @@ impl UserService {
     pub async fn logout(&self, session: &Session) -> Result<()> {
         let store = self.store.clone();
         let th = session.token_hash.clone();
-        blocking(move || Ok(store.delete_token(&th)?)).await
+        blocking(move || Ok(store.delete_token(&th)?)).await?;
+        let e = entry(session.user_id.as_str(), action::LOGOUT, Outcome::Success);
+        self.audit
+            .record(e.detail("device_id", session.device_id.as_str()))
+            .await;
+        Ok(())
     }
 
     pub async fn logout_all(&self, user_id: &UserId) -> Result<()> {
         let store = self.store.clone();
         let uid = user_id.to_owned();
-        blocking(move || Ok(store.delete_devices(uid.as_str(), None)?)).await
+        blocking(move || Ok(store.delete_devices(uid.as_str(), None)?)).await?;
+        let e = entry(user_id.as_str(), action::LOGOUT_ALL, Outcome::Success);
+        self.audit.record(e).await;
+        Ok(())
     }
 
     pub async fn get_user(&self, user_id: &UserId) -> Result<Option<UserRecord>> {

@@ -3,6 +3,7 @@
 //!
 //! Not done here: updating the user's `m.room.member` events in joined rooms (rooms owner).
 
+use handover_policy::ProfileUpdate;
 use ruma::{OwnedMxcUri, UserId};
 
 use super::{Session, UserService};
@@ -49,6 +50,14 @@ impl UserService {
                 "Display name is too long (max {MAX_DISPLAYNAME_CHARS} characters)"
             )));
         }
+        let decision = self.policy.check_profile_update(&ProfileUpdate {
+            user_id: user_id.as_str(),
+            displayname: name.as_deref(),
+        });
+        let actor = user_id.as_str();
+        (self.audit)
+            .enforce(decision, "check_profile_update", actor, Some(actor))
+            .await?;
         let store = self.store.clone();
         let uid = user_id.to_owned();
         blocking(move || Ok(store.set_profile(uid.as_str(), Some(name.as_deref()), None)?)).await

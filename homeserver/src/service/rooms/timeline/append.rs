@@ -36,23 +36,14 @@ impl RoomService {
         let mut guard = self.lock_room(room_id).await?;
         let state = guard.as_mut().expect("loaded by lock_room");
         // Checked under the room lock, so the state it sees is the state the event replaces.
-        let kind = spec.kind.to_string();
         let prev = spec.state_key.as_ref().and_then(|k| {
             state
                 .state
-                .get(&(kind.as_str().into(), k.clone()))
+                .get(&(spec.kind.to_string().as_str().into(), k.clone()))
                 .map(|pdu| pdu.content.clone())
         });
-        self.policy
-            .check_event(&EventRequest {
-                room_id: room_id.as_str(),
-                sender: sender.as_str(),
-                event_type: &kind,
-                state_key: spec.state_key.as_deref(),
-                content: &spec.content,
-                prev_content: prev.as_deref(),
-            })
-            .map_err(|d| Error::policy(&d))?;
+        self.check_event_policy(room_id.as_str(), sender, &spec, prev.as_deref())
+            .await?;
         let built = build_event(
             state,
             Some(room_id),
@@ -109,6 +100,29 @@ impl RoomService {
             return Ok(id);
         }
         Err(e)
+    }
+
+    /// The policy's `check_event` hook; a denial is audited and refused. `prev_content` is the
+    /// state event this one replaces, if any.
+    pub(in crate::service::rooms) async fn check_event_policy(
+        &self,
+        room_id: &str,
+        sender: &UserId,
+        spec: &EventSpec,
+        prev_content: Option<&serde_json::value::RawValue>,
+    ) -> Result<()> {
+        let decision = self.policy.check_event(&EventRequest {
+            room_id,
+            sender: sender.as_str(),
+            event_type: &spec.kind.to_string(),
+            state_key: spec.state_key.as_deref(),
+            content: &spec.content,
+            prev_content,
+        });
+        let target = Some(room_id).filter(|r| !r.is_empty());
+        (self.audit)
+            .enforce(decision, "check_event", sender.as_str(), target)
+            .await
     }
 
     async fn txn_event(

@@ -317,3 +317,25 @@ CREATE TABLE backup_keys (
     PRIMARY KEY (user_id, version, room_id, session_id),
     FOREIGN KEY (user_id, version) REFERENCES backup_versions(user_id, version) ON DELETE CASCADE
 ) WITHOUT ROWID;
+
+-- The IG audit trail: append-only and hash-chained (handover-compliance defines the chain).
+-- `seq` is allocated as last + 1 inside the single writer, so the chain never forks. Metadata
+-- only: `details` is a small JSON object, never message content, passwords or tokens.
+CREATE TABLE audit_log (
+    seq       INTEGER PRIMARY KEY,
+    ts        INTEGER NOT NULL,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    target    TEXT,
+    outcome   TEXT NOT NULL,
+    rule      TEXT,
+    details   TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX audit_log_ts ON audit_log(ts);
+-- The server never changes an entry; these stop accidents (the hash chain catches the rest).
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
