@@ -2,6 +2,7 @@
 //! two devices of the same user, cross-signing bootstrap through UIA (password), and a key
 //! backup round trip (recovery / secret storage) that lets a brand-new device read old history.
 
+use std::future::IntoFuture;
 use std::time::Duration;
 
 use handover_e2e::*;
@@ -343,7 +344,7 @@ async fn key_backup_round_trip_lets_a_new_device_read_history() {
         let recovery_key = within(
             60,
             "bob enables recovery (secret storage + backup)",
-            bob1.encryption().recovery().enable().wait_for_backups_to_upload(),
+            bob1.encryption().recovery().enable().wait_for_backups_to_upload().into_future(),
         )
         .await
         .unwrap_or_else(|e| panic!("enabling recovery failed: {e:?}"));
@@ -370,7 +371,7 @@ async fn key_backup_round_trip_lets_a_new_device_read_history() {
         within(
             60,
             "bob1 uploads room keys to the backup",
-            bob1.encryption().backups().wait_for_steady_state(),
+            bob1.encryption().backups().wait_for_steady_state().into_future(),
         )
         .await
         .unwrap_or_else(|e| panic!("backup upload failed: {e:?}"));
