@@ -8,6 +8,7 @@ use std::time::Duration;
 use handover_e2e::*;
 use matrix_sdk::Client;
 use matrix_sdk::deserialized_responses::TimelineEvent;
+use matrix_sdk::encryption::CrossSigningResetAuthType;
 use matrix_sdk::encryption::backups::BackupState;
 use matrix_sdk::room::MessagesOptions;
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoomRequest;
@@ -91,17 +92,18 @@ fn password_auth(user: &str, session: Option<String>) -> AuthData {
     AuthData::Password(password)
 }
 
-/// `bootstrap_cross_signing` with the UIA password flow: first attempt without auth must be
-/// a 401 UIA response offering `m.login.password`, the second with the password succeeds.
-async fn bootstrap_cross_signing(client: &Client, user: &str) {
-    let err = client
-        .encryption()
-        .bootstrap_cross_signing(None)
-        .await
-        .expect_err("uploading cross-signing keys without auth must require UIA");
+/// `bootstrap_cross_signing` with the UIA password flow handled: the first attempt goes
+/// without auth; if the server answers with a UIA 401 (it may skip UIA for a user's *first*
+/// cross-signing keys, MSC3967) it must offer `m.login.password`, and the retry with the
+/// password must succeed. Returns whether UIA was required.
+async fn bootstrap_cross_signing(client: &Client, user: &str) -> bool {
+    let err = match client.encryption().bootstrap_cross_signing(None).await {
+        Ok(()) => return false,
+        Err(e) => e,
+    };
     let uiaa = err
         .as_uiaa_response()
-        .unwrap_or_else(|| panic!("expected a UIA response, got {err:?}"));
+        .unwrap_or_else(|| panic!("cross-signing bootstrap failed without a UIA response: {err:?}"));
     assert!(
         uiaa.flows
             .iter()
@@ -114,6 +116,21 @@ async fn bootstrap_cross_signing(client: &Client, user: &str) {
         .bootstrap_cross_signing(Some(password_auth(user, uiaa.session.clone())))
         .await
         .unwrap_or_else(|e| panic!("cross-signing bootstrap with password failed: {e:?}"));
+    true
+}
+
+/// The master key of `user` as `/keys/query` reports it.
+async fn master_key(server: &TestServer, token: &str, user: &str) -> Value {
+    let q = server
+        .http()
+        .post_json(
+            "/_matrix/client/v3/keys/query",
+            Some(token),
+            &json!({"device_keys": {user: []}}),
+        )
+        .await
+        .ok();
+    q["master_keys"][user]["keys"].clone()
 }
 
 async fn create_encrypted_dm(alice: &Client, bob: &Client, bob_devices: &[&Client]) -> OwnedRoomId {
@@ -292,6 +309,38 @@ async fn cross_signing_bootstrap_with_password_uia() {
             "bob must see alice's device signed by her identity ({:?})",
             identity.user_id()
         );
+
+        // Replacing existing cross-signing keys (identity reset) must require UIA with the
+        // password; matrix-sdk surfaces it as a reset handle.
+        let alice_token = alice.access_token().unwrap();
+        let before = master_key(&server, &alice_token, "@alice:localhost").await;
+        assert!(before.is_object(), "alice's master key published: {before}");
+        let handle = alice
+            .encryption()
+            .reset_cross_signing()
+            .await
+            .expect("reset cross-signing")
+            .expect("replacing an existing master key must require user-interactive auth");
+        let session = match handle.auth_type() {
+            CrossSigningResetAuthType::Uiaa(info) => {
+                assert!(
+                    info.flows
+                        .iter()
+                        .any(|f| f.stages.iter().any(|s| s.as_str() == "m.login.password")),
+                    "UIA must offer m.login.password: {:?}",
+                    info.flows
+                );
+                info.session.clone()
+            }
+            other => panic!("expected UIA, got {other:?}"),
+        };
+        handle
+            .auth(Some(password_auth("alice", session)))
+            .await
+            .unwrap_or_else(|e| panic!("cross-signing reset with password failed: {e:?}"));
+        let after = master_key(&server, &alice_token, "@alice:localhost").await;
+        assert!(after.is_object(), "alice's new master key published: {after}");
+        assert_ne!(before, after, "the reset must replace alice's master key");
 
         // Raw: the master key from /keys/query.
         let q = server

@@ -80,17 +80,26 @@ async fn sliding_sync_room_list_and_unread_count() {
         let room_b = alice_room_with_bob(&alice, &bob, "room B").await;
 
         // The room list lists both rooms, with their names.
-        within(30, "sliding sync lists bob's two rooms", async {
+        let mut last = String::new();
+        let listed = tokio::time::timeout(Duration::from_secs(30), async {
             loop {
-                ss.sync_once().await.expect("sliding sync");
+                let summary = ss.sync_once().await.expect("sliding sync");
+                let name = |id: &OwnedRoomId| bob.get_room(id).map(|r| (r.state(), r.name()));
+                let max = max_rooms(&ss).await;
+                last = format!(
+                    "max_rooms={max:?} room A={:?} room B={:?} last summary={summary:?}",
+                    name(&room_a),
+                    name(&room_b)
+                );
                 let have_a = bob.get_room(&room_a).is_some_and(|r| r.name().as_deref() == Some("room A"));
                 let have_b = bob.get_room(&room_b).is_some_and(|r| r.name().as_deref() == Some("room B"));
-                if have_a && have_b && max_rooms(&ss).await == Some(2) {
+                if have_a && have_b && max == Some(2) {
                     break;
                 }
             }
         })
         .await;
+        assert!(listed.is_ok(), "sliding sync did not list bob's two rooms within 30s: {last}");
         for id in [&room_a, &room_b] {
             let r = bob.get_room(id).unwrap();
             assert_eq!(r.state(), matrix_sdk::RoomState::Joined);
