@@ -278,16 +278,28 @@ async fn cross_signing_bootstrap_with_password_uia() {
             status.has_master && status.has_self_signing && status.has_user_signing,
             "alice must hold all three private cross-signing keys: {status:?}"
         );
-        // Alice's own device is signed by her new self-signing key.
-        let own = alice
-            .encryption()
-            .get_own_device()
+        // Alice's own device is signed by her new self-signing key (signature upload), as
+        // /keys/query shows it.
+        let q = server
+            .http()
+            .post_json(
+                "/_matrix/client/v3/keys/query",
+                alice.access_token().as_deref(),
+                &json!({"device_keys": {"@alice:localhost": []}}),
+            )
             .await
-            .expect("own device")
-            .expect("own device known");
+            .ok();
+        let ssk_ids: Vec<String> = q["self_signing_keys"]["@alice:localhost"]["keys"]
+            .as_object()
+            .unwrap_or_else(|| panic!("keys/query lacks alice's self-signing key: {q}"))
+            .keys()
+            .cloned()
+            .collect();
+        let dev = alice.device_id().unwrap().to_string();
+        let sigs = &q["device_keys"]["@alice:localhost"][&dev]["signatures"]["@alice:localhost"];
         assert!(
-            own.is_cross_signed_by_owner(),
-            "alice's device must be cross-signed by her self-signing key"
+            ssk_ids.iter().any(|k| sigs.get(k).is_some()),
+            "alice's device keys must carry a signature by her self-signing key {ssk_ids:?}: {q}"
         );
 
         // Another user sees alice's cross-signing identity via /keys/query.

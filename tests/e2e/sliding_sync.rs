@@ -9,6 +9,7 @@ use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoomR
 use matrix_sdk::ruma::events::room::message::{
     OriginalSyncRoomMessageEvent, RoomMessageEventContent,
 };
+use matrix_sdk::ruma::events::StateEventType;
 use matrix_sdk::ruma::{OwnedRoomId, user_id};
 use matrix_sdk::sliding_sync::Version as SlidingSyncVersion;
 use matrix_sdk::{Client, Room, SlidingSync, SlidingSyncList, SlidingSyncMode};
@@ -62,7 +63,16 @@ async fn sliding_sync_room_list_and_unread_count() {
             .add_list(
                 SlidingSyncList::builder("all_rooms")
                     .sync_mode(SlidingSyncMode::new_selective().add_range(0..=19))
-                    .timeline_limit(10),
+                    .timeline_limit(10)
+                    // As Element X's room list: the state needed to name and badge rooms.
+                    .required_state(vec![
+                        (StateEventType::RoomName, "".to_owned()),
+                        (StateEventType::RoomEncryption, "".to_owned()),
+                        (StateEventType::RoomCreate, "".to_owned()),
+                        (StateEventType::RoomPowerLevels, "".to_owned()),
+                        (StateEventType::RoomMember, "$LAZY".to_owned()),
+                        (StateEventType::RoomMember, "$ME".to_owned()),
+                    ]),
             )
             .with_all_extensions()
             .poll_timeout(Duration::from_secs(1))
