@@ -29,7 +29,9 @@ fn decrypted_body(ev: &TimelineEvent, event_id: &str) -> Option<Result<String, S
     }
     match message_body(&json) {
         Some(b) => Some(Ok(b.to_owned())),
-        None => Some(Err(format!("decrypted event is not an m.room.message: {json}"))),
+        None => Some(Err(format!(
+            "decrypted event is not an m.room.message: {json}"
+        ))),
     }
 }
 
@@ -48,8 +50,7 @@ async fn sync_until_decrypted(
         loop {
             let resp = client
                 .sync_once(
-                    matrix_sdk::config::SyncSettings::default()
-                        .timeout(Duration::from_millis(500)),
+                    matrix_sdk::config::SyncSettings::default().timeout(Duration::from_millis(500)),
                 )
                 .await
                 .unwrap_or_else(|e| panic!("sync failed while waiting for {what}: {e:?}"));
@@ -101,9 +102,9 @@ async fn bootstrap_cross_signing(client: &Client, user: &str) -> bool {
         Ok(()) => return false,
         Err(e) => e,
     };
-    let uiaa = err
-        .as_uiaa_response()
-        .unwrap_or_else(|| panic!("cross-signing bootstrap failed without a UIA response: {err:?}"));
+    let uiaa = err.as_uiaa_response().unwrap_or_else(|| {
+        panic!("cross-signing bootstrap failed without a UIA response: {err:?}")
+    });
     assert!(
         uiaa.flows
             .iter()
@@ -159,9 +160,12 @@ async fn create_encrypted_dm(alice: &Client, bob: &Client, bob_devices: &[&Clien
         .await
         .expect("bob joins");
     for (i, dev) in bob_devices.iter().enumerate() {
-        sync_until(dev, 30, &format!("bob device {i} sees the joined room"), |r| {
-            r.rooms.joined.contains_key(&room_id).then_some(())
-        })
+        sync_until(
+            dev,
+            30,
+            &format!("bob device {i} sees the joined room"),
+            |r| r.rooms.joined.contains_key(&room_id).then_some(()),
+        )
         .await;
     }
     sync_until(alice, 30, "alice sees bob's join", |r| {
@@ -188,7 +192,12 @@ async fn send_text(client: &Client, room_id: &RoomId, body: &str) -> String {
 }
 
 /// Reads the stored event over raw HTTP and checks it is really encrypted on the server.
-async fn assert_stored_encrypted(server: &TestServer, token: &str, room_id: &RoomId, event_id: &str) {
+async fn assert_stored_encrypted(
+    server: &TestServer,
+    token: &str,
+    room_id: &RoomId,
+    event_id: &str,
+) {
     let ev = server
         .http()
         .get(
@@ -202,8 +211,14 @@ async fn assert_stored_encrypted(server: &TestServer, token: &str, room_id: &Roo
         .await
         .ok();
     assert_eq!(ev["type"], "m.room.encrypted", "server copy: {ev}");
-    assert_eq!(ev["content"]["algorithm"], "m.megolm.v1.aes-sha2", "server copy: {ev}");
-    assert!(ev["content"].get("body").is_none(), "no plaintext on the server: {ev}");
+    assert_eq!(
+        ev["content"]["algorithm"], "m.megolm.v1.aes-sha2",
+        "server copy: {ev}"
+    );
+    assert!(
+        ev["content"].get("body").is_none(),
+        "no plaintext on the server: {ev}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,7 +259,13 @@ async fn encrypted_message_decrypts_on_both_of_bobs_devices() {
         let room_id = create_encrypted_dm(&alice, &bob1, &[&bob1, &bob2]).await;
 
         let event_id = send_text(&alice, &room_id, "top secret hello").await;
-        assert_stored_encrypted(&server, alice.access_token().as_deref().unwrap(), &room_id, &event_id).await;
+        assert_stored_encrypted(
+            &server,
+            alice.access_token().as_deref().unwrap(),
+            &room_id,
+            &event_id,
+        )
+        .await;
 
         let b1 = sync_until_decrypted(&bob1, "bob device 1", &room_id, &event_id).await;
         assert_eq!(b1, "top secret hello");
@@ -351,7 +372,10 @@ async fn cross_signing_bootstrap_with_password_uia() {
             .await
             .unwrap_or_else(|e| panic!("cross-signing reset with password failed: {e:?}"));
         let after = master_key(&server, &alice_token, "@alice:localhost").await;
-        assert!(after.is_object(), "alice's new master key published: {after}");
+        assert!(
+            after.is_object(),
+            "alice's new master key published: {after}"
+        );
         assert_ne!(before, after, "the reset must replace alice's master key");
 
         // Raw: the master key from /keys/query.

@@ -16,7 +16,9 @@ type GatewayRequest = (String, String, Value);
 /// Starts a push gateway on 127.0.0.1:0; every request is forwarded to the returned channel
 /// and answered `200 {"rejected": []}`.
 async fn start_gateway() -> (u16, mpsc::UnboundedReceiver<GatewayRequest>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind gateway");
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -55,7 +57,8 @@ async fn serve_conn(
             if buf.len() < end + 4 + len {
                 break;
             }
-            let body: Value = serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap_or(Value::Null);
+            let body: Value =
+                serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap_or(Value::Null);
             buf.drain(..end + 4 + len);
             let _ = tx.send((method, path, body));
             let resp = b"{\"rejected\":[]}";
@@ -123,8 +126,15 @@ async fn http_pusher_event_id_only_and_dont_notify_room_rule() {
             .get("/_matrix/client/v3/pushers", Some(&bob))
             .await
             .ok();
-        assert_eq!(pushers["pushers"][0]["pushkey"], "bob-pushkey-1", "{pushers}");
-        assert_eq!(pushers["pushers"][0]["data"]["url"], url.as_str(), "{pushers}");
+        assert_eq!(
+            pushers["pushers"][0]["pushkey"], "bob-pushkey-1",
+            "{pushers}"
+        );
+        assert_eq!(
+            pushers["pushers"][0]["data"]["url"],
+            url.as_str(),
+            "{pushers}"
+        );
 
         // A two-member room (alice invites, bob joins).
         let room_id = http
@@ -146,22 +156,38 @@ async fn http_pusher_event_id_only_and_dont_notify_room_rule() {
 
         // Alice sends a message → exactly one notification with ids only.
         let event_id = send_message(&http, &alice, &room_id, "t1", "ping bob").await;
-        let (method, path, body) = within(20, "the push gateway receives a notification", gateway.recv())
-            .await
-            .expect("gateway channel open");
+        let (method, path, body) = within(
+            20,
+            "the push gateway receives a notification",
+            gateway.recv(),
+        )
+        .await
+        .expect("gateway channel open");
         assert_eq!(method, "POST");
         assert_eq!(path, "/_matrix/push/v1/notify");
         let n = &body["notification"];
         assert_eq!(n["event_id"], event_id.as_str(), "notification: {body}");
         assert_eq!(n["room_id"], room_id.as_str(), "notification: {body}");
-        for field in ["content", "sender_display_name", "room_name", "sender", "type"] {
+        for field in [
+            "content",
+            "sender_display_name",
+            "room_name",
+            "sender",
+            "type",
+        ] {
             assert!(
                 n.get(field).is_none(),
                 "event_id_only notification must not carry `{field}`: {body}"
             );
         }
-        assert_eq!(n["devices"][0]["pushkey"], "bob-pushkey-1", "notification: {body}");
-        assert_eq!(n["devices"][0]["app_id"], "org.handover.e2e", "notification: {body}");
+        assert_eq!(
+            n["devices"][0]["pushkey"], "bob-pushkey-1",
+            "notification: {body}"
+        );
+        assert_eq!(
+            n["devices"][0]["app_id"], "org.handover.e2e",
+            "notification: {body}"
+        );
         assert!(
             n["counts"]["unread"].as_u64().is_some_and(|u| u >= 1),
             "notification counts.unread must be >= 1: {body}"
@@ -174,10 +200,7 @@ async fn http_pusher_event_id_only_and_dont_notify_room_rule() {
 
         // Bob silences the room with a room rule whose actions are empty (don't notify).
         http.put_json(
-            &format!(
-                "/_matrix/client/v3/pushrules/global/room/{}",
-                enc(&room_id)
-            ),
+            &format!("/_matrix/client/v3/pushrules/global/room/{}", enc(&room_id)),
             Some(&bob),
             &json!({"actions": []}),
         )
@@ -194,27 +217,20 @@ async fn http_pusher_event_id_only_and_dont_notify_room_rule() {
         assert_eq!(rule["enabled"], true, "{rule}");
 
         send_message(&http, &alice, &room_id, "t2", "you should not be woken").await;
-        if let Ok(Some(req)) =
-            tokio::time::timeout(Duration::from_secs(4), gateway.recv()).await
-        {
+        if let Ok(Some(req)) = tokio::time::timeout(Duration::from_secs(4), gateway.recv()).await {
             panic!("a dont_notify room rule must silence the room, but the gateway got: {req:?}");
         }
 
         // Switching the rule to the legacy "dont_notify" action keeps it silent too.
         http.put_json(
-            &format!(
-                "/_matrix/client/v3/pushrules/global/room/{}",
-                enc(&room_id)
-            ),
+            &format!("/_matrix/client/v3/pushrules/global/room/{}", enc(&room_id)),
             Some(&bob),
             &json!({"actions": ["dont_notify"]}),
         )
         .await
         .ok();
         send_message(&http, &alice, &room_id, "t3", "still quiet").await;
-        if let Ok(Some(req)) =
-            tokio::time::timeout(Duration::from_secs(3), gateway.recv()).await
-        {
+        if let Ok(Some(req)) = tokio::time::timeout(Duration::from_secs(3), gateway.recv()).await {
             panic!("actions [\"dont_notify\"] must not notify, but the gateway got: {req:?}");
         }
 
@@ -228,9 +244,13 @@ async fn http_pusher_event_id_only_and_dont_notify_room_rule() {
         .await
         .ok();
         let eid4 = send_message(&http, &alice, &room_id, "t4", "loud again").await;
-        let (_, _, body) = within(20, "notification after deleting the room rule", gateway.recv())
-            .await
-            .expect("gateway channel open");
+        let (_, _, body) = within(
+            20,
+            "notification after deleting the room rule",
+            gateway.recv(),
+        )
+        .await
+        .expect("gateway channel open");
         assert_eq!(body["notification"]["event_id"], eid4.as_str(), "{body}");
     })
     .await;

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use handover_e2e::*;
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoomRequest;
+use matrix_sdk::ruma::events::StateEventType;
 use matrix_sdk::ruma::events::room::message::{
     OriginalSyncRoomMessageEvent, RoomMessageEventContent,
 };
-use matrix_sdk::ruma::events::StateEventType;
 use matrix_sdk::ruma::{OwnedRoomId, user_id};
 use matrix_sdk::sliding_sync::Version as SlidingSyncVersion;
 use matrix_sdk::{Client, Room, SlidingSync, SlidingSyncList, SlidingSyncMode};
@@ -101,15 +101,22 @@ async fn sliding_sync_room_list_and_unread_count() {
                     name(&room_a),
                     name(&room_b)
                 );
-                let have_a = bob.get_room(&room_a).is_some_and(|r| r.name().as_deref() == Some("room A"));
-                let have_b = bob.get_room(&room_b).is_some_and(|r| r.name().as_deref() == Some("room B"));
+                let have_a = bob
+                    .get_room(&room_a)
+                    .is_some_and(|r| r.name().as_deref() == Some("room A"));
+                let have_b = bob
+                    .get_room(&room_b)
+                    .is_some_and(|r| r.name().as_deref() == Some("room B"));
                 if have_a && have_b && max == Some(2) {
                     break;
                 }
             }
         })
         .await;
-        assert!(listed.is_ok(), "sliding sync did not list bob's two rooms within 30s: {last}");
+        assert!(
+            listed.is_ok(),
+            "sliding sync did not list bob's two rooms within 30s: {last}"
+        );
         for id in [&room_a, &room_b] {
             let r = bob.get_room(id).unwrap();
             assert_eq!(r.state(), matrix_sdk::RoomState::Joined);
@@ -120,57 +127,91 @@ async fn sliding_sync_room_list_and_unread_count() {
             );
         }
 
+        // Room list order (Element X sorts by the server's bump_stamp): room B, joined last,
+        // is more recent than room A.
+        let stamp = |id: &OwnedRoomId| {
+            bob.get_room(id)
+                .and_then(|r| r.recency_stamp())
+                .map(u64::from)
+        };
+        let (a0, b0) = (stamp(&room_a), stamp(&room_b));
+        assert!(
+            a0.is_some() && b0.is_some() && b0 > a0,
+            "bump_stamp: room B (newer) must sort above room A: A={a0:?} B={b0:?}"
+        );
+
         // Decrypted messages reach event handlers through sliding sync too.
         let (tx, mut rx) = mpsc::unbounded_channel();
         bob.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
             let tx = tx.clone();
             async move {
-                let _ = tx.send((room.room_id().to_owned(), ev.event_id.to_string(), ev.content.body().to_owned()));
+                let _ = tx.send((
+                    room.room_id().to_owned(),
+                    ev.event_id.to_string(),
+                    ev.content.body().to_owned(),
+                ));
             }
         });
 
         // Alice learns about bob's device (classic sync) and sends into room A.
         sync_until(&alice, 30, "alice sees bob joined room A", |_| {
-            alice.get_room(&room_a).and_then(|r| {
-                (r.joined_members_count() == 2).then_some(())
-            })
+            alice
+                .get_room(&room_a)
+                .and_then(|r| (r.joined_members_count() == 2).then_some(()))
         })
         .await;
         let sent = alice
             .get_room(&room_a)
             .unwrap()
-            .send(RoomMessageEventContent::text_plain("hello via sliding sync"))
+            .send(RoomMessageEventContent::text_plain(
+                "hello via sliding sync",
+            ))
             .await
             .expect("alice sends");
         let event_id = sent.response.event_id.to_string();
 
         let mut got_body = None;
-        within(45, "the new message appears in room A with an unread count", async {
-            loop {
-                let summary = ss.sync_once().await.expect("sliding sync");
-                let _ = summary;
-                while let Ok((rid, eid, body)) = rx.try_recv() {
-                    if rid == room_a && eid == event_id {
-                        got_body = Some(body);
+        within(
+            45,
+            "the new message appears in room A with an unread count",
+            async {
+                loop {
+                    let summary = ss.sync_once().await.expect("sliding sync");
+                    let _ = summary;
+                    while let Ok((rid, eid, body)) = rx.try_recv() {
+                        if rid == room_a && eid == event_id {
+                            got_body = Some(body);
+                        }
+                    }
+                    let counts = bob.get_room(&room_a).unwrap().unread_notification_counts();
+                    if got_body.is_some() && counts.notification_count >= 1 {
+                        break;
                     }
                 }
-                let counts = bob.get_room(&room_a).unwrap().unread_notification_counts();
-                if got_body.is_some() && counts.notification_count >= 1 {
-                    break;
-                }
-            }
-        })
+            },
+        )
         .await;
         assert_eq!(got_body.as_deref(), Some("hello via sliding sync"));
         let room = bob.get_room(&room_a).unwrap();
         assert_eq!(room.unread_notification_counts().notification_count, 1);
         assert_eq!(
-            bob.get_room(&room_b).unwrap().unread_notification_counts().notification_count,
+            bob.get_room(&room_b)
+                .unwrap()
+                .unread_notification_counts()
+                .notification_count,
             0,
             "room B has no new message"
         );
+        let (a1, b1) = (stamp(&room_a), stamp(&room_b));
         assert!(
-            room.latest_encryption_state().await.expect("encryption state").is_encrypted(),
+            a1 > b1,
+            "after alice's message room A must sort above room B: A={a1:?} B={b1:?}"
+        );
+        assert!(
+            room.latest_encryption_state()
+                .await
+                .expect("encryption state")
+                .is_encrypted(),
             "private rooms are encrypted by default"
         );
     })
