@@ -113,8 +113,10 @@ async fn edit_with_m_replace() {
 async fn edited_twice() -> (TestServer, String, String, String, String) {
     let server = TestServer::start().await;
     let alice = server.register("alice").await;
+    // public_chat: Handover encrypts private rooms by default, and this test inspects the
+    // server-side plaintext (encrypted rooms are covered by encryption.rs).
     let room = alice
-        .create_room(matrix_sdk::ruma::api::client::room::create_room::v3::Request::new())
+        .create_room(unencrypted_room())
         .await
         .expect("create room");
     let original = room

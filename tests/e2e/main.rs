@@ -4,10 +4,13 @@
 
 mod bad_input;
 mod edits_redactions;
+mod encryption;
 mod media;
 mod messaging;
 mod pagination;
+mod push;
 mod rate_limit;
 mod receipts_typing;
 mod registration;
 mod restart;
+mod sliding_sync;

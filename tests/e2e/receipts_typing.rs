@@ -16,8 +16,10 @@ pub(crate) async fn two_users_in_room(
     let alice = server.register("alice").await;
     let bob = server.register("bob").await;
     sync_until(&bob, 30, "bob initial sync", |_| Some(())).await;
+    // public_chat: Handover encrypts private rooms by default, and this test inspects the
+    // server-side plaintext (encrypted rooms are covered by encryption.rs).
     let room = alice
-        .create_room(matrix_sdk::ruma::api::client::room::create_room::v3::Request::new())
+        .create_room(unencrypted_room())
         .await
         .expect("create room");
     let room_id = room.room_id().to_owned();

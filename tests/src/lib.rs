@@ -481,6 +481,16 @@ pub async fn new_client(url: &str) -> Client {
         .expect("building matrix-sdk client")
 }
 
+/// A `createRoom` request with the `public_chat` preset: Handover encrypts private rooms by
+/// default (`rooms.encrypt_by_default`), so tests that inspect server-side plaintext (edits,
+/// redactions, history read by a new device) use a public room instead.
+pub fn unencrypted_room() -> matrix_sdk::ruma::api::client::room::create_room::v3::Request {
+    use matrix_sdk::ruma::api::client::room::create_room::v3::{Request, RoomPreset};
+    let mut req = Request::new();
+    req.preset = Some(RoomPreset::PublicChat);
+    req
+}
+
 /// Registers through matrix-sdk, answering the 401 user-interactive-auth challenges as
 /// matrix-sdk users do: send without `auth`, read `flows`/`session`/`completed` from the UIA
 /// response, complete the next stage of a flow made only of `m.login.dummy` and (if `token`
