@@ -4,14 +4,22 @@
 //! Only media of this server is served. Federation is not implemented yet, so media of another
 //! server answers 404 (see `local_media`); nothing is ever fetched from elsewhere.
 
+mod binding;
+mod clinical;
+#[cfg(test)]
+mod clinical_tests;
 mod disposition;
 mod files;
 mod pending;
+mod scan;
+mod strip;
 #[cfg(test)]
 mod tests;
 mod thumbnail;
 
 use std::sync::Arc;
+
+use handover_policy::Policy;
 use std::time::Duration;
 
 use base64::Engine;
@@ -23,11 +31,16 @@ use ruma::{MilliSecondsSinceUnixEpoch, OwnedMxcUri, OwnedServerName, ServerName,
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+pub use self::binding::MediaBinder;
+use self::clinical::Vetted;
 use self::disposition::{DEFAULT_CONTENT_TYPE, disposition_for};
 use self::files::{FileStore, is_valid_media_id};
 use self::pending::PendingUploads;
+use self::scan::Scanner;
 use self::thumbnail::{Method, Spec, ThumbnailError};
+use super::audit::AuditService;
 use super::blocking;
+use super::rooms::RoomService;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::media::{MediaRecord, MediaStore, ThumbnailRecord};
@@ -54,11 +67,32 @@ pub struct MediaService {
     files: Arc<FileStore>,
     pending: PendingUploads,
     thumbnailing: Semaphore,
+    /// Clinical media rules (`check_media_upload`, `check_media_download`).
+    policy: Arc<dyn Policy>,
+    audit: Arc<AuditService>,
+    /// Memberships, for room-bound media.
+    rooms: Arc<RoomService>,
+    /// `clinical_media.scanner_command`, if set.
+    scanner: Option<Scanner>,
+}
+
+/// What the media service is built with.
+pub struct MediaDeps {
+    pub store: Arc<dyn MediaStore>,
+    pub policy: Arc<dyn Policy>,
+    pub audit: Arc<AuditService>,
+    pub rooms: Arc<RoomService>,
 }
 
 impl MediaService {
     /// Opens (creating if needed) the media directory `config.media_dir()`.
-    pub fn new(config: &Config, store: Arc<dyn MediaStore>) -> Result<Self> {
+    pub fn new(config: &Config, deps: MediaDeps) -> Result<Self> {
+        let MediaDeps {
+            store,
+            policy,
+            audit,
+            rooms,
+        } = deps;
         let server_name = ServerName::parse(&config.server_name)
             .map_err(|e| Error::internal(format!("invalid server name: {e}")))?;
         let files = FileStore::open(&config.media_dir()).map_err(|e| {
@@ -75,6 +109,14 @@ impl MediaService {
             files: Arc::new(files),
             pending: PendingUploads::default(),
             thumbnailing: Semaphore::new(THUMBNAIL_CONCURRENCY),
+            policy,
+            audit,
+            rooms,
+            scanner: Scanner::new(
+                &config.clinical_media.scanner_command,
+                Duration::from_secs(config.clinical_media.scanner_timeout_secs),
+                config.media_dir(),
+            ),
         })
     }
 
@@ -92,8 +134,11 @@ impl MediaService {
         filename: Option<String>,
     ) -> Result<OwnedMxcUri> {
         self.check_upload_size(file.len())?;
+        let vetted = self
+            .vet_upload(uploader, file, content_type.as_deref())
+            .await?;
         let media_id = new_media_id();
-        self.store_content(uploader, &media_id, file, content_type, filename)
+        self.store_content(uploader, &media_id, vetted, content_type, filename)
             .await?;
         tracing::info!(%uploader, %media_id, "media uploaded");
         Ok(self.mxc(&media_id))
@@ -131,11 +176,20 @@ impl MediaService {
             }
             return Err(e);
         }
-        let res = self
-            .store_content(uploader, media_id, file, content_type, filename)
-            .await;
+        let res = match self
+            .vet_upload(uploader, file, content_type.as_deref())
+            .await
+        {
+            Ok(vetted) => {
+                self.store_content(uploader, media_id, vetted, content_type, filename)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         match res {
             Ok(()) => self.pending.finish(media_id),
+            // A quarantined file is stored: the id is used up, as for any stored content.
+            Err(_) if self.lookup(media_id).await?.is_some() => self.pending.finish(media_id),
             Err(_) => self.pending.abort(media_id),
         }
         res
@@ -144,12 +198,14 @@ impl MediaService {
     /// The content of `mxc://server_name/media_id`; `filename` overrides the uploaded name.
     pub async fn download(
         &self,
+        user: &UserId,
         server_name: &ServerName,
         media_id: &str,
         filename: Option<String>,
         timeout: Duration,
     ) -> Result<Content> {
         let rec = self.local_media(server_name, media_id, timeout).await?;
+        self.check_access(user, &rec).await?;
         let files = self.files.clone();
         let id = rec.media_id.clone();
         let bytes = blocking(move || files.read(&files.original_path(&id)).map_err(io_error))
@@ -171,6 +227,7 @@ impl MediaService {
     /// A thumbnail of an image, generated once per (size, method) and then served from disk.
     pub async fn thumbnail(
         &self,
+        user: &UserId,
         server_name: &ServerName,
         media_id: &str,
         (width, height): (UInt, UInt),
@@ -179,6 +236,7 @@ impl MediaService {
     ) -> Result<Content> {
         let spec = self.thumbnail_spec(width, height, method)?;
         let rec = self.local_media(server_name, media_id, timeout).await?;
+        self.check_access(user, &rec).await?;
         let (bytes, content_type) = match self.cached_thumbnail(&rec.media_id, spec).await? {
             Some(hit) => hit,
             None => {
@@ -233,15 +291,21 @@ impl MediaService {
         OwnedMxcUri::from(format!("mxc://{}/{media_id}", self.server_name))
     }
 
-    /// Writes the bytes durably, then records them; an acknowledged upload is on disk.
+    /// Writes the bytes durably, then records them; an acknowledged upload is on disk. A
+    /// quarantined file is stored with its flag in the same write, then refused.
     async fn store_content(
         &self,
         uploader: &UserId,
         media_id: &str,
-        file: Vec<u8>,
+        vetted: Vetted,
         content_type: Option<String>,
         filename: Option<String>,
     ) -> Result<()> {
+        let (file, quarantine) = match vetted {
+            Vetted::Store(file) => (file, None),
+            Vetted::Quarantine(file, reason) => (file, Some(reason)),
+        };
+        let flag = quarantine.clone();
         let (files, store) = (self.files.clone(), self.store.clone());
         // `?filename=` or an empty header mean "none"; an empty name would render oddly.
         let content_type = content_type.filter(|c| !c.trim().is_empty());
@@ -263,7 +327,11 @@ impl MediaService {
             let path = files.original_path(&rec.media_id);
             files.write(&path, &file).map_err(io_error)?;
             drop(file);
-            match store.insert_media(&rec) {
+            let inserted = match &flag {
+                None => store.insert_media(&rec),
+                Some(reason) => store.insert_quarantined_media(&rec, reason),
+            };
+            match inserted {
                 Ok(()) => Ok(()),
                 Err(e) => {
                     // Random ids never collide in practice; either way the file is not ours.
@@ -275,7 +343,11 @@ impl MediaService {
                 }
             }
         })
-        .await
+        .await?;
+        match quarantine {
+            None => Ok(()),
+            Some(reason) => Err(self.quarantined(uploader, media_id, &reason).await),
+        }
     }
 
     async fn lookup(&self, media_id: &str) -> Result<Option<MediaRecord>> {
