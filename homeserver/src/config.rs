@@ -529,6 +529,8 @@ mod tests {
         let rules = cfg.clinical_media.rules();
         assert_eq!(rules.allowed_types, vec!["image/png"]);
         assert_eq!(rules.max_bytes_by_type["image/png"], 5);
+        // Merged with the defaults (documented in GOVERNANCE.md).
+        assert_eq!(rules.max_bytes_by_type["text/plain"], 1024 * 1024);
         assert_eq!(cfg.clinical_media.scanner_command[0], "clamdscan");
         assert_eq!(cfg.clinical_media.scanner_timeout_secs, 60);
     }
