@@ -16,6 +16,10 @@ pub const RULE_MEDIA_TOO_LARGE: &str = "media_too_large";
 pub const RULE_MEDIA_NOT_IN_YOUR_ROOMS: &str = "media_not_in_your_rooms";
 pub const RULE_MEDIA_QUARANTINED: &str = "media_quarantined";
 
+/// The binding of a user's profile avatar: any signed-in user may fetch it (avatars show in
+/// every room, the user directory and invites). Room ids start with `!`, so it cannot collide.
+pub const PROFILE_BINDING: &str = "profile";
+
 /// What encrypted attachments (and uploads without a type) are declared as.
 pub const OCTET_STREAM: &str = "application/octet-stream";
 
@@ -149,6 +153,7 @@ impl MediaRules {
 
     pub fn check_download(&self, req: &MediaDownloadRequest<'_>) -> Decision {
         let allowed = match req.bound_room {
+            Some(PROFILE_BINDING) => true,
             Some(_) => req.member_of_bound_room,
             None => {
                 req.user == req.uploader
@@ -320,5 +325,7 @@ mod tests {
         assert!(r.check_download(&req).is_ok());
         req.shares_room_with_uploader = false;
         assert!(r.check_download(&req).is_err());
+        req.bound_room = Some(PROFILE_BINDING);
+        assert!(r.check_download(&req).is_ok());
     }
 }

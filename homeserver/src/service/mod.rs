@@ -133,7 +133,7 @@ impl Services {
         let media_binder = Arc::new(media::MediaBinder::new(server_name.clone(), store.clone()));
         let rooms = Arc::new(rooms::RoomService::new(rooms::RoomDeps {
             server_name,
-            media_binder,
+            media_binder: media_binder.clone(),
             store: store.clone(),
             keys: keys.clone(),
             policy: policy.clone(),
@@ -148,7 +148,11 @@ impl Services {
             store.clone(),
         ));
         let filters = Arc::new(filters::FilterService::new(store.clone()));
-        let accounts = Arc::new(accounts::AccountService::new(users.clone(), rooms.clone()));
+        let accounts = Arc::new(accounts::AccountService::new(
+            users.clone(),
+            rooms.clone(),
+            media_binder,
+        ));
         let receipts = Arc::new(ephemeral::receipts::ReceiptService::new(
             store.clone(),
             rooms.clone(),

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use ruma::{EventId, OwnedServerName, RoomId, UserId};
+use handover_policy::media::PROFILE_BINDING;
+use ruma::{EventId, MxcUri, OwnedServerName, RoomId, UserId};
 use serde_json::Value;
 
 use super::files::is_valid_media_id;
@@ -52,6 +53,28 @@ impl MediaBinder {
         let res = blocking(move || Ok(store.bind_media(&ids, &s, &r, &e, now_ms())?)).await;
         if let Err(err) = res {
             tracing::error!(%room_id, %event_id, error = ?err, "media room binding failed");
+        }
+    }
+}
+
+impl MediaBinder {
+    /// A new profile avatar: readable by every signed-in user, unless the file was already
+    /// bound to a room (first binding wins, so a clinical photo cannot be widened this way).
+    pub async fn bind_profile(&self, user: &UserId, avatar: &MxcUri) {
+        let prefix = format!("mxc://{}/", self.server_name);
+        let Some(id) = avatar.as_str().strip_prefix(&prefix) else {
+            return;
+        };
+        if !is_valid_media_id(id) {
+            return;
+        }
+        let (store, ids, u) = (self.store.clone(), vec![id.to_owned()], user.to_string());
+        let res = blocking(move || {
+            Ok(store.bind_media(&ids, &u, PROFILE_BINDING, "", now_ms())?)
+        })
+        .await;
+        if let Err(err) = res {
+            tracing::error!(%user, error = ?err, "profile media binding failed");
         }
     }
 }

@@ -358,3 +358,18 @@ async fn scanner_findings_are_quarantined_never_served_and_audited() {
     assert!(entries.contains(&("media.quarantine".into(), Some("media_quarantined".into()))));
     assert!(denied_with(&f, "media_quarantined").await);
 }
+
+#[tokio::test]
+async fn profile_avatars_are_readable_by_everyone_signed_in() {
+    let f = fixture_with(|_| {});
+    let [(alice, _), (_, _), (carol, _)] = people(&f).await;
+    let uri = (f.media)
+        .upload(&alice, png(8, 8), Some("image/png".into()), None)
+        .await
+        .unwrap();
+    let id = media_id(&uri);
+    assert!(fetch(&f, &carol, &id).await.is_err());
+    let binder = MediaBinder::new(local().to_owned(), f.store.clone());
+    binder.bind_profile(&alice, &uri).await;
+    fetch(&f, &carol, &id).await.unwrap();
+}
