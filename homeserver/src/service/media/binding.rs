@@ -69,10 +69,8 @@ impl MediaBinder {
             return;
         }
         let (store, ids, u) = (self.store.clone(), vec![id.to_owned()], user.to_string());
-        let res = blocking(move || {
-            Ok(store.bind_media(&ids, &u, PROFILE_BINDING, "", now_ms())?)
-        })
-        .await;
+        let res =
+            blocking(move || Ok(store.bind_media(&ids, &u, PROFILE_BINDING, "", now_ms())?)).await;
         if let Err(err) = res {
             tracing::error!(%user, error = ?err, "profile media binding failed");
         }
