@@ -1,12 +1,16 @@
 //! Configuration: built-in defaults < TOML file < `HANDOVER_*` environment variables (figment).
 //! Nested keys use a double underscore in the environment: `HANDOVER_LISTEN__CLIENT`.
 
+mod clinical_media;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+
+pub use self::clinical_media::ClinicalMediaConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +39,9 @@ pub struct Config {
     /// The governance rule set (docs/GOVERNANCE.md).
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Clinical media rules: allowed types, per-type caps, metadata stripping, scanning.
+    #[serde(default)]
+    pub clinical_media: ClinicalMediaConfig,
 }
 
 /// Which rule set the server enforces.
@@ -235,6 +242,7 @@ impl Default for Config {
             support: SupportConfig::default(),
             rooms: RoomsConfig::default(),
             policy: PolicyConfig::default(),
+            clinical_media: ClinicalMediaConfig::default(),
         }
     }
 }
@@ -314,6 +322,12 @@ impl Config {
                     format!("configuration error: key `support.contacts[{i}].matrix_id`: {e}")
                 })?;
             }
+        }
+        if self.clinical_media.scanner_timeout_secs == 0 {
+            return Err(
+                "configuration error: key `clinical_media.scanner_timeout_secs` must be at least 1"
+                    .into(),
+            );
         }
         if self.database.readers == 0 {
             return Err("configuration error: key `database.readers` must be at least 1".into());
@@ -397,6 +411,34 @@ mod tests {
         assert_eq!(cfg.registration.mode, RegistrationMode::Closed);
         assert_eq!(cfg.policy.rules, PolicyRules::Nhs);
         assert!(!cfg.policy.nhs_number_in_messages);
+        assert!(cfg.clinical_media.strip_image_metadata);
+        assert!(cfg.clinical_media.scanner_command.is_empty());
+        assert!(
+            cfg.clinical_media
+                .allowed_types
+                .contains(&"application/octet-stream".to_owned())
+        );
+    }
+
+    #[test]
+    fn clinical_media_section_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[clinical_media]\nallowed_types = [\"image/png\"]\n\
+             scanner_command = [\"clamdscan\", \"--no-summary\", \"-\"]\n\
+             [clinical_media.max_bytes_by_type]\n\"image/png\" = 5\n",
+        )
+        .unwrap();
+        let cfg = Config::load(Some(&f)).unwrap();
+        let rules = cfg.clinical_media.rules();
+        assert_eq!(rules.allowed_types, vec!["image/png"]);
+        assert_eq!(rules.max_bytes_by_type["image/png"], 5);
+        // Merged with the defaults (documented in GOVERNANCE.md).
+        assert_eq!(rules.max_bytes_by_type["text/plain"], 1024 * 1024);
+        assert_eq!(cfg.clinical_media.scanner_command[0], "clamdscan");
+        assert_eq!(cfg.clinical_media.scanner_timeout_secs, 60);
     }
 
     #[test]

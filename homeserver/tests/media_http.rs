@@ -48,6 +48,8 @@ async fn start(max_upload_bytes: u64) -> Server {
         ..Config::default()
     };
     config.media.max_upload_bytes = max_upload_bytes;
+    // A deployment that widened the allowlist: served HTML must still never render inline.
+    config.clinical_media.allowed_types.push("text/html".into());
     let store = SqliteStore::open(&dir.path().join("t.db"), 2).unwrap();
     let services = Services::build(config, store, Arc::new(handover_policy::AllowAll)).unwrap();
     let alice = services
@@ -135,6 +137,23 @@ fn png() -> Vec<u8> {
 #[tokio::test]
 async fn upload_download_and_served_headers() {
     let srv = start(1 << 20).await;
+    // Types outside the allowlist: 403 naming the rule (docs/GOVERNANCE.md).
+    let r = srv
+        .call(
+            "POST",
+            "/_matrix/media/v3/upload",
+            true,
+            Some(("image/svg+xml", b"<svg/>")),
+        )
+        .await;
+    r.assert_error(403, "M_FORBIDDEN");
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("media_type_not_allowed")
+    );
+
     let html = b"<script>alert(1)</script>";
     let r = srv
         .call(

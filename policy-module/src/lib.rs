@@ -5,11 +5,16 @@
 //! unit-tested here without a server. [`AllowAll`] allows everything; [`NhsPolicy`] is the NHS
 //! rule set (see docs/GOVERNANCE.md for every rule id).
 
+pub mod media;
 mod nhs;
 pub mod nhs_number;
 
 use serde::Serialize;
 
+pub use media::{
+    ClinicalMedia, MediaDownloadRequest, MediaRules, MediaTransform, MediaUploadRequest,
+    UploadDecision,
+};
 pub use nhs::{NhsPolicy, RULE_NHS_NUMBER_IN_MESSAGE, RULE_NHS_NUMBER_IN_METADATA};
 
 /// Why a policy refused something. `rule` is a stable identifier an IG lead can look up in
@@ -133,6 +138,15 @@ pub trait Policy: Send + Sync + 'static {
     fn check_profile_update(&self, _req: &ProfileUpdate<'_>) -> Decision {
         Ok(())
     }
+    /// An upload about to be stored; an allowed upload may have to be transformed first
+    /// (metadata stripped).
+    fn check_media_upload(&self, _req: &MediaUploadRequest<'_>) -> UploadDecision {
+        Ok(MediaTransform::Keep)
+    }
+    /// A download or thumbnail of local media by `req.user`.
+    fn check_media_download(&self, _req: &MediaDownloadRequest<'_>) -> Decision {
+        Ok(())
+    }
 }
 
 /// The default policy: allows everything. Deployments choose a rule set in config.
@@ -192,6 +206,12 @@ impl<P: Policy> Policy for Defaults<P> {
     }
     fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
         self.inner.check_profile_update(req)
+    }
+    fn check_media_upload(&self, req: &MediaUploadRequest<'_>) -> UploadDecision {
+        self.inner.check_media_upload(req)
+    }
+    fn check_media_download(&self, req: &MediaDownloadRequest<'_>) -> Decision {
+        self.inner.check_media_download(req)
     }
     fn push_format(&self, req: &PushRequest<'_>) -> PushFormat {
         self.inner.push_format(req)

@@ -53,13 +53,37 @@ async fn upload_download_and_thumbnail() {
         let text_id = text_uri.rsplit('/').next().unwrap().to_owned();
         assert_ne!(text_id, png_id);
 
+        // Clinical media rules: a file is served to the members of the room it was first sent
+        // in (until then only to its uploader), so share both in a room with Bob.
+        let bob_id = bob.user_id().expect("bob logged in").to_string();
+        let r = http
+            .post_json("/_matrix/client/v3/createRoom", Some(&alice_token), &json!({ "invite": [bob_id] }))
+            .await;
+        let room_id = r.ok()["room_id"].as_str().expect("room_id").to_owned();
+        http.get(&format!("/_matrix/client/v1/media/download/localhost/{png_id}"), Some(&bob_token))
+            .await
+            .assert_error(404, &["M_NOT_FOUND"]);
+        http.post_json(&format!("/_matrix/client/v3/join/{room_id}"), Some(&bob_token), &json!({})).await.ok();
+        for (i, (msgtype, id)) in [("m.image", &png_id), ("m.file", &text_id)].into_iter().enumerate() {
+            let content = json!({ "msgtype": msgtype, "body": "attachment", "url": format!("mxc://localhost/{id}") });
+            http.put_json(
+                &format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/share{i}"),
+                Some(&alice_token),
+                &content,
+            )
+            .await
+            .ok();
+        }
+        // Images are re-encoded on upload (metadata stripped): same pixels, not the same bytes.
+        let pixels = |bytes: &[u8]| image::load_from_memory(bytes).expect("decodes").to_rgb8();
+
         // Download both via authenticated media (as the uploader and as another user).
         for token in [&alice_token, &bob_token] {
             let r = http
                 .get(&format!("/_matrix/client/v1/media/download/localhost/{png_id}"), Some(token))
                 .await;
             assert_eq!(r.status, 200, "download png: {}", r.text());
-            assert_eq!(r.body, png, "downloaded PNG differs from the upload");
+            assert_eq!(pixels(&r.body), pixels(&png), "downloaded PNG differs from the upload");
             assert!(
                 r.content_type().is_some_and(|c| c.starts_with("image/png")),
                 "content-type {:?}",
@@ -95,7 +119,7 @@ async fn upload_download_and_thumbnail() {
             )
             .await
             .expect("matrix-sdk download");
-        assert_eq!(got, png);
+        assert_eq!(pixels(&got), pixels(&png));
 
         // Authenticated media requires a token.
         http.get(&format!("/_matrix/client/v1/media/download/localhost/{png_id}"), None)

@@ -8,6 +8,7 @@ use ruma::api::client::uiaa::AuthData;
 use ruma::events::StateEventType;
 use ruma::{OwnedMxcUri, UserId};
 
+use super::media::MediaBinder;
 use super::rooms::{EventSpec, RoomService};
 use super::users::{Session, UserService};
 use crate::error::Result;
@@ -15,11 +16,21 @@ use crate::error::Result;
 pub struct AccountService {
     users: Arc<UserService>,
     rooms: Arc<RoomService>,
+    /// Avatars become readable by everyone signed in (clinical media room binding).
+    media_binder: Arc<MediaBinder>,
 }
 
 impl AccountService {
-    pub fn new(users: Arc<UserService>, rooms: Arc<RoomService>) -> Self {
-        Self { users, rooms }
+    pub fn new(
+        users: Arc<UserService>,
+        rooms: Arc<RoomService>,
+        media_binder: Arc<MediaBinder>,
+    ) -> Self {
+        Self {
+            users,
+            rooms,
+            media_binder,
+        }
     }
 
     pub async fn set_displayname(
@@ -38,7 +49,12 @@ impl AccountService {
         user_id: &UserId,
         url: Option<OwnedMxcUri>,
     ) -> Result<()> {
-        self.users.set_avatar_url(session, user_id, url).await?;
+        self.users
+            .set_avatar_url(session, user_id, url.clone())
+            .await?;
+        if let Some(url) = &url {
+            self.media_binder.bind_profile(user_id, url).await;
+        }
         self.refresh_member_events(user_id).await
     }
 

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use handover_compliance::{AuditRecord, BrokenAt, NewEntry, Outcome, Verifier};
-use handover_policy::Decision;
+use handover_policy::{Decision, Denial};
 
 use super::blocking;
 use crate::error::{Error, Result};
@@ -31,6 +31,7 @@ pub mod action {
     pub const POLICY_DENIAL: &str = "policy.denial";
     pub const ROOM_CREATE: &str = "room.create";
     pub const ROOM_INVITE: &str = "room.invite";
+    pub const MEDIA_QUARANTINE: &str = "media.quarantine";
 }
 
 /// The actor of operator commands run on the server itself.
@@ -87,6 +88,19 @@ impl AuditService {
         let Err(denial) = decision else {
             return Ok(());
         };
+        self.record_denial(&denial, hook, actor, target).await;
+        Err(Error::policy(&denial))
+    }
+
+    /// Audits a denial whose client error is not the usual `M_FORBIDDEN` (e.g. 413, or 404 so
+    /// as not to reveal that media exists).
+    pub async fn record_denial(
+        &self,
+        denial: &Denial,
+        hook: &str,
+        actor: &str,
+        target: Option<&str>,
+    ) {
         let mut e = entry(actor, action::POLICY_DENIAL, Outcome::Denied)
             .rule(&denial.rule)
             .detail("hook", hook);
@@ -94,7 +108,6 @@ impl AuditService {
             e = e.target(t);
         }
         self.record(e).await;
-        Err(Error::policy(&denial))
     }
 
     /// Verifies the whole stored chain: its status, or the first broken entry.

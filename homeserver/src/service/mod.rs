@@ -90,6 +90,11 @@ impl Services {
         push_retry: push::RetryPolicy,
     ) -> Result<Self> {
         let config = Arc::new(config);
+        // The clinical media rules sit around whichever rule set was chosen.
+        let policy: Arc<dyn Policy> = Arc::new(handover_policy::ClinicalMedia {
+            inner: policy,
+            rules: config.clinical_media.rules(),
+        });
         let limits = Limits {
             max_request_bytes: config.limits.max_request_bytes,
             max_upload_bytes: config.media.max_upload_bytes as usize,
@@ -125,8 +130,10 @@ impl Services {
             policy.clone(),
             push_sender,
         ));
+        let media_binder = Arc::new(media::MediaBinder::new(server_name.clone(), store.clone()));
         let rooms = Arc::new(rooms::RoomService::new(rooms::RoomDeps {
             server_name,
+            media_binder: media_binder.clone(),
             store: store.clone(),
             keys: keys.clone(),
             policy: policy.clone(),
@@ -141,7 +148,11 @@ impl Services {
             store.clone(),
         ));
         let filters = Arc::new(filters::FilterService::new(store.clone()));
-        let accounts = Arc::new(accounts::AccountService::new(users.clone(), rooms.clone()));
+        let accounts = Arc::new(accounts::AccountService::new(
+            users.clone(),
+            rooms.clone(),
+            media_binder,
+        ));
         let receipts = Arc::new(ephemeral::receipts::ReceiptService::new(
             store.clone(),
             rooms.clone(),
@@ -199,7 +210,15 @@ impl Services {
             },
             std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
         ));
-        let media = Arc::new(media::MediaService::new(&config, store.clone())?);
+        let media = Arc::new(media::MediaService::new(
+            &config,
+            media::MediaDeps {
+                store: store.clone(),
+                policy: policy.clone(),
+                audit: audit.clone(),
+                rooms: rooms.clone(),
+            },
+        )?);
         let reports = Arc::new(reports::ReportService::new(
             store.clone(),
             rooms.clone(),

@@ -32,10 +32,33 @@ pub struct ThumbnailRecord {
     pub size: u64,
 }
 
+/// Who may see a file: its room binding and quarantine flag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MediaAccess {
+    /// The room the media was first sent in.
+    pub bound_room: Option<String>,
+    pub quarantined: bool,
+}
+
 pub trait MediaStore: Send + Sync {
     /// Records a new upload; `Conflict("media")` if the id already has content.
     fn insert_media(&self, media: &MediaRecord) -> StoreResult<()>;
     fn get_media(&self, media_id: &str) -> StoreResult<Option<MediaRecord>>;
+    /// Records an upload the scanner flagged and its quarantine flag, atomically: the row is
+    /// never visible unflagged.
+    fn insert_quarantined_media(&self, media: &MediaRecord, reason: &str) -> StoreResult<()>;
+    fn media_access(&self, media_id: &str) -> StoreResult<MediaAccess>;
+    /// Binds each media id not yet bound to `room_id` (first binding wins). Existing media is
+    /// bound only by its uploader's events; ids not uploaded yet (async upload) bind too.
+    /// Returns how many were bound.
+    fn bind_media(
+        &self,
+        media_ids: &[String],
+        sender: &str,
+        room_id: &str,
+        event_id: &str,
+        ts: i64,
+    ) -> StoreResult<usize>;
     /// Records (or replaces, if two requests raced to generate it) a cached thumbnail.
     fn put_thumbnail(&self, thumb: &ThumbnailRecord) -> StoreResult<()>;
     fn get_thumbnail(

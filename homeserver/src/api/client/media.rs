@@ -65,7 +65,13 @@ pub async fn download(
 ) -> Result<get_content::v1::Response> {
     let c = s
         .media
-        .download(&req.server_name, &req.media_id, None, req.timeout_ms)
+        .download(
+            req.user_id(),
+            &req.server_name,
+            &req.media_id,
+            None,
+            req.timeout_ms,
+        )
         .await?;
     Ok(get_content::v1::Response::new(
         c.bytes,
@@ -81,7 +87,13 @@ pub async fn download_as(
     let name = Some(req.filename.clone());
     let c = s
         .media
-        .download(&req.server_name, &req.media_id, name, req.timeout_ms)
+        .download(
+            req.user_id(),
+            &req.server_name,
+            &req.media_id,
+            name,
+            req.timeout_ms,
+        )
         .await?;
     Ok(get_content_as_filename::v1::Response::new(
         c.bytes,
@@ -97,6 +109,7 @@ pub async fn thumbnail(
     let c = s
         .media
         .thumbnail(
+            req.user_id(),
             &req.server_name,
             &req.media_id,
             (req.width, req.height),

@@ -4,33 +4,45 @@
 //! Only media of this server is served. Federation is not implemented yet, so media of another
 //! server answers 404 (see `local_media`); nothing is ever fetched from elsewhere.
 
+mod binding;
+mod clinical;
+#[cfg(test)]
+mod clinical_tests;
 mod disposition;
 mod files;
 mod pending;
+mod scan;
+mod strip;
 #[cfg(test)]
 mod tests;
 mod thumbnail;
+mod thumbnails;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use handover_policy::Policy;
 use http::StatusCode;
 use ruma::api::error::ErrorKind;
-use ruma::http_headers::{ContentDisposition, ContentDispositionType};
+use ruma::http_headers::ContentDisposition;
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedMxcUri, OwnedServerName, ServerName, UInt, UserId};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+pub use self::binding::MediaBinder;
+use self::clinical::Vetted;
 use self::disposition::{DEFAULT_CONTENT_TYPE, disposition_for};
 use self::files::{FileStore, is_valid_media_id};
 use self::pending::PendingUploads;
-use self::thumbnail::{Method, Spec, ThumbnailError};
+use self::scan::Scanner;
+use super::audit::AuditService;
 use super::blocking;
+use super::rooms::RoomService;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::store::media::{MediaRecord, MediaStore, ThumbnailRecord};
+use crate::store::media::{MediaRecord, MediaStore};
 use crate::store::{StoreError, now_ms};
 
 /// Longest a download of a not-yet-uploaded id waits, whatever `timeout_ms` the client asks for.
@@ -54,11 +66,32 @@ pub struct MediaService {
     files: Arc<FileStore>,
     pending: PendingUploads,
     thumbnailing: Semaphore,
+    /// Clinical media rules (`check_media_upload`, `check_media_download`).
+    policy: Arc<dyn Policy>,
+    audit: Arc<AuditService>,
+    /// Memberships, for room-bound media.
+    rooms: Arc<RoomService>,
+    /// `clinical_media.scanner_command`, if set.
+    scanner: Option<Scanner>,
+}
+
+/// What the media service is built with.
+pub struct MediaDeps {
+    pub store: Arc<dyn MediaStore>,
+    pub policy: Arc<dyn Policy>,
+    pub audit: Arc<AuditService>,
+    pub rooms: Arc<RoomService>,
 }
 
 impl MediaService {
     /// Opens (creating if needed) the media directory `config.media_dir()`.
-    pub fn new(config: &Config, store: Arc<dyn MediaStore>) -> Result<Self> {
+    pub fn new(config: &Config, deps: MediaDeps) -> Result<Self> {
+        let MediaDeps {
+            store,
+            policy,
+            audit,
+            rooms,
+        } = deps;
         let server_name = ServerName::parse(&config.server_name)
             .map_err(|e| Error::internal(format!("invalid server name: {e}")))?;
         let files = FileStore::open(&config.media_dir()).map_err(|e| {
@@ -75,6 +108,14 @@ impl MediaService {
             files: Arc::new(files),
             pending: PendingUploads::default(),
             thumbnailing: Semaphore::new(THUMBNAIL_CONCURRENCY),
+            policy,
+            audit,
+            rooms,
+            scanner: Scanner::new(
+                &config.clinical_media.scanner_command,
+                Duration::from_secs(config.clinical_media.scanner_timeout_secs),
+                config.media_dir(),
+            ),
         })
     }
 
@@ -92,8 +133,11 @@ impl MediaService {
         filename: Option<String>,
     ) -> Result<OwnedMxcUri> {
         self.check_upload_size(file.len())?;
+        let vetted = self
+            .vet_upload(uploader, file, content_type.as_deref())
+            .await?;
         let media_id = new_media_id();
-        self.store_content(uploader, &media_id, file, content_type, filename)
+        self.store_content(uploader, &media_id, vetted, content_type, filename)
             .await?;
         tracing::info!(%uploader, %media_id, "media uploaded");
         Ok(self.mxc(&media_id))
@@ -131,11 +175,20 @@ impl MediaService {
             }
             return Err(e);
         }
-        let res = self
-            .store_content(uploader, media_id, file, content_type, filename)
-            .await;
+        let res = match self
+            .vet_upload(uploader, file, content_type.as_deref())
+            .await
+        {
+            Ok(vetted) => {
+                self.store_content(uploader, media_id, vetted, content_type, filename)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         match res {
             Ok(()) => self.pending.finish(media_id),
+            // A quarantined file is stored: the id is used up, as for any stored content.
+            Err(_) if self.lookup(media_id).await?.is_some() => self.pending.finish(media_id),
             Err(_) => self.pending.abort(media_id),
         }
         res
@@ -144,12 +197,14 @@ impl MediaService {
     /// The content of `mxc://server_name/media_id`; `filename` overrides the uploaded name.
     pub async fn download(
         &self,
+        user: &UserId,
         server_name: &ServerName,
         media_id: &str,
         filename: Option<String>,
         timeout: Duration,
     ) -> Result<Content> {
         let rec = self.local_media(server_name, media_id, timeout).await?;
+        self.check_access(user, &rec).await?;
         let files = self.files.clone();
         let id = rec.media_id.clone();
         let bytes = blocking(move || files.read(&files.original_path(&id)).map_err(io_error))
@@ -165,41 +220,6 @@ impl MediaService {
             bytes,
             content_type,
             disposition,
-        })
-    }
-
-    /// A thumbnail of an image, generated once per (size, method) and then served from disk.
-    pub async fn thumbnail(
-        &self,
-        server_name: &ServerName,
-        media_id: &str,
-        (width, height): (UInt, UInt),
-        method: Option<&ruma::media::Method>,
-        timeout: Duration,
-    ) -> Result<Content> {
-        let spec = self.thumbnail_spec(width, height, method)?;
-        let rec = self.local_media(server_name, media_id, timeout).await?;
-        let (bytes, content_type) = match self.cached_thumbnail(&rec.media_id, spec).await? {
-            Some(hit) => hit,
-            None => {
-                let _permit = self.thumbnailing.acquire().await.map_err(Error::internal)?;
-                // Another request may have made it while we waited for the permit.
-                match self.cached_thumbnail(&rec.media_id, spec).await? {
-                    Some(hit) => hit,
-                    None => self.generate_thumbnail(rec.media_id, spec).await?,
-                }
-            }
-        };
-        let ext = if content_type == "image/png" {
-            "png"
-        } else {
-            "jpg"
-        };
-        Ok(Content {
-            bytes,
-            content_type,
-            disposition: ContentDisposition::new(ContentDispositionType::Inline)
-                .with_filename(Some(format!("thumbnail.{ext}"))),
         })
     }
 
@@ -233,15 +253,21 @@ impl MediaService {
         OwnedMxcUri::from(format!("mxc://{}/{media_id}", self.server_name))
     }
 
-    /// Writes the bytes durably, then records them; an acknowledged upload is on disk.
+    /// Writes the bytes durably, then records them; an acknowledged upload is on disk. A
+    /// quarantined file is stored with its flag in the same write, then refused.
     async fn store_content(
         &self,
         uploader: &UserId,
         media_id: &str,
-        file: Vec<u8>,
+        vetted: Vetted,
         content_type: Option<String>,
         filename: Option<String>,
     ) -> Result<()> {
+        let (file, quarantine) = match vetted {
+            Vetted::Store(file) => (file, None),
+            Vetted::Quarantine(file, reason) => (file, Some(reason)),
+        };
+        let flag = quarantine.clone();
         let (files, store) = (self.files.clone(), self.store.clone());
         // `?filename=` or an empty header mean "none"; an empty name would render oddly.
         let content_type = content_type.filter(|c| !c.trim().is_empty());
@@ -263,7 +289,11 @@ impl MediaService {
             let path = files.original_path(&rec.media_id);
             files.write(&path, &file).map_err(io_error)?;
             drop(file);
-            match store.insert_media(&rec) {
+            let inserted = match &flag {
+                None => store.insert_media(&rec),
+                Some(reason) => store.insert_quarantined_media(&rec, reason),
+            };
+            match inserted {
                 Ok(()) => Ok(()),
                 Err(e) => {
                     // Random ids never collide in practice; either way the file is not ours.
@@ -275,7 +305,11 @@ impl MediaService {
                 }
             }
         })
-        .await
+        .await?;
+        match quarantine {
+            None => Ok(()),
+            Some(reason) => Err(self.quarantined(uploader, media_id, &reason).await),
+        }
     }
 
     async fn lookup(&self, media_id: &str) -> Result<Option<MediaRecord>> {
@@ -321,104 +355,6 @@ impl MediaService {
                 "Content has not yet been uploaded",
             )
         })
-    }
-
-    /// Validates the request and caps the box at `max_thumbnail_size`, keeping its aspect.
-    fn thumbnail_spec(
-        &self,
-        width: UInt,
-        height: UInt,
-        method: Option<&ruma::media::Method>,
-    ) -> Result<Spec> {
-        let method = match method {
-            None | Some(ruma::media::Method::Scale) => Method::Scale,
-            Some(ruma::media::Method::Crop) => Method::Crop,
-            Some(_) => return Err(Error::invalid_param("method must be \"crop\" or \"scale\"")),
-        };
-        let (w, h) = (u64::from(width), u64::from(height));
-        if w == 0 || h == 0 {
-            return Err(Error::invalid_param("width and height must be positive"));
-        }
-        let cap = u64::from(self.max_thumbnail_size);
-        let (w, h) = if w.max(h) > cap {
-            let shrink = |d: u64| ((d as f64 * cap as f64 / w.max(h) as f64).round() as u64).max(1);
-            (shrink(w), shrink(h))
-        } else {
-            (w, h)
-        };
-        Ok(Spec {
-            width: w as u32,
-            height: h as u32,
-            method,
-        })
-    }
-
-    async fn cached_thumbnail(
-        &self,
-        media_id: &str,
-        spec: Spec,
-    ) -> Result<Option<(Vec<u8>, String)>> {
-        let (files, store, id) = (self.files.clone(), self.store.clone(), media_id.to_owned());
-        blocking(move || {
-            let Some(t) =
-                store.get_thumbnail(&id, spec.width, spec.height, spec.method.as_str())?
-            else {
-                return Ok(None);
-            };
-            // A row without its file (e.g. a partial restore) is regenerated by the caller.
-            let bytes = files
-                .read(&files.thumbnail_path(&id, &thumbnail_key(spec)))
-                .map_err(io_error)?;
-            Ok(bytes.map(|b| (b, t.content_type)))
-        })
-        .await
-    }
-
-    async fn generate_thumbnail(&self, media_id: String, spec: Spec) -> Result<(Vec<u8>, String)> {
-        let (files, store) = (self.files.clone(), self.store.clone());
-        blocking(move || {
-            let original = files
-                .read(&files.original_path(&media_id))
-                .map_err(io_error)?
-                .ok_or_else(|| Error::internal(format!("media {media_id} has no file")))?;
-            let thumb = thumbnail::generate(&original, spec).map_err(thumbnail_error)?;
-            drop(original);
-            // File first, then the row: a row always has its file.
-            let path = files.thumbnail_path(&media_id, &thumbnail_key(spec));
-            files.write(&path, &thumb.bytes).map_err(io_error)?;
-            store.put_thumbnail(&ThumbnailRecord {
-                media_id,
-                width: spec.width,
-                height: spec.height,
-                method: spec.method.as_str().to_owned(),
-                content_type: thumb.content_type.to_owned(),
-                size: thumb.bytes.len() as u64,
-            })?;
-            Ok((thumb.bytes, thumb.content_type.to_owned()))
-        })
-        .await
-    }
-}
-
-fn thumbnail_key(spec: Spec) -> String {
-    format!("{}x{}-{}", spec.width, spec.height, spec.method.as_str())
-}
-
-fn thumbnail_error(e: ThumbnailError) -> Error {
-    match e {
-        ThumbnailError::Unsupported(detail) => {
-            tracing::debug!(%detail, "cannot thumbnail media");
-            Error::new(
-                StatusCode::BAD_REQUEST,
-                ErrorKind::Unknown,
-                "Cannot generate thumbnails for the requested content",
-            )
-        }
-        ThumbnailError::TooLarge(detail) => {
-            tracing::debug!(%detail, "media too large to thumbnail");
-            Error::too_large("Content is too large to thumbnail")
-        }
-        ThumbnailError::Internal(detail) => Error::internal(format!("thumbnailing: {detail}")),
     }
 }
 

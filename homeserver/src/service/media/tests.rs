@@ -10,39 +10,46 @@ use ruma::{OwnedUserId, ServerName, uint};
 use super::*;
 use crate::store::sqlite::SqliteStore;
 
-struct Fixture {
-    dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
-    media: MediaService,
-    alice: OwnedUserId,
+pub(super) struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub store: Arc<SqliteStore>,
+    pub services: crate::service::Services,
+    pub media: Arc<MediaService>,
+    pub alice: OwnedUserId,
 }
 
 fn fixture(max_upload_bytes: u64) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
+    fixture_with(|c| c.media.max_upload_bytes = max_upload_bytes)
+}
+
+/// Every service (clinical media rules from `config.clinical_media`) on a fresh store.
+pub(super) fn fixture_with(edit: impl FnOnce(&mut Config)) -> Fixture {
+    let (store, dir) = crate::store::sqlite::test_store();
     let mut config = Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };
-    config.media.max_upload_bytes = max_upload_bytes;
-    let store = Arc::new(SqliteStore::open(&dir.path().join("t.db"), 2).unwrap());
-    let media = MediaService::new(&config, store.clone()).unwrap();
+    edit(&mut config);
+    let policy = Arc::new(handover_policy::AllowAll);
+    let services = crate::service::Services::build(config, store.clone(), policy).unwrap();
     Fixture {
         dir,
-        store,
-        media,
+        store: Arc::new(store),
+        media: services.media.clone(),
+        services,
         alice: "@alice:localhost".try_into().unwrap(),
     }
 }
 
-fn local() -> &'static ServerName {
+pub(super) fn local() -> &'static ServerName {
     ruma::server_name!("localhost")
 }
 
-fn media_id(uri: &OwnedMxcUri) -> String {
+pub(super) fn media_id(uri: &OwnedMxcUri) -> String {
     uri.media_id().unwrap().to_owned()
 }
 
-fn png(w: u32, h: u32) -> Vec<u8> {
+pub(super) fn png(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, (x ^ y) as u8]));
     let mut out = Cursor::new(Vec::new());
     DynamicImage::ImageRgb8(img)
@@ -57,7 +64,7 @@ fn decoded_size(bytes: &[u8]) -> (u32, u32) {
 }
 
 /// Every regular file under `dir` (recursively).
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+pub(super) fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut out = vec![];
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
@@ -77,7 +84,7 @@ fn media_rows(store: &SqliteStore) -> i64 {
         .unwrap()
 }
 
-const WAIT: Duration = Duration::from_millis(50);
+pub(super) const WAIT: Duration = Duration::from_millis(50);
 
 #[tokio::test]
 async fn upload_then_download_round_trips() {
@@ -97,14 +104,18 @@ async fn upload_then_download_round_trips() {
     let id = media_id(&uri);
     assert!(id.len() >= 24 && is_valid_media_id(&id), "{id}");
 
-    let c = f.media.download(local(), &id, None, WAIT).await.unwrap();
+    let c = f
+        .media
+        .download(&f.alice, local(), &id, None, WAIT)
+        .await
+        .unwrap();
     assert_eq!(c.bytes, body);
     assert_eq!(c.content_type, "text/plain");
     assert_eq!(c.disposition.to_string(), "inline; filename=letter.txt");
     // The path's file name overrides the uploaded one.
     let c = f
         .media
-        .download(local(), &id, Some("other.txt".into()), WAIT)
+        .download(&f.alice, local(), &id, Some("other.txt".into()), WAIT)
         .await
         .unwrap();
     assert_eq!(c.disposition.filename.as_deref(), Some("other.txt"));
@@ -139,7 +150,7 @@ async fn no_content_type_is_octet_stream_attachment() {
         .unwrap();
     let c = f
         .media
-        .download(local(), &media_id(&uri), None, WAIT)
+        .download(&f.alice, local(), &media_id(&uri), None, WAIT)
         .await
         .unwrap();
     assert_eq!(c.content_type, "application/octet-stream");
@@ -180,7 +191,11 @@ async fn unknown_remote_and_malformed_ids_are_not_found() {
         (local(), "../../t.db"),
         (&*remote, id.as_str()),
     ] {
-        let e = f.media.download(server, id, None, WAIT).await.unwrap_err();
+        let e = f
+            .media
+            .download(&f.alice, server, id, None, WAIT)
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), Some(&ErrorKind::NotFound), "{server}/{id}");
     }
     assert_eq!(
@@ -201,7 +216,14 @@ async fn thumbnails_scale_and_crop_to_real_dimensions() {
     let scale = ruma::media::Method::Scale;
     let t = f
         .media
-        .thumbnail(local(), &id, (uint!(100), uint!(100)), Some(&scale), WAIT)
+        .thumbnail(
+            &f.alice,
+            local(),
+            &id,
+            (uint!(100), uint!(100)),
+            Some(&scale),
+            WAIT,
+        )
         .await
         .unwrap();
     assert_eq!(t.content_type, "image/png");
@@ -211,7 +233,14 @@ async fn thumbnails_scale_and_crop_to_real_dimensions() {
     let crop = ruma::media::Method::Crop;
     let t = f
         .media
-        .thumbnail(local(), &id, (uint!(100), uint!(100)), Some(&crop), WAIT)
+        .thumbnail(
+            &f.alice,
+            local(),
+            &id,
+            (uint!(100), uint!(100)),
+            Some(&crop),
+            WAIT,
+        )
         .await
         .unwrap();
     assert_eq!(decoded_size(&t.bytes), (100, 100));
@@ -219,7 +248,14 @@ async fn thumbnails_scale_and_crop_to_real_dimensions() {
     // Never upscaled; capped at max_thumbnail_size (800) keeping the box's aspect.
     let t = f
         .media
-        .thumbnail(local(), &id, (uint!(1000), uint!(1000)), None, WAIT)
+        .thumbnail(
+            &f.alice,
+            local(),
+            &id,
+            (uint!(1000), uint!(1000)),
+            None,
+            WAIT,
+        )
         .await
         .unwrap();
     assert_eq!(decoded_size(&t.bytes), (300, 200));
@@ -243,7 +279,14 @@ async fn second_thumbnail_request_is_served_from_cache() {
     let crop = ruma::media::Method::Crop;
     let first = f
         .media
-        .thumbnail(local(), &id, (uint!(32), uint!(32)), Some(&crop), WAIT)
+        .thumbnail(
+            &f.alice,
+            local(),
+            &id,
+            (uint!(32), uint!(32)),
+            Some(&crop),
+            WAIT,
+        )
         .await
         .unwrap();
     let row = f.store.get_thumbnail(&id, 32, 32, "crop").unwrap().unwrap();
@@ -257,7 +300,14 @@ async fn second_thumbnail_request_is_served_from_cache() {
     std::fs::write(&path, &marker).unwrap();
     let second = f
         .media
-        .thumbnail(local(), &id, (uint!(32), uint!(32)), Some(&crop), WAIT)
+        .thumbnail(
+            &f.alice,
+            local(),
+            &id,
+            (uint!(32), uint!(32)),
+            Some(&crop),
+            WAIT,
+        )
         .await
         .unwrap();
     assert_eq!(second.bytes, marker);
@@ -266,7 +316,14 @@ async fn second_thumbnail_request_is_served_from_cache() {
     std::fs::remove_file(&path).unwrap();
     let third = f
         .media
-        .thumbnail(local(), &id, (uint!(32), uint!(32)), Some(&crop), WAIT)
+        .thumbnail(
+            &f.alice,
+            local(),
+            &id,
+            (uint!(32), uint!(32)),
+            Some(&crop),
+            WAIT,
+        )
         .await
         .unwrap();
     assert_eq!(decoded_size(&third.bytes), (32, 32));
@@ -280,7 +337,7 @@ async fn thumbnail_errors_follow_the_spec() {
         .upload(
             &f.alice,
             b"not an image".to_vec(),
-            Some("image/png".into()),
+            Some("text/plain".into()),
             None,
         )
         .await
@@ -288,6 +345,7 @@ async fn thumbnail_errors_follow_the_spec() {
     let e = f
         .media
         .thumbnail(
+            &f.alice,
             local(),
             &media_id(&text),
             (uint!(32), uint!(32)),
@@ -299,25 +357,27 @@ async fn thumbnail_errors_follow_the_spec() {
     assert_eq!(e.kind(), Some(&ErrorKind::Unknown));
     assert!(matches!(e, Error::Matrix { status, .. } if status == StatusCode::BAD_REQUEST));
 
-    // A small file declaring a huge image: 413, nothing decoded.
+    // A small file declaring a huge image: 413 at upload (metadata stripping decodes it with
+    // the thumbnailer's limits), nothing decoded or stored.
     let bomb = png(thumbnail::MAX_SOURCE_DIMENSION + 1, 1);
-    let bomb = f.media.upload(&f.alice, bomb, None, None).await.unwrap();
     let e = f
         .media
-        .thumbnail(
-            local(),
-            &media_id(&bomb),
-            (uint!(32), uint!(32)),
-            None,
-            WAIT,
-        )
+        .upload(&f.alice, bomb, None, None)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), Some(&ErrorKind::TooLarge));
+    assert_eq!(media_rows(&f.store), 1);
 
     let e = f
         .media
-        .thumbnail(local(), &media_id(&text), (uint!(0), uint!(32)), None, WAIT)
+        .thumbnail(
+            &f.alice,
+            local(),
+            &media_id(&text),
+            (uint!(0), uint!(32)),
+            None,
+            WAIT,
+        )
         .await
         .unwrap_err();
     assert_eq!(e.kind(), Some(&ErrorKind::InvalidParam));
@@ -334,7 +394,7 @@ async fn async_upload_create_then_put() {
     // Not there yet: waits, then 504 M_NOT_YET_UPLOADED.
     let e = f
         .media
-        .download(local(), &id, None, WAIT)
+        .download(&f.alice, local(), &id, None, WAIT)
         .await
         .unwrap_err();
     assert_eq!(e.kind(), Some(&ErrorKind::NotYetUploaded));
@@ -352,7 +412,7 @@ async fn async_upload_create_then_put() {
         let (f, id) = (f.clone(), id.clone());
         tokio::spawn(async move {
             f.media
-                .download(local(), &id, None, Duration::from_secs(10))
+                .download(&f.alice, local(), &id, None, Duration::from_secs(10))
                 .await
         })
     };

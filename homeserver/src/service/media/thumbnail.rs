@@ -64,7 +64,7 @@ pub fn generate(original: &[u8], spec: Spec) -> Result<Thumbnail, ThumbnailError
     encode(&resize(img, spec), keep_png)
 }
 
-fn decode(bytes: &[u8]) -> Result<(DynamicImage, ImageFormat), ThumbnailError> {
+pub(super) fn decode(bytes: &[u8]) -> Result<(DynamicImage, ImageFormat), ThumbnailError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ThumbnailError::Internal(e.to_string()))?;
@@ -88,7 +88,7 @@ fn decode(bytes: &[u8]) -> Result<(DynamicImage, ImageFormat), ThumbnailError> {
     Ok((img, format))
 }
 
-fn map_image_error(e: ImageError) -> ThumbnailError {
+pub(super) fn map_image_error(e: ImageError) -> ThumbnailError {
     match e {
         ImageError::Limits(l) => ThumbnailError::TooLarge(l.to_string()),
         ImageError::Unsupported(_) | ImageError::Decoding(_) | ImageError::IoError(_) => {

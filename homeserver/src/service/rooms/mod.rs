@@ -33,6 +33,7 @@ pub use self::timeline::build::EventSpec;
 use super::audit::AuditService;
 use super::blocking;
 use super::keys::ServerKeys;
+use super::media::MediaBinder;
 use super::notifier::Notifier;
 use super::push::PushEvaluator;
 use super::users::UserService;
@@ -58,6 +59,8 @@ pub struct RoomService {
     users: Arc<UserService>,
     /// Push rule evaluation of each committed event (runs after the commit, off the reply path).
     push: Arc<PushEvaluator>,
+    /// Binds media to the room it is first sent in (clinical media rules).
+    media_binder: Arc<MediaBinder>,
     rooms: Mutex<HashMap<OwnedRoomId, RoomSlot>>,
     versions: Mutex<HashMap<OwnedRoomId, RoomVersionId>>,
 }
@@ -72,6 +75,7 @@ pub struct RoomDeps {
     pub notifier: Arc<Notifier>,
     pub users: Arc<UserService>,
     pub push: Arc<PushEvaluator>,
+    pub media_binder: Arc<MediaBinder>,
 }
 
 impl RoomService {
@@ -85,6 +89,7 @@ impl RoomService {
             notifier,
             users,
             push,
+            media_binder,
         } = deps;
         Self {
             server_name,
@@ -95,6 +100,7 @@ impl RoomService {
             notifier,
             users,
             push,
+            media_binder,
             rooms: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
         }

@@ -1,7 +1,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::store::media::{MediaRecord, MediaStore, ThumbnailRecord};
+use crate::store::media::{MediaAccess, MediaRecord, MediaStore, ThumbnailRecord};
 use crate::store::{StoreError, StoreResult};
 
 fn media_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MediaRecord> {
@@ -19,16 +19,83 @@ fn media_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MediaRecord> {
     })
 }
 
+fn insert(tx: &rusqlite::Transaction<'_>, m: &MediaRecord) -> StoreResult<()> {
+    let n = tx.execute(
+        "INSERT OR IGNORE INTO media (media_id, uploader, content_type, filename, size, sha256, created_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![m.media_id, m.uploader.as_str(), m.content_type, m.filename, m.size as i64, m.sha256, m.created_ts],
+    )?;
+    if n == 0 {
+        Err(StoreError::Conflict("media"))
+    } else {
+        Ok(())
+    }
+}
+
 impl MediaStore for SqliteStore {
     fn insert_media(&self, m: &MediaRecord) -> StoreResult<()> {
         let m = m.clone();
+        self.db.write(move |ctx| insert(ctx.tx, &m))
+    }
+
+    fn insert_quarantined_media(&self, m: &MediaRecord, reason: &str) -> StoreResult<()> {
+        let (m, reason) = (m.clone(), reason.to_owned());
         self.db.write(move |ctx| {
-            let n = ctx.tx.execute(
-                "INSERT OR IGNORE INTO media (media_id, uploader, content_type, filename, size, sha256, created_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![m.media_id, m.uploader.as_str(), m.content_type, m.filename, m.size as i64, m.sha256, m.created_ts],
+            insert(ctx.tx, &m)?;
+            ctx.tx.execute(
+                "INSERT INTO media_quarantine (media_id, reason, ts) VALUES (?1, ?2, ?3)",
+                params![m.media_id, reason, m.created_ts],
             )?;
-            if n == 0 { Err(StoreError::Conflict("media")) } else { Ok(()) }
+            Ok(())
+        })
+    }
+
+    fn media_access(&self, media_id: &str) -> StoreResult<MediaAccess> {
+        self.db.read(|c| {
+            let bound_room = c
+                .query_row(
+                    "SELECT room_id FROM media_room_bindings WHERE media_id = ?1",
+                    [media_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let quarantined = c
+                .query_row(
+                    "SELECT 1 FROM media_quarantine WHERE media_id = ?1",
+                    [media_id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            Ok(MediaAccess {
+                bound_room,
+                quarantined,
+            })
+        })
+    }
+
+    fn bind_media(
+        &self,
+        media_ids: &[String],
+        sender: &str,
+        room_id: &str,
+        event_id: &str,
+        ts: i64,
+    ) -> StoreResult<usize> {
+        let ids = media_ids.to_vec();
+        let (sender, room, event) = (sender.to_owned(), room_id.to_owned(), event_id.to_owned());
+        self.db.write(move |ctx| {
+            let mut n = 0;
+            for id in &ids {
+                // Someone else's event never binds (or hijacks) a file it merely links to.
+                n += ctx.tx.execute(
+                    "INSERT OR IGNORE INTO media_room_bindings (media_id, room_id, event_id, bound_ts)
+                     SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS
+                       (SELECT 1 FROM media WHERE media_id = ?1 AND uploader != ?5)",
+                    params![id, room, event, ts, sender],
+                )?;
+            }
+            Ok(n)
         })
     }
 
@@ -127,6 +194,38 @@ mod tests {
         bare.filename = None;
         s.insert_media(&bare).unwrap();
         assert_eq!(s.get_media("def").unwrap(), Some(bare));
+    }
+
+    #[test]
+    fn bindings_first_wins_and_only_the_uploader_binds() {
+        let (_dir, s) = store();
+        s.insert_media(&record("abc")).unwrap();
+        assert_eq!(s.media_access("abc").unwrap(), MediaAccess::default());
+        let ids = ["abc".to_owned(), "pending".to_owned()];
+        // Bob links Alice's file: no binding for it; the not-yet-uploaded id binds.
+        assert_eq!(
+            s.bind_media(&ids, "@bob:example.org", "!b:x", "$1", 1)
+                .unwrap(),
+            1
+        );
+        assert_eq!(s.media_access("abc").unwrap().bound_room, None);
+        assert_eq!(
+            s.media_access("pending").unwrap().bound_room.as_deref(),
+            Some("!b:x")
+        );
+        let alice = "@alice:example.org";
+        assert_eq!(s.bind_media(&ids, alice, "!a:x", "$2", 2).unwrap(), 1);
+        assert_eq!(s.bind_media(&ids, alice, "!c:x", "$3", 3).unwrap(), 0);
+        assert_eq!(
+            s.media_access("abc").unwrap().bound_room.as_deref(),
+            Some("!a:x")
+        );
+
+        s.insert_quarantined_media(&record("bad"), "scanner exit 1")
+            .unwrap();
+        assert!(s.media_access("bad").unwrap().quarantined);
+        assert!(!s.media_access("abc").unwrap().quarantined);
+        assert!(s.insert_quarantined_media(&record("bad"), "again").is_err());
     }
 
     #[test]

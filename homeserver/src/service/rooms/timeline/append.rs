@@ -87,6 +87,10 @@ impl RoomService {
         {
             notify.push(t);
         }
+        // Before the wake-ups, so recipients can fetch the attachment as soon as they see it.
+        (self.media_binder)
+            .bind_event(room_id, sender, &pdu.event_id, &pdu.content)
+            .await;
         self.notifier.notify(notify.iter().map(|u| &**u));
         Ok(pdu.event_id.clone())
     }

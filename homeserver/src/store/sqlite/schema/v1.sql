@@ -339,3 +339,20 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+-- Clinical media: the room each file was first sent in (first binding wins). Only members of
+-- that room may fetch it (docs/GOVERNANCE.md, rule media_not_in_your_rooms).
+-- No foreign key: an async upload (`/create`) may be sent in a room before its content arrives.
+CREATE TABLE media_room_bindings (
+    media_id  TEXT PRIMARY KEY,
+    room_id   TEXT NOT NULL,
+    event_id  TEXT NOT NULL,
+    bound_ts  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Clinical media the scanner flagged: the file is kept for the IG lead, never served.
+CREATE TABLE media_quarantine (
+    media_id  TEXT PRIMARY KEY REFERENCES media(media_id) ON DELETE CASCADE,
+    reason    TEXT NOT NULL,
+    ts        INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -1,0 +1,121 @@
+//! Binds media to the room it is first sent in (rule `media_not_in_your_rooms`). Called by the
+//! room send path after each commit; built before the room service, so rooms never depend on
+//! the media service itself.
+
+use std::sync::Arc;
+
+use handover_policy::media::PROFILE_BINDING;
+use ruma::{EventId, MxcUri, OwnedServerName, RoomId, UserId};
+use serde_json::Value;
+
+use super::files::is_valid_media_id;
+use crate::service::blocking;
+use crate::store::media::MediaStore;
+use crate::store::now_ms;
+
+pub struct MediaBinder {
+    server_name: OwnedServerName,
+    store: Arc<dyn MediaStore>,
+}
+
+impl MediaBinder {
+    pub fn new(server_name: OwnedServerName, store: Arc<dyn MediaStore>) -> Self {
+        Self { server_name, store }
+    }
+
+    /// Binds this server's media referenced by a committed event's content. Never fails the
+    /// send (the event is already durable); a failure is logged, and the media then stays
+    /// visible to its uploader only.
+    pub async fn bind_event(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        event_id: &EventId,
+        content: &serde_json::value::RawValue,
+    ) {
+        // Cheap pre-check: almost every event carries no mxc URI at all.
+        if !content.get().contains("mxc://") {
+            return;
+        }
+        let Ok(content) = serde_json::from_str::<Value>(content.get()) else {
+            return;
+        };
+        let ids = referenced_media(&content, self.server_name.as_str());
+        if ids.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let (s, r, e) = (
+            sender.to_string(),
+            room_id.to_string(),
+            event_id.to_string(),
+        );
+        let res = blocking(move || Ok(store.bind_media(&ids, &s, &r, &e, now_ms())?)).await;
+        if let Err(err) = res {
+            tracing::error!(%room_id, %event_id, error = ?err, "media room binding failed");
+        }
+    }
+}
+
+impl MediaBinder {
+    /// A new profile avatar: readable by every signed-in user, unless the file was already
+    /// bound to a room (first binding wins, so a clinical photo cannot be widened this way).
+    pub async fn bind_profile(&self, user: &UserId, avatar: &MxcUri) {
+        let prefix = format!("mxc://{}/", self.server_name);
+        let Some(id) = avatar.as_str().strip_prefix(&prefix) else {
+            return;
+        };
+        if !is_valid_media_id(id) {
+            return;
+        }
+        let (store, ids, u) = (self.store.clone(), vec![id.to_owned()], user.to_string());
+        let res =
+            blocking(move || Ok(store.bind_media(&ids, &u, PROFILE_BINDING, "", now_ms())?)).await;
+        if let Err(err) = res {
+            tracing::error!(%user, error = ?err, "profile media binding failed");
+        }
+    }
+}
+
+/// Media ids of `server_name` named where the spec puts attachments: `url`, `file.url`,
+/// `info.thumbnail_url`, `info.thumbnail_file.url`.
+pub fn referenced_media(content: &Value, server_name: &str) -> Vec<String> {
+    let candidates = [
+        &content["url"],
+        &content["file"]["url"],
+        &content["info"]["thumbnail_url"],
+        &content["info"]["thumbnail_file"]["url"],
+    ];
+    let prefix = format!("mxc://{server_name}/");
+    let mut out: Vec<String> = candidates
+        .iter()
+        .filter_map(|v| v.as_str()?.strip_prefix(&prefix))
+        .filter(|id| is_valid_media_id(id))
+        .map(str::to_owned)
+        .collect();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_local_references_only() {
+        let c = serde_json::json!({
+            "msgtype": "m.image",
+            "url": "mxc://localhost/abcDEF123",
+            "info": {
+                "thumbnail_url": "mxc://elsewhere.org/xyz",
+                "thumbnail_file": { "url": "mxc://localhost/thumb_1" }
+            },
+            "file": { "url": "mxc://localhost/../../etc" }
+        });
+        assert_eq!(
+            referenced_media(&c, "localhost"),
+            vec!["abcDEF123", "thumb_1"]
+        );
+        assert!(referenced_media(&serde_json::json!({"body": "hi"}), "localhost").is_empty());
+    }
+}
