@@ -33,7 +33,7 @@ pub const RULE_FEDERATION_NOT_LISTED: &str = "federation_not_listed";
 pub const RULE_FEDERATION_NO_LIST: &str = "federation_no_list";
 
 /// Which way a federation exchange goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
     /// A remote server is asking us (its request has been received, not yet acted on).
     Inbound,
