@@ -22,11 +22,14 @@ const AUDIT_EVERY_MS: i64 = 60_000;
 /// Bound on the suppression table (cleared when exceeded).
 const MAX_TRACKED: usize = 10_000;
 
+/// (peer, direction, purpose) -> (last audited at, refusals not audited since).
+type RecentDenials = HashMap<(String, Direction, String), (i64, u64)>;
+
 pub struct PeerGate {
     policy: Arc<dyn Policy>,
     audit: Arc<AuditService>,
     own: String,
-    recent: Mutex<HashMap<(String, Direction, String), (i64, u64)>>,
+    recent: Mutex<RecentDenials>,
 }
 
 impl PeerGate {

@@ -146,3 +146,67 @@ pub fn spawn_reloader(cfg: FederationConfig, live: LiveFederationList, audit: Ar
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use ed25519_dalek::{Signer, SigningKey};
+    use handover_policy::federation::canonical_json;
+
+    use super::*;
+
+    fn write_signed(dir: &Path, key: &SigningKey, serial: u64, server: &str) {
+        let doc = serde_json::json!({
+            "serial": serial,
+            "organisations": [{ "ods_code": "RRK", "servers": [server] }]
+        });
+        std::fs::write(dir.join("list.json"), doc.to_string()).unwrap();
+        let sig = key.sign(canonical_json(&doc).unwrap().as_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(sig.to_bytes());
+        std::fs::write(dir.join("list.json.sig"), b64).unwrap();
+    }
+
+    #[tokio::test]
+    async fn file_reload_keeps_last_good_and_is_audited() {
+        let (s, _d) = crate::service::test_services();
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let pinned =
+            base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes());
+        let cfg = FederationConfig {
+            list_file: Some(dir.path().join("list.json")),
+            list_signing_key: Some(pinned),
+            ..FederationConfig::default()
+        };
+        assert!(load(&cfg).is_err(), "no file yet: refuse to start");
+        write_signed(dir.path(), &key, 1, "a.nhs.uk");
+        let live = load(&cfg).unwrap().unwrap();
+        assert!(live.current().signed);
+
+        // Tampered after signing: refused, serial 1 stays.
+        let tampered =
+            r#"{"serial":2,"organisations":[{"ods_code":"RRK","servers":["*.evil.example"]}]}"#;
+        std::fs::write(dir.path().join("list.json"), tampered).unwrap();
+        assert!(!reload_once(&cfg, &live, &s.audit).await);
+        assert_eq!(live.current().serial, 1);
+        assert!(live.current().find("a.nhs.uk").is_some());
+        // Signature file removed: refused too.
+        write_signed(dir.path(), &key, 2, "b.nhs.uk");
+        std::fs::remove_file(dir.path().join("list.json.sig")).unwrap();
+        assert!(!reload_once(&cfg, &live, &s.audit).await);
+        assert_eq!(live.current().serial, 1);
+        // Properly signed: in force.
+        write_signed(dir.path(), &key, 2, "b.nhs.uk");
+        assert!(reload_once(&cfg, &live, &s.audit).await);
+        assert_eq!(live.current().serial, 2);
+        assert!(live.current().find("b.nhs.uk").is_some());
+
+        let audit = s.audit.all().await.unwrap();
+        let outcomes: Vec<&str> = audit
+            .iter()
+            .filter(|r| r.action == ACTION_LIST_RELOAD)
+            .map(|r| r.outcome.as_str())
+            .collect();
+        assert_eq!(outcomes, ["failure", "failure", "success"]);
+    }
+}
