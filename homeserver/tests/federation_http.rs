@@ -126,6 +126,16 @@ async fn start(
     certs: &Certs,
     list: &Value,
 ) -> Node {
+    start_with(listener, name, certs, list, true).await
+}
+
+async fn start_with(
+    listener: std::net::TcpListener,
+    name: OwnedServerName,
+    certs: &Certs,
+    list: &Value,
+    verify_tls: bool,
+) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let list_file = dir.path().join("federation-list.json");
     std::fs::write(&list_file, serde_json::to_vec_pretty(list).unwrap()).unwrap();
@@ -140,6 +150,7 @@ async fn start(
     config.federation.list_file = Some(list_file);
     config.federation.ca_file = Some(certs.ca.clone());
     config.federation.request_timeout_secs = 10;
+    config.federation.verify_tls = verify_tls;
     let services = handover::server::build_services(config).unwrap();
     let app = handover::server::federation_app(services.clone());
     let tls = Some((certs.cert.clone(), certs.key.clone()));
@@ -433,4 +444,72 @@ async fn listed_server_with_untrusted_certificate_is_not_reached() {
         .await
         .unwrap_err();
     assert!(matches!(err, FederationError::Transport { .. }), "{err}");
+}
+
+/// Interoperability with a real Synapse federation listener (not run by default):
+/// `HANDOVER_SYNAPSE_FED=127.0.0.9:18448 cargo test --test federation_http -- --ignored`
+/// with a Synapse started by `../shared/tools/peers/synapse_peer.sh` (self-signed, so TLS
+/// verification is off for this test only). Checks that we verify Synapse's key response, that
+/// Synapse accepts our X-Matrix signature (its authenticated profile query answers, not 401),
+/// and that Synapse's notary accepts our key response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a Synapse peer: set HANDOVER_SYNAPSE_FED"]
+async fn synapse_interop() {
+    use ruma::api::federation::query::get_profile_information;
+    let Ok(peer) = std::env::var("HANDOVER_SYNAPSE_FED") else {
+        panic!("set HANDOVER_SYNAPSE_FED to the Synapse server name (IP:port)");
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let peer = OwnedServerName::try_from(peer).unwrap();
+    let certs_dir = tempfile::tempdir().unwrap();
+    let certs = make_certs(certs_dir.path());
+    let (l, name) = bind();
+    let list = listing(&[&name, &peer]);
+    let h = start_with(l, name.clone(), &certs, &list, false).await;
+
+    let keys = h
+        .services
+        .federation
+        .fetch_keys(&peer, "key_fetch")
+        .await
+        .unwrap();
+    assert!(!keys.is_empty());
+
+    let user = ruma::OwnedUserId::try_from(format!("@nobody:{peer}")).unwrap();
+    let res = h
+        .services
+        .federation
+        .client()
+        .send(
+            &peer,
+            get_profile_information::v1::Request::new(user),
+            "profile",
+            Sign::AsRequired,
+        )
+        .await;
+    match res {
+        Ok(_) => {}
+        Err(FederationError::Remote { status, body, .. }) => {
+            assert_ne!(status, 401, "Synapse refused our signature: {body}");
+            assert_ne!(status, 403, "Synapse refused us: {body}");
+        }
+        Err(e) => panic!("{e}"),
+    }
+
+    let http = reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .no_proxy()
+        .build()
+        .unwrap();
+    let body: Value = http
+        .get(format!("https://{peer}/_matrix/key/v2/query/{name}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got = &body["server_keys"][0];
+    assert_eq!(got["server_name"], name.as_str(), "{body}");
+    assert!(got["signatures"][peer.as_str()].is_object(), "{body}");
 }
