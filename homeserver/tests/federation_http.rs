@@ -280,8 +280,26 @@ async fn two_servers_federate_and_unlisted_origin_is_refused() {
             .as_str()
     );
 
-    // 2. A makes a signed request to B's /version; B verifies it with A's key, which it
-    //    fetches from A's listener.
+    // 2. Signed requests from A reach B at the same time before B knows A's key: B fetches
+    //    A's key once and every one of them is verified (none refused while the fetch runs).
+    let kp_a = &a.services.keys.keypair;
+    let call = || {
+        signed_call(
+            &http,
+            &b,
+            &name_a,
+            kp_a,
+            "GET",
+            "/_matrix/federation/v1/version",
+            None,
+        )
+    };
+    let (r1, r2, r3, r4) = tokio::join!(call(), call(), call(), call());
+    for (status, body) in [r1, r2, r3, r4] {
+        assert_eq!(status, 200, "{body}");
+    }
+
+    //    And through A's federation client (signing itself).
     let version = a
         .services
         .federation

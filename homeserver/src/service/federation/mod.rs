@@ -45,6 +45,10 @@ pub struct FederationService {
     client: FederationClient,
     public_server: Option<OwnedServerName>,
     last_fetch: Mutex<HashMap<OwnedServerName, i64>>,
+    /// One key fetch per origin at a time: concurrent requests from an origin whose key is not
+    /// cached wait for the first one's fetch instead of being refused. Only listed origins get
+    /// an entry.
+    fetching: Mutex<HashMap<OwnedServerName, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn unauthorized(message: impl Into<String>) -> Error {
@@ -76,6 +80,7 @@ impl FederationService {
             client,
             public_server,
             last_fetch: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(HashMap::new()),
         })
     }
 
@@ -149,6 +154,18 @@ impl FederationService {
                 .find(|k| k.key_id == key_id && k.expired_ts.is_none() && k.valid_until_ts > now)
                 .and_then(|k| Base64::parse(&k.public_key).ok())
         };
+        if let Some(k) = usable(&self.cached_keys(origin).await?) {
+            return Ok(k);
+        }
+        let lock = self
+            .fetching
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(origin.to_owned())
+            .or_default()
+            .clone();
+        let _one_at_a_time = lock.lock().await;
+        // Another request may have fetched the keys while this one waited.
         if let Some(k) = usable(&self.cached_keys(origin).await?) {
             return Ok(k);
         }
