@@ -42,6 +42,66 @@ pub struct Config {
     /// Clinical media rules: allowed types, per-type caps, metadata stripping, scanning.
     #[serde(default)]
     pub clinical_media: ClinicalMediaConfig,
+    /// Server-server federation (docs/FEDERATION.md).
+    #[serde(default)]
+    pub federation: FederationConfig,
+}
+
+/// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// `host[:port]` served as `m.server` at `/.well-known/matrix/server` (delegation). Unset:
+    /// that path answers 404.
+    #[serde(default)]
+    pub public_server: Option<String>,
+    /// The NHS federation list (JSON). Unset: this server federates with no one.
+    #[serde(default)]
+    pub list_file: Option<PathBuf>,
+    /// The list's detached signature (base64 ed25519). Default: `<list_file>.sig`.
+    #[serde(default)]
+    pub list_signature_file: Option<PathBuf>,
+    /// The list signer's ed25519 public key (base64). When set, only a list signed by it is
+    /// accepted.
+    #[serde(default)]
+    pub list_signing_key: Option<String>,
+    /// How often the list files are checked for changes (SIGHUP also reloads at once).
+    pub list_poll_secs: u64,
+    /// PEM bundle of the CAs trusted for outbound federation TLS. Unset: the platform's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Verify peers' TLS certificates. Turn off only for local experiments.
+    pub verify_tls: bool,
+    /// Timeout of one outbound federation request, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self {
+            public_server: None,
+            list_file: None,
+            list_signature_file: None,
+            list_signing_key: None,
+            list_poll_secs: 10,
+            ca_file: None,
+            verify_tls: true,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+impl FederationConfig {
+    /// Where the list's signature is read from.
+    pub fn signature_path(&self) -> Option<PathBuf> {
+        self.list_signature_file.clone().or_else(|| {
+            self.list_file.as_ref().map(|f| {
+                let mut s = f.clone().into_os_string();
+                s.push(".sig");
+                PathBuf::from(s)
+            })
+        })
+    }
 }
 
 /// Which rule set the server enforces.
@@ -97,6 +157,10 @@ impl Default for PolicyConfig {
 pub struct ListenConfig {
     /// Address for the client-server API. Port 0 picks a free port (printed at start-up).
     pub client: SocketAddr,
+    /// Address for the server-server (federation) API, served over TLS with `[tls]`'s
+    /// certificate. Unset: no federation listener.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -209,6 +273,7 @@ impl Default for Config {
             public_baseurl: None,
             listen: ListenConfig {
                 client: "127.0.0.1:8008".parse().expect("valid literal"),
+                federation: None,
             },
             database: DatabaseConfig {
                 path: "handover.db".into(),
@@ -243,6 +308,7 @@ impl Default for Config {
             rooms: RoomsConfig::default(),
             policy: PolicyConfig::default(),
             clinical_media: ClinicalMediaConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -327,6 +393,27 @@ impl Config {
             return Err(
                 "configuration error: key `clinical_media.scanner_timeout_secs` must be at least 1"
                     .into(),
+            );
+        }
+        if self.listen.federation.is_some() && self.tls.cert.is_none() {
+            return Err(
+                "configuration error: key `listen.federation` needs `tls.cert` and \
+                        `tls.key`: federation is served over TLS only"
+                    .into(),
+            );
+        }
+        if let Some(s) = &self.federation.public_server {
+            ruma::ServerName::parse(s)
+                .map_err(|e| format!("configuration error: key `federation.public_server`: {e}"))?;
+        }
+        if let Some(k) = &self.federation.list_signing_key {
+            handover_policy::federation::parse_verifying_key(k).map_err(|e| {
+                format!("configuration error: key `federation.list_signing_key`: {e}")
+            })?;
+        }
+        if self.federation.list_poll_secs == 0 {
+            return Err(
+                "configuration error: key `federation.list_poll_secs` must be at least 1".into(),
             );
         }
         if self.database.readers == 0 {
@@ -439,6 +526,40 @@ mod tests {
         assert_eq!(rules.max_bytes_by_type["text/plain"], 1024 * 1024);
         assert_eq!(cfg.clinical_media.scanner_command[0], "clamdscan");
         assert_eq!(cfg.clinical_media.scanner_timeout_secs, 60);
+    }
+
+    #[test]
+    fn federation_section_loads_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[federation]\nlist_file = \"/etc/handover/list.json\"\n\
+             public_server = \"matrix.x:443\"\nverify_tls = false\n",
+        )
+        .unwrap();
+        let cfg = Config::load(Some(&f)).unwrap();
+        assert_eq!(
+            cfg.federation.signature_path().unwrap(),
+            PathBuf::from("/etc/handover/list.json.sig")
+        );
+        assert!(!cfg.federation.verify_tls);
+        assert_eq!(cfg.federation.list_poll_secs, 10);
+        assert!(cfg.listen.federation.is_none());
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[listen]\nclient = \"127.0.0.1:0\"\nfederation = \"127.0.0.1:0\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&f)).unwrap_err();
+        assert!(err.contains("listen.federation"), "{err}");
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[federation]\nlist_signing_key = \"nope\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&f)).unwrap_err();
+        assert!(err.contains("federation.list_signing_key"), "{err}");
     }
 
     #[test]

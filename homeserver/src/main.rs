@@ -25,6 +25,11 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The NHS federation list: check the configured one, print a list's canonical form.
+    FederationList {
+        #[command(subcommand)]
+        command: ListCommand,
+    },
     /// The IG audit trail: verify its hash chain, export it.
     Audit {
         #[command(subcommand)]
@@ -53,6 +58,17 @@ enum AuditCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum ListCommand {
+    /// Load the list (and signature) as the server would; exit 1 if it would be refused.
+    Check {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Print a list file's canonical JSON: the exact bytes its detached signature covers.
+    Canonical { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +167,51 @@ fn audit(rt: &tokio::runtime::Runtime, command: AuditCommand) -> anyhow::Result<
     }
 }
 
+fn federation_list(command: ListCommand) -> anyhow::Result<()> {
+    match command {
+        ListCommand::Check { config } => {
+            let cfg = load(config.as_deref());
+            match handover::service::federation::list::load(&cfg.federation) {
+                Ok(Some(live)) => {
+                    let l = live.current();
+                    println!(
+                        "federation list serial {}: {} organisations, {}",
+                        l.serial,
+                        l.organisations.len(),
+                        if l.signed {
+                            "signature verified"
+                        } else {
+                            "unsigned (no signer key pinned)"
+                        }
+                    );
+                    Ok(())
+                }
+                Ok(None) => {
+                    println!(
+                        "no federation.list_file configured: this server federates with no one"
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        ListCommand::Canonical { file } => {
+            let bytes =
+                std::fs::read(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let text = handover_policy::federation::canonical_json(&value)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            use std::io::Write;
+            std::io::stdout().write_all(text.as_bytes())?;
+            Ok(())
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     tune_allocator();
     let cli = Cli::parse();
@@ -168,6 +229,7 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::FederationList { command } => federation_list(command),
         Command::Serve { config } => {
             let cfg = load(config.as_deref());
             handover::server::init_logging(&cfg);

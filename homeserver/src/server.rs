@@ -27,30 +27,44 @@ pub fn init_logging(cfg: &Config) {
     };
 }
 
-/// Opens storage and builds every service.
+/// Opens storage, loads the federation list and builds every service.
 pub fn build_services(config: Config) -> anyhow::Result<Services> {
     std::fs::create_dir_all(&config.data_dir)?;
+    let list = crate::service::federation::list::load(&config.federation)?;
     let store = SqliteStore::open(&config.database.path, config.database.readers)?;
-    let policy = policy_from_config(&config);
+    let policy = policy_from_config(&config, list.clone());
     tracing::info!(policy = policy.name(), "governance policy");
-    Services::build(config, store, policy).map_err(|e| anyhow::anyhow!("{e}"))
+    let mut services =
+        Services::build(config, store, policy).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    services.federation_list = list;
+    Ok(services)
 }
 
-/// The rule set named in `[policy]`.
-pub fn policy_from_config(cfg: &Config) -> Arc<dyn handover_policy::Policy> {
+/// The rule set named in `[policy]`, behind the federation list.
+pub fn policy_from_config(
+    cfg: &Config,
+    federation_list: Option<handover_policy::LiveFederationList>,
+) -> Arc<dyn handover_policy::Policy> {
     // The chosen rule set, wrapped in Handover's room defaults: encrypted private rooms and
-    // irreversible encryption (`rooms.encrypt_by_default`).
+    // irreversible encryption (`rooms.encrypt_by_default`); whatever the rule set, only servers
+    // on the federation list may federate (none without a list).
     let encrypt = cfg.rooms.encrypt_by_default;
     match cfg.policy.rules {
-        PolicyRules::Nhs => Arc::new(handover_policy::Defaults {
-            inner: handover_policy::NhsPolicy {
-                check_messages: cfg.policy.nhs_number_in_messages,
+        PolicyRules::Nhs => Arc::new(handover_policy::FederationGate {
+            inner: handover_policy::Defaults {
+                inner: handover_policy::NhsPolicy {
+                    check_messages: cfg.policy.nhs_number_in_messages,
+                },
+                encrypt,
             },
-            encrypt,
+            list: federation_list,
         }),
-        PolicyRules::AllowAll => Arc::new(handover_policy::Defaults {
-            inner: handover_policy::AllowAll,
-            encrypt,
+        PolicyRules::AllowAll => Arc::new(handover_policy::FederationGate {
+            inner: handover_policy::Defaults {
+                inner: handover_policy::AllowAll,
+                encrypt,
+            },
+            list: federation_list,
         }),
     }
 }
@@ -97,19 +111,48 @@ pub fn app(services: Services) -> axum::Router {
         .with_state(services)
 }
 
+/// The federation (server-server) API router, for `listen.federation`.
+pub fn federation_app(services: Services) -> axum::Router {
+    crate::api::federation_router()
+        .layer(middleware::from_fn(request_log))
+        .with_state(services)
+}
+
+/// A bound listener, ready to serve.
+fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let tls = config.tls.clone();
-    let addr = config.listen.client;
+    let federation_cfg = config.federation.clone();
+    let client_listener = bind(config.listen.client)?;
+    let federation_listener = config.listen.federation.map(bind).transpose()?;
     let services = build_services(config)?;
-    let app = app(services.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    if let Some(list) = services.federation_list.clone() {
+        crate::service::federation::list::spawn_reloader(
+            federation_cfg,
+            list,
+            services.audit.clone(),
+        );
+    }
 
-    let std_listener = std::net::TcpListener::bind(addr)?;
-    std_listener.set_nonblocking(true)?;
-    let local = std_listener.local_addr()?;
-    let scheme = if tls.cert.is_some() { "https" } else { "http" };
+    let tls_files = match (&tls.cert, &tls.key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => None,
+    };
+    let local = client_listener.local_addr()?;
+    let scheme = if tls_files.is_some() { "https" } else { "http" };
+    let mut line = format!("HANDOVER_LISTENING client={scheme}://{local}");
+    if let Some(f) = &federation_listener {
+        line.push_str(&format!(" federation=https://{}", f.local_addr()?));
+    }
     // Machine-readable line for scripts and tests (logs go to stderr).
-    println!("HANDOVER_LISTENING client={scheme}://{local}");
+    println!("{line}");
     tracing::info!(%local, server_name = %services.config.server_name, "listening");
 
     let handle = axum_server::Handle::new();
@@ -119,15 +162,42 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         h2.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
     });
-    match (&tls.cert, &tls.key) {
-        (Some(cert), Some(key)) => {
+    let client = serve_on(
+        client_listener,
+        app(services.clone()),
+        tls_files.clone(),
+        handle.clone(),
+    );
+    match federation_listener {
+        Some(fl) => {
+            tracing::info!(local = %fl.local_addr()?, "federation listening");
+            // Config validation guarantees TLS files when a federation listener is set.
+            let fed = serve_on(fl, federation_app(services), tls_files, handle);
+            tokio::try_join!(client, fed)?;
+        }
+        None => client.await?,
+    }
+    Ok(())
+}
+
+/// Serves `app` on `listener`, over rustls when `tls` (certificate chain, key) is given, until
+/// `handle` shuts it down.
+pub async fn serve_on(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    handle: axum_server::Handle<SocketAddr>,
+) -> anyhow::Result<()> {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        Some((cert, key)) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-            let mut server = axum_server::from_tcp_rustls(std_listener, rustls)?;
+            let mut server = axum_server::from_tcp_rustls(listener, rustls)?;
             allow_half_close(server.http_builder());
             server.handle(handle).serve(app).await?;
         }
-        _ => {
-            let mut server = axum_server::from_tcp(std_listener)?;
+        None => {
+            let mut server = axum_server::from_tcp(listener)?;
             allow_half_close(server.http_builder());
             server.handle(handle).serve(app).await?;
         }

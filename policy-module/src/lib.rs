@@ -5,12 +5,17 @@
 //! unit-tested here without a server. [`AllowAll`] allows everything; [`NhsPolicy`] is the NHS
 //! rule set (see docs/GOVERNANCE.md for every rule id).
 
+pub mod federation;
 pub mod media;
 mod nhs;
 pub mod nhs_number;
 
 use serde::Serialize;
 
+pub use federation::{
+    Direction, FederationList, FederationPeerRequest, LiveFederationList, RULE_FEDERATION_NO_LIST,
+    RULE_FEDERATION_NOT_LISTED,
+};
 pub use media::{
     ClinicalMedia, MediaDownloadRequest, MediaRules, MediaTransform, MediaUploadRequest,
     UploadDecision,
@@ -147,6 +152,11 @@ pub trait Policy: Send + Sync + 'static {
     fn check_media_download(&self, _req: &MediaDownloadRequest<'_>) -> Decision {
         Ok(())
     }
+    /// Whether this server may exchange anything with `req.server_name`. Asked before any work
+    /// on an inbound request and before any connection for an outbound one.
+    fn check_federation_peer(&self, _req: &FederationPeerRequest<'_>) -> Decision {
+        Ok(())
+    }
 }
 
 /// The default policy: allows everything. Deployments choose a rule set in config.
@@ -216,6 +226,9 @@ impl<P: Policy> Policy for Defaults<P> {
     fn push_format(&self, req: &PushRequest<'_>) -> PushFormat {
         self.inner.push_format(req)
     }
+    fn check_federation_peer(&self, req: &FederationPeerRequest<'_>) -> Decision {
+        self.inner.check_federation_peer(req)
+    }
     fn room_defaults(&self, req: &CreateRoomRequest<'_>) -> InitialState {
         let mut out = self.inner.room_defaults(req);
         let private = !req.is_public && req.preset != Some("public_chat");
@@ -235,9 +248,86 @@ impl<P: Policy> Policy for Defaults<P> {
     }
 }
 
+/// The federation list around another policy: a peer must be on the list (rule
+/// `federation_not_listed`) and pass the inner policy. Without a list no server may federate
+/// (rule `federation_no_list`): federating with anyone is not a mode Handover offers.
+#[derive(Debug, Clone)]
+pub struct FederationGate<P> {
+    pub inner: P,
+    pub list: Option<LiveFederationList>,
+}
+
+impl<P: Policy> Policy for FederationGate<P> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
+        self.inner.check_registration(req)
+    }
+    fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
+        self.inner.check_create_room(req)
+    }
+    fn check_invite(&self, req: &InviteRequest<'_>) -> Decision {
+        self.inner.check_invite(req)
+    }
+    fn check_event(&self, req: &EventRequest<'_>) -> Decision {
+        self.inner.check_event(req)
+    }
+    fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
+        self.inner.check_profile_update(req)
+    }
+    fn push_format(&self, req: &PushRequest<'_>) -> PushFormat {
+        self.inner.push_format(req)
+    }
+    fn room_defaults(&self, req: &CreateRoomRequest<'_>) -> InitialState {
+        self.inner.room_defaults(req)
+    }
+    fn check_federation_peer(&self, req: &FederationPeerRequest<'_>) -> Decision {
+        match &self.list {
+            None => Err(Denial::new(
+                RULE_FEDERATION_NO_LIST,
+                "no federation list is configured, so this server federates with no one",
+            )),
+            Some(list) => list.check(req),
+        }?;
+        self.inner.check_federation_peer(req)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn federation_gate_needs_a_list() {
+        let req = FederationPeerRequest {
+            server_name: "a.nhs.uk",
+            direction: Direction::Outbound,
+            purpose: "key_fetch",
+        };
+        let none = FederationGate {
+            inner: AllowAll,
+            list: None,
+        };
+        assert_eq!(
+            none.check_federation_peer(&req).unwrap_err().rule,
+            RULE_FEDERATION_NO_LIST
+        );
+        let doc = br#"{"serial":1,"organisations":[{"ods_code":"RRK","servers":["a.nhs.uk"]}]}"#;
+        let gate = FederationGate {
+            inner: AllowAll,
+            list: Some(LiveFederationList::load(doc, None, None).unwrap()),
+        };
+        assert!(gate.check_federation_peer(&req).is_ok());
+        let other = FederationPeerRequest {
+            server_name: "b.nhs.uk",
+            ..req
+        };
+        assert_eq!(
+            gate.check_federation_peer(&other).unwrap_err().rule,
+            RULE_FEDERATION_NOT_LISTED
+        );
+    }
 
     struct NoTopics;
     impl Policy for NoTopics {

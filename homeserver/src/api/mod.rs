@@ -1,6 +1,7 @@
 //! HTTP layer: axum routes to one handler per endpoint; handlers call one service function.
 
 pub mod client;
+pub mod federation;
 pub mod router;
 pub mod ruma;
 
@@ -11,6 +12,13 @@ use crate::service::Services;
 /// The client-server API router (state not yet applied).
 pub fn client_router() -> Router<Services> {
     client::routes(Router::new())
+        .fallback(router::unknown_endpoint)
+        .method_not_allowed_fallback(router::method_not_allowed)
+}
+
+/// The server-server API router (state not yet applied), for the federation listener.
+pub fn federation_router() -> Router<Services> {
+    federation::routes(Router::new())
         .fallback(router::unknown_endpoint)
         .method_not_allowed_fallback(router::method_not_allowed)
 }

@@ -12,8 +12,9 @@ use ruma::api::auth_scheme::{
     AccessToken, AccessTokenOptional, AppserviceTokenOptional, NoAccessToken, NoAuthentication,
 };
 use ruma::api::error::{ErrorBody, ErrorKind, FromHttpRequestError, StandardErrorBody};
+use ruma::api::federation::authentication::{ServerSignatures, XMatrix};
 use ruma::api::{IncomingRequest, IncomingRequestExt, OutgoingResponse, OutgoingResponseExt};
-use ruma::{OwnedDeviceId, OwnedUserId};
+use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId};
 
 use crate::error::Error;
 use crate::service::Services;
@@ -28,6 +29,11 @@ pub enum TokenNeed {
     Required,
     Optional,
     None,
+    /// Federation: a valid X-Matrix signature from a server on the federation list.
+    ServerSignature,
+}
+impl AuthRequirement for ServerSignatures {
+    const TOKEN: TokenNeed = TokenNeed::ServerSignature;
 }
 impl AuthRequirement for AccessToken {
     const TOKEN: TokenNeed = TokenNeed::Required;
@@ -51,6 +57,8 @@ pub struct Ruma<T> {
     pub body: T,
     pub session: Option<Session>,
     pub client_ip: Option<IpAddr>,
+    /// The verified origin server of a federation request signed with X-Matrix.
+    pub origin: Option<OwnedServerName>,
 }
 
 impl<T> Ruma<T> {
@@ -105,6 +113,27 @@ where
 
         let limit = services.limits.body_limit_for(parts.uri.path());
         let mut bytes = read_body(body, limit).await?;
+
+        // Federation: a required X-Matrix signature, or one offered on a server-server path, is
+        // verified over the body exactly as received (before any defaulting below).
+        let need = <T::Authentication as AuthRequirement>::TOKEN;
+        let offered = is_server_server_path(parts.uri.path())
+            && parts
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|h| h.to_str().ok())
+                .is_some_and(|h| {
+                    h.trim_start()
+                        .get(..XMatrix::AUTH_SCHEME.len())
+                        .is_some_and(|p| p.eq_ignore_ascii_case(XMatrix::AUTH_SCHEME))
+                });
+        let origin = if need == TokenNeed::ServerSignature || offered {
+            let signed = http::Request::from_parts(parts.clone(), bytes.as_ref());
+            Some(services.federation.authenticate(&signed, client_ip).await?)
+        } else {
+            None
+        };
+
         // Clients (matrix-nio, older Element) send some POSTs with no body at all; Synapse
         // reads that as `{}`, and so do we. Media uploads keep their (empty) bytes.
         if bytes.is_empty()
@@ -115,8 +144,8 @@ where
         }
         let http_req = http::Request::from_parts(parts, bytes.as_ref());
 
-        let session = match <T::Authentication as AuthRequirement>::TOKEN {
-            TokenNeed::None => None,
+        let session = match need {
+            TokenNeed::None | TokenNeed::ServerSignature => None,
             need => {
                 let token = access_token(&http_req)?;
                 match (token, need) {
@@ -139,8 +168,14 @@ where
             body,
             session,
             client_ip,
+            origin,
         })
     }
+}
+
+/// Paths of the server-server API, where an X-Matrix header is verified whenever present.
+fn is_server_server_path(path: &str) -> bool {
+    path.starts_with("/_matrix/federation/") || path.starts_with("/_matrix/key/")
 }
 
 /// How much of an oversized body we read and discard before answering 413: clients that send

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod e2ee;
 pub mod ephemeral;
+pub mod federation;
 pub mod filter;
 pub mod filters;
 pub mod keys;
@@ -75,6 +76,9 @@ pub struct Services {
     pub reports: Arc<reports::ReportService>,
     pub accounts: Arc<accounts::AccountService>,
     pub media: Arc<media::MediaService>,
+    pub federation: Arc<federation::FederationService>,
+    /// The federation list in force (shared with the policy), for the reloader.
+    pub federation_list: Option<handover_policy::LiveFederationList>,
 }
 
 impl Services {
@@ -219,6 +223,17 @@ impl Services {
                 rooms: rooms.clone(),
             },
         )?);
+        let federation = Arc::new(
+            federation::FederationService::new(
+                &config.federation,
+                rooms.server_name().to_owned(),
+                keys.clone(),
+                store.clone(),
+                policy.clone(),
+                audit.clone(),
+            )
+            .map_err(Error::internal)?,
+        );
         let reports = Arc::new(reports::ReportService::new(
             store.clone(),
             rooms.clone(),
@@ -250,6 +265,8 @@ impl Services {
             reports,
             accounts,
             media,
+            federation,
+            federation_list: None,
         })
     }
 }

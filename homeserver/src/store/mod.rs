@@ -14,6 +14,7 @@ pub mod push;
 pub mod receipts;
 pub mod reports;
 pub mod rooms;
+pub mod server_keys;
 pub mod sqlite;
 pub mod to_device;
 pub mod users;

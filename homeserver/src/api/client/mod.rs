@@ -41,6 +41,8 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         "/.well-known/matrix/client",
         axum::routing::get(discovery::well_known_client),
     )
+    // Delegation for servers that find us through the client-facing host.
+    .ruma(super::federation::discovery::well_known_server)
     .ruma(discovery::versions)
     .ruma(discovery::capabilities)
     .ruma(discovery::support)

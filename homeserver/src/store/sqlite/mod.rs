@@ -13,6 +13,7 @@ mod receipts;
 mod relations;
 mod reports;
 mod rooms;
+mod server_keys;
 mod to_device;
 mod users;
 

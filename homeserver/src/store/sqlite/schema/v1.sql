@@ -355,4 +355,23 @@ CREATE TABLE media_quarantine (
     media_id  TEXT PRIMARY KEY REFERENCES media(media_id) ON DELETE CASCADE,
     reason    TEXT NOT NULL,
     ts        INTEGER NOT NULL
+
+-- Federation: remote servers' signing keys, as fetched from `/_matrix/key/v2/server` (or a
+-- notary) and verified against their self-signature. A key is used to verify requests until
+-- its `valid_until_ts`; `expired_ts` is set for keys the server listed as old.
+CREATE TABLE federation_server_keys (
+    server_name    TEXT NOT NULL,
+    key_id         TEXT NOT NULL,
+    public_key     TEXT NOT NULL,
+    valid_until_ts INTEGER NOT NULL,
+    expired_ts     INTEGER,
+    fetched_ts     INTEGER NOT NULL,
+    PRIMARY KEY (server_name, key_id)
+) WITHOUT ROWID;
+-- The latest signed key response per server, served again (counter-signed) by the notary.
+CREATE TABLE federation_key_responses (
+    server_name    TEXT PRIMARY KEY,
+    response_json  TEXT NOT NULL,
+    valid_until_ts INTEGER NOT NULL,
+    fetched_ts     INTEGER NOT NULL
 ) WITHOUT ROWID;
