@@ -40,33 +40,33 @@ pub fn build_services(config: Config) -> anyhow::Result<Services> {
     Ok(services)
 }
 
-/// The rule set named in `[policy]`, behind the federation list.
+/// The rule sets in force, consulted together at every hook (`Layers`): the one named in
+/// `[policy]`, Handover's room defaults (encrypted private rooms, irreversible encryption:
+/// `rooms.encrypt_by_default`) and the federation list (no list: no federation).
 pub fn policy_from_config(
     cfg: &Config,
     federation_list: Option<handover_policy::LiveFederationList>,
 ) -> Arc<dyn handover_policy::Policy> {
-    // The chosen rule set, wrapped in Handover's room defaults: encrypted private rooms and
-    // irreversible encryption (`rooms.encrypt_by_default`); whatever the rule set, only servers
-    // on the federation list may federate (none without a list).
-    let encrypt = cfg.rooms.encrypt_by_default;
-    match cfg.policy.rules {
-        PolicyRules::Nhs => Arc::new(handover_policy::FederationGate {
-            inner: handover_policy::Defaults {
-                inner: handover_policy::NhsPolicy {
-                    check_messages: cfg.policy.nhs_number_in_messages,
-                },
-                encrypt,
-            },
-            list: federation_list,
+    use handover_policy::{AllowAll, Defaults, FederationGate, Layers, NhsPolicy, Policy};
+    let rules: Arc<dyn Policy> = match cfg.policy.rules {
+        PolicyRules::Nhs => Arc::new(NhsPolicy {
+            check_messages: cfg.policy.nhs_number_in_messages,
         }),
-        PolicyRules::AllowAll => Arc::new(handover_policy::FederationGate {
-            inner: handover_policy::Defaults {
-                inner: handover_policy::AllowAll,
-                encrypt,
-            },
-            list: federation_list,
-        }),
-    }
+        PolicyRules::AllowAll => Arc::new(AllowAll),
+    };
+    let defaults = Defaults {
+        inner: AllowAll,
+        encrypt: cfg.rooms.encrypt_by_default,
+    };
+    let federation = FederationGate {
+        inner: AllowAll,
+        list: federation_list,
+    };
+    Arc::new(Layers::new(vec![
+        rules,
+        Arc::new(defaults),
+        Arc::new(federation),
+    ]))
 }
 
 /// The audit trail alone, for the `audit` commands (no keys, no listener).

@@ -6,6 +6,7 @@
 //! rule set (see docs/GOVERNANCE.md for every rule id).
 
 pub mod federation;
+pub mod layers;
 pub mod media;
 mod nhs;
 pub mod nhs_number;
@@ -16,6 +17,7 @@ pub use federation::{
     Direction, FederationList, FederationPeerRequest, LiveFederationList, RULE_FEDERATION_NO_LIST,
     RULE_FEDERATION_NOT_LISTED,
 };
+pub use layers::Layers;
 pub use media::{
     ClinicalMedia, MediaDownloadRequest, MediaRules, MediaTransform, MediaUploadRequest,
     UploadDecision,

@@ -95,10 +95,14 @@ impl Services {
     ) -> Result<Self> {
         let config = Arc::new(config);
         // The clinical media rules sit around whichever rule set was chosen.
-        let policy: Arc<dyn Policy> = Arc::new(handover_policy::ClinicalMedia {
-            inner: policy,
+        let clinical = handover_policy::ClinicalMedia {
+            inner: Arc::new(handover_policy::AllowAll),
             rules: config.clinical_media.rules(),
-        });
+        };
+        let policy: Arc<dyn Policy> = Arc::new(handover_policy::Layers::new(vec![
+            policy,
+            Arc::new(clinical),
+        ]));
         let limits = Limits {
             max_request_bytes: config.limits.max_request_bytes,
             max_upload_bytes: config.media.max_upload_bytes as usize,

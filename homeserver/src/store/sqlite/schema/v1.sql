@@ -355,6 +355,7 @@ CREATE TABLE media_quarantine (
     media_id  TEXT PRIMARY KEY REFERENCES media(media_id) ON DELETE CASCADE,
     reason    TEXT NOT NULL,
     ts        INTEGER NOT NULL
+) WITHOUT ROWID;
 
 -- Federation: remote servers' signing keys, as fetched from `/_matrix/key/v2/server` (or a
 -- notary) and verified against their self-signature. A key is used to verify requests until
