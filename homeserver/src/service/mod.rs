@@ -15,6 +15,7 @@ pub mod notifier;
 pub mod push;
 pub mod rate_limit;
 pub mod reports;
+pub mod retention;
 pub mod rooms;
 pub mod sliding_sync;
 pub mod support;
@@ -75,6 +76,7 @@ pub struct Services {
     pub reports: Arc<reports::ReportService>,
     pub accounts: Arc<accounts::AccountService>,
     pub media: Arc<media::MediaService>,
+    pub retention: Arc<retention::RetentionService>,
 }
 
 impl Services {
@@ -200,6 +202,17 @@ impl Services {
             std::time::Duration::from_millis(config.limits.max_sync_timeout_ms),
         ));
         let media = Arc::new(media::MediaService::new(&config, store.clone())?);
+        let retention = Arc::new(retention::RetentionService::new(retention::RetentionDeps {
+            server_name: rooms.server_name().to_owned(),
+            store: store.clone(),
+            policy: policy.clone(),
+            audit: audit.clone(),
+            media: media.clone(),
+            rooms: rooms.clone(),
+            clock: Arc::new(retention::SystemClock),
+            settings: retention::RetentionSettings::from_config(&config.retention)
+                .map_err(Error::internal)?,
+        }));
         let reports = Arc::new(reports::ReportService::new(
             store.clone(),
             rooms.clone(),
@@ -231,6 +244,7 @@ impl Services {
             reports,
             accounts,
             media,
+            retention,
         })
     }
 }

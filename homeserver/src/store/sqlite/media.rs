@@ -20,6 +20,15 @@ fn media_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MediaRecord> {
 }
 
 impl MediaStore for SqliteStore {
+    fn delete_media(&self, media_id: &str) -> StoreResult<bool> {
+        let id = media_id.to_owned();
+        self.db.write(move |ctx| {
+            ctx.tx
+                .execute("DELETE FROM media_thumbnails WHERE media_id = ?1", [&id])?;
+            Ok(ctx.tx.execute("DELETE FROM media WHERE media_id = ?1", [&id])? == 1)
+        })
+    }
+
     fn insert_media(&self, m: &MediaRecord) -> StoreResult<()> {
         let m = m.clone();
         self.db.write(move |ctx| {

@@ -12,6 +12,7 @@ mod push;
 mod receipts;
 mod relations;
 mod reports;
+mod retention;
 mod rooms;
 mod to_device;
 mod users;

@@ -339,3 +339,21 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+-- Legal holds: a held room, and every event a held user sent, is never purged by retention.
+-- Placing and releasing a hold is audited (`retention.hold`, `retention.release`).
+CREATE TABLE legal_holds (
+    kind      TEXT NOT NULL CHECK (kind IN ('room', 'user')),
+    target    TEXT NOT NULL,
+    reason    TEXT,
+    placed_by TEXT NOT NULL,
+    placed_ts INTEGER NOT NULL,
+    PRIMARY KEY (kind, target)
+) WITHOUT ROWID;
+
+-- Events whose stored JSON retention has already reduced to the redacted form (expired state
+-- events kept for auth, redacted originals past their grace), so a purge never redoes them.
+CREATE TABLE retention_minimised (
+    event_id TEXT PRIMARY KEY,
+    ts       INTEGER NOT NULL
+) WITHOUT ROWID;
