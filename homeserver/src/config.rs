@@ -93,7 +93,9 @@ pub fn parse_duration_ms(s: &str) -> Result<u64, String> {
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("`{s}` needs a unit (ms, s, m, h, d, w)"))?;
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration"))?;
     let mult = match unit {
         "ms" => 1,
         "s" => 1000,
@@ -551,7 +553,11 @@ mod tests {
         let b = Config::load(Some(&f)).unwrap().retention.bounds().unwrap();
         assert_eq!(b.default_lifetime, Some(30 * 86_400_000));
         assert_eq!(b.max_lifetime, Some(14 * 86_400_000));
-        std::fs::write(&f, "server_name = \"x\"\n[retention]\nmin_lifetime = \"3 days\"\n").unwrap();
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[retention]\nmin_lifetime = \"3 days\"\n",
+        )
+        .unwrap();
         let err = Config::load(Some(&f)).unwrap_err();
         assert!(err.contains("retention.min_lifetime"), "{err}");
     }

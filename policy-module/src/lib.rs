@@ -142,7 +142,10 @@ pub fn clamp_retention(req: &RetentionRequest<'_>) -> Retention {
         Some(v) => Some(clamp(v)),
         None => b.max_lifetime,
     };
-    let min = room.min_lifetime.map(clamp).map(|m| max.map_or(m, |x| m.min(x)));
+    let min = room
+        .min_lifetime
+        .map(clamp)
+        .map(|m| max.map_or(m, |x| m.min(x)));
     Retention {
         max_lifetime: max,
         min_lifetime: min,

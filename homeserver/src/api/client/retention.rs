@@ -3,8 +3,8 @@
 //! or past) and server admins. Lifetimes in milliseconds; an absent key means "kept forever" /
 //! "no minimum". A plain axum handler: ruma has no definition of this unstable endpoint.
 
-use axum::extract::{Path, Request, State};
 use axum::Json;
+use axum::extract::{Path, Request, State};
 use serde_json::{Map, Value};
 
 use crate::api::ruma::access_token;

@@ -198,13 +198,15 @@ impl RetentionService {
             let full = found.len() == limit;
             let mut batch = Batch::default();
             for c in &found {
-                if c.keep_row {
-                    batch.minimise.push(minimise(c, rules)?);
-                } else {
-                    // Media of state events (avatars) may still be in use by current state.
+                // Media of state events (avatars) may still be in use by current state.
+                if c.state_key.is_none() {
                     batch
                         .media
                         .extend(media_ids(&c.json, self.server_name.as_str()));
+                }
+                if c.keep_row {
+                    batch.minimise.push(minimise(c, rules)?);
+                } else {
                     batch.delete.push(c.event_id.clone());
                 }
             }
@@ -311,7 +313,10 @@ impl RetentionService {
         let (delete, minimise) = (b.delete, b.minimise);
         let (deleted, minimised) =
             blocking(move || Ok(store.purge_events(delete, minimise, now)?)).await?;
-        let media = self.media.delete_local(b.media.into_iter().collect()).await?;
+        let media = self
+            .media
+            .delete_local(b.media.into_iter().collect())
+            .await?;
         Ok((deleted, minimised, media))
     }
 }

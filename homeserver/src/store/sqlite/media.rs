@@ -25,7 +25,10 @@ impl MediaStore for SqliteStore {
         self.db.write(move |ctx| {
             ctx.tx
                 .execute("DELETE FROM media_thumbnails WHERE media_id = ?1", [&id])?;
-            Ok(ctx.tx.execute("DELETE FROM media WHERE media_id = ?1", [&id])? == 1)
+            Ok(ctx
+                .tx
+                .execute("DELETE FROM media WHERE media_id = ?1", [&id])?
+                == 1)
         })
     }
 

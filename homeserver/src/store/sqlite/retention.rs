@@ -106,9 +106,11 @@ impl RetentionStore for SqliteStore {
         );
         self.db.read(|c| {
             let mut st = c.prepare(&sql)?;
-            collect(st.query_map(params![after_pos, before_ts, limit as i64], |r| {
-                Ok((candidate(r)?, r.get(8)?))
-            })?)
+            collect(
+                st.query_map(params![after_pos, before_ts, limit as i64], |r| {
+                    Ok((candidate(r)?, r.get(8)?))
+                })?,
+            )
         })
     }
 
@@ -235,7 +237,13 @@ impl RetentionStore for SqliteStore {
             Ok(ctx.tx.execute(
                 "INSERT OR IGNORE INTO legal_holds (kind, target, reason, placed_by, placed_ts)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![h.kind.as_str(), h.target, h.reason, h.placed_by, h.placed_ts],
+                params![
+                    h.kind.as_str(),
+                    h.target,
+                    h.reason,
+                    h.placed_by,
+                    h.placed_ts
+                ],
             )? == 1)
         })
     }
