@@ -58,6 +58,10 @@ pub struct RetentionConfig {
     /// How long the original content of a redacted event is kept before it is erased.
     #[serde(default = "default_redacted_grace")]
     pub redacted_grace: String,
+    /// Undelivered to-device messages (e.g. room keys for a device that stopped syncing) are
+    /// dropped after this long; unset keeps them until delivered.
+    #[serde(default = "default_to_device_lifetime")]
+    pub to_device_lifetime: Option<String>,
     /// Rows changed per write transaction, so a purge never holds the writer for long.
     #[serde(default = "default_purge_batch")]
     pub batch_size: usize,
@@ -68,6 +72,9 @@ fn default_purge_interval() -> String {
 }
 fn default_redacted_grace() -> String {
     "7d".into()
+}
+fn default_to_device_lifetime() -> Option<String> {
+    Some("30d".into())
 }
 fn default_purge_batch() -> usize {
     500
@@ -81,6 +88,7 @@ impl Default for RetentionConfig {
             max_lifetime: None,
             purge_interval: default_purge_interval(),
             redacted_grace: default_redacted_grace(),
+            to_device_lifetime: default_to_device_lifetime(),
             batch_size: default_purge_batch(),
         }
     }
@@ -134,7 +142,12 @@ impl RetentionConfig {
         Ok(Self::opt("redacted_grace", &Some(self.redacted_grace.clone()))?.unwrap_or(0))
     }
 
+    pub fn to_device_lifetime_ms(&self) -> Result<Option<u64>, String> {
+        Self::opt("to_device_lifetime", &self.to_device_lifetime)
+    }
+
     fn validate(&self) -> Result<(), String> {
+        self.to_device_lifetime_ms()?;
         let b = self.bounds()?;
         if let (Some(min), Some(max)) = (b.min_lifetime, b.max_lifetime)
             && min > max

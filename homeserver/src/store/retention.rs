@@ -89,6 +89,9 @@ pub trait RetentionStore: Send + Sync {
     fn forgotten_rooms(&self, server_name: &str) -> StoreResult<Vec<String>>;
     /// Deletes everything about a room. Returns the number of event rows deleted.
     fn delete_room(&self, room_id: &str) -> StoreResult<usize>;
+    /// Undelivered to-device messages queued before `before_ts`: deleted unless `dry_run`.
+    /// Returns how many (messages).
+    fn expire_to_device(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
     /// Checkpoints the WAL into the database and truncates it, then VACUUMs (rebuilding the file
     /// without free pages) and truncates the WAL again.
     fn reclaim_space(&self) -> StoreResult<()>;

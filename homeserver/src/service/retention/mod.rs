@@ -41,6 +41,8 @@ impl Clock for SystemClock {
 pub struct RetentionSettings {
     pub bounds: RetentionBounds,
     pub redacted_grace_ms: u64,
+    /// Undelivered to-device messages older than this are dropped (`None`: kept).
+    pub to_device_lifetime_ms: Option<u64>,
     pub batch_size: usize,
 }
 
@@ -49,6 +51,7 @@ impl RetentionSettings {
         Ok(Self {
             bounds: c.bounds()?,
             redacted_grace_ms: c.redacted_grace_ms()?,
+            to_device_lifetime_ms: c.to_device_lifetime_ms()?,
             batch_size: c.batch_size.max(1),
         })
     }

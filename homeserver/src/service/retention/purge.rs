@@ -37,6 +37,8 @@ pub struct PurgeReport {
     pub redacted_erased: usize,
     pub media_deleted: usize,
     pub rooms_deleted: usize,
+    /// Undelivered to-device messages past `to_device_lifetime`.
+    pub to_device_deleted: usize,
     /// Event rows deleted with forgotten rooms.
     pub room_events_deleted: usize,
     /// The database was checkpointed and VACUUMed.
@@ -57,6 +59,7 @@ impl PurgeReport {
             + self.redacted_erased
             + self.media_deleted
             + self.rooms_deleted
+            + self.to_device_deleted
             > 0
     }
 }
@@ -150,6 +153,12 @@ impl RetentionService {
         self.erase_redacted(now.saturating_sub(grace), &mut rep)
             .await?;
         self.delete_forgotten_rooms(&mut rep).await?;
+        if let Some(life) = self.settings.to_device_lifetime_ms {
+            let before = now.saturating_sub(i64::try_from(life).unwrap_or(i64::MAX));
+            let store = self.store.clone();
+            rep.to_device_deleted =
+                blocking(move || Ok(store.expire_to_device(before, dry_run)?)).await?;
+        }
         if !dry_run && rep.changed() {
             let store = self.store.clone();
             blocking(move || Ok(store.reclaim_space()?)).await?;
@@ -165,8 +174,8 @@ impl RetentionService {
             .detail("media_deleted", rep.media_deleted as u64)
             .detail("rooms_deleted", rep.rooms_deleted as u64)
             .detail("room_events_deleted", rep.room_events_deleted as u64)
+            .detail("to_device_deleted", rep.to_device_deleted as u64)
             .detail("space_reclaimed", rep.space_reclaimed);
-        let e = if dry_run { e } else { e.target("server") };
         self.audit.record(e).await;
         tracing::info!(
             dry_run,

@@ -53,6 +53,7 @@ impl Fx {
             settings: RetentionSettings {
                 bounds,
                 redacted_grace_ms: 7 * DAY as u64,
+                to_device_lifetime_ms: Some(30 * DAY as u64),
                 batch_size: 2, // several batches even in small tests
             },
         });
@@ -404,4 +405,54 @@ async fn rooms_forgotten_by_every_local_member_are_deleted() {
         )?)
     });
     assert_eq!(left.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn undelivered_to_device_messages_expire() {
+    use crate::store::to_device::ToDeviceStore;
+    let f = Fx::new(RetentionBounds::default()).await;
+    let bob = user(&f.s, "bob").await;
+    f.s.users.create_session(&bob, None, None).await.unwrap();
+    f.s.users
+        .create_session(&f.alice, Some("ADEV".into()), None)
+        .await
+        .unwrap();
+    let content = json!({ "secret": "MARKER-room-key" }).to_string();
+    f.store
+        .queue_to_device(
+            f.alice.as_str(),
+            "ADEV",
+            "t1",
+            "m.room_key",
+            vec![(bob.to_string(), None, content)],
+        )
+        .unwrap();
+    f.advance(29 * DAY);
+    assert_eq!(
+        f.retention
+            .purge("test", false)
+            .await
+            .unwrap()
+            .to_device_deleted,
+        0
+    );
+    f.advance(2 * DAY);
+    assert_eq!(
+        f.retention
+            .purge("test", true)
+            .await
+            .unwrap()
+            .to_device_deleted,
+        1
+    );
+    assert!(f.db_contains("MARKER-room-key"));
+    assert_eq!(
+        f.retention
+            .purge("test", false)
+            .await
+            .unwrap()
+            .to_device_deleted,
+        1
+    );
+    assert!(!f.db_contains("MARKER-room-key"));
 }

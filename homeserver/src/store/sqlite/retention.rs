@@ -211,6 +211,29 @@ impl RetentionStore for SqliteStore {
         })
     }
 
+    fn expire_to_device(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize> {
+        const OLD: &str = "pos IN (SELECT pos FROM to_device_sent WHERE ts < ?1)";
+        if dry_run {
+            return self.db.read(|c| {
+                let n: i64 = c.query_row(
+                    &format!("SELECT COUNT(*) FROM to_device_messages WHERE {OLD}"),
+                    [before_ts],
+                    |r| r.get(0),
+                )?;
+                Ok(n as usize)
+            });
+        }
+        self.db.write(move |ctx| {
+            let n = ctx.tx.execute(
+                &format!("DELETE FROM to_device_messages WHERE {OLD}"),
+                [before_ts],
+            )?;
+            ctx.tx
+                .execute("DELETE FROM to_device_sent WHERE ts < ?1", [before_ts])?;
+            Ok(n)
+        })
+    }
+
     fn reclaim_space(&self) -> StoreResult<()> {
         self.db.reclaim()
     }

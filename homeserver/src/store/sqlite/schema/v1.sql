@@ -357,3 +357,10 @@ CREATE TABLE retention_minimised (
     event_id TEXT PRIMARY KEY,
     ts       INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- When each to-device send was queued (one row per position), so retention can drop messages
+-- a device never collected (`retention.to_device_lifetime`).
+CREATE TABLE to_device_sent (
+    pos INTEGER PRIMARY KEY,
+    ts  INTEGER NOT NULL
+);
