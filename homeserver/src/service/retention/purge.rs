@@ -232,6 +232,7 @@ impl RetentionService {
 
     async fn erase_redacted(&self, before: i64, rep: &mut PurgeReport) -> Result<()> {
         let limit = self.settings.batch_size;
+        let counted: HashSet<String> = rep.event_ids.iter().cloned().collect();
         let mut after = 0;
         loop {
             let store = self.store.clone();
@@ -242,6 +243,10 @@ impl RetentionService {
             let full = found.len() == limit;
             let mut batch = Batch::default();
             for (c, version) in &found {
+                // A dry run has already counted it among the expired events.
+                if rep.dry_run && counted.contains(c.event_id.as_str()) {
+                    continue;
+                }
                 if c.state_key.is_none() {
                     batch
                         .media

@@ -231,6 +231,32 @@ async fn expired_messages_and_media_are_erased_from_disk() {
     // room's latest event (the next event's prev_events).
     let after = text(&f.s, &f.room, &f.alice, "after the purge").await;
     assert!(f.store.get_event(after.as_str()).unwrap().is_some());
+    let viewer = crate::service::rooms::format::Viewer {
+        user_id: &f.alice,
+        device_id: None,
+    };
+    let page =
+        f.s.rooms
+            .messages(
+                &f.room,
+                viewer,
+                None,
+                None,
+                crate::store::rooms::Direction::Backward,
+                50,
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+    let history = serde_json::to_string(&page.chunk).unwrap();
+    assert!(history.contains("after the purge"), "{history}");
+    assert!(!history.contains("MARKER"), "{history}");
+    // The minimised topic is served as an empty state event, not a hole.
+    assert!(
+        page.chunk
+            .iter()
+            .any(|e| e["event_id"] == old_topic.as_str())
+    );
     let again = f.retention.purge("test", false).await.unwrap();
     assert_eq!(again.events_deleted, 0, "{again:?}");
     assert_eq!(again.events_minimised, 1, "{again:?}");
