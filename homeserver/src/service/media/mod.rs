@@ -101,10 +101,10 @@ impl MediaService {
         .await
     }
 
-    /// Whether a local media id has content (retention dry runs).
-    pub async fn exists_local(&self, media_id: &str) -> Result<bool> {
+    /// Who uploaded a local media id, if it has content (retention: holds and dry runs).
+    pub async fn local_uploader(&self, media_id: &str) -> Result<Option<String>> {
         let (store, id) = (self.store.clone(), media_id.to_owned());
-        blocking(move || Ok(store.get_media(&id)?.is_some())).await
+        blocking(move || Ok(store.get_media(&id)?.map(|m| m.uploader.to_string()))).await
     }
 
     /// `POST /upload`: stores the content under a new id.

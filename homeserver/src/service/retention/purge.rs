@@ -310,27 +310,33 @@ impl RetentionService {
     /// Applies a batch (or, in a dry run, counts it and notes the ids):
     /// `(deleted, minimised, media deleted)`.
     async fn commit(&self, b: Batch, rep: &mut PurgeReport) -> Result<(usize, usize, usize)> {
-        if rep.dry_run {
-            let mut media = 0;
-            for id in &b.media {
-                if self.media.exists_local(id).await? {
-                    media += 1;
-                    rep.media_ids.push(id.clone());
-                }
+        // Media a held user uploaded stays, whoever's expiring event referred to it.
+        let held_users: HashSet<String> = self
+            .holds()
+            .await?
+            .into_iter()
+            .filter(|h| h.kind == HoldKind::User)
+            .map(|h| h.target)
+            .collect();
+        let mut media = Vec::new();
+        for id in b.media {
+            match self.media.local_uploader(&id).await? {
+                Some(up) if !held_users.contains(&up) => media.push(id),
+                _ => {}
             }
+        }
+        if rep.dry_run {
+            rep.media_ids.extend(media.iter().cloned());
             rep.event_ids.extend(b.delete.iter().cloned());
             rep.event_ids
                 .extend(b.minimise.iter().map(|m| m.event_id.clone()));
-            return Ok((b.delete.len(), b.minimise.len(), media));
+            return Ok((b.delete.len(), b.minimise.len(), media.len()));
         }
         let (store, now) = (self.store.clone(), self.clock.now_ms());
         let (delete, minimise) = (b.delete, b.minimise);
         let (deleted, minimised) =
             blocking(move || Ok(store.purge_events(delete, minimise, now)?)).await?;
-        let media = self
-            .media
-            .delete_local(b.media.into_iter().collect())
-            .await?;
+        let media = self.media.delete_local(media).await?;
         Ok((deleted, minimised, media))
     }
 }

@@ -482,3 +482,36 @@ async fn undelivered_to_device_messages_expire() {
     );
     assert!(!f.db_contains("MARKER-room-key"));
 }
+
+#[tokio::test]
+async fn media_uploaded_by_a_held_user_survives_other_senders_expiry() {
+    let f = Fx::new(thirty_days()).await;
+    let bob = user(&f.s, "bob").await;
+    let mxc =
+        f.s.media
+            .upload(&bob, b"scan".to_vec(), None, None)
+            .await
+            .unwrap();
+    let id = mxc.media_id().unwrap().to_owned();
+    let content =
+        json!({ "msgtype": "m.file", "body": "MARKER-forwarded", "url": mxc.to_string() });
+    send(
+        &f.s,
+        &f.room,
+        &f.alice,
+        TimelineEventType::RoomMessage,
+        content,
+    )
+    .await;
+    f.topic("tip").await;
+    let hold = HoldTarget::parse("user", bob.as_str()).unwrap();
+    f.retention
+        .place_hold("admin-cli", hold, None)
+        .await
+        .unwrap();
+    f.advance(31 * DAY);
+    let r = f.retention.purge("test", false).await.unwrap();
+    assert_eq!(r.media_deleted, 0, "{r:?}");
+    assert!(!f.db_contains("MARKER-forwarded"));
+    assert_eq!(f.media_files(&id).len(), 1);
+}
