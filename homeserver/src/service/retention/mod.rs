@@ -7,6 +7,8 @@ mod policy;
 mod purge;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_holds;
 
 use std::sync::Arc;
 

@@ -18,9 +18,9 @@ use crate::store::StoreError;
 use crate::store::rooms::RoomStore;
 use crate::store::sqlite::SqliteStore;
 
-const DAY: i64 = 86_400_000;
+pub(super) const DAY: i64 = 86_400_000;
 
-struct TestClock(AtomicI64);
+pub(super) struct TestClock(AtomicI64);
 
 impl Clock for TestClock {
     fn now_ms(&self) -> i64 {
@@ -28,18 +28,18 @@ impl Clock for TestClock {
     }
 }
 
-struct Fx {
-    s: Services,
-    store: SqliteStore,
-    dir: tempfile::TempDir,
-    clock: Arc<TestClock>,
-    retention: RetentionService,
-    alice: OwnedUserId,
-    room: OwnedRoomId,
+pub(super) struct Fx {
+    pub(super) s: Services,
+    pub(super) store: SqliteStore,
+    pub(super) dir: tempfile::TempDir,
+    pub(super) clock: Arc<TestClock>,
+    pub(super) retention: RetentionService,
+    pub(super) alice: OwnedUserId,
+    pub(super) room: OwnedRoomId,
 }
 
 impl Fx {
-    async fn new(bounds: RetentionBounds) -> Self {
+    pub(super) async fn new(bounds: RetentionBounds) -> Self {
         let (s, store, dir) = crate::service::test_services_and_store();
         let clock = Arc::new(TestClock(AtomicI64::new(crate::store::now_ms())));
         let retention = RetentionService::new(RetentionDeps {
@@ -70,12 +70,12 @@ impl Fx {
         }
     }
 
-    fn advance(&self, ms: i64) {
+    pub(super) fn advance(&self, ms: i64) {
         self.clock.0.fetch_add(ms, Ordering::SeqCst);
     }
 
     /// Whether `marker` occurs anywhere in the database file or its WAL.
-    fn db_contains(&self, marker: &str) -> bool {
+    pub(super) fn db_contains(&self, marker: &str) -> bool {
         let base = self.dir.path().join("test.db");
         ["", "-wal"].iter().any(|suffix| {
             let p = format!("{}{suffix}", base.display());
@@ -86,7 +86,7 @@ impl Fx {
     }
 
     /// Files under the media directory whose path names the media id (original, thumbnails).
-    fn media_files(&self, media_id: &str) -> Vec<std::path::PathBuf> {
+    pub(super) fn media_files(&self, media_id: &str) -> Vec<std::path::PathBuf> {
         fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) {
             for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
                 let p = e.path();
@@ -105,7 +105,7 @@ impl Fx {
     }
 
     /// An image upload with a generated thumbnail, sent in a message carrying `marker`.
-    async fn image_message(&self, marker: &str) -> String {
+    pub(super) async fn image_message(&self, marker: &str) -> String {
         let png = {
             let img = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8, y as u8, 7]));
             let mut out = std::io::Cursor::new(Vec::new());
@@ -144,7 +144,7 @@ impl Fx {
         id
     }
 
-    async fn topic(&self, topic: &str) -> ruma::OwnedEventId {
+    pub(super) async fn topic(&self, topic: &str) -> ruma::OwnedEventId {
         let spec = EventSpec::state(StateEventType::RoomTopic, "", json!({ "topic": topic }));
         self.s
             .rooms
@@ -153,7 +153,7 @@ impl Fx {
             .unwrap()
     }
 
-    async fn actions(&self) -> Vec<String> {
+    pub(super) async fn actions(&self) -> Vec<String> {
         self.s
             .audit
             .all()
@@ -165,7 +165,7 @@ impl Fx {
     }
 }
 
-fn thirty_days() -> RetentionBounds {
+pub(super) fn thirty_days() -> RetentionBounds {
     RetentionBounds {
         default_lifetime: Some(30 * DAY as u64),
         min_lifetime: None,
@@ -267,59 +267,6 @@ async fn expired_messages_and_media_are_erased_from_disk() {
         .filter(|a| *a == "retention.purge")
         .count();
     assert_eq!(purges, 4);
-}
-
-#[tokio::test]
-async fn held_rooms_and_held_users_keep_everything() {
-    let f = Fx::new(thirty_days()).await;
-    text(&f.s, &f.room, &f.alice, "MARKER-held-room").await;
-    let media = f.image_message("MARKER-held-image").await;
-    let target = HoldTarget::parse("room", f.room.as_str()).unwrap();
-    assert!(
-        f.retention
-            .place_hold("admin-cli", target, None)
-            .await
-            .unwrap()
-    );
-
-    // A second room whose only sender is held.
-    let bob = user(&f.s, "bob").await;
-    let other = room(&f.s, &bob, "clinic", false).await;
-    text(&f.s, &other, &bob, "MARKER-held-user").await;
-    let hold_bob = HoldTarget::parse("user", bob.as_str()).unwrap();
-    f.retention
-        .place_hold("admin-cli", hold_bob.clone(), Some("case 42".into()))
-        .await
-        .unwrap();
-
-    f.advance(31 * DAY);
-    let r = f.retention.purge("test", false).await.unwrap();
-    assert_eq!(r.rooms_held, 1);
-    for marker in ["MARKER-held-room", "MARKER-held-image", "MARKER-held-user"] {
-        assert!(f.db_contains(marker), "{marker} purged despite a hold");
-    }
-    assert_eq!(f.media_files(&media).len(), 2);
-
-    // Released: the next run purges.
-    let target = HoldTarget::parse("room", f.room.as_str()).unwrap();
-    assert!(f.retention.release_hold("admin-cli", target).await.unwrap());
-    assert!(
-        f.retention
-            .release_hold("admin-cli", hold_bob)
-            .await
-            .unwrap()
-    );
-    f.retention.purge("test", false).await.unwrap();
-    for marker in ["MARKER-held-room", "MARKER-held-image", "MARKER-held-user"] {
-        assert!(!f.db_contains(marker), "{marker} kept after release");
-    }
-    assert!(f.media_files(&media).is_empty());
-    let actions = f.actions().await;
-    assert_eq!(actions.iter().filter(|a| *a == "retention.hold").count(), 2);
-    assert_eq!(
-        actions.iter().filter(|a| *a == "retention.release").count(),
-        2
-    );
 }
 
 #[tokio::test]
@@ -481,37 +428,4 @@ async fn undelivered_to_device_messages_expire() {
         1
     );
     assert!(!f.db_contains("MARKER-room-key"));
-}
-
-#[tokio::test]
-async fn media_uploaded_by_a_held_user_survives_other_senders_expiry() {
-    let f = Fx::new(thirty_days()).await;
-    let bob = user(&f.s, "bob").await;
-    let mxc =
-        f.s.media
-            .upload(&bob, b"scan".to_vec(), None, None)
-            .await
-            .unwrap();
-    let id = mxc.media_id().unwrap().to_owned();
-    let content =
-        json!({ "msgtype": "m.file", "body": "MARKER-forwarded", "url": mxc.to_string() });
-    send(
-        &f.s,
-        &f.room,
-        &f.alice,
-        TimelineEventType::RoomMessage,
-        content,
-    )
-    .await;
-    f.topic("tip").await;
-    let hold = HoldTarget::parse("user", bob.as_str()).unwrap();
-    f.retention
-        .place_hold("admin-cli", hold, None)
-        .await
-        .unwrap();
-    f.advance(31 * DAY);
-    let r = f.retention.purge("test", false).await.unwrap();
-    assert_eq!(r.media_deleted, 0, "{r:?}");
-    assert!(!f.db_contains("MARKER-forwarded"));
-    assert_eq!(f.media_files(&id).len(), 1);
 }
