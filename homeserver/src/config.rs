@@ -11,6 +11,8 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use self::clinical_media::ClinicalMediaConfig;
+mod retention;
+pub use self::retention::{RetentionConfig, parse_duration_ms};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +47,9 @@ pub struct Config {
     /// Server-server federation (docs/FEDERATION.md).
     #[serde(default)]
     pub federation: FederationConfig,
+    /// Message retention and purge (docs/GOVERNANCE.md, "Retention and purge").
+    #[serde(default)]
+    pub retention: RetentionConfig,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -309,6 +314,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             clinical_media: ClinicalMediaConfig::default(),
             federation: FederationConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -416,6 +422,7 @@ impl Config {
                 "configuration error: key `federation.list_poll_secs` must be at least 1".into(),
             );
         }
+        self.retention.validate()?;
         if self.database.readers == 0 {
             return Err("configuration error: key `database.readers` must be at least 1".into());
         }

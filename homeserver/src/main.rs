@@ -85,6 +85,28 @@ enum AdminCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Run the retention purge once (docs/GOVERNANCE.md). --dry-run prints what would go and
+    /// changes nothing.
+    Purge {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Place (or with --release, release) a legal hold on a room or a user; list with `hold list`.
+    Hold {
+        /// `room`, `user` or `list`.
+        kind: String,
+        /// The room id or user id (not for `list`).
+        id: Option<String>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        release: bool,
+        /// Why the hold is placed (case reference); stored with the hold.
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 fn load(config: Option<&std::path::Path>) -> Config {
@@ -234,6 +256,89 @@ fn main() -> anyhow::Result<()> {
             let cfg = load(config.as_deref());
             handover::server::init_logging(&cfg);
             rt.block_on(handover::server::serve(cfg))
+        }
+        Command::Admin {
+            command: AdminCommand::Purge { config, dry_run },
+        } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            rt.block_on(async move {
+                let services = handover::server::build_services(cfg)?;
+                let report = services
+                    .retention
+                    .purge(handover::service::audit::ADMIN_CLI, dry_run)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(())
+            })
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Hold {
+                    kind,
+                    id,
+                    config,
+                    release,
+                    reason,
+                },
+        } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            rt.block_on(async move {
+                let services = handover::server::build_services(cfg)?;
+                let retention = &services.retention;
+                let actor = handover::service::audit::ADMIN_CLI;
+                if kind == "list" {
+                    for h in retention
+                        .holds()
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                    {
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            h.kind.as_str(),
+                            h.target,
+                            h.placed_by,
+                            h.placed_ts
+                        );
+                    }
+                    return Ok(());
+                }
+                let Some(id) = id else {
+                    anyhow::bail!("give the room or user id");
+                };
+                let target = handover::service::retention::HoldTarget::parse(&kind, &id)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if release {
+                    let done = retention
+                        .release_hold(actor, target)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!(
+                        "{}",
+                        if done {
+                            "hold released"
+                        } else {
+                            "no hold was in place"
+                        }
+                    );
+                } else {
+                    let placed = retention
+                        .place_hold(actor, target, reason)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!(
+                        "{}",
+                        if placed {
+                            "hold placed"
+                        } else {
+                            "already held"
+                        }
+                    );
+                }
+                Ok(())
+            })
         }
         Command::Admin {
             command:

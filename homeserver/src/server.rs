@@ -79,6 +79,31 @@ pub fn open_audit(config: &Config) -> anyhow::Result<AuditService> {
     Ok(AuditService::new(Arc::new(store)))
 }
 
+/// The retention purge job: every `retention.purge_interval`, first one interval after start.
+pub fn spawn_purge_job(services: &Services) -> anyhow::Result<()> {
+    let every = services
+        .config
+        .retention
+        .purge_interval_ms()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let every = std::time::Duration::from_millis(every);
+    let retention = services.retention.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = retention.purge(PURGE_JOB_ACTOR, false).await {
+                tracing::error!(error = %e, "retention purge failed");
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The audit actor of the server's own purge job.
+pub const PURGE_JOB_ACTOR: &str = "retention-job";
+
 /// One log line per request: method, route template (never the raw path with ids or tokens),
 /// status and latency. Bodies and headers are never logged.
 async fn request_log(req: Request, next: Next) -> Response {
@@ -140,6 +165,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             services.audit.clone(),
         );
     }
+    spawn_purge_job(&services)?;
 
     let tls_files = match (&tls.cert, &tls.key) {
         (Some(c), Some(k)) => Some((c.clone(), k.clone())),

@@ -13,6 +13,7 @@ use crate::{
     CreateRoomRequest, Decision, EventRequest, FederationPeerRequest, InitialState, InviteRequest,
     Policy, ProfileUpdate, PushFormat, PushRequest, RegistrationRequest,
 };
+use crate::{Retention, RetentionRequest};
 
 pub struct Layers {
     name: String,
@@ -79,6 +80,25 @@ impl Policy for Layers {
             PushFormat::EventIdOnly
         } else {
             PushFormat::Full
+        }
+    }
+    /// A lifetime every layer accepts: the shortest maximum any layer sets, and the longest
+    /// minimum (which wins if the two cross: nothing is deleted before a layer allows it).
+    fn retention_for_room(&self, req: &RetentionRequest<'_>) -> Retention {
+        let answers: Vec<Retention> = self
+            .layers
+            .iter()
+            .map(|l| l.retention_for_room(req))
+            .collect();
+        let min = answers.iter().filter_map(|r| r.min_lifetime).max();
+        let max = answers
+            .iter()
+            .filter_map(|r| r.max_lifetime)
+            .min()
+            .map(|m| min.map_or(m, |n| m.max(n)));
+        Retention {
+            max_lifetime: max,
+            min_lifetime: min,
         }
     }
     /// Every layer's defaults; the first layer to set a `(type, state key)` wins.
@@ -216,5 +236,45 @@ mod tests {
         assert!(layers.check_federation_peer(&peer).is_err());
         // Every check hook above reached the denying layer.
         assert_eq!(deny.0.load(Ordering::SeqCst), 8);
+    }
+
+    struct Keep(Option<u64>, Option<u64>);
+    impl Policy for Keep {
+        fn name(&self) -> &str {
+            "keep"
+        }
+        fn retention_for_room(&self, _: &RetentionRequest<'_>) -> Retention {
+            Retention {
+                max_lifetime: self.0,
+                min_lifetime: self.1,
+            }
+        }
+    }
+
+    #[test]
+    fn retention_takes_what_every_layer_accepts() {
+        let req = RetentionRequest {
+            room_id: "!r:x",
+            server: Default::default(),
+            room: None,
+        };
+        let l = Layers::new(vec![
+            Arc::new(Keep(Some(30), None)),
+            Arc::new(Keep(Some(10), Some(5))),
+        ]);
+        assert_eq!(
+            l.retention_for_room(&req),
+            Retention {
+                max_lifetime: Some(10),
+                min_lifetime: Some(5)
+            }
+        );
+        let crossing = Layers::new(vec![
+            Arc::new(Keep(Some(10), None)),
+            Arc::new(Keep(None, Some(20))),
+        ]);
+        assert_eq!(crossing.retention_for_room(&req).max_lifetime, Some(20));
+        let forever = Layers::new(vec![Arc::new(Keep(None, None))]);
+        assert_eq!(forever.retention_for_room(&req).max_lifetime, None);
     }
 }

@@ -114,6 +114,56 @@ pub struct ProfileUpdate<'a> {
     pub displayname: Option<&'a str>,
 }
 
+/// A room's retention (MSC1763), lifetimes in milliseconds. `None` max: kept forever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    pub max_lifetime: Option<u64>,
+    pub min_lifetime: Option<u64>,
+}
+
+/// The server's retention bounds (`[retention]`), milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionBounds {
+    /// Applied when the room sets no `max_lifetime`; `None` keeps forever.
+    pub default_lifetime: Option<u64>,
+    pub min_lifetime: Option<u64>,
+    pub max_lifetime: Option<u64>,
+}
+
+/// The retention question for one room.
+#[derive(Debug, Clone)]
+pub struct RetentionRequest<'a> {
+    pub room_id: &'a str,
+    pub server: RetentionBounds,
+    /// The room's `m.room.retention` content, if it has one (already parsed).
+    pub room: Option<Retention>,
+}
+
+/// The default decision: the room's `max_lifetime` (or the server default) clamped into the
+/// server's `[min_lifetime, max_lifetime]`; the room's `min_lifetime` clamped the same way.
+pub fn clamp_retention(req: &RetentionRequest<'_>) -> Retention {
+    let b = req.server;
+    let clamp = |v: u64| {
+        let v = b.min_lifetime.map_or(v, |m| v.max(m));
+        b.max_lifetime.map_or(v, |m| v.min(m))
+    };
+    let room = req.room.unwrap_or_default();
+    let max = room.max_lifetime.or(b.default_lifetime);
+    // A server maximum applies even to rooms that ask to keep forever.
+    let max = match max {
+        Some(v) => Some(clamp(v)),
+        None => b.max_lifetime,
+    };
+    let min = room
+        .min_lifetime
+        .map(clamp)
+        .map(|m| max.map_or(m, |x| m.min(x)));
+    Retention {
+        max_lifetime: max,
+        min_lifetime: min,
+    }
+}
+
 /// The hook points. Every method has an allow-all default so a rule set overrides only what it
 /// governs.
 pub trait Policy: Send + Sync + 'static {
@@ -158,6 +208,11 @@ pub trait Policy: Send + Sync + 'static {
     /// on an inbound request and before any connection for an outbound one.
     fn check_federation_peer(&self, _req: &FederationPeerRequest<'_>) -> Decision {
         Ok(())
+    }
+    /// How long a room's events are kept (the purge job asks once per room and run). The
+    /// default clamps the room's `m.room.retention` into the server's bounds.
+    fn retention_for_room(&self, req: &RetentionRequest<'_>) -> Retention {
+        clamp_retention(req)
     }
 }
 
@@ -230,6 +285,9 @@ impl<P: Policy> Policy for Defaults<P> {
     }
     fn check_federation_peer(&self, req: &FederationPeerRequest<'_>) -> Decision {
         self.inner.check_federation_peer(req)
+    }
+    fn retention_for_room(&self, req: &RetentionRequest<'_>) -> Retention {
+        self.inner.retention_for_room(req)
     }
     fn room_defaults(&self, req: &CreateRoomRequest<'_>) -> InitialState {
         let mut out = self.inner.room_defaults(req);
@@ -419,5 +477,36 @@ mod tests {
             ENCRYPTION_IRREVERSIBLE
         );
         assert!(AllowAll.check_event(&ev).is_ok());
+    }
+
+    #[test]
+    fn retention_is_clamped_into_server_bounds() {
+        const DAY: u64 = 86_400_000;
+        let server = RetentionBounds {
+            default_lifetime: Some(30 * DAY),
+            min_lifetime: Some(DAY),
+            max_lifetime: Some(365 * DAY),
+        };
+        let ask = |max: Option<u64>, min: Option<u64>| {
+            AllowAll.retention_for_room(&RetentionRequest {
+                room_id: "!r:x",
+                server,
+                room: Some(Retention {
+                    max_lifetime: max,
+                    min_lifetime: min,
+                }),
+            })
+        };
+        assert_eq!(ask(Some(1000), None).max_lifetime, Some(DAY));
+        assert_eq!(ask(Some(10_000 * DAY), None).max_lifetime, Some(365 * DAY));
+        assert_eq!(ask(Some(7 * DAY), None).max_lifetime, Some(7 * DAY));
+        assert_eq!(ask(None, None).max_lifetime, Some(30 * DAY));
+        assert_eq!(ask(Some(7 * DAY), Some(1)).min_lifetime, Some(DAY));
+        let none = AllowAll.retention_for_room(&RetentionRequest {
+            room_id: "!r:x",
+            server: RetentionBounds::default(),
+            room: None,
+        });
+        assert_eq!(none.max_lifetime, None);
     }
 }

@@ -213,7 +213,7 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Error> {
 }
 
 /// The token from `Authorization: Bearer` or, deprecated but still sent, `?access_token=`.
-fn access_token(req: &http::Request<&[u8]>) -> Result<Option<String>, Error> {
+pub(crate) fn access_token(req: &http::Request<&[u8]>) -> Result<Option<String>, Error> {
     if let Some(h) = req.headers().get(http::header::AUTHORIZATION) {
         let h = h
             .to_str()

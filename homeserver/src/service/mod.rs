@@ -16,6 +16,7 @@ pub mod notifier;
 pub mod push;
 pub mod rate_limit;
 pub mod reports;
+pub mod retention;
 pub mod rooms;
 pub mod sliding_sync;
 pub mod support;
@@ -79,6 +80,7 @@ pub struct Services {
     pub federation: Arc<federation::FederationService>,
     /// The federation list in force (shared with the policy), for the reloader.
     pub federation_list: Option<handover_policy::LiveFederationList>,
+    pub retention: Arc<retention::RetentionService>,
 }
 
 impl Services {
@@ -238,6 +240,17 @@ impl Services {
             )
             .map_err(Error::internal)?,
         );
+        let retention = Arc::new(retention::RetentionService::new(retention::RetentionDeps {
+            server_name: rooms.server_name().to_owned(),
+            store: store.clone(),
+            policy: policy.clone(),
+            audit: audit.clone(),
+            media: media.clone(),
+            rooms: rooms.clone(),
+            clock: Arc::new(retention::SystemClock),
+            settings: retention::RetentionSettings::from_config(&config.retention)
+                .map_err(Error::internal)?,
+        }));
         let reports = Arc::new(reports::ReportService::new(
             store.clone(),
             rooms.clone(),
@@ -271,6 +284,7 @@ impl Services {
             media,
             federation,
             federation_list: None,
+            retention,
         })
     }
 }

@@ -68,4 +68,6 @@ pub trait MediaStore: Send + Sync {
         height: u32,
         method: &str,
     ) -> StoreResult<Option<ThumbnailRecord>>;
+    /// Deletes the media row and its thumbnail rows; false if there was none.
+    fn delete_media(&self, media_id: &str) -> StoreResult<bool>;
 }

@@ -13,6 +13,7 @@ pub mod media;
 pub mod push;
 pub mod receipts;
 pub mod reports;
+pub mod retention;
 pub mod rooms;
 pub mod server_keys;
 pub mod sqlite;

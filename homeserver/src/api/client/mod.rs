@@ -19,6 +19,7 @@ mod profile;
 mod push;
 mod relations;
 mod report;
+mod retention;
 mod room;
 mod session;
 mod sliding_sync;
@@ -46,6 +47,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(discovery::versions)
     .ruma(discovery::capabilities)
     .ruma(discovery::support)
+    .route(retention::PATH, axum::routing::get(retention::get))
     .ruma(session::login_types)
     .ruma(session::login)
     .ruma(session::logout)

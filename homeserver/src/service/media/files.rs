@@ -79,6 +79,23 @@ impl FileStore {
         }
     }
 
+    /// Deletes the original and every thumbnail of `media_id`; true if anything existed.
+    pub fn delete_all(&self, media_id: &str) -> io::Result<bool> {
+        let mut found = false;
+        match fs::remove_file(self.original_path(media_id)) {
+            Ok(()) => found = true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let thumbs = fan_out(&self.root.join("thumbnails"), media_id).join(media_id);
+        match fs::remove_dir_all(&thumbs) {
+            Ok(()) => found = true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(found)
+    }
+
     /// Best-effort removal (used to undo a write whose metadata could not be committed).
     pub fn remove(&self, path: &Path) {
         let _ = fs::remove_file(path);

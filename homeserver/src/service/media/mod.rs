@@ -124,6 +124,30 @@ impl MediaService {
         UInt::new_saturating(self.max_upload_bytes)
     }
 
+    /// Retention: deletes local media (rows, original and thumbnail files). Unknown or invalid
+    /// ids are skipped. Returns how many existed.
+    pub async fn delete_local(&self, media_ids: Vec<String>) -> Result<usize> {
+        let (files, store) = (self.files.clone(), self.store.clone());
+        blocking(move || {
+            let mut n = 0;
+            for id in media_ids.iter().filter(|id| is_valid_media_id(id)) {
+                let row = store.delete_media(id)?;
+                let file = files.delete_all(id).map_err(io_error)?;
+                if row || file {
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    /// Who uploaded a local media id, if it has content (retention: holds and dry runs).
+    pub async fn local_uploader(&self, media_id: &str) -> Result<Option<String>> {
+        let (store, id) = (self.store.clone(), media_id.to_owned());
+        blocking(move || Ok(store.get_media(&id)?.map(|m| m.uploader.to_string()))).await
+    }
+
     /// `POST /upload`: stores the content under a new id.
     pub async fn upload(
         &self,

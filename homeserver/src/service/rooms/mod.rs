@@ -115,6 +115,12 @@ impl RoomService {
             .clone()
     }
 
+    /// Forgets the room's in-memory state (after retention deleted the room).
+    pub fn evict(&self, room_id: &RoomId) {
+        self.rooms.lock().expect("rooms lock").remove(room_id);
+        self.versions.lock().expect("versions lock").remove(room_id);
+    }
+
     /// The room's version, or `M_NOT_FOUND` if we do not know the room.
     pub async fn room_version(&self, room_id: &RoomId) -> Result<RoomVersionId> {
         if let Some(v) = self.versions.lock().expect("versions lock").get(room_id) {

@@ -112,6 +112,24 @@ impl Db {
         rrx.recv().map_err(|_| StoreError::Closed)?
     }
 
+    /// Erases freed content from the files: checkpoints the WAL into the database and truncates
+    /// it, VACUUMs (rewrites the database without free pages), then checkpoints and truncates
+    /// again. Runs on its own connection, outside the writer's transactions (VACUUM cannot run in
+    /// one); it waits for the write lock like any writer. Blocking.
+    pub fn reclaim(&self) -> StoreResult<()> {
+        let conn = open(&self.path, OpenFlags::default())?;
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        conn.execute_batch("VACUUM;")?;
+        let (busy, _, _): (i64, i64, i64) =
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+        if busy != 0 {
+            tracing::warn!("WAL checkpoint blocked by a reader; the WAL is truncated next time");
+        }
+        Ok(())
+    }
+
     /// Runs `f` on a read-only connection (a consistent snapshot for its duration).
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
         let conn = self.readers.lock().expect("reader pool lock").pop();

@@ -33,6 +33,18 @@ fn insert(tx: &rusqlite::Transaction<'_>, m: &MediaRecord) -> StoreResult<()> {
 }
 
 impl MediaStore for SqliteStore {
+    fn delete_media(&self, media_id: &str) -> StoreResult<bool> {
+        let id = media_id.to_owned();
+        self.db.write(move |ctx| {
+            ctx.tx
+                .execute("DELETE FROM media_thumbnails WHERE media_id = ?1", [&id])?;
+            Ok(ctx
+                .tx
+                .execute("DELETE FROM media WHERE media_id = ?1", [&id])?
+                == 1)
+        })
+    }
+
     fn insert_media(&self, m: &MediaRecord) -> StoreResult<()> {
         let m = m.clone();
         self.db.write(move |ctx| insert(ctx.tx, &m))

@@ -12,6 +12,7 @@ mod push;
 mod receipts;
 mod relations;
 mod reports;
+mod retention;
 mod rooms;
 mod server_keys;
 mod to_device;

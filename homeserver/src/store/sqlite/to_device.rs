@@ -38,6 +38,10 @@ impl ToDeviceStore for SqliteStore {
                 params![s, sd, t],
             )?;
             let pos = ctx.next_pos();
+            ctx.tx.execute(
+                "INSERT INTO to_device_sent (pos, ts) VALUES (?1, ?2)",
+                params![pos, crate::store::now_ms()],
+            )?;
             // Selecting from `devices` expands `*` and skips unknown devices in one statement.
             for (user, device, content) in &messages {
                 ctx.tx.execute(

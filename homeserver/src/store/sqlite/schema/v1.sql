@@ -376,3 +376,28 @@ CREATE TABLE federation_key_responses (
     valid_until_ts INTEGER NOT NULL,
     fetched_ts     INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Legal holds: a held room, and every event a held user sent, is never purged by retention.
+-- Placing and releasing a hold is audited (`retention.hold`, `retention.release`).
+CREATE TABLE legal_holds (
+    kind      TEXT NOT NULL CHECK (kind IN ('room', 'user')),
+    target    TEXT NOT NULL,
+    reason    TEXT,
+    placed_by TEXT NOT NULL,
+    placed_ts INTEGER NOT NULL,
+    PRIMARY KEY (kind, target)
+) WITHOUT ROWID;
+
+-- Events whose stored JSON retention has already reduced to the redacted form (expired state
+-- events kept for auth, redacted originals past their grace), so a purge never redoes them.
+CREATE TABLE retention_minimised (
+    event_id TEXT PRIMARY KEY,
+    ts       INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- When each to-device send was queued (one row per position), so retention can drop messages
+-- a device never collected (`retention.to_device_lifetime`).
+CREATE TABLE to_device_sent (
+    pos INTEGER PRIMARY KEY,
+    ts  INTEGER NOT NULL
+);

@@ -1,0 +1,104 @@
+//! Storage seam for retention and legal holds: finding what has expired and removing it.
+
+use super::StoreResult;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldKind {
+    Room,
+    User,
+}
+
+impl HoldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldKind::Room => "room",
+            HoldKind::User => "user",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    pub kind: HoldKind,
+    pub target: String,
+    pub reason: Option<String>,
+    pub placed_by: String,
+    pub placed_ts: i64,
+}
+
+/// An event retention may remove or minimise.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub event_id: String,
+    pub room_id: String,
+    pub pos: i64,
+    pub kind: String,
+    pub state_key: Option<String>,
+    pub json: String,
+    pub unsigned: Option<String>,
+    /// The row must stay (state, a forward extremity, or the redaction of a kept event): its
+    /// JSON is reduced to the redacted form instead of being deleted.
+    pub keep_row: bool,
+}
+
+/// A row whose stored JSON is replaced by its redacted form. For a state event, the event that
+/// replaced it in the room's state carries its content as `unsigned.prev_content`: that copy is
+/// replaced by `content` (the minimised content) too.
+#[derive(Debug, Clone)]
+pub struct Minimised {
+    pub event_id: String,
+    pub room_id: String,
+    pub pos: i64,
+    pub json: String,
+    pub content: String,
+    /// `(type, state_key)` for state events.
+    pub state: Option<(String, String)>,
+}
+
+pub trait RetentionStore: Send + Sync {
+    /// Every room with its room version.
+    fn rooms_with_versions(&self) -> StoreResult<Vec<(String, String)>>;
+    /// The content of the room's current `m.room.retention` event, if any.
+    fn room_retention_content(&self, room_id: &str) -> StoreResult<Option<String>>;
+    /// Events of the room sent before `before_ts`, after position `after_pos`, oldest first,
+    /// that are neither sent by a held user, nor current state, nor already minimised.
+    fn expired_events(
+        &self,
+        room_id: &str,
+        before_ts: i64,
+        after_pos: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Candidate>>;
+    /// Redacted events (not held, not minimised) whose redaction was sent before `before_ts`,
+    /// after `after_pos`: `(candidate, room_version)`.
+    fn redacted_originals(
+        &self,
+        before_ts: i64,
+        after_pos: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(Candidate, String)>>;
+    /// Deletes events and every row pointing at them (txn ids, relations, push actions,
+    /// receipts); minimises the others. One write transaction. Returns (deleted, minimised).
+    fn purge_events(
+        &self,
+        delete: Vec<String>,
+        minimise: Vec<Minimised>,
+        now: i64,
+    ) -> StoreResult<(usize, usize)>;
+    /// Rooms whose local members have all forgotten them, not held, with no held sender.
+    fn forgotten_rooms(&self, server_name: &str) -> StoreResult<Vec<String>>;
+    /// Deletes everything about a room. Returns the number of event rows deleted.
+    fn delete_room(&self, room_id: &str) -> StoreResult<usize>;
+    /// Undelivered to-device messages queued before `before_ts`: deleted unless `dry_run`.
+    /// Returns how many (messages).
+    fn expire_to_device(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
+    /// Checkpoints the WAL into the database and truncates it, then VACUUMs (rebuilding the file
+    /// without free pages) and truncates the WAL again.
+    fn reclaim_space(&self) -> StoreResult<()>;
+
+    fn holds(&self) -> StoreResult<Vec<Hold>>;
+    /// Places a hold; false if it was already in place.
+    fn place_hold(&self, hold: Hold) -> StoreResult<bool>;
+    /// Releases a hold; false if there was none.
+    fn release_hold(&self, kind: HoldKind, target: &str) -> StoreResult<bool>;
+}
