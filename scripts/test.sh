@@ -2,10 +2,19 @@
 # Runs every test: formatting, the unit tests of the server workspace, then the end-to-end tests
 # (tests/, its own workspace) that start the real `handover` binary and drive it with matrix-sdk.
 # Works on a fresh machine: it needs cargo (crates come from crates.io) and the `openssl` command
-# (the federation test makes its TLS certificates with it).
+# (the federation test makes its TLS certificates with it), which it installs if missing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "== installing openssl (needed by the federation TLS test)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq openssl >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq openssl >/dev/null
+  fi
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
