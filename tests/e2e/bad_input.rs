@@ -475,3 +475,19 @@ async fn versions_and_cors() {
     })
     .await;
 }
+
+/// ruma's login body parser panics on a body without "type"; the server must still answer
+/// M_BAD_JSON rather than drop the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_without_type_is_bad_json() {
+    with_timeout(60, async {
+        let server = TestServer::start().await;
+        let http = server.http();
+        http.post_json("/_matrix/client/v3/login", None, &serde_json::json!({}))
+            .await
+            .assert_error(400, &["M_BAD_JSON"]);
+        // The server is still serving.
+        http.get("/_matrix/client/versions", None).await.ok();
+    })
+    .await;
+}

@@ -163,7 +163,16 @@ where
         };
 
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
-        let body = T::try_from_http_request(http_req, &args).map_err(map_parse_error)?;
+        // A request type's deserialiser can panic on input it did not expect (ruma 0.25's
+        // `LoginInfo` indexes a missing "type" key); that is the client's bad JSON, not a reason
+        // to drop the connection.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            T::try_from_http_request(http_req, &args)
+        }));
+        let body = match parsed {
+            Ok(r) => r.map_err(map_parse_error)?,
+            Err(_) => return Err(Error::bad_json("Malformed request body")),
+        };
         Ok(Ruma {
             body,
             session,
