@@ -7,6 +7,7 @@
 
 pub mod backup;
 mod cross_signing;
+pub mod dehydrated;
 mod device_lists;
 pub mod to_device;
 mod upload;
