@@ -16,6 +16,8 @@ mod upload;
 mod tests;
 #[cfg(test)]
 mod tests_backup_policy;
+#[cfg(test)]
+mod tests_dehydrated;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
