@@ -74,6 +74,7 @@ pub struct Services {
     pub e2ee: Arc<e2ee::KeyService>,
     pub to_device: Arc<e2ee::to_device::ToDeviceService>,
     pub backup: Arc<e2ee::backup::BackupService>,
+    pub dehydrated: Arc<e2ee::dehydrated::DehydratedDeviceService>,
     pub reports: Arc<reports::ReportService>,
     pub accounts: Arc<accounts::AccountService>,
     pub media: Arc<media::MediaService>,
@@ -192,6 +193,11 @@ impl Services {
             notifier.clone(),
         ));
         let backup = Arc::new(e2ee::backup::BackupService::new(store.clone()));
+        let dehydrated = Arc::new(e2ee::dehydrated::DehydratedDeviceService::new(
+            store.clone(),
+            e2ee.clone(),
+            to_device.clone(),
+        ));
         let sync = Arc::new(sync::SyncService::new(
             sync::SyncDeps {
                 rooms: rooms.clone(),
@@ -279,6 +285,7 @@ impl Services {
             e2ee,
             to_device,
             backup,
+            dehydrated,
             reports,
             accounts,
             media,

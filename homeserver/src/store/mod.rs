@@ -7,6 +7,7 @@
 pub mod account_data;
 pub mod audit;
 pub mod backup;
+pub mod dehydrated;
 pub mod filters;
 pub mod keys;
 pub mod media;

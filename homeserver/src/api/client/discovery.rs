@@ -34,7 +34,11 @@ pub async fn versions(
         get_supported_versions::Response::new(versions.iter().map(|v| v.to_string()).collect());
     // matrix-sdk (Element X) enables sliding sync only when this flag is true (ruma's
     // FeatureFlag::Msc4186); Synapse and tuwunel advertise the same.
-    res.unstable_features = BTreeMap::from([("org.matrix.simplified_msc3575".to_owned(), true)]);
+    // MSC3814 dehydrated devices: Synapse advertises the same flag.
+    res.unstable_features = BTreeMap::from([
+        ("org.matrix.simplified_msc3575".to_owned(), true),
+        ("org.matrix.msc3814".to_owned(), true),
+    ]);
     Ok(res)
 }
 

@@ -5,6 +5,7 @@ mod account_data;
 mod admin;
 mod alias;
 mod backup;
+mod dehydrated_device;
 mod device;
 mod discovery;
 mod ephemeral;
@@ -142,6 +143,10 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(keys::upload_signing_keys)
     .ruma(keys::upload_signatures)
     .ruma(to_device::send)
+    .ruma(dehydrated_device::put)
+    .ruma(dehydrated_device::get)
+    .ruma(dehydrated_device::delete)
+    .ruma(dehydrated_device::events)
     .ruma(backup::create_version)
     .ruma(backup::latest_version)
     .ruma(backup::get_version)

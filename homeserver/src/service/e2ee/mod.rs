@@ -7,6 +7,7 @@
 
 pub mod backup;
 mod cross_signing;
+pub mod dehydrated;
 mod device_lists;
 pub mod to_device;
 mod upload;
@@ -15,6 +16,8 @@ mod upload;
 mod tests;
 #[cfg(test)]
 mod tests_backup_policy;
+#[cfg(test)]
+mod tests_dehydrated;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,6 +4,7 @@ mod account_data;
 mod audit;
 mod backup;
 pub mod db;
+mod dehydrated;
 mod filters;
 mod keys;
 mod media;

@@ -401,3 +401,14 @@ CREATE TABLE to_device_sent (
     pos INTEGER PRIMARY KEY,
     ts  INTEGER NOT NULL
 );
+
+-- MSC3814 dehydrated devices: at most one per user. The device is a real `devices` row (with no
+-- access token), so its keys and queued to-device messages live in the usual tables; this row
+-- holds only the client's opaque, encrypted `device_data`.
+CREATE TABLE dehydrated_devices (
+    user_id     TEXT PRIMARY KEY,
+    device_id   TEXT NOT NULL,
+    device_data TEXT NOT NULL,
+    created_ts  INTEGER NOT NULL,
+    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
