@@ -151,6 +151,7 @@ impl Services {
             notifier: notifier.clone(),
             users: users.clone(),
             push: push_evaluator.clone(),
+            account_data: account_data.clone(),
         }));
         let push = Arc::new(push::PushService::new(
             push_evaluator,
