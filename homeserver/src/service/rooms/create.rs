@@ -66,6 +66,44 @@ pub fn is_patient_context(p: &CreateRoomParams) -> bool {
         == Some("patient")
 }
 
+/// Whether a state event would expose a patient-context room: a join rule other than invite,
+/// history visible beyond joined members, guest access, or encryption other than megolm.
+pub(super) fn patient_conflict(kind: &str, key: &str, c: &Value) -> Option<&'static str> {
+    if !key.is_empty() {
+        return None;
+    }
+    match kind {
+        "m.room.join_rules" if c["join_rule"] != "invite" => Some("a join rule other than invite"),
+        "m.room.history_visibility" if c["history_visibility"] != "joined" => {
+            Some("history visibility other than joined")
+        }
+        "m.room.guest_access" if c["guest_access"] != "forbidden" => Some("guest access"),
+        "m.room.encryption" if c["algorithm"] != "m.megolm.v1.aes-sha2" => {
+            Some("an encryption algorithm other than megolm")
+        }
+        _ => None,
+    }
+}
+
+/// The refusal of a request that would expose a patient-context room.
+pub(super) fn patient_denial(what: &str) -> Denial {
+    Denial::new(
+        RULE_PATIENT_CONTEXT_ROOM,
+        format!(
+            "a patient-context room stays private, invite-only and encrypted; the request asked \
+             for {what}"
+        ),
+    )
+}
+
+/// Whether an existing room is a patient-context room (its create event carries the key).
+pub(super) fn is_patient_room(state: &RoomState) -> bool {
+    state
+        .get(&StateEventType::RoomCreate, "")
+        .and_then(|c| serde_json::from_str::<Value>(c.content.get()).ok())
+        .is_some_and(|c| c[PATIENT_CONTEXT_KEY] == "patient")
+}
+
 impl RoomService {
     pub async fn create_room(
         &self,
@@ -229,33 +267,16 @@ impl RoomService {
         } else {
             p.initial_state
                 .iter()
-                .find_map(|(kind, key, c)| match kind.as_str() {
-                    _ if !key.is_empty() => None,
-                    "m.room.join_rules" if c["join_rule"] != "invite" => {
-                        Some("a join rule other than invite")
-                    }
-                    "m.room.history_visibility" if c["history_visibility"] != "joined" => {
-                        Some("history visibility other than joined")
-                    }
-                    "m.room.guest_access" if c["guest_access"] != "forbidden" => {
-                        Some("guest access")
-                    }
-                    "m.room.encryption" if c["algorithm"] != "m.megolm.v1.aes-sha2" => {
-                        Some("an encryption algorithm other than megolm")
-                    }
-                    _ => None,
-                })
+                .find_map(|(kind, key, c)| patient_conflict(kind, key, c))
         };
         if let Some(what) = conflict {
-            let denial = Denial::new(
-                RULE_PATIENT_CONTEXT_ROOM,
-                format!(
-                    "a patient-context room is private, invite-only and encrypted; the request \
-                     asked for {what}"
-                ),
-            );
             (self.audit)
-                .enforce(Err(denial), "patient_context_room", creator.as_str(), None)
+                .enforce(
+                    Err(patient_denial(what)),
+                    "patient_context_room",
+                    creator.as_str(),
+                    None,
+                )
                 .await?;
         }
         p.is_public = false;
