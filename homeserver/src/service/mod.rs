@@ -331,3 +331,6 @@ pub(crate) fn test_services_with_policy(
 
 #[cfg(test)]
 mod governance_tests;
+
+#[cfg(test)]
+mod identity_tests;
