@@ -41,6 +41,9 @@ pub struct Config {
     /// The governance rule set (docs/GOVERNANCE.md).
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `[invites]`
+    #[serde(default)]
+    pub invites: InvitesConfig,
     /// Clinical media rules: allowed types, per-type caps, metadata stripping, scanning.
     #[serde(default)]
     pub clinical_media: ClinicalMediaConfig,
@@ -146,6 +149,20 @@ pub struct PolicyConfig {
     pub rules: PolicyRules,
     /// With `rules = "nhs"`: also refuse NHS numbers in unencrypted message bodies.
     pub nhs_number_in_messages: bool,
+    /// Users cannot change their own display name (rule `display_name_locked`); an admin sets
+    /// it (`handover admin create-user --displayname`). Off by default.
+    #[serde(default)]
+    pub lock_display_names: bool,
+}
+
+/// `[invites]`: who may be invited.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvitesConfig {
+    /// Other servers whose users may be invited (rule `invite_outside_organisation`). Empty:
+    /// only users of this server.
+    #[serde(default)]
+    pub allowed_servers: Vec<String>,
 }
 
 impl Default for PolicyConfig {
@@ -153,6 +170,7 @@ impl Default for PolicyConfig {
         Self {
             rules: PolicyRules::Nhs,
             nhs_number_in_messages: false,
+            lock_display_names: false,
         }
     }
 }
@@ -312,6 +330,7 @@ impl Default for Config {
             support: SupportConfig::default(),
             rooms: RoomsConfig::default(),
             policy: PolicyConfig::default(),
+            invites: InvitesConfig::default(),
             clinical_media: ClinicalMediaConfig::default(),
             federation: FederationConfig::default(),
             retention: RetentionConfig::default(),

@@ -84,6 +84,9 @@ enum AdminCommand {
         password: Option<String>,
         #[arg(long)]
         admin: bool,
+        /// The display name (how names are set when `[policy] lock_display_names` is on).
+        #[arg(long)]
+        displayname: Option<String>,
     },
     /// Run the retention purge once (docs/GOVERNANCE.md). --dry-run prints what would go and
     /// changes nothing.
@@ -347,6 +350,7 @@ fn main() -> anyhow::Result<()> {
                     username,
                     password,
                     admin,
+                    displayname,
                 },
         } => {
             let cfg = load(config.as_deref());
@@ -362,6 +366,13 @@ fn main() -> anyhow::Result<()> {
                     .create_user(&username, Some(&password), admin, true)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if displayname.is_some() {
+                    services
+                        .users
+                        .admin_set_displayname(&user_id, displayname)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
                 println!("created {user_id}");
                 Ok(())
             })

@@ -42,12 +42,17 @@ pub fn build_services(config: Config) -> anyhow::Result<Services> {
 
 /// The rule sets in force, consulted together at every hook (`Layers`): the one named in
 /// `[policy]`, Handover's room defaults (encrypted private rooms, irreversible encryption:
-/// `rooms.encrypt_by_default`) and the federation list (no list: no federation).
+/// `rooms.encrypt_by_default`), the federation list (no list: no federation), invites inside the
+/// organisation (`[invites] allowed_servers`) and, when `[policy] lock_display_names` is on, the
+/// display name lock.
 pub fn policy_from_config(
     cfg: &Config,
     federation_list: Option<handover_policy::LiveFederationList>,
 ) -> Arc<dyn handover_policy::Policy> {
-    use handover_policy::{AllowAll, Defaults, FederationGate, Layers, NhsPolicy, Policy};
+    use handover_policy::{
+        AllowAll, Defaults, DisplayNameLock, FederationGate, Layers, NhsPolicy,
+        OrganisationInvites, Policy,
+    };
     let rules: Arc<dyn Policy> = match cfg.policy.rules {
         PolicyRules::Nhs => Arc::new(NhsPolicy {
             check_messages: cfg.policy.nhs_number_in_messages,
@@ -62,11 +67,20 @@ pub fn policy_from_config(
         inner: AllowAll,
         list: federation_list,
     };
-    Arc::new(Layers::new(vec![
+    let invites = OrganisationInvites {
+        server_name: cfg.server_name.clone(),
+        allowed_servers: cfg.invites.allowed_servers.clone(),
+    };
+    let mut layers: Vec<Arc<dyn Policy>> = vec![
         rules,
         Arc::new(defaults),
         Arc::new(federation),
-    ]))
+        Arc::new(invites),
+    ];
+    if cfg.policy.lock_display_names {
+        layers.push(Arc::new(DisplayNameLock));
+    }
+    Arc::new(Layers::new(layers))
 }
 
 /// The audit trail alone, for the `audit` commands (no keys, no listener).

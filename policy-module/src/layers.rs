@@ -208,7 +208,8 @@ mod tests {
             layers
                 .check_profile_update(&ProfileUpdate {
                     user_id: "@a:x",
-                    displayname: None
+                    displayname: None,
+                    by_admin: false
                 })
                 .is_err()
         );

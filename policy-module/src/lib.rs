@@ -6,6 +6,7 @@
 //! rule set (see docs/GOVERNANCE.md for every rule id).
 
 pub mod federation;
+pub mod identity;
 pub mod layers;
 pub mod media;
 mod nhs;
@@ -16,6 +17,11 @@ use serde::Serialize;
 pub use federation::{
     Direction, FederationList, FederationPeerRequest, LiveFederationList, RULE_FEDERATION_NO_LIST,
     RULE_FEDERATION_NOT_LISTED,
+};
+pub use identity::{
+    DisplayNameLock, INVITE_PERMISSION_TYPES, OrganisationInvites, RULE_DISPLAY_NAME_LOCKED,
+    RULE_INVITE_BLOCKED_BY_INVITEE, RULE_INVITE_OUTSIDE_ORGANISATION, RULE_PATIENT_CONTEXT_ROOM,
+    invite_permission,
 };
 pub use layers::Layers;
 pub use media::{
@@ -112,6 +118,8 @@ pub struct ProfileUpdate<'a> {
     pub user_id: &'a str,
     /// The new display name (`None` when it is being removed).
     pub displayname: Option<&'a str>,
+    /// Set by an admin command rather than the user themself.
+    pub by_admin: bool,
 }
 
 /// A room's retention (MSC1763), lifetimes in milliseconds. `None` max: kept forever.
@@ -426,6 +434,7 @@ mod tests {
         let profile = ProfileUpdate {
             user_id: "@a:x",
             displayname: Some("A"),
+            by_admin: false,
         };
         assert!(NoTopics.check_profile_update(&profile).is_ok());
     }

@@ -201,6 +201,7 @@ mod tests {
         let upd = |n: Option<&'static str>| ProfileUpdate {
             user_id: "@a:x",
             displayname: n,
+            by_admin: false,
         };
         assert_eq!(
             rule(p.check_profile_update(&upd(Some("Pt 943-476-5919")))).as_deref(),

@@ -152,6 +152,7 @@ impl Services {
             notifier: notifier.clone(),
             users: users.clone(),
             push: push_evaluator.clone(),
+            account_data: account_data.clone(),
         }));
         let push = Arc::new(push::PushService::new(
             push_evaluator,
@@ -337,3 +338,6 @@ pub(crate) fn test_services_with_policy(
 
 #[cfg(test)]
 mod governance_tests;
+
+#[cfg(test)]
+mod identity_tests;

@@ -64,6 +64,18 @@ impl AccountDataService {
         Ok(())
     }
 
+    /// A user's global account data of `data_type`, for the server's own decisions (no
+    /// requester check: internal callers only).
+    pub(crate) async fn read_global(
+        &self,
+        user_id: &UserId,
+        data_type: &str,
+    ) -> Result<Option<String>> {
+        let store = self.store.clone();
+        let (uid, ty) = (user_id.to_owned(), data_type.to_owned());
+        blocking(move || Ok(store.get_account_data(uid.as_str(), "", &ty)?)).await
+    }
+
     pub async fn get_global(
         &self,
         requester: &UserId,

@@ -113,6 +113,17 @@ impl RoomService {
                 "You may not change this room's directory visibility",
             ));
         }
+        if public && super::create::is_patient_room(&self.current_state(room_id).await?) {
+            let denial = super::create::patient_denial("publication in the room directory");
+            (self.audit)
+                .enforce(
+                    Err(denial),
+                    "patient_context_room",
+                    user.as_str(),
+                    Some(room_id.as_str()),
+                )
+                .await?;
+        }
         let store = self.store.clone();
         let r = room_id.to_string();
         blocking(move || Ok(store.set_room_public(&r, public)?)).await

@@ -3,7 +3,7 @@
 //! then stored in one transaction so a crash never leaves half a room.
 
 use handover_compliance::Outcome;
-use handover_policy::{CreateRoomRequest, InviteRequest};
+use handover_policy::{CreateRoomRequest, Denial, InviteRequest, RULE_PATIENT_CONTEXT_ROOM};
 use http::StatusCode;
 use ruma::api::error::ErrorKind;
 use ruma::events::StateEventType;
@@ -53,8 +53,66 @@ impl Preset {
     }
 }
 
+/// The creation content key that makes a room a patient-context room (docs/GOVERNANCE.md):
+/// `"org.handover.context": "patient"`.
+pub const PATIENT_CONTEXT_KEY: &str = "org.handover.context";
+
+/// Whether the request creates a patient-context room.
+pub fn is_patient_context(p: &CreateRoomParams) -> bool {
+    p.creation_content
+        .as_ref()
+        .and_then(|c| c.get(PATIENT_CONTEXT_KEY))
+        .and_then(Value::as_str)
+        == Some("patient")
+}
+
+/// Whether a state event would expose a patient-context room: a join rule other than invite,
+/// history visible beyond joined members, guest access, or encryption other than megolm.
+pub(super) fn patient_conflict(kind: &str, key: &str, c: &Value) -> Option<&'static str> {
+    if !key.is_empty() {
+        return None;
+    }
+    match kind {
+        "m.room.join_rules" if c["join_rule"] != "invite" => Some("a join rule other than invite"),
+        "m.room.history_visibility" if c["history_visibility"] != "joined" => {
+            Some("history visibility other than joined")
+        }
+        "m.room.guest_access" if c["guest_access"] != "forbidden" => Some("guest access"),
+        "m.room.encryption" if c["algorithm"] != "m.megolm.v1.aes-sha2" => {
+            Some("an encryption algorithm other than megolm")
+        }
+        _ => None,
+    }
+}
+
+/// The refusal of a request that would expose a patient-context room.
+pub(super) fn patient_denial(what: &str) -> Denial {
+    Denial::new(
+        RULE_PATIENT_CONTEXT_ROOM,
+        format!(
+            "a patient-context room stays private, invite-only and encrypted; the request asked \
+             for {what}"
+        ),
+    )
+}
+
+/// Whether an existing room is a patient-context room (its create event carries the key).
+pub(super) fn is_patient_room(state: &RoomState) -> bool {
+    state
+        .get(&StateEventType::RoomCreate, "")
+        .and_then(|c| serde_json::from_str::<Value>(c.content.get()).ok())
+        .is_some_and(|c| c[PATIENT_CONTEXT_KEY] == "patient")
+}
+
 impl RoomService {
-    pub async fn create_room(&self, creator: &UserId, p: CreateRoomParams) -> Result<OwnedRoomId> {
+    pub async fn create_room(
+        &self,
+        creator: &UserId,
+        mut p: CreateRoomParams,
+    ) -> Result<OwnedRoomId> {
+        if is_patient_context(&p) {
+            self.patient_context(creator, &mut p).await?;
+        }
         let version = p.version.clone().unwrap_or(super::DEFAULT_ROOM_VERSION);
         if !SUPPORTED_ROOM_VERSIONS.contains(&version) {
             return Err(Error::new(
@@ -139,6 +197,8 @@ impl RoomService {
                 (self.audit)
                     .enforce(decision, "check_invite", creator.as_str(), Some(invitee))
                     .await?;
+                let invitee = UserId::parse(invitee).map_err(Error::internal)?;
+                self.check_invite_permission(creator, &invitee).await?;
             }
             let built = build_event(
                 &state,
@@ -194,6 +254,44 @@ impl RoomService {
                 .await;
         }
         Ok(room_id)
+    }
+
+    /// A patient-context room (see [`is_patient_context`]): refuses a request asking for state
+    /// that would expose it (rule `patient_context_room`, audited), then forces it private:
+    /// never in the directory, encrypted (megolm) whatever `rooms.encrypt_by_default` says.
+    /// The invite-only join rule, `joined` history and forbidden guest access come from
+    /// `initial_events`.
+    async fn patient_context(&self, creator: &UserId, p: &mut CreateRoomParams) -> Result<()> {
+        let conflict = if p.preset == Some(Preset::PublicChat) {
+            Some("the public_chat preset")
+        } else {
+            p.initial_state
+                .iter()
+                .find_map(|(kind, key, c)| patient_conflict(kind, key, c))
+        };
+        if let Some(what) = conflict {
+            (self.audit)
+                .enforce(
+                    Err(patient_denial(what)),
+                    "patient_context_room",
+                    creator.as_str(),
+                    None,
+                )
+                .await?;
+        }
+        p.is_public = false;
+        if !p
+            .initial_state
+            .iter()
+            .any(|(k, key, _)| k == "m.room.encryption" && key.is_empty())
+        {
+            p.initial_state.push((
+                "m.room.encryption".into(),
+                String::new(),
+                json!({ "algorithm": "m.megolm.v1.aes-sha2" }),
+            ));
+        }
+        Ok(())
     }
 
     async fn check_new_alias(&self, localpart: &str) -> Result<OwnedRoomAliasId> {
@@ -298,12 +396,14 @@ impl RoomService {
             "",
             json!({ "join_rule": join_rule }),
         ));
+        let patient = is_patient_context(p);
+        let history = if patient { "joined" } else { "shared" };
         specs.push(EventSpec::state(
             StateEventType::RoomHistoryVisibility,
             "",
-            json!({ "history_visibility": "shared" }),
+            json!({ "history_visibility": history }),
         ));
-        let guest = if preset == Preset::PublicChat {
+        let guest = if preset == Preset::PublicChat || patient {
             "forbidden"
         } else {
             "can_join"

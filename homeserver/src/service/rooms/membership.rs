@@ -2,7 +2,7 @@
 //! authorised by the room's rules; invites also pass the policy's `check_invite` hook.
 
 use handover_compliance::Outcome;
-use handover_policy::InviteRequest;
+use handover_policy::{INVITE_PERMISSION_TYPES, InviteRequest, invite_permission};
 use http::StatusCode;
 use ruma::api::error::ErrorKind;
 use ruma::events::StateEventType;
@@ -103,6 +103,7 @@ impl RoomService {
                 "Inviting users on other servers needs federation, which is not enabled",
             ));
         }
+        self.check_invite_permission(inviter, invitee).await?;
         if self
             .users
             .get_user(invitee)
@@ -138,6 +139,48 @@ impl RoomService {
             )
             .await;
         Ok(())
+    }
+
+    /// The invitee's own invite permission config (MSC4155 `m.invite_permission_config`
+    /// global account data): a refusal is audited and answered 403 `M_INVITE_BLOCKED` naming
+    /// the rule `invite_blocked_by_invitee`. Local invitees only (remote users' account data is
+    /// their server's to apply).
+    pub(super) async fn check_invite_permission(
+        &self,
+        inviter: &UserId,
+        invitee: &UserId,
+    ) -> Result<()> {
+        if invitee.server_name() != self.server_name {
+            return Ok(());
+        }
+        let mut config = None;
+        for ty in INVITE_PERMISSION_TYPES {
+            if let Some(c) = self.account_data.read_global(invitee, ty).await? {
+                config = Some(c);
+                break;
+            }
+        }
+        // Unparseable content blocks nothing: the client's own mistake must not lock users out.
+        let Some(config) = config.and_then(|c| serde_json::from_str::<Value>(&c).ok()) else {
+            return Ok(());
+        };
+        let Err(denial) = invite_permission(&config, inviter.as_str()) else {
+            return Ok(());
+        };
+        (self.audit)
+            .record_denial(
+                &denial,
+                "invite_permission",
+                inviter.as_str(),
+                Some(invitee.as_str()),
+            )
+            .await;
+        tracing::warn!(target: "handover::policy", rule = %denial.rule, "policy denial");
+        Err(Error::new(
+            StatusCode::FORBIDDEN,
+            ErrorKind::InviteBlocked,
+            format!("Denied by rule `{}`: {}", denial.rule, denial.reason),
+        ))
     }
 
     /// Leaves (or rejects an invite to) a room.

@@ -30,6 +30,7 @@ pub use self::read::{Messages, RoomSummary};
 pub use self::relations::RelationsParams;
 use self::state::RoomState;
 pub use self::timeline::build::EventSpec;
+use super::account_data::AccountDataService;
 use super::audit::AuditService;
 use super::blocking;
 use super::keys::ServerKeys;
@@ -61,6 +62,8 @@ pub struct RoomService {
     push: Arc<PushEvaluator>,
     /// Binds media to the room it is first sent in (clinical media rules).
     media_binder: Arc<MediaBinder>,
+    /// Invitees' invite permission config (MSC4155).
+    account_data: Arc<AccountDataService>,
     rooms: Mutex<HashMap<OwnedRoomId, RoomSlot>>,
     versions: Mutex<HashMap<OwnedRoomId, RoomVersionId>>,
 }
@@ -76,6 +79,7 @@ pub struct RoomDeps {
     pub users: Arc<UserService>,
     pub push: Arc<PushEvaluator>,
     pub media_binder: Arc<MediaBinder>,
+    pub account_data: Arc<AccountDataService>,
 }
 
 impl RoomService {
@@ -90,6 +94,7 @@ impl RoomService {
             users,
             push,
             media_binder,
+            account_data,
         } = deps;
         Self {
             server_name,
@@ -101,6 +106,7 @@ impl RoomService {
             users,
             push,
             media_binder,
+            account_data,
             rooms: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
         }

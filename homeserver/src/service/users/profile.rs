@@ -53,10 +53,45 @@ impl UserService {
         let decision = self.policy.check_profile_update(&ProfileUpdate {
             user_id: user_id.as_str(),
             displayname: name.as_deref(),
+            by_admin: false,
         });
         let actor = user_id.as_str();
         (self.audit)
             .enforce(decision, "check_profile_update", actor, Some(actor))
+            .await?;
+        let store = self.store.clone();
+        let uid = user_id.to_owned();
+        blocking(move || Ok(store.set_profile(uid.as_str(), Some(name.as_deref()), None)?)).await
+    }
+
+    /// An admin command sets (or with `None` / "" removes) a local user's display name: the way
+    /// names are set when `[policy] lock_display_names` is on. Other rules (e.g. no NHS numbers)
+    /// still apply.
+    pub async fn admin_set_displayname(
+        &self,
+        user_id: &UserId,
+        displayname: Option<String>,
+    ) -> Result<()> {
+        let name = displayname.filter(|n| !n.is_empty());
+        if let Some(n) = &name
+            && n.chars().count() > MAX_DISPLAYNAME_CHARS
+        {
+            return Err(Error::invalid_param(format!(
+                "Display name is too long (max {MAX_DISPLAYNAME_CHARS} characters)"
+            )));
+        }
+        let decision = self.policy.check_profile_update(&ProfileUpdate {
+            user_id: user_id.as_str(),
+            displayname: name.as_deref(),
+            by_admin: true,
+        });
+        (self.audit)
+            .enforce(
+                decision,
+                "check_profile_update",
+                crate::service::audit::ADMIN_CLI,
+                Some(user_id.as_str()),
+            )
             .await?;
         let store = self.store.clone();
         let uid = user_id.to_owned();

@@ -44,6 +44,26 @@ impl RoomService {
         });
         self.check_event_policy(room_id.as_str(), sender, &spec, prev.as_deref())
             .await?;
+        // A patient-context room stays private: no later state may open it up.
+        if let Some(key) = &spec.state_key
+            && crate::service::rooms::create::is_patient_room(state)
+            && let Ok(content) = serde_json::from_str::<serde_json::Value>(spec.content.get())
+            && let Some(what) = crate::service::rooms::create::patient_conflict(
+                &spec.kind.to_string(),
+                key,
+                &content,
+            )
+        {
+            let denial = crate::service::rooms::create::patient_denial(what);
+            (self.audit)
+                .enforce(
+                    Err(denial),
+                    "patient_context_room",
+                    sender.as_str(),
+                    Some(room_id.as_str()),
+                )
+                .await?;
+        }
         let built = build_event(
             state,
             Some(room_id),
