@@ -1,66 +1,22 @@
 //! The push endpoints over real HTTP: routing of every path, status codes and errcodes.
 //! (Rule, count and delivery behaviour is tested beside the service.)
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod common;
 
-use handover::config::Config;
-use handover::service::Services;
-use handover::store::sqlite::SqliteStore;
 use serde_json::{Value, json};
 
-struct Server {
-    base: String,
-    token: String,
-    client: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
+struct Server(common::Server);
 
 async fn start() -> Server {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    };
-    let store = SqliteStore::open(&dir.path().join("t.db"), 2).unwrap();
-    let services = Services::build(config, store, Arc::new(handover_policy::AllowAll)).unwrap();
-    let alice = services
-        .users
-        .create_user("alice", None, false, true)
-        .await
-        .unwrap();
-    let token = services
-        .users
-        .create_session(&alice, None, None)
-        .await
-        .unwrap()
-        .access_token;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = handover::server::app(services).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Server {
-        base: format!("http://{addr}/_matrix/client/v3"),
-        token,
-        client: reqwest::Client::new(),
-        _dir: dir,
-    }
+    Server(common::start().await)
 }
 
 impl Server {
+    /// A signed-in JSON call under `/_matrix/client/v3`.
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        self.0
+            .call_json(method, &format!("/_matrix/client/v3{path}"), true, body)
+            .await
     }
 }
 
