@@ -79,6 +79,8 @@ pub struct Services {
     pub accounts: Arc<accounts::AccountService>,
     pub media: Arc<media::MediaService>,
     pub federation: Arc<federation::FederationService>,
+    /// Outbound PDUs and EDUs for other servers.
+    pub outbox: Arc<federation::outbox::Outbox>,
     /// The federation list in force (shared with the policy), for the reloader.
     pub federation_list: Option<handover_policy::LiveFederationList>,
     pub retention: Arc<retention::RetentionService>,
@@ -141,6 +143,21 @@ impl Services {
             policy.clone(),
             push_sender,
         ));
+        let federation = Arc::new(
+            federation::FederationService::new(
+                &config.federation,
+                server_name.clone(),
+                keys.clone(),
+                store.clone(),
+                policy.clone(),
+                audit.clone(),
+            )
+            .map_err(Error::internal)?,
+        );
+        let outbox = Arc::new(federation::outbox::Outbox::new(
+            server_name.clone(),
+            federation.client().clone(),
+        ));
         let media_binder = Arc::new(media::MediaBinder::new(server_name.clone(), store.clone()));
         let rooms = Arc::new(rooms::RoomService::new(rooms::RoomDeps {
             server_name,
@@ -153,6 +170,7 @@ impl Services {
             users: users.clone(),
             push: push_evaluator.clone(),
             account_data: account_data.clone(),
+            outbox: outbox.clone(),
         }));
         let push = Arc::new(push::PushService::new(
             push_evaluator,
@@ -236,17 +254,6 @@ impl Services {
                 rooms: rooms.clone(),
             },
         )?);
-        let federation = Arc::new(
-            federation::FederationService::new(
-                &config.federation,
-                rooms.server_name().to_owned(),
-                keys.clone(),
-                store.clone(),
-                policy.clone(),
-                audit.clone(),
-            )
-            .map_err(Error::internal)?,
-        );
         let retention = Arc::new(retention::RetentionService::new(retention::RetentionDeps {
             server_name: rooms.server_name().to_owned(),
             store: store.clone(),
@@ -291,6 +298,7 @@ impl Services {
             accounts,
             media,
             federation,
+            outbox,
             federation_list: None,
             retention,
         })

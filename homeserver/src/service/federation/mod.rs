@@ -5,6 +5,7 @@
 pub mod client;
 pub mod gate;
 pub mod list;
+pub mod outbox;
 pub mod resolve;
 pub mod server_keys;
 #[cfg(test)]
@@ -42,7 +43,7 @@ pub struct FederationService {
     keys: Arc<ServerKeys>,
     store: Arc<dyn ServerKeyStore>,
     gate: Arc<PeerGate>,
-    client: FederationClient,
+    client: Arc<FederationClient>,
     public_server: Option<OwnedServerName>,
     last_fetch: Mutex<HashMap<OwnedServerName, i64>>,
     /// One key fetch per origin at a time: concurrent requests from an origin whose key is not
@@ -65,7 +66,12 @@ impl FederationService {
         audit: Arc<AuditService>,
     ) -> anyhow::Result<Self> {
         let gate = Arc::new(PeerGate::new(policy, audit, server_name.to_string()));
-        let client = FederationClient::new(cfg, server_name.clone(), keys.clone(), gate.clone())?;
+        let client = Arc::new(FederationClient::new(
+            cfg,
+            server_name.clone(),
+            keys.clone(),
+            gate.clone(),
+        )?);
         let public_server = cfg
             .public_server
             .as_deref()
@@ -89,7 +95,7 @@ impl FederationService {
     }
 
     /// The outbound client (already gated by the federation list).
-    pub fn client(&self) -> &FederationClient {
+    pub fn client(&self) -> &Arc<FederationClient> {
         &self.client
     }
 

@@ -33,6 +33,7 @@ pub use self::timeline::build::EventSpec;
 use super::account_data::AccountDataService;
 use super::audit::AuditService;
 use super::blocking;
+use super::federation::outbox::Outbox;
 use super::keys::ServerKeys;
 use super::media::MediaBinder;
 use super::notifier::Notifier;
@@ -64,6 +65,8 @@ pub struct RoomService {
     media_binder: Arc<MediaBinder>,
     /// Invitees' invite permission config (MSC4155).
     account_data: Arc<AccountDataService>,
+    /// New events go to the other servers in the room.
+    outbox: Arc<Outbox>,
     rooms: Mutex<HashMap<OwnedRoomId, RoomSlot>>,
     versions: Mutex<HashMap<OwnedRoomId, RoomVersionId>>,
 }
@@ -80,6 +83,7 @@ pub struct RoomDeps {
     pub push: Arc<PushEvaluator>,
     pub media_binder: Arc<MediaBinder>,
     pub account_data: Arc<AccountDataService>,
+    pub outbox: Arc<Outbox>,
 }
 
 impl RoomService {
@@ -95,6 +99,7 @@ impl RoomService {
             push,
             media_binder,
             account_data,
+            outbox,
         } = deps;
         Self {
             server_name,
@@ -107,6 +112,7 @@ impl RoomService {
             push,
             media_binder,
             account_data,
+            outbox,
             rooms: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
         }

@@ -99,6 +99,23 @@ impl RoomState {
             .collect()
     }
 
+    /// Servers with at least one joined member: where the room's new events must go.
+    pub fn joined_servers(&self) -> Vec<ruma::OwnedServerName> {
+        let mut servers: Vec<ruma::OwnedServerName> = self
+            .state
+            .iter()
+            .filter(|((kind, _), _)| *kind == StateEventType::RoomMember)
+            .filter_map(|((_, key), pdu)| {
+                let v: serde_json::Value = serde_json::from_str(pdu.content.get()).ok()?;
+                let user: ruma::OwnedUserId = key.parse().ok()?;
+                (v["membership"].as_str() == Some("join")).then(|| user.server_name().to_owned())
+            })
+            .collect();
+        servers.sort();
+        servers.dedup();
+        servers
+    }
+
     /// The content of a state event as JSON, if present.
     pub fn content_json(
         &self,

@@ -5,7 +5,10 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::store::StoreResult;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("schema/v1.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema/v1.sql")),
+    (2, include_str!("schema/v2.sql")),
+];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;

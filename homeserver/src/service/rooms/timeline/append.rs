@@ -85,7 +85,13 @@ impl RoomService {
             }
         };
         let pdu = built.pdu.clone();
+        // Servers in the room before or after the event (a leave or kick still reaches the
+        // server of the member who left).
+        let mut servers = state.joined_servers();
         state.advance(pdu.clone());
+        servers.extend(state.joined_servers());
+        servers.sort();
+        servers.dedup();
         // Push rules run after the commit in a spawned task; the reply does not wait for them.
         self.push.spawn(
             push_ticket,
@@ -112,6 +118,9 @@ impl RoomService {
             .bind_event(room_id, sender, &pdu.event_id, &pdu.content)
             .await;
         self.notifier.notify(notify.iter().map(|u| &**u));
+        if let Ok(raw) = serde_json::value::RawValue::from_string(built.json) {
+            self.outbox.send_pdu(servers, raw).await;
+        }
         Ok(pdu.event_id.clone())
     }
 

@@ -1,0 +1,2 @@
+-- Schema v2: federation (issue 3) and the governance follow-ups (issue 5).
+-- v1 has shipped: never edit it. Each area keeps its own section below.
