@@ -86,6 +86,19 @@ impl Error {
         )
     }
 
+    /// The human message (for logs; never contains secrets).
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Matrix { message, .. } => message,
+            Error::Uiaa(_) => "user-interactive authentication required",
+        }
+    }
+
+    /// Whether this is a governance policy denial (see `Error::policy`).
+    pub fn is_policy(&self) -> bool {
+        self.message().starts_with("Denied by policy rule `")
+    }
+
     pub fn kind(&self) -> Option<&ErrorKind> {
         match self {
             Error::Matrix { kind, .. } => Some(kind),

@@ -81,6 +81,8 @@ pub struct Services {
     pub federation: Arc<federation::FederationService>,
     /// Outbound PDUs and EDUs for other servers.
     pub outbox: Arc<federation::outbox::Outbox>,
+    /// Inbound `/send` transactions.
+    pub transactions: Arc<federation::transactions::TransactionService>,
     /// The federation list in force (shared with the policy), for the reloader.
     pub federation_list: Option<handover_policy::LiveFederationList>,
     pub retention: Arc<retention::RetentionService>,
@@ -171,6 +173,8 @@ impl Services {
             push: push_evaluator.clone(),
             account_data: account_data.clone(),
             outbox: outbox.clone(),
+            federation: federation.clone(),
+            fed_store: store.clone(),
         }));
         let push = Arc::new(push::PushService::new(
             push_evaluator,
@@ -254,6 +258,10 @@ impl Services {
                 rooms: rooms.clone(),
             },
         )?);
+        let transactions = Arc::new(federation::transactions::TransactionService::new(
+            rooms.clone(),
+            None,
+        ));
         let retention = Arc::new(retention::RetentionService::new(retention::RetentionDeps {
             server_name: rooms.server_name().to_owned(),
             store: store.clone(),
@@ -299,6 +307,7 @@ impl Services {
             media,
             federation,
             outbox,
+            transactions,
             federation_list: None,
             retention,
         })

@@ -34,7 +34,7 @@ pub async fn join_by_id_or_alias(
 ) -> Result<join_room_by_id_or_alias::v3::Response> {
     let room_id = s.rooms.resolve_room(&req.room_id_or_alias).await?;
     s.rooms
-        .join(&room_id, req.user_id(), req.reason.clone())
+        .join_via(&room_id, req.user_id(), req.reason.clone(), &req.via)
         .await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
 }

@@ -6,6 +6,7 @@
 
 pub(crate) mod discovery;
 mod keys;
+mod rooms;
 
 use axum::Router;
 
@@ -18,6 +19,12 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .ruma(keys::notary_single)
         .ruma(discovery::version)
         .ruma(discovery::well_known_server)
+        .ruma(rooms::send_transaction)
+        .ruma(rooms::make_join)
+        .ruma(rooms::send_join)
+        .ruma(rooms::make_leave)
+        .ruma(rooms::send_leave)
+        .ruma(rooms::invite)
 }
 
 #[cfg(test)]

@@ -6,10 +6,12 @@ pub mod client;
 pub mod gate;
 pub mod list;
 pub mod outbox;
+pub mod pdu;
 pub mod resolve;
 pub mod server_keys;
 #[cfg(test)]
 mod tests;
+pub mod transactions;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -97,6 +99,11 @@ impl FederationService {
     /// The outbound client (already gated by the federation list).
     pub fn client(&self) -> &Arc<FederationClient> {
         &self.client
+    }
+
+    /// The federation-list gate (audits refusals).
+    pub fn gate(&self) -> &PeerGate {
+        &self.gate
     }
 
     /// `m.server` for `/.well-known/matrix/server`, when delegation is configured.

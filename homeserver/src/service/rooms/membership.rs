@@ -6,7 +6,7 @@ use handover_policy::{INVITE_PERMISSION_TYPES, InviteRequest, invite_permission}
 use http::StatusCode;
 use ruma::api::error::ErrorKind;
 use ruma::events::StateEventType;
-use ruma::{OwnedEventId, RoomId, UserId};
+use ruma::{OwnedEventId, OwnedServerName, RoomId, UserId};
 use serde_json::{Value, json};
 
 use super::RoomService;
@@ -16,7 +16,7 @@ use crate::service::audit::{action, entry};
 use crate::service::blocking;
 
 impl RoomService {
-    async fn member_content(
+    pub(in crate::service::rooms) async fn member_content(
         &self,
         user_id: &UserId,
         membership: &str,
@@ -55,22 +55,47 @@ impl RoomService {
         .await
     }
 
-    /// Joins a local room. Joining again while joined is a no-op, as in Synapse.
+    /// Joins a room. Joining again while joined is a no-op, as in Synapse.
     pub async fn join(
         &self,
         room_id: &RoomId,
         user_id: &UserId,
         reason: Option<String>,
     ) -> Result<()> {
-        if self.room_version(room_id).await.is_err() {
-            return Err(Error::not_found(
-                "Unknown room; joining rooms on other servers needs federation",
-            ));
-        }
-        if self.membership_of(room_id, user_id).await?.as_deref() == Some("join") {
+        self.join_via(room_id, user_id, reason, &[]).await
+    }
+
+    /// Joins a room; a room we are not in is joined through another server: `via`, then the
+    /// server that invited the user, then the server named in the room id.
+    pub async fn join_via(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        reason: Option<String>,
+        via: &[OwnedServerName],
+    ) -> Result<()> {
+        let known = self.room_version(room_id).await.is_ok();
+        if known && self.membership_of(room_id, user_id).await?.as_deref() == Some("join") {
             return Ok(());
         }
         let content = self.member_content(user_id, "join", reason).await?;
+        if !known || !self.is_resident(room_id).await? {
+            let mut servers = via.to_vec();
+            if let Some(inviter) = self.inviter_server(room_id, user_id).await? {
+                servers.push(inviter);
+            }
+            if let Some(s) = room_id.server_name() {
+                servers.push(s.to_owned());
+            }
+            let mut seen = std::collections::HashSet::new();
+            servers.retain(|s| seen.insert(s.clone()));
+            if servers.is_empty() {
+                return Err(Error::not_found(format!(
+                    "Unknown room {room_id}; name a server to join it through"
+                )));
+            }
+            return self.join_remote(room_id, user_id, &servers, content).await;
+        }
         self.set_membership(room_id, user_id, user_id, content)
             .await?;
         Ok(())
@@ -98,17 +123,14 @@ impl RoomService {
                 Some(invitee.as_str()),
             )
             .await?;
-        if invitee.server_name() != self.server_name {
-            return Err(Error::forbidden(
-                "Inviting users on other servers needs federation, which is not enabled",
-            ));
-        }
+        let remote = invitee.server_name() != self.server_name;
         self.check_invite_permission(inviter, invitee).await?;
-        if self
-            .users
-            .get_user(invitee)
-            .await?
-            .is_none_or(|u| u.deactivated)
+        if !remote
+            && self
+                .users
+                .get_user(invitee)
+                .await?
+                .is_none_or(|u| u.deactivated)
         {
             return Err(Error::not_found(format!("Unknown user {invitee}")));
         }
@@ -129,8 +151,13 @@ impl RoomService {
         if is_direct {
             content["is_direct"] = true.into();
         }
-        self.set_membership(room_id, inviter, invitee, content)
-            .await?;
+        if remote {
+            self.invite_remote(room_id, inviter, invitee, content)
+                .await?;
+        } else {
+            self.set_membership(room_id, inviter, invitee, content)
+                .await?;
+        }
         let e = entry(inviter.as_str(), action::ROOM_INVITE, Outcome::Success);
         self.audit
             .record(
@@ -190,10 +217,20 @@ impl RoomService {
         user_id: &UserId,
         reason: Option<String>,
     ) -> Result<()> {
-        match self.membership_of(room_id, user_id).await?.as_deref() {
+        let membership = self.membership_of(room_id, user_id).await?;
+        match membership.as_deref() {
             Some("join" | "invite" | "knock") => {}
             Some("leave") => return Ok(()),
             _ => return Err(Error::forbidden("You are not in this room")),
+        }
+        if membership.as_deref() == Some("invite") && !self.is_resident(room_id).await? {
+            // An invite to a room on another server is rejected through the inviting server.
+            let via: Vec<_> = self
+                .inviter_server(room_id, user_id)
+                .await?
+                .into_iter()
+                .collect();
+            return self.leave_remote(room_id, user_id, &via).await;
         }
         let content = self.member_content(user_id, "leave", reason).await?;
         self.set_membership(room_id, user_id, user_id, content)
@@ -360,5 +397,29 @@ impl RoomService {
         let store = self.store.clone();
         let u = user_id.to_owned();
         blocking(move || Ok(store.memberships_of_user(u.as_str())?)).await
+    }
+}
+
+impl super::RoomService {
+    /// The server of whoever invited `user_id` to the room, if they are invited.
+    pub(in crate::service::rooms) async fn inviter_server(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> Result<Option<OwnedServerName>> {
+        let store = self.store.clone();
+        let (r, u) = (room_id.to_string(), user_id.to_string());
+        blocking(move || {
+            let Some(row) = store.membership(&r, &u)? else {
+                return Ok(None);
+            };
+            if row.membership != "invite" {
+                return Ok(None);
+            }
+            Ok(store
+                .get_event(row.event_id.as_str())?
+                .map(|e| e.sender.server_name().to_owned()))
+        })
+        .await
     }
 }

@@ -7,6 +7,7 @@
 mod alias;
 pub mod create;
 mod directory;
+pub mod federation;
 pub mod format;
 mod membership;
 pub mod pdu;
@@ -33,6 +34,7 @@ pub use self::timeline::build::EventSpec;
 use super::account_data::AccountDataService;
 use super::audit::AuditService;
 use super::blocking;
+use super::federation::FederationService;
 use super::federation::outbox::Outbox;
 use super::keys::ServerKeys;
 use super::media::MediaBinder;
@@ -40,6 +42,7 @@ use super::notifier::Notifier;
 use super::push::PushEvaluator;
 use super::users::UserService;
 use crate::error::{Error, Result};
+use crate::store::federated_rooms::FederatedRoomStore;
 use crate::store::rooms::RoomStore;
 
 /// Room versions we create and join. 1–5 are not offered: ruma lacks their state resolution.
@@ -67,6 +70,9 @@ pub struct RoomService {
     account_data: Arc<AccountDataService>,
     /// New events go to the other servers in the room.
     outbox: Arc<Outbox>,
+    /// Remote keys, the gated outbound client: joins, invites and PDUs from other servers.
+    federation: Arc<FederationService>,
+    fed_store: Arc<dyn FederatedRoomStore>,
     rooms: Mutex<HashMap<OwnedRoomId, RoomSlot>>,
     versions: Mutex<HashMap<OwnedRoomId, RoomVersionId>>,
 }
@@ -84,6 +90,8 @@ pub struct RoomDeps {
     pub media_binder: Arc<MediaBinder>,
     pub account_data: Arc<AccountDataService>,
     pub outbox: Arc<Outbox>,
+    pub federation: Arc<FederationService>,
+    pub fed_store: Arc<dyn FederatedRoomStore>,
 }
 
 impl RoomService {
@@ -100,6 +108,8 @@ impl RoomService {
             media_binder,
             account_data,
             outbox,
+            federation,
+            fed_store,
         } = deps;
         Self {
             server_name,
@@ -113,6 +123,8 @@ impl RoomService {
             media_binder,
             account_data,
             outbox,
+            federation,
+            fed_store,
             rooms: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
         }

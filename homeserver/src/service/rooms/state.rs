@@ -74,7 +74,9 @@ impl RoomState {
 
     /// Records an appended event: new extremity, depth and (for state) the new state.
     pub fn advance(&mut self, pdu: Arc<Pdu>) {
-        self.extremities = vec![pdu.event_id.clone()];
+        // A local event cites every extremity; a remote one may cite only some of them.
+        self.extremities.retain(|e| !pdu.prev_events.contains(e));
+        self.extremities.push(pdu.event_id.clone());
         self.depth = self.depth.max(u64::from(pdu.depth));
         self.insert(pdu);
     }

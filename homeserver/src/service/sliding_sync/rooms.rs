@@ -216,7 +216,7 @@ impl SlidingSyncService {
     async fn invited_room(&self, session: &Session, cand: &Candidate) -> Result<response::Room> {
         let user = &session.user_id;
         let state = self.rooms.current_state(&cand.room_id).await?;
-        let stripped = crate::service::sync::stripped_state(&state, user);
+        let stripped = crate::service::sync::invite_state(&self.rooms, &cand.room_id, user).await?;
         let mut room = response::Room::new();
         room.invite_state = Some(stripped.iter().map(to_raw).collect());
         room.initial = Some(true);
@@ -226,7 +226,13 @@ impl SlidingSyncService {
         let inviter = state
             .get(&StateEventType::RoomMember, user.as_str())
             .map(|me| me.sender.clone());
-        room.name = explicit_name(&state).or_else(|| {
+        let stripped_name = stripped
+            .iter()
+            .find(|e| e["type"] == "m.room.name")
+            .and_then(|e| e["content"]["name"].as_str())
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+        room.name = explicit_name(&state).or(stripped_name).or_else(|| {
             inviter.map(|i| {
                 member_content(&state, i.as_str())
                     .and_then(|c| c["displayname"].as_str().map(str::to_owned))

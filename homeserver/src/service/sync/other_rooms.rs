@@ -31,8 +31,7 @@ impl SyncService {
         room_id: &RoomId,
         user: &UserId,
     ) -> Result<InvitedRoom> {
-        let state = self.rooms.current_state(room_id).await?;
-        let events = stripped_state(&state, user);
+        let events = invite_state(&self.rooms, room_id, user).await?;
         let mut invite_state = InviteState::new();
         invite_state.events = events.iter().map(to_raw).collect();
         let mut room = InvitedRoom::new();
@@ -117,6 +116,30 @@ impl SyncService {
 
 /// What an invitee may see of a room before joining (spec: stripped state): the room's
 /// description, the inviter's and the invitee's member events. Shared with sliding sync.
+/// What an invitee sees of a room: stripped state from our copy of the room, or, for an
+/// invite from another server to a room we are not in, the state that server sent with it.
+pub(crate) async fn invite_state(
+    rooms: &crate::service::rooms::RoomService,
+    room_id: &RoomId,
+    user: &UserId,
+) -> Result<Vec<Value>> {
+    let state = rooms.current_state(room_id).await?;
+    let mut events = stripped_state(&state, user);
+    if let Some(remote) = rooms.remote_invite_state(room_id, user).await? {
+        // Our copy holds only the invite itself: the inviting server's view comes first.
+        let mine: Vec<Value> = events
+            .into_iter()
+            .filter(|e| e["type"] == "m.room.member")
+            .collect();
+        events = remote
+            .into_iter()
+            .filter(|e| !(e["type"] == "m.room.member" && e["state_key"] == user.as_str()))
+            .collect();
+        events.extend(mine);
+    }
+    Ok(events)
+}
+
 pub(crate) fn stripped_state(
     state: &crate::service::rooms::state::RoomState,
     user: &UserId,

@@ -5,6 +5,7 @@ mod audit;
 mod backup;
 pub mod db;
 mod dehydrated;
+mod federated_rooms;
 mod filters;
 mod keys;
 mod media;

@@ -79,7 +79,7 @@ pub(super) fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> Sto
 }
 
 /// Appends one event inside the current write transaction.
-fn insert_event(ctx: &mut WriteCtx<'_>, ev: &NewEvent) -> StoreResult<i64> {
+pub(super) fn insert_event(ctx: &mut WriteCtx<'_>, ev: &NewEvent) -> StoreResult<i64> {
     let pos = ctx.next_pos();
     let tx = ctx.tx;
     let (txn_device, txn_id) = match &ev.txn {

@@ -72,6 +72,21 @@ impl RoomService {
             &self.keys,
             self.server_name.as_str(),
         )?;
+        self.commit_built(room_id, guard, built, sender, txn).await
+    }
+
+    /// Stores a built (signed, authorised) event under the room lock, advances the room,
+    /// schedules push evaluation, binds media, wakes syncs and sends the event to the room's
+    /// other servers.
+    pub(in crate::service::rooms) async fn commit_built(
+        &self,
+        room_id: &RoomId,
+        mut guard: tokio::sync::OwnedMutexGuard<Option<RoomState>>,
+        built: BuiltEvent,
+        sender: &UserId,
+        txn: Txn<'_>,
+    ) -> Result<OwnedEventId> {
+        let state = guard.as_mut().expect("loaded by lock_room");
         let new = new_event(state, &built, sender, txn)?;
         // Taken before the commit so no reader sees the event without its pending push counts.
         let push_ticket = self.push.begin(room_id);

@@ -64,15 +64,15 @@ fn canonical(raw: &RawJsonValue) -> Result<CanonicalJsonValue> {
         .map_err(|e| Error::bad_json(format!("content is not canonical JSON: {e}")))
 }
 
-/// Builds, signs and authorises an event. `room_id` may be `None` only for the create event.
-pub fn build_event(
+/// The unsigned event a sender would create on top of `state`: auth_events, prev_events, depth,
+/// timestamps and fields, without hashes or signatures. `room_id` may be `None` only for the
+/// create event. Also the template `make_join`/`make_leave` hand to a remote server.
+pub fn event_template(
     state: &RoomState,
     room_id: Option<&RoomId>,
     sender: &UserId,
     spec: &EventSpec,
-    keys: &ServerKeys,
-    server_name: &str,
-) -> Result<BuiltEvent> {
+) -> Result<CanonicalJsonObject> {
     let rules = &state.rules;
     let is_create = spec.kind == TimelineEventType::RoomCreate;
     let auth_types = auth_types_for_event(
@@ -147,20 +147,58 @@ pub fn build_event(
             obj.insert("redacts".into(), CanonicalJsonValue::String(r.to_string()));
         }
     }
+    Ok(obj)
+}
 
-    hash_and_sign_event(server_name, &keys.keypair, &mut obj, &rules.redaction)
+/// Builds, signs and authorises an event. `room_id` may be `None` only for the create event.
+pub fn build_event(
+    state: &RoomState,
+    room_id: Option<&RoomId>,
+    sender: &UserId,
+    spec: &EventSpec,
+    keys: &ServerKeys,
+    server_name: &str,
+) -> Result<BuiltEvent> {
+    let mut obj = event_template(state, room_id, sender, spec)?;
+    let (pdu, json) = sign_and_check(state, room_id, &mut obj, keys, server_name)?;
+    Ok(BuiltEvent {
+        pdu: Arc::new(pdu),
+        json,
+    })
+}
+
+/// Hashes and signs a complete event (ours, or a remote template we fill in for one of our
+/// users), derives its id, and authorises it against `state`.
+pub fn sign_and_check(
+    state: &RoomState,
+    room_id: Option<&RoomId>,
+    obj: &mut CanonicalJsonObject,
+    keys: &ServerKeys,
+    server_name: &str,
+) -> Result<(Pdu, String)> {
+    let rules = &state.rules;
+    hash_and_sign_event(server_name, &keys.keypair, obj, &rules.redaction)
         .map_err(signing_error)?;
-    let hash = reference_hash(&obj, rules).map_err(signing_error)?;
+    let hash = reference_hash(obj, rules).map_err(signing_error)?;
     let event_id = EventId::new_v2_or_v3(&hash).map_err(Error::internal)?;
+    let omit_room_id = !obj.contains_key("room_id");
     let room_id: OwnedRoomId = if omit_room_id {
         RoomId::new_v2(&hash).map_err(Error::internal)?
     } else {
-        room_id.expect("checked above").to_owned()
+        room_id
+            .map(ToOwned::to_owned)
+            .ok_or_else(|| Error::internal("room id required"))?
     };
-    let pdu = Pdu::from_canonical(event_id, &room_id, &obj)?;
+    let pdu = Pdu::from_canonical(event_id, &room_id, obj)?;
+    authorize(state, &pdu)?;
+    let json = serde_json::to_string(&obj).map_err(Error::internal)?;
+    Ok((pdu, json))
+}
 
-    // Authorise with ruma: the auth events, then the current state (equal for local events,
-    // but the second check is the one that sees e.g. the v12 create event).
+/// Authorises `pdu` with ruma's rules: against its auth events (looked up in `state`, which
+/// holds them for an event built on it), then against the state itself.
+pub fn authorize(state: &RoomState, pdu: &Pdu) -> Result<()> {
+    let rules = &state.rules;
     let fetch_event = |id: &EventId| {
         state
             .state
@@ -168,18 +206,14 @@ pub fn build_event(
             .find(|p| p.event_id == id)
             .map(|p| (**p).clone())
     };
-    check_state_independent_auth_rules(&rules.authorization, &pdu, fetch_event)
+    check_state_independent_auth_rules(&rules.authorization, pdu, fetch_event)
         .map_err(auth_error)?;
-    if !is_create {
+    if pdu.kind != TimelineEventType::RoomCreate {
         let fetch_state = |k: &StateEventType, sk: &str| state.get(k, sk).map(|p| (**p).clone());
-        check_state_dependent_auth_rules(&rules.authorization, &pdu, fetch_state)
+        check_state_dependent_auth_rules(&rules.authorization, pdu, fetch_state)
             .map_err(auth_error)?;
     }
-    let json = serde_json::to_string(&obj).map_err(Error::internal)?;
-    Ok(BuiltEvent {
-        pdu: Arc::new(pdu),
-        json,
-    })
+    Ok(())
 }
 
 /// The spec caps a PDU at 65535 bytes: an event that large is the client's error (413).
@@ -192,6 +226,6 @@ fn signing_error(e: ruma::signatures::JsonError) -> Error {
     }
 }
 
-fn auth_error(reason: String) -> Error {
+pub(crate) fn auth_error(reason: String) -> Error {
     Error::forbidden(format!("Event not authorised: {reason}"))
 }

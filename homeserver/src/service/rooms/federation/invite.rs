@@ -1,0 +1,276 @@
+//! Invites across servers. Outbound: an invite of a user on another server is built on our
+//! state, sent to the invitee's server (`/invite` v2), and stored with its countersignature.
+//! Inbound: an invite of one of our users passes the same rules as a local invite (the
+//! policy's `check_invite`, the invitee's MSC4155 config), is countersigned, and — for a room
+//! we are not in — kept with its stripped state so the invitee's sync shows it.
+
+use handover_policy::InviteRequest;
+use ruma::api::federation::membership::{RawStrippedState, create_invite};
+use ruma::events::StateEventType;
+use ruma::signatures::sign_json;
+use ruma::{CanonicalJsonObject, EventId, OwnedEventId, RoomId, RoomVersionId, ServerName, UserId};
+use serde_json::value::RawValue as RawJsonValue;
+use serde_json::{Value, json};
+
+use super::super::pdu::Pdu;
+use super::super::state::rules_for;
+use super::super::timeline::append::new_event;
+use super::super::timeline::build::{BuiltEvent, EventSpec, build_event};
+use super::super::{RoomService, SUPPORTED_ROOM_VERSIONS};
+use super::join_remote::remote_error;
+use crate::error::{Error, Result};
+use crate::service::blocking;
+use crate::service::federation::client::Sign;
+use crate::service::federation::pdu::parse_pdu;
+use crate::store::rooms::NewRoom;
+
+/// State shown to an invitee before they join.
+const INVITE_STATE: &[StateEventType] = &[
+    StateEventType::RoomCreate,
+    StateEventType::RoomJoinRules,
+    StateEventType::RoomName,
+    StateEventType::RoomAvatar,
+    StateEventType::RoomCanonicalAlias,
+    StateEventType::RoomEncryption,
+    StateEventType::RoomTopic,
+];
+
+/// `{type, state_key, content, sender}` of a stripped-state entry or a full PDU.
+fn stripped(v: &Value) -> Option<Value> {
+    Some(json!({
+        "type": v.get("type")?.as_str()?,
+        "state_key": v.get("state_key")?.as_str()?,
+        "content": v.get("content")?.clone(),
+        "sender": v.get("sender")?.as_str()?,
+    }))
+}
+
+impl RoomService {
+    /// Invites `invitee` (on another server) to our room: see the module comment.
+    pub(in crate::service::rooms) async fn invite_remote(
+        &self,
+        room_id: &RoomId,
+        inviter: &UserId,
+        invitee: &UserId,
+        content: Value,
+    ) -> Result<OwnedEventId> {
+        let server = invitee.server_name().to_owned();
+        let guard = self.lock_room(room_id).await?;
+        let state = guard.as_ref().expect("loaded by lock_room");
+        let spec = EventSpec::state(StateEventType::RoomMember, invitee.as_str(), content);
+        let built = build_event(
+            state,
+            Some(room_id),
+            inviter,
+            &spec,
+            &self.keys,
+            self.server_name.as_str(),
+        )?;
+        let invite_state = INVITE_STATE
+            .iter()
+            .filter_map(|t| state.get(t, ""))
+            .filter_map(|p| {
+                let json = self.state_json(state, p)?;
+                Some(RawStrippedState::Pdu(RawJsonValue::from_string(json).ok()?))
+            })
+            .collect();
+        let req = create_invite::v2::Request::new(
+            room_id.to_owned(),
+            built.pdu.event_id.clone(),
+            state.version.clone(),
+            RawJsonValue::from_string(built.json.clone()).map_err(Error::internal)?,
+            invite_state,
+        );
+        // The room stays locked while the invitee's server answers: nothing may be appended on
+        // top of an invite that might still be refused.
+        let res = self
+            .federation
+            .client()
+            .send(&server, req, "invite", Sign::AsRequired)
+            .await
+            .map_err(remote_error)?;
+        let rules = state.rules.clone();
+        let (id, obj) = parse_pdu(&res.event, &rules)?;
+        if id != built.pdu.event_id {
+            return Err(Error::forbidden(format!(
+                "{server} returned a different invite"
+            )));
+        }
+        let checked = self.federation.check_pdu(id, obj, &rules).await?;
+        let signed_by_invitee = checked
+            .object
+            .get("signatures")
+            .and_then(|s| match s {
+                ruma::CanonicalJsonValue::Object(o) => Some(o.contains_key(server.as_str())),
+                _ => None,
+            })
+            .unwrap_or(false);
+        if !signed_by_invitee {
+            return Err(Error::forbidden(format!(
+                "{server} did not sign the invite"
+            )));
+        }
+        let built = BuiltEvent {
+            pdu: built.pdu,
+            json: checked.json,
+        };
+        self.commit_built(room_id, guard, built, inviter, None)
+            .await
+    }
+
+    /// The stored JSON of a current state event.
+    fn state_json(&self, _state: &super::super::state::RoomState, p: &Pdu) -> Option<String> {
+        let store = self.store.clone();
+        // Current state is small; read synchronously from the reader pool.
+        store
+            .get_event(p.event_id.as_str())
+            .ok()
+            .flatten()
+            .map(|e| e.json)
+    }
+
+    /// `PUT /_matrix/federation/v2/invite/{roomId}/{eventId}` from `origin`.
+    pub async fn receive_invite(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        event_id: &EventId,
+        version: &RoomVersionId,
+        event: &RawJsonValue,
+        invite_room_state: &[RawStrippedState],
+    ) -> Result<Box<RawJsonValue>> {
+        if !SUPPORTED_ROOM_VERSIONS.contains(version) {
+            return Err(Error::new(
+                http::StatusCode::BAD_REQUEST,
+                ruma::api::error::ErrorKind::IncompatibleRoomVersion(
+                    ruma::api::error::IncompatibleRoomVersionErrorData::new(version.clone()),
+                ),
+                format!("Room version {version} is not supported"),
+            ));
+        }
+        let rules = rules_for(version)?;
+        let (id, obj) = parse_pdu(event, &rules)?;
+        if id != event_id {
+            return Err(Error::bad_json(format!(
+                "the event's id is {id}, not {event_id}"
+            )));
+        }
+        let pdu = Pdu::from_canonical(id.clone(), room_id, &obj)?;
+        let content: Value = serde_json::from_str(pdu.content.get()).map_err(Error::internal)?;
+        let invitee: ruma::OwnedUserId = pdu
+            .state_key
+            .as_deref()
+            .and_then(|k| k.parse().ok())
+            .ok_or_else(|| Error::bad_json("invite without a user state_key"))?;
+        if pdu.kind.to_string() != "m.room.member"
+            || content["membership"].as_str() != Some("invite")
+            || pdu.sender.server_name() != origin
+            || pdu.room_id != room_id
+            || invitee.server_name() != self.server_name
+        {
+            return Err(Error::bad_json(format!(
+                "expected an invite from {origin} of a user of {}",
+                self.server_name
+            )));
+        }
+        if self
+            .users
+            .get_user(&invitee)
+            .await?
+            .is_none_or(|u| u.deactivated)
+        {
+            return Err(Error::not_found(format!("Unknown user {invitee}")));
+        }
+        let decision = self.policy.check_invite(&InviteRequest {
+            room_id: room_id.as_str(),
+            inviter: pdu.sender.as_str(),
+            invitee: invitee.as_str(),
+        });
+        (self.audit)
+            .enforce(
+                decision,
+                "check_invite",
+                pdu.sender.as_str(),
+                Some(invitee.as_str()),
+            )
+            .await?;
+        self.check_invite_permission(&pdu.sender, &invitee).await?;
+        let checked = self.federation.check_pdu(id.clone(), obj, &rules).await?;
+        let mut signed: CanonicalJsonObject = checked.object;
+        sign_json(self.server_name.as_str(), &self.keys.keypair, &mut signed)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let json = serde_json::to_string(&signed).map_err(Error::internal)?;
+
+        // In a room we are in, the invite arrives again as a PDU through /send.
+        let resident =
+            self.room_version(room_id).await.is_ok() && self.is_resident(room_id).await?;
+        if !resident {
+            let stripped_state: Vec<Value> = invite_room_state
+                .iter()
+                .filter_map(|s| {
+                    let raw = match s {
+                        RawStrippedState::Pdu(p) => p.get().to_owned(),
+                        other => serde_json::to_string(&raw_of(other)?).ok()?,
+                    };
+                    stripped(&serde_json::from_str(&raw).ok()?)
+                })
+                .collect();
+            let creator = stripped_state
+                .iter()
+                .find(|s| s["type"] == "m.room.create")
+                .and_then(|s| s["sender"].as_str())
+                .and_then(|s| ruma::OwnedUserId::try_from(s).ok())
+                .unwrap_or_else(|| pdu.sender.clone());
+            let mut state =
+                super::super::state::RoomState::new(room_id.to_owned(), version.clone())?;
+            state.depth = u64::from(pdu.depth);
+            let built = BuiltEvent {
+                pdu: std::sync::Arc::new(Pdu::from_json(id.clone(), room_id, &json)?),
+                json: json.clone(),
+            };
+            let new = new_event(&state, &built, &pdu.sender, None)?;
+            let room = NewRoom {
+                room_id: room_id.to_owned(),
+                version: version.to_string(),
+                creator,
+                is_public: false,
+            };
+            let store = self.fed_store.clone();
+            let state_json = Value::Array(stripped_state).to_string();
+            let stored =
+                blocking(move || Ok(store.store_remote_invite(room, new, state_json)?)).await;
+            match stored {
+                Ok(_) => {
+                    self.evict(room_id);
+                    self.notifier.notify(std::iter::once(&*invitee));
+                }
+                // The same invite again: answer as before.
+                Err(e) if e.message().contains("already exists") => {}
+                Err(e) => return Err(e),
+            }
+        }
+        RawJsonValue::from_string(json).map_err(Error::internal)
+    }
+
+    /// The stripped state of a remote invite, for the invitee's sync.
+    pub async fn remote_invite_state(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> Result<Option<Vec<Value>>> {
+        let store = self.fed_store.clone();
+        let (r, u) = (room_id.to_string(), user_id.to_string());
+        let json = blocking(move || Ok(store.remote_invite_state(&r, &u)?)).await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+}
+
+/// A deprecated stripped-state entry as JSON.
+#[allow(deprecated)]
+fn raw_of(s: &RawStrippedState) -> Option<Value> {
+    match s {
+        RawStrippedState::Stripped(raw) => serde_json::from_str(raw.json().get()).ok(),
+        RawStrippedState::Pdu(p) => serde_json::from_str(p.get()).ok(),
+        _ => None,
+    }
+}
