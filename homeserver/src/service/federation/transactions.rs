@@ -40,7 +40,6 @@ pub struct TransactionService {
     /// One transaction per origin at a time, so retries and PDUs arrive in order.
     busy: Mutex<HashMap<OwnedServerName, Arc<tokio::sync::Mutex<()>>>>,
     done: Mutex<Remembered>,
-    )>,
 }
 
 impl TransactionService {
