@@ -52,7 +52,8 @@ pub fn room_matches(f: &RoomEventFilter, room_id: &ruma::RoomId) -> bool {
 pub fn parse_token(token: &str) -> Option<i64> {
     let digits = token.trim_start_matches(|c: char| c.is_ascii_alphabetic());
     let digits = digits.split('_').next()?;
-    digits.parse().ok().filter(|p: &i64| *p >= 0)
+    // Pagination tokens may point into backfilled history, at negative positions.
+    digits.parse().ok().filter(|p: &i64| *p > i64::MIN / 2)
 }
 
 /// Whether a sync room filter admits the room (its `rooms` / `not_rooms` lists).

@@ -57,6 +57,14 @@ pub trait FederatedRoomStore: Send + Sync {
         invite: NewEvent,
         invite_state_json: String,
     ) -> StoreResult<i64>;
+    /// The room's earliest timeline event, and whether its create event is in the timeline
+    /// (false for a room joined over federation whose history has not been backfilled).
+    fn timeline_start(&self, room_id: &str) -> StoreResult<(Option<OwnedEventId>, bool)>;
+    /// Stores older history fetched from another server (newest first) before the room's
+    /// earliest event: positions below every position in use, so it sorts before the rest
+    /// of the timeline and never shows up as new in a sync. State and memberships are left
+    /// alone (the current state is already known). Events already held are skipped.
+    fn insert_backfilled(&self, events: Vec<NewEvent>) -> StoreResult<usize>;
     /// The stripped state of an invite from another server, if the user has one for the room.
     fn remote_invite_state(&self, room_id: &str, user_id: &str) -> StoreResult<Option<String>>;
 }

@@ -73,6 +73,8 @@ pub struct RoomService {
     /// Remote keys, the gated outbound client: joins, invites and PDUs from other servers.
     federation: Arc<FederationService>,
     fed_store: Arc<dyn FederatedRoomStore>,
+    /// Rooms joined over federation whose history has been backfilled to the start.
+    backfill_done: Mutex<std::collections::HashSet<OwnedRoomId>>,
     rooms: Mutex<HashMap<OwnedRoomId, RoomSlot>>,
     versions: Mutex<HashMap<OwnedRoomId, RoomVersionId>>,
 }
@@ -125,6 +127,7 @@ impl RoomService {
             outbox,
             federation,
             fed_store,
+            backfill_done: Mutex::new(Default::default()),
             rooms: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
         }

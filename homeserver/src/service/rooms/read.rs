@@ -143,19 +143,26 @@ impl RoomService {
             Direction::Backward => self.current_pos(),
             Direction::Forward => 0,
         });
-        let (evs, next) = self
-            .page(
-                room_id,
-                &vis,
-                Window {
-                    from: start,
-                    dir,
-                    limit: limit.clamp(1, 1000),
-                    to,
-                },
-                filter,
-            )
-            .await?;
+        let window = Window {
+            from: start,
+            dir,
+            limit: limit.clamp(1, 1000),
+            to,
+        };
+        let (mut evs, mut next) = self.page(room_id, &vis, window, filter).await?;
+        // Reached the oldest event we hold of a room joined over federation: fetch older
+        // history from a server in the room, then read again.
+        if dir == Direction::Backward
+            && next.is_none()
+            && to.is_none()
+            && self
+                .backfill(room_id, limit.clamp(1, 100))
+                .await
+                .unwrap_or(0)
+                > 0
+        {
+            (evs, next) = self.page(room_id, &vis, window, filter).await?;
+        }
         let rules = rules_for(&self.room_version(room_id).await?)?;
         let state = if !filter.lazy_load_options.is_disabled() {
             self.member_events_for(room_id, &evs, &rules, viewer)

@@ -34,7 +34,7 @@ impl Visible {
 /// Computes visible ranges from `(pos, membership)` history and the visibility setting.
 pub fn visible_ranges(history: &[(i64, String)], setting: &str) -> Visible {
     if setting == "world_readable" {
-        return Visible(vec![(0, i64::MAX)]);
+        return Visible(vec![(i64::MIN, i64::MAX)]);
     }
     let admits = |m: &str| match setting {
         "joined" => m == "join",
@@ -60,8 +60,9 @@ pub fn visible_ranges(history: &[(i64, String)], setting: &str) -> Visible {
     }
     if setting == "shared" || !matches!(setting, "joined" | "invited") {
         // Shared: newly joined members see history from the room's start.
+        // (Backfilled history sits at negative positions, before everything else.)
         if let Some(first) = ranges.first_mut() {
-            first.0 = 0;
+            first.0 = i64::MIN;
         }
     }
     Visible(ranges)
@@ -123,7 +124,7 @@ mod tests {
     #[test]
     fn shared_sees_from_start_until_leave() {
         let v = visible_ranges(&h(&[(10, "invite"), (12, "join"), (20, "leave")]), "shared");
-        assert_eq!(v, Visible(vec![(0, 20)]));
+        assert_eq!(v, Visible(vec![(i64::MIN, 20)]));
         assert!(v.contains(5) && v.contains(20) && !v.contains(21));
     }
 

@@ -139,6 +139,66 @@ impl FederatedRoomStore for SqliteStore {
         })
     }
 
+    fn timeline_start(&self, room_id: &str) -> StoreResult<(Option<OwnedEventId>, bool)> {
+        self.db.read(|c| {
+            let first: Option<String> = c
+                .query_row(
+                    "SELECT event_id FROM events WHERE room_id = ?1 AND pos IS NOT NULL ORDER BY pos ASC LIMIT 1",
+                    [room_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let create_in_timeline = c
+                .prepare_cached(
+                    "SELECT 1 FROM events WHERE room_id = ?1 AND type = 'm.room.create' AND pos IS NOT NULL",
+                )?
+                .exists([room_id])?;
+            let first = first
+                .map(OwnedEventId::try_from)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok((first, create_in_timeline))
+        })
+    }
+
+    fn insert_backfilled(&self, events: Vec<NewEvent>) -> StoreResult<usize> {
+        self.db.write(move |ctx| {
+            let tx = ctx.tx;
+            let min: Option<i64> = tx.query_row("SELECT MIN(pos) FROM events", [], |r| r.get(0))?;
+            let mut pos = min.unwrap_or(0).min(0);
+            let mut n = 0;
+            for ev in &events {
+                // An outlier copy (e.g. an auth event) becomes a timeline event.
+                let updated = tx.execute(
+                    "UPDATE events SET pos = ?2 WHERE event_id = ?1 AND pos IS NULL",
+                    params![ev.event_id.as_str(), pos - 1],
+                )?;
+                if updated == 0 {
+                    let inserted = tx.execute(
+                        "INSERT OR IGNORE INTO events (event_id, pos, room_id, sender, type, state_key, depth, origin_server_ts, json, unsigned)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        params![
+                            ev.event_id.as_str(), pos - 1, ev.room_id.as_str(), ev.sender.as_str(), ev.kind,
+                            ev.state_key, ev.depth, ev.origin_server_ts, ev.json, ev.unsigned
+                        ],
+                    )?;
+                    if inserted == 0 {
+                        continue;
+                    }
+                }
+                pos -= 1;
+                n += 1;
+                if let Some((target, rel_type)) = &ev.relation {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO event_relations (event_id, relates_to, rel_type) VALUES (?1, ?2, ?3)",
+                        params![ev.event_id.as_str(), target.as_str(), rel_type],
+                    )?;
+                }
+            }
+            Ok(n)
+        })
+    }
+
     fn remote_invite_state(&self, room_id: &str, user_id: &str) -> StoreResult<Option<String>> {
         self.db.read(|c| {
             Ok(c.query_row(

@@ -6,6 +6,7 @@
 //! Every remote server named along the way (origin, sender, invitee, residents of a room we
 //! join) is put to the federation list through `PeerGate` before anything is stored or sent.
 
+mod backfill;
 mod ingest;
 mod invite;
 mod join;

@@ -155,7 +155,7 @@ impl RoomService {
     }
 
     /// Fetches events we do not hold from `origin` and stores them as outliers (auth events).
-    async fn fetch_outliers(
+    pub(super) async fn fetch_outliers(
         &self,
         origin: &ServerName,
         room_id: &RoomId,
