@@ -46,6 +46,9 @@ pub struct NewEvent {
     pub relation: Option<(OwnedEventId, String)>,
     /// For redactions: the event being redacted.
     pub redacts: Option<OwnedEventId>,
+    /// Other state changed at this event by state resolution (a fork merged):
+    /// `(type, state_key, event, membership)`.
+    pub resolved_state: Vec<(String, String, OwnedEventId, Option<String>)>,
 }
 
 #[derive(Debug, Clone)]

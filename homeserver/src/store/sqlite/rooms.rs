@@ -126,6 +126,20 @@ pub(super) fn insert_event(ctx: &mut WriteCtx<'_>, ev: &NewEvent) -> StoreResult
             )?;
         }
     }
+    for (kind, key, event_id, membership) in &ev.resolved_state {
+        tx.execute(
+            "INSERT OR REPLACE INTO state_deltas (room_id, type, state_key, pos, event_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![ev.room_id.as_str(), kind, key, pos, event_id.as_str()],
+        )?;
+        if let Some(m) = membership {
+            tx.execute(
+                "INSERT INTO memberships (room_id, user_id, membership, event_id, pos, forgotten) VALUES (?1, ?2, ?3, ?4, ?5, 0)
+                 ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
+                   event_id = excluded.event_id, pos = excluded.pos, forgotten = 0",
+                params![ev.room_id.as_str(), key, m, event_id.as_str(), pos],
+            )?;
+        }
+    }
     if let Some((target, rel_type)) = &ev.relation {
         tx.execute(
             "INSERT OR IGNORE INTO event_relations (event_id, relates_to, rel_type) VALUES (?1, ?2, ?3)",

@@ -17,6 +17,7 @@ use super::super::RoomService;
 use super::super::pdu::Pdu;
 use super::super::timeline::append::new_event;
 use super::super::timeline::build::{BuiltEvent, auth_error};
+use super::resolve::resolve_fork;
 use crate::error::{Error, Result};
 use crate::service::blocking;
 use crate::service::federation::pdu::CheckedPdu;
@@ -93,6 +94,28 @@ impl RoomService {
             })
         };
         check_state_independent_auth_rules(&rules, &pdu, fetch_auth).map_err(auth_error)?;
+        // A fork: the state before the event, and the room's new state, come from resolution.
+        let mut changes = Vec::new();
+        if !state
+            .extremities
+            .iter()
+            .all(|x| pdu.prev_events.contains(x))
+        {
+            let current = state
+                .state
+                .iter()
+                .map(|(k, p)| (k.clone(), p.event_id.clone()))
+                .collect();
+            let (store, rid, rules, p) = (
+                self.store.clone(),
+                room_id.to_owned(),
+                state.rules.clone(),
+                pdu.clone(),
+            );
+            if let Some(c) = blocking(move || resolve_fork(store, rid, rules, current, p)).await? {
+                changes = c;
+            }
+        }
         let fetch_state = |k: &StateEventType, sk: &str| state.get(k, sk).map(|p| (**p).clone());
         check_state_dependent_auth_rules(&rules, &pdu, fetch_state)
             .map_err(|e| auth_error(format!("soft-failed against current state: {e}")))?;
@@ -102,12 +125,30 @@ impl RoomService {
             pdu: Arc::new(pdu),
             json: checked.json.clone(),
         };
-        let new = new_event(state, &built, &sender, None)?;
+        let mut new = new_event(state, &built, &sender, None)?;
+        new.resolved_state = changes
+            .iter()
+            .map(|((kind, key), p)| {
+                let membership = (*kind == StateEventType::RoomMember)
+                    .then(|| p.content_as::<serde_json::Value>())
+                    .flatten()
+                    .and_then(|c| c["membership"].as_str().map(str::to_owned));
+                (
+                    kind.to_string(),
+                    key.clone(),
+                    p.event_id.clone(),
+                    membership,
+                )
+            })
+            .collect();
         let push_ticket = self.push.begin(room_id);
         let store = self.store.clone();
         let pos = blocking(move || Ok(store.append_event(new)?)).await?;
         let pdu = built.pdu.clone();
         state.advance(pdu.clone());
+        for (key, p) in changes {
+            state.state.insert(key, p);
+        }
         self.push.spawn(
             push_ticket,
             CommittedEvent {

@@ -13,6 +13,7 @@ mod join;
 mod join_remote;
 mod leave;
 mod receive;
+mod resolve;
 
 pub use self::join::Membership;
 pub use self::receive::MAX_MISSING_EVENTS;

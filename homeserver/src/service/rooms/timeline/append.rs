@@ -231,6 +231,7 @@ pub(in crate::service::rooms) fn new_event(
         membership,
         relation,
         redacts: pdu.redacts.clone(),
+        resolved_state: vec![],
     })
 }
 
