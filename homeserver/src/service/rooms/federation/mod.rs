@@ -17,3 +17,6 @@ mod resolve;
 
 pub use self::join::Membership;
 pub use self::receive::MAX_MISSING_EVENTS;
+
+#[cfg(test)]
+mod tests;
