@@ -81,6 +81,8 @@ pub struct Services {
     pub federation: Arc<federation::FederationService>,
     /// Outbound PDUs and EDUs for other servers.
     pub outbox: Arc<federation::outbox::Outbox>,
+    /// Serves room events to other servers (/event, /state, /backfill, ...).
+    pub room_read: Arc<federation::room_read::RoomReadService>,
     /// The federation list in force (shared with the policy), for the reloader.
     pub federation_list: Option<handover_policy::LiveFederationList>,
     pub retention: Arc<retention::RetentionService>,
@@ -172,6 +174,11 @@ impl Services {
             account_data: account_data.clone(),
             outbox: outbox.clone(),
         }));
+        let room_read = Arc::new(federation::room_read::RoomReadService::new(
+            rooms.clone(),
+            store.clone(),
+            store.clone(),
+        ));
         let push = Arc::new(push::PushService::new(
             push_evaluator,
             rooms.clone(),
@@ -299,6 +306,7 @@ impl Services {
             media,
             federation,
             outbox,
+            room_read,
             federation_list: None,
             retention,
         })

@@ -8,6 +8,7 @@ pub mod account_data;
 pub mod audit;
 pub mod backup;
 pub mod dehydrated;
+pub mod federation_events;
 pub mod filters;
 pub mod keys;
 pub mod media;

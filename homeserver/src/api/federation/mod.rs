@@ -5,6 +5,7 @@
 //! `ServerSignatures` require it. The origin's federation-list check comes first.
 
 pub(crate) mod discovery;
+mod events;
 mod keys;
 
 use axum::Router;
@@ -18,6 +19,13 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .ruma(keys::notary_single)
         .ruma(discovery::version)
         .ruma(discovery::well_known_server)
+        .ruma(events::event)
+        .ruma(events::state)
+        .ruma(events::state_ids)
+        .ruma(events::event_auth)
+        .ruma(events::backfill)
+        .ruma(events::missing_events)
+        .ruma(events::timestamp_to_event)
 }
 
 #[cfg(test)]

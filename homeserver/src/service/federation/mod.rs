@@ -7,6 +7,7 @@ pub mod gate;
 pub mod list;
 pub mod outbox;
 pub mod resolve;
+pub mod room_read;
 pub mod server_keys;
 #[cfg(test)]
 mod tests;

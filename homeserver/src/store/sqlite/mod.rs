@@ -5,6 +5,7 @@ mod audit;
 mod backup;
 pub mod db;
 mod dehydrated;
+mod federation_events;
 mod filters;
 mod keys;
 mod media;
