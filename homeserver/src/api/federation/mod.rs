@@ -29,6 +29,9 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
 }
 
 #[cfg(test)]
+mod events_tests;
+
+#[cfg(test)]
 mod tests {
     //! The extractor on an endpoint whose ruma auth scheme is `ServerSignatures`, via a probe
     //! route that exists only in this test (no such endpoint is served yet).

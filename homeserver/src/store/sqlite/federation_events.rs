@@ -14,13 +14,23 @@ const COLS: &str =
     "e.event_id, e.room_id, e.pos, e.depth, e.origin_server_ts, e.json, e.redacted_by IS NOT NULL";
 
 fn corrupt(col: usize, e: impl std::fmt::Display) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, e.to_string().into())
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        e.to_string().into(),
+    )
 }
 
 fn fed_event(r: &Row<'_>) -> rusqlite::Result<FedEvent> {
     Ok(FedEvent {
-        event_id: r.get::<_, String>(0)?.try_into().map_err(|e| corrupt(0, e))?,
-        room_id: r.get::<_, String>(1)?.try_into().map_err(|e| corrupt(1, e))?,
+        event_id: r
+            .get::<_, String>(0)?
+            .try_into()
+            .map_err(|e| corrupt(0, e))?,
+        room_id: r
+            .get::<_, String>(1)?
+            .try_into()
+            .map_err(|e| corrupt(1, e))?,
         pos: r.get(2)?,
         depth: r.get(3)?,
         origin_server_ts: r.get(4)?,
@@ -126,12 +136,38 @@ impl FederationEventStore for SqliteStore {
             .into_iter()
             .filter_map(|(user, pos, membership)| {
                 let user: OwnedUserId = UserId::parse(user).ok()?;
-                (user.server_name().as_str() == server_name).then(|| {
-                    (user, pos, membership.unwrap_or_else(|| "leave".to_owned()))
-                })
+                (user.server_name().as_str() == server_name)
+                    .then(|| (user, pos, membership.unwrap_or_else(|| "leave".to_owned())))
             })
             .collect())
     }
+}
+
+/// Stores an outlier (an event without a stream position), as inbound federation will for
+/// auth events it fetches; tests only, until that code exists.
+#[cfg(test)]
+pub(crate) fn insert_outlier(store: &SqliteStore, ev: &crate::store::rooms::NewEvent) {
+    let ev = ev.clone();
+    store
+        .db
+        .write(move |ctx| {
+            ctx.tx.execute(
+                "INSERT INTO events (event_id, pos, room_id, sender, type, state_key, depth,
+                   origin_server_ts, json) VALUES (?1, NULL, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    ev.event_id.as_str(),
+                    ev.room_id.as_str(),
+                    ev.sender.as_str(),
+                    ev.kind,
+                    ev.state_key,
+                    ev.depth,
+                    ev.origin_server_ts,
+                    ev.json
+                ],
+            )?;
+            Ok(())
+        })
+        .unwrap();
 }
 
 #[cfg(test)]
@@ -144,7 +180,8 @@ mod tests {
         let json = format!(
             r#"{{"auth_events":{},"content":{content},"depth":1,"prev_events":[],"room_id":"!r:h","sender":"@a:h","type":"{kind}"{}}}"#,
             serde_json::to_string(auth).unwrap(),
-            key.map(|k| format!(r#","state_key":"{k}""#)).unwrap_or_default(),
+            key.map(|k| format!(r#","state_key":"{k}""#))
+                .unwrap_or_default(),
         );
         NewEvent {
             event_id: id.try_into().unwrap(),
@@ -183,25 +220,54 @@ mod tests {
         };
         let events = vec![
             ev("$c", "m.room.create", Some(""), &[], "{}"),
-            ev("$m", "m.room.member", Some("@a:h"), &["$c"], r#"{"membership":"join"}"#),
+            ev(
+                "$m",
+                "m.room.member",
+                Some("@a:h"),
+                &["$c"],
+                r#"{"membership":"join"}"#,
+            ),
             ev("$p", "m.room.power_levels", Some(""), &["$c", "$m"], "{}"),
             // A malformed pair referring to each other: the walk must still end.
             ev("$x", "m.room.topic", Some(""), &["$y", "$p"], "{}"),
             ev("$y", "m.room.name", Some(""), &["$x"], "{}"),
             ev("$t", "m.room.message", None, &["$p", "$m", "$gone"], "{}"),
-            ev("$u", "m.room.member", Some("@b:other.nhs.uk"), &["$c"], r#"{"membership":"join"}"#),
-            ev("$v", "m.room.member", Some("@c:xother.nhs.uk"), &["$c"], r#"{"membership":"join"}"#),
+            ev(
+                "$u",
+                "m.room.member",
+                Some("@b:other.nhs.uk"),
+                &["$c"],
+                r#"{"membership":"join"}"#,
+            ),
+            ev(
+                "$v",
+                "m.room.member",
+                Some("@c:xother.nhs.uk"),
+                &["$c"],
+                r#"{"membership":"join"}"#,
+            ),
         ];
         s.create_room(room, events).unwrap();
 
-        assert_eq!(ids(&s.auth_chain(&["$t".try_into().unwrap()]).unwrap()), ["$c", "$m", "$p"]);
-        assert_eq!(ids(&s.auth_chain(&["$x".try_into().unwrap()]).unwrap()), ["$c", "$m", "$p", "$x", "$y"]);
+        assert_eq!(
+            ids(&s.auth_chain(&["$t".try_into().unwrap()]).unwrap()),
+            ["$c", "$m", "$p"]
+        );
+        assert_eq!(
+            ids(&s.auth_chain(&["$x".try_into().unwrap()]).unwrap()),
+            ["$c", "$m", "$p", "$x", "$y"]
+        );
         assert!(s.auth_chain(&[]).unwrap().is_empty());
         assert_eq!(
-            ids(&s.events_by_id(&["$c".try_into().unwrap(), "$nope".try_into().unwrap()]).unwrap()),
+            ids(&s
+                .events_by_id(&["$c".try_into().unwrap(), "$nope".try_into().unwrap()])
+                .unwrap()),
             ["$c"]
         );
-        let c = s.events_by_id(&["$c".try_into().unwrap()]).unwrap().remove(0);
+        let c = s
+            .events_by_id(&["$c".try_into().unwrap()])
+            .unwrap()
+            .remove(0);
         assert_eq!(c.pos, s.event_pos("$c").unwrap());
         assert!(!c.redacted);
 
@@ -215,7 +281,21 @@ mod tests {
         assert_eq!(h[0].0.as_str(), "@b:other.nhs.uk");
         assert_eq!(h[0].2, "join");
 
-        let hv = s.state_key_history("!r:h", "m.room.member", "@a:h").unwrap();
+        // An outlier is found by id and its auth events are followed; it has no position.
+        insert_outlier(
+            &s,
+            &ev("$out", "m.room.member", Some("@z:h"), &["$p"], "{}"),
+        );
+        let out = s.events_by_id(&["$out".try_into().unwrap()]).unwrap();
+        assert_eq!((out.len(), out[0].pos), (1, None));
+        assert_eq!(
+            ids(&s.auth_chain(&["$out".try_into().unwrap()]).unwrap()),
+            ["$c", "$m", "$p"]
+        );
+
+        let hv = s
+            .state_key_history("!r:h", "m.room.member", "@a:h")
+            .unwrap();
         assert_eq!(hv.len(), 1);
         assert_eq!(hv[0].1, r#"{"membership":"join"}"#);
     }

@@ -23,6 +23,8 @@ mod users;
 use std::sync::Arc;
 
 pub use db::{Db, WriteCtx};
+#[cfg(test)]
+pub(crate) use federation_events::insert_outlier;
 
 /// The embedded store: one database, every storage trait.
 #[derive(Clone)]

@@ -71,6 +71,21 @@ impl Fx {
 
     /// Builds `spec` as `sender` on the current state and appends it (a remote user's event).
     pub async fn append_as(&self, sender: &UserId, spec: EventSpec) -> OwnedEventId {
+        let new = self.build(sender, spec).await;
+        let id = new.event_id.clone();
+        self.store.append_event(new).unwrap();
+        self.s.rooms.evict(&self.room);
+        id
+    }
+
+    /// Builds `spec` as `sender` and stores it as an outlier (no place in the timeline).
+    pub async fn outlier(&self, sender: &UserId, spec: EventSpec) -> OwnedEventId {
+        let new = self.build(sender, spec).await;
+        crate::store::sqlite::insert_outlier(&self.store, &new);
+        new.event_id
+    }
+
+    async fn build(&self, sender: &UserId, spec: EventSpec) -> NewEvent {
         let state = self.s.rooms.current_state(&self.room).await.unwrap();
         let built = build_event(
             &state,
@@ -85,26 +100,22 @@ impl Fx {
         let membership = (spec.kind.to_string() == "m.room.member")
             .then(|| serde_json::from_str::<Value>(spec.content.get()).unwrap())
             .and_then(|c| c["membership"].as_str().map(str::to_owned));
-        self.store
-            .append_event(NewEvent {
-                event_id: pdu.event_id.clone(),
-                room_id: self.room.clone(),
-                sender: sender.to_owned(),
-                kind: spec.kind.to_string(),
-                state_key: spec.state_key.clone(),
-                depth: u64::from(pdu.depth) as i64,
-                origin_server_ts: u64::from(pdu.origin_server_ts.get()) as i64,
-                json: built.json.clone(),
-                unsigned: None,
-                prev_events: pdu.prev_events.clone(),
-                txn: None,
-                membership,
-                relation: None,
-                redacts: None,
-            })
-            .unwrap();
-        self.s.rooms.evict(&self.room);
-        pdu.event_id.clone()
+        NewEvent {
+            event_id: pdu.event_id.clone(),
+            room_id: self.room.clone(),
+            sender: sender.to_owned(),
+            kind: spec.kind.to_string(),
+            state_key: spec.state_key.clone(),
+            depth: u64::from(pdu.depth) as i64,
+            origin_server_ts: u64::from(pdu.origin_server_ts.get()) as i64,
+            json: built.json.clone(),
+            unsigned: None,
+            prev_events: pdu.prev_events.clone(),
+            txn: None,
+            membership,
+            relation: None,
+            redacts: None,
+        }
     }
 
     /// Alice invites the remote user, who joins; returns the join event.

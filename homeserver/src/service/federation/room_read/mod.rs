@@ -209,7 +209,10 @@ impl RoomReadService {
     ) -> Result<(Vec<WirePdu>, Vec<WirePdu>)> {
         let access = self.access(room_id, origin).await?;
         let (state, chain, whole) = self.state_before(room_id, event_id, &access).await?;
-        Ok((access.wire_all(state, whole)?, access.wire_all(chain, whole)?))
+        Ok((
+            access.wire_all(state, whole)?,
+            access.wire_all(chain, whole)?,
+        ))
     }
 
     /// GET /state_ids/{roomId}?event_id=: `(pdu_ids, auth_chain_ids)`.
@@ -250,13 +253,14 @@ impl RoomReadService {
         limit: u64,
     ) -> Result<Vec<WirePdu>> {
         let access = self.access(room_id, origin).await?;
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX).min(BACKFILL_LIMIT);
+        let limit = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(BACKFILL_LIMIT);
         let store = self.store.clone();
         let r = room_id.to_owned();
-        let evs = blocking(move || {
-            walk::backfill(&r, &from, limit, |ids| Ok(store.events_by_id(ids)?))
-        })
-        .await?;
+        let evs =
+            blocking(move || walk::backfill(&r, &from, limit, |ids| Ok(store.events_by_id(ids)?)))
+                .await?;
         evs.iter()
             .map(|e| access.wire(e, access.view.can_see(e.pos)))
             .collect()
@@ -274,7 +278,9 @@ impl RoomReadService {
         min_depth: u64,
     ) -> Result<Vec<WirePdu>> {
         let access = self.access(room_id, origin).await?;
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX).min(MISSING_EVENTS_LIMIT);
+        let limit = usize::try_from(limit)
+            .unwrap_or(usize::MAX)
+            .min(MISSING_EVENTS_LIMIT);
         let min_depth = i64::try_from(min_depth).unwrap_or(i64::MAX);
         let store = self.store.clone();
         let r = room_id.to_owned();

@@ -60,7 +60,10 @@ async fn access_needs_a_joined_member_or_a_world_readable_room() {
         json!({ "membership": "invite" }),
     );
     fx.append_as(&fx.alice, invite).await;
-    let err = rr.backfill(remote(), &fx.room, vec![msg.clone()], 5).await.unwrap_err();
+    let err = rr
+        .backfill(remote(), &fx.room, vec![msg.clone()], 5)
+        .await
+        .unwrap_err();
     assert!(is_kind(&err, ErrorKind::Forbidden));
     let join = EventSpec::state(
         StateEventType::RoomMember,
@@ -69,18 +72,35 @@ async fn access_needs_a_joined_member_or_a_world_readable_room() {
     );
     fx.append_as(&bob, join).await;
     rr.event(remote(), &msg).await.unwrap();
-    rr.backfill(remote(), &fx.room, vec![msg.clone()], 5).await.unwrap();
+    rr.backfill(remote(), &fx.room, vec![msg.clone()], 5)
+        .await
+        .unwrap();
     // Once its last member is gone, the server is refused again.
-    fx.s.rooms.kick(&fx.room, &fx.alice, &bob, None).await.unwrap();
-    assert!(is_kind(&rr.event(remote(), &msg).await.unwrap_err(), ErrorKind::Forbidden));
+    fx.s.rooms
+        .kick(&fx.room, &fx.alice, &bob, None)
+        .await
+        .unwrap();
+    assert!(is_kind(
+        &rr.event(remote(), &msg).await.unwrap_err(),
+        ErrorKind::Forbidden
+    ));
 
     // A server with no member may read a world_readable room, but only what was sent while it
     // was world_readable (the earlier message, under `shared`, comes back redacted).
-    assert!(is_kind(&rr.event(other(), &msg).await.unwrap_err(), ErrorKind::Forbidden));
+    assert!(is_kind(
+        &rr.event(other(), &msg).await.unwrap_err(),
+        ErrorKind::Forbidden
+    ));
     history_visibility(&fx.s, &fx.room, &fx.alice, "world_readable").await;
     let open = text(&fx.s, &fx.room, &fx.alice, "open").await;
-    assert_eq!(val(&rr.event(other(), &open).await.unwrap())["content"]["body"], "open");
-    assert_eq!(val(&rr.event(other(), &msg).await.unwrap())["content"], json!({}));
+    assert_eq!(
+        val(&rr.event(other(), &open).await.unwrap())["content"]["body"],
+        "open"
+    );
+    assert_eq!(
+        val(&rr.event(other(), &msg).await.unwrap())["content"],
+        json!({})
+    );
 
     // The room's server ACL applies even to a joined server.
     set_state(
@@ -121,17 +141,31 @@ async fn events_are_served_as_stored_or_redacted() {
     assert_eq!(got["hashes"], fx.stored(&before)["hashes"]);
 
     // Redacted: the redacted form for everyone.
-    assert_eq!(val(&rr.event(remote(), &gone).await.unwrap())["content"], json!({}));
+    assert_eq!(
+        val(&rr.event(remote(), &gone).await.unwrap())["content"],
+        json!({})
+    );
 
     let nope: OwnedEventId = "$nope".try_into().unwrap();
-    assert!(is_kind(&rr.event(remote(), &nope).await.unwrap_err(), ErrorKind::NotFound));
+    assert!(is_kind(
+        &rr.event(remote(), &nope).await.unwrap_err(),
+        ErrorKind::NotFound
+    ));
 
     // Purged by retention: not found, and never part of a walk.
     let latest = text(&fx.s, &fx.room, &fx.alice, "latest").await;
-    fx.store.purge_events(vec![after.to_string()], vec![], now_ms()).unwrap();
-    assert!(is_kind(&rr.event(remote(), &after).await.unwrap_err(), ErrorKind::NotFound));
+    fx.store
+        .purge_events(vec![after.to_string()], vec![], now_ms())
+        .unwrap();
+    assert!(is_kind(
+        &rr.event(remote(), &after).await.unwrap_err(),
+        ErrorKind::NotFound
+    ));
     // The walk back from the latest event ends at the gap: latest, the redaction, the redacted.
-    let walked = rr.backfill(remote(), &fx.room, vec![latest], 100).await.unwrap();
+    let walked = rr
+        .backfill(remote(), &fx.room, vec![latest], 100)
+        .await
+        .unwrap();
     assert_eq!(walked.len(), 3);
     assert_eq!(val(&walked[0])["content"]["body"], "latest");
     assert_eq!(val(&walked[2])["content"], json!({}));
@@ -152,7 +186,11 @@ async fn state_is_the_state_before_the_event_with_its_auth_chain() {
     assert_eq!(wire_set(&chain), stored_set(&fx, &chain_ids));
     // v10: the create event is in every auth chain; the topic is in none.
     let create = fx.s.rooms.current_state(&fx.room).await.unwrap();
-    let create = create.get(&StateEventType::RoomCreate, "").unwrap().event_id.clone();
+    let create = create
+        .get(&StateEventType::RoomCreate, "")
+        .unwrap()
+        .event_id
+        .clone();
     assert!(chain_ids.contains(&create) && !chain_ids.contains(&t1));
 
     // Before the create event there is no state at all.
@@ -161,7 +199,10 @@ async fn state_is_the_state_before_the_event_with_its_auth_chain() {
 
     // /event_auth: the event's auth chain, recursively, without the event itself.
     let auth = rr.event_auth(remote(), &fx.room, &t2).await.unwrap();
-    let expected = [create, state_id(&fx, StateEventType::RoomPowerLevels, "").await];
+    let expected = [
+        create,
+        state_id(&fx, StateEventType::RoomPowerLevels, "").await,
+    ];
     assert!(stored_set(&fx, &expected).is_subset(&wire_set(&auth)));
     assert!(!wire_set(&auth).contains(&fx.stored(&t2).to_string()));
 
@@ -189,7 +230,12 @@ async fn state_at_an_event_the_server_cannot_see_is_judged_event_by_event() {
     let fx = Fx::new(RoomVersionId::V12).await;
     let rr = &fx.s.room_read;
     history_visibility(&fx.s, &fx.room, &fx.alice, "joined").await;
-    set_state(&fx, StateEventType::RoomTopic, json!({ "topic": "ward rounds" })).await;
+    set_state(
+        &fx,
+        StateEventType::RoomTopic,
+        json!({ "topic": "ward rounds" }),
+    )
+    .await;
     let carol = crate::service::test_util::user(&fx.s, "carol").await;
     crate::service::test_util::join(&fx.s, &fx.room, &fx.alice, &carol).await;
     let early = text(&fx.s, &fx.room, &fx.alice, "early").await;
@@ -234,15 +280,31 @@ async fn backfill_and_missing_events_walk_the_dag() {
     let body = |p: &WirePdu| val(p)["content"]["body"].as_str().unwrap_or("").to_owned();
 
     // Newest first, starting with (and including) `v`.
-    let got = rr.backfill(remote(), &fx.room, vec![msgs[109].clone()], 3).await.unwrap();
-    assert_eq!(got.iter().map(body).collect::<Vec<_>>(), ["m109", "m108", "m107"]);
+    let got = rr
+        .backfill(remote(), &fx.room, vec![msgs[109].clone()], 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(body).collect::<Vec<_>>(),
+        ["m109", "m108", "m107"]
+    );
     assert_eq!(val(&got[1]), fx.stored(&msgs[108]));
-    let got = rr.backfill(remote(), &fx.room, vec![msgs[109].clone()], 1000).await.unwrap();
+    let got = rr
+        .backfill(remote(), &fx.room, vec![msgs[109].clone()], 1000)
+        .await
+        .unwrap();
     assert_eq!(got.len(), BACKFILL_LIMIT);
 
     // Between earliest and latest, neither included, oldest first.
     let got = rr
-        .missing_events(remote(), &fx.room, vec![msgs[1].clone()], vec![msgs[5].clone()], 10, 0)
+        .missing_events(
+            remote(),
+            &fx.room,
+            vec![msgs[1].clone()],
+            vec![msgs[5].clone()],
+            10,
+            0,
+        )
         .await
         .unwrap();
     assert_eq!(got.iter().map(body).collect::<Vec<_>>(), ["m2", "m3", "m4"]);
@@ -255,7 +317,14 @@ async fn backfill_and_missing_events_walk_the_dag() {
     // min_depth cuts the walk off.
     let depth = val(&got[15])["depth"].as_u64().unwrap();
     let got = rr
-        .missing_events(remote(), &fx.room, vec![], vec![msgs[109].clone()], 20, depth)
+        .missing_events(
+            remote(),
+            &fx.room,
+            vec![],
+            vec![msgs[109].clone()],
+            20,
+            depth,
+        )
         .await
         .unwrap();
     assert_eq!(got.len(), 5);
@@ -302,4 +371,29 @@ async fn timestamp_to_event_skips_what_the_server_cannot_see() {
         .await
         .unwrap();
     assert_eq!(id, late);
+}
+
+#[tokio::test]
+async fn outliers_are_served_by_the_current_setting_and_have_no_state() {
+    let fx = Fx::new(RoomVersionId::V12).await;
+    let rr = &fx.s.room_read;
+    fx.remote_join(&remote_user("bob")).await;
+    let spec = EventSpec::state(StateEventType::RoomTopic, "", json!({ "topic": "fetched" }));
+    let out = fx.outlier(&fx.alice, spec).await;
+
+    assert_eq!(
+        val(&rr.event(remote(), &out).await.unwrap()),
+        fx.stored(&out)
+    );
+    let auth = rr.event_auth(remote(), &fx.room, &out).await.unwrap();
+    let pl = state_id(&fx, StateEventType::RoomPowerLevels, "").await;
+    assert!(wire_set(&auth).contains(&fx.stored(&pl).to_string()));
+    let err = rr.state_ids(remote(), &fx.room, &out).await.unwrap_err();
+    assert!(is_kind(&err, ErrorKind::NotFound));
+
+    history_visibility(&fx.s, &fx.room, &fx.alice, "joined").await;
+    assert_eq!(
+        val(&rr.event(remote(), &out).await.unwrap())["content"],
+        json!({})
+    );
 }

@@ -116,7 +116,11 @@ mod tests {
 
     #[test]
     fn joined_counts_only_while_a_user_is_joined() {
-        let v = view(&[(3, "joined")], &[&[(10, "invite"), (12, "join"), (20, "leave")]], "joined");
+        let v = view(
+            &[(3, "joined")],
+            &[&[(10, "invite"), (12, "join"), (20, "leave")]],
+            "joined",
+        );
         assert!(!v.can_see(Some(5)), "before the server was in the room");
         assert!(!v.can_see(Some(10)), "its own invite under `joined`");
         assert!(v.can_see(Some(12)), "its own join event");
@@ -128,16 +132,27 @@ mod tests {
 
     #[test]
     fn invited_counts_from_the_invite() {
-        let v = view(&[(3, "invited")], &[&[(10, "invite"), (12, "join")]], "invited");
+        let v = view(
+            &[(3, "invited")],
+            &[&[(10, "invite"), (12, "join")]],
+            "invited",
+        );
         assert!(!v.can_see(Some(9)));
         assert!(v.can_see(Some(10)) && v.can_see(Some(11)) && v.can_see(Some(30)));
     }
 
     #[test]
     fn shared_counts_history_before_a_later_join() {
-        let v = view(&[(3, "shared")], &[&[(10, "join"), (20, "leave")]], "shared");
+        let v = view(
+            &[(3, "shared")],
+            &[&[(10, "join"), (20, "leave")]],
+            "shared",
+        );
         assert!(v.can_see(Some(1)) && v.can_see(Some(10)) && v.can_see(Some(20)));
-        assert!(!v.can_see(Some(25)), "after the last user left, nothing new");
+        assert!(
+            !v.can_see(Some(25)),
+            "after the last user left, nothing new"
+        );
         // A server that never had a user in the room sees nothing under `shared`.
         let none = view(&[(3, "shared")], &[], "world_readable");
         assert!(!none.can_see(Some(5)));
@@ -149,10 +164,17 @@ mod tests {
         // world_readable until 10, joined from then on; the server never joined.
         let v = view(&[(3, "world_readable"), (10, "joined")], &[], "joined");
         assert!(v.can_see(Some(5)));
-        assert!(v.can_see(Some(10)), "the change itself: the looser of before and after");
+        assert!(
+            v.can_see(Some(10)),
+            "the change itself: the looser of before and after"
+        );
         assert!(!v.can_see(Some(11)));
         // Loosening later does not open earlier history.
-        let v = view(&[(3, "joined"), (10, "world_readable")], &[], "world_readable");
+        let v = view(
+            &[(3, "joined"), (10, "world_readable")],
+            &[],
+            "world_readable",
+        );
         assert!(!v.can_see(Some(5)));
         assert!(v.can_see(Some(10)) && v.can_see(Some(11)));
     }

@@ -183,17 +183,33 @@ mod tests {
         assert_eq!(ids(&out), ["$4", "$3b", "$3a", "$2", "$1"]);
         // Starting from two events: both are included; unknown starting ids are ignored.
         let mut calls = 0;
-        let out = backfill(room(), &[e("$3a"), e("$2"), e("$nope")], 10, fetcher(&g, &mut calls));
+        let out = backfill(
+            room(),
+            &[e("$3a"), e("$2"), e("$nope")],
+            10,
+            fetcher(&g, &mut calls),
+        );
         assert_eq!(ids(&out.unwrap()), ["$3a", "$2", "$1"]);
         let mut calls = 0;
-        assert!(backfill(room(), &[e("$4")], 0, fetcher(&g, &mut calls)).unwrap().is_empty());
+        assert!(
+            backfill(room(), &[e("$4")], 0, fetcher(&g, &mut calls))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn missing_events_stop_at_earliest_and_min_depth() {
         let g = fork();
         let mut calls = 0;
-        let out = missing_events(room(), &[e("$2")], &[e("$4")], 10, 0, fetcher(&g, &mut calls));
+        let out = missing_events(
+            room(),
+            &[e("$2")],
+            &[e("$4")],
+            10,
+            0,
+            fetcher(&g, &mut calls),
+        );
         assert_eq!(ids(&out.unwrap()), ["$3a", "$3b"]);
         let mut calls = 0;
         let out = missing_events(room(), &[], &[e("$4")], 10, 0, fetcher(&g, &mut calls));
