@@ -83,6 +83,8 @@ pub struct Services {
     pub outbox: Arc<federation::outbox::Outbox>,
     /// Inbound `/send` transactions.
     pub transactions: Arc<federation::transactions::TransactionService>,
+    /// Serves room events to other servers (/event, /state, /backfill, ...).
+    pub room_read: Arc<federation::room_read::RoomReadService>,
     /// The federation list in force (shared with the policy), for the reloader.
     pub federation_list: Option<handover_policy::LiveFederationList>,
     pub retention: Arc<retention::RetentionService>,
@@ -176,6 +178,11 @@ impl Services {
             federation: federation.clone(),
             fed_store: store.clone(),
         }));
+        let room_read = Arc::new(federation::room_read::RoomReadService::new(
+            rooms.clone(),
+            store.clone(),
+            store.clone(),
+        ));
         let push = Arc::new(push::PushService::new(
             push_evaluator,
             rooms.clone(),
@@ -308,6 +315,7 @@ impl Services {
             federation,
             outbox,
             transactions,
+            room_read,
             federation_list: None,
             retention,
         })

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod backup;
 pub mod dehydrated;
 pub mod federated_rooms;
+pub mod federation_events;
 pub mod filters;
 pub mod keys;
 pub mod media;

@@ -5,6 +5,7 @@
 //! `ServerSignatures` require it. The origin's federation-list check comes first.
 
 pub(crate) mod discovery;
+mod events;
 mod keys;
 mod rooms;
 
@@ -25,7 +26,17 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .ruma(rooms::make_leave)
         .ruma(rooms::send_leave)
         .ruma(rooms::invite)
+        .ruma(events::event)
+        .ruma(events::state)
+        .ruma(events::state_ids)
+        .ruma(events::event_auth)
+        .ruma(events::backfill)
+        .ruma(events::missing_events)
+        .ruma(events::timestamp_to_event)
 }
+
+#[cfg(test)]
+mod events_tests;
 
 #[cfg(test)]
 mod tests {

@@ -8,6 +8,7 @@ pub mod list;
 pub mod outbox;
 pub mod pdu;
 pub mod resolve;
+pub mod room_read;
 pub mod server_keys;
 #[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ mod backup;
 pub mod db;
 mod dehydrated;
 mod federated_rooms;
+mod federation_events;
 mod filters;
 mod keys;
 mod media;
@@ -23,6 +24,8 @@ mod users;
 use std::sync::Arc;
 
 pub use db::{Db, WriteCtx};
+#[cfg(test)]
+pub(crate) use federation_events::insert_outlier;
 
 /// The embedded store: one database, every storage trait.
 #[derive(Clone)]
