@@ -200,6 +200,7 @@ mod tests {
                 .and_then(|c| c["membership"].as_str().map(str::to_owned)),
             relation: None,
             redacts: None,
+            resolved_state: vec![],
         }
     }
 

@@ -115,6 +115,7 @@ impl Fx {
             membership,
             relation: None,
             redacts: None,
+            resolved_state: vec![],
         }
     }
 
