@@ -11,6 +11,7 @@ pub mod dehydrated;
 pub mod filters;
 pub mod keys;
 pub mod media;
+pub mod outbox;
 pub mod push;
 pub mod receipts;
 pub mod reports;
