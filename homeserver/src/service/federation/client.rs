@@ -196,7 +196,7 @@ impl FederationClient {
             None => self.http.clone(),
             Some(targets) => self
                 .routes
-                .get(&target.host_header, targets)
+                .get(&target.base_url, targets)
                 .map_err(|e| FederationError::Request(e.to_string()))?,
         };
         let response = self.execute(&client, destination, http_req).await?;

@@ -4,6 +4,8 @@
 //! outbound queue. docs/FEDERATION.md describes them.
 
 pub mod client;
+#[cfg(test)]
+mod discovery_tests;
 pub mod dns;
 pub mod gate;
 pub mod list;

@@ -200,7 +200,10 @@ mod tests {
         let (t, asked) = resolve(net, "trust.nhs.uk").await;
         assert_eq!(
             t.unwrap(),
-            direct("https://matrix.trust.nhs.uk:8443", "matrix.trust.nhs.uk:8443")
+            direct(
+                "https://matrix.trust.nhs.uk:8443",
+                "matrix.trust.nhs.uk:8443"
+            )
         );
         assert_eq!(asked, vec!["wk trust.nhs.uk"], "no SRV lookup");
 
@@ -251,7 +254,10 @@ mod tests {
         let mut net = FakeNet::default();
         net.srv.insert(
             "_matrix-fed._tcp.trust.nhs.uk.".into(),
-            Ok(vec![srv(8448, "b.trust.nhs.uk"), srv(8448, "a.trust.nhs.uk")]),
+            Ok(vec![
+                srv(8448, "b.trust.nhs.uk"),
+                srv(8448, "a.trust.nhs.uk"),
+            ]),
         );
         net.srv.insert(
             "_matrix._tcp.trust.nhs.uk.".into(),
@@ -263,12 +269,18 @@ mod tests {
         assert_eq!(t.host_header, "trust.nhs.uk");
         assert_eq!(
             t.srv,
-            Some(vec![srv(8448, "a.trust.nhs.uk"), srv(8448, "b.trust.nhs.uk")])
+            Some(vec![
+                srv(8448, "a.trust.nhs.uk"),
+                srv(8448, "b.trust.nhs.uk")
+            ])
         );
         assert_eq!(asked.len(), 2, "_matrix._tcp not asked: {asked:?}");
 
         let (t, _) = resolve(FakeNet::default(), "trust.nhs.uk").await;
-        assert_eq!(t.unwrap(), direct("https://trust.nhs.uk:8448", "trust.nhs.uk"));
+        assert_eq!(
+            t.unwrap(),
+            direct("https://trust.nhs.uk:8448", "trust.nhs.uk")
+        );
     }
 
     #[tokio::test]

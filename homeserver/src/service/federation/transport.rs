@@ -74,7 +74,7 @@ impl HttpSettings {
     }
 }
 
-/// The per-SRV-route clients, keyed by (TLS name, ordered targets).
+/// The per-SRV-route clients, keyed by (base URL, ordered targets).
 pub struct RouteClients {
     settings: HttpSettings,
     routes: Mutex<HashMap<(String, Vec<SrvRecord>), reqwest::Client>>,
@@ -88,9 +88,9 @@ impl RouteClients {
         }
     }
 
-    /// The client that connects to `targets` for requests to `https://<tls_name>/...`.
-    pub fn get(&self, tls_name: &str, targets: &[SrvRecord]) -> anyhow::Result<reqwest::Client> {
-        let key = (tls_name.to_owned(), targets.to_vec());
+    /// The client that connects to `targets` for requests to `base_url` (`https://<name>`).
+    pub fn get(&self, base_url: &str, targets: &[SrvRecord]) -> anyhow::Result<reqwest::Client> {
+        let key = (base_url.to_owned(), targets.to_vec());
         let mut routes = self
             .routes
             .lock()

@@ -29,7 +29,10 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
     /// A valid answer: the delegated server name and how long to keep it.
-    Delegated { server: OwnedServerName, ttl: Duration },
+    Delegated {
+        server: OwnedServerName,
+        ttl: Duration,
+    },
     /// An answer that is not a valid delegation (non-200, bad JSON, no or bad `m.server`).
     Invalid(String),
     /// No answer (connection, TLS, timeout) or a server error (5xx).
@@ -229,7 +232,10 @@ mod tests {
             ok(r#"{"m.server":"fed.trust.nhs.uk","other":1}"#).unwrap(),
             "fed.trust.nhs.uk"
         );
-        assert_eq!(ok(r#"{"m.server":"[fd00::1]:8448"}"#).unwrap(), "[fd00::1]:8448");
+        assert_eq!(
+            ok(r#"{"m.server":"[fd00::1]:8448"}"#).unwrap(),
+            "[fd00::1]:8448"
+        );
         for bad in [
             "",
             "not json",
@@ -315,7 +321,10 @@ mod tests {
         assert_eq!(script.fetches.load(Ordering::SeqCst), 2);
         // Then a definite "no delegation" (404): cached for an hour too.
         assert_eq!(cache.delegated_at("a.nhs.uk", at(601 + 3601)).await, None);
-        assert_eq!(cache.delegated_at("a.nhs.uk", at(601 + 3601 + 3599)).await, None);
+        assert_eq!(
+            cache.delegated_at("a.nhs.uk", at(601 + 3601 + 3599)).await,
+            None
+        );
         assert_eq!(script.fetches.load(Ordering::SeqCst), 3);
         assert_eq!(
             cache.delegated_at("a.nhs.uk", at(601 + 7202)).await,

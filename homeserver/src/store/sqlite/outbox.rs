@@ -125,9 +125,10 @@ impl OutboxStore for SqliteStore {
                             "SELECT id, kind FROM federation_outbox
                              WHERE destination = ?1 AND txn_id IS NULL ORDER BY id LIMIT ?2",
                         )?;
-                        let rows = st.query_map(params![dest, (max_pdus + max_edus) as i64], |r| {
-                            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                        })?;
+                        let rows = st
+                            .query_map(params![dest, (max_pdus + max_edus) as i64], |r| {
+                                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                            })?;
                         let (mut pdus, mut edus, mut ids) = (0, 0, Vec::new());
                         for row in rows {
                             let (id, kind) = row?;
@@ -144,9 +145,9 @@ impl OutboxStore for SqliteStore {
                         }
                         ids
                     };
-                    let mut st = ctx.tx.prepare_cached(
-                        "UPDATE federation_outbox SET txn_id = ?1 WHERE id = ?2",
-                    )?;
+                    let mut st = ctx
+                        .tx
+                        .prepare_cached("UPDATE federation_outbox SET txn_id = ?1 WHERE id = ?2")?;
                     for id in &ids {
                         st.execute(params![new_txn, id])?;
                     }
@@ -182,8 +183,10 @@ impl OutboxStore for SqliteStore {
                     "DELETE FROM federation_outbox WHERE destination = ?1
                      RETURNING payload_id, kind",
                 )?;
-                st.query_map([&dest], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
-                    .collect::<Result<Vec<_>, _>>()?
+                st.query_map([&dest], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?
             };
             let payloads: Vec<i64> = rows.iter().map(|(p, _)| *p).collect();
             collect_payloads(ctx.tx, &payloads)?;
@@ -200,9 +203,11 @@ mod tests {
 
     fn payload_rows(s: &SqliteStore) -> i64 {
         s.db.read(|c| {
-            Ok(c.query_row("SELECT COUNT(*) FROM federation_outbox_payloads", [], |r| {
-                r.get(0)
-            })?)
+            Ok(
+                c.query_row("SELECT COUNT(*) FROM federation_outbox_payloads", [], |r| {
+                    r.get(0)
+                })?,
+            )
         })
         .unwrap()
     }
@@ -227,7 +232,10 @@ mod tests {
         }
         // Stops before the second EDU (limit 1): the run is p1 e1 p2, not p1 e1 p2 p3.
         let b1 = s.claim_batch("a.nhs.uk", 2, 1, "t1").unwrap().unwrap();
-        assert_eq!((b1.txn_id.as_str(), jsons(&b1)), ("t1", vec!["p1", "e1", "p2"]));
+        assert_eq!(
+            (b1.txn_id.as_str(), jsons(&b1)),
+            ("t1", vec!["p1", "e1", "p2"])
+        );
         assert_eq!(b1.counts(), (2, 1));
         // Not confirmed: the same batch again, under its first id, whatever id is offered.
         let again = s.claim_batch("a.nhs.uk", 50, 100, "t9").unwrap().unwrap();

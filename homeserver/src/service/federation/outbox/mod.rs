@@ -143,8 +143,12 @@ impl Outbox {
 
     /// Queues an EDU for one destination; durable when this returns.
     pub async fn send_edu(&self, destination: OwnedServerName, edu: Raw<Edu>) {
-        self.enqueue(vec![destination], OutboxKind::Edu, edu.json().get().to_owned())
-            .await;
+        self.enqueue(
+            vec![destination],
+            OutboxKind::Edu,
+            edu.json().get().to_owned(),
+        )
+        .await;
     }
 
     /// Starts a worker for every destination with queued items (left by a previous run).
@@ -210,8 +214,7 @@ impl Outbox {
         let store = self.shared.store.clone();
         let names: Vec<String> = dests.iter().map(|d| d.to_string()).collect();
         let n = names.len() as u64;
-        let written =
-            blocking(move || Ok(store.enqueue(&names, kind, &json, now_ms())?)).await;
+        let written = blocking(move || Ok(store.enqueue(&names, kind, &json, now_ms())?)).await;
         let (pdus, edus) = match kind {
             OutboxKind::Pdu => (1, 0),
             OutboxKind::Edu => (0, 1),

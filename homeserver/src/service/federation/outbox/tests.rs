@@ -49,7 +49,11 @@ fn delivered(r: &Receiver, field: &str) -> Vec<u64> {
         .iter()
         .flat_map(|a| a.body[field].as_array().cloned().unwrap_or_default())
         .map(|v| {
-            let n = if field == "pdus" { &v["n"] } else { &v["content"]["n"] };
+            let n = if field == "pdus" {
+                &v["n"]
+            } else {
+                &v["content"]["n"]
+            };
             n.as_u64().unwrap()
         })
         .collect()
@@ -114,7 +118,10 @@ async fn retries_deliver_everything_once_in_order_with_stable_txn_ids() {
         assert_eq!(a.host.as_deref(), Some(dest.as_str()));
     }
     let st = outbox.stats();
-    assert_eq!((st.queued, st.failed, st.dropped, st.pending), (120 + edus, 3, 0, 0));
+    assert_eq!(
+        (st.queued, st.failed, st.dropped, st.pending),
+        (120 + edus, 3, 0, 0)
+    );
     assert!(store.queue_counts().unwrap().is_empty(), "rows deleted");
 }
 
@@ -149,7 +156,10 @@ async fn a_restart_sends_what_was_queued_under_the_same_txn_id() {
     let accepted = recv.accepted();
     // The batch claimed before the restart goes first, under the id it was tried with; items
     // queued after that claim follow in a later transaction.
-    assert_eq!(accepted[0].txn, tried[0].txn, "same transaction id as before");
+    assert_eq!(
+        accepted[0].txn, tried[0].txn,
+        "same transaction id as before"
+    );
     assert!(accepted.iter().skip(1).all(|a| a.txn != tried[0].txn));
     assert_eq!(delivered(&recv, "pdus"), vec![0, 1, 2]);
     assert_eq!(delivered(&recv, "edus"), vec![7]);
