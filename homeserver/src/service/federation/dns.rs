@@ -36,6 +36,14 @@ pub struct HickorySrv {
 }
 
 impl HickorySrv {
+    /// Asking the given resolver instead of the system's (tests run their own DNS server).
+    #[cfg(test)]
+    pub fn with_resolver(resolver: TokioResolver) -> Self {
+        Self {
+            resolver: OnceLock::from(Ok(resolver)),
+        }
+    }
+
     fn resolver(&self) -> Result<&TokioResolver, String> {
         self.resolver
             .get_or_init(|| {
@@ -140,6 +148,85 @@ mod tests {
         ]);
         let names: Vec<_> = got.iter().map(|r| r.target.as_str()).collect();
         assert_eq!(names, vec!["c", "a", "b", "z"]);
+    }
+
+    /// A DNS server on 127.0.0.1 (UDP) answering SRV queries from `zone`; names not in it get
+    /// NXDOMAIN, and `servfail` names SERVFAIL.
+    async fn dns_server(zone: Vec<(&'static str, Vec<(u16, u16, u16, &'static str)>)>) -> u16 {
+        use hickory_resolver::proto::op::{Message, ResponseCode};
+        use hickory_resolver::proto::rr::rdata::SRV;
+        use hickory_resolver::proto::rr::{Name, Record};
+        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = sock.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, from)) = sock.recv_from(&mut buf).await {
+                let Ok(q) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let mut res = Message::response(q.metadata.id, q.metadata.op_code);
+                res.metadata.recursion_available = true;
+                let query = q.queries[0].clone();
+                let qname = query.name().to_ascii();
+                res.add_query(query.clone());
+                match zone.iter().find(|(name, _)| *name == qname) {
+                    Some((_, records)) => {
+                        for (priority, weight, port, target) in records {
+                            let srv = SRV::new(
+                                *priority,
+                                *weight,
+                                *port,
+                                Name::from_ascii(target).unwrap(),
+                            );
+                            res.add_answer(Record::from_rdata(
+                                query.name().clone(),
+                                60,
+                                RData::SRV(srv),
+                            ));
+                        }
+                    }
+                    None if qname.starts_with("servfail") => {
+                        res.metadata.response_code = ResponseCode::ServFail
+                    }
+                    None => res.metadata.response_code = ResponseCode::NXDomain,
+                }
+                let _ = sock.send_to(&res.to_vec().unwrap(), from).await;
+            }
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn hickory_lookups_against_a_real_dns_server() {
+        use hickory_resolver::Resolver;
+        use hickory_resolver::config::{NameServerConfig, ResolverConfig};
+        use hickory_resolver::net::runtime::TokioRuntimeProvider;
+        let port = dns_server(vec![(
+            "_matrix-fed._tcp.trust.nhs.uk.",
+            vec![(10, 0, 8448, "fed.trust.nhs.uk."), (0, 0, 0, ".")],
+        )])
+        .await;
+        let mut ns = NameServerConfig::udp("127.0.0.1".parse().unwrap());
+        ns.connections[0].port = port;
+        let mut builder = Resolver::builder_with_config(
+            ResolverConfig::from_name_servers(vec![ns]),
+            TokioRuntimeProvider::default(),
+        );
+        builder.options_mut().attempts = 1;
+        builder.options_mut().timeout = std::time::Duration::from_secs(2);
+        let srv = HickorySrv::with_resolver(builder.build().unwrap());
+        // The "." record (no service) is left out, the trailing dot trimmed.
+        assert_eq!(
+            srv.lookup("_matrix-fed._tcp.trust.nhs.uk.").await.unwrap(),
+            vec![rec(10, 0, 8448, "fed.trust.nhs.uk")]
+        );
+        // NXDOMAIN: no records, not an error.
+        assert_eq!(
+            srv.lookup("_matrix._tcp.trust.nhs.uk.").await.unwrap(),
+            vec![]
+        );
+        // A failing DNS server is an error.
+        assert!(srv.lookup("servfail.trust.nhs.uk.").await.is_err());
     }
 
     #[tokio::test]
