@@ -150,9 +150,12 @@ mod tests {
         assert_eq!(names, vec!["c", "a", "b", "z"]);
     }
 
+    /// (priority, weight, port, target) of one SRV answer.
+    type Answer = (u16, u16, u16, &'static str);
+
     /// A DNS server on 127.0.0.1 (UDP) answering SRV queries from `zone`; names not in it get
     /// NXDOMAIN, and `servfail` names SERVFAIL.
-    async fn dns_server(zone: Vec<(&'static str, Vec<(u16, u16, u16, &'static str)>)>) -> u16 {
+    async fn dns_server(zone: Vec<(&'static str, Vec<Answer>)>) -> u16 {
         use hickory_resolver::proto::op::{Message, ResponseCode};
         use hickory_resolver::proto::rr::rdata::SRV;
         use hickory_resolver::proto::rr::{Name, Record};
