@@ -180,6 +180,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     spawn_purge_job(&services)?;
+    // Whatever the previous run left in the outbound federation queue is sent now.
+    let resumed = services
+        .outbox
+        .resume()
+        .await
+        .map_err(|e| anyhow::anyhow!("outbound federation queue: {e:?}"))?;
+    if resumed > 0 {
+        tracing::info!(destinations = resumed, "resumed outbound federation queues");
+    }
 
     let tls_files = match (&tls.cert, &tls.key) {
         (Some(c), Some(k)) => Some((c.clone(), k.clone())),

@@ -514,6 +514,28 @@ async fn synapse_interop() {
         Err(e) => panic!("{e}"),
     }
 
+    // A /send transaction through the durable outbox (an EDU Synapse accepts and ignores):
+    // Synapse verifies our signed PUT with a body and answers 2xx, so the row is deleted.
+    let typing = serde_json::value::RawValue::from_string(
+        json!({"edu_type": "m.typing", "content": {
+            "room_id": "!unknown:example.org", "user_id": format!("@u:{name}"), "typing": false
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    h.services
+        .outbox
+        .send_edu(peer.clone(), ruma::serde::Raw::from_json(typing))
+        .await;
+    for _ in 0..500 {
+        if h.services.outbox.stats().sent == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let st = h.services.outbox.stats();
+    assert_eq!((st.sent, st.pending, st.dropped), (1, 0, 0), "{st:?}");
+
     let http = reqwest::Client::builder()
         .tls_danger_accept_invalid_certs(true)
         .no_proxy()

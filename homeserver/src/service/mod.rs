@@ -158,9 +158,12 @@ impl Services {
             )
             .map_err(Error::internal)?,
         );
+        // Its workers start with the first queued item, or `Outbox::resume` at start-up.
         let outbox = Arc::new(federation::outbox::Outbox::new(
             server_name.clone(),
             federation.client().clone(),
+            store.clone(),
+            federation::outbox::OutboxSettings::default(),
         ));
         let media_binder = Arc::new(media::MediaBinder::new(server_name.clone(), store.clone()));
         let rooms = Arc::new(rooms::RoomService::new(rooms::RoomDeps {

@@ -13,6 +13,7 @@ pub mod federation_events;
 pub mod filters;
 pub mod keys;
 pub mod media;
+pub mod outbox;
 pub mod push;
 pub mod receipts;
 pub mod reports;

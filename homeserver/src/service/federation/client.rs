@@ -1,8 +1,8 @@
-//! The outbound federation client: resolves a destination, asks the gate (nothing outside the
-//! federation list is contacted), signs the request with X-Matrix and sends it over rustls.
+//! The outbound federation client: asks the gate (nothing outside the federation list is
+//! contacted), discovers the destination (`resolve.rs`), signs the request with X-Matrix and
+//! sends it over rustls.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use handover_policy::{Denial, Direction};
 use ruma::api::auth_scheme::{AuthScheme, NoAuthentication};
@@ -12,8 +12,11 @@ use ruma::api::{IncomingResponseExt, OutgoingRequest, OutgoingRequestExt};
 use ruma::signatures::Ed25519KeyPair;
 use ruma::{OwnedServerName, ServerName};
 
+use super::dns::HickorySrv;
 use super::gate::PeerGate;
-use super::resolve;
+use super::resolve::Discovery;
+use super::transport::{HttpSettings, RouteClients};
+use super::well_known::{self, HttpsWellKnown};
 use crate::config::FederationConfig;
 use crate::service::keys::ServerKeys;
 
@@ -78,7 +81,11 @@ pub enum Sign {
 }
 
 pub struct FederationClient {
+    /// For targets reached at the URL's own host.
     http: reqwest::Client,
+    /// For targets found through SRV records.
+    routes: RouteClients,
+    discovery: Discovery,
     origin: OwnedServerName,
     keys: Arc<ServerKeys>,
     gate: Arc<PeerGate>,
@@ -91,29 +98,28 @@ impl FederationClient {
         keys: Arc<ServerKeys>,
         gate: Arc<PeerGate>,
     ) -> anyhow::Result<Self> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(cfg.request_timeout_secs))
-            .connect_timeout(Duration::from_secs(cfg.request_timeout_secs.min(10)))
-            // Never follow a redirect (it could point outside the list) or use a proxy from the
-            // environment (the destination must be the listed server itself).
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .tls_danger_accept_invalid_certs(!cfg.verify_tls);
-        if let Some(ca) = &cfg.ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| anyhow::anyhow!("federation.ca_file {}: {e}", ca.display()))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| anyhow::anyhow!("federation.ca_file {}: {e}", ca.display()))?;
-            if certs.is_empty() {
-                anyhow::bail!("federation.ca_file {}: no certificates", ca.display());
-            }
-            builder = builder.tls_certs_only(certs);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| anyhow::anyhow!("federation HTTP client: {e}"))?;
+        let settings = HttpSettings::from_config(cfg)?;
+        let well_known = Arc::new(HttpsWellKnown {
+            http: settings.client(well_known::redirect_policy(), None)?,
+            port: 443,
+        });
+        let discovery = Discovery::new(well_known, Arc::new(HickorySrv::default()));
+        Self::with_discovery(settings, discovery, origin, keys, gate)
+    }
+
+    /// As `new`, with the discovery given (tests point it at local servers and fake DNS).
+    pub(crate) fn with_discovery(
+        settings: HttpSettings,
+        discovery: Discovery,
+        origin: OwnedServerName,
+        keys: Arc<ServerKeys>,
+        gate: Arc<PeerGate>,
+    ) -> anyhow::Result<Self> {
         Ok(Self {
-            http,
+            // Never follow a redirect: it could point outside the list.
+            http: settings.client(reqwest::redirect::Policy::none(), None)?,
+            routes: RouteClients::new(settings),
+            discovery,
             origin,
             keys,
             gate,
@@ -134,6 +140,25 @@ impl FederationClient {
         R: OutgoingRequest<PathBuilder = SinglePath>,
         R::Authentication: FederationAuth,
     {
+        self.send_status(destination, request, purpose, sign)
+            .await?
+            .1
+    }
+
+    /// As `send`, keeping the HTTP status of the answer: `Ok((status, parsed))` whenever the
+    /// destination answered, `Err` when it was not asked (refused, undiscoverable) or did not
+    /// answer (connection, TLS, timeout).
+    pub async fn send_status<R>(
+        &self,
+        destination: &ServerName,
+        request: R,
+        purpose: &str,
+        sign: Sign,
+    ) -> Result<(u16, Result<R::IncomingResponse, FederationError>), FederationError>
+    where
+        R: OutgoingRequest<PathBuilder = SinglePath>,
+        R::Authentication: FederationAuth,
+    {
         self.gate
             .check(destination.as_str(), Direction::Outbound, purpose, None)
             .await
@@ -141,7 +166,11 @@ impl FederationClient {
                 server: destination.to_string(),
                 denial,
             })?;
-        let target = resolve::resolve(destination).map_err(FederationError::Discovery)?;
+        let target = self
+            .discovery
+            .resolve(destination)
+            .await
+            .map_err(FederationError::Discovery)?;
         let key_pair = &self.keys.keypair;
         let mut http_req = request
             .try_into_http_request::<Vec<u8>>(
@@ -160,11 +189,21 @@ impl FederationClient {
                 .headers_mut()
                 .insert(http::header::AUTHORIZATION, (&x).into());
         }
-        let response = self.execute(destination, http_req).await?;
+        let host = http::HeaderValue::from_str(&target.host_header)
+            .map_err(|e| FederationError::Request(e.to_string()))?;
+        http_req.headers_mut().insert(http::header::HOST, host);
+        let client = match &target.srv {
+            None => self.http.clone(),
+            Some(targets) => self
+                .routes
+                .get(&target.base_url, targets)
+                .map_err(|e| FederationError::Request(e.to_string()))?,
+        };
+        let response = self.execute(&client, destination, http_req).await?;
         let status = response.status().as_u16();
         let (parts, body) = response.into_parts();
         let borrowed = http::Response::from_parts(parts, body.as_slice());
-        R::IncomingResponse::try_from_http_response(borrowed).map_err(|e| match e {
+        let parsed = R::IncomingResponse::try_from_http_response(borrowed).map_err(|e| match e {
             ruma::api::error::FromHttpResponseError::Server(_) => FederationError::Remote {
                 server: destination.to_string(),
                 status,
@@ -174,11 +213,13 @@ impl FederationClient {
                 server: destination.to_string(),
                 message: other.to_string(),
             },
-        })
+        });
+        Ok((status, parsed))
     }
 
     async fn execute(
         &self,
+        http: &reqwest::Client,
         destination: &ServerName,
         http_req: http::Request<Vec<u8>>,
     ) -> Result<http::Response<Vec<u8>>, FederationError> {
@@ -188,7 +229,7 @@ impl FederationClient {
         };
         let req = reqwest::Request::try_from(http_req)
             .map_err(|e| FederationError::Request(e.to_string()))?;
-        let mut res = self.http.execute(req).await.map_err(transport)?;
+        let mut res = http.execute(req).await.map_err(transport)?;
         let mut builder = http::Response::builder().status(res.status());
         if let Some(h) = builder.headers_mut() {
             *h = res.headers().clone();
@@ -210,7 +251,7 @@ impl FederationClient {
 }
 
 /// The error and its causes on one line (reqwest's top-level message hides TLS details).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {

@@ -1,8 +1,12 @@
 //! Federation (server-server API) foundations: the gate (the NHS federation list, asked before
 //! any work or connection), our key response, the remote key cache, X-Matrix request
-//! authentication, the notary, and the outbound client. docs/FEDERATION.md describes them.
+//! authentication, the notary, the outbound client with server discovery, and the durable
+//! outbound queue. docs/FEDERATION.md describes them.
 
 pub mod client;
+#[cfg(test)]
+mod discovery_tests;
+pub mod dns;
 pub mod gate;
 pub mod list;
 pub mod outbox;
@@ -11,8 +15,12 @@ pub mod resolve;
 pub mod room_read;
 pub mod server_keys;
 #[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
 mod tests;
 pub mod transactions;
+pub mod transport;
+pub mod well_known;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

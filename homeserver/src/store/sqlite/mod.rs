@@ -11,6 +11,7 @@ mod filters;
 mod keys;
 mod media;
 mod migrations;
+mod outbox;
 mod push;
 mod receipts;
 mod relations;

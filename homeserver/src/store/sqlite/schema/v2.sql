@@ -10,3 +10,27 @@ CREATE TABLE remote_invites (
     invite_state TEXT NOT NULL,
     PRIMARY KEY (room_id, user_id)
 ) WITHOUT ROWID;
+
+-- Federation outbound queue
+-- PDUs and EDUs waiting for other servers (service/federation/outbox). The JSON is stored once
+-- (a PDU for a room on ten servers is queued ten times, not copied ten times) and deleted with
+-- the last queue row that uses it. `txn_id` is set when a batch is claimed for a /send
+-- transaction and kept until the receiver confirms it, so a retry after a failure or a restart
+-- resends the same rows under the same transaction id. Row ids give the order per destination.
+CREATE TABLE federation_outbox_payloads (
+    id   INTEGER PRIMARY KEY,
+    json TEXT NOT NULL
+);
+
+CREATE TABLE federation_outbox (
+    id          INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('pdu', 'edu')),
+    payload_id  INTEGER NOT NULL REFERENCES federation_outbox_payloads(id),
+    txn_id      TEXT,
+    queued_ts   INTEGER NOT NULL
+);
+CREATE INDEX federation_outbox_by_destination ON federation_outbox (destination, id);
+CREATE INDEX federation_outbox_by_payload ON federation_outbox (payload_id);
+CREATE INDEX federation_outbox_by_txn ON federation_outbox (destination, txn_id)
+    WHERE txn_id IS NOT NULL;
