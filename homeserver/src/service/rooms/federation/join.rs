@@ -73,6 +73,7 @@ impl RoomService {
                 self.server_name
             )));
         }
+        self.check_acl(room_id, origin).await?;
         let state = self.current_state(room_id).await?;
         let spec = EventSpec::state(
             StateEventType::RoomMember,
@@ -180,6 +181,7 @@ impl RoomService {
                 self.server_name
             )));
         }
+        self.check_acl(room_id, origin).await?;
         self.gate_pdu(origin, &obj).await?;
         let checked = self.federation.check_pdu(id.clone(), obj, &rules).await?;
         if checked.redacted {

@@ -74,6 +74,7 @@ impl RoomService {
                 self.server_name
             ))));
         }
+        self.check_acl(room_id, origin).await.map_err(with_id)?;
         self.gate_pdu(origin, &obj).await.map_err(with_id)?;
         self.federation
             .check_pdu(event_id.clone(), obj, &rules)
@@ -111,6 +112,23 @@ impl RoomService {
             )
             .await
             .map_err(|d| Error::policy(&d))?;
+        }
+        Ok(())
+    }
+
+    /// The room's `m.room.server_acl`: a denied server may not send or join.
+    pub(crate) async fn check_acl(&self, room_id: &RoomId, server: &ServerName) -> Result<()> {
+        let state = self.current_state(room_id).await?;
+        if let Some(acl) = state
+            .get(&ruma::events::StateEventType::RoomServerAcl, "")
+            .and_then(|p| {
+                p.content_as::<ruma::events::room::server_acl::RoomServerAclEventContent>()
+            })
+            && !acl.is_allowed(server)
+        {
+            return Err(Error::forbidden(format!(
+                "Server {server} is denied by the room's server ACL"
+            )));
         }
         Ok(())
     }
