@@ -6,6 +6,9 @@
 
 pub(crate) mod discovery;
 mod keys;
+mod media;
+mod public_rooms;
+mod query;
 
 use axum::Router;
 
@@ -18,6 +21,12 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .ruma(keys::notary_single)
         .ruma(discovery::version)
         .ruma(discovery::well_known_server)
+        .ruma(query::profile)
+        .ruma(query::directory)
+        .ruma(public_rooms::get)
+        .ruma(public_rooms::filtered)
+        .ruma(media::download)
+        .ruma(media::thumbnail)
 }
 
 #[cfg(test)]

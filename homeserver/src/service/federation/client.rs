@@ -38,6 +38,9 @@ pub enum FederationError {
         status: u16,
         body: String,
     },
+    /// The response body was larger than the caller accepts.
+    #[error("response from {server} larger than {limit} bytes")]
+    TooLarge { server: String, limit: usize },
     /// The remote's answer could not be understood or verified.
     #[error("bad response from {server}: {message}")]
     Response { server: String, message: String },
@@ -134,6 +137,24 @@ impl FederationClient {
         R: OutgoingRequest<PathBuilder = SinglePath>,
         R::Authentication: FederationAuth,
     {
+        self.send_limited(destination, request, purpose, sign, MAX_RESPONSE_BYTES)
+            .await
+    }
+
+    /// As `send`, reading at most `max_bytes` of the response body (media downloads are
+    /// bounded by the upload limit instead of the default 16 MiB).
+    pub async fn send_limited<R>(
+        &self,
+        destination: &ServerName,
+        request: R,
+        purpose: &str,
+        sign: Sign,
+        max_bytes: usize,
+    ) -> Result<R::IncomingResponse, FederationError>
+    where
+        R: OutgoingRequest<PathBuilder = SinglePath>,
+        R::Authentication: FederationAuth,
+    {
         self.gate
             .check(destination.as_str(), Direction::Outbound, purpose, None)
             .await
@@ -160,7 +181,7 @@ impl FederationClient {
                 .headers_mut()
                 .insert(http::header::AUTHORIZATION, (&x).into());
         }
-        let response = self.execute(destination, http_req).await?;
+        let response = self.execute(destination, http_req, max_bytes).await?;
         let status = response.status().as_u16();
         let (parts, body) = response.into_parts();
         let borrowed = http::Response::from_parts(parts, body.as_slice());
@@ -181,6 +202,7 @@ impl FederationClient {
         &self,
         destination: &ServerName,
         http_req: http::Request<Vec<u8>>,
+        max_bytes: usize,
     ) -> Result<http::Response<Vec<u8>>, FederationError> {
         let transport = |e: reqwest::Error| FederationError::Transport {
             server: destination.to_string(),
@@ -195,10 +217,10 @@ impl FederationClient {
         }
         let mut body = Vec::new();
         while let Some(chunk) = res.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(FederationError::Response {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(FederationError::TooLarge {
                     server: destination.to_string(),
-                    message: format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
+                    limit: max_bytes,
                 });
             }
             body.extend_from_slice(&chunk);

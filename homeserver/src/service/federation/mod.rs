@@ -3,9 +3,11 @@
 //! authentication, the notary, and the outbound client. docs/FEDERATION.md describes them.
 
 pub mod client;
+pub mod client_error;
 pub mod gate;
 pub mod list;
 pub mod outbox;
+pub mod query;
 pub mod resolve;
 pub mod server_keys;
 #[cfg(test)]
