@@ -30,6 +30,13 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
 }
 
 #[cfg(test)]
+mod media_tests;
+#[cfg(test)]
+mod query_tests;
+#[cfg(test)]
+mod test_peer;
+
+#[cfg(test)]
 mod tests {
     //! The extractor on an endpoint whose ruma auth scheme is `ServerSignatures`, via a probe
     //! route that exists only in this test (no such endpoint is served yet).
