@@ -13,12 +13,16 @@ use crate::error::Error;
 pub fn to_client_error(e: FederationError) -> Error {
     match e {
         FederationError::Denied { denial, .. } => Error::policy(&denial),
-        FederationError::Remote { server, status, .. } if status == 404 => {
-            Error::not_found(format!("{server} has no such resource"))
-        }
-        FederationError::Remote { server, status, .. } if status == 403 => {
-            Error::forbidden(format!("{server} refused the request"))
-        }
+        FederationError::Remote {
+            server,
+            status: 404,
+            ..
+        } => Error::not_found(format!("{server} has no such resource")),
+        FederationError::Remote {
+            server,
+            status: 403,
+            ..
+        } => Error::forbidden(format!("{server} refused the request")),
         FederationError::TooLarge { server, limit } => Error::new(
             StatusCode::BAD_GATEWAY,
             ErrorKind::TooLarge,
