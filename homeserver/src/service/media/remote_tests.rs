@@ -1,5 +1,5 @@
 //! Other servers' media when the other server cannot or must not be asked. (Fetching from a
-//! real second server, caching and the clinical rules on the copy: tests/federation_queries_http.rs.)
+//! real second server, caching and the clinical rules on the copy: tests/federation_queries_http/.)
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! Outbound queries that must not reach another server: unlisted servers, directories not
-//! exchanged, anonymous requests. (Answers from a real second server: tests/federation_queries_http.rs.)
+//! exchanged, anonymous requests. (Answers from a real second server: tests/federation_queries_http/.)
 
 use std::sync::Arc;
 
