@@ -6,7 +6,6 @@
 mod nodes;
 mod synapse;
 
-use ruma::OwnedUserId;
 use serde_json::json;
 
 use self::nodes::*;
@@ -31,8 +30,7 @@ async fn a_asks_b_about_profiles_aliases_directory_and_media() {
         c.federation.serve_public_rooms = true;
     })
     .await;
-    let (_alice, token) = login(&a, "alice").await;
-    let alice_at_a: OwnedUserId = format!("@alice:{name_a}").try_into().unwrap();
+    let (alice, token) = login(&a, "alice").await;
     let (bob, _) = login(&b, "bob").await;
     b.services
         .users
@@ -61,6 +59,17 @@ async fn a_asks_b_about_profiles_aliases_directory_and_media() {
         (r.status, r.json()["errcode"].clone()),
         (404, json!("M_NOT_FOUND"))
     );
+    // Anonymous callers never make A ask B; a bad token counts as none (the endpoint needs
+    // no token), and A's own users stay readable.
+    for t in ["", "not-a-token"] {
+        let r = call(&a, t, "GET", &path, None).await;
+        assert_eq!(
+            (r.status, r.json()["errcode"].clone()),
+            (401, json!("M_MISSING_TOKEN"))
+        );
+        let own = format!("/_matrix/client/v3/profile/{}", enc(alice.as_str()));
+        assert_eq!(call(&a, t, "GET", &own, None).await.status, 200);
+    }
 
     // An alias on B.
     let ward = public_room(&b, &bob, "Ward 7", "ward7").await;
@@ -96,11 +105,7 @@ async fn a_asks_b_about_profiles_aliases_directory_and_media() {
     assert_eq!(r.json()["chunk"][0]["name"], "Ward 7");
 
     // Media: alice (on A) is in bob's room on B; bob shares files there.
-    b.services
-        .rooms
-        .join(&ward, &alice_at_a, None)
-        .await
-        .unwrap();
+    b.services.rooms.join(&ward, &alice, None).await.unwrap();
     let letter = share(
         &b,
         &bob,
@@ -163,11 +168,7 @@ async fn a_asks_b_about_profiles_aliases_directory_and_media() {
     assert!(thumb.width() <= 32 && thumb.height() <= 32);
 
     // Once alice leaves, B refuses new fetches, but A's copy was already made.
-    b.services
-        .rooms
-        .leave(&ward, &alice_at_a, None)
-        .await
-        .unwrap();
+    b.services.rooms.leave(&ward, &alice, None).await.unwrap();
     let r = call(&a, &token, "GET", &download(&letter), None).await;
     assert_eq!(r.body, b"discharge letter", "served from A's cache");
     let r = call(&a, &token, "GET", &download(&photo), None).await;

@@ -103,7 +103,12 @@ async fn synapse_interop_queries_and_media() {
         .await
         .unwrap();
     assert!(res.status().is_success());
-    let p = h.services.query.profile(&carol).await.unwrap();
+    let p = h
+        .services
+        .query
+        .profile(Some(&alice), &carol)
+        .await
+        .unwrap();
     assert_eq!(p.displayname.as_deref(), Some("Carol S"));
 
     // 4. We fetch Synapse's media (its multipart answer, parsed by us).

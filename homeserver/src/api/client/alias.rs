@@ -26,7 +26,8 @@ pub async fn get(
     req: Ruma<get_alias::v3::Request>,
 ) -> Result<get_alias::v3::Response> {
     // Another server's alias is asked of that server over federation.
-    let (room_id, servers) = s.query.resolve_alias(&req.room_alias).await?;
+    let requester = req.session.as_ref().map(|s| &*s.user_id);
+    let (room_id, servers) = s.query.resolve_alias(requester, &req.room_alias).await?;
     Ok(get_alias::v3::Response::new(room_id, servers))
 }
 
@@ -76,8 +77,8 @@ pub async fn set_visibility(
     Ok(set_room_visibility::v3::Response::new())
 }
 
-/// Our directory. GET is unauthenticated (spec), so another server's directory is only
-/// browsed with the authenticated POST (the audit trail names who asked).
+/// Our directory, or with `server` another server's (for a signed-in user, named in the audit
+/// trail; GET needs no token, but one sent identifies the user).
 pub async fn public_rooms(
     s: Services,
     req: Ruma<get_public_rooms::v3::Request>,
@@ -85,7 +86,7 @@ pub async fn public_rooms(
     let page = s
         .query
         .public_rooms(
-            None,
+            req.session.as_ref().map(|s| &*s.user_id),
             req.server.as_deref(),
             req.limit,
             req.since.as_deref(),

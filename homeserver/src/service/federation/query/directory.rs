@@ -2,7 +2,7 @@
 //! `GET /_matrix/client/v3/directory/room/{alias}` for another server's alias (outbound, cached).
 
 use ruma::api::federation::query::get_room_information;
-use ruma::{OwnedServerName, RoomAliasId, RoomId};
+use ruma::{OwnedServerName, RoomAliasId, RoomId, UserId};
 
 use super::{AliasTarget, QueryService};
 use crate::error::{Error, Result};
@@ -17,12 +17,20 @@ fn not_found() -> Error {
 }
 
 impl QueryService {
-    /// Any alias: ours from the store, another server's by asking that server (cached).
-    pub async fn resolve_alias(&self, alias: &RoomAliasId) -> Result<AliasTarget> {
+    /// Any alias: ours from the store, another server's by asking that server (cached) for a
+    /// signed-in `requester`.
+    pub async fn resolve_alias(
+        &self,
+        requester: Option<&UserId>,
+        alias: &RoomAliasId,
+    ) -> Result<AliasTarget> {
         if alias.server_name() == self.server_name {
             let room_id = self.rooms.resolve_alias(alias).await?;
             let servers = self.servers_in(&room_id).await;
             return Ok((room_id, servers));
+        }
+        if requester.is_none() {
+            return Err(super::sign_in_required("room aliases"));
         }
         let key = alias.to_owned();
         if let Some(hit) = self.aliases.get(&key) {

@@ -14,11 +14,14 @@ mod public_rooms;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::StatusCode;
+use ruma::api::error::ErrorKind;
 use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedServerName, OwnedUserId};
 
 use self::cache::TtlCache;
 pub use self::public_rooms::{DirectoryPage, RULE_PUBLIC_ROOMS_NOT_FEDERATED};
 use super::client::FederationClient;
+use crate::error::Error;
 use crate::service::audit::AuditService;
 use crate::service::rooms::RoomService;
 use crate::service::users::{Profile, UserService};
@@ -77,6 +80,16 @@ impl QueryService {
             aliases: TtlCache::new(CACHE_TTL, CACHE_ENTRIES),
         }
     }
+}
+
+/// An anonymous client asked for something only another server knows: this server contacts
+/// other servers only for signed-in users (so no outsider can use it to look into other trusts).
+fn sign_in_required(what: &str) -> Error {
+    Error::new(
+        StatusCode::UNAUTHORIZED,
+        ErrorKind::MissingToken,
+        format!("Sign in to look up {what} on other servers"),
+    )
 }
 
 #[cfg(test)]

@@ -19,10 +19,14 @@ fn not_found() -> Error {
 }
 
 impl QueryService {
-    /// Any user's profile: ours from the store, another server's by asking it (cached).
-    pub async fn profile(&self, user_id: &UserId) -> Result<Profile> {
+    /// Any user's profile: ours from the store, another server's by asking it (cached) for a
+    /// signed-in `requester`.
+    pub async fn profile(&self, requester: Option<&UserId>, user_id: &UserId) -> Result<Profile> {
         if user_id.server_name() == self.server_name {
             return self.users.get_profile(user_id).await;
+        }
+        if requester.is_none() {
+            return Err(super::sign_in_required("users"));
         }
         let key = user_id.to_owned();
         if let Some(hit) = self.profiles.get(&key) {

@@ -9,7 +9,7 @@ use ruma::directory::{Filter, PublicRoomsChunk};
 use ruma::{ServerName, UInt};
 
 use super::QueryService;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::service::federation::client::Sign;
 use crate::service::federation::client_error::to_client_error;
 use crate::service::rooms::PublicRoomsFilter;
@@ -47,10 +47,7 @@ impl QueryService {
             return self.local_directory(limit, since, filter).await;
         };
         let Some(requester) = requester else {
-            return Err(Error::forbidden(
-                "Another server's directory is only available to signed-in users: use POST \
-                 /publicRooms with an access token",
-            ));
+            return Err(super::sign_in_required("room directories"));
         };
         self.require_exchange(requester.as_str(), Some(server.as_str()))
             .await?;

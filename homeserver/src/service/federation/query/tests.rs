@@ -57,12 +57,15 @@ async fn unlisted_servers_are_refused_naming_the_rule_and_audited() {
     let alice = user(&s, "alice").await;
     let bob = OwnedUserId::try_from("@bob:unlisted.example:8448").unwrap();
     assert_forbidden_by(
-        &s.query.profile(&bob).await.unwrap_err(),
+        &s.query.profile(Some(&alice), &bob).await.unwrap_err(),
         "federation_not_listed",
     );
     let alias = OwnedRoomAliasId::try_from("#ward:unlisted.example:8448").unwrap();
     assert_forbidden_by(
-        &s.query.resolve_alias(&alias).await.unwrap_err(),
+        &s.query
+            .resolve_alias(Some(&alice), &alias)
+            .await
+            .unwrap_err(),
         "federation_not_listed",
     );
     let server = <&ServerName>::try_from("unlisted.example:8448").unwrap();
@@ -84,8 +87,9 @@ async fn unlisted_servers_are_refused_naming_the_rule_and_audited() {
 #[tokio::test]
 async fn listed_but_unreachable_server_is_a_502() {
     let (s, _d) = services(|_| {});
+    let alice = user(&s, "alice").await;
     let bob = OwnedUserId::try_from("@bob:127.0.0.1:9").unwrap();
-    let (status, kind, message) = parts(&s.query.profile(&bob).await.unwrap_err());
+    let (status, kind, message) = parts(&s.query.profile(Some(&alice), &bob).await.unwrap_err());
     assert_eq!(
         (status, kind),
         (StatusCode::BAD_GATEWAY, ErrorKind::Unknown)
@@ -104,8 +108,9 @@ async fn listed_but_unreachable_server_is_a_502() {
         ..Config::default()
     };
     let s = Services::build(config, store, Arc::new(gate)).unwrap();
+    let alice = user(&s, "alice").await;
     let carol = OwnedUserId::try_from("@carol:b.nhs.uk").unwrap();
-    let (status, _, message) = parts(&s.query.profile(&carol).await.unwrap_err());
+    let (status, _, message) = parts(&s.query.profile(Some(&alice), &carol).await.unwrap_err());
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert!(message.contains("discovery"), "{message}");
 }
@@ -139,14 +144,14 @@ async fn remote_directories_need_the_switch_and_a_signed_in_user() {
         "the gate was never asked: nothing was sent"
     );
 
-    // Anonymous (GET /publicRooms): another server's directory is never fetched.
+    // Anonymous: another server's directory is never fetched.
     let (s, _d) = services(|c| c.federation.serve_public_rooms = true);
     let e = s
         .query
         .public_rooms(None, Some(listed), None, None, &none)
         .await
         .unwrap_err();
-    assert_eq!(parts(&e).0, StatusCode::FORBIDDEN);
+    assert_eq!(parts(&e).0, StatusCode::UNAUTHORIZED, "{}", parts(&e).2);
 
     // Our own name, or none: our directory, switch or not.
     let alice = user(&s, "alice").await;
@@ -166,9 +171,10 @@ async fn remote_directories_need_the_switch_and_a_signed_in_user() {
 async fn local_users_and_aliases_never_leave_the_server() {
     let (s, _d) = services(|_| {});
     let alice = user(&s, "alice").await;
+    // Anonymous callers may read ours (as before) ...
     assert_eq!(
         s.query
-            .profile(&alice)
+            .profile(None, &alice)
             .await
             .unwrap()
             .displayname
@@ -177,17 +183,31 @@ async fn local_users_and_aliases_never_leave_the_server() {
     );
     let nobody = OwnedUserId::try_from("@nobody:localhost").unwrap();
     assert_eq!(
-        parts(&s.query.profile(&nobody).await.unwrap_err()).0,
+        parts(&s.query.profile(None, &nobody).await.unwrap_err()).0,
         StatusCode::NOT_FOUND
     );
     let r = room(&s, &alice, "Ward", false).await;
     let alias = OwnedRoomAliasId::try_from("#ward:localhost").unwrap();
     s.rooms.set_alias(&alias, &r, &alice).await.unwrap();
-    let (room_id, servers) = s.query.resolve_alias(&alias).await.unwrap();
+    let (room_id, servers) = s.query.resolve_alias(None, &alias).await.unwrap();
     assert_eq!(
         (room_id, servers),
         (r, vec!["localhost".try_into().unwrap()])
     );
+    // ... but never make us ask another server: a listed one is not asked either.
+    let bob = OwnedUserId::try_from("@bob:127.0.0.1:9").unwrap();
+    let e = s.query.profile(None, &bob).await.unwrap_err();
+    assert_eq!(
+        (parts(&e).0, parts(&e).1),
+        (StatusCode::UNAUTHORIZED, ErrorKind::MissingToken)
+    );
+    let remote_alias = OwnedRoomAliasId::try_from("#ward:127.0.0.1:9").unwrap();
+    let e = s
+        .query
+        .resolve_alias(None, &remote_alias)
+        .await
+        .unwrap_err();
+    assert_eq!(parts(&e).0, StatusCode::UNAUTHORIZED);
     assert!(
         s.audit
             .all()
