@@ -82,6 +82,11 @@ pub struct FederationConfig {
     pub verify_tls: bool,
     /// Timeout of one outbound federation request, in seconds.
     pub request_timeout_secs: u64,
+    /// Exchange public room directories with listed servers: serve ours at
+    /// `/_matrix/federation/v1/publicRooms` and let local users browse theirs
+    /// (`/publicRooms?server=`). Off: both refused with 403 (docs/FEDERATION.md).
+    #[serde(default)]
+    pub serve_public_rooms: bool,
 }
 
 impl Default for FederationConfig {
@@ -95,6 +100,7 @@ impl Default for FederationConfig {
             ca_file: None,
             verify_tls: true,
             request_timeout_secs: 30,
+            serve_public_rooms: false,
         }
     }
 }

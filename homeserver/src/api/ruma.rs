@@ -145,7 +145,14 @@ where
         let http_req = http::Request::from_parts(parts, bytes.as_ref());
 
         let session = match need {
-            TokenNeed::None | TokenNeed::ServerSignature => None,
+            TokenNeed::ServerSignature => None,
+            // No token needed, but one sent still says who is asking (best effort: a bad token
+            // is ignored here), so a service can refuse anonymous callers work such as asking
+            // another server (federation queries).
+            TokenNeed::None => match access_token(&http_req) {
+                Ok(Some(tok)) => services.users.authenticate(&tok, client_ip).await.ok(),
+                _ => None,
+            },
             need => {
                 let token = access_token(&http_req)?;
                 match (token, need) {

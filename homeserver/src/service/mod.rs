@@ -79,6 +79,8 @@ pub struct Services {
     pub accounts: Arc<accounts::AccountService>,
     pub media: Arc<media::MediaService>,
     pub federation: Arc<federation::FederationService>,
+    /// Profile, alias and public room queries, inbound and outbound.
+    pub query: Arc<federation::query::QueryService>,
     /// Outbound PDUs and EDUs for other servers.
     pub outbox: Arc<federation::outbox::Outbox>,
     /// Inbound `/send` transactions.
@@ -191,6 +193,16 @@ impl Services {
             rooms.clone(),
             store.clone(),
         ));
+        let query = Arc::new(federation::query::QueryService::new(
+            federation::query::QueryDeps {
+                server_name: rooms.server_name().to_owned(),
+                client: federation.client().clone(),
+                users: users.clone(),
+                rooms: rooms.clone(),
+                audit: audit.clone(),
+                serve_public_rooms: config.federation.serve_public_rooms,
+            },
+        ));
         let filters = Arc::new(filters::FilterService::new(store.clone()));
         let accounts = Arc::new(accounts::AccountService::new(
             users.clone(),
@@ -266,6 +278,8 @@ impl Services {
                 policy: policy.clone(),
                 audit: audit.clone(),
                 rooms: rooms.clone(),
+                remote_store: store.clone(),
+                federation: federation.client().clone(),
             },
         )?);
         let transactions = Arc::new(federation::transactions::TransactionService::new(
@@ -316,6 +330,7 @@ impl Services {
             accounts,
             media,
             federation,
+            query,
             outbox,
             transactions,
             room_read,

@@ -25,11 +25,10 @@ pub async fn get(
     s: Services,
     req: Ruma<get_alias::v3::Request>,
 ) -> Result<get_alias::v3::Response> {
-    let room_id = s.rooms.resolve_alias(&req.room_alias).await?;
-    Ok(get_alias::v3::Response::new(
-        room_id,
-        vec![s.rooms.server_name().to_owned()],
-    ))
+    // Another server's alias is asked of that server over federation.
+    let requester = req.session.as_ref().map(|s| &*s.user_id);
+    let (room_id, servers) = s.query.resolve_alias(requester, &req.room_alias).await?;
+    Ok(get_alias::v3::Response::new(room_id, servers))
 }
 
 pub async fn delete(
@@ -78,26 +77,30 @@ pub async fn set_visibility(
     Ok(set_room_visibility::v3::Response::new())
 }
 
-/// The public room directory lists nothing beyond this server; NHS rooms default to private.
+/// Our directory, or with `server` another server's (for a signed-in user, named in the audit
+/// trail; GET needs no token, but one sent identifies the user).
 pub async fn public_rooms(
     s: Services,
     req: Ruma<get_public_rooms::v3::Request>,
 ) -> Result<get_public_rooms::v3::Response> {
-    let rooms = s
-        .rooms
-        .public_rooms_chunk(
-            req.limit.map(|l| u64::from(l) as usize),
+    let page = s
+        .query
+        .public_rooms(
+            req.session.as_ref().map(|s| &*s.user_id),
+            req.server.as_deref(),
+            req.limit,
             req.since.as_deref(),
             &PublicRoomsFilter::default(),
         )
         .await?;
-    let mut res = get_public_rooms::v3::Response::new(rooms.chunk);
-    res.total_room_count_estimate = Some(ruma::UInt::new_saturating(rooms.total as u64));
-    res.next_batch = rooms.next_batch;
+    let mut res = get_public_rooms::v3::Response::new(page.chunk);
+    res.total_room_count_estimate = page.total_room_count_estimate;
+    res.next_batch = page.next_batch;
+    res.prev_batch = page.prev_batch;
     Ok(res)
 }
 
-/// POST /publicRooms: as GET, with a search term and room types. Only this server's directory.
+/// POST /publicRooms: as GET, with a search term and room types.
 pub async fn public_rooms_filtered(
     s: Services,
     req: Ruma<get_public_rooms_filtered::v3::Request>,
@@ -106,17 +109,20 @@ pub async fn public_rooms_filtered(
         search: req.filter.generic_search_term.clone(),
         room_types: req.filter.room_types.clone(),
     };
-    let rooms = s
-        .rooms
-        .public_rooms_chunk(
-            req.limit.map(|l| u64::from(l) as usize),
+    let page = s
+        .query
+        .public_rooms(
+            Some(req.user_id()),
+            req.server.as_deref(),
+            req.limit,
             req.since.as_deref(),
             &filter,
         )
         .await?;
     let mut res = get_public_rooms_filtered::v3::Response::new();
-    res.chunk = rooms.chunk;
-    res.total_room_count_estimate = Some(ruma::UInt::new_saturating(rooms.total as u64));
-    res.next_batch = rooms.next_batch;
+    res.chunk = page.chunk;
+    res.total_room_count_estimate = page.total_room_count_estimate;
+    res.next_batch = page.next_batch;
+    res.prev_batch = page.prev_batch;
     Ok(res)
 }

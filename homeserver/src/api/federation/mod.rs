@@ -7,6 +7,9 @@
 pub(crate) mod discovery;
 mod events;
 mod keys;
+mod media;
+mod public_rooms;
+mod query;
 mod rooms;
 
 use axum::Router;
@@ -33,10 +36,22 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .ruma(events::backfill)
         .ruma(events::missing_events)
         .ruma(events::timestamp_to_event)
+        .ruma(query::profile)
+        .ruma(query::directory)
+        .ruma(public_rooms::get)
+        .ruma(public_rooms::filtered)
+        .ruma(media::download)
+        .ruma(media::thumbnail)
 }
 
 #[cfg(test)]
 mod events_tests;
+#[cfg(test)]
+mod media_tests;
+#[cfg(test)]
+mod query_tests;
+#[cfg(test)]
+mod test_peer;
 
 #[cfg(test)]
 mod tests {

@@ -41,6 +41,9 @@ pub enum FederationError {
         status: u16,
         body: String,
     },
+    /// The response body was larger than the caller accepts.
+    #[error("response from {server} larger than {limit} bytes")]
+    TooLarge { server: String, limit: usize },
     /// The remote's answer could not be understood or verified.
     #[error("bad response from {server}: {message}")]
     Response { server: String, message: String },
@@ -140,7 +143,25 @@ impl FederationClient {
         R: OutgoingRequest<PathBuilder = SinglePath>,
         R::Authentication: FederationAuth,
     {
-        self.send_status(destination, request, purpose, sign)
+        self.send_limited(destination, request, purpose, sign, MAX_RESPONSE_BYTES)
+            .await
+    }
+
+    /// As `send`, reading at most `max_bytes` of the response body (media downloads are
+    /// bounded by the upload limit instead of the default 16 MiB).
+    pub async fn send_limited<R>(
+        &self,
+        destination: &ServerName,
+        request: R,
+        purpose: &str,
+        sign: Sign,
+        max_bytes: usize,
+    ) -> Result<R::IncomingResponse, FederationError>
+    where
+        R: OutgoingRequest<PathBuilder = SinglePath>,
+        R::Authentication: FederationAuth,
+    {
+        self.send_status_limited(destination, request, purpose, sign, max_bytes)
             .await?
             .1
     }
@@ -154,6 +175,22 @@ impl FederationClient {
         request: R,
         purpose: &str,
         sign: Sign,
+    ) -> Result<(u16, Result<R::IncomingResponse, FederationError>), FederationError>
+    where
+        R: OutgoingRequest<PathBuilder = SinglePath>,
+        R::Authentication: FederationAuth,
+    {
+        self.send_status_limited(destination, request, purpose, sign, MAX_RESPONSE_BYTES)
+            .await
+    }
+
+    async fn send_status_limited<R>(
+        &self,
+        destination: &ServerName,
+        request: R,
+        purpose: &str,
+        sign: Sign,
+        max_bytes: usize,
     ) -> Result<(u16, Result<R::IncomingResponse, FederationError>), FederationError>
     where
         R: OutgoingRequest<PathBuilder = SinglePath>,
@@ -199,7 +236,9 @@ impl FederationClient {
                 .get(&target.base_url, targets)
                 .map_err(|e| FederationError::Request(e.to_string()))?,
         };
-        let response = self.execute(&client, destination, http_req).await?;
+        let response = self
+            .execute(&client, destination, http_req, max_bytes)
+            .await?;
         let status = response.status().as_u16();
         let (parts, body) = response.into_parts();
         let borrowed = http::Response::from_parts(parts, body.as_slice());
@@ -222,6 +261,7 @@ impl FederationClient {
         http: &reqwest::Client,
         destination: &ServerName,
         http_req: http::Request<Vec<u8>>,
+        max_bytes: usize,
     ) -> Result<http::Response<Vec<u8>>, FederationError> {
         let transport = |e: reqwest::Error| FederationError::Transport {
             server: destination.to_string(),
@@ -236,10 +276,10 @@ impl FederationClient {
         }
         let mut body = Vec::new();
         while let Some(chunk) = res.chunk().await.map_err(transport)? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(FederationError::Response {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(FederationError::TooLarge {
                     server: destination.to_string(),
-                    message: format!("response larger than {MAX_RESPONSE_BYTES} bytes"),
+                    limit: max_bytes,
                 });
             }
             body.extend_from_slice(&chunk);

@@ -4,6 +4,7 @@
 //! outbound queue. docs/FEDERATION.md describes them.
 
 pub mod client;
+pub mod client_error;
 #[cfg(test)]
 mod discovery_tests;
 pub mod dns;
@@ -11,6 +12,7 @@ pub mod gate;
 pub mod list;
 pub mod outbox;
 pub mod pdu;
+pub mod query;
 pub mod resolve;
 pub mod room_read;
 pub mod server_keys;

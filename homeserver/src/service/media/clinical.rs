@@ -50,16 +50,28 @@ impl MediaService {
         file: Vec<u8>,
         content_type: Option<&str>,
     ) -> Result<Vetted> {
+        self.vet(uploader.as_str(), None, file, content_type).await
+    }
+
+    /// The same rules for any file about to be stored: an upload by `actor`, or another
+    /// server's file fetched for `actor` (`target` its `mxc://` URI, named in the audit entry).
+    pub(super) async fn vet(
+        &self,
+        actor: &str,
+        target: Option<&str>,
+        file: Vec<u8>,
+        content_type: Option<&str>,
+    ) -> Result<Vetted> {
         let declared = essence(content_type);
         let decision = self.policy.check_media_upload(&MediaUploadRequest {
-            uploader: uploader.as_str(),
+            uploader: actor,
             content_type: &declared,
             head: &file[..file.len().min(HEAD_BYTES)],
             size: file.len() as u64,
         });
         let transform = match decision {
             Ok(t) => t,
-            Err(denial) => return Err(self.refuse_upload(uploader, denial).await),
+            Err(denial) => return Err(self.refuse_upload(actor, target, denial).await),
         };
         if let Some(scanner) = &self.scanner
             && let ScanOutcome::Flagged(reason) = scanner.scan(&file).await
@@ -88,13 +100,13 @@ impl MediaService {
                 return Err(Error::internal(format!("metadata stripping: {e}")));
             }
         };
-        Err(self.refuse_upload(uploader, denial).await)
+        Err(self.refuse_upload(actor, target, denial).await)
     }
 
     /// Audits an upload denial; over-size is 413 `M_TOO_LARGE`, the rest 403, both naming it.
-    async fn refuse_upload(&self, uploader: &UserId, denial: Denial) -> Error {
+    async fn refuse_upload(&self, actor: &str, target: Option<&str>, denial: Denial) -> Error {
         self.audit
-            .record_denial(&denial, "check_media_upload", uploader.as_str(), None)
+            .record_denial(&denial, "check_media_upload", actor, target)
             .await;
         if denial.rule == RULE_MEDIA_TOO_LARGE {
             tracing::warn!(target: "handover::policy", rule = %denial.rule, "policy denial");

@@ -1,16 +1,21 @@
 //! The content repository: uploads, downloads and thumbnails. Bytes live on disk (`files`),
 //! metadata in the store (`MediaStore`), images are resized by `thumbnail`.
 //!
-//! Only media of this server is served. Federation is not implemented yet, so media of another
-//! server answers 404 (see `local_media`); nothing is ever fetched from elsewhere.
+//! Media of another server is fetched over federation for a local user's download and cached
+//! (`remote`); our own media is served to listed servers under the clinical media rules
+//! (`federation`). docs/FEDERATION.md, "Federation media".
 
 mod binding;
 mod clinical;
 #[cfg(test)]
 mod clinical_tests;
 mod disposition;
+mod federation;
 mod files;
 mod pending;
+mod remote;
+#[cfg(test)]
+mod remote_tests;
 mod scan;
 mod strip;
 #[cfg(test)]
@@ -39,10 +44,12 @@ use self::pending::PendingUploads;
 use self::scan::Scanner;
 use super::audit::AuditService;
 use super::blocking;
+use super::federation::client::FederationClient;
 use super::rooms::RoomService;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::media::{MediaRecord, MediaStore};
+use crate::store::remote_media::RemoteMediaStore;
 use crate::store::{StoreError, now_ms};
 
 /// Longest a download of a not-yet-uploaded id waits, whatever `timeout_ms` the client asks for.
@@ -73,6 +80,11 @@ pub struct MediaService {
     rooms: Arc<RoomService>,
     /// `clinical_media.scanner_command`, if set.
     scanner: Option<Scanner>,
+    /// Cached copies of other servers' media: rows and files (under `media/remote`).
+    remote_store: Arc<dyn RemoteMediaStore>,
+    remote_files: Arc<FileStore>,
+    /// Fetches other servers' media (gated by the federation list).
+    federation: Arc<FederationClient>,
 }
 
 /// What the media service is built with.
@@ -81,6 +93,8 @@ pub struct MediaDeps {
     pub policy: Arc<dyn Policy>,
     pub audit: Arc<AuditService>,
     pub rooms: Arc<RoomService>,
+    pub remote_store: Arc<dyn RemoteMediaStore>,
+    pub federation: Arc<FederationClient>,
 }
 
 impl MediaService {
@@ -91,6 +105,8 @@ impl MediaService {
             policy,
             audit,
             rooms,
+            remote_store,
+            federation,
         } = deps;
         let server_name = ServerName::parse(&config.server_name)
             .map_err(|e| Error::internal(format!("invalid server name: {e}")))?;
@@ -98,6 +114,13 @@ impl MediaService {
             Error::internal(format!(
                 "cannot open media directory {}: {e}",
                 config.media_dir().display()
+            ))
+        })?;
+        let remote_dir = config.media_dir().join("remote");
+        let remote_files = FileStore::open(&remote_dir).map_err(|e| {
+            Error::internal(format!(
+                "cannot open media directory {}: {e}",
+                remote_dir.display()
             ))
         })?;
         Ok(Self {
@@ -116,6 +139,9 @@ impl MediaService {
                 Duration::from_secs(config.clinical_media.scanner_timeout_secs),
                 config.media_dir(),
             ),
+            remote_store,
+            remote_files: Arc::new(remote_files),
+            federation,
         })
     }
 
@@ -227,8 +253,20 @@ impl MediaService {
         filename: Option<String>,
         timeout: Duration,
     ) -> Result<Content> {
+        if server_name != self.server_name {
+            return (self.remote_download(user, server_name, media_id, filename, timeout)).await;
+        }
         let rec = self.local_media(server_name, media_id, timeout).await?;
         self.check_access(user, &rec).await?;
+        self.original_content(rec, filename).await
+    }
+
+    /// The bytes of local media, with the headers to serve them with.
+    async fn original_content(
+        &self,
+        rec: MediaRecord,
+        filename: Option<String>,
+    ) -> Result<Content> {
         let files = self.files.clone();
         let id = rec.media_id.clone();
         let bytes = blocking(move || files.read(&files.original_path(&id)).map_err(io_error))
@@ -350,10 +388,8 @@ impl MediaService {
         timeout: Duration,
     ) -> Result<MediaRecord> {
         if server_name != self.server_name {
-            // Federation is not implemented: remote media is never fetched.
-            return Err(Error::not_found(
-                "Media from other servers is not available on this server",
-            ));
+            // Callers route other servers' media to `remote` first.
+            return Err(Error::not_found("Media not found"));
         }
         if !is_valid_media_id(media_id) {
             return Err(Error::not_found("Media not found"));

@@ -12,7 +12,7 @@ use super::thumbnail::{self, Method, Spec, ThumbnailError};
 use super::{Content, MediaService, io_error};
 use crate::error::{Error, Result};
 use crate::service::blocking;
-use crate::store::media::ThumbnailRecord;
+use crate::store::media::{MediaRecord, ThumbnailRecord};
 
 impl MediaService {
     /// A thumbnail of an image, generated once per (size, method) and then served from disk.
@@ -26,8 +26,16 @@ impl MediaService {
         timeout: Duration,
     ) -> Result<Content> {
         let spec = self.thumbnail_spec(width, height, method)?;
+        if server_name != self.server_name {
+            return (self.remote_thumbnail(user, server_name, media_id, spec, timeout)).await;
+        }
         let rec = self.local_media(server_name, media_id, timeout).await?;
         self.check_access(user, &rec).await?;
+        self.thumbnail_content(rec, spec).await
+    }
+
+    /// A thumbnail of local media, from the cache or generated now.
+    pub(super) async fn thumbnail_content(&self, rec: MediaRecord, spec: Spec) -> Result<Content> {
         let (bytes, content_type) = match self.cached_thumbnail(&rec.media_id, spec).await? {
             Some(hit) => hit,
             None => {
@@ -39,21 +47,11 @@ impl MediaService {
                 }
             }
         };
-        let ext = if content_type == "image/png" {
-            "png"
-        } else {
-            "jpg"
-        };
-        Ok(Content {
-            bytes,
-            content_type,
-            disposition: ContentDisposition::new(ContentDispositionType::Inline)
-                .with_filename(Some(format!("thumbnail.{ext}"))),
-        })
+        Ok(thumbnail_served(bytes, content_type))
     }
 
     /// Validates the request and caps the box at `max_thumbnail_size`, keeping its aspect.
-    fn thumbnail_spec(
+    pub(super) fn thumbnail_spec(
         &self,
         width: UInt,
         height: UInt,
@@ -129,7 +127,22 @@ impl MediaService {
     }
 }
 
-fn thumbnail_key(spec: Spec) -> String {
+/// A thumbnail as served: inline, named after its format.
+pub(super) fn thumbnail_served(bytes: Vec<u8>, content_type: String) -> Content {
+    let ext = if content_type == "image/png" {
+        "png"
+    } else {
+        "jpg"
+    };
+    Content {
+        bytes,
+        content_type,
+        disposition: ContentDisposition::new(ContentDispositionType::Inline)
+            .with_filename(Some(format!("thumbnail.{ext}"))),
+    }
+}
+
+pub(super) fn thumbnail_key(spec: Spec) -> String {
     format!("{}x{}-{}", spec.width, spec.height, spec.method.as_str())
 }
 

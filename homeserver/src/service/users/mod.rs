@@ -7,6 +7,7 @@ mod last_seen;
 mod login;
 mod password;
 mod profile;
+pub use self::profile::Profile;
 mod registration_token;
 mod token;
 mod uia;

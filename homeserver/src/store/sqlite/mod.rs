@@ -15,6 +15,7 @@ mod outbox;
 mod push;
 mod receipts;
 mod relations;
+mod remote_media;
 mod reports;
 mod retention;
 mod rooms;

@@ -1,0 +1,95 @@
+//! Profiles: `GET /_matrix/federation/v1/query/profile` (inbound, local users only) and the
+//! client profile endpoints for users of other servers (outbound, cached).
+
+use ruma::UserId;
+use ruma::api::federation::query::get_profile_information;
+use ruma::profile::ProfileFieldName;
+
+use super::QueryService;
+use crate::error::{Error, Result};
+use crate::service::federation::client::{FederationError, Sign};
+use crate::service::federation::client_error::to_client_error;
+use crate::service::users::Profile;
+
+/// Longest display name accepted from another server (as for our own users).
+const MAX_REMOTE_DISPLAYNAME_CHARS: usize = 256;
+
+fn not_found() -> Error {
+    Error::not_found("Profile not found")
+}
+
+impl QueryService {
+    /// Any user's profile: ours from the store, another server's by asking it (cached) for a
+    /// signed-in `requester`.
+    pub async fn profile(&self, requester: Option<&UserId>, user_id: &UserId) -> Result<Profile> {
+        if user_id.server_name() == self.server_name {
+            return self.users.get_profile(user_id).await;
+        }
+        if requester.is_none() {
+            return Err(super::sign_in_required("users"));
+        }
+        let key = user_id.to_owned();
+        if let Some(hit) = self.profiles.get(&key) {
+            return hit.ok_or_else(not_found);
+        }
+        let res = self
+            .client
+            .send(
+                user_id.server_name(),
+                get_profile_information::v1::Request::new(key.clone()),
+                "profile",
+                Sign::AsRequired,
+            )
+            .await;
+        match res {
+            Ok(r) => {
+                let text = |f: &str| r.get(f).and_then(|v| v.as_str()).map(str::to_owned);
+                let profile = Profile {
+                    displayname: text("displayname").filter(|n| {
+                        !n.is_empty() && n.chars().count() <= MAX_REMOTE_DISPLAYNAME_CHARS
+                    }),
+                    // Only a well-formed mxc URI is passed on to clients.
+                    avatar_url: text("avatar_url")
+                        .filter(|u| ruma::OwnedMxcUri::from(u.as_str()).is_valid()),
+                };
+                self.profiles.put(key, Some(profile.clone()));
+                Ok(profile)
+            }
+            Err(FederationError::Remote { status: 404, .. }) => {
+                self.profiles.put(key, None);
+                Err(not_found())
+            }
+            Err(e) => Err(to_client_error(e)),
+        }
+    }
+
+    /// Inbound: a local user's public profile, only `field` if one is asked for. Unknown and
+    /// other servers' users, and fields we do not keep, are 404 (spec).
+    pub async fn answer_profile(
+        &self,
+        user_id: &UserId,
+        field: Option<&ProfileFieldName>,
+    ) -> Result<Profile> {
+        if user_id.server_name() != self.server_name {
+            return Err(Error::not_found("That user is not on this server"));
+        }
+        let p = self.users.get_profile(user_id).await?;
+        Ok(match field {
+            None => p,
+            Some(ProfileFieldName::DisplayName) => Profile {
+                displayname: p.displayname,
+                avatar_url: None,
+            },
+            Some(ProfileFieldName::AvatarUrl) => Profile {
+                displayname: None,
+                avatar_url: p.avatar_url,
+            },
+            Some(other) => {
+                return Err(Error::not_found(format!(
+                    "Profile field {} is not kept on this server",
+                    other.as_str()
+                )));
+            }
+        })
+    }
+}
