@@ -13,6 +13,7 @@ pub mod keys;
 pub mod media;
 pub mod push;
 pub mod receipts;
+pub mod remote_e2ee;
 pub mod reports;
 pub mod retention;
 pub mod rooms;

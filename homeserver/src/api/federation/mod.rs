@@ -6,6 +6,7 @@
 
 pub(crate) mod discovery;
 mod keys;
+mod user;
 
 use axum::Router;
 
@@ -18,6 +19,9 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .ruma(keys::notary_single)
         .ruma(discovery::version)
         .ruma(discovery::well_known_server)
+        .ruma(user::user_devices)
+        .ruma(user::keys_query)
+        .ruma(user::keys_claim)
 }
 
 #[cfg(test)]

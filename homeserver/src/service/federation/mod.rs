@@ -3,6 +3,8 @@
 //! authentication, the notary, and the outbound client. docs/FEDERATION.md describes them.
 
 pub mod client;
+pub mod edu;
+pub mod fanout;
 pub mod gate;
 pub mod list;
 pub mod outbox;

@@ -12,6 +12,7 @@ mod migrations;
 mod push;
 mod receipts;
 mod relations;
+mod remote_e2ee;
 mod reports;
 mod retention;
 mod rooms;
