@@ -37,7 +37,7 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One remote user's keys as their server answered (also the cached JSON).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
-struct UserKeys {
+pub(super) struct UserKeys {
     device_keys: BTreeMap<OwnedDeviceId, Raw<DeviceKeys>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     master_key: Option<Raw<CrossSigningKey>>,
@@ -182,7 +182,7 @@ impl KeyService {
 
     /// The cached keys of a remote user, if still trustworthy (module docs); a stale entry is
     /// dropped.
-    async fn usable_cache(&self, user: &UserId) -> Result<Option<UserKeys>> {
+    pub(super) async fn usable_cache(&self, user: &UserId) -> Result<Option<UserKeys>> {
         let store = self.fed.store.clone();
         let u = user.to_string();
         let found =
@@ -204,7 +204,7 @@ impl KeyService {
         Ok(None)
     }
 
-    async fn save_cache(&self, user: &UserId, fetched_pos: i64, keys: &UserKeys) -> Result<()> {
+    pub(super) async fn save_cache(&self, user: &UserId, fetched_pos: i64, keys: &UserKeys) -> Result<()> {
         let json = serde_json::to_string(keys).map_err(Error::internal)?;
         let store = self.fed.store.clone();
         let u = user.to_string();

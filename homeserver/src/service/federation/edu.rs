@@ -195,3 +195,7 @@ impl EduService {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "edu_tests.rs"]
+mod tests;

@@ -272,3 +272,7 @@ impl EduSink for RecordingSink {
         Box::pin(async {})
     }
 }
+
+#[cfg(test)]
+#[path = "fanout_tests.rs"]
+mod tests;
