@@ -63,7 +63,9 @@ impl KeyService {
         tracing::debug!(target: "handover::federation", %origin, users = device_keys.len(), "key query");
         let mut res = get_keys::v1::Response::default();
         for (user, wanted) in device_keys.into_iter().filter(|(u, _)| self.is_local(u)) {
-            let devices = self.device_keys_of(&user, &wanted, View::Federation).await?;
+            let devices = self
+                .device_keys_of(&user, &wanted, View::Federation)
+                .await?;
             if !devices.is_empty() || self.users.get_user(&user).await?.is_some() {
                 res.device_keys.insert(user.clone(), devices);
             }
@@ -87,7 +89,9 @@ impl KeyService {
         check_size(wanted.len())?;
         tracing::debug!(target: "handover::federation", %origin, users = wanted.len(), "key claim");
         let local = wanted.into_iter().filter(|(u, _)| self.is_local(u));
-        Ok(claim_keys::v1::Response::new(self.claim_local(local).await?))
+        Ok(claim_keys::v1::Response::new(
+            self.claim_local(local).await?,
+        ))
     }
 
     /// A remote user's devices or cross-signing keys changed (an `m.device_list_update` or

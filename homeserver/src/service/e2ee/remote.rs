@@ -204,7 +204,12 @@ impl KeyService {
         Ok(None)
     }
 
-    pub(super) async fn save_cache(&self, user: &UserId, fetched_pos: i64, keys: &UserKeys) -> Result<()> {
+    pub(super) async fn save_cache(
+        &self,
+        user: &UserId,
+        fetched_pos: i64,
+        keys: &UserKeys,
+    ) -> Result<()> {
         let json = serde_json::to_string(keys).map_err(Error::internal)?;
         let store = self.fed.store.clone();
         let u = user.to_string();

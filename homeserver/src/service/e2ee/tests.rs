@@ -50,7 +50,12 @@ pub(super) fn signed_key(s: &Session, key: &str, fallback: bool) -> Value {
     v
 }
 
-pub(super) async fn upload(s: &Services, who: &Session, otks: &[(&str, &str)], fallback: Option<&str>) {
+pub(super) async fn upload(
+    s: &Services,
+    who: &Session,
+    otks: &[(&str, &str)],
+    fallback: Option<&str>,
+) {
     let mut req = upload_keys::v3::Request::new();
     req.device_keys = Some(raw(device_keys(who, "curve_key")));
     for (id, key) in otks {

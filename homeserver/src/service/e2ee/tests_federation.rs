@@ -30,7 +30,8 @@ fn server(name: &str) -> OwnedServerName {
 /// Services whose federation list holds only `listed.nhs.uk:8448`.
 fn gated_services() -> (Services, tempfile::TempDir) {
     use handover_policy::{AllowAll, FederationGate, LiveFederationList};
-    let doc = br#"{"serial":1,"organisations":[{"ods_code":"RRK","servers":["listed.nhs.uk:8448"]}]}"#;
+    let doc =
+        br#"{"serial":1,"organisations":[{"ods_code":"RRK","servers":["listed.nhs.uk:8448"]}]}"#;
     let gate = FederationGate {
         inner: AllowAll,
         list: Some(LiveFederationList::load(doc, None, None).unwrap()),
@@ -60,7 +61,11 @@ async fn other_servers_get_keys_without_names_or_foreign_signatures() {
     let (alice, _) = test_login(&s.users, "alice", PASSWORD).await;
     let (bob, _) = test_login(&s.users, "bob", PASSWORD).await;
     s.users
-        .rename_device(&alice.user_id, &alice.device_id, Some("Ward 7 desktop".into()))
+        .rename_device(
+            &alice.user_id,
+            &alice.device_id,
+            Some("Ward 7 desktop".into()),
+        )
         .await
         .unwrap();
     upload(&s, &alice, &[("A", "otkA")], None).await;
@@ -71,8 +76,7 @@ async fn other_servers_get_keys_without_names_or_foreign_signatures() {
     master["signatures"] = json!({ bob.user_id.as_str(): { "ed25519:USER": "bob_sig" } });
     let mut keys = upload_signatures::v3::SignedKeys::new();
     keys.add_cross_signing_keys("MASTER".into(), raw(master));
-    let req =
-        upload_signatures::v3::Request::new(BTreeMap::from([(alice.user_id.clone(), keys)]));
+    let req = upload_signatures::v3::Request::new(BTreeMap::from([(alice.user_id.clone(), keys)]));
     let res = s.e2ee.upload_signatures(&bob, req).await.unwrap();
     assert!(res.failures.is_empty(), "{:?}", res.failures);
 
@@ -82,7 +86,11 @@ async fn other_servers_get_keys_without_names_or_foreign_signatures() {
         (user("@carol:remote.nhs.uk"), vec![]),
     ]);
     let res = s.e2ee.federation_query(&origin, wanted).await.unwrap();
-    assert_eq!(res.device_keys.len(), 1, "only local users are answered for");
+    assert_eq!(
+        res.device_keys.len(),
+        1,
+        "only local users are answered for"
+    );
     let dk: Value = res.device_keys[&alice.user_id][&alice.device_id]
         .deserialize_as_unchecked()
         .unwrap();
@@ -151,7 +159,11 @@ async fn other_servers_get_keys_without_names_or_foreign_signatures() {
             BTreeMap::from([("X".into(), OneTimeKeyAlgorithm::SignedCurve25519)]),
         ),
     ]);
-    let res = s.e2ee.federation_claim(&origin, claim.clone()).await.unwrap();
+    let res = s
+        .e2ee
+        .federation_claim(&origin, claim.clone())
+        .await
+        .unwrap();
     assert_eq!(res.one_time_keys.len(), 1);
     let key = res.one_time_keys[&alice.user_id][&alice.device_id]
         .values()
@@ -181,7 +193,10 @@ async fn key_changes_are_announced_to_servers_sharing_a_room() {
     let sent = sink.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     let (dest, kind, content) = &sent[0];
-    assert_eq!((dest.as_str(), kind.as_str()), ("remote.nhs.uk", "m.device_list_update"));
+    assert_eq!(
+        (dest.as_str(), kind.as_str()),
+        ("remote.nhs.uk", "m.device_list_update")
+    );
     assert_eq!(content["user_id"], alice.user_id.as_str());
     assert_eq!(content["device_id"], alice.device_id.as_str());
     assert_eq!(content["keys"]["user_id"], alice.user_id.as_str());
@@ -221,13 +236,15 @@ async fn key_changes_are_announced_to_servers_sharing_a_room() {
     signed["signatures"][u]["ed25519:SELF"] = "cross_sig".into();
     let mut keys = upload_signatures::v3::SignedKeys::new();
     keys.add_device_keys(alice.device_id.clone(), raw(signed));
-    let req =
-        upload_signatures::v3::Request::new(BTreeMap::from([(alice.user_id.clone(), keys)]));
+    let req = upload_signatures::v3::Request::new(BTreeMap::from([(alice.user_id.clone(), keys)]));
     s.e2ee.upload_signatures(&alice, req).await.unwrap();
     let sent = sink.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].1, "m.device_list_update");
-    assert_eq!(sent[0].2["keys"]["signatures"][u]["ed25519:SELF"], "cross_sig");
+    assert_eq!(
+        sent[0].2["keys"]["signatures"][u]["ed25519:SELF"],
+        "cross_sig"
+    );
 
     // Logging out deletes the device: the other server hears it is gone.
     sink.clear();

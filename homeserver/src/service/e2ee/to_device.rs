@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ruma::api::client::to_device::send_event_to_device::v3::Messages;
+use ruma::api::federation::transactions::edu::DirectDeviceMessages;
 use ruma::events::AnyToDeviceEvent;
 use ruma::serde::Raw;
 use ruma::to_device::DeviceIdOrAllDevices;
-use ruma::api::federation::transactions::edu::DirectDeviceMessages;
 use ruma::{DeviceId, OwnedServerName, OwnedUserId, ServerName, UserId};
 use serde_json::json;
 

@@ -135,8 +135,7 @@ impl EduService {
     async fn receipts(&self, origin: &ServerName, r: ReceiptContent) {
         for (room_id, map) in r.receipts {
             for (user, data) in map.read {
-                if !from_origin(origin, &user, "m.receipt") || !self.joined(&room_id, &user).await
-                {
+                if !from_origin(origin, &user, "m.receipt") || !self.joined(&room_id, &user).await {
                     continue;
                 }
                 let ts = data.data.ts.map_or_else(crate::store::now_ms, |t| {

@@ -36,15 +36,15 @@ async fn setup() -> (Services, tempfile::TempDir, Session, OwnedRoomId) {
 }
 
 async fn handle(s: &Services, from: &ServerName, edus: Vec<Value>) {
-    s.edus.handle(from, edus.into_iter().map(edu).collect()).await;
+    s.edus
+        .handle(from, edus.into_iter().map(edu).collect())
+        .await;
 }
 
 #[tokio::test]
 async fn typing_from_members_of_the_origin_only() {
     let (s, _d, _alice, r) = setup().await;
-    let typing = |who: &str, room: &str| {
-        json!({ "edu_type": "m.typing", "content": { "room_id": room, "user_id": who, "typing": true } })
-    };
+    let typing = |who: &str, room: &str| json!({ "edu_type": "m.typing", "content": { "room_id": room, "user_id": who, "typing": true } });
     handle(
         &s,
         &origin(),
@@ -164,10 +164,7 @@ async fn device_list_and_signing_key_updates_reach_room_mates() {
                 .changed
         }
     };
-    assert!(
-        changed(&s, since).await.is_empty(),
-        "spoofed and malformed"
-    );
+    assert!(changed(&s, since).await.is_empty(), "spoofed and malformed");
     handle(
         &s,
         &origin(),

@@ -22,8 +22,8 @@ use ruma::events::ToDeviceEventType;
 use ruma::events::receipt::{Receipt, ReceiptThread};
 use ruma::serde::Raw;
 use ruma::{
-    EventId, MilliSecondsSinceUnixEpoch, OwnedServerName, RoomId, ServerName, TransactionId,
-    UInt, UserId,
+    EventId, MilliSecondsSinceUnixEpoch, OwnedServerName, RoomId, ServerName, TransactionId, UInt,
+    UserId,
 };
 
 use super::outbox::Outbox;
@@ -187,8 +187,12 @@ impl EduFanout {
             Ok(dest) if dest.is_empty() => {}
             Ok(dest) => {
                 for u in updates {
-                    self.send("m.device_list_update", dest.clone(), &Edu::DeviceListUpdate(u))
-                        .await;
+                    self.send(
+                        "m.device_list_update",
+                        dest.clone(),
+                        &Edu::DeviceListUpdate(u),
+                    )
+                    .await;
                 }
             }
             Err(e) => {

@@ -92,7 +92,12 @@ async fn typing_receipts_and_presence_go_to_the_servers_in_the_room() {
 
     // Presence: every server sharing a room with the user; nobody for Dave.
     s.presence
-        .set(&alice, &alice, &PresenceState::Unavailable, Some("in theatre".into()))
+        .set(
+            &alice,
+            &alice,
+            &PresenceState::Unavailable,
+            Some("in theatre".into()),
+        )
         .await
         .unwrap();
     assert_eq!(who(&sink), both("m.presence"));
