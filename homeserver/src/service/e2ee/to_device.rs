@@ -89,19 +89,17 @@ impl ToDeviceService {
         txn_id: &str,
         messages: &Messages,
     ) -> Result<()> {
+        // Local recipients are queued here; the others' messages go to their servers.
+        let mut local = Messages::new();
         let mut remote: BTreeMap<OwnedServerName, DirectDeviceMessages> = BTreeMap::new();
-        let local: Messages = messages
-            .iter()
-            .filter(|(user, devices)| {
-                if user.server_name() == self.server_name {
-                    return true;
-                }
-                let server = remote.entry(user.server_name().to_owned()).or_default();
-                server.insert((*user).clone(), (*devices).clone());
-                false
-            })
-            .map(|(u, d)| (u.clone(), d.clone()))
-            .collect();
+        for (user, devices) in messages {
+            let to = if user.server_name() == self.server_name {
+                &mut local
+            } else {
+                remote.entry(user.server_name().to_owned()).or_default()
+            };
+            to.insert(user.clone(), devices.clone());
+        }
         let (outgoing, recipients) = outgoing_of(&local);
         let store = self.store.clone();
         let (s, d, t, ty) = (
