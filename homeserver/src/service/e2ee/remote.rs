@@ -105,7 +105,10 @@ impl KeyService {
             });
         }
         while let Some(done) = tasks.join_next().await {
-            let (server, users, answer) = done.map_err(Error::internal)?;
+            let Ok((server, users, answer)) = done else {
+                tracing::warn!(target: "handover::federation", "key query task failed");
+                continue;
+            };
             let answer = match answer {
                 Ok(Ok(a)) => a,
                 Ok(Err(e)) => {
@@ -153,7 +156,11 @@ impl KeyService {
                 (server, users, answer)
             });
         }
-        while let Some(Ok((server, asked, answer))) = tasks.join_next().await {
+        while let Some(done) = tasks.join_next().await {
+            let Ok((server, asked, answer)) = done else {
+                tracing::warn!(target: "handover::federation", "key claim task failed");
+                continue;
+            };
             match answer {
                 Ok(Ok(a)) => {
                     for (user, devices) in a.one_time_keys {
