@@ -87,6 +87,10 @@ pub struct Services {
     pub transactions: Arc<federation::transactions::TransactionService>,
     /// Serves room events to other servers (/event, /state, /backfill, ...).
     pub room_read: Arc<federation::room_read::RoomReadService>,
+    /// Who gets which outbound EDU (typing, receipts, presence, keys, to-device).
+    pub fanout: Arc<federation::fanout::EduFanout>,
+    /// Inbound EDUs of a `/send` transaction.
+    pub edus: Arc<federation::edu::EduService>,
     /// The federation list in force (shared with the policy), for the reloader.
     pub federation_list: Option<handover_policy::LiveFederationList>,
     pub retention: Arc<retention::RetentionService>,
@@ -188,6 +192,11 @@ impl Services {
             store.clone(),
             store.clone(),
         ));
+        let fanout = Arc::new(federation::fanout::EduFanout::new(
+            rooms.server_name().to_owned(),
+            outbox.clone(),
+            rooms.clone(),
+        ));
         let push = Arc::new(push::PushService::new(
             push_evaluator,
             rooms.clone(),
@@ -213,17 +222,23 @@ impl Services {
             store.clone(),
             rooms.clone(),
             notifier.clone(),
+            fanout.clone(),
         ));
         let read_markers = Arc::new(ephemeral::read_markers::ReadMarkerService::new(
             rooms.clone(),
             account_data.clone(),
         ));
-        let typing =
-            ephemeral::typing::TypingService::new(store.clone(), rooms.clone(), notifier.clone());
+        let typing = ephemeral::typing::TypingService::new(
+            store.clone(),
+            rooms.clone(),
+            notifier.clone(),
+            fanout.clone(),
+        );
         let presence = Arc::new(ephemeral::presence::PresenceService::new(
             store.clone(),
             rooms.clone(),
             notifier.clone(),
+            fanout.clone(),
         ));
         let e2ee = Arc::new(e2ee::KeyService::new(
             rooms.server_name().to_owned(),
@@ -231,12 +246,29 @@ impl Services {
             users.clone(),
             rooms.clone(),
             notifier.clone(),
+            e2ee::KeyFederation {
+                client: federation.client().clone(),
+                store: store.clone(),
+                fanout: fanout.clone(),
+            },
         ));
+        // Device removals (logout, deletion) reach room-mates and other servers.
+        users.set_device_observer(e2ee.clone());
         let to_device = Arc::new(e2ee::to_device::ToDeviceService::new(
             rooms.server_name().to_owned(),
             store.clone(),
             notifier.clone(),
+            store.clone(),
+            fanout.clone(),
         ));
+        let edus = Arc::new(federation::edu::EduService::new(federation::edu::EduDeps {
+            rooms: rooms.clone(),
+            typing: typing.clone(),
+            receipts: receipts.clone(),
+            presence: presence.clone(),
+            keys: e2ee.clone(),
+            to_device: to_device.clone(),
+        }));
         let backup = Arc::new(e2ee::backup::BackupService::new(store.clone()));
         let dehydrated = Arc::new(e2ee::dehydrated::DehydratedDeviceService::new(
             store.clone(),
@@ -284,7 +316,7 @@ impl Services {
         )?);
         let transactions = Arc::new(federation::transactions::TransactionService::new(
             rooms.clone(),
-            None,
+            edus.clone(),
         ));
         let retention = Arc::new(retention::RetentionService::new(retention::RetentionDeps {
             server_name: rooms.server_name().to_owned(),
@@ -334,6 +366,8 @@ impl Services {
             outbox,
             transactions,
             room_read,
+            fanout,
+            edus,
             federation_list: None,
             retention,
         })

@@ -88,3 +88,14 @@ pub fn viewer(user: &UserId) -> Viewer<'_> {
 pub fn is_kind(e: &crate::error::Error, kind: ruma::api::error::ErrorKind) -> bool {
     e.kind() == Some(&kind)
 }
+
+/// A user of another server joins a public room (as if their join had arrived over
+/// federation): the room then has a member, and a joined server, elsewhere.
+pub async fn remote_join(s: &Services, room: &OwnedRoomId, user: &UserId) {
+    let spec = EventSpec::state(
+        StateEventType::RoomMember,
+        user.as_str(),
+        json!({ "membership": "join" }),
+    );
+    s.rooms.send(room, user, spec, None).await.unwrap();
+}

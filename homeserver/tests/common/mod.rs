@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod federation;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;

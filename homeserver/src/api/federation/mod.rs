@@ -11,6 +11,7 @@ mod media;
 mod public_rooms;
 mod query;
 mod rooms;
+mod user;
 
 use axum::Router;
 
@@ -42,6 +43,9 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .ruma(public_rooms::filtered)
         .ruma(media::download)
         .ruma(media::thumbnail)
+        .ruma(user::user_devices)
+        .ruma(user::keys_query)
+        .ruma(user::keys_claim)
 }
 
 #[cfg(test)]

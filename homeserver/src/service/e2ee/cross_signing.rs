@@ -93,10 +93,15 @@ impl KeyService {
         if keys.is_empty() {
             return Ok(upload_signing_keys::v3::Response::new());
         }
+        // Other servers see the master and self-signing keys, never the user-signing key.
+        let public_changed = keys.iter().any(|(t, _, _)| t != "user_signing");
         let store = self.store.clone();
         let u = user.to_string();
         blocking(move || Ok(store.set_cross_signing_keys(&u, keys)?)).await?;
         self.notify_key_change(user).await?;
+        if public_changed {
+            self.announce_signing_keys(user).await;
+        }
         Ok(upload_signing_keys::v3::Response::new())
     }
 
@@ -124,10 +129,17 @@ impl KeyService {
                 }
             }
             if !rows.is_empty() {
+                // Only the owner's own signatures are shown to other servers (`View`).
+                let signed: Vec<String> = if target == signer {
+                    rows.iter().map(|r| r.0.clone()).collect()
+                } else {
+                    vec![]
+                };
                 let store = self.store.clone();
                 let t = target.to_string();
                 blocking(move || Ok(store.add_signatures(&t, rows)?)).await?;
                 self.notify_key_change(target).await?;
+                self.announce_signed(target, signed).await;
             }
         }
         let mut res = upload_signatures::v3::Response::new();

@@ -122,8 +122,11 @@ impl DehydratedDeviceService {
         let deleted = blocking(move || Ok(store.delete_dehydrated_device(&u)?))
             .await?
             .ok_or_else(|| Error::not_found("No dehydrated device available"))?;
-        self.keys.device_list_changed(user_id).await?;
-        Ok(deleted.into())
+        let deleted: OwnedDeviceId = deleted.into();
+        self.keys
+            .device_list_changed(user_id, std::slice::from_ref(&deleted))
+            .await?;
+        Ok(deleted)
     }
 
     /// POST .../{device_id}/events: the messages queued for the dehydrated device after

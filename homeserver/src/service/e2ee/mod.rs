@@ -2,13 +2,18 @@
 //! tracking for /sync and /keys/changes, cross-signing and signatures. To-device messages and
 //! key backup have their own services (`to_device.rs`, `backup.rs`).
 //!
-//! Federation seam: remote users in /keys/query and /keys/claim go to the response's `failures`
-//! map keyed by server name (`remote_failures`); a federation client replaces that one step.
+//! Over federation (`federation.rs`, `remote.rs`, `announce.rs`): other servers query and claim
+//! local users' keys; /keys/query and /keys/claim ask the servers of remote users (device lists
+//! of users sharing a room are cached until their server says they changed); local device and
+//! cross-signing changes are announced to the servers sharing a room with the user.
 
+mod announce;
 pub mod backup;
 mod cross_signing;
 pub mod dehydrated;
 mod device_lists;
+mod federation;
+mod remote;
 pub mod to_device;
 mod upload;
 
@@ -18,18 +23,22 @@ mod tests;
 mod tests_backup_policy;
 #[cfg(test)]
 mod tests_dehydrated;
+#[cfg(test)]
+mod tests_federation;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ruma::{OwnedServerName, UserId};
+use ruma::{OwnedDeviceId, OwnedServerName, UserId};
 
+use super::federation::client::FederationClient;
+use super::federation::fanout::EduFanout;
 use super::notifier::Notifier;
 use super::rooms::RoomService;
 use super::users::UserService;
 use crate::error::Result;
 use crate::service::blocking;
 use crate::store::keys::KeyStore;
+use crate::store::remote_e2ee::RemoteE2eeStore;
 
 pub use device_lists::DeviceListChanges;
 
@@ -39,6 +48,17 @@ pub struct KeyService {
     users: Arc<UserService>,
     rooms: Arc<RoomService>,
     notifier: Arc<Notifier>,
+    fed: KeyFederation,
+}
+
+/// What the key service needs to work across servers.
+pub struct KeyFederation {
+    /// Queries and claims keys of remote users (gated by the federation list).
+    pub client: Arc<FederationClient>,
+    /// Remote device lists, inbound to-device dedupe, device-list stream ids.
+    pub store: Arc<dyn RemoteE2eeStore>,
+    /// Announces local device and cross-signing key changes.
+    pub fanout: Arc<EduFanout>,
 }
 
 impl KeyService {
@@ -48,6 +68,7 @@ impl KeyService {
         users: Arc<UserService>,
         rooms: Arc<RoomService>,
         notifier: Arc<Notifier>,
+        fed: KeyFederation,
     ) -> Self {
         Self {
             server_name,
@@ -55,6 +76,7 @@ impl KeyService {
             users,
             rooms,
             notifier,
+            fed,
         }
     }
 
@@ -70,27 +92,18 @@ impl KeyService {
         Ok(())
     }
 
-    /// Records a device-list change made outside this service (device deletion, logout) and
-    /// wakes room-mates.
-    pub async fn device_list_changed(&self, user_id: &UserId) -> Result<()> {
+    /// Records that devices of a local user were removed outside this service (a dehydrated
+    /// device replaced or deleted), wakes room-mates and tells the other servers.
+    pub async fn device_list_changed(
+        &self,
+        user_id: &UserId,
+        removed: &[OwnedDeviceId],
+    ) -> Result<()> {
         let store = self.store.clone();
         let u = user_id.to_string();
         blocking(move || Ok(store.mark_device_list_changed(&u)?)).await?;
-        self.notify_key_change(user_id).await
+        self.notify_key_change(user_id).await?;
+        self.announce_devices(user_id, removed).await;
+        Ok(())
     }
-}
-
-/// The `failures` entry for users on other servers until federation exists.
-fn remote_failures<'a>(
-    users: impl IntoIterator<Item = &'a UserId>,
-) -> BTreeMap<String, serde_json::Value> {
-    users
-        .into_iter()
-        .map(|u| {
-            (
-                u.server_name().to_string(),
-                serde_json::json!({ "error": "Federation is not enabled on this server" }),
-            )
-        })
-        .collect()
 }

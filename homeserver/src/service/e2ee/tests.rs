@@ -23,13 +23,13 @@ use crate::service::test_util::{join, room};
 use crate::service::users::{Session, test_login};
 use crate::service::{Services, test_services};
 
-const PASSWORD: &str = "correct horse";
+pub(super) const PASSWORD: &str = "correct horse";
 
-fn raw<T>(v: Value) -> Raw<T> {
+pub(super) fn raw<T>(v: Value) -> Raw<T> {
     Raw::new(&v).unwrap().cast_unchecked()
 }
 
-fn device_keys(s: &Session, curve: &str) -> Value {
+pub(super) fn device_keys(s: &Session, curve: &str) -> Value {
     let (u, d) = (s.user_id.as_str(), s.device_id.as_str());
     json!({
         "user_id": u, "device_id": d,
@@ -39,7 +39,7 @@ fn device_keys(s: &Session, curve: &str) -> Value {
     })
 }
 
-fn signed_key(s: &Session, key: &str, fallback: bool) -> Value {
+pub(super) fn signed_key(s: &Session, key: &str, fallback: bool) -> Value {
     let mut v = json!({
         "key": key,
         "signatures": { s.user_id.as_str(): { format!("ed25519:{}", s.device_id): "sig" } }
@@ -50,7 +50,12 @@ fn signed_key(s: &Session, key: &str, fallback: bool) -> Value {
     v
 }
 
-async fn upload(s: &Services, who: &Session, otks: &[(&str, &str)], fallback: Option<&str>) {
+pub(super) async fn upload(
+    s: &Services,
+    who: &Session,
+    otks: &[(&str, &str)],
+    fallback: Option<&str>,
+) {
     let mut req = upload_keys::v3::Request::new();
     req.device_keys = Some(raw(device_keys(who, "curve_key")));
     for (id, key) in otks {
@@ -265,11 +270,11 @@ async fn to_device_is_delivered_once_and_deleted_after_ack() {
     assert!(sync(&s, &bob, Some(&t0)).await.to_device.events.is_empty());
 }
 
-fn cross_signing_key(user: &str, usage: &str, public: &str) -> Value {
+pub(super) fn cross_signing_key(user: &str, usage: &str, public: &str) -> Value {
     json!({ "user_id": user, "usage": [usage], "keys": { format!("ed25519:{public}"): public } })
 }
 
-fn password(user: &str, session: Option<String>) -> AuthData {
+pub(super) fn password(user: &str, session: Option<String>) -> AuthData {
     let id = UserIdentifier::Matrix(MatrixUserIdentifier::new(user.to_owned()));
     let mut p = Password::new(id, PASSWORD.to_owned());
     p.session = session;

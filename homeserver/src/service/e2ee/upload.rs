@@ -8,12 +8,22 @@ use ruma::serde::Raw;
 use ruma::{OneTimeKeyAlgorithm, OwnedDeviceId, OwnedUserId, UInt, UserId};
 use serde_json::Value;
 
-use super::{KeyService, remote_failures};
+use super::KeyService;
 use crate::error::{Error, Result};
 use crate::service::blocking;
 use crate::service::users::Session;
 use crate::store::StoreError;
 use crate::store::keys::KeyUpload;
+
+/// Who a key answer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum View {
+    /// A local client: device display names, and every uploaded signature.
+    Client,
+    /// Another server: no device display names (as Synapse's default: they often name a
+    /// person or a ward), and only the owner's own signatures (who verified whom stays here).
+    Federation,
+}
 
 /// Parsed key JSON with the fields that are not the key itself removed, for comparisons.
 fn key_material(json: &str) -> Value {
@@ -99,6 +109,8 @@ impl KeyService {
         .await?;
         if keys_changed {
             self.notify_key_change(user).await?;
+            self.announce_devices(user, std::slice::from_ref(device))
+                .await;
         }
         Ok(upload_keys::v3::Response::new(
             self.one_time_key_counts(user, device).await?,
@@ -149,9 +161,11 @@ impl KeyService {
         let mut res = get_keys::v3::Response::new();
         let (local, remote): (Vec<_>, Vec<_>) =
             req.device_keys.iter().partition(|(u, _)| self.is_local(u));
-        res.failures = remote_failures(remote.iter().map(|(u, _)| &***u));
+        let remote = remote.into_iter().map(|(u, d)| (u.clone(), d.clone()));
+        self.query_remote(remote.collect(), req.timeout, &mut res)
+            .await?;
         for (user, wanted) in local {
-            let devices = self.device_keys_of(user, wanted).await?;
+            let devices = self.device_keys_of(user, wanted, View::Client).await?;
             if !devices.is_empty() || self.users.get_user(user).await?.is_some() {
                 res.device_keys.insert(user.clone(), devices);
             }
@@ -170,23 +184,27 @@ impl KeyService {
     }
 
     /// The user's device keys (all when `wanted` is empty) with uploaded signatures merged in
-    /// and the device's display name under `unsigned`.
-    async fn device_keys_of(
+    /// and, for a client, the device's display name under `unsigned`.
+    pub(super) async fn device_keys_of(
         &self,
-        user: &OwnedUserId,
+        user: &UserId,
         wanted: &[OwnedDeviceId],
+        view: View,
     ) -> Result<BTreeMap<OwnedDeviceId, Raw<DeviceKeys>>> {
         let store = self.store.clone();
         let u = user.to_string();
         let (keys, sigs) =
             blocking(move || Ok((store.all_device_keys(&u)?, store.signatures_of(&u)?))).await?;
-        let names: BTreeMap<OwnedDeviceId, Option<String>> = self
-            .users
-            .list_devices(user)
-            .await?
-            .into_iter()
-            .map(|d| (d.device_id, d.display_name))
-            .collect();
+        let names: BTreeMap<OwnedDeviceId, Option<String>> = match view {
+            View::Client => self
+                .users
+                .list_devices(user)
+                .await?
+                .into_iter()
+                .map(|d| (d.device_id, d.display_name))
+                .collect(),
+            View::Federation => BTreeMap::new(),
+        };
         let mut out = BTreeMap::new();
         for (device, json) in keys {
             let device: OwnedDeviceId = device.into();
@@ -195,7 +213,7 @@ impl KeyService {
             }
             let extra: Vec<_> = sigs
                 .iter()
-                .filter(|s| s.0 == device.as_str())
+                .filter(|s| s.0 == device.as_str() && shown(view, user, &s.1))
                 .map(|s| (s.1.as_str(), s.2.as_str(), s.3.as_str()))
                 .collect();
             let mut v: Value =
@@ -213,6 +231,15 @@ impl KeyService {
         &self,
         user: &UserId,
     ) -> Result<Vec<(String, Raw<CrossSigningKey>)>> {
+        self.cross_signing_view(user, View::Client).await
+    }
+
+    /// As `cross_signing_of`, with the signatures `view` may see.
+    pub(super) async fn cross_signing_view(
+        &self,
+        user: &UserId,
+        view: View,
+    ) -> Result<Vec<(String, Raw<CrossSigningKey>)>> {
         let store = self.store.clone();
         let u = user.to_string();
         let (keys, sigs) =
@@ -222,7 +249,7 @@ impl KeyService {
                 let public = public_key_of(&json).unwrap_or_default();
                 let extra: Vec<_> = sigs
                     .iter()
-                    .filter(|s| s.0 == public)
+                    .filter(|s| s.0 == public && shown(view, user, &s.1))
                     .map(|s| (s.1.as_str(), s.2.as_str(), s.3.as_str()))
                     .collect();
                 Ok((ty, raw(&merge_signatures(&json, &extra))?))
@@ -236,10 +263,21 @@ impl KeyService {
     ) -> Result<claim_keys::v3::Response> {
         let (local, remote): (Vec<_>, Vec<_>) = req
             .one_time_keys
-            .iter()
+            .into_iter()
             .partition(|(u, _)| self.is_local(u));
+        let mut res = claim_keys::v3::Response::new(self.claim_local(local).await?);
+        self.claim_remote(remote.into_iter().collect(), req.timeout, &mut res)
+            .await;
+        Ok(res)
+    }
+
+    /// Claims one key per wanted device of local users; users with nothing claimed are left out.
+    pub(super) async fn claim_local(
+        &self,
+        wanted: impl IntoIterator<Item = (OwnedUserId, BTreeMap<OwnedDeviceId, OneTimeKeyAlgorithm>)>,
+    ) -> Result<BTreeMap<OwnedUserId, claim_keys::v3::OneTimeKeys>> {
         let mut claimed = BTreeMap::new();
-        for (user, devices) in local {
+        for (user, devices) in wanted {
             let mut per_user = BTreeMap::new();
             for (device, algorithm) in devices {
                 let store = self.store.clone();
@@ -249,17 +287,20 @@ impl KeyService {
                 {
                     let key_id = key_id.try_into().map_err(Error::internal)?;
                     let key: Raw<OneTimeKey> = raw(&json)?;
-                    per_user.insert(device.clone(), BTreeMap::from([(key_id, key)]));
+                    per_user.insert(device, BTreeMap::from([(key_id, key)]));
                 }
             }
             if !per_user.is_empty() {
-                claimed.insert(user.clone(), per_user);
+                claimed.insert(user, per_user);
             }
         }
-        let mut res = claim_keys::v3::Response::new(claimed);
-        res.failures = remote_failures(remote.iter().map(|(u, _)| &***u));
-        Ok(res)
+        Ok(claimed)
     }
+}
+
+/// Whether a stored signature by `signer` on a key of `owner` is shown to `view`.
+fn shown(view: View, owner: &UserId, signer: &str) -> bool {
+    view == View::Client || owner.as_str() == signer
 }
 
 /// `(algorithm, key name, JSON)` for each uploaded one-time or fallback key.

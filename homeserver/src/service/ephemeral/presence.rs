@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::service::blocking;
+use crate::service::federation::fanout::EduFanout;
 use crate::service::notifier::Notifier;
 use crate::service::rooms::RoomService;
 use crate::store::now_ms;
@@ -63,6 +64,8 @@ pub struct PresenceService {
     store: Arc<dyn ReceiptStore>,
     rooms: Arc<RoomService>,
     notifier: Arc<Notifier>,
+    /// Local users' changes go to the other servers sharing a room with them.
+    fanout: Arc<EduFanout>,
 }
 
 impl PresenceService {
@@ -70,12 +73,14 @@ impl PresenceService {
         store: Arc<dyn ReceiptStore>,
         rooms: Arc<RoomService>,
         notifier: Arc<Notifier>,
+        fanout: Arc<EduFanout>,
     ) -> Self {
         Self {
             map: Arc::default(),
             store,
             rooms,
             notifier,
+            fanout,
         }
     }
 
@@ -174,6 +179,54 @@ impl PresenceService {
                 },
             }
         };
+        let view = next.view(now);
+        self.commit(user, next, from_sync).await?;
+        // Another server's user sharing a room sees the change as well (presence from sync
+        // included: that is how most clients say they are online).
+        self.fanout.presence(user, &view).await;
+        Ok(())
+    }
+
+    /// Presence of a user of another server (`m.presence`); the caller has checked the user
+    /// belongs to the sending server. Kept only for users in a room with us (a local user
+    /// could see it). Not sent on to anyone.
+    pub async fn set_remote(
+        &self,
+        user: &UserId,
+        state: PresenceState,
+        status_msg: Option<String>,
+        last_active_ago_ms: u64,
+    ) -> Result<()> {
+        if !matches!(
+            state,
+            PresenceState::Online | PresenceState::Offline | PresenceState::Unavailable
+        ) || self.rooms.joined_rooms(user).await?.is_empty()
+        {
+            return Ok(());
+        }
+        let last_active_ms = now_ms() - i64::try_from(last_active_ago_ms).unwrap_or(i64::MAX / 2);
+        let next = {
+            let mut map = self.map.lock().expect("presence lock");
+            match map.get_mut(user) {
+                Some(o) if o.state == state && o.status_msg == status_msg => {
+                    o.last_active_ms = o.last_active_ms.max(last_active_ms);
+                    return Ok(());
+                }
+                _ => Entry {
+                    state,
+                    status_msg,
+                    last_active_ms,
+                    pos: 0,
+                    from_sync: false,
+                },
+            }
+        };
+        self.commit(user, next, false).await
+    }
+
+    /// Stores `next` under a fresh stream position and wakes everyone sharing a room with the
+    /// user (not the user themself for a change their own sync made).
+    async fn commit(&self, user: &UserId, next: Entry, from_sync: bool) -> Result<()> {
         let map = self.map.clone();
         let store = self.store.clone();
         let who = user.to_owned();

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ruma::{EventId, OwnedUserId, RoomId, UserId};
+use ruma::{EventId, MilliSecondsSinceUnixEpoch, OwnedUserId, RoomId, UInt, UserId};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::service::blocking;
+use crate::service::federation::fanout::EduFanout;
 use crate::service::notifier::Notifier;
 use crate::service::rooms::RoomService;
 use crate::store::StoreError;
@@ -18,6 +19,8 @@ pub struct ReceiptService {
     store: Arc<dyn ReceiptStore>,
     rooms: Arc<RoomService>,
     notifier: Arc<Notifier>,
+    /// Public receipts of local users go to the room's other servers.
+    fanout: Arc<EduFanout>,
 }
 
 impl ReceiptService {
@@ -25,15 +28,18 @@ impl ReceiptService {
         store: Arc<dyn ReceiptStore>,
         rooms: Arc<RoomService>,
         notifier: Arc<Notifier>,
+        fanout: Arc<EduFanout>,
     ) -> Self {
         Self {
             store,
             rooms,
             notifier,
+            fanout,
         }
     }
 
-    /// Records a receipt. `m.read.private` is shown only to its owner.
+    /// Records a local user's receipt. `m.read.private` is shown only to its owner; a public
+    /// `m.read` also goes to the room's other servers.
     pub async fn set(
         &self,
         room_id: &RoomId,
@@ -48,6 +54,46 @@ impl ReceiptService {
             )));
         }
         self.rooms.require_joined(room_id, user).await?;
+        let thread = thread_id.unwrap_or("");
+        let ts = now_ms();
+        let changed = self
+            .record(room_id, user, receipt_type, event_id, thread, ts)
+            .await?;
+        if changed && receipt_type == "m.read" {
+            let ts = MilliSecondsSinceUnixEpoch(UInt::new_saturating(ts.max(0) as u64));
+            self.fanout
+                .read_receipt(room_id, user, event_id, thread, ts)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// A public read receipt from another server (`m.receipt`). The caller has checked that
+    /// the user belongs to the sending server and is joined to the room. Not sent on to
+    /// anyone. An event we do not have is `M_NOT_FOUND`.
+    pub async fn set_remote(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        event_id: &EventId,
+        thread_id: &str,
+        ts: i64,
+    ) -> Result<()> {
+        self.record(room_id, user, "m.read", event_id, thread_id, ts)
+            .await
+            .map(|_| ())
+    }
+
+    /// Stores the receipt and wakes whoever may see it; whether anything changed.
+    async fn record(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        receipt_type: &str,
+        event_id: &EventId,
+        thread: &str,
+        ts: i64,
+    ) -> Result<bool> {
         let store = self.store.clone();
         let (r, u, t, e) = (
             room_id.to_owned(),
@@ -55,9 +101,9 @@ impl ReceiptService {
             receipt_type.to_owned(),
             event_id.to_owned(),
         );
-        let thread = thread_id.unwrap_or("").to_owned();
+        let thread = thread.to_owned();
         let changed = blocking(move || {
-            match store.set_receipt(r.as_str(), &t, u.as_str(), &thread, e.as_str(), now_ms()) {
+            match store.set_receipt(r.as_str(), &t, u.as_str(), &thread, e.as_str(), ts) {
                 Err(StoreError::Conflict(_)) => {
                     Err(Error::not_found("Event not found in this room"))
                 }
@@ -73,7 +119,7 @@ impl ReceiptService {
             };
             self.notifier.notify(targets.iter().map(|u| &**u));
         }
-        Ok(())
+        Ok(changed.is_some())
     }
 
     /// The `m.receipt` ephemeral event for receipts changed in `(since, upto]`, as `viewer` may

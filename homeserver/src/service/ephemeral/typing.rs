@@ -9,12 +9,17 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use crate::error::Result;
 use crate::service::blocking;
+use crate::service::federation::fanout::EduFanout;
 use crate::service::notifier::Notifier;
 use crate::service::rooms::RoomService;
 use crate::store::receipts::ReceiptStore;
 
 /// Longest typing timeout honoured, whatever the client asks.
 const MAX_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How long a remote user's typing lasts without a refresh: `m.typing` carries no timeout
+/// (Synapse uses the same 60 s and refreshes every 40 s while the user types).
+const FEDERATION_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct RoomTyping {
@@ -30,6 +35,8 @@ pub struct TypingService {
     store: Arc<dyn ReceiptStore>,
     rooms: Arc<RoomService>,
     notifier: Arc<Notifier>,
+    /// Local typing goes to the room's other servers.
+    fanout: Arc<EduFanout>,
 }
 
 impl TypingService {
@@ -37,16 +44,19 @@ impl TypingService {
         store: Arc<dyn ReceiptStore>,
         rooms: Arc<RoomService>,
         notifier: Arc<Notifier>,
+        fanout: Arc<EduFanout>,
     ) -> Arc<Self> {
         Arc::new(Self {
             map: Arc::default(),
             store,
             rooms,
             notifier,
+            fanout,
         })
     }
 
-    /// Sets or clears `user` typing in `room_id`; a typing state expires after `timeout`.
+    /// Sets or clears a local `user` typing in `room_id`; a typing state expires after
+    /// `timeout`. The room's other servers are told.
     pub async fn set(
         self: &Arc<Self>,
         room_id: &RoomId,
@@ -54,6 +64,32 @@ impl TypingService {
         typing: Option<Duration>,
     ) -> Result<()> {
         self.rooms.require_joined(room_id, user).await?;
+        if self.apply(room_id, user, typing).await? {
+            self.fanout.typing(room_id, user, typing.is_some()).await;
+        }
+        Ok(())
+    }
+
+    /// A typing notification from another server (`m.typing`). The caller has checked that the
+    /// user belongs to the sending server and is joined to the room. Not sent on to anyone.
+    pub async fn set_remote(
+        self: &Arc<Self>,
+        room_id: &RoomId,
+        user: &UserId,
+        typing: bool,
+    ) -> Result<()> {
+        self.apply(room_id, user, typing.then_some(FEDERATION_TIMEOUT))
+            .await
+            .map(|_| ())
+    }
+
+    /// Records the change; whether there was one.
+    async fn apply(
+        self: &Arc<Self>,
+        room_id: &RoomId,
+        user: &UserId,
+        typing: Option<Duration>,
+    ) -> Result<bool> {
         let until = typing.map(|t| Instant::now() + t.min(MAX_TIMEOUT));
         let changed = {
             let map = self.map.0.lock().expect("typing lock");
@@ -61,7 +97,7 @@ impl TypingService {
             was || until.is_some()
         };
         if !changed {
-            return Ok(());
+            return Ok(false);
         }
         let who = user.to_owned();
         self.bump(room_id, move |users| match until {
@@ -81,7 +117,7 @@ impl TypingService {
                 me.expire(&r, &u).await;
             });
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn expire(&self, room_id: &RoomId, user: &UserId) {
@@ -97,6 +133,10 @@ impl TypingService {
                     users.retain(|_, t| *t > Instant::now());
                 })
                 .await;
+            // Other servers hear that a local user stopped, rather than timing out later.
+            if user.server_name() == self.rooms.server_name() {
+                self.fanout.typing(room_id, user, false).await;
+            }
         }
     }
 

@@ -8,6 +8,8 @@ pub mod client_error;
 #[cfg(test)]
 mod discovery_tests;
 pub mod dns;
+pub mod edu;
+pub mod fanout;
 pub mod gate;
 pub mod list;
 pub mod outbox;

@@ -11,6 +11,7 @@ use ruma::serde::Raw;
 use ruma::{OwnedEventId, OwnedServerName, OwnedTransactionId, ServerName, TransactionId};
 use serde_json::value::RawValue as RawJsonValue;
 
+use super::edu::EduService;
 use crate::error::{Error, Result};
 use crate::service::rooms::RoomService;
 
@@ -25,25 +26,16 @@ type TxnKey = (OwnedServerName, OwnedTransactionId);
 /// Answers to recent transactions, and their keys oldest first.
 type Remembered = (HashMap<TxnKey, Outcomes>, VecDeque<TxnKey>);
 
-/// Where EDUs of a transaction go (typing, receipts, presence, device lists, to-device).
-pub trait EduSink: Send + Sync {
-    fn handle<'a>(
-        &'a self,
-        origin: &'a ServerName,
-        edus: Vec<Raw<Edu>>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
-}
-
 pub struct TransactionService {
     rooms: Arc<RoomService>,
-    edus: Option<Arc<dyn EduSink>>,
+    edus: Arc<EduService>,
     /// One transaction per origin at a time, so retries and PDUs arrive in order.
     busy: Mutex<HashMap<OwnedServerName, Arc<tokio::sync::Mutex<()>>>>,
     done: Mutex<Remembered>,
 }
 
 impl TransactionService {
-    pub fn new(rooms: Arc<RoomService>, edus: Option<Arc<dyn EduSink>>) -> Self {
+    pub fn new(rooms: Arc<RoomService>, edus: Arc<EduService>) -> Self {
         Self {
             rooms,
             edus,
@@ -92,10 +84,8 @@ impl TransactionService {
                 (None, Ok(())) => {}
             }
         }
-        if !edus.is_empty()
-            && let Some(sink) = &self.edus
-        {
-            sink.handle(origin, edus).await;
+        if !edus.is_empty() {
+            self.edus.handle(origin, edus).await;
         }
         let mut done = self.done.lock().expect("done lock");
         done.0.insert(key.clone(), out.clone());

@@ -26,6 +26,11 @@ impl UserService {
         let store = self.store.clone();
         let uid = session.user_id.clone();
         let keep = session.device_id.clone();
+        let mut removed = Vec::new();
+        if logout_devices {
+            removed = self.device_ids(&uid).await?;
+            removed.retain(|d| *d != keep);
+        }
         let new_password = new_password.to_owned();
         blocking(move || {
             let hash = hash_password(&new_password)?;
@@ -36,6 +41,7 @@ impl UserService {
             Ok(())
         })
         .await?;
+        self.devices_removed(&session.user_id, removed).await;
         tracing::info!(user_id = %session.user_id, logout_devices, "password changed");
         let e = entry(
             session.user_id.as_str(),
@@ -65,7 +71,9 @@ impl UserService {
     pub async fn deactivate(&self, user_id: &UserId, erase: bool) -> Result<()> {
         let store = self.store.clone();
         let uid = user_id.to_owned();
+        let removed = self.device_ids(user_id).await?;
         blocking(move || Ok(store.deactivate_user(uid.as_str(), erase)?)).await?;
+        self.devices_removed(user_id, removed).await;
         tracing::info!(user_id = %user_id, erase, "account deactivated");
         let e = entry(user_id.as_str(), action::DEACTIVATE, Outcome::Success);
         self.audit

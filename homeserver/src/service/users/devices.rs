@@ -77,7 +77,9 @@ impl UserService {
         let uid = session.user_id.clone();
         let count = device_ids.len();
         let ids: Vec<String> = device_ids.iter().map(|d| d.to_string()).collect();
+        let removed = device_ids.clone();
         blocking(move || Ok(store.delete_devices(uid.as_str(), Some(&device_ids))?)).await?;
+        self.devices_removed(&session.user_id, removed).await;
         tracing::info!(user_id = %session.user_id, count, "devices deleted");
         let e = entry(
             session.user_id.as_str(),

@@ -5,6 +5,7 @@ mod devices;
 mod directory;
 mod last_seen;
 mod login;
+mod observer;
 mod password;
 mod profile;
 pub use self::profile::Profile;
@@ -23,6 +24,7 @@ use ruma::api::error::ErrorKind;
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 
 use self::last_seen::LastSeen;
+pub use self::observer::DeviceObserver;
 pub use self::password::{hash_password, verify_password};
 pub use self::token::{hash_token, new_token};
 use super::audit::{self, AuditService, action, entry};
@@ -59,6 +61,8 @@ pub struct UserService {
     /// run their user-interactive authentication here.
     uiaa: Arc<UiaaService>,
     last_seen: LastSeen,
+    /// Told about removed devices (the key service: room-mates and other servers).
+    device_observer: std::sync::OnceLock<Arc<dyn DeviceObserver>>,
 }
 
 impl UserService {
@@ -76,6 +80,7 @@ impl UserService {
             audit,
             uiaa,
             last_seen: LastSeen::default(),
+            device_observer: std::sync::OnceLock::new(),
         }
     }
 
@@ -269,6 +274,8 @@ impl UserService {
         let store = self.store.clone();
         let th = session.token_hash.clone();
         blocking(move || Ok(store.delete_token(&th)?)).await?;
+        self.devices_removed(&session.user_id, vec![session.device_id.clone()])
+            .await;
         let e = entry(session.user_id.as_str(), action::LOGOUT, Outcome::Success);
         self.audit
             .record(e.detail("device_id", session.device_id.as_str()))
@@ -279,7 +286,9 @@ impl UserService {
     pub async fn logout_all(&self, user_id: &UserId) -> Result<()> {
         let store = self.store.clone();
         let uid = user_id.to_owned();
+        let removed = self.device_ids(user_id).await?;
         blocking(move || Ok(store.delete_devices(uid.as_str(), None)?)).await?;
+        self.devices_removed(user_id, removed).await;
         let e = entry(user_id.as_str(), action::LOGOUT_ALL, Outcome::Success);
         self.audit.record(e).await;
         Ok(())

@@ -15,6 +15,7 @@ mod outbox;
 mod push;
 mod receipts;
 mod relations;
+mod remote_e2ee;
 mod remote_media;
 mod reports;
 mod retention;
