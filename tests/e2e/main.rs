@@ -14,3 +14,6 @@ mod receipts_typing;
 mod registration;
 mod restart;
 mod sliding_sync;
+mod federation;
+mod federation_policy;
+mod federation_synapse;
