@@ -51,6 +51,30 @@ pub async fn notary_keys(net: &FedNet, notary_fed_url: &str, server: &str) -> Ve
     body["server_keys"].as_array().cloned().unwrap_or_default()
 }
 
+/// `POST /_matrix/key/v2/query` on a notary for `server`'s key `key_id`, valid at least until
+/// now: the `server_keys` it returns. (Synapse fetches a missing key only when asked for it by
+/// id; asked for "all keys" it answers from its cache.)
+pub async fn notary_key(net: &FedNet, notary_fed_url: &str, server: &str, key_id: &str) -> Vec<Value> {
+    let url = format!("{notary_fed_url}/_matrix/key/v2/query");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let body = json!({"server_keys": {server: {key_id: {"minimum_valid_until_ts": now}}}});
+    let resp = net.reqwest().post(&url).json(&body).send().await.expect(&url);
+    assert_eq!(resp.status().as_u16(), 200, "{url}");
+    let body: Value = resp.json().await.expect("notary JSON");
+    body["server_keys"].as_array().cloned().unwrap_or_default()
+}
+
+/// The first key id in a key response's `verify_keys`.
+pub fn key_id(keys: &Value) -> String {
+    keys["verify_keys"]
+        .as_object()
+        .and_then(|m| m.keys().next().cloned())
+        .expect("a verify key")
+}
+
 /// The server's own key response (`/_matrix/key/v2/server`).
 pub async fn own_keys(net: &FedNet, fed_url: &str) -> Value {
     let url = format!("{fed_url}/_matrix/key/v2/server");

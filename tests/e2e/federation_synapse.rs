@@ -11,7 +11,7 @@ use handover_e2e::synapse::Synapse;
 use handover_e2e::{enc, json, with_timeout};
 use serde_json::Value;
 
-use crate::federation::{agree_on_state, notary_keys, own_keys};
+use crate::federation::{agree_on_state, key_id, notary_key, own_keys};
 
 /// A Handover listing a Synapse that whitelists it back.
 async fn handover_and_synapse(net: &FedNet) -> (HandoverPeer, Synapse) {
@@ -43,7 +43,7 @@ async fn synapse_and_handover_fetch_each_others_keys() {
 
         let ours = own_keys(&net, &h.fed_url()).await;
         let got = eventually(60, "Synapse to fetch Handover's key", || async {
-            let k = notary_keys(&net, &s.fed_url(), &h.name).await;
+            let k = notary_key(&net, &s.fed_url(), &h.name, &key_id(&ours)).await;
             (!k.is_empty()).then_some(k)
         })
         .await;
@@ -53,7 +53,7 @@ async fn synapse_and_handover_fetch_each_others_keys() {
 
         let theirs = own_keys(&net, &s.fed_url()).await;
         let got = eventually(60, "Handover to fetch Synapse's key", || async {
-            let k = notary_keys(&net, &h.fed_url(), &s.name).await;
+            let k = notary_key(&net, &h.fed_url(), &s.name, &key_id(&theirs)).await;
             (!k.is_empty()).then_some(k)
         })
         .await;

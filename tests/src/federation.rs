@@ -427,8 +427,7 @@ request_timeout_secs = 15
     /// Requests served on the federation listener or key paths, from the request log (for
     /// "this server received nothing from X" checks, made where only X could have sent them).
     pub fn federation_requests_logged(&self) -> Vec<String> {
-        self.server
-            .stderr()
+        crate::strip_ansi(&self.server.stderr())
             .lines()
             .filter(|l| l.contains("handover::request"))
             .filter(|l| {

@@ -478,7 +478,7 @@ fn tail(s: &str, n: usize) -> String {
 }
 
 /// Removes ANSI escape sequences (colored logs written to a file).
-fn strip_ansi(s: &str) -> String {
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
