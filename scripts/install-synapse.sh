@@ -24,21 +24,22 @@ if [[ -x "$venv/bin/python" ]] && [[ "$(installed_version || true)" == "$version
   exit 0
 fi
 
-if ! command -v "$python" >/dev/null 2>&1; then
-  echo "install-synapse: $python not found (Synapse needs Python >= 3.10 with venv)" >&2
+apt_install() {
+  echo "== installing $* (for Synapse)" >&2
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq >&2 && $sudo apt-get install -y -qq "$@" >/dev/null
+}
+# A fresh Debian/Ubuntu machine may lack python3, and its python3 ships venv separately.
+command -v "$python" >/dev/null 2>&1 || apt_install python3 python3-venv
+"$python" -c 'import venv, ensurepip' >/dev/null 2>&1 || apt_install python3-venv
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+  echo "install-synapse: $python is older than 3.10; Synapse $version needs 3.10+" >&2
   exit 1
-fi
-# Debian's python3 ships venv separately; a half-made venv (no pip) is removed and redone.
-if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  echo "== installing python3-venv" >&2
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
-  else
-    sudo apt-get update -qq && sudo apt-get install -y -qq python3-venv >/dev/null
-  fi
 fi
 
 echo "== installing matrix-synapse==$version into $venv" >&2
+# A half-made venv (no pip) is removed and made again.
 if [[ ! -x "$venv/bin/pip" ]]; then
   rm -rf "$venv"
   mkdir -p "$(dirname "$venv")"

@@ -54,14 +54,25 @@ pub async fn notary_keys(net: &FedNet, notary_fed_url: &str, server: &str) -> Ve
 /// `POST /_matrix/key/v2/query` on a notary for `server`'s key `key_id`, valid at least until
 /// now: the `server_keys` it returns. (Synapse fetches a missing key only when asked for it by
 /// id; asked for "all keys" it answers from its cache.)
-pub async fn notary_key(net: &FedNet, notary_fed_url: &str, server: &str, key_id: &str) -> Vec<Value> {
+pub async fn notary_key(
+    net: &FedNet,
+    notary_fed_url: &str,
+    server: &str,
+    key_id: &str,
+) -> Vec<Value> {
     let url = format!("{notary_fed_url}/_matrix/key/v2/query");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
     let body = json!({"server_keys": {server: {key_id: {"minimum_valid_until_ts": now}}}});
-    let resp = net.reqwest().post(&url).json(&body).send().await.expect(&url);
+    let resp = net
+        .reqwest()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .expect(&url);
     assert_eq!(resp.status().as_u16(), 200, "{url}");
     let body: Value = resp.json().await.expect("notary JSON");
     body["server_keys"].as_array().cloned().unwrap_or_default()
@@ -145,13 +156,24 @@ async fn two_handovers_invite_join_message_leave() {
         agree_on_state(&alice, &bob, &room).await;
 
         bob.leave(&room).await;
-        alice.wait_membership(&room, &bob.user_id, "leave", 60).await;
+        alice
+            .wait_membership(&room, &bob.user_id, "leave", 60)
+            .await;
         agree_on_state(&alice, &bob, &room).await;
         // After leaving, bob's server is no longer sent the room's events.
         alice.send_text(&room, "after bob left").await;
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         let seen = bob.bodies(&room, 50).await;
         assert!(!seen.iter().any(|b| b == "after bob left"), "{seen:?}");
+
+        // The other way round: a room on B, a user of A invited into it.
+        let room_b = bob.create_public_room("on B").await;
+        bob.invite(&room_b, &alice.user_id).await;
+        alice.wait_invite(&room_b, 60).await;
+        assert_eq!(alice.join(&room_b, &[&b.name]).await, room_b);
+        bob.send_text(&room_b, "welcome to B").await;
+        alice.wait_for_bodies(&room_b, &["welcome to B"], 60).await;
+        agree_on_state(&alice, &bob, &room_b).await;
     })
     .await;
 }
@@ -178,7 +200,10 @@ async fn history_backfills_to_a_joining_server() {
         let mut from: Option<String> = None;
         let mut bodies = Vec::new();
         for _ in 0..20 {
-            let mut path = format!("/_matrix/client/v3/rooms/{}/messages?dir=b&limit=10", enc(&room));
+            let mut path = format!(
+                "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=10",
+                enc(&room)
+            );
             if let Some(f) = &from {
                 path.push_str(&format!("&from={}", enc(f)));
             }
@@ -196,18 +221,23 @@ async fn history_backfills_to_a_joining_server() {
         bodies.reverse();
         let mut want = early.clone();
         want.push("after join".into());
-        assert_eq!(bodies, want, "bob's server backfilled the whole shared history in order");
+        assert_eq!(
+            bodies, want,
+            "bob's server backfilled the whole shared history in order"
+        );
     })
     .await;
 }
 
-/// One side restarts mid-conversation: messages sent while it is down are queued by the other
-/// side and delivered after it comes back (nothing lost, in order), and it can send again.
+/// Each side restarts mid-conversation and nothing is lost: messages sent while the receiver
+/// is down are delivered when it is back; messages queued for a down receiver survive a restart
+/// of the *sender* too (the queue is durable) and drain once the receiver returns; then the
+/// restarted receiver can send again. Order is kept and nothing arrives twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_mid_conversation_loses_nothing() {
-    with_timeout(400, async {
+    with_timeout(600, async {
         let net = FedNet::new();
-        let (a, mut b) = pair(&net).await;
+        let (mut a, mut b) = pair(&net).await;
         let alice = a.register("alice").await;
         let bob = b.register("bob").await;
         let room = alice.create_public_room("restart").await;
@@ -216,20 +246,36 @@ async fn restart_mid_conversation_loses_nothing() {
         bob.join(&room, &[&a.name]).await;
         alice.send_text(&room, "before restart").await;
         bob.wait_for_bodies(&room, &["before restart"], 60).await;
+        let mut expected = vec!["before restart".to_owned()];
 
+        // 1. The receiver restarts.
         b.server.stop().await;
-        let during: Vec<String> = (0..5).map(|i| format!("while down {i}")).collect();
-        for m in &during {
+        let batch: Vec<String> = (0..3).map(|i| format!("receiver down {i}")).collect();
+        for m in &batch {
             alice.send_text(&room, m).await;
         }
         b.restart().await;
-        let want: Vec<&str> = during.iter().map(String::as_str).collect();
-        // The sender retries with backoff; allow for a couple of retry rounds.
+        expected.extend(batch.iter().cloned());
+        // The sender retries with backoff; allow for a few retry rounds.
+        let want: Vec<&str> = expected.iter().map(String::as_str).collect();
         bob.wait_for_bodies(&room, &want, 180).await;
-        let seen = bob.bodies(&room, 100).await;
-        let mut expected = vec!["before restart".to_owned()];
-        expected.extend(during.iter().cloned());
-        assert_eq!(seen, expected, "in order, nothing lost, nothing twice");
+
+        // 2. Queued for a down receiver, then the sender restarts before delivering.
+        b.server.stop().await;
+        let batch: Vec<String> = (0..3).map(|i| format!("sender restarted {i}")).collect();
+        for m in &batch {
+            alice.send_text(&room, m).await;
+        }
+        a.restart().await;
+        b.restart().await;
+        expected.extend(batch.iter().cloned());
+        let want: Vec<&str> = expected.iter().map(String::as_str).collect();
+        bob.wait_for_bodies(&room, &want, 240).await;
+        assert_eq!(
+            bob.bodies(&room, 100).await,
+            expected,
+            "in order, nothing lost, nothing twice"
+        );
 
         bob.send_text(&room, "back again").await;
         alice.wait_for_bodies(&room, &["back again"], 60).await;
@@ -247,7 +293,9 @@ pub async fn pair(
 ) {
     let ip_b = handover_e2e::federation::loopback_ip().to_string();
     let a = net.handover(&[&ip_b], &[&ip_b]).await;
-    let b = net.handover_at(ip_b.parse().unwrap(), &[&a.name], &[&a.name]).await;
+    let b = net
+        .handover_at(ip_b.parse().unwrap(), &[&a.name], &[&a.name])
+        .await;
     (a, b)
 }
 

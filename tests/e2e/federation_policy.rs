@@ -15,16 +15,44 @@ use crate::federation::{forged_request, notary_keys};
 /// Every federation endpoint a peer uses for invites, joins, sending, backfill, media and the
 /// directory, with the method; `{room}`/`{dest}` are filled in.
 const ENDPOINTS: &[(&str, &str, &str)] = &[
-    ("invite", "PUT", "/_matrix/federation/v2/invite/{room}/$e2e-event"),
-    ("make_join", "GET", "/_matrix/federation/v1/make_join/{room}/@x:{origin}"),
-    ("send_join", "PUT", "/_matrix/federation/v2/send_join/{room}/$e2e-event"),
+    (
+        "invite",
+        "PUT",
+        "/_matrix/federation/v2/invite/{room}/$e2e-event",
+    ),
+    (
+        "make_join",
+        "GET",
+        "/_matrix/federation/v1/make_join/{room}/@x:{origin}",
+    ),
+    (
+        "send_join",
+        "PUT",
+        "/_matrix/federation/v2/send_join/{room}/$e2e-event",
+    ),
     ("send", "PUT", "/_matrix/federation/v1/send/e2e-txn"),
-    ("backfill", "GET", "/_matrix/federation/v1/backfill/{room}?v=$e2e-event&limit=10"),
+    (
+        "backfill",
+        "GET",
+        "/_matrix/federation/v1/backfill/{room}?v=$e2e-event&limit=10",
+    ),
     ("event", "GET", "/_matrix/federation/v1/event/$e2e-event"),
-    ("media", "GET", "/_matrix/federation/v1/media/download/e2emedia"),
-    ("directory", "GET", "/_matrix/federation/v1/query/directory?room_alias=%23x%3A{dest}"),
+    (
+        "media",
+        "GET",
+        "/_matrix/federation/v1/media/download/e2emedia",
+    ),
+    (
+        "directory",
+        "GET",
+        "/_matrix/federation/v1/query/directory?room_alias=%23x%3A{dest}",
+    ),
     ("public_rooms", "GET", "/_matrix/federation/v1/publicRooms"),
-    ("profile", "GET", "/_matrix/federation/v1/query/profile?user_id=%40x%3A{dest}"),
+    (
+        "profile",
+        "GET",
+        "/_matrix/federation/v1/query/profile?user_id=%40x%3A{dest}",
+    ),
     ("version", "GET", "/_matrix/federation/v1/version"),
 ];
 
@@ -99,20 +127,28 @@ async fn unlisted_handover_gets_403_and_is_never_contacted() {
         let c = net.handover_at(ip_c, &[&a.name], &[&a.name]).await;
 
         let path = "/_matrix/federation/v1/version";
-        let (status, body) = forged_request(&net, &a.fed_url(), "GET", path, &c.name, &a.name).await;
+        let (status, body) =
+            forged_request(&net, &a.fed_url(), "GET", path, &c.name, &a.name).await;
         assert_eq!(status, 403, "{body}");
         assert_eq!(body["errcode"], "M_FORBIDDEN");
         assert!(
-            body["error"].as_str().unwrap_or("").contains("federation_not_listed"),
+            body["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("federation_not_listed"),
             "{body}"
         );
-        let (status, body) = forged_request(&net, &a.fed_url(), "GET", path, &listed, &a.name).await;
+        let (status, body) =
+            forged_request(&net, &a.fed_url(), "GET", path, &listed, &a.name).await;
         assert_eq!(status, 401, "listed origin, bad signature: {body}");
 
         // A's notary leaves C out and never asks C for its key.
         assert!(notary_keys(&net, &a.fed_url(), &c.name).await.is_empty());
         let got = c.federation_requests_logged();
-        assert!(got.is_empty(), "C received requests although A does not list it: {got:#?}");
+        assert!(
+            got.is_empty(),
+            "C received requests although A does not list it: {got:#?}"
+        );
         // C can fetch A's public key (A is on C's list): the path works in that direction.
         let ks = eventually(30, "C's notary to fetch A's key", || async {
             let k = notary_keys(&net, &c.fed_url(), &a.name).await;
@@ -145,9 +181,16 @@ async fn tampered_list_is_refused_and_last_good_list_stays() {
         let door = |origin: String| {
             let (net, url, dest) = (&net, &url, &dest);
             async move {
-                forged_request(net, url, "GET", "/_matrix/federation/v1/version", &origin, dest)
-                    .await
-                    .0
+                forged_request(
+                    net,
+                    url,
+                    "GET",
+                    "/_matrix/federation/v1/version",
+                    &origin,
+                    dest,
+                )
+                .await
+                .0
             }
         };
         assert_eq!(door(c.clone()).await, 403);
@@ -155,12 +198,17 @@ async fn tampered_list_is_refused_and_last_good_list_stays() {
 
         // 1. Content changed after signing: C added without the signer.
         a.write_list(&net, &[&b]);
-        let mut doc: Value = serde_json::from_slice(&std::fs::read(a.list_file()).unwrap()).unwrap();
+        let mut doc: Value =
+            serde_json::from_slice(&std::fs::read(a.list_file()).unwrap()).unwrap();
         doc["organisations"][0]["servers"] = serde_json::json!([b, c]);
         std::fs::write(a.list_file(), serde_json::to_vec(&doc).unwrap()).unwrap();
         a.reload();
         wait_reload_failures(&a, 1).await;
-        assert_eq!(door(c.clone()).await, 403, "tampered list must not take effect");
+        assert_eq!(
+            door(c.clone()).await,
+            403,
+            "tampered list must not take effect"
+        );
         assert_eq!(door(b.clone()).await, 401, "last good list still in force");
 
         // 2. Correct content, corrupted signature.
@@ -175,14 +223,22 @@ async fn tampered_list_is_refused_and_last_good_list_stays() {
         std::fs::write(&sig_file, format!("{flipped}{}", &sig[1..])).unwrap();
         a.reload();
         wait_reload_failures(&a, 2).await;
-        assert_eq!(door(c.clone()).await, 403, "badly signed list must not take effect");
+        assert_eq!(
+            door(c.clone()).await,
+            403,
+            "badly signed list must not take effect"
+        );
 
         // 3. A list signed by another key (not the pinned signer).
         let other = FedNet::new();
         other.write_signed_list(a.list_file(), &list_doc(10, &[&b, &c]));
         a.reload();
         wait_reload_failures(&a, 3).await;
-        assert_eq!(door(c.clone()).await, 403, "list from another signer must not take effect");
+        assert_eq!(
+            door(c.clone()).await,
+            403,
+            "list from another signer must not take effect"
+        );
 
         // 4. Properly signed: taken; C is now listed (so it gets past the list to the
         // signature check).
@@ -211,17 +267,50 @@ async fn tampered_list_is_refused_and_last_good_list_stays() {
     .await;
 }
 
+/// `user` tries to use the unlisted server `other`: join `room` through it, read its public
+/// rooms, resolve an alias on it, download media from it. None of it may succeed.
+pub async fn outbound_refused(user: &handover_e2e::account::Account, other: &str, room: &str) {
+    let r = user.try_join(room, &[other]).await;
+    assert_ne!(
+        r.status,
+        200,
+        "joined through an unlisted server: {}",
+        r.text()
+    );
+    let paths = [
+        format!("/_matrix/client/v3/publicRooms?server={}", enc(other)),
+        format!(
+            "/_matrix/client/v3/directory/room/{}",
+            enc(&format!("#ward:{other}"))
+        ),
+        format!("/_matrix/client/v1/media/download/{other}/e2emedia"),
+    ];
+    for p in paths {
+        let r = user.get(&p).await;
+        assert_ne!(
+            r.status,
+            200,
+            "{p} answered for an unlisted server: {}",
+            r.text()
+        );
+    }
+}
+
 /// Waits until `n` list reloads have been audited as failures.
 async fn wait_reload_failures(a: &HandoverPeer, n: usize) {
-    eventually(30, &format!("{n} refused list reload(s) audited"), || async {
-        let failures = a
-            .audit()
-            .await
-            .into_iter()
-            .filter(|e| e["action"] == "federation.list_reload" && e["outcome"] == "failure")
-            .count();
-        (failures >= n).then_some(())
-    })
+    eventually(
+        30,
+        &format!("{n} refused list reload(s) audited"),
+        || async {
+            let failures = a
+                .audit()
+                .await
+                .into_iter()
+                .filter(|e| e["action"] == "federation.list_reload" && e["outcome"] == "failure")
+                .count();
+            (failures >= n).then_some(())
+        },
+    )
     .await;
 }
 
@@ -248,7 +337,12 @@ async fn unlisted_handover_cannot_invite_join_or_receive() {
 
         // Join from C: A refuses C's make_join; the room never shows carol.
         let r = carol.try_join(&room, &[&a.name]).await;
-        assert_ne!(r.status, 200, "join through an unlisted server: {}", r.text());
+        assert_ne!(
+            r.status,
+            200,
+            "join through an unlisted server: {}",
+            r.text()
+        );
         assert_eq!(alice.membership_of(&room, &carol.user_id).await, None);
 
         // Invite from C: alice never sees it.
@@ -257,6 +351,9 @@ async fn unlisted_handover_cannot_invite_join_or_receive() {
         assert_ne!(r.status, 200, "C's invite delivered to A: {}", r.text());
         let s = alice.sync(2000).await;
         assert!(s["rooms"]["invite"].get(&c_room).is_none(), "{s}");
+
+        // Our users reaching out to C: join via C, its directory, its media. All refused here.
+        outbound_refused(&alice, &c.name, &c_room).await;
 
         tokio::time::sleep(Duration::from_secs(2)).await;
         let got = c.federation_requests_logged();

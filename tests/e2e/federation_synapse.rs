@@ -49,7 +49,11 @@ async fn synapse_and_handover_fetch_each_others_keys() {
         .await;
         assert_eq!(got[0]["server_name"], h.name.as_str());
         assert_eq!(got[0]["verify_keys"], ours["verify_keys"]);
-        assert!(got[0]["signatures"][&s.name].is_object(), "Synapse co-signed: {}", got[0]);
+        assert!(
+            got[0]["signatures"][&s.name].is_object(),
+            "Synapse co-signed: {}",
+            got[0]
+        );
 
         let theirs = own_keys(&net, &s.fed_url()).await;
         let got = eventually(60, "Handover to fetch Synapse's key", || async {
@@ -72,14 +76,20 @@ async fn synapse_reads_a_handover_profile() {
         let alice = h.register("alice").await;
         alice
             .put(
-                &format!("/_matrix/client/v3/profile/{}/displayname", enc(&alice.user_id)),
+                &format!(
+                    "/_matrix/client/v3/profile/{}/displayname",
+                    enc(&alice.user_id)
+                ),
                 &json!({"displayname": "Alice at H"}),
             )
             .await
             .ok();
         let sam = s.register("sam").await;
         let r = sam
-            .get(&format!("/_matrix/client/v3/profile/{}", enc(&alice.user_id)))
+            .get(&format!(
+                "/_matrix/client/v3/profile/{}",
+                enc(&alice.user_id)
+            ))
             .await;
         assert_eq!(r.ok()["displayname"], "Alice at H");
     })
@@ -102,7 +112,9 @@ async fn synapse_user_joins_a_handover_room() {
         alice.wait_membership(&room, &sam.user_id, "join", 90).await;
         converse(&alice, &sam, &room).await;
         sam.leave(&room).await;
-        alice.wait_membership(&room, &sam.user_id, "leave", 90).await;
+        alice
+            .wait_membership(&room, &sam.user_id, "leave", 90)
+            .await;
         agree_on_state(&alice, &sam, &room).await;
     })
     .await;
@@ -135,7 +147,10 @@ async fn converse(x: &Account, y: &Account, room: &str) {
     y.send_text(room, "hello from the joining server").await;
     x.wait_for_bodies(room, &["hello from the joining server"], 90)
         .await;
-    let want = ["hello from the room's server", "hello from the joining server"];
+    let want = [
+        "hello from the room's server",
+        "hello from the joining server",
+    ];
     assert_eq!(x.bodies(room, 50).await, want);
     assert_eq!(y.bodies(room, 50).await, want);
     agree_on_state(x, y, room).await;
@@ -169,7 +184,10 @@ async fn unlisted_synapse_is_refused_and_receives_nothing() {
             )
             .await
             .ok();
-        let mxc = upload["content_uri"].as_str().expect("content_uri").to_owned();
+        let mxc = upload["content_uri"]
+            .as_str()
+            .expect("content_uri")
+            .to_owned();
 
         // Invite to the unlisted server: refused by the list.
         let r = alice.try_invite(&room, &sam.user_id).await;
@@ -182,29 +200,59 @@ async fn unlisted_synapse_is_refused_and_receives_nothing() {
         // Invite from Synapse to our user: refused, never seen.
         let s_room = sam.create_public_room("from unlisted").await;
         let r = sam.try_invite(&s_room, &alice.user_id).await;
-        assert_ne!(r.status, 200, "invite from unlisted Synapse accepted: {}", r.text());
+        assert_ne!(
+            r.status,
+            200,
+            "invite from unlisted Synapse accepted: {}",
+            r.text()
+        );
         // Directory: our public rooms and our alias.
         let r = sam
-            .get(&format!("/_matrix/client/v3/publicRooms?server={}", enc(&h.name)))
+            .get(&format!(
+                "/_matrix/client/v3/publicRooms?server={}",
+                enc(&h.name)
+            ))
             .await;
-        assert_ne!(r.status, 200, "public rooms served to unlisted: {}", r.text());
+        assert_ne!(
+            r.status,
+            200,
+            "public rooms served to unlisted: {}",
+            r.text()
+        );
         let alias = format!("#ward:{}", h.name);
-        let r = sam.get(&format!("/_matrix/client/v3/directory/room/{}", enc(&alias))).await;
+        let r = sam
+            .get(&format!(
+                "/_matrix/client/v3/directory/room/{}",
+                enc(&alias)
+            ))
+            .await;
         assert_ne!(r.status, 200, "alias resolved for unlisted: {}", r.text());
         // Media: Synapse cannot fetch our file.
         let media = mxc.trim_start_matches("mxc://");
-        let r = sam.get(&format!("/_matrix/client/v1/media/download/{media}")).await;
+        let r = sam
+            .get(&format!("/_matrix/client/v1/media/download/{media}"))
+            .await;
         assert_ne!(r.status, 200, "media served to unlisted: {}", r.text());
 
         let s_sync = alice.sync(2000).await;
         assert!(s_sync["rooms"]["invite"].get(&s_room).is_none(), "{s_sync}");
         assert_eq!(alice.membership_of(&room, &sam.user_id).await, None);
+        crate::federation_policy::outbound_refused(&alice, &s.name, &s_room).await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let got = s.federation_requests_from_peers();
-        assert!(got.is_empty(), "unlisted Synapse received requests from us: {got:#?}");
+        assert!(
+            got.is_empty(),
+            "unlisted Synapse received requests from us: {got:#?}"
+        );
         let inbound = h.denials(&s.name, "inbound").await;
-        assert!(!inbound.is_empty(), "Synapse's requests refused and audited");
-        assert!(!h.denials(&s.name, "outbound").await.is_empty(), "our refused invite audited");
+        assert!(
+            !inbound.is_empty(),
+            "Synapse's requests refused and audited"
+        );
+        assert!(
+            !h.denials(&s.name, "outbound").await.is_empty(),
+            "our refused invite audited"
+        );
     })
     .await;
 }

@@ -5,6 +5,9 @@
 mod bad_input;
 mod edits_redactions;
 mod encryption;
+mod federation;
+mod federation_policy;
+mod federation_synapse;
 mod media;
 mod messaging;
 mod pagination;
@@ -14,6 +17,3 @@ mod receipts_typing;
 mod registration;
 mod restart;
 mod sliding_sync;
-mod federation;
-mod federation_policy;
-mod federation_synapse;

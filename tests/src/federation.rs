@@ -81,7 +81,9 @@ pub fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -113,13 +115,31 @@ impl FedNet {
         openssl(
             d,
             &[
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
                 "/CN=handover-e2e-ca",
             ],
         );
-        openssl(d, &["genpkey", "-algorithm", "ed25519", "-out", "signer.pem"]);
-        let der = openssl(d, &["pkey", "-in", "signer.pem", "-pubout", "-outform", "DER"]);
+        openssl(
+            d,
+            &["genpkey", "-algorithm", "ed25519", "-out", "signer.pem"],
+        );
+        let der = openssl(
+            d,
+            &["pkey", "-in", "signer.pem", "-pubout", "-outform", "DER"],
+        );
         let signing_key_b64 = base64(&der[der.len() - 32..]);
         FedNet {
             ca: d.join("ca.pem"),
@@ -146,8 +166,18 @@ impl FedNet {
         openssl(
             d,
             &[
-                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                "-keyout", &s(&key), "-out", &s(&csr), "-subj", &format!("/CN={ip}"),
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                &s(&key),
+                "-out",
+                &s(&csr),
+                "-subj",
+                &format!("/CN={ip}"),
             ],
         );
         std::fs::write(
@@ -158,8 +188,21 @@ impl FedNet {
         openssl(
             d,
             &[
-                "x509", "-req", "-in", &s(&csr), "-CA", "ca.pem", "-CAkey", "ca.key",
-                "-CAcreateserial", "-out", &s(&crt), "-days", "2", "-extfile", &s(&ext),
+                "x509",
+                "-req",
+                "-in",
+                &s(&csr),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &s(&crt),
+                "-days",
+                "2",
+                "-extfile",
+                &s(&ext),
             ],
         );
         (crt, key)
@@ -184,7 +227,12 @@ impl FedNet {
         let sig = openssl(
             self.dir.path(),
             &[
-                "pkeyutl", "-sign", "-rawin", "-inkey", &self.signer_key.to_string_lossy(), "-in",
+                "pkeyutl",
+                "-sign",
+                "-rawin",
+                "-inkey",
+                &self.signer_key.to_string_lossy(),
+                "-in",
                 &canonical.to_string_lossy(),
             ],
         );
@@ -217,7 +265,12 @@ impl FedNet {
 
     /// As [`Self::handover`], on an address from [`loopback_ip`] (to name it in a peer's list
     /// before it starts).
-    pub async fn handover_at(&self, ip: Ipv4Addr, listed: &[&str], invitable: &[&str]) -> HandoverPeer {
+    pub async fn handover_at(
+        &self,
+        ip: Ipv4Addr,
+        listed: &[&str],
+        invitable: &[&str],
+    ) -> HandoverPeer {
         HandoverPeer::start(self, ip, listed, invitable).await
     }
 }

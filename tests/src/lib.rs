@@ -1,9 +1,9 @@
 //! Harness for Handover's end-to-end tests.
 //!
 //! [`TestServer`] starts the real `handover` binary (`$HANDOVER_BIN`, else
-//! `$CARGO_TARGET_DIR/debug/handover` or `<repo>/target/debug/handover`) on a fresh data directory, waits for its
-//! `HANDOVER_LISTENING client=...` line and can stop/restart it on the same data.
-//! Helpers build matrix-sdk clients ([`TestServer::register`], [`TestServer::login`]),
+//! `$CARGO_TARGET_DIR/debug/handover` or `<repo>/target/debug/handover`) on a fresh data
+//! directory, waits for its `HANDOVER_LISTENING client=...` line and can stop/restart it on
+//! the same data. Helpers build matrix-sdk clients ([`TestServer::register`], [`TestServer::login`]),
 //! drive `/sync` until a condition holds ([`sync_until`]) and make raw HTTP calls
 //! ([`Http`]) for the bad-input tests.
 

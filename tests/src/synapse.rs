@@ -121,7 +121,9 @@ impl Synapse {
         let http = self.http.clone();
         let ready = tokio::time::timeout(Duration::from_secs(STARTUP_SECS), async {
             loop {
-                if let Ok(r) = http.try_request("GET", "/_matrix/client/versions", None, None).await
+                if let Ok(r) = http
+                    .try_request("GET", "/_matrix/client/versions", None, None)
+                    .await
                     && r.status == 200
                 {
                     return true;
