@@ -101,6 +101,12 @@ async fn two_handovers_fetch_each_others_keys_over_tls() {
     with_timeout(120, async {
         let net = FedNet::new();
         let (a, b) = pair(&net).await;
+        // A real client reaches the client API over the same TLS (test CA).
+        let sdk = a.register_sdk(&net, "carol").await;
+        assert_eq!(
+            sdk.whoami().await.expect("whoami").user_id.as_str(),
+            a.user_id("carol")
+        );
 
         for (x, y) in [(&a, &b), (&b, &a)] {
             let v = net

@@ -415,6 +415,27 @@ request_timeout_secs = 15
         Account::register(self.http(), local).await
     }
 
+    /// Registers `local` with matrix-sdk over TLS (trusting the test CA); the logged-in client.
+    pub async fn register_sdk(&self, net: &FedNet, local: &str) -> matrix_sdk::Client {
+        let pem = std::fs::read(&net.ca).unwrap();
+        let ca = reqwest::Certificate::from_pem(&pem).expect("test CA");
+        let client = matrix_sdk::Client::builder()
+            .homeserver_url(self.server.url())
+            .add_root_certificates(vec![ca])
+            .request_config(
+                matrix_sdk::config::RequestConfig::new()
+                    .disable_retry()
+                    .timeout(Duration::from_secs(30)),
+            )
+            .build()
+            .await
+            .expect("matrix-sdk client");
+        crate::register_with(&client, local, crate::PASSWORD, None)
+            .await
+            .unwrap_or_else(|e| panic!("registering {local} failed: {e:?}"));
+        client
+    }
+
     /// The list file in force (for tests that tamper with it).
     pub fn list_file(&self) -> &Path {
         &self.list_file
