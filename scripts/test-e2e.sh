@@ -4,12 +4,21 @@
 #   scripts/test-e2e.sh media::            # only the media tests
 #   scripts/test-e2e.sh -- --nocapture     # show output
 # Env: HANDOVER_BIN (skip the build, test this binary), HANDOVER_E2E_LOG (server log level),
-#      HANDOVER_E2E_KEEP=1 (keep temp dirs), HANDOVER_E2E_SHOW_LOGS=1 (print server stderr).
+#      HANDOVER_E2E_KEEP=1 (keep temp dirs), HANDOVER_E2E_SHOW_LOGS=1 (print server stderr),
+#      HANDOVER_SYNAPSE_PYTHON (python of a venv with Synapse; else scripts/install-synapse.sh
+#      installs it into .cache/synapse-venv).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ -z "${HANDOVER_BIN:-}" ]]; then
   (cd "$root" && cargo build -p handover --bin handover)
-  export HANDOVER_BIN="$root/target/debug/handover"
+  target="${CARGO_TARGET_DIR:-$root/target}"
+  [[ "$target" = /* ]] || target="$root/$target"
+  export HANDOVER_BIN="$target/debug/handover"
+fi
+# Synapse (PyPI, pinned) for the federation interop tests; quick when already installed.
+if [[ -z "${HANDOVER_SYNAPSE_PYTHON:-}" ]]; then
+  HANDOVER_SYNAPSE_PYTHON="$("$root/scripts/install-synapse.sh" | tail -n 1)"
+  export HANDOVER_SYNAPSE_PYTHON
 fi
 cd "$root/tests"
 exec cargo test "$@"

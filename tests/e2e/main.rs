@@ -5,6 +5,9 @@
 mod bad_input;
 mod edits_redactions;
 mod encryption;
+mod federation;
+mod federation_policy;
+mod federation_synapse;
 mod media;
 mod messaging;
 mod pagination;

@@ -1,9 +1,9 @@
 //! Harness for Handover's end-to-end tests.
 //!
 //! [`TestServer`] starts the real `handover` binary (`$HANDOVER_BIN`, else
-//! `<repo>/target/debug/handover`) on a fresh data directory, waits for its
-//! `HANDOVER_LISTENING client=...` line and can stop/restart it on the same data.
-//! Helpers build matrix-sdk clients ([`TestServer::register`], [`TestServer::login`]),
+//! `$CARGO_TARGET_DIR/debug/handover` or `<repo>/target/debug/handover`) on a fresh data
+//! directory, waits for its `HANDOVER_LISTENING client=...` line and can stop/restart it on
+//! the same data. Helpers build matrix-sdk clients ([`TestServer::register`], [`TestServer::login`]),
 //! drive `/sync` until a condition holds ([`sync_until`]) and make raw HTTP calls
 //! ([`Http`]) for the bad-input tests.
 
@@ -23,6 +23,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub use serde_json::json;
+
+pub mod account;
+pub mod federation;
+pub mod synapse;
 
 /// Default password used by the helpers.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -172,7 +176,13 @@ level = {level}
 pub fn handover_bin() -> PathBuf {
     let path = match std::env::var_os("HANDOVER_BIN") {
         Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/handover"),
+        // Where `cargo build -p handover` put it, also with a shared CARGO_TARGET_DIR.
+        None => match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(t) => Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(t)
+                .join("debug/handover"),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/handover"),
+        },
     };
     if !path.is_file() {
         panic!(
@@ -190,6 +200,8 @@ pub struct TestServer {
     config_path: PathBuf,
     child: Option<Child>,
     base_url: String,
+    /// `federation=` URL of the listening line, when the config has a federation listener.
+    federation_url: Option<String>,
     /// Incremented at every start; log files are `stderr.N.log` / `stdout.N.log`.
     generation: u32,
 }
@@ -209,15 +221,31 @@ impl TestServer {
         let data_dir = dir.path().join("data");
         let config_path = dir.path().join("handover.toml");
         std::fs::write(&config_path, opts.to_toml(&data_dir)).expect("write config");
+        Self::start_in(dir, config_path).await
+    }
+
+    /// Starts a server on a config file the caller wrote (the federation harness).
+    pub async fn start_in(dir: tempfile::TempDir, config_path: PathBuf) -> Self {
         let mut server = TestServer {
             dir,
             config_path,
             child: None,
             base_url: String::new(),
+            federation_url: None,
             generation: 0,
         };
         server.spawn().await;
         server
+    }
+
+    /// Base URL of the federation listener (`https://...`), if the config has one.
+    pub fn federation_url(&self) -> Option<&str> {
+        self.federation_url.as_deref()
+    }
+
+    /// Process id of the running server (to send it SIGHUP).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(|c| c.id())
     }
 
     /// Base URL of the client API, e.g. `http://127.0.0.1:41234`.
@@ -263,11 +291,12 @@ impl TestServer {
         let found = tokio::time::timeout(startup, async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.trim().strip_prefix("HANDOVER_LISTENING ") {
-                    let url = rest
-                        .split_whitespace()
-                        .find_map(|kv| kv.strip_prefix("client="))
-                        .map(|u| u.trim_end_matches('/').to_string());
-                    return url;
+                    let field = |k: &str| {
+                        rest.split_whitespace()
+                            .find_map(|kv| kv.strip_prefix(k))
+                            .map(|u| u.trim_end_matches('/').to_string())
+                    };
+                    return field("client=").map(|c| (c, field("federation=")));
                 }
                 seen.push(line);
             }
@@ -275,8 +304,8 @@ impl TestServer {
         })
         .await;
 
-        let url = match found {
-            Ok(Some(url)) => url,
+        let (url, federation_url) = match found {
+            Ok(Some(urls)) => urls,
             other => {
                 let why = match other {
                     Err(_) => format!("no HANDOVER_LISTENING line within {startup:?}"),
@@ -311,6 +340,7 @@ impl TestServer {
         });
 
         self.base_url = url;
+        self.federation_url = federation_url;
         self.child = Some(child);
     }
 
@@ -448,7 +478,7 @@ fn tail(s: &str, n: usize) -> String {
 }
 
 /// Removes ANSI escape sequences (colored logs written to a file).
-fn strip_ansi(s: &str) -> String {
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -740,6 +770,11 @@ impl Http {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("reqwest client");
+        Self::with_client(base, client)
+    }
+
+    /// An `Http` for `base` using `client` (e.g. one that trusts a test CA).
+    pub fn with_client(base: &str, client: reqwest::Client) -> Self {
         Http {
             base: base.trim_end_matches('/').to_owned(),
             client,
