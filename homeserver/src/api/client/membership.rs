@@ -32,9 +32,15 @@ pub async fn join_by_id_or_alias(
     s: Services,
     req: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> Result<join_room_by_id_or_alias::v3::Response> {
-    let room_id = s.rooms.resolve_room(&req.room_id_or_alias).await?;
+    // An alias on another server is resolved through that server, which also names the servers
+    // in the room to join through.
+    let (room_id, mut via) = match <&ruma::RoomId>::try_from(&*req.room_id_or_alias) {
+        Ok(r) => (r.to_owned(), vec![]),
+        Err(alias) => s.query.resolve_alias(Some(req.user_id()), alias).await?,
+    };
+    via.splice(0..0, req.via.iter().cloned());
     s.rooms
-        .join_via(&room_id, req.user_id(), req.reason.clone(), &req.via)
+        .join_via(&room_id, req.user_id(), req.reason.clone(), &via)
         .await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
 }
