@@ -147,8 +147,13 @@ pub struct RetentionRequest<'a> {
     pub room: Option<Retention>,
 }
 
-/// The default decision: the room's `max_lifetime` (or the server default) clamped into the
-/// server's `[min_lifetime, max_lifetime]`; the room's `min_lifetime` clamped the same way.
+/// The default decision (MSC1763 as Handover applies it):
+/// - the maximum is the room's `max_lifetime` (or the server default) clamped into the server's
+///   `[min_lifetime, max_lifetime]`; a server maximum applies even to rooms that keep forever;
+/// - the minimum is the longer of the room's `min_lifetime` and the server's, never above the
+///   server maximum (the organisation's schedule is the outer bound);
+/// - MSC1763's invariant `max_lifetime >= min_lifetime` is kept by raising the maximum to the
+///   minimum, never by lowering the minimum: nothing is purged before its minimum lifetime.
 pub fn clamp_retention(req: &RetentionRequest<'_>) -> Retention {
     let b = req.server;
     let clamp = |v: u64| {
@@ -156,18 +161,17 @@ pub fn clamp_retention(req: &RetentionRequest<'_>) -> Retention {
         b.max_lifetime.map_or(v, |m| v.min(m))
     };
     let room = req.room.unwrap_or_default();
-    let max = room.max_lifetime.or(b.default_lifetime);
-    // A server maximum applies even to rooms that ask to keep forever.
-    let max = match max {
+    let max = match room.max_lifetime.or(b.default_lifetime) {
         Some(v) => Some(clamp(v)),
         None => b.max_lifetime,
     };
-    let min = room
-        .min_lifetime
-        .map(clamp)
-        .map(|m| max.map_or(m, |x| m.min(x)));
+    let min = match (room.min_lifetime, b.min_lifetime) {
+        (Some(r), Some(s)) => Some(r.max(s)),
+        (r, s) => r.or(s),
+    }
+    .map(|m| b.max_lifetime.map_or(m, |x| m.min(x)));
     Retention {
-        max_lifetime: max,
+        max_lifetime: max.map(|x| min.map_or(x, |m| x.max(m))),
         min_lifetime: min,
     }
 }
@@ -511,6 +515,27 @@ mod tests {
         assert_eq!(ask(Some(7 * DAY), None).max_lifetime, Some(7 * DAY));
         assert_eq!(ask(None, None).max_lifetime, Some(30 * DAY));
         assert_eq!(ask(Some(7 * DAY), Some(1)).min_lifetime, Some(DAY));
+        // MSC1763: a minimum above the maximum raises the maximum (nothing goes early)...
+        let crossed = ask(Some(7 * DAY), Some(30 * DAY));
+        assert_eq!(crossed.min_lifetime, Some(30 * DAY));
+        assert_eq!(crossed.max_lifetime, Some(30 * DAY));
+        // ...but never past the server's maximum, which bounds the minimum too.
+        let too_long = ask(Some(7 * DAY), Some(1000 * DAY));
+        assert_eq!(too_long.min_lifetime, Some(365 * DAY));
+        assert_eq!(too_long.max_lifetime, Some(365 * DAY));
+        // A room without a minimum gets the server's.
+        assert_eq!(ask(Some(7 * DAY), None).min_lifetime, Some(DAY));
+        // A minimum alone keeps forever when nothing sets a maximum.
+        let only_min = AllowAll.retention_for_room(&RetentionRequest {
+            room_id: "!r:x",
+            server: RetentionBounds::default(),
+            room: Some(Retention {
+                max_lifetime: None,
+                min_lifetime: Some(DAY),
+            }),
+        });
+        assert_eq!(only_min.max_lifetime, None);
+        assert_eq!(only_min.min_lifetime, Some(DAY));
         let none = AllowAll.retention_for_room(&RetentionRequest {
             room_id: "!r:x",
             server: RetentionBounds::default(),

@@ -11,6 +11,7 @@ mod clinical_tests;
 mod disposition;
 mod files;
 mod pending;
+mod references;
 mod scan;
 mod strip;
 #[cfg(test)]
@@ -36,6 +37,7 @@ use self::clinical::Vetted;
 use self::disposition::{DEFAULT_CONTENT_TYPE, disposition_for};
 use self::files::{FileStore, is_valid_media_id};
 use self::pending::PendingUploads;
+pub use self::references::References;
 use self::scan::Scanner;
 use super::audit::AuditService;
 use super::blocking;
@@ -140,12 +142,6 @@ impl MediaService {
             Ok(n)
         })
         .await
-    }
-
-    /// Who uploaded a local media id, if it has content (retention: holds and dry runs).
-    pub async fn local_uploader(&self, media_id: &str) -> Result<Option<String>> {
-        let (store, id) = (self.store.clone(), media_id.to_owned());
-        blocking(move || Ok(store.get_media(&id)?.map(|m| m.uploader.to_string()))).await
     }
 
     /// `POST /upload`: stores the content under a new id.

@@ -8,6 +8,8 @@ mod dehydrated;
 mod filters;
 mod keys;
 mod media;
+#[cfg(test)]
+mod media_refs_tests;
 mod migrations;
 mod push;
 mod receipts;
