@@ -5,6 +5,7 @@
 //! unit-tested here without a server. [`AllowAll`] allows everything; [`NhsPolicy`] is the NHS
 //! rule set (see docs/GOVERNANCE.md for every rule id).
 
+pub mod email_domains;
 pub mod federation;
 pub mod identity;
 pub mod layers;
@@ -14,6 +15,9 @@ pub mod nhs_number;
 
 use serde::Serialize;
 
+pub use email_domains::{
+    DomainPattern, EmailDomains, RULE_EMAIL_DOMAIN_NOT_ALLOWED, ThreepidRequest,
+};
 pub use federation::{
     Direction, FederationList, FederationPeerRequest, LiveFederationList, RULE_FEDERATION_NO_LIST,
     RULE_FEDERATION_NOT_LISTED,
@@ -207,6 +211,10 @@ pub trait Policy: Send + Sync + 'static {
     fn check_profile_update(&self, _req: &ProfileUpdate<'_>) -> Decision {
         Ok(())
     }
+    /// An email address a user wants to prove (registration restricted to NHS domains).
+    fn check_threepid(&self, _req: &ThreepidRequest<'_>) -> Decision {
+        Ok(())
+    }
     /// An upload about to be stored; an allowed upload may have to be transformed first
     /// (metadata stripped).
     fn check_media_upload(&self, _req: &MediaUploadRequest<'_>) -> UploadDecision {
@@ -286,6 +294,9 @@ impl<P: Policy> Policy for Defaults<P> {
     fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
         self.inner.check_profile_update(req)
     }
+    fn check_threepid(&self, req: &ThreepidRequest<'_>) -> Decision {
+        self.inner.check_threepid(req)
+    }
     fn check_media_upload(&self, req: &MediaUploadRequest<'_>) -> UploadDecision {
         self.inner.check_media_upload(req)
     }
@@ -347,6 +358,9 @@ impl<P: Policy> Policy for FederationGate<P> {
     }
     fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
         self.inner.check_profile_update(req)
+    }
+    fn check_threepid(&self, req: &ThreepidRequest<'_>) -> Decision {
+        self.inner.check_threepid(req)
     }
     fn push_format(&self, req: &PushRequest<'_>) -> PushFormat {
         self.inner.push_format(req)

@@ -18,6 +18,7 @@ mod reports;
 mod retention;
 mod rooms;
 mod server_keys;
+mod threepids;
 mod to_device;
 mod users;
 
