@@ -5,6 +5,7 @@
 mod bad_input;
 mod edits_redactions;
 mod encryption;
+mod governance;
 mod media;
 mod messaging;
 mod pagination;
