@@ -3,6 +3,7 @@
 //! One test binary (faster to link than one per file); one module per area.
 
 mod bad_input;
+mod clinical_media;
 mod edits_redactions;
 mod encryption;
 mod governance;

@@ -47,6 +47,8 @@ use crate::error::{Error, Result};
 use crate::store::media::{MediaRecord, MediaStore};
 use crate::store::{StoreError, now_ms};
 
+/// Rule id of the refused URL previews.
+pub const URL_PREVIEWS_OFF: &str = "url_previews_off";
 /// Longest a download of a not-yet-uploaded id waits, whatever `timeout_ms` the client asks for.
 const MAX_DOWNLOAD_WAIT: Duration = Duration::from_secs(20);
 /// Thumbnails decoded at once: each may hold up to `thumbnail::MAX_DECODE_BYTES`.
@@ -243,10 +245,15 @@ impl MediaService {
         })
     }
 
-    /// Policy: this server never fetches URLs on a user's behalf (it would leak what clinicians
-    /// read to third parties and let users probe internal hosts). Spec-shaped refusal.
+    /// Policy (rule `url_previews_off`): this server never fetches URLs on a user's behalf (it
+    /// would leak what clinicians read to third parties and let users probe internal hosts).
+    /// Spec-shaped refusal naming the rule. Not audited: clients ask by themselves for every
+    /// link they display, so entries would record no one's decision and bury the trail.
     pub fn url_previews_disabled(&self) -> Error {
-        Error::forbidden("URL previews are disabled")
+        Error::forbidden(format!(
+            "Denied by policy rule `{URL_PREVIEWS_OFF}`: URL previews are disabled; this server \
+             never fetches web pages on a user's behalf"
+        ))
     }
 
     /// The deprecated unauthenticated download and thumbnail endpoints. The spec asks servers to
