@@ -15,4 +15,5 @@ mod rate_limit;
 mod receipts_typing;
 mod registration;
 mod restart;
+mod retention;
 mod sliding_sync;
