@@ -7,6 +7,15 @@
 #      HANDOVER_E2E_KEEP=1 (keep temp dirs), HANDOVER_E2E_SHOW_LOGS=1 (print server stderr).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The audit tests tamper with the trail through the `sqlite3` command.
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  echo "== installing sqlite3 (the audit tests tamper with the trail through it)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq sqlite3 >/dev/null
+  fi
+fi
 if [[ -z "${HANDOVER_BIN:-}" ]]; then
   (cd "$root" && cargo build -p handover --bin handover)
   export HANDOVER_BIN="$root/target/debug/handover"
