@@ -6,6 +6,7 @@ mod audit;
 mod bad_input;
 mod clinical_media;
 mod edits_redactions;
+mod email_registration;
 mod encryption;
 mod governance;
 mod media;
