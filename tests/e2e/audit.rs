@@ -88,10 +88,16 @@ async fn deleting_an_entry_is_named_by_verify() {
             http.register(user, PASSWORD).await;
         }
         let db = server.data_dir().join("handover.db");
-        sqlite3(&db, "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 2;");
+        sqlite3(
+            &db,
+            "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 2;",
+        );
         let out = server.cli(&["audit", "verify"]).await;
         assert_eq!(out.status.code(), Some(1), "{out:?}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains("broken at seq 2"), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("broken at seq 2"),
+            "{out:?}"
+        );
     })
     .await;
 }

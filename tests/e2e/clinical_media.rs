@@ -34,12 +34,20 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 async fn upload(http: &Http, token: &str, content_type: &str, bytes: Vec<u8>) -> Resp {
-    http.request("POST", "/_matrix/media/v3/upload", Some(token), Some((content_type, bytes)))
-        .await
+    http.request(
+        "POST",
+        "/_matrix/media/v3/upload",
+        Some(token),
+        Some((content_type, bytes)),
+    )
+    .await
 }
 
 fn media_id(r: &Resp) -> String {
-    let uri = r.ok()["content_uri"].as_str().expect("content_uri").to_owned();
+    let uri = r.ok()["content_uri"]
+        .as_str()
+        .expect("content_uri")
+        .to_owned();
     uri.rsplit('/').next().unwrap().to_owned()
 }
 
@@ -51,27 +59,38 @@ fn download(id: &str) -> String {
 async fn uploads_pass_the_allowlist_magic_bytes_caps_scanner_and_stripping() {
     with_timeout(120, async {
         let server = TestServer::start_with(ServerOptions {
-            extra_toml: "[clinical_media]\nscanner_command = [\"sh\", \"-c\", \"! grep -q EICAR\"]\n\
+            extra_toml:
+                "[clinical_media]\nscanner_command = [\"sh\", \"-c\", \"! grep -q EICAR\"]\n\
                          [clinical_media.max_bytes_by_type]\n\"text/plain\" = 64\n"
-                .into(),
+                    .into(),
             ..ServerOptions::default()
         })
         .await;
         let http = server.http();
         let (_, token) = http.register("alice", PASSWORD).await;
 
-        upload(&http, &token, "image/svg+xml", b"<svg onload=alert(1)/>".to_vec())
-            .await
-            .assert_rule(403, "M_FORBIDDEN", "media_type_not_allowed");
+        upload(
+            &http,
+            &token,
+            "image/svg+xml",
+            b"<svg onload=alert(1)/>".to_vec(),
+        )
+        .await
+        .assert_rule(403, "M_FORBIDDEN", "media_type_not_allowed");
         upload(&http, &token, "image/png", b"MZ not really a png".to_vec())
             .await
             .assert_rule(403, "M_FORBIDDEN", "media_type_mismatch");
         upload(&http, &token, "text/plain", vec![b'a'; 65])
             .await
             .assert_rule(413, "M_TOO_LARGE", "media_too_large");
-        upload(&http, &token, "text/plain", b"X5O EICAR-STANDARD-ANTIVIRUS-TEST-FILE".to_vec())
-            .await
-            .assert_rule(403, "M_FORBIDDEN", "media_quarantined");
+        upload(
+            &http,
+            &token,
+            "text/plain",
+            b"X5O EICAR-STANDARD-ANTIVIRUS-TEST-FILE".to_vec(),
+        )
+        .await
+        .assert_rule(403, "M_FORBIDDEN", "media_quarantined");
         let clean = upload(&http, &token, "text/plain", b"handover notes".to_vec()).await;
         media_id(&clean);
 
@@ -83,19 +102,30 @@ async fn uploads_pass_the_allowlist_magic_bytes_caps_scanner_and_stripping() {
         assert_eq!(got.status, 200);
         assert!(!contains(&got.body, GPS_MARKER), "EXIF survived the upload");
         assert!(!contains(&got.body, b"Exif"));
-        assert_eq!(image::load_from_memory(&got.body).expect("still an image").width(), 48);
+        assert_eq!(
+            image::load_from_memory(&got.body)
+                .expect("still an image")
+                .width(),
+            48
+        );
         let on_disk = walk(&server.data_dir().join("media"))
             .into_iter()
             .any(|p| contains(&std::fs::read(p).unwrap_or_default(), GPS_MARKER));
         assert!(!on_disk, "the GPS marker is on disk");
 
         // No URL previews (the server fetches nothing on a user's behalf), no remote media.
-        http.get("/_matrix/client/v1/media/preview_url?url=https%3A%2F%2Fexample.org", Some(&token))
-            .await
-            .assert_rule(403, "M_FORBIDDEN", "url_previews_off");
-        http.get("/_matrix/client/v1/media/download/gp-practice.example/abc", Some(&token))
-            .await
-            .assert_error(404, &["M_NOT_FOUND"]);
+        http.get(
+            "/_matrix/client/v1/media/preview_url?url=https%3A%2F%2Fexample.org",
+            Some(&token),
+        )
+        .await
+        .assert_rule(403, "M_FORBIDDEN", "url_previews_off");
+        http.get(
+            "/_matrix/client/v1/media/download/gp-practice.example/abc",
+            Some(&token),
+        )
+        .await
+        .assert_error(404, &["M_NOT_FOUND"]);
     })
     .await;
 }

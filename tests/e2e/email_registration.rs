@@ -65,31 +65,63 @@ async fn only_a_validated_nhs_address_registers_and_becomes_the_accounts_3pid() 
 
         // The flow asks for an email address; the dummy stage is not offered.
         let first = http
-            .post_json("/_matrix/client/v3/register", None, &json!({ "username": "asmith", "password": PASSWORD }))
+            .post_json(
+                "/_matrix/client/v3/register",
+                None,
+                &json!({ "username": "asmith", "password": PASSWORD }),
+            )
             .await;
         assert_eq!(first.status, 401, "{}", first.text());
         let uia = first.json();
-        assert_eq!(uia["flows"], json!([{ "stages": ["m.login.email.identity"] }]));
+        assert_eq!(
+            uia["flows"],
+            json!([{ "stages": ["m.login.email.identity"] }])
+        );
         let session = uia["session"].clone();
 
         // Outside the organisation's domains: the spec's M_THREEPID_DENIED, naming the rule.
         for outside in ["someone@gmail.com", "a@nhs.uk", "a@nhs.net.evil.example"] {
-            request_token(&http, outside)
-                .await
-                .assert_rule(403, "M_THREEPID_DENIED", "email_domain_not_allowed");
+            request_token(&http, outside).await.assert_rule(
+                403,
+                "M_THREEPID_DENIED",
+                "email_domain_not_allowed",
+            );
         }
-        request_token(&http, "not an address").await.assert_error(400, &["M_INVALID_PARAM"]);
-        assert!(mails(&dir).is_empty(), "nothing is sent to a refused address");
+        request_token(&http, "not an address")
+            .await
+            .assert_error(400, &["M_INVALID_PARAM"]);
+        assert!(
+            mails(&dir).is_empty(),
+            "nothing is sent to a refused address"
+        );
 
         let sent = request_token(&http, "A.Smith@UHB.nhs.uk").await.ok();
         let sid = sent["sid"].as_str().expect("sid").to_owned();
         let submit_url = sent["submit_url"].as_str().expect("submit_url").to_owned();
-        assert!(submit_url.ends_with("/_matrix/client/unstable/org.handover.email/submit_token"), "{submit_url}");
+        assert!(
+            submit_url.ends_with("/_matrix/client/unstable/org.handover.email/submit_token"),
+            "{submit_url}"
+        );
         let mail = mails(&dir).pop().expect("a validation email");
-        assert!(mail.contains("From: Ward 7 Chat <noreply@localhost>\r\n"), "{mail}");
+        assert!(
+            mail.contains("From: Ward 7 Chat <noreply@localhost>\r\n"),
+            "{mail}"
+        );
         assert!(mail.contains("To: a.smith@uhb.nhs.uk\r\n"), "{mail}");
-        let link = mail.lines().find(|l| l.contains("submit_token?")).expect("a link").trim().to_owned();
-        let token = mail.split("code in the app: ").nth(1).expect("a code").split_whitespace().next().unwrap().to_owned();
+        let link = mail
+            .lines()
+            .find(|l| l.contains("submit_token?"))
+            .expect("a link")
+            .trim()
+            .to_owned();
+        let token = mail
+            .split("code in the app: ")
+            .nth(1)
+            .expect("a code")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
         let link_path = &link[link.find("/_matrix").unwrap()..];
 
         // Not validated yet: the stage fails.
@@ -98,38 +130,77 @@ async fn only_a_validated_nhs_address_registers_and_becomes_the_accounts_3pid() 
         // Opening the link (as a mail scanner would) validates nothing: it shows a button.
         let page = http.get(link_path, None).await;
         assert_eq!(page.status, 200);
-        assert!(page.content_type().unwrap_or_default().starts_with("text/html"));
-        assert!(page.text().contains("<form method=\"post\""), "{}", page.text());
+        assert!(
+            page.content_type()
+                .unwrap_or_default()
+                .starts_with("text/html")
+        );
+        assert!(
+            page.text().contains("<form method=\"post\""),
+            "{}",
+            page.text()
+        );
         assert_eq!(register(&http, &session, &sid).await.status, 401);
 
         // A client submitting a wrong token gets the identity API's error.
         let path = "/_matrix/client/unstable/org.handover.email/submit_token";
-        http.post_json(path, None, &json!({ "sid": sid, "client_secret": SECRET, "token": "0000" }))
-            .await
-            .assert_error(400, &["M_TOKEN_INCORRECT"]);
+        http.post_json(
+            path,
+            None,
+            &json!({ "sid": sid, "client_secret": SECRET, "token": "0000" }),
+        )
+        .await
+        .assert_error(400, &["M_TOKEN_INCORRECT"]);
         // The page's Confirm button.
         let form = format!("sid={sid}&client_secret={SECRET}&token={token}");
         let confirmed = http
-            .request("POST", path, None, Some(("application/x-www-form-urlencoded", form.into_bytes())))
+            .request(
+                "POST",
+                path,
+                None,
+                Some(("application/x-www-form-urlencoded", form.into_bytes())),
+            )
             .await;
         assert_eq!(confirmed.status, 200, "{}", confirmed.text());
-        assert!(confirmed.text().contains("confirmed"), "{}", confirmed.text());
+        assert!(
+            confirmed.text().contains("confirmed"),
+            "{}",
+            confirmed.text()
+        );
 
         let done = register(&http, &session, &sid).await.ok();
         assert_eq!(done["user_id"], "@asmith:localhost");
         let access = done["access_token"].as_str().expect("logged in").to_owned();
-        let ids = http.get("/_matrix/client/v3/account/3pid", Some(&access)).await.ok();
+        let ids = http
+            .get("/_matrix/client/v3/account/3pid", Some(&access))
+            .await
+            .ok();
         assert_eq!(ids["threepids"].as_array().map(Vec::len), Some(1), "{ids}");
         assert_eq!(ids["threepids"][0]["medium"], "email");
         assert_eq!(ids["threepids"][0]["address"], "a.smith@uhb.nhs.uk");
 
         // The token never reaches the logs; the refusal and the binding are in the audit trail.
         assert!(!server.stderr().contains(&token), "the token was logged");
-        let out = server.cli(&["audit", "export", "--since", "2000-01-01", "--until", "2100-01-01"]).await;
+        let out = server
+            .cli(&[
+                "audit",
+                "export",
+                "--since",
+                "2000-01-01",
+                "--until",
+                "2100-01-01",
+            ])
+            .await;
         let export = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(export.contains("\"rule\":\"email_domain_not_allowed\""), "{export}");
+        assert!(
+            export.contains("\"rule\":\"email_domain_not_allowed\""),
+            "{export}"
+        );
         assert!(export.contains("\"action\":\"threepid.bind\""), "{export}");
-        assert!(!export.contains(&token) && !export.contains("someone@"), "{export}");
+        assert!(
+            !export.contains(&token) && !export.contains("someone@"),
+            "{export}"
+        );
     })
     .await;
 }
@@ -139,10 +210,18 @@ async fn a_server_without_domains_registers_as_before_and_validates_no_email() {
     with_timeout(60, async {
         let server = TestServer::start().await;
         let http = server.http();
-        request_token(&http, "a@nhs.net").await.assert_error(400, &["M_THREEPID_MEDIUM_NOT_SUPPORTED"]);
+        request_token(&http, "a@nhs.net")
+            .await
+            .assert_error(400, &["M_THREEPID_MEDIUM_NOT_SUPPORTED"]);
         let (_, token) = http.register("alice", PASSWORD).await;
-        let ids = http.get("/_matrix/client/v3/account/3pid", Some(&token)).await.ok();
-        assert!(ids["threepids"].as_array().is_none_or(Vec::is_empty), "{ids}");
+        let ids = http
+            .get("/_matrix/client/v3/account/3pid", Some(&token))
+            .await
+            .ok();
+        assert!(
+            ids["threepids"].as_array().is_none_or(Vec::is_empty),
+            "{ids}"
+        );
     })
     .await;
 }

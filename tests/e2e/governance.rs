@@ -14,7 +14,10 @@ fn state_path(room: &str, kind: &str) -> String {
 
 async fn send_text(http: &Http, token: &str, room: &str, txn: &str, content: &Value) -> Resp {
     http.put_json(
-        &format!("/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", enc(room)),
+        &format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+            enc(room)
+        ),
         Some(token),
         content,
     )
@@ -39,29 +42,48 @@ async fn nhs_numbers_are_refused_in_unencrypted_metadata() {
         r.assert_rule(403, "M_FORBIDDEN", "nhs_number_in_metadata");
         assert!(!r.text().contains("9434765919") && !r.text().contains(NHS_NUMBER));
 
-        let room = http.create_room(&token, &json!({ "name": "Ward 7 handover" })).await;
+        let room = http
+            .create_room(&token, &json!({ "name": "Ward 7 handover" }))
+            .await;
         for (kind, content) in [
             ("m.room.name", json!({ "name": format!("Pt {NHS_NUMBER}") })),
             ("m.room.topic", json!({ "topic": "NHS 9434765919" })),
-            ("m.room.topic", json!({ "topic": "x", "m.topic": { "m.text": [{ "body": "943-476-5919" }] } })),
+            (
+                "m.room.topic",
+                json!({ "topic": "x", "m.topic": { "m.text": [{ "body": "943-476-5919" }] } }),
+            ),
         ] {
             http.put_json(&state_path(&room, kind), Some(&token), &content)
                 .await
                 .assert_rule(403, "M_FORBIDDEN", "nhs_number_in_metadata");
         }
         let profile = format!("/_matrix/client/v3/profile/{}/displayname", enc(&alice));
-        http.put_json(&profile, Some(&token), &json!({ "displayname": format!("Dr A {NHS_NUMBER}") }))
-            .await
-            .assert_rule(403, "M_FORBIDDEN", "nhs_number_in_metadata");
+        http.put_json(
+            &profile,
+            Some(&token),
+            &json!({ "displayname": format!("Dr A {NHS_NUMBER}") }),
+        )
+        .await
+        .assert_rule(403, "M_FORBIDDEN", "nhs_number_in_metadata");
 
         // A number failing the check digit is not an NHS number; message bodies are allowed
         // by default (identifying the patient is often necessary in clinical conversation).
-        http.put_json(&state_path(&room, "m.room.topic"), Some(&token), &json!({ "topic": NOT_NHS_NUMBER }))
-            .await
-            .ok();
-        send_text(&http, &token, &room, "t1", &json!({ "msgtype": "m.text", "body": NHS_NUMBER }))
-            .await
-            .ok();
+        http.put_json(
+            &state_path(&room, "m.room.topic"),
+            Some(&token),
+            &json!({ "topic": NOT_NHS_NUMBER }),
+        )
+        .await
+        .ok();
+        send_text(
+            &http,
+            &token,
+            &room,
+            "t1",
+            &json!({ "msgtype": "m.text", "body": NHS_NUMBER }),
+        )
+        .await
+        .ok();
     })
     .await;
 }
@@ -111,12 +133,21 @@ async fn encryption_cannot_be_removed_or_changed() {
         let (_, token) = http.register("alice", PASSWORD).await;
         // Private rooms start encrypted (rooms.encrypt_by_default).
         let room = http.create_room(&token, &json!({})).await;
-        let enc_state = http.get(&state_path(&room, "m.room.encryption"), Some(&token)).await;
+        let enc_state = http
+            .get(&state_path(&room, "m.room.encryption"), Some(&token))
+            .await;
         assert_eq!(enc_state.ok()["algorithm"], "m.megolm.v1.aes-sha2");
-        for content in [json!({}), json!({ "algorithm": "m.olm.v1.curve25519-aes-sha2" })] {
-            http.put_json(&state_path(&room, "m.room.encryption"), Some(&token), &content)
-                .await
-                .assert_rule(403, "M_FORBIDDEN", "encryption_irreversible");
+        for content in [
+            json!({}),
+            json!({ "algorithm": "m.olm.v1.curve25519-aes-sha2" }),
+        ] {
+            http.put_json(
+                &state_path(&room, "m.room.encryption"),
+                Some(&token),
+                &content,
+            )
+            .await
+            .assert_rule(403, "M_FORBIDDEN", "encryption_irreversible");
         }
     })
     .await;
@@ -143,9 +174,13 @@ async fn invites_stay_inside_the_organisation_and_honour_the_invitees_config() {
             }
         };
         // Outside the organisation (no `[invites] allowed_servers`): refused before any contact.
-        invite(a.clone(), "@dr.who:gp-practice.example".into(), room.clone())
-            .await
-            .assert_rule(403, "M_FORBIDDEN", "invite_outside_organisation");
+        invite(
+            a.clone(),
+            "@dr.who:gp-practice.example".into(),
+            room.clone(),
+        )
+        .await
+        .assert_rule(403, "M_FORBIDDEN", "invite_outside_organisation");
         let r = http
             .post_json(
                 "/_matrix/client/v3/createRoom",
@@ -157,7 +192,10 @@ async fn invites_stay_inside_the_organisation_and_honour_the_invitees_config() {
 
         // Bob accepts invites only from Carol (MSC4155 invite permission config).
         http.put_json(
-            &format!("/_matrix/client/v3/user/{}/account_data/m.invite_permission_config", enc(&bob)),
+            &format!(
+                "/_matrix/client/v3/user/{}/account_data/m.invite_permission_config",
+                enc(&bob)
+            ),
             Some(&b),
             &json!({ "default_action": "block", "allowed_users": ["@carol:localhost"] }),
         )
@@ -169,7 +207,9 @@ async fn invites_stay_inside_the_organisation_and_honour_the_invitees_config() {
         let carols = http.create_room(&c, &json!({})).await;
         invite(c.clone(), bob.clone(), carols).await.ok();
         // Alice's invite of Carol (no config) goes through.
-        invite(a.clone(), "@carol:localhost".into(), room.clone()).await.ok();
+        invite(a.clone(), "@carol:localhost".into(), room.clone())
+            .await
+            .ok();
         let _ = alice;
     })
     .await;

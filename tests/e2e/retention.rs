@@ -23,13 +23,24 @@ impl Fx {
         .await;
         let http = server.http();
         let (_, token) = http.register("alice", PASSWORD).await;
-        let room = http.create_room(&token, &json!({ "preset": "public_chat" })).await;
-        Fx { server, http, token, room }
+        let room = http
+            .create_room(&token, &json!({ "preset": "public_chat" }))
+            .await;
+        Fx {
+            server,
+            http,
+            token,
+            room,
+        }
     }
 
     async fn state(&self, room: &str, kind: &str, content: Value) {
         self.http
-            .put_json(&format!("/_matrix/client/v3/rooms/{}/state/{kind}/", enc(room)), Some(&self.token), &content)
+            .put_json(
+                &format!("/_matrix/client/v3/rooms/{}/state/{kind}/", enc(room)),
+                Some(&self.token),
+                &content,
+            )
             .await
             .ok();
     }
@@ -38,7 +49,14 @@ impl Fx {
         let txn = format!("t{}", rand_suffix());
         let r = self
             .http
-            .put_json(&format!("/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}", enc(room)), Some(&self.token), &content)
+            .put_json(
+                &format!(
+                    "/_matrix/client/v3/rooms/{}/send/m.room.message/{txn}",
+                    enc(room)
+                ),
+                Some(&self.token),
+                &content,
+            )
             .await;
         r.ok()["event_id"].as_str().unwrap().to_owned()
     }
@@ -49,9 +67,20 @@ impl Fx {
         img.write_to(&mut out, image::ImageFormat::Png).unwrap();
         let r = self
             .http
-            .request("POST", "/_matrix/media/v3/upload", Some(&self.token), Some(("image/png", out.into_inner())))
+            .request(
+                "POST",
+                "/_matrix/media/v3/upload",
+                Some(&self.token),
+                Some(("image/png", out.into_inner())),
+            )
             .await;
-        r.ok()["content_uri"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()
+        r.ok()["content_uri"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned()
     }
 
     /// `handover admin purge [--dry-run]`: the printed report.
@@ -87,18 +116,36 @@ impl Fx {
 
     /// Actions of the exported audit trail.
     async fn audit(&self) -> Vec<Value> {
-        let out = self.server.cli(&["audit", "export", "--since", "2000-01-01", "--until", "2100-01-01"]).await;
+        let out = self
+            .server
+            .cli(&[
+                "audit",
+                "export",
+                "--since",
+                "2000-01-01",
+                "--until",
+                "2100-01-01",
+            ])
+            .await;
         assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 }
 
 fn rand_suffix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 fn n(report: &Value, key: &str) -> u64 {
-    report[key].as_u64().unwrap_or_else(|| panic!("{key} missing in {report}"))
+    report[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing in {report}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,14 +202,26 @@ async fn expired_messages_and_their_files_are_purged_by_the_admin_command() {
 async fn a_legal_hold_keeps_a_room_until_released() {
     with_timeout(180, async {
         let f = Fx::new("").await;
-        f.state(&f.room, "m.room.retention", json!({ "max_lifetime": 1000 })).await;
-        f.send(&f.room, json!({ "msgtype": "m.text", "body": "MARKER-e2e-held" })).await;
-        f.state(&f.room, "m.room.topic", json!({ "topic": "current" })).await;
-        let out = f.server.cli(&["admin", "hold", "room", &f.room, "--reason", "case 42"]).await;
+        f.state(&f.room, "m.room.retention", json!({ "max_lifetime": 1000 }))
+            .await;
+        f.send(
+            &f.room,
+            json!({ "msgtype": "m.text", "body": "MARKER-e2e-held" }),
+        )
+        .await;
+        f.state(&f.room, "m.room.topic", json!({ "topic": "current" }))
+            .await;
+        let out = f
+            .server
+            .cli(&["admin", "hold", "room", &f.room, "--reason", "case 42"])
+            .await;
         assert!(out.status.success(), "{out:?}");
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hold placed");
         let list = f.server.cli(&["admin", "hold", "list"]).await;
-        assert!(String::from_utf8_lossy(&list.stdout).contains(&f.room), "{list:?}");
+        assert!(
+            String::from_utf8_lossy(&list.stdout).contains(&f.room),
+            "{list:?}"
+        );
         tokio::time::sleep(Duration::from_millis(1500)).await;
 
         let r = f.purge(false).await;
@@ -170,14 +229,32 @@ async fn a_legal_hold_keeps_a_room_until_released() {
         assert_eq!(n(&r, "events_deleted"), 0, "{r}");
         assert!(f.server.db_contains("MARKER-e2e-held"));
 
-        let out = f.server.cli(&["admin", "hold", "room", &f.room, "--release"]).await;
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "hold released", "{out:?}");
+        let out = f
+            .server
+            .cli(&["admin", "hold", "room", &f.room, "--release"])
+            .await;
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "hold released",
+            "{out:?}"
+        );
         let r = f.purge(false).await;
         assert!(n(&r, "events_deleted") >= 1, "{r}");
         assert!(!f.server.db_contains("MARKER-e2e-held"));
-        let actions: Vec<String> = f.audit().await.iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
-        assert!(actions.contains(&"retention.hold".to_owned()), "{actions:?}");
-        assert!(actions.contains(&"retention.release".to_owned()), "{actions:?}");
+        let actions: Vec<String> = f
+            .audit()
+            .await
+            .iter()
+            .map(|e| e["action"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            actions.contains(&"retention.hold".to_owned()),
+            "{actions:?}"
+        );
+        assert!(
+            actions.contains(&"retention.release".to_owned()),
+            "{actions:?}"
+        );
     })
     .await;
 }
@@ -187,12 +264,32 @@ async fn redacted_originals_wait_for_the_rooms_min_lifetime() {
     with_timeout(180, async {
         // Redacted originals would be erased at once; the room's minimum lifetime holds them.
         let f = Fx::new("[retention]\nredacted_grace = \"1ms\"\n").await;
-        f.state(&f.room, "m.room.retention", json!({ "min_lifetime": 4000 })).await;
-        let path = format!("/_matrix/client/unstable/org.matrix.msc1763/rooms/{}/retention", enc(&f.room));
-        assert_eq!(f.http.get(&path, Some(&f.token)).await.ok(), json!({ "min_lifetime": 4000 }));
-        let ev = f.send(&f.room, json!({ "msgtype": "m.text", "body": "MARKER-e2e-redacted" })).await;
+        f.state(&f.room, "m.room.retention", json!({ "min_lifetime": 4000 }))
+            .await;
+        let path = format!(
+            "/_matrix/client/unstable/org.matrix.msc1763/rooms/{}/retention",
+            enc(&f.room)
+        );
+        assert_eq!(
+            f.http.get(&path, Some(&f.token)).await.ok(),
+            json!({ "min_lifetime": 4000 })
+        );
+        let ev = f
+            .send(
+                &f.room,
+                json!({ "msgtype": "m.text", "body": "MARKER-e2e-redacted" }),
+            )
+            .await;
         f.http
-            .put_json(&format!("/_matrix/client/v3/rooms/{}/redact/{}/r1", enc(&f.room), enc(&ev)), Some(&f.token), &json!({}))
+            .put_json(
+                &format!(
+                    "/_matrix/client/v3/rooms/{}/redact/{}/r1",
+                    enc(&f.room),
+                    enc(&ev)
+                ),
+                Some(&f.token),
+                &json!({}),
+            )
             .await
             .ok();
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -212,15 +309,38 @@ async fn redacted_originals_wait_for_the_rooms_min_lifetime() {
 async fn a_file_still_shared_in_another_room_survives_the_purge() {
     with_timeout(180, async {
         let f = Fx::new("").await;
-        f.state(&f.room, "m.room.retention", json!({ "max_lifetime": 1000 })).await;
+        f.state(&f.room, "m.room.retention", json!({ "max_lifetime": 1000 }))
+            .await;
         let (bob, b) = f.http.register("bob", PASSWORD).await;
-        let archive = f.http.create_room(&f.token, &json!({ "preset": "public_chat", "invite": [bob] })).await;
-        f.http.post_json(&format!("/_matrix/client/v3/join/{}", enc(&archive)), Some(&b), &json!({})).await.ok();
+        let archive = f
+            .http
+            .create_room(
+                &f.token,
+                &json!({ "preset": "public_chat", "invite": [bob] }),
+            )
+            .await;
+        f.http
+            .post_json(
+                &format!("/_matrix/client/v3/join/{}", enc(&archive)),
+                Some(&b),
+                &json!({}),
+            )
+            .await
+            .ok();
         let media = f.upload_png().await;
         let url = format!("mxc://localhost/{media}");
-        f.send(&f.room, json!({ "msgtype": "m.image", "body": "MARKER-e2e-first-share", "url": url })).await;
-        f.send(&archive, json!({ "msgtype": "m.image", "body": "kept", "url": url })).await;
-        f.state(&f.room, "m.room.topic", json!({ "topic": "current" })).await;
+        f.send(
+            &f.room,
+            json!({ "msgtype": "m.image", "body": "MARKER-e2e-first-share", "url": url }),
+        )
+        .await;
+        f.send(
+            &archive,
+            json!({ "msgtype": "m.image", "body": "kept", "url": url }),
+        )
+        .await;
+        f.state(&f.room, "m.room.topic", json!({ "topic": "current" }))
+            .await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
 
         let r = f.purge(false).await;
@@ -230,7 +350,13 @@ async fn a_file_still_shared_in_another_room_survives_the_purge() {
         assert!(!f.server.db_contains("MARKER-e2e-first-share"));
         assert!(f.media_files(&media) >= 1);
         // The archive's members can still open it.
-        let got = f.http.get(&format!("/_matrix/client/v1/media/download/localhost/{media}"), Some(&b)).await;
+        let got = f
+            .http
+            .get(
+                &format!("/_matrix/client/v1/media/download/localhost/{media}"),
+                Some(&b),
+            )
+            .await;
         assert_eq!(got.status, 200, "{}", got.text());
     })
     .await;
