@@ -9,10 +9,15 @@ use serde_json::Value;
 const SECRET: &str = "client-secret-1";
 
 async fn start(dir: &tempfile::TempDir) -> TestServer {
+    start_with(dir, None).await
+}
+
+async fn start_with(dir: &tempfile::TempDir, rate_limit: Option<LoginRateLimit>) -> TestServer {
     let mails = dir.path().join("mails.txt");
     let script = "cat >> \"$0\"; echo '=== END ===' >> \"$0\"";
     TestServer::start_with(ServerOptions {
         allowed_email_domains: vec!["nhs.net".into(), "*.nhs.uk".into()],
+        rate_limit,
         extra_toml: format!(
             "[email]\nsendmail_command = [\"sh\", \"-c\", {}, {}]\nfrom = \"Ward 7 Chat <noreply@localhost>\"\n",
             toml_str(script),
@@ -221,6 +226,60 @@ async fn a_server_without_domains_registers_as_before_and_validates_no_email() {
         assert!(
             ids["threepids"].as_array().is_none_or(Vec::is_empty),
             "{ids}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_the_email_stage_does_not_hit_the_registration_rate_limit() {
+    with_timeout(120, async {
+        let dir = tempfile::tempdir().unwrap();
+        // Registration's per-IP budget at its defaults: a burst of 5, then one per 10 s.
+        let limits = LoginRateLimit {
+            login_burst: 10,
+            login_per_second: 0.2,
+        };
+        let server = start_with(&dir, Some(limits)).await;
+        let http = server.http();
+        let first = http
+            .post_json(
+                "/_matrix/client/v3/register",
+                None,
+                &json!({ "username": "asmith", "password": PASSWORD }),
+            )
+            .await;
+        let session = first.json()["session"].clone();
+        let sid = request_token(&http, "a.smith@nhs.net").await.ok()["sid"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // A client waiting for the user to open the link polls every few seconds.
+        for _ in 0..8 {
+            let poll = register(&http, &session, &sid).await;
+            assert_eq!(poll.status, 401, "{}", poll.text());
+        }
+        let mail = mails(&dir).pop().unwrap();
+        let token = mail
+            .split("code in the app: ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        let path = "/_matrix/client/unstable/org.handover.email/submit_token";
+        let ok = http
+            .post_json(
+                path,
+                None,
+                &json!({ "sid": sid, "client_secret": SECRET, "token": token }),
+            )
+            .await;
+        assert_eq!(ok.ok(), json!({ "success": true }));
+        assert_eq!(
+            register(&http, &session, &sid).await.ok()["user_id"],
+            "@asmith:localhost"
         );
     })
     .await;

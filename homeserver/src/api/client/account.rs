@@ -4,6 +4,7 @@ use ruma::api::client::account::{
     ThirdPartyIdRemovalStatus, change_password, check_registration_token_validity, deactivate,
     get_3pids, get_username_availability, register, request_registration_token_via_email,
 };
+use ruma::api::client::uiaa::AuthData;
 
 use super::{limit_password_attempts, required_session};
 use crate::api::ruma::Ruma;
@@ -15,7 +16,12 @@ pub async fn register(
     s: Services,
     req: Ruma<register::v3::Request>,
 ) -> Result<register::v3::Response> {
-    s.rate_limits.check_register(req.client_ip)?;
+    // Clients poll the email stage every few seconds while the user opens the emailed link.
+    // Those polls guess nothing (the token is submitted elsewhere, five tries per session, and
+    // each session cost a rate-limited `requestToken`), so they do not spend the per-IP budget.
+    if !matches!(req.auth, Some(AuthData::EmailIdentity(_))) {
+        s.rate_limits.check_register(req.client_ip)?;
+    }
     if req.kind == register::RegistrationKind::Guest {
         return Err(Error::new(
             http::StatusCode::FORBIDDEN,
