@@ -5,13 +5,14 @@
 //! server answers 404 (see `local_media`); nothing is ever fetched from elsewhere.
 
 mod binding;
+// What still refers to a file (retention); next to `binding`, whose rules it follows.
+mod references;
 mod clinical;
 #[cfg(test)]
 mod clinical_tests;
 mod disposition;
 mod files;
 mod pending;
-mod references;
 mod scan;
 mod strip;
 #[cfg(test)]

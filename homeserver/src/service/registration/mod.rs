@@ -40,8 +40,8 @@ use crate::store::threepids::{ThreepidStore, Validation};
 /// The UIA note carrying the validated email session through a multi-stage flow.
 const EMAIL_SID: &str = "email_sid";
 
-/// A `POST /register` request, after the handler's rate limit.
-#[derive(Debug, Clone, Default)]
+/// A `POST /register` request, after the handler's rate limit. No `Debug`: it holds the password.
+#[derive(Clone, Default)]
 pub struct Registration {
     pub username: Option<String>,
     pub password: Option<String>,
