@@ -5,8 +5,6 @@
 //! server answers 404 (see `local_media`); nothing is ever fetched from elsewhere.
 
 mod binding;
-// What still refers to a file (retention); next to `binding`, whose rules it follows.
-mod references;
 mod clinical;
 #[cfg(test)]
 mod clinical_tests;
@@ -19,6 +17,9 @@ mod strip;
 mod tests;
 mod thumbnail;
 mod thumbnails;
+
+// What still refers to a file, for retention (it follows `binding`'s rules).
+mod references;
 
 use std::sync::Arc;
 use std::time::Duration;
