@@ -9,6 +9,15 @@
 #      installs it into .cache/synapse-venv).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# The audit tests tamper with the trail through the `sqlite3` command.
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  echo "== installing sqlite3 (the audit tests tamper with the trail through it)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq sqlite3 >/dev/null
+  fi
+fi
 if [[ -z "${HANDOVER_BIN:-}" ]]; then
   (cd "$root" && cargo build -p handover --bin handover)
   target="${CARGO_TARGET_DIR:-$root/target}"

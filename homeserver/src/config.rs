@@ -2,6 +2,7 @@
 //! Nested keys use a double underscore in the environment: `HANDOVER_LISTEN__CLIENT`.
 
 mod clinical_media;
+mod email;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 pub use self::clinical_media::ClinicalMediaConfig;
+pub use self::email::EmailConfig;
 mod retention;
 pub use self::retention::{RetentionConfig, parse_duration_ms};
 
@@ -53,6 +55,9 @@ pub struct Config {
     /// Message retention and purge (docs/GOVERNANCE.md, "Retention and purge").
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Outgoing email (validation links), through a sendmail-compatible command.
+    #[serde(default)]
+    pub email: EmailConfig,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -220,6 +225,11 @@ pub struct RegistrationConfig {
     pub tokens: Vec<String>,
     /// Minimum password length for new passwords.
     pub min_password_length: usize,
+    /// With these (`nhs.net`, `*.nhs.uk`), registering through the API needs an email address
+    /// in one of them, proven by an emailed link (`m.login.email.identity`; rule
+    /// `email_domain_not_allowed`). Empty: no email is asked for.
+    #[serde(default)]
+    pub allowed_email_domains: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -312,6 +322,7 @@ impl Default for Config {
                 mode: RegistrationMode::Closed,
                 tokens: vec![],
                 min_password_length: 8,
+                allowed_email_domains: vec![],
             },
             media: MediaConfig {
                 max_upload_bytes: 50 * 1024 * 1024,
@@ -340,6 +351,7 @@ impl Default for Config {
             clinical_media: ClinicalMediaConfig::default(),
             federation: FederationConfig::default(),
             retention: RetentionConfig::default(),
+            email: EmailConfig::default(),
         }
     }
 }
@@ -448,6 +460,8 @@ impl Config {
             );
         }
         self.retention.validate()?;
+        self.email
+            .validate(&self.registration.allowed_email_domains)?;
         if self.database.readers == 0 {
             return Err("configuration error: key `database.readers` must be at least 1".into());
         }

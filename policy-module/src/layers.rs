@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::media::{MediaDownloadRequest, MediaTransform, MediaUploadRequest, UploadDecision};
 use crate::{
     CreateRoomRequest, Decision, EventRequest, FederationPeerRequest, InitialState, InviteRequest,
-    Policy, ProfileUpdate, PushFormat, PushRequest, RegistrationRequest,
+    Policy, ProfileUpdate, PushFormat, PushRequest, RegistrationRequest, ThreepidRequest,
 };
 use crate::{Retention, RetentionRequest};
 
@@ -53,6 +53,9 @@ impl Policy for Layers {
     }
     fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
         self.all(|l| l.check_profile_update(req))
+    }
+    fn check_threepid(&self, req: &ThreepidRequest<'_>) -> Decision {
+        self.all(|l| l.check_threepid(req))
     }
     fn check_media_download(&self, req: &MediaDownloadRequest<'_>) -> Decision {
         self.all(|l| l.check_media_download(req))
@@ -152,6 +155,9 @@ mod tests {
         fn check_profile_update(&self, _: &ProfileUpdate<'_>) -> Decision {
             self.no()
         }
+        fn check_threepid(&self, _: &ThreepidRequest<'_>) -> Decision {
+            self.no()
+        }
         fn check_media_upload(&self, _: &MediaUploadRequest<'_>) -> UploadDecision {
             self.no().map(|_| MediaTransform::Keep)
         }
@@ -235,8 +241,14 @@ mod tests {
             purpose: "test",
         };
         assert!(layers.check_federation_peer(&peer).is_err());
+        let email = ThreepidRequest {
+            medium: "email",
+            address: "a@nhs.net",
+            user_id: None,
+        };
+        assert!(layers.check_threepid(&email).is_err());
         // Every check hook above reached the denying layer.
-        assert_eq!(deny.0.load(Ordering::SeqCst), 8);
+        assert_eq!(deny.0.load(Ordering::SeqCst), 9);
     }
 
     struct Keep(Option<u64>, Option<u64>);

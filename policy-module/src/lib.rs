@@ -5,6 +5,7 @@
 //! unit-tested here without a server. [`AllowAll`] allows everything; [`NhsPolicy`] is the NHS
 //! rule set (see docs/GOVERNANCE.md for every rule id).
 
+pub mod email_domains;
 pub mod federation;
 pub mod identity;
 pub mod layers;
@@ -14,6 +15,9 @@ pub mod nhs_number;
 
 use serde::Serialize;
 
+pub use email_domains::{
+    DomainPattern, EmailDomains, RULE_EMAIL_DOMAIN_NOT_ALLOWED, ThreepidRequest,
+};
 pub use federation::{
     Direction, FederationList, FederationPeerRequest, LiveFederationList, RULE_FEDERATION_NO_LIST,
     RULE_FEDERATION_NOT_LISTED,
@@ -147,8 +151,13 @@ pub struct RetentionRequest<'a> {
     pub room: Option<Retention>,
 }
 
-/// The default decision: the room's `max_lifetime` (or the server default) clamped into the
-/// server's `[min_lifetime, max_lifetime]`; the room's `min_lifetime` clamped the same way.
+/// The default decision (MSC1763 as Handover applies it):
+/// - the maximum is the room's `max_lifetime` (or the server default) clamped into the server's
+///   `[min_lifetime, max_lifetime]`; a server maximum applies even to rooms that keep forever;
+/// - the minimum is the longer of the room's `min_lifetime` and the server's, never above the
+///   server maximum (the organisation's schedule is the outer bound);
+/// - MSC1763's invariant `max_lifetime >= min_lifetime` is kept by raising the maximum to the
+///   minimum, never by lowering the minimum: nothing is purged before its minimum lifetime.
 pub fn clamp_retention(req: &RetentionRequest<'_>) -> Retention {
     let b = req.server;
     let clamp = |v: u64| {
@@ -156,18 +165,17 @@ pub fn clamp_retention(req: &RetentionRequest<'_>) -> Retention {
         b.max_lifetime.map_or(v, |m| v.min(m))
     };
     let room = req.room.unwrap_or_default();
-    let max = room.max_lifetime.or(b.default_lifetime);
-    // A server maximum applies even to rooms that ask to keep forever.
-    let max = match max {
+    let max = match room.max_lifetime.or(b.default_lifetime) {
         Some(v) => Some(clamp(v)),
         None => b.max_lifetime,
     };
-    let min = room
-        .min_lifetime
-        .map(clamp)
-        .map(|m| max.map_or(m, |x| m.min(x)));
+    let min = match (room.min_lifetime, b.min_lifetime) {
+        (Some(r), Some(s)) => Some(r.max(s)),
+        (r, s) => r.or(s),
+    }
+    .map(|m| b.max_lifetime.map_or(m, |x| m.min(x)));
     Retention {
-        max_lifetime: max,
+        max_lifetime: max.map(|x| min.map_or(x, |m| x.max(m))),
         min_lifetime: min,
     }
 }
@@ -201,6 +209,10 @@ pub trait Policy: Send + Sync + 'static {
         Vec::new()
     }
     fn check_profile_update(&self, _req: &ProfileUpdate<'_>) -> Decision {
+        Ok(())
+    }
+    /// An email address a user wants to prove (registration restricted to NHS domains).
+    fn check_threepid(&self, _req: &ThreepidRequest<'_>) -> Decision {
         Ok(())
     }
     /// An upload about to be stored; an allowed upload may have to be transformed first
@@ -282,6 +294,9 @@ impl<P: Policy> Policy for Defaults<P> {
     fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
         self.inner.check_profile_update(req)
     }
+    fn check_threepid(&self, req: &ThreepidRequest<'_>) -> Decision {
+        self.inner.check_threepid(req)
+    }
     fn check_media_upload(&self, req: &MediaUploadRequest<'_>) -> UploadDecision {
         self.inner.check_media_upload(req)
     }
@@ -343,6 +358,9 @@ impl<P: Policy> Policy for FederationGate<P> {
     }
     fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
         self.inner.check_profile_update(req)
+    }
+    fn check_threepid(&self, req: &ThreepidRequest<'_>) -> Decision {
+        self.inner.check_threepid(req)
     }
     fn push_format(&self, req: &PushRequest<'_>) -> PushFormat {
         self.inner.push_format(req)
@@ -511,6 +529,27 @@ mod tests {
         assert_eq!(ask(Some(7 * DAY), None).max_lifetime, Some(7 * DAY));
         assert_eq!(ask(None, None).max_lifetime, Some(30 * DAY));
         assert_eq!(ask(Some(7 * DAY), Some(1)).min_lifetime, Some(DAY));
+        // MSC1763: a minimum above the maximum raises the maximum (nothing goes early)...
+        let crossed = ask(Some(7 * DAY), Some(30 * DAY));
+        assert_eq!(crossed.min_lifetime, Some(30 * DAY));
+        assert_eq!(crossed.max_lifetime, Some(30 * DAY));
+        // ...but never past the server's maximum, which bounds the minimum too.
+        let too_long = ask(Some(7 * DAY), Some(1000 * DAY));
+        assert_eq!(too_long.min_lifetime, Some(365 * DAY));
+        assert_eq!(too_long.max_lifetime, Some(365 * DAY));
+        // A room without a minimum gets the server's.
+        assert_eq!(ask(Some(7 * DAY), None).min_lifetime, Some(DAY));
+        // A minimum alone keeps forever when nothing sets a maximum.
+        let only_min = AllowAll.retention_for_room(&RetentionRequest {
+            room_id: "!r:x",
+            server: RetentionBounds::default(),
+            room: Some(Retention {
+                max_lifetime: None,
+                min_lifetime: Some(DAY),
+            }),
+        });
+        assert_eq!(only_min.max_lifetime, None);
+        assert_eq!(only_min.min_lifetime, Some(DAY));
         let none = AllowAll.retention_for_room(&RetentionRequest {
             room_id: "!r:x",
             server: RetentionBounds::default(),

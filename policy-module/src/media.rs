@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::{
     CreateRoomRequest, Decision, Denial, EventRequest, InitialState, InviteRequest, Policy,
-    ProfileUpdate, PushFormat, PushRequest, RegistrationRequest,
+    ProfileUpdate, PushFormat, PushRequest, RegistrationRequest, ThreepidRequest,
 };
 
 pub const RULE_MEDIA_TYPE_NOT_ALLOWED: &str = "media_type_not_allowed";
@@ -203,6 +203,9 @@ impl Policy for ClinicalMedia {
     }
     fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
         self.inner.check_profile_update(req)
+    }
+    fn check_threepid(&self, req: &ThreepidRequest<'_>) -> Decision {
+        self.inner.check_threepid(req)
     }
     fn check_media_upload(&self, req: &MediaUploadRequest<'_>) -> UploadDecision {
         self.inner.check_media_upload(req)?;

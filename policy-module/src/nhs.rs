@@ -85,11 +85,14 @@ impl Policy for NhsPolicy {
         {
             return Err(metadata_denial(what));
         }
+        // An edit (`m.replace`) shows its `m.new_content`, not its fallback body: check both.
         if self.check_messages
             && req.event_type == "m.room.message"
-            && strings(&content, &["body", "formatted_body"])
-                .iter()
-                .any(|b| contains_nhs_number(b))
+            && [&content, &content["m.new_content"]].iter().any(|c| {
+                strings(c, &["body", "formatted_body"])
+                    .iter()
+                    .any(|b| contains_nhs_number(b))
+            })
         {
             return Err(Denial::new(
                 RULE_NHS_NUMBER_IN_MESSAGE,
@@ -193,6 +196,14 @@ mod tests {
         assert!(check(&p, "m.room.message", html).is_err());
         let ok = r#"{"msgtype":"m.text","body":"NHS 943 476 5918"}"#;
         assert_eq!(check(&p, "m.room.message", ok), Ok(()));
+        // An edit whose replacement text carries the number, behind an innocent fallback.
+        let edit = r#"{"msgtype":"m.text","body":"* typo","m.new_content":
+            {"msgtype":"m.text","body":"NHS 9434765919"},
+            "m.relates_to":{"rel_type":"m.replace","event_id":"$e"}}"#;
+        assert_eq!(
+            rule(check(&p, "m.room.message", edit)).as_deref(),
+            Some(RULE_NHS_NUMBER_IN_MESSAGE)
+        );
     }
 
     #[test]

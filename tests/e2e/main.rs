@@ -2,12 +2,16 @@
 //!
 //! One test binary (faster to link than one per file); one module per area.
 
+mod audit;
 mod bad_input;
+mod clinical_media;
 mod edits_redactions;
+mod email_registration;
 mod encryption;
 mod federation;
 mod federation_policy;
 mod federation_synapse;
+mod governance;
 mod media;
 mod messaging;
 mod pagination;
@@ -16,4 +20,5 @@ mod rate_limit;
 mod receipts_typing;
 mod registration;
 mod restart;
+mod retention;
 mod sliding_sync;

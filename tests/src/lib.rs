@@ -96,6 +96,10 @@ pub struct ServerOptions {
     /// `None` writes `[rate_limit] enabled = false`.
     pub rate_limit: Option<LoginRateLimit>,
     pub log_level: String,
+    /// `[registration] allowed_email_domains` (empty: not written).
+    pub allowed_email_domains: Vec<String>,
+    /// More configuration appended at the end of the file (whole `[section]`s).
+    pub extra_toml: String,
 }
 
 impl Default for ServerOptions {
@@ -105,11 +109,14 @@ impl Default for ServerOptions {
             max_upload_bytes: 10 * 1024 * 1024,
             rate_limit: None,
             log_level: std::env::var("HANDOVER_E2E_LOG").unwrap_or_else(|_| "info".into()),
+            allowed_email_domains: vec![],
+            extra_toml: String::new(),
         }
     }
 }
 
-fn toml_str(s: &str) -> String {
+/// A TOML basic string (quotes and backslashes escaped).
+pub fn toml_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -141,6 +148,12 @@ impl ServerOptions {
                 rl.login_burst, rl.login_per_second
             ),
         };
+        let domains = self
+            .allowed_email_domains
+            .iter()
+            .map(|d| toml_str(d))
+            .collect::<Vec<_>>()
+            .join(", ");
         format!(
             r#"server_name = "localhost"
 data_dir = {data_dir}
@@ -151,6 +164,7 @@ client = "127.0.0.1:0"
 [registration]
 mode = "{mode}"
 tokens = [{tokens}]
+allowed_email_domains = [{domains}]
 
 [media]
 max_upload_bytes = {max_upload}
@@ -160,7 +174,9 @@ format = "text"
 level = {level}
 
 [rate_limit]
-{rate_limit}"#,
+{rate_limit}
+{extra}"#,
+            extra = self.extra_toml,
             data_dir = toml_str(&data_dir.to_string_lossy()),
             max_upload = self.max_upload_bytes,
             level = toml_str(&self.log_level),
@@ -403,6 +419,34 @@ impl TestServer {
         within(60, "handover admin create-user", cmd.output())
             .await
             .expect("failed to run handover admin create-user")
+    }
+
+    /// Runs `handover <args> --config <this server's config>` (admin, audit commands).
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(handover_bin());
+        cmd.args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .env_remove("RUST_BACKTRACE")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        within(120, &format!("handover {args:?}"), cmd.output())
+            .await
+            .unwrap_or_else(|e| panic!("failed to run handover {args:?}: {e}"))
+    }
+
+    /// The data directory (database, media).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Whether `marker` occurs in the raw bytes of the database file or its WAL.
+    pub fn db_contains(&self, marker: &str) -> bool {
+        ["handover.db", "handover.db-wal"].iter().any(|f| {
+            std::fs::read(self.data_dir().join(f))
+                .map(|b| b.windows(marker.len()).any(|w| w == marker.as_bytes()))
+                .unwrap_or(false)
+        })
     }
 
     /// The server's stderr of the current (or last) run.
@@ -721,6 +765,19 @@ impl Resp {
             self.text()
         );
         self.assert_error_shape();
+    }
+
+    /// Asserts a governance refusal: the status, the spec's errcode, and an `error` message
+    /// naming the rule (``Denied by policy rule `<rule>`: ...``).
+    #[track_caller]
+    pub fn assert_rule(&self, status: u16, errcode: &str, rule: &str) {
+        self.assert_error(status, &[errcode]);
+        let msg = self.json()["error"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            msg.contains(&format!("`{rule}`")),
+            "{}: the error should name rule `{rule}`: {msg}",
+            self.what
+        );
     }
 
     /// Asserts that `(status, errcode)` is one of `allowed`.

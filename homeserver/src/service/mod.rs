@@ -15,6 +15,7 @@ pub mod media;
 pub mod notifier;
 pub mod push;
 pub mod rate_limit;
+pub mod registration;
 pub mod reports;
 pub mod retention;
 pub mod rooms;
@@ -94,6 +95,8 @@ pub struct Services {
     /// The federation list in force (shared with the policy), for the reloader.
     pub federation_list: Option<handover_policy::LiveFederationList>,
     pub retention: Arc<retention::RetentionService>,
+    /// `POST /register`, email validation and the account's 3PIDs.
+    pub registration: Arc<registration::RegistrationService>,
 }
 
 impl Services {
@@ -114,9 +117,14 @@ impl Services {
             inner: Arc::new(handover_policy::AllowAll),
             rules: config.clinical_media.rules(),
         };
+        // Registration restricted to the organisation's email domains, from `[registration]`.
+        let email_domains =
+            handover_policy::EmailDomains::parse(&config.registration.allowed_email_domains)
+                .map_err(Error::internal)?;
         let policy: Arc<dyn Policy> = Arc::new(handover_policy::Layers::new(vec![
             policy,
             Arc::new(clinical),
+            Arc::new(email_domains),
         ]));
         let limits = Limits {
             max_request_bytes: config.limits.max_request_bytes,
@@ -329,6 +337,16 @@ impl Services {
             settings: retention::RetentionSettings::from_config(&config.retention)
                 .map_err(Error::internal)?,
         }));
+        let registration = Arc::new(registration::RegistrationService::new(
+            config.clone(),
+            registration::RegistrationDeps {
+                users: users.clone(),
+                uiaa: uiaa.clone(),
+                store: store.clone(),
+                policy: policy.clone(),
+                audit: audit.clone(),
+            },
+        )?);
         let reports = Arc::new(reports::ReportService::new(
             store.clone(),
             rooms.clone(),
@@ -370,6 +388,7 @@ impl Services {
             edus,
             federation_list: None,
             retention,
+            registration,
         })
     }
 }

@@ -2,7 +2,7 @@
 //! Sessions are short-lived (a client finishes a flow in seconds), so memory is the right home:
 //! a restart only makes a client start its flow again.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,9 @@ const SESSION_TTL: Duration = Duration::from_secs(15 * 60);
 struct UiaSession {
     completed: Vec<AuthType>,
     created: Instant,
+    /// What completed stages proved (e.g. the validated email address), handed to the caller
+    /// when the whole flow completes: a flow's stages may arrive in different requests.
+    notes: BTreeMap<String, String>,
 }
 
 #[derive(Default)]
@@ -35,6 +38,19 @@ impl UiaaService {
         flows: &[AuthFlow],
         check_stage: StageCheck<'_>,
     ) -> Result<()> {
+        self.check_with_notes(auth, flows, check_stage, None)
+            .map(|_| ())
+    }
+
+    /// As `check`; when the submitted stage is valid, `note` (key, value) is kept with the UIA
+    /// session. Returns every note of the session once some flow is complete.
+    pub fn check_with_notes(
+        &self,
+        auth: Option<&AuthData>,
+        flows: &[AuthFlow],
+        check_stage: StageCheck<'_>,
+        note: Option<(&str, String)>,
+    ) -> Result<BTreeMap<String, String>> {
         let mut sessions = self.sessions.lock().expect("uiaa lock");
         sessions.retain(|_, s| s.created.elapsed() < SESSION_TTL);
 
@@ -55,6 +71,7 @@ impl UiaaService {
                     UiaSession {
                         completed: Vec::new(),
                         created: Instant::now(),
+                        notes: BTreeMap::new(),
                     },
                 );
                 id
@@ -73,6 +90,9 @@ impl UiaaService {
                     let stage = stage.expect("allowed implies some");
                     if !s.completed.contains(&stage) {
                         s.completed.push(stage);
+                    }
+                    if let Some((k, v)) = note {
+                        s.notes.insert(k.to_owned(), v);
                     }
                 }
                 (true, Ok(false)) => {
@@ -96,8 +116,8 @@ impl UiaaService {
             .iter()
             .any(|f| f.stages.iter().all(|s| completed.contains(s)))
         {
-            sessions.remove(&session_id);
-            return Ok(());
+            let done = sessions.remove(&session_id).expect("present");
+            return Ok(done.notes);
         }
         let mut info = UiaaInfo::new(flows.to_vec());
         info.completed = completed.clone();

@@ -40,6 +40,14 @@ pub struct MediaAccess {
     pub quarantined: bool,
 }
 
+/// One event's reference to a file (`media_refs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRef {
+    pub event_id: String,
+    pub room_id: String,
+    pub sender: String,
+}
+
 pub trait MediaStore: Send + Sync {
     /// Records a new upload; `Conflict("media")` if the id already has content.
     fn insert_media(&self, media: &MediaRecord) -> StoreResult<()>;
@@ -68,6 +76,23 @@ pub trait MediaStore: Send + Sync {
         height: u32,
         method: &str,
     ) -> StoreResult<Option<ThumbnailRecord>>;
-    /// Deletes the media row and its thumbnail rows; false if there was none.
+    /// Deletes the media row, its thumbnail rows and its room binding; false if there was no
+    /// media row.
     fn delete_media(&self, media_id: &str) -> StoreResult<bool>;
+    /// Records that an event's content refers to these files (full `mxc://` URIs), whoever
+    /// sent it and whether or not the files exist yet.
+    fn add_media_refs(
+        &self,
+        mxcs: &[String],
+        event_id: &str,
+        room_id: &str,
+        sender: &str,
+    ) -> StoreResult<()>;
+    /// The references to a file from events still stored and not minimised by retention,
+    /// oldest first.
+    fn media_refs(&self, mxc: &str) -> StoreResult<Vec<MediaRef>>;
+    /// Whether some user's profile avatar is this file.
+    fn is_profile_avatar(&self, mxc: &str) -> StoreResult<bool>;
+    /// Moves a file's room binding to `(room_id, event_id)`, or removes it (`None`).
+    fn rebind_media(&self, media_id: &str, to: Option<(&str, &str)>, ts: i64) -> StoreResult<()>;
 }

@@ -23,6 +23,7 @@ pub mod retention;
 pub mod rooms;
 pub mod server_keys;
 pub mod sqlite;
+pub mod threepids;
 pub mod to_device;
 pub mod users;
 

@@ -78,13 +78,15 @@ pub trait RetentionStore: Send + Sync {
         limit: usize,
     ) -> StoreResult<Vec<(Candidate, String)>>;
     /// Deletes events and every row pointing at them (txn ids, relations, push actions,
-    /// receipts); minimises the others. One write transaction. Returns (deleted, minimised).
+    /// receipts, media references); minimises the others (dropping their media references). One write transaction. Returns (deleted, minimised).
     fn purge_events(
         &self,
         delete: Vec<String>,
         minimise: Vec<Minimised>,
         now: i64,
     ) -> StoreResult<(usize, usize)>;
+    /// The `origin_server_ts` of the room's newest event (`min_lifetime` of forgotten rooms).
+    fn newest_event_ts(&self, room_id: &str) -> StoreResult<Option<i64>>;
     /// Rooms whose local members have all forgotten them, not held, with no held sender.
     fn forgotten_rooms(&self, server_name: &str) -> StoreResult<Vec<String>>;
     /// Deletes everything about a room. Returns the number of event rows deleted.

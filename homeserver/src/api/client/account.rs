@@ -2,21 +2,26 @@
 
 use ruma::api::client::account::{
     ThirdPartyIdRemovalStatus, change_password, check_registration_token_validity, deactivate,
-    get_3pids, get_username_availability, register,
+    get_3pids, get_username_availability, register, request_registration_token_via_email,
 };
-use ruma::api::client::uiaa::{AuthData, AuthFlow, AuthType};
+use ruma::api::client::uiaa::AuthData;
 
 use super::{limit_password_attempts, required_session};
 use crate::api::ruma::Ruma;
-use crate::config::RegistrationMode;
 use crate::error::{Error, Result};
 use crate::service::Services;
+use crate::service::registration::Registration;
 
 pub async fn register(
     s: Services,
     req: Ruma<register::v3::Request>,
 ) -> Result<register::v3::Response> {
-    s.rate_limits.check_register(req.client_ip)?;
+    // Clients poll the email stage every few seconds while the user opens the emailed link.
+    // Those polls guess nothing (the token is submitted elsewhere, five tries per session, and
+    // each session cost a rate-limited `requestToken`), so they do not spend the per-IP budget.
+    if !matches!(req.auth, Some(AuthData::EmailIdentity(_))) {
+        s.rate_limits.check_register(req.client_ip)?;
+    }
     if req.kind == register::RegistrationKind::Guest {
         return Err(Error::new(
             http::StatusCode::FORBIDDEN,
@@ -24,44 +29,42 @@ pub async fn register(
             "Guest access is disabled",
         ));
     }
-    let flows = match s.config.registration.mode {
-        RegistrationMode::Closed => {
-            return Err(Error::forbidden("Registration is disabled on this server"));
-        }
-        RegistrationMode::Open => vec![AuthFlow::new(vec![AuthType::Dummy])],
-        RegistrationMode::Token => vec![AuthFlow::new(vec![AuthType::RegistrationToken])],
+    let r = Registration {
+        username: req.username.clone(),
+        password: req.password.clone(),
+        auth: req.auth.clone(),
+        device_id: req.body.device_id.clone(),
+        initial_device_display_name: req.body.initial_device_display_name.clone(),
+        inhibit_login: req.inhibit_login,
     };
-    // Validate the username before the client spends effort on UIA stages.
-    let localpart = req
-        .username
-        .clone()
-        .unwrap_or_else(|| ruma::TransactionId::new().to_string().to_lowercase());
-    s.users.user_id_for(&localpart)?;
-    let tokens = s.config.registration.tokens.clone();
-    s.uiaa.check(req.auth.as_ref(), &flows, &move |auth| {
-        Ok(match auth {
-            AuthData::Dummy(_) => true,
-            AuthData::RegistrationToken(t) => tokens.iter().any(|k| k == &t.token),
-            _ => false,
-        })
-    })?;
-    let user_id = s
-        .users
-        .create_user(&localpart, req.password.as_deref(), false, false)
-        .await?;
-    let mut res = register::v3::Response::new(user_id.clone());
-    if !req.inhibit_login {
-        let session = s
-            .users
-            .create_session(
-                &user_id,
-                req.body.device_id.clone(),
-                req.body.initial_device_display_name.clone(),
-            )
-            .await?;
+    let done = s.registration.register(r, req.client_ip).await?;
+    let mut res = register::v3::Response::new(done.user_id);
+    if let Some(session) = done.session {
         res.access_token = Some(session.access_token);
         res.device_id = Some(session.device_id);
     }
+    Ok(res)
+}
+
+/// Sends the validation link for the `m.login.email.identity` stage (registration restricted
+/// to NHS email domains). Shares registration's per-IP rate limit: each call may send an email.
+pub async fn register_email_request_token(
+    s: Services,
+    req: Ruma<request_registration_token_via_email::v3::Request>,
+) -> Result<request_registration_token_via_email::v3::Response> {
+    s.rate_limits.check_register(req.client_ip)?;
+    let sent = s
+        .registration
+        .request_email_token(
+            req.client_secret.as_str(),
+            &req.email,
+            req.send_attempt.into(),
+            req.client_ip,
+        )
+        .await?;
+    let sid = ruma::OwnedSessionId::try_from(sent.sid).map_err(Error::internal)?;
+    let mut res = request_registration_token_via_email::v3::Response::new(sid);
+    res.submit_url = Some(sent.submit_url);
     Ok(res)
 }
 
@@ -108,18 +111,20 @@ pub async fn deactivate(
     s.accounts
         .deactivate(session, req.erase, req.auth.as_ref())
         .await?;
-    // We hold no third-party ids, so there was nothing to unbind.
+    // Addresses are removed with the account; none was ever bound to an identity server.
     Ok(deactivate::v3::Response::new(
         ThirdPartyIdRemovalStatus::Success,
     ))
 }
 
-/// We store no third-party identifiers (email, phone).
+/// The account's email addresses (the one proven at registration, when required).
 pub async fn get_3pids(
-    _: Services,
-    _: Ruma<get_3pids::v3::Request>,
+    s: Services,
+    req: Ruma<get_3pids::v3::Request>,
 ) -> Result<get_3pids::v3::Response> {
-    Ok(get_3pids::v3::Response::new(Vec::new()))
+    Ok(get_3pids::v3::Response::new(
+        s.registration.threepids(req.user_id()).await?,
+    ))
 }
 
 /// Token guesses share registration's per-IP rate limit (the spec asks for rate limiting).

@@ -8,6 +8,7 @@ mod backup;
 mod dehydrated_device;
 mod device;
 mod discovery;
+mod email_validation;
 mod ephemeral;
 mod filter;
 mod keys;
@@ -57,6 +58,11 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(account::register)
     .ruma(account::register_available)
     .ruma(account::registration_token_validity)
+    .ruma(account::register_email_request_token)
+    .route(
+        crate::service::registration::SUBMIT_TOKEN_PATH,
+        axum::routing::get(email_validation::confirm_page).post(email_validation::submit),
+    )
     .ruma(room::create_room)
     .ruma(room::joined_rooms)
     .ruma(membership::join_by_id)

@@ -50,7 +50,17 @@ impl MediaBinder {
             room_id.to_string(),
             event_id.to_string(),
         );
-        let res = blocking(move || Ok(store.bind_media(&ids, &s, &r, &e, now_ms())?)).await;
+        // Every reference is recorded, whoever sent it: retention keeps a file while any
+        // stored event still refers to it. Only the uploader's own events bind it.
+        let mxcs: Vec<String> = ids
+            .iter()
+            .map(|id| format!("mxc://{}/{id}", self.server_name))
+            .collect();
+        let res = blocking(move || {
+            store.add_media_refs(&mxcs, &e, &r, &s)?;
+            Ok(store.bind_media(&ids, &s, &r, &e, now_ms())?)
+        })
+        .await;
         if let Err(err) = res {
             tracing::error!(%room_id, %event_id, error = ?err, "media room binding failed");
         }
@@ -78,22 +88,28 @@ impl MediaBinder {
 }
 
 /// Media ids of `server_name` named where the spec puts attachments: `url`, `file.url`,
-/// `info.thumbnail_url`, `info.thumbnail_file.url`.
+/// `info.thumbnail_url`, `info.thumbnail_file.url` — in the content itself and in an edit's
+/// `m.new_content` (an `m.replace` can swap the attachment: the new file is what clients show).
 pub fn referenced_media(content: &Value, server_name: &str) -> Vec<String> {
-    let candidates = [
-        &content["url"],
-        &content["file"]["url"],
-        &content["info"]["thumbnail_url"],
-        &content["info"]["thumbnail_file"]["url"],
-    ];
     let prefix = format!("mxc://{server_name}/");
-    let mut out: Vec<String> = candidates
-        .iter()
-        .filter_map(|v| v.as_str()?.strip_prefix(&prefix))
-        .filter(|id| is_valid_media_id(id))
-        .map(str::to_owned)
-        .collect();
-    out.dedup();
+    let mut out: Vec<String> = Vec::new();
+    for c in [content, &content["m.new_content"]] {
+        let candidates = [
+            &c["url"],
+            &c["file"]["url"],
+            &c["info"]["thumbnail_url"],
+            &c["info"]["thumbnail_file"]["url"],
+        ];
+        for id in candidates
+            .iter()
+            .filter_map(|v| v.as_str()?.strip_prefix(&prefix))
+            .filter(|id| is_valid_media_id(id))
+        {
+            if !out.iter().any(|o| o == id) {
+                out.push(id.to_owned());
+            }
+        }
+    }
     out
 }
 
@@ -117,5 +133,25 @@ mod tests {
             vec!["abcDEF123", "thumb_1"]
         );
         assert!(referenced_media(&serde_json::json!({"body": "hi"}), "localhost").is_empty());
+    }
+
+    #[test]
+    fn edits_are_seen_too() {
+        let c = serde_json::json!({
+            "msgtype": "m.image",
+            "body": "* photo",
+            "url": "mxc://localhost/old1",
+            "m.new_content": {
+                "msgtype": "m.image",
+                "url": "mxc://localhost/new1",
+                "file": { "url": "mxc://localhost/old1" },
+                "info": { "thumbnail_url": "mxc://localhost/newthumb" }
+            },
+            "m.relates_to": { "rel_type": "m.replace", "event_id": "$orig" }
+        });
+        assert_eq!(
+            referenced_media(&c, "localhost"),
+            vec!["old1", "new1", "newthumb"]
+        );
     }
 }

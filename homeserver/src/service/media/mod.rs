@@ -23,6 +23,9 @@ mod tests;
 mod thumbnail;
 mod thumbnails;
 
+// What still refers to a file, for retention (it follows `binding`'s rules).
+mod references;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +44,7 @@ use self::clinical::Vetted;
 use self::disposition::{DEFAULT_CONTENT_TYPE, disposition_for};
 use self::files::{FileStore, is_valid_media_id};
 use self::pending::PendingUploads;
+pub use self::references::References;
 use self::scan::Scanner;
 use super::audit::AuditService;
 use super::blocking;
@@ -52,6 +56,8 @@ use crate::store::media::{MediaRecord, MediaStore};
 use crate::store::remote_media::RemoteMediaStore;
 use crate::store::{StoreError, now_ms};
 
+/// Rule id of the refused URL previews.
+pub const URL_PREVIEWS_OFF: &str = "url_previews_off";
 /// Longest a download of a not-yet-uploaded id waits, whatever `timeout_ms` the client asks for.
 const MAX_DOWNLOAD_WAIT: Duration = Duration::from_secs(20);
 /// Thumbnails decoded at once: each may hold up to `thumbnail::MAX_DECODE_BYTES`.
@@ -168,12 +174,6 @@ impl MediaService {
         .await
     }
 
-    /// Who uploaded a local media id, if it has content (retention: holds and dry runs).
-    pub async fn local_uploader(&self, media_id: &str) -> Result<Option<String>> {
-        let (store, id) = (self.store.clone(), media_id.to_owned());
-        blocking(move || Ok(store.get_media(&id)?.map(|m| m.uploader.to_string()))).await
-    }
-
     /// `POST /upload`: stores the content under a new id.
     pub async fn upload(
         &self,
@@ -285,10 +285,15 @@ impl MediaService {
         })
     }
 
-    /// Policy: this server never fetches URLs on a user's behalf (it would leak what clinicians
-    /// read to third parties and let users probe internal hosts). Spec-shaped refusal.
+    /// Policy (rule `url_previews_off`): this server never fetches URLs on a user's behalf (it
+    /// would leak what clinicians read to third parties and let users probe internal hosts).
+    /// Spec-shaped refusal naming the rule. Not audited: clients ask by themselves for every
+    /// link they display, so entries would record no one's decision and bury the trail.
     pub fn url_previews_disabled(&self) -> Error {
-        Error::forbidden("URL previews are disabled")
+        Error::forbidden(format!(
+            "Denied by policy rule `{URL_PREVIEWS_OFF}`: URL previews are disabled; this server \
+             never fetches web pages on a user's behalf"
+        ))
     }
 
     /// The deprecated unauthenticated download and thumbnail endpoints. The spec asks servers to

@@ -3,12 +3,15 @@
 //! from an injected [`Clock`], so tests move it forward instead of waiting.
 
 mod hold;
+mod media;
 mod policy;
 mod purge;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_holds;
+#[cfg(test)]
+mod tests_lifetimes;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 //! Work goes through the writer in batches of `batch_size` rows. Held rooms and held users'
 //! events are never touched. Every run (dry runs too) is audited with counts only.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use handover_compliance::Outcome;
 use ruma::RoomVersionId;
@@ -36,6 +36,12 @@ pub struct PurgeReport {
     /// Redacted events whose original content was erased after `redacted_grace`.
     pub redacted_erased: usize,
     pub media_deleted: usize,
+    /// Files an expired event referred to, kept because another remaining event (or a profile
+    /// avatar) still refers to them.
+    pub media_kept_referenced: usize,
+    /// Redacted originals and forgotten rooms kept because they are younger than the room's
+    /// effective `min_lifetime` (MSC1763: nothing is purged before it).
+    pub min_lifetime_kept: usize,
     pub rooms_deleted: usize,
     /// Undelivered to-device messages past `to_device_lifetime`.
     pub to_device_deleted: usize,
@@ -86,6 +92,14 @@ pub fn media_ids(json: &str, server_name: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// An event's `origin_server_ts` from its stored JSON (0 if unreadable: treated as old).
+fn origin_server_ts(json: &str) -> i64 {
+    serde_json::from_str::<Value>(json)
+        .ok()
+        .and_then(|v| v["origin_server_ts"].as_i64())
+        .unwrap_or(0)
 }
 
 /// The event's redacted form (the room version's rules): only the keys auth needs remain.
@@ -150,9 +164,9 @@ impl RetentionService {
                 .await?;
         }
         let grace = i64::try_from(self.settings.redacted_grace_ms).unwrap_or(i64::MAX);
-        self.erase_redacted(now.saturating_sub(grace), &mut rep)
+        self.erase_redacted(now, now.saturating_sub(grace), &mut rep)
             .await?;
-        self.delete_forgotten_rooms(&mut rep).await?;
+        self.delete_forgotten_rooms(now, &mut rep).await?;
         if let Some(life) = self.settings.to_device_lifetime_ms {
             let before = now.saturating_sub(i64::try_from(life).unwrap_or(i64::MAX));
             let store = self.store.clone();
@@ -172,6 +186,8 @@ impl RetentionService {
             .detail("events_minimised", rep.events_minimised as u64)
             .detail("redacted_erased", rep.redacted_erased as u64)
             .detail("media_deleted", rep.media_deleted as u64)
+            .detail("media_kept_referenced", rep.media_kept_referenced as u64)
+            .detail("min_lifetime_kept", rep.min_lifetime_kept as u64)
             .detail("rooms_deleted", rep.rooms_deleted as u64)
             .detail("room_events_deleted", rep.room_events_deleted as u64)
             .detail("to_device_deleted", rep.to_device_deleted as u64)
@@ -230,9 +246,30 @@ impl RetentionService {
         Ok(())
     }
 
-    async fn erase_redacted(&self, before: i64, rep: &mut PurgeReport) -> Result<()> {
+    /// Whether an event sent at `ts` in `room_id` is younger than the room's effective
+    /// `min_lifetime` (looked up once per room and run, in `mins`).
+    async fn within_min_lifetime(
+        &self,
+        room_id: &str,
+        ts: i64,
+        now: i64,
+        mins: &mut HashMap<String, Option<u64>>,
+    ) -> Result<bool> {
+        let min = match mins.get(room_id) {
+            Some(m) => *m,
+            None => {
+                let m = self.effective(room_id).await?.min_lifetime;
+                mins.insert(room_id.to_owned(), m);
+                m
+            }
+        };
+        Ok(min.is_some_and(|m| now.saturating_sub(ts) < i64::try_from(m).unwrap_or(i64::MAX)))
+    }
+
+    async fn erase_redacted(&self, now: i64, before: i64, rep: &mut PurgeReport) -> Result<()> {
         let limit = self.settings.batch_size;
         let counted: HashSet<String> = rep.event_ids.iter().cloned().collect();
+        let mut mins = HashMap::new();
         let mut after = 0;
         loop {
             let store = self.store.clone();
@@ -245,6 +282,16 @@ impl RetentionService {
             for (c, version) in &found {
                 // A dry run has already counted it among the expired events.
                 if rep.dry_run && counted.contains(c.event_id.as_str()) {
+                    continue;
+                }
+                // A redaction hides the event from clients at once; its original is erased
+                // only once the room's minimum lifetime has passed too.
+                let sent = origin_server_ts(&c.json);
+                if self
+                    .within_min_lifetime(&c.room_id, sent, now, &mut mins)
+                    .await?
+                {
+                    rep.min_lifetime_kept += 1;
                     continue;
                 }
                 if c.state_key.is_none() {
@@ -264,11 +311,23 @@ impl RetentionService {
         Ok(())
     }
 
-    async fn delete_forgotten_rooms(&self, rep: &mut PurgeReport) -> Result<()> {
+    async fn delete_forgotten_rooms(&self, now: i64, rep: &mut PurgeReport) -> Result<()> {
         let (store, server) = (self.store.clone(), self.server_name.to_string());
         let rooms = blocking(move || Ok(store.forgotten_rooms(&server)?)).await?;
         let limit = self.settings.batch_size;
+        let mut mins = HashMap::new();
         for room_id in rooms {
+            // Deleting the room deletes its newest event too: wait for its minimum lifetime.
+            let (store, rid) = (self.store.clone(), room_id.clone());
+            let newest = blocking(move || Ok(store.newest_event_ts(&rid)?)).await?;
+            if let Some(ts) = newest
+                && self
+                    .within_min_lifetime(&room_id, ts, now, &mut mins)
+                    .await?
+            {
+                rep.min_lifetime_kept += 1;
+                continue;
+            }
             // The media its messages referred to goes with it.
             let mut media = BTreeSet::new();
             let mut after = 0;
@@ -318,24 +377,20 @@ impl RetentionService {
             .filter(|h| h.kind == HoldKind::User)
             .map(|h| h.target)
             .collect();
-        let mut media = Vec::new();
-        for id in b.media {
-            match self.media.local_uploader(&id).await? {
-                Some(up) if !held_users.contains(&up) => media.push(id),
-                _ => {}
-            }
-        }
         if rep.dry_run {
-            rep.media_ids.extend(media.iter().cloned());
             rep.event_ids.extend(b.delete.iter().cloned());
             rep.event_ids
                 .extend(b.minimise.iter().map(|m| m.event_id.clone()));
+            let media = self.files_to_delete(b.media, &held_users, rep).await?;
+            rep.media_ids.extend(media.iter().cloned());
             return Ok((b.delete.len(), b.minimise.len(), media.len()));
         }
         let (store, now) = (self.store.clone(), self.clock.now_ms());
         let (delete, minimise) = (b.delete, b.minimise);
         let (deleted, minimised) =
             blocking(move || Ok(store.purge_events(delete, minimise, now)?)).await?;
+        // After the events (and their references) are gone: what is left decides.
+        let media = self.files_to_delete(b.media, &held_users, rep).await?;
         let media = self.media.delete_local(media).await?;
         Ok((deleted, minimised, media))
     }

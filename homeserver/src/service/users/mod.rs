@@ -26,6 +26,7 @@ use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use self::last_seen::LastSeen;
 pub use self::observer::DeviceObserver;
 pub use self::password::{hash_password, verify_password};
+pub(crate) use self::registration_token::constant_time_eq;
 pub use self::token::{hash_token, new_token};
 use super::audit::{self, AuditService, action, entry};
 use super::blocking;

@@ -1,7 +1,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::store::media::{MediaAccess, MediaRecord, MediaStore, ThumbnailRecord};
+use crate::store::media::{MediaAccess, MediaRecord, MediaRef, MediaStore, ThumbnailRecord};
 use crate::store::{StoreError, StoreResult};
 
 fn media_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MediaRecord> {
@@ -38,6 +38,8 @@ impl MediaStore for SqliteStore {
         self.db.write(move |ctx| {
             ctx.tx
                 .execute("DELETE FROM media_thumbnails WHERE media_id = ?1", [&id])?;
+            ctx.tx
+                .execute("DELETE FROM media_room_bindings WHERE media_id = ?1", [&id])?;
             Ok(ctx
                 .tx
                 .execute("DELETE FROM media WHERE media_id = ?1", [&id])?
@@ -108,6 +110,78 @@ impl MediaStore for SqliteStore {
                 )?;
             }
             Ok(n)
+        })
+    }
+
+    fn add_media_refs(
+        &self,
+        mxcs: &[String],
+        event_id: &str,
+        room_id: &str,
+        sender: &str,
+    ) -> StoreResult<()> {
+        let mxcs = mxcs.to_vec();
+        let (event, room, sender) = (event_id.to_owned(), room_id.to_owned(), sender.to_owned());
+        self.db.write(move |ctx| {
+            let mut st = ctx.tx.prepare_cached(
+                "INSERT OR IGNORE INTO media_refs (mxc, event_id, room_id, sender)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for mxc in &mxcs {
+                st.execute(params![mxc, event, room, sender])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn media_refs(&self, mxc: &str) -> StoreResult<Vec<MediaRef>> {
+        self.db.read(|c| {
+            // Joined with events so a reference outlives no event, whatever deleted it.
+            let mut st = c.prepare_cached(
+                "SELECT r.event_id, r.room_id, r.sender FROM media_refs r
+                 JOIN events e ON e.event_id = r.event_id
+                 WHERE r.mxc = ?1
+                   AND r.event_id NOT IN (SELECT event_id FROM retention_minimised)
+                 ORDER BY e.pos",
+            )?;
+            let rows = st.query_map([mxc], |r| {
+                Ok(MediaRef {
+                    event_id: r.get(0)?,
+                    room_id: r.get(1)?,
+                    sender: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn is_profile_avatar(&self, mxc: &str) -> StoreResult<bool> {
+        self.db.read(|c| {
+            Ok(
+                c.query_row("SELECT 1 FROM users WHERE avatar_url = ?1", [mxc], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some(),
+            )
+        })
+    }
+
+    fn rebind_media(&self, media_id: &str, to: Option<(&str, &str)>, ts: i64) -> StoreResult<()> {
+        let id = media_id.to_owned();
+        let to = to.map(|(r, e)| (r.to_owned(), e.to_owned()));
+        self.db.write(move |ctx| {
+            match to {
+                Some((room, event)) => ctx.tx.execute(
+                    "INSERT OR REPLACE INTO media_room_bindings (media_id, room_id, event_id, bound_ts)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![id, room, event, ts],
+                )?,
+                None => ctx
+                    .tx
+                    .execute("DELETE FROM media_room_bindings WHERE media_id = ?1", [&id])?,
+            };
+            Ok(())
         })
     }
 

@@ -10,6 +10,8 @@ mod federation_events;
 mod filters;
 mod keys;
 mod media;
+#[cfg(test)]
+mod media_refs_tests;
 mod migrations;
 mod outbox;
 mod push;
@@ -21,6 +23,7 @@ mod reports;
 mod retention;
 mod rooms;
 mod server_keys;
+mod threepids;
 mod to_device;
 mod users;
 

@@ -135,6 +135,16 @@ impl RetentionStore for SqliteStore {
                 "DELETE FROM receipts WHERE event_id IN (SELECT value FROM json_each(?1))",
                 [&ids],
             )?;
+            // Minimised content no longer names its files either.
+            let all: Vec<&str> = delete
+                .iter()
+                .map(String::as_str)
+                .chain(minimise.iter().map(|m| m.event_id.as_str()))
+                .collect();
+            tx.execute(
+                "DELETE FROM media_refs WHERE event_id IN (SELECT value FROM json_each(?1))",
+                [&serde_json::to_string(&all)?],
+            )?;
             let mut deleted = 0;
             {
                 let mut txn = tx.prepare_cached(
@@ -173,6 +183,16 @@ impl RetentionStore for SqliteStore {
         })
     }
 
+    fn newest_event_ts(&self, room_id: &str) -> StoreResult<Option<i64>> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT MAX(origin_server_ts) FROM events WHERE room_id = ?1",
+                [room_id],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
     fn forgotten_rooms(&self, server_name: &str) -> StoreResult<Vec<String>> {
         let suffix = format!(":{server_name}");
         self.db.read(|c| {
@@ -206,6 +226,7 @@ impl RetentionStore for SqliteStore {
                 "DELETE FROM forward_extremities WHERE room_id = ?1",
                 "DELETE FROM room_aliases WHERE room_id = ?1",
                 "DELETE FROM account_data WHERE room_id = ?1",
+                "DELETE FROM media_refs WHERE room_id = ?1",
             ] {
                 tx.execute(sql, [&room_id])?;
             }

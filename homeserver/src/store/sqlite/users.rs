@@ -75,6 +75,10 @@ impl UserStore for SqliteStore {
             )?;
             // Tokens go with their devices (foreign-key cascade).
             ctx.tx.execute("DELETE FROM devices WHERE user_id = ?1", [&u])?;
+            // A deactivated account holds no email address (spec: 3PIDs are removed), so the
+            // address can register again.
+            ctx.tx
+                .execute("DELETE FROM user_threepids WHERE user_id = ?1", [&u])?;
             super::keys::mark_changed(ctx, &u)?;
             if erase {
                 ctx.tx

@@ -1,0 +1,247 @@
+//! Registration through the client API (`POST /register`) and the email addresses it proves.
+//!
+//! The UIA flows follow `[registration]`: `open` asks for nothing (`m.login.dummy`), `token` for
+//! a registration token; with `allowed_email_domains` set, every flow also needs
+//! `m.login.email.identity`: an address in those domains (rule `email_domain_not_allowed`),
+//! proven by an emailed link (`email.rs`), which becomes the account's 3PID
+//! (`GET /account/3pid`). Accounts made by `handover admin create-user` skip all of this.
+
+mod address;
+mod email;
+mod mailer;
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use handover_compliance::Outcome;
+use handover_policy::Policy;
+use http::StatusCode;
+use ruma::api::client::uiaa::{AuthData, AuthFlow, AuthType};
+use ruma::api::error::ErrorKind;
+use ruma::thirdparty::{Medium, ThirdPartyIdentifierInit};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedDeviceId, OwnedUserId, UInt, UserId};
+
+pub use self::address::normalise_email;
+pub use self::email::{SUBMIT_TOKEN_PATH, TokenRequested};
+use self::mailer::Mailer;
+use super::audit::{AuditService, entry};
+use super::blocking;
+use super::uiaa::UiaaService;
+use super::users::{NewSession, UserService, constant_time_eq};
+use crate::config::{Config, RegistrationMode};
+use crate::error::{Error, Result};
+use crate::store::StoreError;
+use crate::store::now_ms;
+use crate::store::threepids::{ThreepidStore, Validation};
+
+/// The UIA note carrying the validated email session through a multi-stage flow.
+const EMAIL_SID: &str = "email_sid";
+
+/// A `POST /register` request, after the handler's rate limit. No `Debug`: it holds the password.
+#[derive(Clone, Default)]
+pub struct Registration {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub auth: Option<AuthData>,
+    pub device_id: Option<OwnedDeviceId>,
+    pub initial_device_display_name: Option<String>,
+    pub inhibit_login: bool,
+}
+
+pub struct Registered {
+    pub user_id: OwnedUserId,
+    /// `None` with `inhibit_login`.
+    pub session: Option<NewSession>,
+}
+
+pub struct RegistrationService {
+    config: Arc<Config>,
+    users: Arc<UserService>,
+    uiaa: Arc<UiaaService>,
+    store: Arc<dyn ThreepidStore>,
+    policy: Arc<dyn Policy>,
+    audit: Arc<AuditService>,
+    mailer: Option<Mailer>,
+    lifetime_ms: i64,
+}
+
+pub struct RegistrationDeps {
+    pub users: Arc<UserService>,
+    pub uiaa: Arc<UiaaService>,
+    pub store: Arc<dyn ThreepidStore>,
+    pub policy: Arc<dyn Policy>,
+    pub audit: Arc<AuditService>,
+}
+
+impl RegistrationService {
+    pub fn new(config: Arc<Config>, d: RegistrationDeps) -> Result<Self> {
+        let lifetime_ms = config
+            .email
+            .validation_lifetime_ms()
+            .map_err(Error::internal)?;
+        let mailer = Mailer::new(
+            &config.email.sendmail_command,
+            Duration::from_secs(config.email.timeout_secs),
+            config.email.from_header(&config.server_name),
+        );
+        Ok(Self {
+            mailer,
+            lifetime_ms: i64::try_from(lifetime_ms).unwrap_or(i64::MAX),
+            config,
+            users: d.users,
+            uiaa: d.uiaa,
+            store: d.store,
+            policy: d.policy,
+            audit: d.audit,
+        })
+    }
+
+    /// Registration through the API must prove an address in the allowed domains.
+    pub fn email_required(&self) -> bool {
+        !self.config.registration.allowed_email_domains.is_empty()
+    }
+
+    /// The UIA flows of `POST /register`; `M_FORBIDDEN` when registration is closed.
+    pub fn flows(&self) -> Result<Vec<AuthFlow>> {
+        let mut stages = match self.config.registration.mode {
+            RegistrationMode::Closed => {
+                return Err(Error::forbidden("Registration is disabled on this server"));
+            }
+            RegistrationMode::Open => vec![],
+            RegistrationMode::Token => vec![AuthType::RegistrationToken],
+        };
+        if self.email_required() {
+            stages.push(AuthType::EmailIdentity);
+        }
+        if stages.is_empty() {
+            stages.push(AuthType::Dummy);
+        }
+        Ok(vec![AuthFlow::new(stages)])
+    }
+
+    /// `POST /register`: UIA, the account, its email address, and (unless inhibited) a login.
+    pub async fn register(&self, r: Registration, ip: Option<IpAddr>) -> Result<Registered> {
+        let flows = self.flows()?;
+        // Validate the username before the client spends effort on UIA stages.
+        let localpart = r
+            .username
+            .clone()
+            .unwrap_or_else(|| ruma::TransactionId::new().to_string().to_lowercase());
+        self.users.user_id_for(&localpart)?;
+        // Looked up before entering UIA: storage is async, the UIA check holds a lock.
+        let email = match &r.auth {
+            Some(AuthData::EmailIdentity(e)) => {
+                self.validated_email(&e.thirdparty_id_creds).await?
+            }
+            _ => None,
+        };
+        let tokens = self.config.registration.tokens.clone();
+        let email_ok = email.is_some();
+        let notes = self.uiaa.check_with_notes(
+            r.auth.as_ref(),
+            &flows,
+            &move |auth| {
+                Ok(match auth {
+                    AuthData::Dummy(_) => true,
+                    AuthData::RegistrationToken(t) => tokens
+                        .iter()
+                        .any(|k| constant_time_eq(k.as_bytes(), t.token.as_bytes())),
+                    AuthData::EmailIdentity(_) => email_ok,
+                    _ => false,
+                })
+            },
+            email.map(|v| (EMAIL_SID, v.sid)),
+        )?;
+        let validation = match notes.get(EMAIL_SID) {
+            Some(sid) => Some(self.live_validation(sid).await?.ok_or_else(|| {
+                Error::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorKind::ThreepidAuthFailed,
+                    "The email validation has expired or was used; request a new link",
+                )
+            })?),
+            _ => None,
+        };
+        if let Some(v) = &validation {
+            // The rule as configured now, in case the domains changed since the link was sent.
+            self.enforce_domain(&v.address, ip).await?;
+            let (store, a) = (self.store.clone(), v.address.clone());
+            if blocking(move || Ok(store.threepid_owner(email::MEDIUM_EMAIL, &a)?))
+                .await?
+                .is_some()
+            {
+                return Err(in_use());
+            }
+        }
+        let user_id = self
+            .users
+            .create_user(&localpart, r.password.as_deref(), false, false)
+            .await?;
+        if let Some(v) = validation {
+            self.bind_email(&user_id, v).await?;
+        }
+        let session = match r.inhibit_login {
+            true => None,
+            false => Some(
+                self.users
+                    .create_session(&user_id, r.device_id, r.initial_device_display_name)
+                    .await?,
+            ),
+        };
+        Ok(Registered { user_id, session })
+    }
+
+    /// Binds a validated address to a new account. Two registrations racing for one address:
+    /// the loser's account is deactivated, so no API account exists without its address.
+    async fn bind_email(&self, user_id: &UserId, v: Validation) -> Result<()> {
+        let (store, uid, row) = (self.store.clone(), user_id.to_string(), v.clone());
+        let res = blocking(move || match store.bind_threepid(&uid, &row, now_ms()) {
+            Err(StoreError::Conflict(_)) => Ok(false),
+            other => other.map(|_| true).map_err(Error::from),
+        })
+        .await?;
+        if !res {
+            self.users.deactivate(user_id, false).await?;
+            return Err(in_use());
+        }
+        let e = entry(user_id.as_str(), "threepid.bind", Outcome::Success)
+            .target(user_id.as_str())
+            .detail("medium", v.medium.as_str())
+            .detail("domain", address::domain_of(&v.address));
+        self.audit.record(e).await;
+        Ok(())
+    }
+
+    /// `GET /account/3pid`.
+    pub async fn threepids(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Vec<ruma::thirdparty::ThirdPartyIdentifier>> {
+        let (store, uid) = (self.store.clone(), user_id.to_string());
+        let rows = blocking(move || Ok(store.threepids_of(&uid)?)).await?;
+        let ts = |ms: i64| MilliSecondsSinceUnixEpoch(UInt::new_saturating(ms.max(0) as u64));
+        Ok(rows
+            .into_iter()
+            .map(|t| {
+                ThirdPartyIdentifierInit {
+                    address: t.address,
+                    medium: Medium::from(t.medium.as_str()),
+                    validated_at: ts(t.validated_ts),
+                    added_at: ts(t.added_ts),
+                }
+                .into()
+            })
+            .collect())
+    }
+}
+
+fn in_use() -> Error {
+    Error::new(
+        StatusCode::BAD_REQUEST,
+        ErrorKind::ThreepidInUse,
+        "This email address is already used by another account",
+    )
+}
