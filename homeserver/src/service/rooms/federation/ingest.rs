@@ -168,6 +168,10 @@ impl RoomService {
         {
             notify.push(t);
         }
+        // A remote user's reference to one of our files keeps it bound (and alive) like ours.
+        (self.media_binder)
+            .bind_event(room_id, &pdu.sender, &pdu.event_id, &pdu.content)
+            .await;
         self.notifier.notify(notify.iter().map(|u| &**u));
         Ok(true)
     }
