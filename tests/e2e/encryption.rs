@@ -38,7 +38,7 @@ fn decrypted_body(ev: &TimelineEvent, event_id: &str) -> Option<Result<String, S
 /// Syncs `client` until the event `event_id` shows up in `room_id`'s timeline *decrypted*,
 /// returning its body. An `m.room.encrypted` event that stays undecryptable keeps the loop
 /// going (a late room key may still arrive) until the timeout fails the test.
-async fn sync_until_decrypted(
+pub(crate) async fn sync_until_decrypted(
     client: &Client,
     who: &str,
     room_id: &RoomId,

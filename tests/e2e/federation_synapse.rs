@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::federation::{agree_on_state, key_id, notary_key, own_keys};
 
 /// A Handover listing a Synapse that whitelists it back.
-async fn handover_and_synapse(net: &FedNet) -> (HandoverPeer, Synapse) {
+pub(crate) async fn handover_and_synapse(net: &FedNet) -> (HandoverPeer, Synapse) {
     let ip_h = loopback_ip();
     let h_name = ip_h.to_string();
     let s = Synapse::start(net, Some(&[&h_name])).await;

@@ -9,6 +9,7 @@ mod edits_redactions;
 mod email_registration;
 mod encryption;
 mod federation;
+mod federation_e2ee;
 mod federation_policy;
 mod federation_synapse;
 mod governance;
