@@ -194,6 +194,7 @@ impl Services {
             outbox: outbox.clone(),
             federation: federation.clone(),
             fed_store: store.clone(),
+            fed_events: store.clone(),
         }));
         let room_read = Arc::new(federation::room_read::RoomReadService::new(
             rooms.clone(),

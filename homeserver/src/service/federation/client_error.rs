@@ -16,13 +16,19 @@ pub fn to_client_error(e: FederationError) -> Error {
         FederationError::Remote {
             server,
             status: 404,
-            ..
-        } => Error::not_found(format!("{server} has no such resource")),
+            body,
+        } => Error::not_found(format!(
+            "{server} has no such resource{}",
+            remote_reason(&body)
+        )),
         FederationError::Remote {
             server,
             status: 403,
-            ..
-        } => Error::forbidden(format!("{server} refused the request")),
+            body,
+        } => Error::forbidden(format!(
+            "{server} refused the request{}",
+            remote_reason(&body)
+        )),
         FederationError::TooLarge { server, limit } => Error::new(
             StatusCode::BAD_GATEWAY,
             ErrorKind::TooLarge,
@@ -47,4 +53,13 @@ pub fn to_client_error(e: FederationError) -> Error {
             )
         }
     }
+}
+
+/// `": <error>"` from a Matrix error body, so the client learns why (e.g. "not invited");
+/// empty when the body carries no readable reason.
+fn remote_reason(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(|e| format!(": {e}")))
+        .unwrap_or_default()
 }

@@ -43,6 +43,7 @@ use super::push::PushEvaluator;
 use super::users::UserService;
 use crate::error::{Error, Result};
 use crate::store::federated_rooms::FederatedRoomStore;
+use crate::store::federation_events::FederationEventStore;
 use crate::store::rooms::RoomStore;
 
 /// Room versions we create and join. 1–5 are not offered: ruma lacks their state resolution.
@@ -73,6 +74,8 @@ pub struct RoomService {
     /// Remote keys, the gated outbound client: joins, invites and PDUs from other servers.
     federation: Arc<FederationService>,
     fed_store: Arc<dyn FederatedRoomStore>,
+    /// Events by id and auth chains (outliers included).
+    fed_events: Arc<dyn FederationEventStore>,
     /// Rooms joined over federation whose history has been backfilled to the start.
     backfill_done: Mutex<std::collections::HashSet<OwnedRoomId>>,
     rooms: Mutex<HashMap<OwnedRoomId, RoomSlot>>,
@@ -94,6 +97,7 @@ pub struct RoomDeps {
     pub outbox: Arc<Outbox>,
     pub federation: Arc<FederationService>,
     pub fed_store: Arc<dyn FederatedRoomStore>,
+    pub fed_events: Arc<dyn FederationEventStore>,
 }
 
 impl RoomService {
@@ -112,6 +116,7 @@ impl RoomService {
             outbox,
             federation,
             fed_store,
+            fed_events,
         } = deps;
         Self {
             server_name,
@@ -127,6 +132,7 @@ impl RoomService {
             outbox,
             federation,
             fed_store,
+            fed_events,
             backfill_done: Mutex::new(Default::default()),
             rooms: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),

@@ -15,7 +15,7 @@ use crate::service::users::Session;
 use crate::store::rooms::{Direction, MembershipRow};
 
 /// State an invitee may see before joining (spec: stripped state).
-const STRIPPED: &[StateEventType] = &[
+pub(crate) const STRIPPED: &[StateEventType] = &[
     StateEventType::RoomCreate,
     StateEventType::RoomJoinRules,
     StateEventType::RoomName,

@@ -24,22 +24,20 @@ use crate::service::federation::pdu::CheckedPdu;
 use crate::service::push::CommittedEvent;
 
 impl RoomService {
-    /// The PDUs of `ids` that we hold (timeline events or outliers).
+    /// The PDUs of `ids` that we hold (timeline events or outliers), in one query.
     pub(crate) async fn load_pdus(
         &self,
         room_id: &RoomId,
         ids: &[OwnedEventId],
     ) -> Result<Vec<Pdu>> {
-        let store = self.store.clone();
+        let store = self.fed_events.clone();
         let (rid, ids) = (room_id.to_owned(), ids.to_vec());
         blocking(move || {
-            let mut out = Vec::new();
-            for id in ids {
-                if let Some(ev) = store.get_event(id.as_str())? {
-                    out.push(Pdu::from_json(ev.event_id, &rid, &ev.json)?);
-                }
-            }
-            Ok(out)
+            store
+                .events_by_id(&ids)?
+                .into_iter()
+                .map(|e| Pdu::from_json(e.event_id, &rid, &e.json))
+                .collect()
         })
         .await
     }

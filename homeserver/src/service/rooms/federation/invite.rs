@@ -17,23 +17,12 @@ use super::super::state::rules_for;
 use super::super::timeline::append::new_event;
 use super::super::timeline::build::{BuiltEvent, EventSpec, build_event};
 use super::super::{RoomService, SUPPORTED_ROOM_VERSIONS};
-use super::join_remote::remote_error;
 use crate::error::{Error, Result};
 use crate::service::blocking;
 use crate::service::federation::client::Sign;
+use crate::service::federation::client_error::to_client_error;
 use crate::service::federation::pdu::parse_pdu;
 use crate::store::rooms::NewRoom;
-
-/// State shown to an invitee before they join.
-const INVITE_STATE: &[StateEventType] = &[
-    StateEventType::RoomCreate,
-    StateEventType::RoomJoinRules,
-    StateEventType::RoomName,
-    StateEventType::RoomAvatar,
-    StateEventType::RoomCanonicalAlias,
-    StateEventType::RoomEncryption,
-    StateEventType::RoomTopic,
-];
 
 /// `{type, state_key, content, sender}` of a stripped-state entry or a full PDU.
 fn stripped(v: &Value) -> Option<Value> {
@@ -66,12 +55,20 @@ impl RoomService {
             &self.keys,
             self.server_name.as_str(),
         )?;
-        let invite_state = INVITE_STATE
+        // Since v1.16 the invitee's server is sent the stripped state as full PDUs.
+        let ids: Vec<OwnedEventId> = crate::service::sync::STRIPPED
             .iter()
             .filter_map(|t| state.get(t, ""))
-            .filter_map(|p| {
-                let json = self.state_json(state, p)?;
-                Some(RawStrippedState::Pdu(RawJsonValue::from_string(json).ok()?))
+            .map(|p| p.event_id.clone())
+            .collect();
+        let store = self.fed_events.clone();
+        let invite_state = blocking(move || Ok(store.events_by_id(&ids)?))
+            .await?
+            .into_iter()
+            .filter_map(|e| {
+                Some(RawStrippedState::Pdu(
+                    RawJsonValue::from_string(e.json).ok()?,
+                ))
             })
             .collect();
         let req = create_invite::v2::Request::new(
@@ -88,7 +85,7 @@ impl RoomService {
             .client()
             .send(&server, req, "invite", Sign::AsRequired)
             .await
-            .map_err(remote_error)?;
+            .map_err(to_client_error)?;
         let rules = state.rules.clone();
         let (id, obj) = parse_pdu(&res.event, &rules)?;
         if id != built.pdu.event_id {
@@ -116,17 +113,6 @@ impl RoomService {
         };
         self.commit_built(room_id, guard, built, inviter, None)
             .await
-    }
-
-    /// The stored JSON of a current state event.
-    fn state_json(&self, _state: &super::super::state::RoomState, p: &Pdu) -> Option<String> {
-        let store = self.store.clone();
-        // Current state is small; read synchronously from the reader pool.
-        store
-            .get_event(p.event_id.as_str())
-            .ok()
-            .flatten()
-            .map(|e| e.json)
     }
 
     /// `PUT /_matrix/federation/v2/invite/{roomId}/{eventId}` from `origin`.
@@ -207,13 +193,7 @@ impl RoomService {
         if !resident {
             let stripped_state: Vec<Value> = invite_room_state
                 .iter()
-                .filter_map(|s| {
-                    let raw = match s {
-                        RawStrippedState::Pdu(p) => p.get().to_owned(),
-                        other => serde_json::to_string(&raw_of(other)?).ok()?,
-                    };
-                    stripped(&serde_json::from_str(&raw).ok()?)
-                })
+                .filter_map(|s| stripped(&raw_of(s)?))
                 .collect();
             let creator = stripped_state
                 .iter()
@@ -265,7 +245,7 @@ impl RoomService {
     }
 }
 
-/// A deprecated stripped-state entry as JSON.
+/// A stripped-state entry (a full PDU, or the deprecated stripped form) as JSON.
 #[allow(deprecated)]
 fn raw_of(s: &RawStrippedState) -> Option<Value> {
     match s {

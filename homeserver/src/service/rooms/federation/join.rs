@@ -2,8 +2,6 @@
 //! built on our current state, `send_join` checks the signed join, appends it, sends it on to
 //! the room's other servers and answers with the state before it and its auth chain.
 
-use std::collections::{HashSet, VecDeque};
-
 use ruma::api::federation::membership::create_join_event::v2::RoomState as JoinState;
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::{EventId, OwnedEventId, RoomId, RoomVersionId, ServerName, UserId};
@@ -121,7 +119,7 @@ impl RoomService {
         let mut roots: Vec<OwnedEventId> =
             state_events.iter().map(|e| e.event_id.clone()).collect();
         roots.extend(join.iter().flat_map(|p| p.auth_events.clone()));
-        let chain = self.auth_chain(room_id, &roots).await?;
+        let chain = self.auth_chain(&roots).await?;
         let mut res = JoinState::new();
         res.state = state_events
             .into_iter()
@@ -212,37 +210,10 @@ impl RoomService {
 
     /// Every event reachable from `roots` through `auth_events` (the roots' own auth events
     /// included, the roots themselves only if reached), as stored JSON.
-    pub(crate) async fn auth_chain(
-        &self,
-        room_id: &RoomId,
-        roots: &[OwnedEventId],
-    ) -> Result<Vec<String>> {
-        let store = self.store.clone();
-        let rid = room_id.to_owned();
+    pub(crate) async fn auth_chain(&self, roots: &[OwnedEventId]) -> Result<Vec<String>> {
+        let store = self.fed_events.clone();
         let roots = roots.to_vec();
-        blocking(move || {
-            let mut seen: HashSet<OwnedEventId> = HashSet::new();
-            let mut queue: VecDeque<OwnedEventId> = VecDeque::new();
-            for r in &roots {
-                if let Some(ev) = store.get_event(r.as_str())? {
-                    let p = Pdu::from_json(ev.event_id, &rid, &ev.json)?;
-                    queue.extend(p.auth_events);
-                }
-            }
-            let mut out = Vec::new();
-            while let Some(id) = queue.pop_front() {
-                if !seen.insert(id.clone()) {
-                    continue;
-                }
-                let Some(ev) = store.get_event(id.as_str())? else {
-                    continue;
-                };
-                let p = Pdu::from_json(ev.event_id, &rid, &ev.json)?;
-                queue.extend(p.auth_events);
-                out.push(ev.json);
-            }
-            Ok(out)
-        })
-        .await
+        let chain = blocking(move || Ok(store.auth_chain(&roots)?)).await?;
+        Ok(chain.into_iter().map(|e| e.json).collect())
     }
 }

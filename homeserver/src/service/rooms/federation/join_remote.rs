@@ -23,32 +23,11 @@ use super::super::timeline::build::{BuiltEvent, authorize};
 use super::super::{RoomService, SUPPORTED_ROOM_VERSIONS};
 use crate::error::{Error, Result};
 use crate::service::blocking;
-use crate::service::federation::client::{FederationError, Sign};
+use crate::service::federation::client::Sign;
+use crate::service::federation::client_error::to_client_error;
 use crate::service::federation::pdu::{CheckedPdu, parse_pdu};
 use crate::store::federated_rooms::{ImportedRoom, StateEntry};
 use crate::store::rooms::NewRoom;
-
-/// A federation error as the client sees it: a refusal by the list names the rule.
-pub(crate) fn remote_error(e: FederationError) -> Error {
-    match e {
-        FederationError::Denied { denial, .. } => Error::policy(&denial),
-        FederationError::Remote {
-            server,
-            status: 403,
-            body,
-        } => Error::forbidden(format!("{server} refused: {body}")),
-        FederationError::Remote {
-            server,
-            status: 404,
-            body,
-        } => Error::not_found(format!("{server} does not know the room: {body}")),
-        other => Error::new(
-            http::StatusCode::BAD_GATEWAY,
-            ruma::api::error::ErrorKind::Unknown,
-            other.to_string(),
-        ),
-    }
-}
 
 fn string(obj: &CanonicalJsonObject, key: &str) -> Option<String> {
     match obj.get(key) {
@@ -153,7 +132,7 @@ impl RoomService {
         let made = client
             .send(server, req, "make_join", Sign::AsRequired)
             .await
-            .map_err(remote_error)?;
+            .map_err(to_client_error)?;
         let version = made
             .room_version
             .filter(|v| SUPPORTED_ROOM_VERSIONS.contains(v))
@@ -173,7 +152,7 @@ impl RoomService {
                 Sign::AsRequired,
             )
             .await
-            .map_err(remote_error)?;
+            .map_err(to_client_error)?;
         let answer = sent.room_state;
         match self
             .import_join(

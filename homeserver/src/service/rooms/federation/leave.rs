@@ -14,10 +14,10 @@ use super::super::pdu::Pdu;
 use super::super::state::rules_for;
 use super::super::timeline::append::new_event;
 use super::super::timeline::build::BuiltEvent;
-use super::join_remote::remote_error;
 use crate::error::{Error, Result};
 use crate::service::blocking;
 use crate::service::federation::client::Sign;
+use crate::service::federation::client_error::to_client_error;
 
 impl RoomService {
     /// `send_leave` (v2): a remote user's signed leave, appended and sent on.
@@ -67,7 +67,7 @@ impl RoomService {
                 Sign::AsRequired,
             )
             .await
-            .map_err(remote_error)?;
+            .map_err(to_client_error)?;
         let version = match made.room_version {
             Some(v) => v,
             None => self.room_version(room_id).await?,
@@ -93,7 +93,7 @@ impl RoomService {
                 Sign::AsRequired,
             )
             .await
-            .map_err(remote_error)?;
+            .map_err(to_client_error)?;
         self.record_remote_leave(room_id, event_id, json).await
     }
 
