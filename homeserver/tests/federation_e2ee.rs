@@ -47,7 +47,8 @@ async fn black_hole() -> (OwnedServerName, Arc<AtomicUsize>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_of_remote_users_are_fetched_from_their_server() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let certs = make_certs();
+    let certs_dir = tempfile::tempdir().unwrap();
+    let certs = make_certs(certs_dir.path());
     let (la, a_name) = bind();
     let (lb, b_name) = bind();
     let (silent, silent_hits) = black_hole().await;

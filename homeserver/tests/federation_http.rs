@@ -3,16 +3,13 @@
 //! unlisted origin is refused with 403 without B ever connecting to it; a forged signature is
 //! refused with 401; the notary answers for listed servers only.
 //!
-//! Certificates are made with the `openssl` command (a test CA and one leaf for IP 127.0.0.1).
+//! Certificates are made with the `openssl` command (a test CA and one leaf for IP 127.0.0.1);
+//! the harness is `common/federation.rs`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use handover::config::Config;
-use handover::service::Services;
 use handover::service::federation::client::{FederationError, Sign};
 use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
 use ruma::api::federation::discovery::get_server_version;
@@ -20,153 +17,9 @@ use ruma::signatures::Ed25519KeyPair;
 use ruma::{OwnedServerName, ServerName};
 use serde_json::{Value, json};
 
-struct Certs {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
+mod common;
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("the openssl command is needed for this test");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and a leaf certificate for IP 127.0.0.1 signed by it.
-fn make_certs(dir: &Path) -> Certs {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut a = vec!["req", "-x509"];
-    a.extend(ec);
-    a.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=handover-test-ca",
-    ]);
-    openssl(dir, &a);
-    let mut b = vec!["req"];
-    b.extend(ec);
-    b.extend([
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-    ]);
-    openssl(dir, &b);
-    std::fs::write(
-        dir.join("ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext",
-        ],
-    );
-    Certs {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("leaf.pem"),
-        key: dir.join("leaf.key"),
-    }
-}
-
-struct Node {
-    name: OwnedServerName,
-    base: String,
-    services: Services,
-    _dir: tempfile::TempDir,
-}
-
-fn bind() -> (std::net::TcpListener, OwnedServerName) {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.set_nonblocking(true).unwrap();
-    let name = OwnedServerName::try_from(l.local_addr().unwrap().to_string()).unwrap();
-    (l, name)
-}
-
-/// A server named after its federation listener's address, trusting the test CA, with
-/// `list` as its federation list.
-async fn start(
-    listener: std::net::TcpListener,
-    name: OwnedServerName,
-    certs: &Certs,
-    list: &Value,
-) -> Node {
-    start_with(listener, name, certs, list, true).await
-}
-
-async fn start_with(
-    listener: std::net::TcpListener,
-    name: OwnedServerName,
-    certs: &Certs,
-    list: &Value,
-    verify_tls: bool,
-) -> Node {
-    let dir = tempfile::tempdir().unwrap();
-    let list_file = dir.path().join("federation-list.json");
-    std::fs::write(&list_file, serde_json::to_vec_pretty(list).unwrap()).unwrap();
-    let mut config = Config {
-        server_name: name.to_string(),
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    };
-    config.database.path = dir.path().join("handover.db");
-    config.tls.cert = Some(certs.cert.clone());
-    config.tls.key = Some(certs.key.clone());
-    config.federation.list_file = Some(list_file);
-    config.federation.ca_file = Some(certs.ca.clone());
-    config.federation.request_timeout_secs = 10;
-    config.federation.verify_tls = verify_tls;
-    let services = handover::server::build_services(config).unwrap();
-    let app = handover::server::federation_app(services.clone());
-    let tls = Some((certs.cert.clone(), certs.key.clone()));
-    tokio::spawn(handover::server::serve_on(
-        listener,
-        app,
-        tls,
-        axum_server::Handle::new(),
-    ));
-    Node {
-        base: format!("https://{name}"),
-        name,
-        services,
-        _dir: dir,
-    }
-}
+use common::federation::{Certs, Node, bind, make_certs, start, start_with};
 
 /// A TCP listener that only counts the connections made to it.
 async fn counting_listener() -> (OwnedServerName, Arc<AtomicUsize>) {
@@ -483,7 +336,10 @@ async fn synapse_interop() {
     let certs = make_certs(certs_dir.path());
     let (l, name) = bind();
     let list = listing(&[&name, &peer]);
-    let h = start_with(l, name.clone(), &certs, &list, false).await;
+    let h = start_with(l, name.clone(), &certs, &list, |c| {
+        c.federation.verify_tls = false
+    })
+    .await;
 
     let keys = h
         .services

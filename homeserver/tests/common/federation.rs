@@ -1,8 +1,10 @@
 //! Two (or more) in-process servers federating over real TLS on 127.0.0.1: a test CA and a
 //! leaf for IP 127.0.0.1 made with the `openssl` command, each server named after its
 //! federation listener's address and trusting the CA, all listed in each other's federation
-//! list. (`federation_http.rs` keeps its own copy of this harness.)
+//! list. Each node also serves its client API (plain HTTP on loopback). Used by
+//! `federation_http.rs`, `federation_e2ee.rs` and `federation_queries_http/`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,11 +13,11 @@ use handover::service::Services;
 use ruma::OwnedServerName;
 use serde_json::{Value, json};
 
+/// The test CA and the leaf every node serves (files in the caller's directory).
 pub struct Certs {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
-    _dir: tempfile::TempDir,
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -31,10 +33,8 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A CA and a leaf certificate for IP 127.0.0.1 signed by it.
-pub fn make_certs() -> Certs {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A CA and a leaf certificate for IP 127.0.0.1 signed by it, written into `d`.
+pub fn make_certs(d: &Path) -> Certs {
     let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
     let args = |s: String| s.split(' ').map(str::to_owned).collect::<Vec<_>>();
     let run = |s: String| openssl(d, &args(s).iter().map(String::as_str).collect::<Vec<_>>());
@@ -54,14 +54,17 @@ pub fn make_certs() -> Certs {
         ca: d.join("ca.pem"),
         cert: d.join("leaf.pem"),
         key: d.join("leaf.key"),
-        _dir: dir,
     }
 }
 
 pub struct Node {
     pub name: OwnedServerName,
+    /// `https://<name>`: the federation listener.
+    pub base: String,
     pub services: Services,
-    _dir: tempfile::TempDir,
+    /// The client API, plain HTTP on loopback.
+    pub client: SocketAddr,
+    pub dir: tempfile::TempDir,
 }
 
 /// A bound listener and the server name it gives (`127.0.0.1:port`).
@@ -84,12 +87,24 @@ pub fn listing(names: &[&OwnedServerName]) -> Value {
     })
 }
 
-/// Starts the federation listener of a server named `name` with `list` as its federation list.
+/// Starts a server named `name` with `list` as its federation list: its federation listener on
+/// `listener` and its client API on a free port.
 pub async fn start(
     listener: std::net::TcpListener,
     name: OwnedServerName,
     certs: &Certs,
     list: &Value,
+) -> Node {
+    start_with(listener, name, certs, list, |_| {}).await
+}
+
+/// As [`start`], with `tweak` applied to the configuration first.
+pub async fn start_with(
+    listener: std::net::TcpListener,
+    name: OwnedServerName,
+    certs: &Certs,
+    list: &Value,
+    tweak: impl FnOnce(&mut Config),
 ) -> Node {
     let dir = tempfile::tempdir().unwrap();
     let list_file = dir.path().join("federation-list.json");
@@ -105,6 +120,7 @@ pub async fn start(
     config.federation.list_file = Some(list_file);
     config.federation.ca_file = Some(certs.ca.clone());
     config.federation.request_timeout_secs = 10;
+    tweak(&mut config);
     let services = handover::server::build_services(config).unwrap();
     let app = handover::server::federation_app(services.clone());
     let tls = Some((certs.cert.clone(), certs.key.clone()));
@@ -114,9 +130,16 @@ pub async fn start(
         tls,
         axum_server::Handle::new(),
     ));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = l.local_addr().unwrap();
+    let api =
+        handover::server::app(services.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(l, api).await });
     Node {
+        base: format!("https://{name}"),
         name,
         services,
-        _dir: dir,
+        client,
+        dir,
     }
 }

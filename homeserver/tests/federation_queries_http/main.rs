@@ -3,6 +3,8 @@
 //! client API, about B's users, aliases, directory and media; B answers over federation.
 //! Membership of A's user in B's room is set on B directly, standing in for a federation join.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod nodes;
 mod synapse;
 
