@@ -42,6 +42,12 @@ pub async fn create_room(
             )));
         }
     };
+    if !req.invite_3pid.is_empty() {
+        return Err(Error::invalid_param(
+            "invite_3pid is not supported: this server invites by Matrix user id only (it uses \
+             no identity server); put the user's id in `invite`",
+        ));
+    }
     let mut initial_state = Vec::new();
     for raw in &req.initial_state {
         let v: serde_json::Value = raw

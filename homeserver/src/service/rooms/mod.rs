@@ -80,6 +80,8 @@ pub struct RoomService {
     backfill_done: Mutex<std::collections::HashSet<OwnedRoomId>>,
     rooms: Mutex<HashMap<OwnedRoomId, RoomSlot>>,
     versions: Mutex<HashMap<OwnedRoomId, RoomVersionId>>,
+    /// Timestamps of the create events we build: never the same twice (v12 room id collisions).
+    create_stamps: create::CreateStamps,
 }
 
 /// What the room service is built with: its explicit dependencies.
@@ -136,6 +138,7 @@ impl RoomService {
             backfill_done: Mutex::new(Default::default()),
             rooms: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
+            create_stamps: create::CreateStamps::default(),
         }
     }
 

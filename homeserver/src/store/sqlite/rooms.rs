@@ -74,6 +74,19 @@ fn membership_from_row(r: &Row<'_>) -> rusqlite::Result<MembershipRow> {
 
 const MEMBERSHIP_COLS: &str = "room_id, user_id, membership, event_id, pos, forgotten";
 
+/// `Conflict(what)` when `e` is a uniqueness violation of `column` (`table.column`, as SQLite
+/// names it); any other error as it is.
+pub(super) fn conflict_on(e: rusqlite::Error, column: &str, what: &'static str) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, Some(msg))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains(column) =>
+        {
+            StoreError::Conflict(what)
+        }
+        _ => e.into(),
+    }
+}
+
 pub(super) fn collect<T>(rows: impl Iterator<Item = rusqlite::Result<T>>) -> StoreResult<Vec<T>> {
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
@@ -86,6 +99,8 @@ pub(super) fn insert_event(ctx: &mut WriteCtx<'_>, ev: &NewEvent) -> StoreResult
         Some((_, d, t)) => (Some(d.as_str()), Some(t.as_str())),
         None => (None, None),
     };
+    // An event id is a hash: the same id twice is a collision (or a replay) that the caller
+    // decides about; the stored event is never overwritten.
     tx.execute(
         "INSERT INTO events (event_id, pos, room_id, sender, type, state_key, depth, origin_server_ts, json, unsigned, txn_device, txn_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -93,7 +108,8 @@ pub(super) fn insert_event(ctx: &mut WriteCtx<'_>, ev: &NewEvent) -> StoreResult
             ev.event_id.as_str(), pos, ev.room_id.as_str(), ev.sender.as_str(), ev.kind, ev.state_key, ev.depth,
             ev.origin_server_ts, ev.json, ev.unsigned, txn_device, txn_id
         ],
-    )?;
+    )
+    .map_err(|e| conflict_on(e, "events.event_id", "event"))?;
     if let Some((user, device, txn)) = &ev.txn {
         tx.execute(
             "INSERT INTO txn_ids (user_id, device_id, txn_id, event_id) VALUES (?1, ?2, ?3, ?4)",
@@ -171,10 +187,13 @@ impl RoomStore for SqliteStore {
 
     fn create_room(&self, room: NewRoom, events: Vec<NewEvent>) -> StoreResult<Vec<i64>> {
         self.db.write(move |ctx| {
-            ctx.tx.execute(
-                "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![room.room_id.as_str(), room.version, room.creator.as_str(), room.is_public, now_ms()],
-            )?;
+            // A v12 room id is the create event's hash: an existing room is never taken over.
+            ctx.tx
+                .execute(
+                    "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![room.room_id.as_str(), room.version, room.creator.as_str(), room.is_public, now_ms()],
+                )
+                .map_err(|e| conflict_on(e, "rooms.room_id", "room"))?;
             events.iter().map(|ev| insert_event(ctx, ev)).collect()
         })
     }

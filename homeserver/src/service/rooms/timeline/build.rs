@@ -28,6 +28,9 @@ pub struct EventSpec {
     pub content: Box<RawJsonValue>,
     pub state_key: Option<String>,
     pub redacts: Option<OwnedEventId>,
+    /// The event's `origin_server_ts`; `None` is now. Set for create events, whose hash is the
+    /// room id (v12): see `rooms/create.rs` on collisions.
+    pub origin_server_ts: Option<MilliSecondsSinceUnixEpoch>,
 }
 
 impl EventSpec {
@@ -42,6 +45,7 @@ impl EventSpec {
             content,
             state_key,
             redacts: None,
+            origin_server_ts: None,
         }
     }
     pub fn state(
@@ -117,7 +121,9 @@ pub fn event_template(
                 .map_err(Error::internal)?,
         ),
     );
-    let ts = MilliSecondsSinceUnixEpoch::now();
+    let ts = spec
+        .origin_server_ts
+        .unwrap_or_else(MilliSecondsSinceUnixEpoch::now);
     obj.insert(
         "origin_server_ts".into(),
         CanonicalJsonValue::Integer(ts.0.into()),
