@@ -29,7 +29,7 @@ pub struct EventSpec {
     pub state_key: Option<String>,
     pub redacts: Option<OwnedEventId>,
     /// The event's `origin_server_ts`; `None` is now. Set for create events, whose hash is the
-    /// room id (v12): see `rooms/create.rs` on collisions.
+    /// room id (v12): see `rooms/create/` on collisions.
     pub origin_server_ts: Option<MilliSecondsSinceUnixEpoch>,
 }
 
