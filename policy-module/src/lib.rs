@@ -12,6 +12,8 @@ pub mod layers;
 pub mod media;
 mod nhs;
 pub mod nhs_number;
+#[cfg(test)]
+mod property_tests;
 
 use serde::Serialize;
 

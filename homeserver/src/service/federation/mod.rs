@@ -14,6 +14,8 @@ pub mod gate;
 pub mod list;
 pub mod outbox;
 pub mod pdu;
+#[cfg(test)]
+mod property_tests;
 pub mod query;
 pub mod resolve;
 pub mod room_read;
