@@ -109,7 +109,21 @@ impl Error {
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        Error::internal(e)
+        // Storage trouble is the operator's to fix and passes: say so, and that nothing was
+        // written, so clients retry later instead of reporting a server bug.
+        match e {
+            StoreError::Full => Error::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unknown,
+                "The server's storage is full, so nothing was written; try again later",
+            ),
+            StoreError::ReadOnly => Error::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unknown,
+                "The server's database is read-only, so nothing was written; try again later",
+            ),
+            e => Error::internal(e),
+        }
     }
 }
 
@@ -119,5 +133,41 @@ impl std::fmt::Display for Error {
             Error::Matrix { kind, message, .. } => write!(f, "{kind:?}: {message}"),
             Error::Uiaa(_) => write!(f, "user-interactive authentication required"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    /// A full or read-only database is the operator's problem, told plainly: 503, nothing
+    /// written; any other database error stays an internal error.
+    #[test]
+    fn storage_trouble_is_a_clear_503() {
+        for (code, want) in [
+            (rusqlite::ffi::SQLITE_FULL, "storage is full"),
+            (rusqlite::ffi::SQLITE_READONLY, "read-only"),
+        ] {
+            let e = Error::from(StoreError::from(sqlite(code)));
+            let Error::Matrix {
+                status, message, ..
+            } = &e
+            else {
+                panic!("{e}");
+            };
+            assert_eq!(*status, StatusCode::SERVICE_UNAVAILABLE);
+            assert!(
+                message.contains(want) && message.contains("nothing was written"),
+                "{message}"
+            );
+        }
+        let e = Error::from(StoreError::from(sqlite(rusqlite::ffi::SQLITE_CORRUPT)));
+        assert!(
+            matches!(e, Error::Matrix { status, .. } if status == StatusCode::INTERNAL_SERVER_ERROR)
+        );
     }
 }

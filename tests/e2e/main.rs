@@ -5,6 +5,8 @@
 mod audit;
 mod bad_input;
 mod clinical_media;
+mod crash;
+mod disk_full;
 mod edits_redactions;
 mod email_registration;
 mod encryption;

@@ -78,7 +78,7 @@ pub fn toml_str(s: &str) -> String {
 }
 
 impl ServerOptions {
-    fn to_toml(&self, data_dir: &Path) -> String {
+    pub fn to_toml(&self, data_dir: &Path) -> String {
         let (mode, tokens) = match &self.registration {
             Registration::Open => ("open", vec![]),
             Registration::Token(t) => ("token", t.clone()),
@@ -328,6 +328,25 @@ impl TestServer {
                 false
             }
         }
+    }
+
+    /// Kills the server with SIGKILL (a crash or power cut: no shutdown code runs) and waits
+    /// for it to be gone.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                // SAFETY: plain kill(2) on our own child's pid.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
+            }
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Starts a stopped (or killed) server again on the same data (the port may change).
+    pub async fn start_again(&mut self) {
+        self.spawn().await;
     }
 
     /// Stops and starts the server on the same data directory (the port may change).

@@ -32,7 +32,13 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// The database's file system is full (SQLITE_FULL): nothing was written.
+    #[error("the database's storage is full")]
+    Full,
+    /// The database cannot be written (SQLITE_READONLY: permissions, a read-only mount).
+    #[error("the database is read-only")]
+    ReadOnly,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("i/o error: {0}")]
@@ -44,6 +50,16 @@ pub enum StoreError {
     /// A uniqueness rule the caller should report (e.g. "user exists").
     #[error("{0} already exists")]
     Conflict(&'static str),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full,
+            Some(rusqlite::ErrorCode::ReadOnly) => StoreError::ReadOnly,
+            _ => StoreError::Sqlite(e),
+        }
+    }
 }
 
 impl From<serde_json::Error> for StoreError {

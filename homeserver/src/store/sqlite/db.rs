@@ -28,7 +28,25 @@ impl WriteCtx<'_> {
     }
 }
 
-type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Box<dyn FnOnce(bool) + Send> + Send>;
+/// How a group commit ended, for every job in it.
+#[derive(Debug, Clone, Copy)]
+enum Commit {
+    Done,
+    /// Rolled back; the storage was full or read-only (clear to the client), or something else.
+    Failed(Option<fn() -> StoreError>),
+}
+
+type Reply = Box<dyn FnOnce(Commit) + Send>;
+type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Reply + Send>;
+
+/// Why a failed commit failed, in terms a caller can report.
+fn commit_failure(e: &rusqlite::Error) -> Commit {
+    Commit::Failed(match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => Some(|| StoreError::Full),
+        Some(rusqlite::ErrorCode::ReadOnly) => Some(|| StoreError::ReadOnly),
+        _ => None,
+    })
+}
 
 pub struct Db {
     path: PathBuf,
@@ -95,11 +113,11 @@ impl Db {
                 // Undo only this job's writes; its batch-mates still commit.
                 let _ = ctx.tx.execute_batch("ROLLBACK TO job");
             }
-            Box::new(move |committed: bool| {
-                let res = if committed {
-                    res
-                } else {
-                    Err(StoreError::CommitFailed)
+            Box::new(move |commit: Commit| {
+                let res = match commit {
+                    Commit::Done => res,
+                    Commit::Failed(Some(why)) => Err(why()),
+                    Commit::Failed(None) => Err(StoreError::CommitFailed),
                 };
                 let _ = rtx.send(res);
             })
@@ -188,7 +206,7 @@ fn writer_loop(
                         Ok(r) => r,
                         Err(_) => {
                             failed = true;
-                            Box::new(|_| {}) as Box<dyn FnOnce(bool) + Send>
+                            Box::new(|_| {}) as Reply
                         }
                     }
                 };
@@ -206,16 +224,20 @@ fn writer_loop(
             }
             tx.commit()
         })();
-        let ok = outcome.is_ok();
-        if ok {
-            committed.store(next_pos, Ordering::Release);
-        } else {
-            tracing::error!(error = %outcome.unwrap_err(), "group commit failed; batch rolled back");
-            next_pos = before;
-            let _ = conn.execute_batch("ROLLBACK");
-        }
+        let commit = match outcome {
+            Ok(()) => {
+                committed.store(next_pos, Ordering::Release);
+                Commit::Done
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "group commit failed; batch rolled back");
+                next_pos = before;
+                let _ = conn.execute_batch("ROLLBACK");
+                commit_failure(&e)
+            }
+        };
         for r in replies {
-            r(ok);
+            r(commit);
         }
     }
 }
