@@ -14,6 +14,7 @@ use super::build::{BuiltEvent, EventSpec, build_event};
 use crate::error::{Error, Result};
 use crate::service::blocking;
 use crate::service::push::CommittedEvent;
+use crate::store::StoreError;
 use crate::store::rooms::NewEvent;
 
 /// A client transaction: `(device, txn_id)`; sending twice returns the first event.
@@ -91,12 +92,24 @@ impl RoomService {
         // Taken before the commit so no reader sees the event without its pending push counts.
         let push_ticket = self.push.begin(room_id);
         let store = self.store.clone();
-        let res = blocking(move || Ok(store.append_event(new)?)).await;
+        let res = blocking(move || Ok(store.append_event(new))).await?;
         let pos = match res {
             Ok(pos) => pos,
+            Err(StoreError::Conflict("event")) => {
+                drop(push_ticket);
+                // An event id is the event's hash: the store holding it already means our view
+                // of the room is behind the store's. Nothing was overwritten; reload the room.
+                *guard = None;
+                tracing::warn!(room_id = %room_id, "event id exists already; room state reloaded");
+                return Err(Error::new(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    ruma::api::error::ErrorKind::Unknown,
+                    "The room changed while this event was built; try again",
+                ));
+            }
             Err(e) => {
                 drop(push_ticket);
-                return self.txn_retry_or(e, txn, sender).await;
+                return self.txn_retry_or(e.into(), txn, sender).await;
             }
         };
         let pdu = built.pdu.clone();
