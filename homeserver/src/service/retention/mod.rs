@@ -9,6 +9,8 @@ mod purge;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_backfilled;
+#[cfg(test)]
 mod tests_holds;
 #[cfg(test)]
 mod tests_lifetimes;

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::service::audit::entry;
 use crate::service::blocking;
 use crate::service::rooms::state::rules_for;
-use crate::store::retention::{Candidate, HoldKind, Minimised};
+use crate::store::retention::{Candidate, Cursor, HoldKind, Minimised};
 
 pub const ACTION_PURGE: &str = "retention.purge";
 
@@ -113,7 +113,6 @@ fn minimise(c: &Candidate, rules: &RedactionRules) -> Result<Minimised> {
     Ok(Minimised {
         event_id: c.event_id.clone(),
         room_id: c.room_id.clone(),
-        pos: c.pos,
         json: serde_json::to_string(&red).map_err(Error::internal)?,
         content,
         state: c.state_key.clone().map(|k| (c.kind.clone(), k)),
@@ -213,13 +212,13 @@ impl RetentionService {
         rep: &mut PurgeReport,
     ) -> Result<()> {
         let limit = self.settings.batch_size;
-        let mut after = 0;
+        let mut after = Cursor::START;
         loop {
-            let (store, rid) = (self.store.clone(), room_id.to_owned());
+            let (store, rid, from) = (self.store.clone(), room_id.to_owned(), after.clone());
             let found =
-                blocking(move || Ok(store.expired_events(&rid, cutoff, after, limit)?)).await?;
+                blocking(move || Ok(store.expired_events(&rid, cutoff, &from, limit)?)).await?;
             let Some(last) = found.last() else { break };
-            after = last.pos;
+            after = Cursor::after(last);
             let full = found.len() == limit;
             let mut batch = Batch::default();
             for c in &found {
@@ -270,13 +269,13 @@ impl RetentionService {
         let limit = self.settings.batch_size;
         let counted: HashSet<String> = rep.event_ids.iter().cloned().collect();
         let mut mins = HashMap::new();
-        let mut after = 0;
+        let mut after = Cursor::START;
         loop {
-            let store = self.store.clone();
+            let (store, from) = (self.store.clone(), after.clone());
             let found =
-                blocking(move || Ok(store.redacted_originals(before, after, limit)?)).await?;
+                blocking(move || Ok(store.redacted_originals(before, &from, limit)?)).await?;
             let Some((last, _)) = found.last() else { break };
-            after = last.pos;
+            after = Cursor::after(last);
             let full = found.len() == limit;
             let mut batch = Batch::default();
             for (c, version) in &found {
@@ -330,14 +329,14 @@ impl RetentionService {
             }
             // The media its messages referred to goes with it.
             let mut media = BTreeSet::new();
-            let mut after = 0;
+            let mut after = Cursor::START;
             loop {
-                let (store, rid) = (self.store.clone(), room_id.clone());
+                let (store, rid, from) = (self.store.clone(), room_id.clone(), after.clone());
                 let found =
-                    blocking(move || Ok(store.expired_events(&rid, i64::MAX, after, limit)?))
+                    blocking(move || Ok(store.expired_events(&rid, i64::MAX, &from, limit)?))
                         .await?;
                 let Some(last) = found.last() else { break };
-                after = last.pos;
+                after = Cursor::after(last);
                 for c in found.iter().filter(|c| c.state_key.is_none()) {
                     media.extend(media_ids(&c.json, self.server_name.as_str()));
                 }
