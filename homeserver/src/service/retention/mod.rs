@@ -21,6 +21,7 @@ use handover_policy::{Policy, RetentionBounds};
 use ruma::OwnedServerName;
 
 pub use self::hold::HoldTarget;
+pub use self::policy::parse_room_retention;
 pub use self::purge::PurgeReport;
 use super::audit::AuditService;
 use super::media::MediaService;
