@@ -11,6 +11,8 @@ mod tests;
 #[cfg(test)]
 mod tests_backfilled;
 #[cfg(test)]
+mod tests_files;
+#[cfg(test)]
 mod tests_holds;
 #[cfg(test)]
 mod tests_lifetimes;

@@ -36,6 +36,10 @@ pub struct PurgeReport {
     /// Redacted events whose original content was erased after `redacted_grace`.
     pub redacted_erased: usize,
     pub media_deleted: usize,
+    /// Files of earlier deletions whose unlink had failed, unlinked by this run.
+    pub media_unlink_retried: usize,
+    /// Files whose unlink still fails (their rows are gone; retried by every run).
+    pub media_unlink_failing: usize,
     /// Files an expired event referred to, kept because another remaining event (or a profile
     /// avatar) still refers to them.
     pub media_kept_referenced: usize,
@@ -64,6 +68,7 @@ impl PurgeReport {
             + self.events_minimised
             + self.redacted_erased
             + self.media_deleted
+            + self.media_unlink_retried
             + self.rooms_deleted
             + self.to_device_deleted
             > 0
@@ -172,6 +177,11 @@ impl RetentionService {
             rep.to_device_deleted =
                 blocking(move || Ok(store.expire_to_device(before, dry_run)?)).await?;
         }
+        if !dry_run {
+            // Last, so an unlink that failed in this run gets a second try at once.
+            (rep.media_unlink_retried, rep.media_unlink_failing) =
+                self.media.retry_pending_deletions().await?;
+        }
         if !dry_run && rep.changed() {
             let store = self.store.clone();
             blocking(move || Ok(store.reclaim_space()?)).await?;
@@ -186,6 +196,8 @@ impl RetentionService {
             .detail("redacted_erased", rep.redacted_erased as u64)
             .detail("media_deleted", rep.media_deleted as u64)
             .detail("media_kept_referenced", rep.media_kept_referenced as u64)
+            .detail("media_unlink_retried", rep.media_unlink_retried as u64)
+            .detail("media_unlink_failing", rep.media_unlink_failing as u64)
             .detail("min_lifetime_kept", rep.min_lifetime_kept as u64)
             .detail("rooms_deleted", rep.rooms_deleted as u64)
             .detail("room_events_deleted", rep.room_events_deleted as u64)
