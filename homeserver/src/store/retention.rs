@@ -119,8 +119,8 @@ pub trait RetentionStore: Send + Sync {
     /// Undelivered to-device messages queued before `before_ts`: deleted unless `dry_run`.
     /// Returns how many (messages).
     fn expire_to_device(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
-    /// Checkpoints the WAL into the database and truncates it, then VACUUMs (rebuilding the file
-    /// without free pages) and truncates the WAL again.
+    /// Returns free pages to the filesystem and checkpoints and truncates the WAL, without
+    /// holding up writes for long (`Db::reclaim`).
     fn reclaim_space(&self) -> StoreResult<()>;
 
     fn holds(&self) -> StoreResult<Vec<Hold>>;

@@ -51,7 +51,7 @@ pub struct PurgeReport {
     pub to_device_deleted: usize,
     /// Event rows deleted with forgotten rooms.
     pub room_events_deleted: usize,
-    /// The database was checkpointed and VACUUMed.
+    /// Free pages were returned (incremental vacuum) and the WAL checkpointed and truncated.
     pub space_reclaimed: bool,
     /// Dry run only: the ids that would go.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -4,6 +4,8 @@ mod account_data;
 mod audit;
 mod backup;
 pub mod db;
+#[cfg(test)]
+mod db_tests;
 mod dehydrated;
 mod federated_rooms;
 mod federation_events;

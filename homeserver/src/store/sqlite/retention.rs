@@ -1,6 +1,7 @@
 //! Retention and legal holds on SQLite. `secure_delete` is on for every connection (db.rs), so
-//! deleted and overwritten cells are zeroed in the database pages; `reclaim_space` then
-//! checkpoints and truncates the WAL and VACUUMs so no old page copy survives in either file.
+//! deleted and overwritten cells are zeroed in the database pages; `reclaim_space` then returns
+//! free pages (incremental vacuum) and truncates the WAL so no old page copy survives in either
+//! file (`Db::reclaim`).
 
 use rusqlite::{OptionalExtension, params};
 
