@@ -119,6 +119,12 @@ pub trait RetentionStore: Send + Sync {
     /// Undelivered to-device messages queued before `before_ts`: deleted unless `dry_run`.
     /// Returns how many (messages).
     fn expire_to_device(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
+    /// Federation queue rows queued before `before_ts`, with the payloads no remaining row
+    /// uses: deleted unless `dry_run`. Returns how many queue rows.
+    fn expire_outbox(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
+    /// The free-text reason of reports made before `before_ts`: erased unless `dry_run`.
+    /// Returns how many reports.
+    fn erase_report_reasons(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
     /// Returns free pages to the filesystem and checkpoints and truncates the WAL, without
     /// holding up writes for long (`Db::reclaim`).
     fn reclaim_space(&self) -> StoreResult<()>;

@@ -14,6 +14,7 @@ mod federation;
 mod files;
 mod pending;
 mod remote;
+mod remote_expiry;
 #[cfg(test)]
 mod remote_tests;
 mod scan;

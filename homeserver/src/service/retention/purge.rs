@@ -49,6 +49,12 @@ pub struct PurgeReport {
     pub rooms_deleted: usize,
     /// Undelivered to-device messages past `to_device_lifetime`.
     pub to_device_deleted: usize,
+    /// Federation queue rows past `outbox_lifetime` (with their payloads).
+    pub outbox_deleted: usize,
+    /// Cached copies of other servers' media past `remote_media_lifetime`.
+    pub remote_media_deleted: usize,
+    /// Content reports whose reason was erased after `report_reason_lifetime`.
+    pub report_reasons_erased: usize,
     /// Event rows deleted with forgotten rooms.
     pub room_events_deleted: usize,
     /// Free pages were returned (incremental vacuum) and the WAL checkpointed and truncated.
@@ -71,6 +77,9 @@ impl PurgeReport {
             + self.media_unlink_retried
             + self.rooms_deleted
             + self.to_device_deleted
+            + self.outbox_deleted
+            + self.remote_media_deleted
+            + self.report_reasons_erased
             > 0
     }
 }
@@ -177,6 +186,7 @@ impl RetentionService {
             rep.to_device_deleted =
                 blocking(move || Ok(store.expire_to_device(before, dry_run)?)).await?;
         }
+        self.expire_copies(now, &mut rep).await?;
         if !dry_run {
             // Last, so an unlink that failed in this run gets a second try at once.
             (rep.media_unlink_retried, rep.media_unlink_failing) =
@@ -202,6 +212,9 @@ impl RetentionService {
             .detail("rooms_deleted", rep.rooms_deleted as u64)
             .detail("room_events_deleted", rep.room_events_deleted as u64)
             .detail("to_device_deleted", rep.to_device_deleted as u64)
+            .detail("outbox_deleted", rep.outbox_deleted as u64)
+            .detail("remote_media_deleted", rep.remote_media_deleted as u64)
+            .detail("report_reasons_erased", rep.report_reasons_erased as u64)
             .detail("space_reclaimed", rep.space_reclaimed);
         self.audit.record(e).await;
         tracing::info!(

@@ -35,8 +35,10 @@ type Job = Box<dyn FnOnce(&mut WriteCtx<'_>) -> Box<dyn FnOnce(bool) + Send> + S
 /// run on the writer's own connection between group commits (outside any transaction).
 enum Msg {
     Tx(Job),
-    Raw(Box<dyn FnOnce(&Connection) + Send>),
+    Raw(RawJob),
 }
+
+type RawJob = Box<dyn FnOnce(&Connection) + Send>;
 
 /// Free pages returned to the filesystem per reclaim step: small enough that a send waiting
 /// behind a step waits milliseconds, not the length of a whole reclaim.
@@ -248,7 +250,7 @@ fn writer_loop(
     committed: Arc<AtomicI64>,
 ) {
     let mut next_pos = start;
-    let mut raw: Option<Box<dyn FnOnce(&Connection) + Send>> = None;
+    let mut raw: Option<RawJob> = None;
     while let Some(first) = raw.take().map(Msg::Raw).or_else(|| rx.recv().ok()) {
         let first = match first {
             Msg::Tx(j) => j,

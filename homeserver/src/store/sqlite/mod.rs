@@ -23,6 +23,7 @@ mod remote_e2ee;
 mod remote_media;
 mod reports;
 mod retention;
+mod retention_copies;
 mod rooms;
 mod server_keys;
 mod threepids;

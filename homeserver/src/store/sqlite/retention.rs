@@ -305,6 +305,14 @@ impl RetentionStore for SqliteStore {
         })
     }
 
+    fn expire_outbox(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize> {
+        self.expire_outbox_rows(before_ts, dry_run)
+    }
+
+    fn erase_report_reasons(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize> {
+        self.erase_old_report_reasons(before_ts, dry_run)
+    }
+
     fn reclaim_space(&self) -> StoreResult<()> {
         self.db.reclaim()
     }
