@@ -39,6 +39,10 @@ pub struct RetentionConfig {
     /// report itself stays as IG evidence); unset keeps it.
     #[serde(default = "default_report_reason_lifetime")]
     pub report_reason_lifetime: Option<String>,
+    /// The room preview (stripped state) of a pending invite from another server is dropped
+    /// this long after the invite; unset keeps it while the invite is pending.
+    #[serde(default = "default_remote_invite_lifetime")]
+    pub remote_invite_lifetime: Option<String>,
 }
 
 fn default_purge_interval() -> String {
@@ -62,6 +66,9 @@ fn default_remote_media_lifetime() -> Option<String> {
 fn default_report_reason_lifetime() -> Option<String> {
     Some("365d".into())
 }
+fn default_remote_invite_lifetime() -> Option<String> {
+    Some("30d".into())
+}
 
 impl Default for RetentionConfig {
     fn default() -> Self {
@@ -76,6 +83,7 @@ impl Default for RetentionConfig {
             outbox_lifetime: default_outbox_lifetime(),
             remote_media_lifetime: default_remote_media_lifetime(),
             report_reason_lifetime: default_report_reason_lifetime(),
+            remote_invite_lifetime: default_remote_invite_lifetime(),
         }
     }
 }
@@ -89,6 +97,8 @@ pub struct CopyLifetimes {
     pub remote_media_ms: Option<u64>,
     /// The free-text reason of content reports.
     pub report_reason_ms: Option<u64>,
+    /// The stripped state of pending invites from other servers.
+    pub remote_invite_ms: Option<u64>,
 }
 
 /// Parses "30d", "12h", "15m", "10s", "500ms", "2w" into milliseconds.
@@ -153,6 +163,7 @@ impl RetentionConfig {
             outbox_ms: life("outbox_lifetime", &self.outbox_lifetime)?,
             remote_media_ms: life("remote_media_lifetime", &self.remote_media_lifetime)?,
             report_reason_ms: life("report_reason_lifetime", &self.report_reason_lifetime)?,
+            remote_invite_ms: life("remote_invite_lifetime", &self.remote_invite_lifetime)?,
         })
     }
 
@@ -198,6 +209,7 @@ mod tests {
                 outbox_ms: Some(7 * 86_400_000),
                 remote_media_ms: Some(30 * 86_400_000),
                 report_reason_ms: Some(365 * 86_400_000),
+                remote_invite_ms: Some(30 * 86_400_000),
             }
         );
         std::fs::write(

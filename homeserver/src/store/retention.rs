@@ -125,6 +125,9 @@ pub trait RetentionStore: Send + Sync {
     /// The free-text reason of reports made before `before_ts`: erased unless `dry_run`.
     /// Returns how many reports.
     fn erase_report_reasons(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
+    /// The stripped state kept with invites from other servers: deleted (unless `dry_run`)
+    /// once the invite is answered, or when it was sent before `before_ts`. Returns how many.
+    fn expire_remote_invites(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
     /// Returns free pages to the filesystem and checkpoints and truncates the WAL, without
     /// holding up writes for long (`Db::reclaim`).
     fn reclaim_space(&self) -> StoreResult<()>;

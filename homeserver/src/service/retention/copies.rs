@@ -25,6 +25,11 @@ impl RetentionService {
             rep.report_reasons_erased =
                 blocking(move || Ok(store.erase_report_reasons(t, dry_run)?)).await?;
         }
+        // Answered invites' previews go whatever the lifetime (`i64::MIN`: none is too old).
+        let t = copies.remote_invite_ms.map_or(i64::MIN, |l| before(now, l));
+        let store = self.store.clone();
+        rep.remote_invites_deleted =
+            blocking(move || Ok(store.expire_remote_invites(t, dry_run)?)).await?;
         if let Some(life) = copies.remote_media_ms {
             rep.remote_media_deleted = self
                 .media

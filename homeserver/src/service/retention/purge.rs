@@ -55,6 +55,8 @@ pub struct PurgeReport {
     pub remote_media_deleted: usize,
     /// Content reports whose reason was erased after `report_reason_lifetime`.
     pub report_reasons_erased: usize,
+    /// Stripped state of answered invites from other servers, or past `remote_invite_lifetime`.
+    pub remote_invites_deleted: usize,
     /// Event rows deleted with forgotten rooms.
     pub room_events_deleted: usize,
     /// Free pages were returned (incremental vacuum) and the WAL checkpointed and truncated.
@@ -80,6 +82,7 @@ impl PurgeReport {
             + self.outbox_deleted
             + self.remote_media_deleted
             + self.report_reasons_erased
+            + self.remote_invites_deleted
             > 0
     }
 }
@@ -215,6 +218,7 @@ impl RetentionService {
             .detail("outbox_deleted", rep.outbox_deleted as u64)
             .detail("remote_media_deleted", rep.remote_media_deleted as u64)
             .detail("report_reasons_erased", rep.report_reasons_erased as u64)
+            .detail("remote_invites_deleted", rep.remote_invites_deleted as u64)
             .detail("space_reclaimed", rep.space_reclaimed);
         self.audit.record(e).await;
         tracing::info!(

@@ -97,3 +97,83 @@ async fn queued_payloads_cached_remote_media_and_report_reasons_expire() {
     assert!(!f.db_contains("MARKER-report-reason"));
     assert_eq!(count(&f, "SELECT COUNT(*) FROM reports"), 1);
 }
+
+/// An invite from another server to `room` for `user`, its preview carrying `marker`.
+fn remote_invite(f: &Fx, room: &str, user: &ruma::UserId, marker: &str) {
+    use crate::store::federated_rooms::FederatedRoomStore;
+    let ts = crate::store::now_ms();
+    let id = format!("$invite-{}", &room[1..7]);
+    let json = serde_json::json!({
+        "type": "m.room.member", "room_id": room, "sender": "@carol:remote.example",
+        "state_key": user, "content": { "membership": "invite" },
+        "origin_server_ts": ts, "depth": 5, "prev_events": [], "auth_events": [],
+    });
+    let invite = crate::store::rooms::NewEvent {
+        event_id: id.as_str().try_into().unwrap(),
+        room_id: room.try_into().unwrap(),
+        sender: "@carol:remote.example".try_into().unwrap(),
+        kind: "m.room.member".into(),
+        state_key: Some(user.to_string()),
+        depth: 5,
+        origin_server_ts: ts,
+        json: json.to_string(),
+        unsigned: None,
+        prev_events: vec![],
+        txn: None,
+        membership: Some("invite".into()),
+        relation: None,
+        redacts: None,
+        resolved_state: vec![],
+    };
+    let state = serde_json::json!([{ "type": "m.room.name", "content": { "name": marker } }]);
+    f.store
+        .store_remote_invite(
+            crate::store::rooms::NewRoom {
+                room_id: room.try_into().unwrap(),
+                version: "12".into(),
+                creator: "@carol:remote.example".try_into().unwrap(),
+                is_public: false,
+            },
+            invite,
+            state.to_string(),
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn remote_invite_previews_go_once_answered_or_expired() {
+    let f = Fx::new(Default::default()).await;
+    remote_invite(
+        &f,
+        "!pending:remote.example",
+        &f.alice,
+        "MARKER-pending-preview",
+    );
+    remote_invite(
+        &f,
+        "!answered:remote.example",
+        &f.alice,
+        "MARKER-answered-preview",
+    );
+    // Alice declined the second one.
+    f.store
+        .db
+        .write(|ctx| {
+            ctx.tx.execute(
+                "UPDATE memberships SET membership = 'leave' WHERE room_id = '!answered:remote.example'",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    let r = f.retention.purge("test", false).await.unwrap();
+    assert_eq!(r.remote_invites_deleted, 1, "{r:?}");
+    assert!(!f.db_contains("MARKER-answered-preview"));
+    assert!(f.db_contains("MARKER-pending-preview"));
+
+    f.advance(31 * DAY);
+    let r = f.retention.purge("test", false).await.unwrap();
+    assert_eq!(r.remote_invites_deleted, 1, "{r:?}");
+    assert!(!f.db_contains("MARKER-pending-preview"));
+    assert_eq!(count(&f, "SELECT COUNT(*) FROM remote_invites"), 0);
+}

@@ -313,6 +313,10 @@ impl RetentionStore for SqliteStore {
         self.erase_old_report_reasons(before_ts, dry_run)
     }
 
+    fn expire_remote_invites(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize> {
+        self.expire_remote_invite_rows(before_ts, dry_run)
+    }
+
     fn reclaim_space(&self) -> StoreResult<()> {
         self.db.reclaim()
     }
