@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use self::clinical_media::ClinicalMediaConfig;
 pub use self::email::EmailConfig;
 mod retention;
-pub use self::retention::{RetentionConfig, parse_duration_ms};
+pub use self::retention::{CopyLifetimes, RetentionConfig, parse_duration_ms};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

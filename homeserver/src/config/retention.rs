@@ -27,6 +27,22 @@ pub struct RetentionConfig {
     /// Rows changed per write transaction, so a purge never holds the writer for long.
     #[serde(default = "default_purge_batch")]
     pub batch_size: usize,
+    /// PDUs and EDUs queued for a server that stayed unreachable this long are dropped (the
+    /// queued copy of a message must not outlive the message); unset keeps them until sent.
+    #[serde(default = "default_outbox_lifetime")]
+    pub outbox_lifetime: Option<String>,
+    /// Cached copies of other servers' media are deleted this long after they were fetched
+    /// (fetched again on the next download); unset keeps them.
+    #[serde(default = "default_remote_media_lifetime")]
+    pub remote_media_lifetime: Option<String>,
+    /// The free-text reason of a content report is erased this long after the report (the
+    /// report itself stays as IG evidence); unset keeps it.
+    #[serde(default = "default_report_reason_lifetime")]
+    pub report_reason_lifetime: Option<String>,
+    /// The room preview (stripped state) of a pending invite from another server is dropped
+    /// this long after the invite; unset keeps it while the invite is pending.
+    #[serde(default = "default_remote_invite_lifetime")]
+    pub remote_invite_lifetime: Option<String>,
 }
 
 fn default_purge_interval() -> String {
@@ -41,6 +57,18 @@ fn default_to_device_lifetime() -> Option<String> {
 fn default_purge_batch() -> usize {
     500
 }
+fn default_outbox_lifetime() -> Option<String> {
+    Some("7d".into())
+}
+fn default_remote_media_lifetime() -> Option<String> {
+    Some("30d".into())
+}
+fn default_report_reason_lifetime() -> Option<String> {
+    Some("365d".into())
+}
+fn default_remote_invite_lifetime() -> Option<String> {
+    Some("30d".into())
+}
 
 impl Default for RetentionConfig {
     fn default() -> Self {
@@ -52,8 +80,25 @@ impl Default for RetentionConfig {
             redacted_grace: default_redacted_grace(),
             to_device_lifetime: default_to_device_lifetime(),
             batch_size: default_purge_batch(),
+            outbox_lifetime: default_outbox_lifetime(),
+            remote_media_lifetime: default_remote_media_lifetime(),
+            report_reason_lifetime: default_report_reason_lifetime(),
+            remote_invite_lifetime: default_remote_invite_lifetime(),
         }
     }
+}
+
+/// Lifetimes (ms) of copies of content outside the events: `None` keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyLifetimes {
+    /// Federation queue rows (and their payloads) for unreachable servers.
+    pub outbox_ms: Option<u64>,
+    /// Cached copies of other servers' media.
+    pub remote_media_ms: Option<u64>,
+    /// The free-text reason of content reports.
+    pub report_reason_ms: Option<u64>,
+    /// The stripped state of pending invites from other servers.
+    pub remote_invite_ms: Option<u64>,
 }
 
 /// Parses "30d", "12h", "15m", "10s", "500ms", "2w" into milliseconds.
@@ -108,8 +153,23 @@ impl RetentionConfig {
         Self::opt("to_device_lifetime", &self.to_device_lifetime)
     }
 
+    /// Lifetimes of the other copies of content. `"never"` keeps them (the keys have
+    /// defaults, so leaving one out does not).
+    pub fn copy_lifetimes_ms(&self) -> Result<CopyLifetimes, String> {
+        let life = |key: &str, v: &Option<String>| {
+            Self::opt(key, &v.clone().filter(|s| s.trim() != "never"))
+        };
+        Ok(CopyLifetimes {
+            outbox_ms: life("outbox_lifetime", &self.outbox_lifetime)?,
+            remote_media_ms: life("remote_media_lifetime", &self.remote_media_lifetime)?,
+            report_reason_ms: life("report_reason_lifetime", &self.report_reason_lifetime)?,
+            remote_invite_ms: life("remote_invite_lifetime", &self.remote_invite_lifetime)?,
+        })
+    }
+
     pub(super) fn validate(&self) -> Result<(), String> {
         self.to_device_lifetime_ms()?;
+        self.copy_lifetimes_ms()?;
         let b = self.bounds()?;
         if let (Some(min), Some(max)) = (b.min_lifetime, b.max_lifetime)
             && min > max
@@ -143,6 +203,15 @@ mod tests {
         assert_eq!(cfg.retention.bounds().unwrap().default_lifetime, None);
         assert_eq!(cfg.retention.purge_interval_ms().unwrap(), 3_600_000);
         assert_eq!(cfg.retention.redacted_grace_ms().unwrap(), 7 * 86_400_000);
+        assert_eq!(
+            cfg.retention.copy_lifetimes_ms().unwrap(),
+            super::CopyLifetimes {
+                outbox_ms: Some(7 * 86_400_000),
+                remote_media_ms: Some(30 * 86_400_000),
+                report_reason_ms: Some(365 * 86_400_000),
+                remote_invite_ms: Some(30 * 86_400_000),
+            }
+        );
         std::fs::write(
             &f,
             "server_name = \"x\"\n[retention]\ndefault_lifetime = \"30d\"\nmax_lifetime = \"2w\"\n",

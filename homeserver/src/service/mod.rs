@@ -186,6 +186,7 @@ impl Services {
             store: store.clone(),
             keys: keys.clone(),
             policy: policy.clone(),
+            retention: config.retention.bounds().map_err(Error::internal)?,
             audit: audit.clone(),
             notifier: notifier.clone(),
             users: users.clone(),

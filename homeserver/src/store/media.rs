@@ -76,9 +76,13 @@ pub trait MediaStore: Send + Sync {
         height: u32,
         method: &str,
     ) -> StoreResult<Option<ThumbnailRecord>>;
-    /// Deletes the media row, its thumbnail rows and its room binding; false if there was no
-    /// media row.
+    /// Deletes the media row, its thumbnail rows and its room binding, and records the id as
+    /// pending file deletion (same transaction); false if there was no media row.
     fn delete_media(&self, media_id: &str) -> StoreResult<bool>;
+    /// Ids whose rows are deleted but whose files were not yet confirmed unlinked.
+    fn pending_media_deletions(&self) -> StoreResult<Vec<String>>;
+    /// Every file of the id is gone: forget the pending deletion.
+    fn clear_pending_media_deletion(&self, media_id: &str) -> StoreResult<()>;
     /// Records that an event's content refers to these files (full `mxc://` URIs), whoever
     /// sent it and whether or not the files exist yet.
     fn add_media_refs(

@@ -30,6 +30,12 @@ pub trait RemoteMediaStore: Send + Sync {
     ) -> StoreResult<Option<RemoteMediaRecord>>;
     /// Records a fetched copy; false (nothing written) if one is already recorded.
     fn insert_remote_media(&self, rec: &RemoteMediaRecord) -> StoreResult<bool>;
+    /// Cached copies fetched before `before_ts`, oldest first, at most `limit`.
+    fn remote_media_fetched_before(
+        &self,
+        before_ts: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<RemoteMediaRecord>>;
     /// Forgets a cached copy (e.g. its file went missing); false if there was none.
     fn delete_remote_media(&self, origin: &str, media_id: &str, variant: &str)
     -> StoreResult<bool>;

@@ -31,7 +31,9 @@ pub struct Hold {
 pub struct Candidate {
     pub event_id: String,
     pub room_id: String,
-    pub pos: i64,
+    /// `None` for an outlier (an auth event fetched over federation); negative for history
+    /// backfilled from another server.
+    pub pos: Option<i64>,
     pub kind: String,
     pub state_key: Option<String>,
     pub json: String,
@@ -41,6 +43,29 @@ pub struct Candidate {
     pub keep_row: bool,
 }
 
+/// Where a scan over stored events resumes. Every stored event is covered whatever its
+/// position: positioned events in position order (backfilled history has negative positions),
+/// then outliers (no position) by event id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    /// After this position (`i64::MIN`: from the start).
+    Pos(i64),
+    /// Among the outliers, after this event id.
+    Outlier(String),
+}
+
+impl Cursor {
+    pub const START: Cursor = Cursor::Pos(i64::MIN);
+
+    /// The cursor just after `c`.
+    pub fn after(c: &Candidate) -> Cursor {
+        match c.pos {
+            Some(p) => Cursor::Pos(p),
+            None => Cursor::Outlier(c.event_id.clone()),
+        }
+    }
+}
+
 /// A row whose stored JSON is replaced by its redacted form. For a state event, the event that
 /// replaced it in the room's state carries its content as `unsigned.prev_content`: that copy is
 /// replaced by `content` (the minimised content) too.
@@ -48,7 +73,6 @@ pub struct Candidate {
 pub struct Minimised {
     pub event_id: String,
     pub room_id: String,
-    pub pos: i64,
     pub json: String,
     pub content: String,
     /// `(type, state_key)` for state events.
@@ -60,21 +84,22 @@ pub trait RetentionStore: Send + Sync {
     fn rooms_with_versions(&self) -> StoreResult<Vec<(String, String)>>;
     /// The content of the room's current `m.room.retention` event, if any.
     fn room_retention_content(&self, room_id: &str) -> StoreResult<Option<String>>;
-    /// Events of the room sent before `before_ts`, after position `after_pos`, oldest first,
-    /// that are neither sent by a held user, nor current state, nor already minimised.
+    /// Events of the room sent before `before_ts`, after `after` (see [`Cursor`]: backfilled
+    /// and outlier events included), that are neither sent by a held user, nor current state,
+    /// nor already minimised.
     fn expired_events(
         &self,
         room_id: &str,
         before_ts: i64,
-        after_pos: i64,
+        after: &Cursor,
         limit: usize,
     ) -> StoreResult<Vec<Candidate>>;
     /// Redacted events (not held, not minimised) whose redaction was sent before `before_ts`,
-    /// after `after_pos`: `(candidate, room_version)`.
+    /// after `after` (whatever their position): `(candidate, room_version)`.
     fn redacted_originals(
         &self,
         before_ts: i64,
-        after_pos: i64,
+        after: &Cursor,
         limit: usize,
     ) -> StoreResult<Vec<(Candidate, String)>>;
     /// Deletes events and every row pointing at them (txn ids, relations, push actions,
@@ -94,8 +119,17 @@ pub trait RetentionStore: Send + Sync {
     /// Undelivered to-device messages queued before `before_ts`: deleted unless `dry_run`.
     /// Returns how many (messages).
     fn expire_to_device(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
-    /// Checkpoints the WAL into the database and truncates it, then VACUUMs (rebuilding the file
-    /// without free pages) and truncates the WAL again.
+    /// Federation queue rows queued before `before_ts`, with the payloads no remaining row
+    /// uses: deleted unless `dry_run`. Returns how many queue rows.
+    fn expire_outbox(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
+    /// The free-text reason of reports made before `before_ts`: erased unless `dry_run`.
+    /// Returns how many reports.
+    fn erase_report_reasons(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
+    /// The stripped state kept with invites from other servers: deleted (unless `dry_run`)
+    /// once the invite is answered, or when it was sent before `before_ts`. Returns how many.
+    fn expire_remote_invites(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;
+    /// Returns free pages to the filesystem and checkpoints and truncates the WAL, without
+    /// holding up writes for long (`Db::reclaim`).
     fn reclaim_space(&self) -> StoreResult<()>;
 
     fn holds(&self) -> StoreResult<Vec<Hold>>;

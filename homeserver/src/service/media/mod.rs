@@ -14,6 +14,7 @@ mod federation;
 mod files;
 mod pending;
 mod remote;
+mod remote_expiry;
 #[cfg(test)]
 mod remote_tests;
 mod scan;
@@ -163,13 +164,32 @@ impl MediaService {
         blocking(move || {
             let mut n = 0;
             for id in media_ids.iter().filter(|id| is_valid_media_id(id)) {
+                // The row goes first (the file is no longer served) and, in the same
+                // transaction, the id is recorded as pending: a file whose unlink fails is
+                // retried by `retry_pending_deletions`, never forgotten.
                 let row = store.delete_media(id)?;
-                let file = files.delete_all(id).map_err(io_error)?;
-                if row || file {
+                let file = unlink(&files, store.as_ref(), id)?;
+                if row || file == Some(true) {
                     n += 1;
                 }
             }
             Ok(n)
+        })
+        .await
+    }
+
+    /// Unlinks the files of earlier deletions that failed: `(done, still failing)`.
+    pub async fn retry_pending_deletions(&self) -> Result<(usize, usize)> {
+        let (files, store) = (self.files.clone(), self.store.clone());
+        blocking(move || {
+            let (mut done, mut failing) = (0, 0);
+            for id in store.pending_media_deletions()? {
+                match unlink(&files, store.as_ref(), &id)? {
+                    Some(_) => done += 1,
+                    None => failing += 1,
+                }
+            }
+            Ok((done, failing))
         })
         .await
     }
@@ -440,4 +460,19 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn io_error(e: std::io::Error) -> Error {
     Error::internal(format!("media file i/o: {e}"))
+}
+
+/// Unlinks every file of a deleted id and clears its pending record: `Some(found)` once done,
+/// `None` if the filesystem refused (logged; the record stays for the next retry).
+fn unlink(files: &FileStore, store: &dyn MediaStore, media_id: &str) -> Result<Option<bool>> {
+    match files.delete_all(media_id) {
+        Ok(found) => {
+            store.clear_pending_media_deletion(media_id)?;
+            Ok(Some(found))
+        }
+        Err(e) => {
+            tracing::warn!(%media_id, error = %e, "media file not deleted; retried by the next purge");
+            Ok(None)
+        }
+    }
 }

@@ -2,12 +2,19 @@
 //! of each room (`policy.rs`), the purge job (`purge.rs`) and legal holds (`hold.rs`). Time comes
 //! from an injected [`Clock`], so tests move it forward instead of waiting.
 
+mod copies;
 mod hold;
 mod media;
 mod policy;
 mod purge;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_backfilled;
+#[cfg(test)]
+mod tests_copies;
+#[cfg(test)]
+mod tests_files;
 #[cfg(test)]
 mod tests_holds;
 #[cfg(test)]
@@ -19,6 +26,7 @@ use handover_policy::{Policy, RetentionBounds};
 use ruma::OwnedServerName;
 
 pub use self::hold::HoldTarget;
+pub use self::policy::parse_room_retention;
 pub use self::purge::PurgeReport;
 use super::audit::AuditService;
 use super::media::MediaService;
@@ -48,6 +56,8 @@ pub struct RetentionSettings {
     pub redacted_grace_ms: u64,
     /// Undelivered to-device messages older than this are dropped (`None`: kept).
     pub to_device_lifetime_ms: Option<u64>,
+    /// Outbox rows, cached remote media, report reasons.
+    pub copies: crate::config::CopyLifetimes,
     pub batch_size: usize,
 }
 
@@ -57,6 +67,7 @@ impl RetentionSettings {
             bounds: c.bounds()?,
             redacted_grace_ms: c.redacted_grace_ms()?,
             to_device_lifetime_ms: c.to_device_lifetime_ms()?,
+            copies: c.copy_lifetimes_ms()?,
             batch_size: c.batch_size.max(1),
         })
     }

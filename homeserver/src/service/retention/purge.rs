@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::service::audit::entry;
 use crate::service::blocking;
 use crate::service::rooms::state::rules_for;
-use crate::store::retention::{Candidate, HoldKind, Minimised};
+use crate::store::retention::{Candidate, Cursor, HoldKind, Minimised};
 
 pub const ACTION_PURGE: &str = "retention.purge";
 
@@ -36,6 +36,10 @@ pub struct PurgeReport {
     /// Redacted events whose original content was erased after `redacted_grace`.
     pub redacted_erased: usize,
     pub media_deleted: usize,
+    /// Files of earlier deletions whose unlink had failed, unlinked by this run.
+    pub media_unlink_retried: usize,
+    /// Files whose unlink still fails (their rows are gone; retried by every run).
+    pub media_unlink_failing: usize,
     /// Files an expired event referred to, kept because another remaining event (or a profile
     /// avatar) still refers to them.
     pub media_kept_referenced: usize,
@@ -45,9 +49,17 @@ pub struct PurgeReport {
     pub rooms_deleted: usize,
     /// Undelivered to-device messages past `to_device_lifetime`.
     pub to_device_deleted: usize,
+    /// Federation queue rows past `outbox_lifetime` (with their payloads).
+    pub outbox_deleted: usize,
+    /// Cached copies of other servers' media past `remote_media_lifetime`.
+    pub remote_media_deleted: usize,
+    /// Content reports whose reason was erased after `report_reason_lifetime`.
+    pub report_reasons_erased: usize,
+    /// Stripped state of answered invites from other servers, or past `remote_invite_lifetime`.
+    pub remote_invites_deleted: usize,
     /// Event rows deleted with forgotten rooms.
     pub room_events_deleted: usize,
-    /// The database was checkpointed and VACUUMed.
+    /// Free pages were returned (incremental vacuum) and the WAL checkpointed and truncated.
     pub space_reclaimed: bool,
     /// Dry run only: the ids that would go.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -64,8 +76,13 @@ impl PurgeReport {
             + self.events_minimised
             + self.redacted_erased
             + self.media_deleted
+            + self.media_unlink_retried
             + self.rooms_deleted
             + self.to_device_deleted
+            + self.outbox_deleted
+            + self.remote_media_deleted
+            + self.report_reasons_erased
+            + self.remote_invites_deleted
             > 0
     }
 }
@@ -113,7 +130,6 @@ fn minimise(c: &Candidate, rules: &RedactionRules) -> Result<Minimised> {
     Ok(Minimised {
         event_id: c.event_id.clone(),
         room_id: c.room_id.clone(),
-        pos: c.pos,
         json: serde_json::to_string(&red).map_err(Error::internal)?,
         content,
         state: c.state_key.clone().map(|k| (c.kind.clone(), k)),
@@ -173,6 +189,12 @@ impl RetentionService {
             rep.to_device_deleted =
                 blocking(move || Ok(store.expire_to_device(before, dry_run)?)).await?;
         }
+        self.expire_copies(now, &mut rep).await?;
+        if !dry_run {
+            // Last, so an unlink that failed in this run gets a second try at once.
+            (rep.media_unlink_retried, rep.media_unlink_failing) =
+                self.media.retry_pending_deletions().await?;
+        }
         if !dry_run && rep.changed() {
             let store = self.store.clone();
             blocking(move || Ok(store.reclaim_space()?)).await?;
@@ -187,10 +209,16 @@ impl RetentionService {
             .detail("redacted_erased", rep.redacted_erased as u64)
             .detail("media_deleted", rep.media_deleted as u64)
             .detail("media_kept_referenced", rep.media_kept_referenced as u64)
+            .detail("media_unlink_retried", rep.media_unlink_retried as u64)
+            .detail("media_unlink_failing", rep.media_unlink_failing as u64)
             .detail("min_lifetime_kept", rep.min_lifetime_kept as u64)
             .detail("rooms_deleted", rep.rooms_deleted as u64)
             .detail("room_events_deleted", rep.room_events_deleted as u64)
             .detail("to_device_deleted", rep.to_device_deleted as u64)
+            .detail("outbox_deleted", rep.outbox_deleted as u64)
+            .detail("remote_media_deleted", rep.remote_media_deleted as u64)
+            .detail("report_reasons_erased", rep.report_reasons_erased as u64)
+            .detail("remote_invites_deleted", rep.remote_invites_deleted as u64)
             .detail("space_reclaimed", rep.space_reclaimed);
         self.audit.record(e).await;
         tracing::info!(
@@ -213,13 +241,13 @@ impl RetentionService {
         rep: &mut PurgeReport,
     ) -> Result<()> {
         let limit = self.settings.batch_size;
-        let mut after = 0;
+        let mut after = Cursor::START;
         loop {
-            let (store, rid) = (self.store.clone(), room_id.to_owned());
+            let (store, rid, from) = (self.store.clone(), room_id.to_owned(), after.clone());
             let found =
-                blocking(move || Ok(store.expired_events(&rid, cutoff, after, limit)?)).await?;
+                blocking(move || Ok(store.expired_events(&rid, cutoff, &from, limit)?)).await?;
             let Some(last) = found.last() else { break };
-            after = last.pos;
+            after = Cursor::after(last);
             let full = found.len() == limit;
             let mut batch = Batch::default();
             for c in &found {
@@ -270,13 +298,13 @@ impl RetentionService {
         let limit = self.settings.batch_size;
         let counted: HashSet<String> = rep.event_ids.iter().cloned().collect();
         let mut mins = HashMap::new();
-        let mut after = 0;
+        let mut after = Cursor::START;
         loop {
-            let store = self.store.clone();
+            let (store, from) = (self.store.clone(), after.clone());
             let found =
-                blocking(move || Ok(store.redacted_originals(before, after, limit)?)).await?;
+                blocking(move || Ok(store.redacted_originals(before, &from, limit)?)).await?;
             let Some((last, _)) = found.last() else { break };
-            after = last.pos;
+            after = Cursor::after(last);
             let full = found.len() == limit;
             let mut batch = Batch::default();
             for (c, version) in &found {
@@ -330,14 +358,14 @@ impl RetentionService {
             }
             // The media its messages referred to goes with it.
             let mut media = BTreeSet::new();
-            let mut after = 0;
+            let mut after = Cursor::START;
             loop {
-                let (store, rid) = (self.store.clone(), room_id.clone());
+                let (store, rid, from) = (self.store.clone(), room_id.clone(), after.clone());
                 let found =
-                    blocking(move || Ok(store.expired_events(&rid, i64::MAX, after, limit)?))
+                    blocking(move || Ok(store.expired_events(&rid, i64::MAX, &from, limit)?))
                         .await?;
                 let Some(last) = found.last() else { break };
-                after = last.pos;
+                after = Cursor::after(last);
                 for c in found.iter().filter(|c| c.state_key.is_none()) {
                     media.extend(media_ids(&c.json, self.server_name.as_str()));
                 }

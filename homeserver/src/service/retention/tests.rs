@@ -54,6 +54,12 @@ impl Fx {
                 bounds,
                 redacted_grace_ms: 7 * DAY as u64,
                 to_device_lifetime_ms: Some(30 * DAY as u64),
+                copies: crate::config::CopyLifetimes {
+                    outbox_ms: Some(7 * DAY as u64),
+                    remote_media_ms: Some(30 * DAY as u64),
+                    report_reason_ms: Some(365 * DAY as u64),
+                    remote_invite_ms: Some(30 * DAY as u64),
+                },
                 batch_size: 2, // several batches even in small tests
             },
         });

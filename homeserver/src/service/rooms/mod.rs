@@ -22,7 +22,7 @@ mod visibility;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use handover_policy::Policy;
+use handover_policy::{Policy, RetentionBounds};
 use ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomVersionId};
 
 pub use self::create::CreateRoomParams;
@@ -60,6 +60,8 @@ pub struct RoomService {
     store: Arc<dyn RoomStore>,
     keys: Arc<ServerKeys>,
     policy: Arc<dyn Policy>,
+    /// The server's `[retention]` bounds: events older than a room's lifetime are not imported.
+    retention: RetentionBounds,
     audit: Arc<AuditService>,
     notifier: Arc<Notifier>,
     users: Arc<UserService>,
@@ -90,6 +92,7 @@ pub struct RoomDeps {
     pub store: Arc<dyn RoomStore>,
     pub keys: Arc<ServerKeys>,
     pub policy: Arc<dyn Policy>,
+    pub retention: RetentionBounds,
     pub audit: Arc<AuditService>,
     pub notifier: Arc<Notifier>,
     pub users: Arc<UserService>,
@@ -109,6 +112,7 @@ impl RoomService {
             store,
             keys,
             policy,
+            retention,
             audit,
             notifier,
             users,
@@ -125,6 +129,7 @@ impl RoomService {
             store,
             keys,
             policy,
+            retention,
             audit,
             notifier,
             users,

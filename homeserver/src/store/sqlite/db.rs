@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction};
 
@@ -48,18 +49,35 @@ fn commit_failure(e: &rusqlite::Error) -> Commit {
     })
 }
 
+/// What the writer thread runs: a job in the next group commit, or a step of space reclaim
+/// run on the writer's own connection between group commits (outside any transaction).
+enum Msg {
+    Tx(Job),
+    Raw(RawJob),
+}
+
+type RawJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Free pages returned to the filesystem per reclaim step: small enough that a send waiting
+/// behind a step waits milliseconds, not the length of a whole reclaim.
+const RECLAIM_STEP_PAGES: i64 = 256;
+/// A WAL checkpoint run by the writer waits this long at most for readers (then retried).
+const CHECKPOINT_WAIT: Duration = Duration::from_millis(100);
+const CHECKPOINT_TRIES: u32 = 20;
+
 pub struct Db {
     path: PathBuf,
-    writer: Mutex<mpsc::Sender<Job>>,
+    writer: Mutex<mpsc::Sender<Msg>>,
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
     /// Highest stream position whose transaction has committed; readers never look past it.
     committed: Arc<AtomicI64>,
+    busy_timeout: Duration,
 }
 
-fn open(path: &Path, flags: OpenFlags) -> StoreResult<Connection> {
+fn open(path: &Path, flags: OpenFlags, busy_timeout: Duration) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(busy_timeout)?;
     conn.execute_batch(
         "PRAGMA foreign_keys = ON;
          PRAGMA secure_delete = ON;
@@ -71,15 +89,25 @@ fn open(path: &Path, flags: OpenFlags) -> StoreResult<Connection> {
 
 impl Db {
     pub fn open(path: &Path, max_readers: usize) -> StoreResult<Arc<Self>> {
+        Self::open_with(path, max_readers, Duration::from_secs(10))
+    }
+
+    /// As [`Db::open`], with the time a connection waits for another's lock.
+    pub fn open_with(
+        path: &Path,
+        max_readers: usize,
+        busy_timeout: Duration,
+    ) -> StoreResult<Arc<Self>> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Io(e.to_string()))?;
         }
-        let mut conn = open(path, OpenFlags::default())?;
+        let mut conn = open(path, OpenFlags::default(), busy_timeout)?;
+        incremental_auto_vacuum(&conn)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         migrations::run(&mut conn)?;
         let start = migrations::max_stream_pos(&conn)?;
         let committed = Arc::new(AtomicI64::new(start));
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let committed2 = committed.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -91,6 +119,7 @@ impl Db {
             readers: Mutex::new(Vec::new()),
             max_readers,
             committed,
+            busy_timeout,
         }))
     }
 
@@ -125,26 +154,71 @@ impl Db {
         self.writer
             .lock()
             .expect("writer channel lock")
-            .send(job)
+            .send(Msg::Tx(job))
             .map_err(|_| StoreError::Closed)?;
         rrx.recv().map_err(|_| StoreError::Closed)?
     }
 
-    /// Erases freed content from the files: checkpoints the WAL into the database and truncates
-    /// it, VACUUMs (rewrites the database without free pages), then checkpoints and truncates
-    /// again. Runs on its own connection, outside the writer's transactions (VACUUM cannot run in
-    /// one); it waits for the write lock like any writer. Blocking.
+    /// Runs `f` on the writer's connection between group commits, outside any transaction.
+    fn raw<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (rtx, rrx) = mpsc::sync_channel::<StoreResult<T>>(1);
+        let job = Box::new(move |conn: &Connection| {
+            let _ = rtx.send(f(conn));
+        });
+        self.writer
+            .lock()
+            .expect("writer channel lock")
+            .send(Msg::Raw(job))
+            .map_err(|_| StoreError::Closed)?;
+        rrx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Erases freed content from the files and gives the space back. Freed cells and pages are
+    /// already zeroed (`secure_delete`); this returns the free pages to the filesystem with
+    /// `incremental_vacuum`, then checkpoints the WAL into the database and truncates it, so no
+    /// old page image survives in either file.
+    ///
+    /// Why not VACUUM: it rewrites the whole database on a second connection while holding the
+    /// write lock, so on a big database every group commit waiting behind it timed out and
+    /// failed. Here every step runs on the writer thread itself, between group commits: a
+    /// send waits for at most one step of `RECLAIM_STEP_PAGES` pages. Blocking.
     pub fn reclaim(&self) -> StoreResult<()> {
-        let conn = open(&self.path, OpenFlags::default())?;
-        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-        conn.execute_batch("VACUUM;")?;
-        let (busy, _, _): (i64, i64, i64) =
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        loop {
+            let left = self.raw(|conn| {
+                // Pragmas take no bound parameters.
+                let mut st =
+                    conn.prepare(&format!("PRAGMA incremental_vacuum({RECLAIM_STEP_PAGES})"))?;
+                // Step to the end, whatever the statement returns along the way.
+                let mut rows = st.query([])?;
+                while rows.next()?.is_some() {}
+                let left: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+                Ok(left)
             })?;
-        if busy != 0 {
-            tracing::warn!("WAL checkpoint blocked by a reader; the WAL is truncated next time");
+            if left == 0 {
+                break;
+            }
         }
+        // A checkpoint waits for readers of older snapshots; on the writer thread it may only
+        // wait briefly, so it is retried (sends go on in between) rather than waited out.
+        let busy = self.busy_timeout;
+        for attempt in 0..CHECKPOINT_TRIES {
+            let blocked = self.raw(move |conn| {
+                conn.busy_timeout(CHECKPOINT_WAIT)?;
+                let res = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                    r.get::<_, i64>(0)
+                });
+                conn.busy_timeout(busy)?;
+                Ok(res? != 0)
+            })?;
+            if !blocked {
+                return Ok(());
+            }
+            std::thread::sleep(CHECKPOINT_WAIT * (attempt + 1));
+        }
+        tracing::warn!("WAL checkpoint blocked by readers; the WAL is truncated next time");
         Ok(())
     }
 
@@ -156,6 +230,7 @@ impl Db {
             None => open(
                 &self.path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                self.busy_timeout,
             )?,
         };
         let res = (|| {
@@ -172,19 +247,46 @@ impl Db {
     }
 }
 
+/// Free pages go back to the filesystem only when asked (`Db::reclaim`), never at commit time.
+/// A database created before this was set has to be rebuilt once to switch: done here, at open,
+/// before the writer thread starts (so nothing waits on it but start-up).
+fn incremental_auto_vacuum(conn: &Connection) -> StoreResult<()> {
+    const INCREMENTAL: i64 = 2;
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")?;
+    let mode: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+    if mode != INCREMENTAL {
+        tracing::info!("switching the database to incremental vacuum (one-time rebuild)");
+        conn.execute_batch("VACUUM;")?;
+    }
+    Ok(())
+}
+
 fn writer_loop(
     mut conn: Connection,
-    rx: mpsc::Receiver<Job>,
+    rx: mpsc::Receiver<Msg>,
     start: i64,
     committed: Arc<AtomicI64>,
 ) {
     let mut next_pos = start;
-    while let Ok(first) = rx.recv() {
-        // Take everything already waiting: that is the group commit.
+    let mut raw: Option<RawJob> = None;
+    while let Some(first) = raw.take().map(Msg::Raw).or_else(|| rx.recv().ok()) {
+        let first = match first {
+            Msg::Tx(j) => j,
+            Msg::Raw(f) => {
+                f(&conn);
+                continue;
+            }
+        };
+        // Take everything already waiting: that is the group commit. A reclaim step waiting
+        // among them runs right after it.
         let mut jobs = vec![first];
         while jobs.len() < 256 {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(Msg::Tx(j)) => jobs.push(j),
+                Ok(Msg::Raw(f)) => {
+                    raw = Some(f);
+                    break;
+                }
                 Err(_) => break,
             }
         }

@@ -40,10 +40,34 @@ impl MediaStore for SqliteStore {
                 .execute("DELETE FROM media_thumbnails WHERE media_id = ?1", [&id])?;
             ctx.tx
                 .execute("DELETE FROM media_room_bindings WHERE media_id = ?1", [&id])?;
+            ctx.tx.execute(
+                "INSERT OR IGNORE INTO media_pending_deletion (media_id, since_ts) VALUES (?1, ?2)",
+                params![id, crate::store::now_ms()],
+            )?;
             Ok(ctx
                 .tx
                 .execute("DELETE FROM media WHERE media_id = ?1", [&id])?
                 == 1)
+        })
+    }
+
+    fn pending_media_deletions(&self) -> StoreResult<Vec<String>> {
+        self.db.read(|c| {
+            let mut st =
+                c.prepare("SELECT media_id FROM media_pending_deletion ORDER BY since_ts")?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+    }
+
+    fn clear_pending_media_deletion(&self, media_id: &str) -> StoreResult<()> {
+        let id = media_id.to_owned();
+        self.db.write(move |ctx| {
+            ctx.tx.execute(
+                "DELETE FROM media_pending_deletion WHERE media_id = ?1",
+                [&id],
+            )?;
+            Ok(())
         })
     }
 

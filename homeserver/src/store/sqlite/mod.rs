@@ -4,6 +4,8 @@ mod account_data;
 mod audit;
 mod backup;
 pub mod db;
+#[cfg(test)]
+mod db_tests;
 mod dehydrated;
 mod federated_rooms;
 mod federation_events;
@@ -21,6 +23,7 @@ mod remote_e2ee;
 mod remote_media;
 mod reports;
 mod retention;
+mod retention_copies;
 mod rooms;
 mod server_keys;
 mod threepids;

@@ -40,7 +40,7 @@ fn batch_items(
 }
 
 /// Deletes the payloads among `ids` that no queue row uses any more.
-fn collect_payloads(tx: &Transaction<'_>, ids: &[i64]) -> StoreResult<()> {
+pub(super) fn collect_payloads(tx: &Transaction<'_>, ids: &[i64]) -> StoreResult<()> {
     let mut st = tx.prepare_cached(
         "DELETE FROM federation_outbox_payloads WHERE id = ?1
          AND NOT EXISTS (SELECT 1 FROM federation_outbox WHERE payload_id = ?1)",

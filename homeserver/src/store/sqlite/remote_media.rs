@@ -4,6 +4,24 @@ use super::SqliteStore;
 use crate::store::StoreResult;
 use crate::store::remote_media::{RemoteMediaRecord, RemoteMediaStore};
 
+const COLS: &str = "origin, media_id, variant, local_id, content_type, filename, size, sha256,
+    fetched_ts, requested_by";
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<RemoteMediaRecord> {
+    Ok(RemoteMediaRecord {
+        origin: r.get(0)?,
+        media_id: r.get(1)?,
+        variant: r.get(2)?,
+        local_id: r.get(3)?,
+        content_type: r.get(4)?,
+        filename: r.get(5)?,
+        size: r.get::<_, i64>(6)? as u64,
+        sha256: r.get(7)?,
+        fetched_ts: r.get(8)?,
+        requested_by: r.get(9)?,
+    })
+}
+
 impl RemoteMediaStore for SqliteStore {
     fn get_remote_media(
         &self,
@@ -13,26 +31,29 @@ impl RemoteMediaStore for SqliteStore {
     ) -> StoreResult<Option<RemoteMediaRecord>> {
         self.db.read(|c| {
             Ok(c.query_row(
-                "SELECT origin, media_id, variant, local_id, content_type, filename, size, sha256,
-                        fetched_ts, requested_by
-                 FROM remote_media_cache WHERE origin = ?1 AND media_id = ?2 AND variant = ?3",
+                &format!(
+                    "SELECT {COLS} FROM remote_media_cache
+                          WHERE origin = ?1 AND media_id = ?2 AND variant = ?3"
+                ),
                 params![origin, media_id, variant],
-                |r| {
-                    Ok(RemoteMediaRecord {
-                        origin: r.get(0)?,
-                        media_id: r.get(1)?,
-                        variant: r.get(2)?,
-                        local_id: r.get(3)?,
-                        content_type: r.get(4)?,
-                        filename: r.get(5)?,
-                        size: r.get::<_, i64>(6)? as u64,
-                        sha256: r.get(7)?,
-                        fetched_ts: r.get(8)?,
-                        requested_by: r.get(9)?,
-                    })
-                },
+                record,
             )
             .optional()?)
+        })
+    }
+
+    fn remote_media_fetched_before(
+        &self,
+        before_ts: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<RemoteMediaRecord>> {
+        self.db.read(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {COLS} FROM remote_media_cache WHERE fetched_ts < ?1
+                 ORDER BY fetched_ts LIMIT ?2"
+            ))?;
+            let rows = st.query_map(params![before_ts, limit as i64], record)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 

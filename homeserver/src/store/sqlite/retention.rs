@@ -1,13 +1,14 @@
 //! Retention and legal holds on SQLite. `secure_delete` is on for every connection (db.rs), so
-//! deleted and overwritten cells are zeroed in the database pages; `reclaim_space` then
-//! checkpoints and truncates the WAL and VACUUMs so no old page copy survives in either file.
+//! deleted and overwritten cells are zeroed in the database pages; `reclaim_space` then returns
+//! free pages (incremental vacuum) and truncates the WAL so no old page copy survives in either
+//! file (`Db::reclaim`).
 
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use super::rooms::collect;
 use crate::store::StoreResult;
-use crate::store::retention::{Candidate, Hold, HoldKind, Minimised, RetentionStore};
+use crate::store::retention::{Candidate, Cursor, Hold, HoldKind, Minimised, RetentionStore};
 
 /// Senders and rooms under a legal hold are never purged.
 const NOT_HELD_SENDER: &str =
@@ -19,6 +20,41 @@ const KEEP_ROW: &str = "(e.state_key IS NOT NULL
      OR EXISTS (SELECT 1 FROM forward_extremities f WHERE f.room_id = e.room_id AND f.event_id = e.event_id)
      OR (e.type = 'm.room.redaction' AND EXISTS (SELECT 1 FROM events t WHERE t.event_id =
          coalesce(json_extract(e.json, '$.content.redacts'), json_extract(e.json, '$.redacts')))))";
+
+/// Not the room's current state: the latest state delta of its key does not name it. Unlike
+/// comparing positions, this holds for backfilled (negative) and outlier (no) positions too.
+const NOT_CURRENT_STATE: &str = "NOT EXISTS (SELECT 1 FROM state_deltas d
+     WHERE d.room_id = e.room_id AND d.type = e.type AND d.state_key = e.state_key
+       AND d.event_id = e.event_id
+       AND NOT EXISTS (SELECT 1 FROM state_deltas d2 WHERE d2.room_id = d.room_id
+           AND d2.type = d.type AND d2.state_key = d.state_key AND d2.pos > d.pos))";
+
+/// Runs a paged scan from `after`: positioned events (`{AFTER}` is `e.pos > ?`, ordered by
+/// position), then, once those are exhausted, outliers (`e.pos IS NULL AND e.event_id > ?`,
+/// ordered by id). `run(sql_after, order, after_value, limit)` runs one phase.
+fn scan<T>(
+    after: &Cursor,
+    limit: usize,
+    mut run: impl FnMut(&str, &str, rusqlite::types::Value, usize) -> StoreResult<Vec<T>>,
+) -> StoreResult<Vec<T>> {
+    const OUTLIERS: (&str, &str) = ("e.pos IS NULL AND e.event_id > ?", "e.event_id");
+    let mut out = match after {
+        Cursor::Pos(p) => run("e.pos > ?", "e.pos", (*p).into(), limit)?,
+        Cursor::Outlier(id) => {
+            return run(OUTLIERS.0, OUTLIERS.1, id.clone().into(), limit);
+        }
+    };
+    if out.len() < limit {
+        let more = run(
+            OUTLIERS.0,
+            OUTLIERS.1,
+            String::new().into(),
+            limit - out.len(),
+        )?;
+        out.extend(more);
+    }
+    Ok(out)
+}
 
 fn candidate(r: &rusqlite::Row<'_>) -> rusqlite::Result<Candidate> {
     Ok(Candidate {
@@ -67,54 +103,59 @@ impl RetentionStore for SqliteStore {
         &self,
         room_id: &str,
         before_ts: i64,
-        after_pos: i64,
+        after: &Cursor,
         limit: usize,
     ) -> StoreResult<Vec<Candidate>> {
-        let sql = format!(
-            "SELECT e.event_id, e.pos, e.type, e.state_key, e.json, e.unsigned, {KEEP_ROW}, e.room_id
-             FROM events e
-             WHERE e.room_id = ?1 AND e.pos > ?2 AND e.origin_server_ts < ?3
-               -- Stop the pos-ordered scan at the newest expired event (index events_room_ts),
-               -- so a run over a room with nothing expired reads almost nothing.
-               AND e.pos <= (SELECT MAX(x.pos) FROM events x
-                             WHERE x.room_id = ?1 AND x.origin_server_ts < ?3)
-               AND {NOT_HELD_SENDER} AND {NOT_MINIMISED}
-               AND NOT (e.state_key IS NOT NULL AND NOT EXISTS (
-                   SELECT 1 FROM state_deltas d WHERE d.room_id = e.room_id AND d.type = e.type
-                   AND d.state_key = e.state_key AND d.pos > e.pos))
-             ORDER BY e.pos LIMIT ?4"
-        );
         self.db.read(|c| {
-            let mut st = c.prepare(&sql)?;
-            collect(st.query_map(
-                params![room_id, after_pos, before_ts, limit as i64],
-                candidate,
-            )?)
+            scan(after, limit, |cond, order, value, limit| {
+                let cond = cond.replace('?', "?2");
+                let sql = format!(
+                    "SELECT e.event_id, e.pos, e.type, e.state_key, e.json, e.unsigned, {KEEP_ROW}, e.room_id
+                     FROM events e
+                     WHERE e.room_id = ?1 AND {cond} AND e.origin_server_ts < ?3
+                       -- Stop the pos-ordered scan at the newest expired event (index
+                       -- events_room_ts), so a run over a room with nothing expired reads
+                       -- almost nothing. Outliers have no position: not limited.
+                       AND (e.pos IS NULL OR e.pos <= (SELECT MAX(x.pos) FROM events x
+                             WHERE x.room_id = ?1 AND x.origin_server_ts < ?3))
+                       AND {NOT_HELD_SENDER} AND {NOT_MINIMISED}
+                       AND (e.state_key IS NULL OR {NOT_CURRENT_STATE})
+                     ORDER BY {order} LIMIT ?4"
+                );
+                let mut st = c.prepare(&sql)?;
+                collect(st.query_map(
+                    params![room_id, value, before_ts, limit as i64],
+                    candidate,
+                )?)
+            })
         })
     }
 
     fn redacted_originals(
         &self,
         before_ts: i64,
-        after_pos: i64,
+        after: &Cursor,
         limit: usize,
     ) -> StoreResult<Vec<(Candidate, String)>> {
-        let sql = format!(
-            "SELECT e.event_id, e.pos, e.type, e.state_key, e.json, e.unsigned, 1, e.room_id, rm.room_version
-             FROM events e JOIN events r ON r.event_id = e.redacted_by
-             JOIN rooms rm ON rm.room_id = e.room_id
-             WHERE e.redacted_by IS NOT NULL AND e.pos > ?1 AND r.origin_server_ts < ?2
-               AND {NOT_HELD_SENDER} AND {NOT_MINIMISED}
-               AND e.room_id NOT IN (SELECT target FROM legal_holds WHERE kind = 'room')
-             ORDER BY e.pos LIMIT ?3"
-        );
         self.db.read(|c| {
-            let mut st = c.prepare(&sql)?;
-            collect(
-                st.query_map(params![after_pos, before_ts, limit as i64], |r| {
-                    Ok((candidate(r)?, r.get(8)?))
-                })?,
-            )
+            scan(after, limit, |cond, order, value, limit| {
+                let cond = cond.replace('?', "?1");
+                let sql = format!(
+                    "SELECT e.event_id, e.pos, e.type, e.state_key, e.json, e.unsigned, 1, e.room_id, rm.room_version
+                     FROM events e JOIN events r ON r.event_id = e.redacted_by
+                     JOIN rooms rm ON rm.room_id = e.room_id
+                     WHERE e.redacted_by IS NOT NULL AND {cond} AND r.origin_server_ts < ?2
+                       AND {NOT_HELD_SENDER} AND {NOT_MINIMISED}
+                       AND e.room_id NOT IN (SELECT target FROM legal_holds WHERE kind = 'room')
+                     ORDER BY {order} LIMIT ?3"
+                );
+                let mut st = c.prepare(&sql)?;
+                collect(
+                    st.query_map(params![value, before_ts, limit as i64], |r| {
+                        Ok((candidate(r)?, r.get(8)?))
+                    })?,
+                )
+            })
         })
     }
 
@@ -162,10 +203,15 @@ impl RetentionStore for SqliteStore {
             let mut minimised = 0;
             {
                 let mut up = tx.prepare_cached("UPDATE events SET json = ?2 WHERE event_id = ?1")?;
+                // The state event that replaced it: the next delta of its key after its own
+                // (by the delta's position: the event's may be negative or missing).
                 let mut next = tx.prepare_cached(
                     "UPDATE events SET unsigned = json_set(unsigned, '$.prev_content', json(?5))
                      WHERE event_id = (SELECT event_id FROM state_deltas WHERE room_id = ?1
-                         AND type = ?2 AND state_key = ?3 AND pos > ?4 ORDER BY pos LIMIT 1)
+                         AND type = ?2 AND state_key = ?3 AND pos > (SELECT MAX(pos)
+                             FROM state_deltas WHERE room_id = ?1 AND type = ?2
+                             AND state_key = ?3 AND event_id = ?4)
+                         ORDER BY pos LIMIT 1)
                        AND json_extract(unsigned, '$.prev_content') IS NOT NULL",
                 )?;
                 let mut mark = tx.prepare_cached(
@@ -174,7 +220,7 @@ impl RetentionStore for SqliteStore {
                 for m in &minimise {
                     minimised += up.execute(params![m.event_id, m.json])?;
                     if let Some((kind, key)) = &m.state {
-                        next.execute(params![m.room_id, kind, key, m.pos, m.content])?;
+                        next.execute(params![m.room_id, kind, key, m.event_id, m.content])?;
                     }
                     mark.execute(params![m.event_id, now])?;
                 }
@@ -257,6 +303,18 @@ impl RetentionStore for SqliteStore {
                 .execute("DELETE FROM to_device_sent WHERE ts < ?1", [before_ts])?;
             Ok(n)
         })
+    }
+
+    fn expire_outbox(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize> {
+        self.expire_outbox_rows(before_ts, dry_run)
+    }
+
+    fn erase_report_reasons(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize> {
+        self.erase_old_report_reasons(before_ts, dry_run)
+    }
+
+    fn expire_remote_invites(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize> {
+        self.expire_remote_invite_rows(before_ts, dry_run)
     }
 
     fn reclaim_space(&self) -> StoreResult<()> {

@@ -16,6 +16,7 @@ use super::super::pdu::Pdu;
 use super::super::state::rules_for;
 use super::super::timeline::append::new_event;
 use super::super::timeline::build::{BuiltEvent, auth_error};
+use super::expiry;
 use crate::error::Result;
 use crate::service::blocking;
 use crate::service::federation::client::Sign;
@@ -90,6 +91,7 @@ impl RoomService {
     ) -> Result<usize> {
         let version = self.room_version(room_id).await?;
         let rules = rules_for(&version)?;
+        let cutoff = self.expiry_cutoff(room_id).await?;
         let mut checked: Vec<CheckedPdu> = Vec::new();
         let mut seen = HashSet::new();
         for raw in pdus.iter().take(MAX_BACKFILL as usize) {
@@ -109,6 +111,13 @@ impl RoomService {
                 continue;
             }
             match self.federation.check_pdu(id.clone(), obj, &rules).await {
+                // Older than the room's lifetime: a message is what our purge deleted (or would
+                // have), so it is not fetched back; historical state is kept minimised.
+                Ok(c) if expiry::expired(&c, cutoff) => {
+                    if expiry::is_state(&c) {
+                        checked.push(expiry::minimise(c, &rules)?);
+                    }
+                }
                 Ok(c) => checked.push(c),
                 Err(e) => {
                     tracing::info!(target: "handover::federation", event_id = %id, error = %e.message(), "backfilled event failed checks")

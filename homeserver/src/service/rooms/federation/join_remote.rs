@@ -4,7 +4,7 @@
 //! join. A room with a member on a server outside the federation list is left again at once
 //! and the join refused (rule `federation_not_listed`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ruma::api::federation::membership::{create_join_event, prepare_join_event};
@@ -21,6 +21,7 @@ use super::super::state::{RoomState, rules_for};
 use super::super::timeline::append::new_event;
 use super::super::timeline::build::{BuiltEvent, authorize};
 use super::super::{RoomService, SUPPORTED_ROOM_VERSIONS};
+use super::expiry;
 use crate::error::{Error, Result};
 use crate::service::blocking;
 use crate::service::federation::client::Sign;
@@ -246,9 +247,23 @@ impl RoomService {
             json: join_json,
         };
         let new = new_event(&state, &built, &built.pdu.sender.clone(), None)?;
+        // The auth chain beyond current state is history: an event of it older than the
+        // room's lifetime is stored minimised, as our purge would leave it.
+        let retention = state
+            .get(&"m.room.retention".into(), "")
+            .map(|p| p.content.get().to_owned());
+        let cutoff = self.expiry_cutoff_for(room_id, retention.as_deref());
+        let current: HashSet<OwnedEventId> = entries.iter().map(|e| e.event_id.clone()).collect();
         let outliers = checked
-            .values()
-            .map(|c| super::receive::outlier(room_id, c))
+            .into_values()
+            .map(|c| {
+                let c = if current.contains(&c.event_id) {
+                    c
+                } else {
+                    expiry::age_out(c, cutoff, &rules)?
+                };
+                super::receive::outlier(room_id, &c)
+            })
             .collect::<Result<Vec<_>>>()?;
         let import = ImportedRoom {
             room: NewRoom {

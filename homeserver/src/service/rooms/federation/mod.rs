@@ -7,6 +7,7 @@
 //! join) is put to the federation list through `PeerGate` before anything is stored or sent.
 
 mod backfill;
+mod expiry;
 mod ingest;
 mod invite;
 mod join;

@@ -12,6 +12,7 @@ use serde_json::value::RawValue as RawJsonValue;
 
 use super::super::RoomService;
 use super::super::state::rules_for;
+use super::expiry;
 use crate::error::{Error, Result};
 use crate::service::federation::client::Sign;
 use crate::service::federation::pdu::{CheckedPdu, parse_pdu, sender_server};
@@ -76,10 +77,18 @@ impl RoomService {
         }
         self.check_acl(room_id, origin).await.map_err(with_id)?;
         self.gate_pdu(origin, &obj).await.map_err(with_id)?;
-        self.federation
+        let checked = self
+            .federation
             .check_pdu(event_id.clone(), obj, &rules)
             .await
-            .map_err(with_id)
+            .map_err(with_id)?;
+        // A message older than the room's lifetime keeps its place in the DAG, not its
+        // content. State is kept whole: it may become current state.
+        if expiry::is_state(&checked) {
+            return Ok(checked);
+        }
+        let cutoff = self.expiry_cutoff(room_id).await.map_err(with_id)?;
+        expiry::age_out(checked, cutoff, &rules).map_err(with_id)
     }
 
     /// The federation list applied to an event's sender and, for a membership event, its
@@ -182,6 +191,7 @@ impl RoomService {
         let known: HashSet<_> = self.known_events(ids).await?.into_iter().collect();
         let version = self.room_version(room_id).await?;
         let rules = rules_for(&version)?;
+        let cutoff = self.expiry_cutoff(room_id).await?;
         let mut outliers = Vec::new();
         for id in ids.iter().filter(|i| !known.contains(*i)) {
             let res = self
@@ -203,6 +213,9 @@ impl RoomService {
             }
             self.gate_pdu(origin, &obj).await?;
             let checked = self.federation.check_pdu(event_id, obj, &rules).await?;
+            // Auth events we did not hold are not current state: an expired one is stored
+            // minimised (redaction keeps what auth needs), as the purge would leave it.
+            let checked = expiry::age_out(checked, cutoff, &rules)?;
             outliers.push(outlier(room_id, &checked)?);
         }
         let store = self.fed_store.clone();

@@ -221,3 +221,46 @@ async fn events_for_rooms_we_are_not_in_are_refused() {
     let (_, res) = s.rooms.receive_pdu(origin, &raw).await;
     assert!(res.is_err());
 }
+
+/// An event older than the room's lifetime (here 30 days, set by `m.room.retention`) is what
+/// our purge removes: another server handing it to us does not bring its content back.
+#[tokio::test]
+async fn events_older_than_the_room_lifetime_are_not_imported_whole() {
+    let (s, r, _d) = setup();
+    let (room, join) = joined_room(&s, &r).await;
+    let alice: ruma::OwnedUserId = format!("@alice:{}", s.rooms.server_name())
+        .try_into()
+        .unwrap();
+    let day = 86_400_000_i64;
+    let spec = crate::service::rooms::EventSpec::state(
+        "m.room.retention".into(),
+        "",
+        json!({ "max_lifetime": 30 * day }),
+    );
+    s.rooms.send_state(&room, &alice, spec).await.unwrap();
+    let state = s.rooms.current_state(&room).await.unwrap();
+    let origin = <&ruma::ServerName>::try_from(REMOTE).unwrap();
+
+    let mut old = message(&room, &join, &state, "MARKER-expired-elsewhere");
+    old.insert(
+        "origin_server_ts".into(),
+        CanonicalJsonValue::Integer((now_ms() - 40 * day).try_into().unwrap()),
+    );
+    let (old_id, raw) = r.sign(old);
+    let (_, res) = s.rooms.receive_pdu(origin, &raw).await;
+    res.unwrap();
+    let stored = s.rooms.load_json(&old_id).await.unwrap();
+    assert!(!stored.contains("MARKER-expired-elsewhere"), "{stored}");
+
+    // Within the lifetime: stored whole.
+    let (id, raw) = r.sign(message(&room, &old_id, &state, "MARKER-recent"));
+    let (_, res) = s.rooms.receive_pdu(origin, &raw).await;
+    res.unwrap();
+    assert!(
+        s.rooms
+            .load_json(&id)
+            .await
+            .unwrap()
+            .contains("MARKER-recent")
+    );
+}
