@@ -23,3 +23,4 @@ mod registration;
 mod restart;
 mod retention;
 mod sliding_sync;
+mod visibility;

@@ -59,6 +59,18 @@ pub struct NewRoom {
     pub is_public: bool,
 }
 
+/// The inputs of a user's history visibility in one room.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisibilityHistory {
+    /// The user's membership changes: `(pos, membership)`, oldest first.
+    pub memberships: Vec<(i64, String)>,
+    /// The room's `history_visibility` changes: `(pos, setting)`, oldest first; a setting that
+    /// is not a string is read as "" (unknown, so the most restrictive).
+    pub settings: Vec<(i64, String)>,
+    /// The user forgot the room (after leaving it).
+    pub forgotten: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipRow {
     pub room_id: OwnedRoomId,
@@ -143,8 +155,8 @@ pub trait RoomStore: Send + Sync {
     fn memberships_of_user(&self, user_id: &str) -> StoreResult<Vec<MembershipRow>>;
     fn membership(&self, room_id: &str, user_id: &str) -> StoreResult<Option<MembershipRow>>;
     fn members(&self, room_id: &str) -> StoreResult<Vec<MembershipRow>>;
-    /// The user's membership changes in the room over time: `(pos, membership)`, oldest first.
-    fn membership_history(&self, room_id: &str, user_id: &str) -> StoreResult<Vec<(i64, String)>>;
+    /// What the user may read of the room depends on (history visibility), in one read.
+    fn visibility_history(&self, room_id: &str, user_id: &str) -> StoreResult<VisibilityHistory>;
     fn forget(&self, room_id: &str, user_id: &str) -> StoreResult<()>;
 
     fn event_pos(&self, event_id: &str) -> StoreResult<Option<i64>>;

@@ -221,3 +221,5 @@ impl RoomService {
 mod relations_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod visibility_tests;

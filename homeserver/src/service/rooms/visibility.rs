@@ -90,8 +90,14 @@ impl RoomService {
             .map_err(|_| Error::forbidden("You are not in this room"))?;
         let store = self.store.clone();
         let (r, u) = (room_id.to_owned(), user.to_owned());
-        let history =
-            blocking(move || Ok(store.membership_history(r.as_str(), u.as_str())?)).await?;
+        let h = blocking(move || Ok(store.visibility_history(r.as_str(), u.as_str())?)).await?;
+        // Forgetting a room gives up its history for good (spec: /forget), whatever the setting.
+        if h.forgotten {
+            return Err(Error::forbidden(format!(
+                "{user} has forgotten room {room_id}"
+            )));
+        }
+        let history = h.memberships;
         let setting = self.history_visibility(room_id).await?;
         let v = visible_ranges(&history, &setting);
         if v.is_empty() {

@@ -6,7 +6,7 @@ use super::db::WriteCtx;
 use super::relations;
 use crate::store::rooms::{
     Direction, MembershipRow, NewEvent, NewRoom, RelationQuery, RoomStore, StoredEvent,
-    ThreadSummary,
+    ThreadSummary, VisibilityHistory,
 };
 use crate::store::{StoreError, StoreResult, now_ms};
 
@@ -347,20 +347,33 @@ impl RoomStore for SqliteStore {
         })
     }
 
-    fn membership_history(&self, room_id: &str, user_id: &str) -> StoreResult<Vec<(i64, String)>> {
+    fn visibility_history(&self, room_id: &str, user_id: &str) -> StoreResult<VisibilityHistory> {
         self.db.read(|c| {
+            // Both histories come from the (room, type, state_key, pos) primary key of the deltas.
             let mut stmt = c.prepare_cached(
-                "SELECT d.pos, e.json FROM state_deltas d JOIN events e ON e.event_id = d.event_id
-                 WHERE d.room_id = ?1 AND d.type = 'm.room.member' AND d.state_key = ?2 ORDER BY d.pos",
+                "SELECT d.pos, CASE WHEN json_type(e.json, '$.content.membership') = 'text'
+                                    THEN json_extract(e.json, '$.content.membership') ELSE 'leave' END
+                   FROM state_deltas d JOIN events e ON e.event_id = d.event_id
+                  WHERE d.room_id = ?1 AND d.type = 'm.room.member' AND d.state_key = ?2 ORDER BY d.pos",
             )?;
-            let rows = collect(stmt.query_map([room_id, user_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?)?;
-            rows.into_iter()
-                .map(|(pos, json)| {
-                    let v: serde_json::Value = serde_json::from_str(&json)?;
-                    let m = v["content"]["membership"].as_str().unwrap_or("leave").to_owned();
-                    Ok((pos, m))
-                })
-                .collect()
+            let memberships = collect(stmt.query_map([room_id, user_id], |r| Ok((r.get(0)?, r.get(1)?)))?)?;
+            let mut stmt = c.prepare_cached(
+                "SELECT d.pos, CASE WHEN json_type(e.json, '$.content.history_visibility') = 'text'
+                                    THEN json_extract(e.json, '$.content.history_visibility') ELSE '' END
+                   FROM state_deltas d JOIN events e ON e.event_id = d.event_id
+                  WHERE d.room_id = ?1 AND d.type = 'm.room.history_visibility' AND d.state_key = ''
+                  ORDER BY d.pos",
+            )?;
+            let settings = collect(stmt.query_map([room_id], |r| Ok((r.get(0)?, r.get(1)?)))?)?;
+            let forgotten = c
+                .query_row(
+                    "SELECT forgotten FROM memberships WHERE room_id = ?1 AND user_id = ?2",
+                    [room_id, user_id],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(false);
+            Ok(VisibilityHistory { memberships, settings, forgotten })
         })
     }
 
