@@ -50,3 +50,57 @@ async fn forgotten_room_history_is_refused() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edit_after_leave_is_not_bundled() {
+    with_timeout(120, async {
+        let server = TestServer::start().await;
+        let (alice, bob, room) = alice_and_bob(&server).await;
+        let id = alice.send_text(&room, "BP 120/80").await;
+        bob.leave(&room).await;
+        let txn_path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/edit1",
+            enc(&room)
+        );
+        alice
+            .put(
+                &txn_path,
+                &json!({
+                    "msgtype": "m.text", "body": "* BP 150/95",
+                    "m.new_content": {"msgtype": "m.text", "body": "BP 150/95"},
+                    "m.relates_to": {"rel_type": "m.replace", "event_id": id},
+                }),
+            )
+            .await
+            .ok();
+        let event = format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(&id));
+        let replace = |ev: &serde_json::Value| ev["unsigned"]["m.relations"]["m.replace"].clone();
+        // Alice gets the edit bundled; Bob, who left before it, does not.
+        assert!(!replace(&alice.get(&event).await.ok()).is_null());
+        let ev = bob.get(&event).await.ok();
+        assert!(replace(&ev).is_null(), "/event: {ev}");
+        let page = bob.get(&messages_path(&room)).await.ok();
+        let orig = page["chunk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_id"] == id.as_str())
+            .cloned()
+            .unwrap();
+        assert!(replace(&orig).is_null(), "/messages: {orig}");
+        let ctx = bob
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{}/context/{}",
+                enc(&room),
+                enc(&id)
+            ))
+            .await
+            .ok();
+        assert!(
+            replace(&ctx["event"]).is_null(),
+            "/context: {}",
+            ctx["event"]
+        );
+    })
+    .await;
+}

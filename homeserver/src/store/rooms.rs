@@ -171,10 +171,12 @@ pub trait RoomStore: Send + Sync {
 
     /// Events relating to an event (table `event_relations`), see `RelationQuery`.
     fn relations(&self, q: &RelationQuery<'_>) -> StoreResult<Vec<StoredEvent>>;
-    /// The latest same-sender, unredacted `m.replace` edit of each given event (bundling).
+    /// The latest same-sender, unredacted `m.replace` edit of each given event at or before
+    /// `upto` (bundling; the caller checks the rest of what the viewer may see).
     fn latest_edits(
         &self,
         event_ids: &[OwnedEventId],
+        upto: i64,
     ) -> StoreResult<Vec<(OwnedEventId, StoredEvent)>>;
     /// Thread roots of the room with the position of their latest reply, newest first, only
     /// those whose latest reply is before `before`. With `participant`, only threads that user

@@ -17,7 +17,7 @@ pub mod state;
 mod threads;
 pub mod timeline;
 mod timestamp;
-mod visibility;
+pub mod visibility;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

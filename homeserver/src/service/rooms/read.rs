@@ -63,7 +63,7 @@ impl RoomService {
             .ok_or_else(|| Error::not_found("Event not found"))?;
         let rules = rules_for(&self.room_version(room_id).await?)?;
         let mut out = self
-            .format_timeline(std::slice::from_ref(&ev), &rules, viewer, true)
+            .format_timeline(std::slice::from_ref(&ev), &rules, viewer, &vis, true)
             .await?;
         Ok(out.pop().expect("one event in, one out"))
     }
@@ -171,7 +171,9 @@ impl RoomService {
             vec![]
         };
         Ok(Messages {
-            chunk: self.format_timeline(&evs, &rules, viewer, true).await?,
+            chunk: self
+                .format_timeline(&evs, &rules, viewer, &vis, true)
+                .await?,
             start: token(start),
             end: next.map(token),
             state,
@@ -271,17 +273,21 @@ impl RoomService {
                 .collect::<Vec<_>>()
         };
         let event = self
-            .format_timeline(std::slice::from_ref(&ev), &rules, viewer, true)
+            .format_timeline(std::slice::from_ref(&ev), &rules, viewer, &vis, true)
             .await?
             .remove(0);
         let before = Messages {
-            chunk: self.format_timeline(&before, &rules, viewer, true).await?,
+            chunk: self
+                .format_timeline(&before, &rules, viewer, &vis, true)
+                .await?,
             start: token(b_next.unwrap_or(0)),
             end: None,
             state: fmt(&state),
         };
         let after = Messages {
-            chunk: self.format_timeline(&after, &rules, viewer, true).await?,
+            chunk: self
+                .format_timeline(&after, &rules, viewer, &vis, true)
+                .await?,
             start: token(a_next.unwrap_or(self.current_pos())),
             end: None,
             state: vec![],
@@ -424,12 +430,14 @@ impl RoomService {
 
 impl RoomService {
     /// Formats timeline events for a client, bundling each one's latest edit
-    /// (`unsigned.m.relations.m.replace`, spec v1.7+) so clients show edited text.
+    /// (`unsigned.m.relations.m.replace`, spec v1.7+) so clients show edited text. Only an edit
+    /// the viewer may see itself is bundled (`vis`): one sent after they left stays hidden.
     pub(crate) async fn format_timeline(
         &self,
         evs: &[StoredEvent],
         rules: &ruma::room_version_rules::RoomVersionRules,
         viewer: Viewer<'_>,
+        vis: &Visible,
         with_room_id: bool,
     ) -> Result<Vec<Value>> {
         let ids: Vec<_> = evs
@@ -437,13 +445,17 @@ impl RoomService {
             .filter(|e| e.state_key.is_none() && e.redacted_because.is_none())
             .map(|e| e.event_id.clone())
             .collect();
-        let edits: std::collections::HashMap<_, _> = if ids.is_empty() {
+        let upto = vis.upper().unwrap_or(i64::MIN).min(self.current_pos());
+        let edits: std::collections::HashMap<_, _> = if ids.is_empty() || vis.is_empty() {
             Default::default()
         } else {
             let store = self.store.clone();
-            blocking(move || Ok(store.latest_edits(&ids)?))
+            blocking(move || Ok(store.latest_edits(&ids, upto)?))
                 .await?
                 .into_iter()
+                // An edit in a gap of what the viewer may see is dropped, not replaced by an
+                // older one: the original shows, and nothing hidden does.
+                .filter(|(_, edit)| edit.pos.is_some_and(|p| vis.contains(p)))
                 .collect()
         };
         Ok(evs

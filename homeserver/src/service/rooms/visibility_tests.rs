@@ -3,12 +3,13 @@
 
 use ruma::api::client::filter::RoomEventFilter;
 use ruma::api::error::ErrorKind;
+use ruma::events::TimelineEventType;
 use ruma::{EventId, OwnedRoomId, UserId};
 use serde_json::Value;
 
 use crate::service::Services;
 use crate::service::test_services;
-use crate::service::test_util::{is_kind, join, room, text, user, viewer};
+use crate::service::test_util::{is_kind, join, room, send, text, user, viewer};
 use crate::store::rooms::Direction;
 
 /// Bodies of the messages `user` gets from /messages (backwards from now), oldest first.
@@ -58,4 +59,89 @@ async fn a_forgotten_room_is_no_longer_readable() {
     // A rejoin clears the flag: the room is readable again.
     join(&s, &r, &a, &b).await;
     assert!(event(&s, &r, &msg, &b).await.is_some());
+}
+
+async fn edit(s: &Services, r: &OwnedRoomId, u: &UserId, target: &EventId, body: &str) {
+    let content = serde_json::json!({
+        "msgtype": "m.text", "body": format!("* {body}"),
+        "m.new_content": { "msgtype": "m.text", "body": body },
+        "m.relates_to": { "rel_type": "m.replace", "event_id": target },
+    });
+    send(s, r, u, TimelineEventType::RoomMessage, content).await;
+}
+
+fn bundled_edit(ev: &Value) -> Option<&str> {
+    ev["unsigned"]["m.relations"]["m.replace"]["content"]["m.new_content"]["body"].as_str()
+}
+
+fn sync_req(since: Option<i64>) -> crate::service::sync::SyncRequest {
+    crate::service::sync::SyncRequest {
+        since,
+        full_state: false,
+        timeout: std::time::Duration::ZERO,
+        filter: Default::default(),
+        use_state_after: false,
+        set_presence: ruma::presence::PresenceState::Online,
+    }
+}
+
+#[tokio::test]
+async fn edits_after_a_leave_are_not_bundled() {
+    let (s, _d) = test_services();
+    let (a, b) = (user(&s, "alice").await, user(&s, "bob").await);
+    let r = room(&s, &a, "Ward 7", false).await;
+    join(&s, &r, &a, &b).await;
+    let bob = s.users.create_session(&b, None, None).await.unwrap();
+    let bob = s.users.authenticate(&bob.access_token, None).await.unwrap();
+    let first = s.sync.sync(&bob, sync_req(None)).await.unwrap();
+    let since = crate::service::filter::parse_token(&first.next_batch);
+
+    let msg = text(&s, &r, &a, "BP 120/80").await;
+    edit(&s, &r, &a, &msg, "BP 120/85").await;
+    s.rooms.leave(&r, &b, None).await.unwrap();
+    edit(&s, &r, &a, &msg, "BP 150/95 after bob left").await;
+
+    // Alice sees the latest edit; Bob the last one before he left, on every read path.
+    let ev = event(&s, &r, &msg, &a).await.unwrap();
+    assert_eq!(bundled_edit(&ev), Some("BP 150/95 after bob left"));
+    let ev = event(&s, &r, &msg, &b).await.unwrap();
+    assert_eq!(bundled_edit(&ev), Some("BP 120/85"), "/event: {ev}");
+    let page = s
+        .rooms
+        .messages(
+            &r,
+            viewer(&b),
+            None,
+            None,
+            Direction::Backward,
+            100,
+            &RoomEventFilter::default(),
+        )
+        .await
+        .unwrap();
+    let orig = page
+        .chunk
+        .iter()
+        .find(|e| e["event_id"] == msg.as_str())
+        .unwrap();
+    assert_eq!(bundled_edit(orig), Some("BP 120/85"), "/messages: {orig}");
+    let (ev, _, _) = s
+        .rooms
+        .context(&r, &msg, viewer(&b), 10, &RoomEventFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(bundled_edit(&ev), Some("BP 120/85"), "/context: {ev}");
+    let res = s.sync.sync(&bob, sync_req(since)).await.unwrap();
+    let tl: Vec<Value> = res.rooms.leave[&r]
+        .timeline
+        .events
+        .iter()
+        .map(|e| serde_json::from_str(e.json().get()).unwrap())
+        .collect();
+    let orig = tl.iter().find(|e| e["event_id"] == msg.as_str()).unwrap();
+    assert_eq!(bundled_edit(orig), Some("BP 120/85"), "/sync: {orig}");
+    assert!(
+        tl.iter().all(|e| !e.to_string().contains("after bob left")),
+        "nothing after the leave in /sync"
+    );
 }

@@ -490,8 +490,10 @@ impl RoomStore for SqliteStore {
     fn latest_edits(
         &self,
         event_ids: &[OwnedEventId],
+        upto: i64,
     ) -> StoreResult<Vec<(OwnedEventId, StoredEvent)>> {
-        self.db.read(|c| relations::latest_edits(c, event_ids))
+        self.db
+            .read(|c| relations::latest_edits(c, event_ids, upto))
     }
 
     fn thread_roots(
