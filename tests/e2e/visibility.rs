@@ -104,3 +104,42 @@ async fn edit_after_leave_is_not_bundled() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_members_in_messages_are_as_at_the_events() {
+    with_timeout(120, async {
+        let server = TestServer::start().await;
+        let (alice, bob, room) = alice_and_bob(&server).await;
+        let carol = Account::register(server.http(), "carol").await;
+        alice.invite(&room, &carol.user_id).await;
+        carol.join(&room, &[]).await;
+        bob.send_text(&room, "handover for bed 4").await;
+        carol.leave(&room).await;
+        let member = format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.member/{}",
+            enc(&room),
+            enc(&bob.user_id)
+        );
+        bob.put(
+            &member,
+            &json!({"membership": "join", "displayname": "Bob (moved to ICU)"}),
+        )
+        .await
+        .ok();
+        let filter = enc(r#"{"lazy_load_members":true}"#);
+        let page = carol
+            .get(&format!("{}&filter={filter}", messages_path(&room)))
+            .await
+            .ok();
+        let state = page["state"].as_array().cloned().unwrap_or_default();
+        let bob_member = state
+            .iter()
+            .find(|e| e["state_key"] == bob.user_id.as_str())
+            .unwrap_or_else(|| panic!("Bob's member event is lazy-loaded: {page}"));
+        assert_ne!(
+            bob_member["content"]["displayname"], "Bob (moved to ICU)",
+            "a change after Carol left: {bob_member}"
+        );
+    })
+    .await;
+}

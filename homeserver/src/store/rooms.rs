@@ -155,6 +155,8 @@ pub trait RoomStore: Send + Sync {
     fn memberships_of_user(&self, user_id: &str) -> StoreResult<Vec<MembershipRow>>;
     fn membership(&self, room_id: &str, user_id: &str) -> StoreResult<Option<MembershipRow>>;
     fn members(&self, room_id: &str) -> StoreResult<Vec<MembershipRow>>;
+    /// For each `(user, pos)`, the user's member event in force at `pos` (if any), in one query.
+    fn members_at(&self, room_id: &str, wants: &[(String, i64)]) -> StoreResult<Vec<StoredEvent>>;
     /// What the user may read of the room depends on (history visibility), in one read.
     fn visibility_history(&self, room_id: &str, user_id: &str) -> StoreResult<VisibilityHistory>;
     fn forget(&self, room_id: &str, user_id: &str) -> StoreResult<()>;

@@ -180,7 +180,8 @@ impl RoomService {
         })
     }
 
-    /// The current member events of the senders of `evs` (lazy-loading members).
+    /// The member events of the senders of `evs` (lazy-loading members), each as it stood at
+    /// that sender's newest event in `evs`: never a later change (the viewer may have left).
     pub(crate) async fn member_events_for(
         &self,
         room_id: &RoomId,
@@ -188,24 +189,19 @@ impl RoomService {
         rules: &ruma::room_version_rules::RoomVersionRules,
         viewer: Viewer<'_>,
     ) -> Result<Vec<Value>> {
-        let state = self.current_state(room_id).await?;
-        let mut seen = std::collections::HashSet::new();
-        let mut ids = Vec::new();
+        let mut at: std::collections::HashMap<String, i64> = Default::default();
         for e in evs {
-            if seen.insert(e.sender.clone())
-                && let Some(p) = state.get(&StateEventType::RoomMember, e.sender.as_str())
-            {
-                ids.push(p.event_id.clone());
-            }
+            let pos = e.pos.unwrap_or(i64::MIN);
+            let p = at.entry(e.sender.to_string()).or_insert(pos);
+            *p = (*p).max(pos);
+        }
+        if at.is_empty() {
+            return Ok(vec![]);
         }
         let store = self.store.clone();
-        let events = blocking(move || {
-            ids.iter()
-                .filter_map(|id| store.get_event(id.as_str()).transpose())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(Into::into)
-        })
-        .await?;
+        let r = room_id.to_owned();
+        let wants: Vec<(String, i64)> = at.into_iter().collect();
+        let events = blocking(move || Ok(store.members_at(r.as_str(), &wants)?)).await?;
         Ok(events
             .iter()
             .map(|e| client_event(e, rules, Some(viewer), true))

@@ -1,13 +1,14 @@
 //! History visibility through the read paths, against a real store: forgotten rooms, bundled
 //! edits, lazy-loaded members and the setting in force at each event.
 
-use ruma::api::client::filter::RoomEventFilter;
+use ruma::api::client::filter::{LazyLoadOptions, RoomEventFilter};
 use ruma::api::error::ErrorKind;
-use ruma::events::TimelineEventType;
+use ruma::events::{StateEventType, TimelineEventType};
 use ruma::{EventId, OwnedRoomId, UserId};
 use serde_json::Value;
 
 use crate::service::Services;
+use crate::service::rooms::EventSpec;
 use crate::service::test_services;
 use crate::service::test_util::{is_kind, join, room, send, text, user, viewer};
 use crate::store::rooms::Direction;
@@ -144,4 +145,71 @@ async fn edits_after_a_leave_are_not_bundled() {
         tl.iter().all(|e| !e.to_string().contains("after bob left")),
         "nothing after the leave in /sync"
     );
+}
+
+#[tokio::test]
+async fn lazy_loaded_members_are_those_at_the_events() {
+    let (s, _d) = test_services();
+    let (a, b, c) = (
+        user(&s, "alice").await,
+        user(&s, "bob").await,
+        user(&s, "carol").await,
+    );
+    let r = room(&s, &a, "Ward 7", false).await;
+    join(&s, &r, &a, &b).await;
+    join(&s, &r, &a, &c).await;
+    text(&s, &r, &b, "handover for bed 4").await;
+    s.rooms.leave(&r, &c, None).await.unwrap();
+    // After Carol left, Bob's profile changes: she must not learn of it.
+    let rename = EventSpec::state(
+        StateEventType::RoomMember,
+        b.as_str(),
+        serde_json::json!({ "membership": "join", "displayname": "Bob (moved to ICU)" }),
+    );
+    s.rooms.send_state(&r, &b, rename).await.unwrap();
+
+    let mut filter = RoomEventFilter::default();
+    filter.lazy_load_options = LazyLoadOptions::Enabled {
+        include_redundant_members: false,
+    };
+    let page = s
+        .rooms
+        .messages(
+            &r,
+            viewer(&c),
+            None,
+            None,
+            Direction::Backward,
+            100,
+            &filter,
+        )
+        .await
+        .unwrap();
+    let bob = page
+        .state
+        .iter()
+        .find(|e| e["state_key"] == b.as_str())
+        .expect("Bob's member event is lazy-loaded");
+    assert_eq!(bob["content"]["membership"], "join");
+    assert_ne!(bob["content"]["displayname"], "Bob (moved to ICU)", "{bob}");
+    // Alice, still joined, pages over the rename itself and gets Bob as of then.
+    let page = s
+        .rooms
+        .messages(
+            &r,
+            viewer(&a),
+            None,
+            None,
+            Direction::Backward,
+            100,
+            &filter,
+        )
+        .await
+        .unwrap();
+    let bob = page
+        .state
+        .iter()
+        .find(|e| e["state_key"] == b.as_str())
+        .unwrap();
+    assert_eq!(bob["content"]["displayname"], "Bob (moved to ICU)");
 }

@@ -347,6 +347,24 @@ impl RoomStore for SqliteStore {
         })
     }
 
+    fn members_at(&self, room_id: &str, wants: &[(String, i64)]) -> StoreResult<Vec<StoredEvent>> {
+        let wants = serde_json::to_string(wants)?;
+        self.db.read(|c| {
+            // Each lookup is a seek on the (room_id, type, state_key, pos) primary key.
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {EVENT_COLS} FROM (
+                    SELECT (SELECT d.event_id FROM state_deltas d
+                             WHERE d.room_id = ?1 AND d.type = 'm.room.member'
+                               AND d.state_key = json_extract(w.value, '$[0]')
+                               AND d.pos <= json_extract(w.value, '$[1]')
+                             ORDER BY d.pos DESC LIMIT 1) AS eid
+                      FROM json_each(?2) w) m
+                 JOIN events e ON e.event_id = m.eid {REDACTION_JOIN}"
+            ))?;
+            collect(stmt.query_map(params![room_id, wants], event_from_row)?)
+        })
+    }
+
     fn visibility_history(&self, room_id: &str, user_id: &str) -> StoreResult<VisibilityHistory> {
         self.db.read(|c| {
             // Both histories come from the (room, type, state_key, pos) primary key of the deltas.
