@@ -143,3 +143,62 @@ async fn lazy_members_in_messages_are_as_at_the_events() {
     })
     .await;
 }
+
+fn bodies_of(events: &serde_json::Value) -> Vec<String> {
+    events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "m.room.message")
+        .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn world_readable_later_does_not_open_older_history() {
+    with_timeout(120, async {
+        let server = TestServer::start().await;
+        let alice = Account::register(server.http(), "alice").await;
+        let bob = Account::register(server.http(), "bob").await;
+        let carol = Account::register(server.http(), "carol").await;
+        let room = alice.create_public_room("Ward 7").await;
+        let hv = format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.history_visibility/",
+            enc(&room)
+        );
+        alice
+            .put(&hv, &json!({"history_visibility": "joined"}))
+            .await
+            .ok();
+        alice.send_text(&room, "before bob joined").await;
+        bob.join(&room, &[]).await;
+        alice.send_text(&room, "while bob is here").await;
+        alice
+            .put(&hv, &json!({"history_visibility": "world_readable"}))
+            .await
+            .ok();
+        alice.send_text(&room, "now world readable").await;
+
+        assert_eq!(
+            bob.bodies(&room, 50).await,
+            ["while bob is here", "now world readable"]
+        );
+        let filter = enc(r#"{"room":{"timeline":{"limit":50}}}"#);
+        let sync = bob
+            .get(&format!("/_matrix/client/v3/sync?filter={filter}"))
+            .await
+            .ok();
+        let timeline = &sync["rooms"]["join"][&room]["timeline"]["events"];
+        assert_eq!(
+            bodies_of(timeline),
+            ["while bob is here", "now world readable"],
+            "/sync"
+        );
+        // Carol never joined: only what was sent while the room was world readable.
+        let page = carol.get(&messages_path(&room)).await.ok();
+        let mut got = bodies_of(&page["chunk"]);
+        got.reverse();
+        assert_eq!(got, ["now world readable"]);
+    })
+    .await;
+}

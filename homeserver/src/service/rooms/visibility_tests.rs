@@ -10,7 +10,9 @@ use serde_json::Value;
 use crate::service::Services;
 use crate::service::rooms::EventSpec;
 use crate::service::test_services;
-use crate::service::test_util::{is_kind, join, room, send, text, user, viewer};
+use crate::service::test_util::{
+    history_visibility, is_kind, join, room, send, text, user, viewer,
+};
 use crate::store::rooms::Direction;
 
 /// Bodies of the messages `user` gets from /messages (backwards from now), oldest first.
@@ -212,4 +214,36 @@ async fn lazy_loaded_members_are_those_at_the_events() {
         .find(|e| e["state_key"] == b.as_str())
         .unwrap();
     assert_eq!(bob["content"]["displayname"], "Bob (moved to ICU)");
+}
+
+#[tokio::test]
+async fn history_visibility_is_the_setting_at_each_event() {
+    let (s, _d) = test_services();
+    let (a, b, c) = (
+        user(&s, "alice").await,
+        user(&s, "bob").await,
+        user(&s, "carol").await,
+    );
+    let r = room(&s, &a, "Ward 7", false).await;
+    history_visibility(&s, &r, &a, "joined").await;
+    let early = text(&s, &r, &a, "before bob joined").await;
+    join(&s, &r, &a, &b).await;
+    text(&s, &r, &a, "while bob is here").await;
+    history_visibility(&s, &r, &a, "world_readable").await;
+    text(&s, &r, &a, "now world readable").await;
+
+    // Opening the room does not open what was sent under `joined`.
+    assert!(event(&s, &r, &early, &b).await.is_none());
+    assert_eq!(
+        bodies(&s, &r, &b).await.unwrap(),
+        ["while bob is here", "now world readable"]
+    );
+    // Carol never joined: she reads only from the change on.
+    assert!(event(&s, &r, &early, &c).await.is_none());
+    assert_eq!(bodies(&s, &r, &c).await.unwrap(), ["now world readable"]);
+
+    // Closing it again: no more reading from outside, even of the world-readable part.
+    history_visibility(&s, &r, &a, "joined").await;
+    let e = bodies(&s, &r, &c).await.unwrap_err();
+    assert!(is_kind(&e, ErrorKind::Forbidden), "{e:?}");
 }

@@ -26,6 +26,7 @@ mod server_keys;
 mod threepids;
 mod to_device;
 mod users;
+mod visibility;
 
 use std::sync::Arc;
 
