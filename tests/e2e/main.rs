@@ -27,3 +27,4 @@ mod restart;
 mod retention;
 mod room_creation;
 mod sliding_sync;
+mod visibility;

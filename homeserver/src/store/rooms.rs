@@ -59,6 +59,18 @@ pub struct NewRoom {
     pub is_public: bool,
 }
 
+/// The inputs of a user's history visibility in one room.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisibilityHistory {
+    /// The user's membership changes: `(pos, membership)`, oldest first.
+    pub memberships: Vec<(i64, String)>,
+    /// The room's `history_visibility` changes: `(pos, setting)`, oldest first; a setting that
+    /// is not a string is read as "" (unknown, so the most restrictive).
+    pub settings: Vec<(i64, String)>,
+    /// The user forgot the room (after leaving it).
+    pub forgotten: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MembershipRow {
     pub room_id: OwnedRoomId,
@@ -143,8 +155,10 @@ pub trait RoomStore: Send + Sync {
     fn memberships_of_user(&self, user_id: &str) -> StoreResult<Vec<MembershipRow>>;
     fn membership(&self, room_id: &str, user_id: &str) -> StoreResult<Option<MembershipRow>>;
     fn members(&self, room_id: &str) -> StoreResult<Vec<MembershipRow>>;
-    /// The user's membership changes in the room over time: `(pos, membership)`, oldest first.
-    fn membership_history(&self, room_id: &str, user_id: &str) -> StoreResult<Vec<(i64, String)>>;
+    /// For each `(user, pos)`, the user's member event in force at `pos` (if any), in one query.
+    fn members_at(&self, room_id: &str, wants: &[(String, i64)]) -> StoreResult<Vec<StoredEvent>>;
+    /// What the user may read of the room depends on (history visibility), in one read.
+    fn visibility_history(&self, room_id: &str, user_id: &str) -> StoreResult<VisibilityHistory>;
     fn forget(&self, room_id: &str, user_id: &str) -> StoreResult<()>;
 
     fn event_pos(&self, event_id: &str) -> StoreResult<Option<i64>>;
@@ -159,10 +173,12 @@ pub trait RoomStore: Send + Sync {
 
     /// Events relating to an event (table `event_relations`), see `RelationQuery`.
     fn relations(&self, q: &RelationQuery<'_>) -> StoreResult<Vec<StoredEvent>>;
-    /// The latest same-sender, unredacted `m.replace` edit of each given event (bundling).
+    /// The latest same-sender, unredacted `m.replace` edit of each given event at or before
+    /// `upto` (bundling; the caller checks the rest of what the viewer may see).
     fn latest_edits(
         &self,
         event_ids: &[OwnedEventId],
+        upto: i64,
     ) -> StoreResult<Vec<(OwnedEventId, StoredEvent)>>;
     /// Thread roots of the room with the position of their latest reply, newest first, only
     /// those whose latest reply is before `before`. With `participant`, only threads that user

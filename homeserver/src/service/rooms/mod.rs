@@ -17,7 +17,7 @@ pub mod state;
 mod threads;
 pub mod timeline;
 mod timestamp;
-mod visibility;
+pub mod visibility;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -226,3 +226,5 @@ impl RoomService {
 mod relations_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod visibility_tests;

@@ -63,7 +63,7 @@ impl RoomService {
             .ok_or_else(|| Error::not_found("Event not found"))?;
         let rules = rules_for(&self.room_version(room_id).await?)?;
         let mut out = self
-            .format_timeline(std::slice::from_ref(&ev), &rules, viewer, true)
+            .format_timeline(std::slice::from_ref(&ev), &rules, viewer, &vis, true)
             .await?;
         Ok(out.pop().expect("one event in, one out"))
     }
@@ -171,14 +171,17 @@ impl RoomService {
             vec![]
         };
         Ok(Messages {
-            chunk: self.format_timeline(&evs, &rules, viewer, true).await?,
+            chunk: self
+                .format_timeline(&evs, &rules, viewer, &vis, true)
+                .await?,
             start: token(start),
             end: next.map(token),
             state,
         })
     }
 
-    /// The current member events of the senders of `evs` (lazy-loading members).
+    /// The member events of the senders of `evs` (lazy-loading members), each as it stood at
+    /// that sender's newest event in `evs`: never a later change (the viewer may have left).
     pub(crate) async fn member_events_for(
         &self,
         room_id: &RoomId,
@@ -186,24 +189,19 @@ impl RoomService {
         rules: &ruma::room_version_rules::RoomVersionRules,
         viewer: Viewer<'_>,
     ) -> Result<Vec<Value>> {
-        let state = self.current_state(room_id).await?;
-        let mut seen = std::collections::HashSet::new();
-        let mut ids = Vec::new();
+        let mut at: std::collections::HashMap<String, i64> = Default::default();
         for e in evs {
-            if seen.insert(e.sender.clone())
-                && let Some(p) = state.get(&StateEventType::RoomMember, e.sender.as_str())
-            {
-                ids.push(p.event_id.clone());
-            }
+            let pos = e.pos.unwrap_or(i64::MIN);
+            let p = at.entry(e.sender.to_string()).or_insert(pos);
+            *p = (*p).max(pos);
+        }
+        if at.is_empty() {
+            return Ok(vec![]);
         }
         let store = self.store.clone();
-        let events = blocking(move || {
-            ids.iter()
-                .filter_map(|id| store.get_event(id.as_str()).transpose())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(Into::into)
-        })
-        .await?;
+        let r = room_id.to_owned();
+        let wants: Vec<(String, i64)> = at.into_iter().collect();
+        let events = blocking(move || Ok(store.members_at(r.as_str(), &wants)?)).await?;
         Ok(events
             .iter()
             .map(|e| client_event(e, rules, Some(viewer), true))
@@ -271,17 +269,21 @@ impl RoomService {
                 .collect::<Vec<_>>()
         };
         let event = self
-            .format_timeline(std::slice::from_ref(&ev), &rules, viewer, true)
+            .format_timeline(std::slice::from_ref(&ev), &rules, viewer, &vis, true)
             .await?
             .remove(0);
         let before = Messages {
-            chunk: self.format_timeline(&before, &rules, viewer, true).await?,
+            chunk: self
+                .format_timeline(&before, &rules, viewer, &vis, true)
+                .await?,
             start: token(b_next.unwrap_or(0)),
             end: None,
             state: fmt(&state),
         };
         let after = Messages {
-            chunk: self.format_timeline(&after, &rules, viewer, true).await?,
+            chunk: self
+                .format_timeline(&after, &rules, viewer, &vis, true)
+                .await?,
             start: token(a_next.unwrap_or(self.current_pos())),
             end: None,
             state: vec![],
@@ -424,12 +426,14 @@ impl RoomService {
 
 impl RoomService {
     /// Formats timeline events for a client, bundling each one's latest edit
-    /// (`unsigned.m.relations.m.replace`, spec v1.7+) so clients show edited text.
+    /// (`unsigned.m.relations.m.replace`, spec v1.7+) so clients show edited text. Only an edit
+    /// the viewer may see itself is bundled (`vis`): one sent after they left stays hidden.
     pub(crate) async fn format_timeline(
         &self,
         evs: &[StoredEvent],
         rules: &ruma::room_version_rules::RoomVersionRules,
         viewer: Viewer<'_>,
+        vis: &Visible,
         with_room_id: bool,
     ) -> Result<Vec<Value>> {
         let ids: Vec<_> = evs
@@ -437,13 +441,17 @@ impl RoomService {
             .filter(|e| e.state_key.is_none() && e.redacted_because.is_none())
             .map(|e| e.event_id.clone())
             .collect();
-        let edits: std::collections::HashMap<_, _> = if ids.is_empty() {
+        let upto = vis.upper().unwrap_or(i64::MIN).min(self.current_pos());
+        let edits: std::collections::HashMap<_, _> = if ids.is_empty() || vis.is_empty() {
             Default::default()
         } else {
             let store = self.store.clone();
-            blocking(move || Ok(store.latest_edits(&ids)?))
+            blocking(move || Ok(store.latest_edits(&ids, upto)?))
                 .await?
                 .into_iter()
+                // An edit in a gap of what the viewer may see is dropped, not replaced by an
+                // older one: the original shows, and nothing hidden does.
+                .filter(|(_, edit)| edit.pos.is_some_and(|p| vis.contains(p)))
                 .collect()
         };
         Ok(evs

@@ -1,10 +1,22 @@
 //! History visibility: which stream positions of a room a user may read, from the room's
-//! `m.room.history_visibility` and the user's membership over time.
+//! `m.room.history_visibility` over time and the user's membership over time (spec, "History
+//! visibility"; docs/ARCHITECTURE.md).
 //!
-//! Design choice (docs/ARCHITECTURE.md): the *current* visibility setting is applied to all of
-//! history, as a range over stream positions. Per-event visibility (the setting in force when each
-//! event was sent) matters when a room loosens its setting later; the ranges are computed per
-//! request from indexed membership history, so a later refinement stays inside this module.
+//! Each event is judged by the setting in force at it, so loosening a room later (say to
+//! `world_readable`) does not open what was sent before. The result stays a short list of
+//! position ranges, computed per request from two indexed histories: every read path filters
+//! with `Visible::contains` and pages within `Visible::upper`, set-based, with no lookup per event.
+//!
+//! - The setting at an event is the one after the latest change at or before it; a change
+//!   itself is judged by the looser of the settings before and after it. Before any change the
+//!   room is `shared` (the spec's default). An unknown setting counts as `joined` (fail closed).
+//! - `world_readable`: visible to anyone, but a user who was never in the room reads only while
+//!   the room is world readable *now* (no peeking into a room that has since closed).
+//! - `shared`: visible if the user was joined at the event or joined at any time after it.
+//! - `invited`: visible if the user was invited or joined at the event.
+//! - `joined`: visible if the user was joined at the event.
+//!
+//! A user's own join and leave (or kick, ban) events count as seen by them.
 
 use ruma::events::StateEventType;
 use ruma::{OwnedUserId, RoomId, UserId};
@@ -31,41 +43,79 @@ impl Visible {
     }
 }
 
-/// Computes visible ranges from `(pos, membership)` history and the visibility setting.
-pub fn visible_ranges(history: &[(i64, String)], setting: &str) -> Visible {
-    if setting == "world_readable" {
-        return Visible(vec![(i64::MIN, i64::MAX)]);
-    }
-    let admits = |m: &str| match setting {
-        "joined" => m == "join",
-        "invited" => m == "join" || m == "invite",
-        // "shared" (the default): everything up to when the user stops being joined.
-        _ => m == "join",
-    };
-    let mut ranges = Vec::new();
+/// The spans during which `admits(membership)` held, each from the event that started it to
+/// the one that ended it (inclusive: that event is about the user).
+fn spans(history: &[(i64, String)], admits: impl Fn(&str) -> bool) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
     let mut start: Option<i64> = None;
     for (pos, m) in history {
         match (start, admits(m)) {
             (None, true) => start = Some(*pos),
             (Some(s), false) => {
-                // The event that ended membership is still visible to its subject.
-                ranges.push((s, *pos));
+                out.push((s, *pos));
                 start = None;
             }
             _ => {}
         }
     }
     if let Some(s) = start {
-        ranges.push((s, i64::MAX));
+        out.push((s, i64::MAX));
     }
-    if setting == "shared" || !matches!(setting, "joined" | "invited") {
-        // Shared: newly joined members see history from the room's start.
-        // (Backfilled history sits at negative positions, before everything else.)
-        if let Some(first) = ranges.first_mut() {
-            first.0 = i64::MIN;
+    out
+}
+
+/// Computes what a user may see from their `(pos, membership)` history and the room's
+/// `(pos, history_visibility)` changes (module docs), both oldest first.
+pub fn visible_ranges(memberships: &[(i64, String)], settings: &[(i64, String)]) -> Visible {
+    let joined = spans(memberships, |m| m == "join");
+    let invited = spans(memberships, |m| m == "join" || m == "invite");
+    // Joined at the event or at any time after it: everything up to the end of the last join.
+    let shared: Vec<(i64, i64)> = joined
+        .last()
+        .map(|(_, end)| (i64::MIN, *end))
+        .into_iter()
+        .collect();
+    let current = settings.last().map_or("shared", |(_, s)| s.as_str());
+    let world: Vec<(i64, i64)> = if memberships.is_empty() && current != "world_readable" {
+        vec![]
+    } else {
+        vec![(i64::MIN, i64::MAX)]
+    };
+    // Segment i runs from its change to the next one, both included: a change is judged under
+    // the settings before and after it, the looser winning by the union below.
+    let mut segments = vec![(
+        i64::MIN,
+        settings.first().map_or(i64::MAX, |(p, _)| *p),
+        "shared",
+    )];
+    for (i, (pos, setting)) in settings.iter().enumerate() {
+        let end = settings.get(i + 1).map_or(i64::MAX, |(p, _)| *p);
+        segments.push((*pos, end, setting.as_str()));
+    }
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for (lo, hi, setting) in segments {
+        let allowed = match setting {
+            "world_readable" => &world,
+            "shared" => &shared,
+            "invited" => &invited,
+            _ => &joined,
+        };
+        out.extend(
+            allowed
+                .iter()
+                .map(|(a, b)| ((*a).max(lo), (*b).min(hi)))
+                .filter(|(a, b)| a <= b),
+        );
+    }
+    out.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(out.len());
+    for (a, b) in out {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
         }
     }
-    Visible(ranges)
+    Visible(merged)
 }
 
 /// The creators of the room: the create event's sender plus `additional_creators` (v12).
@@ -90,10 +140,14 @@ impl RoomService {
             .map_err(|_| Error::forbidden("You are not in this room"))?;
         let store = self.store.clone();
         let (r, u) = (room_id.to_owned(), user.to_owned());
-        let history =
-            blocking(move || Ok(store.membership_history(r.as_str(), u.as_str())?)).await?;
-        let setting = self.history_visibility(room_id).await?;
-        let v = visible_ranges(&history, &setting);
+        let h = blocking(move || Ok(store.visibility_history(r.as_str(), u.as_str())?)).await?;
+        // Forgetting a room gives up its history for good (spec: /forget), whatever the setting.
+        if h.forgotten {
+            return Err(Error::forbidden(format!(
+                "{user} has forgotten room {room_id}"
+            )));
+        }
+        let v = visible_ranges(&h.memberships, &h.settings);
         if v.is_empty() {
             return Err(Error::forbidden(format!("{user} is not in room {room_id}")));
         }
@@ -102,14 +156,6 @@ impl RoomService {
 
     pub async fn require_visible(&self, room_id: &RoomId, user: &UserId) -> Result<Visible> {
         self.visible_to(room_id, user).await
-    }
-
-    async fn history_visibility(&self, room_id: &RoomId) -> Result<String> {
-        let state = self.current_state(room_id).await?;
-        Ok(state
-            .content_json(&StateEventType::RoomHistoryVisibility, "")
-            .and_then(|c| c["history_visibility"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| "shared".into()))
     }
 }
 
@@ -121,33 +167,77 @@ mod tests {
         v.iter().map(|(p, m)| (*p, m.to_string())).collect()
     }
 
+    const MIN: i64 = i64::MIN;
+    const MAX: i64 = i64::MAX;
+
     #[test]
     fn shared_sees_from_start_until_leave() {
-        let v = visible_ranges(&h(&[(10, "invite"), (12, "join"), (20, "leave")]), "shared");
-        assert_eq!(v, Visible(vec![(i64::MIN, 20)]));
+        let v = visible_ranges(
+            &h(&[(10, "invite"), (12, "join"), (20, "leave")]),
+            &h(&[(1, "shared")]),
+        );
+        assert_eq!(v, Visible(vec![(MIN, 20)]));
         assert!(v.contains(5) && v.contains(20) && !v.contains(21));
+    }
+
+    #[test]
+    fn shared_includes_what_was_sent_before_a_rejoin() {
+        let v = visible_ranges(
+            &h(&[(10, "join"), (20, "leave"), (30, "join")]),
+            &h(&[(1, "shared")]),
+        );
+        assert_eq!(v, Visible(vec![(MIN, MAX)]));
     }
 
     #[test]
     fn joined_sees_only_while_joined() {
         let v = visible_ranges(
             &h(&[(10, "invite"), (12, "join"), (20, "leave"), (30, "join")]),
-            "joined",
+            &h(&[(3, "joined")]),
         );
-        assert_eq!(v, Visible(vec![(12, 20), (30, i64::MAX)]));
+        // Up to the setting itself the room was `shared` (the default).
+        assert_eq!(v, Visible(vec![(MIN, 3), (12, 20), (30, MAX)]));
         assert!(!v.contains(11) && !v.contains(25));
     }
 
     #[test]
     fn invited_counts_from_the_invite() {
-        let v = visible_ranges(&h(&[(10, "invite"), (12, "join")]), "invited");
-        assert_eq!(v, Visible(vec![(10, i64::MAX)]));
+        let v = visible_ranges(&h(&[(10, "invite"), (12, "join")]), &h(&[(3, "invited")]));
+        assert_eq!(v, Visible(vec![(MIN, 3), (10, MAX)]));
     }
 
     #[test]
-    fn never_joined_sees_nothing() {
-        assert!(visible_ranges(&h(&[(10, "invite")]), "shared").is_empty());
-        assert!(visible_ranges(&[], "joined").is_empty());
-        assert!(!visible_ranges(&[], "world_readable").is_empty());
+    fn never_joined_sees_nothing_unless_world_readable_now() {
+        assert!(visible_ranges(&h(&[(10, "invite")]), &h(&[(3, "shared")])).is_empty());
+        assert!(visible_ranges(&[], &h(&[(3, "joined")])).is_empty());
+        assert!(visible_ranges(&[], &[]).is_empty());
+        let v = visible_ranges(&[], &h(&[(3, "world_readable")]));
+        assert_eq!(v, Visible(vec![(3, MAX)]));
+        // World readable once, closed since: no peeking in from outside.
+        let closed = h(&[(3, "world_readable"), (50, "joined")]);
+        assert!(visible_ranges(&[], &closed).is_empty());
+        // A member joining later still sees what was world readable, not what was `joined`.
+        let v = visible_ranges(&h(&[(60, "join")]), &closed);
+        assert_eq!(v, Visible(vec![(MIN, 50), (60, MAX)]));
+    }
+
+    #[test]
+    fn loosening_to_world_readable_does_not_open_older_history() {
+        let settings = h(&[(3, "joined"), (50, "world_readable")]);
+        let v = visible_ranges(&[], &settings);
+        assert_eq!(v, Visible(vec![(50, MAX)]));
+        assert!(!v.contains(10) && v.contains(50) && v.contains(51));
+        // A member who joined at 30 sees from their join, not the `joined` history before it.
+        let v = visible_ranges(&h(&[(30, "join")]), &settings);
+        assert_eq!(v, Visible(vec![(MIN, 3), (30, MAX)]));
+    }
+
+    #[test]
+    fn a_change_is_judged_by_the_looser_setting_and_unknown_ones_fail_closed() {
+        let v = visible_ranges(&h(&[(60, "join")]), &h(&[(3, "shared"), (50, "joined")]));
+        assert_eq!(v, Visible(vec![(MIN, 50), (60, MAX)]));
+        let v = visible_ranges(&h(&[(10, "join")]), &h(&[(3, "org.example.custom")]));
+        assert_eq!(v, Visible(vec![(MIN, 3), (10, MAX)]));
+        assert!(!v.contains(5));
     }
 }

@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::service::rooms::format::{Viewer, client_event, to_raw};
 use crate::service::rooms::read::{Window, token};
 use crate::service::rooms::state::RoomState;
+use crate::service::rooms::visibility::Visible;
 use crate::service::users::Session;
 use crate::store::rooms::{Direction, StoredEvent};
 
@@ -116,7 +117,13 @@ impl SlidingSyncService {
         };
         room.timeline = self
             .rooms
-            .format_timeline(&evs, &rules, viewer, false)
+            .format_timeline(
+                &evs,
+                &rules,
+                viewer,
+                vis.as_ref().unwrap_or(&Visible(vec![])),
+                false,
+            )
             .await?
             .iter()
             .map(to_raw)

@@ -118,7 +118,7 @@ impl SyncService {
         timeline.prev_batch = Some(format!("t{before_timeline}"));
         timeline.events = self
             .rooms
-            .format_timeline(&evs, &rules, viewer, false)
+            .format_timeline(&evs, &rules, viewer, &vis, false)
             .await?
             .iter()
             .map(to_raw)

@@ -11,6 +11,7 @@ use super::{SyncRequest, SyncService};
 use crate::error::Result;
 use crate::service::rooms::format::{Viewer, client_event, to_raw};
 use crate::service::rooms::read::Window;
+use crate::service::rooms::visibility::Visible;
 use crate::service::users::Session;
 use crate::store::rooms::{Direction, MembershipRow};
 
@@ -56,23 +57,28 @@ impl SyncService {
             .map_or(10, |l| u64::from(l) as usize)
             .clamp(1, 100);
         let lower = req.since.filter(|_| !req.full_state).unwrap_or(-1);
-        let (mut evs, more) = match self.rooms.visible_to(room_id, user).await {
-            Ok(vis) => {
-                self.rooms
-                    .page(
-                        room_id,
-                        &vis,
-                        Window {
-                            from: m.pos,
-                            dir: Direction::Backward,
-                            limit,
-                            to: Some(lower),
-                        },
-                        &req.filter.room.timeline,
-                    )
-                    .await?
-            }
-            Err(_) => (vec![], None),
+        // Nothing visible: no timeline, and no edits to bundle either.
+        let vis = self
+            .rooms
+            .visible_to(room_id, user)
+            .await
+            .unwrap_or(Visible(vec![]));
+        let (mut evs, more) = if vis.is_empty() {
+            (vec![], None)
+        } else {
+            self.rooms
+                .page(
+                    room_id,
+                    &vis,
+                    Window {
+                        from: m.pos,
+                        dir: Direction::Backward,
+                        limit,
+                        to: Some(lower),
+                    },
+                    &req.filter.room.timeline,
+                )
+                .await?
         };
         evs.reverse();
         let before = evs.first().and_then(|e| e.pos).map_or(m.pos, |p| p - 1);
@@ -97,7 +103,7 @@ impl SyncService {
         timeline.prev_batch = Some(format!("t{before}"));
         timeline.events = self
             .rooms
-            .format_timeline(&evs, &rules, viewer, false)
+            .format_timeline(&evs, &rules, viewer, &vis, false)
             .await?
             .iter()
             .map(to_raw)

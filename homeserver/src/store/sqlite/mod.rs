@@ -29,6 +29,7 @@ mod server_keys;
 mod threepids;
 mod to_device;
 mod users;
+mod visibility;
 
 use std::sync::Arc;
 

@@ -137,19 +137,26 @@ pub(super) fn events_by_ts(
 pub(super) fn latest_edits(
     c: &Connection,
     event_ids: &[OwnedEventId],
+    upto: i64,
 ) -> StoreResult<Vec<(OwnedEventId, StoredEvent)>> {
+    // One statement for the whole page; SQLite takes the bare `rel.event_id` from the row
+    // holding MAX(pos), the newest edit of each target at or before `upto`.
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {EVENT_COLS} FROM event_relations rel JOIN events e ON e.event_id = rel.event_id {REDACTION_JOIN}
-         JOIN events o ON o.event_id = rel.relates_to
-         WHERE rel.relates_to = ?1 AND rel.rel_type = 'm.replace' AND e.sender = o.sender
-           AND e.redacted_by IS NULL AND e.pos IS NOT NULL
-         ORDER BY e.pos DESC LIMIT 1"
+        "SELECT {EVENT_COLS}, w.target FROM (
+            SELECT rel.relates_to AS target, rel.event_id AS eid, MAX(x.pos)
+              FROM event_relations rel JOIN events x ON x.event_id = rel.event_id
+              JOIN events o ON o.event_id = rel.relates_to
+             WHERE rel.relates_to IN (SELECT value FROM json_each(?1)) AND rel.rel_type = 'm.replace'
+               AND x.sender = o.sender AND x.redacted_by IS NULL AND x.pos IS NOT NULL AND x.pos <= ?2
+             GROUP BY rel.relates_to) w
+         JOIN events e ON e.event_id = w.eid {REDACTION_JOIN}"
     ))?;
-    let mut out = Vec::new();
-    for id in event_ids {
-        if let Some(edit) = stmt.query_row([id.as_str()], event_from_row).optional()? {
-            out.push((id.clone(), edit));
-        }
-    }
-    Ok(out)
+    let ids = serde_json::to_string(&event_ids.iter().map(|i| i.as_str()).collect::<Vec<_>>())?;
+    collect(stmt.query_map(params![ids, upto], |r| {
+        let target: String = r.get(13)?;
+        let target = OwnedEventId::try_from(target).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(13, rusqlite::types::Type::Text, e.into())
+        })?;
+        Ok((target, event_from_row(r)?))
+    })?)
 }

@@ -4,9 +4,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::SqliteStore;
 use super::db::WriteCtx;
 use super::relations;
+use super::visibility;
 use crate::store::rooms::{
     Direction, MembershipRow, NewEvent, NewRoom, RelationQuery, RoomStore, StoredEvent,
-    ThreadSummary,
+    ThreadSummary, VisibilityHistory,
 };
 use crate::store::{StoreError, StoreResult, now_ms};
 
@@ -347,21 +348,13 @@ impl RoomStore for SqliteStore {
         })
     }
 
-    fn membership_history(&self, room_id: &str, user_id: &str) -> StoreResult<Vec<(i64, String)>> {
-        self.db.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT d.pos, e.json FROM state_deltas d JOIN events e ON e.event_id = d.event_id
-                 WHERE d.room_id = ?1 AND d.type = 'm.room.member' AND d.state_key = ?2 ORDER BY d.pos",
-            )?;
-            let rows = collect(stmt.query_map([room_id, user_id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?)?;
-            rows.into_iter()
-                .map(|(pos, json)| {
-                    let v: serde_json::Value = serde_json::from_str(&json)?;
-                    let m = v["content"]["membership"].as_str().unwrap_or("leave").to_owned();
-                    Ok((pos, m))
-                })
-                .collect()
-        })
+    fn members_at(&self, room_id: &str, wants: &[(String, i64)]) -> StoreResult<Vec<StoredEvent>> {
+        self.db.read(|c| visibility::members_at(c, room_id, wants))
+    }
+
+    fn visibility_history(&self, room_id: &str, user_id: &str) -> StoreResult<VisibilityHistory> {
+        self.db
+            .read(|c| visibility::visibility_history(c, room_id, user_id))
     }
 
     fn forget(&self, room_id: &str, user_id: &str) -> StoreResult<()> {
@@ -477,8 +470,10 @@ impl RoomStore for SqliteStore {
     fn latest_edits(
         &self,
         event_ids: &[OwnedEventId],
+        upto: i64,
     ) -> StoreResult<Vec<(OwnedEventId, StoredEvent)>> {
-        self.db.read(|c| relations::latest_edits(c, event_ids))
+        self.db
+            .read(|c| relations::latest_edits(c, event_ids, upto))
     }
 
     fn thread_roots(
