@@ -162,7 +162,11 @@ impl RoomService {
             ));
         }
         // Remote invitees are invited once the room exists (`create_room`), as `/invite` does.
-        for invitee in p.invite.iter().filter(|u| u.server_name() == self.server_name) {
+        for invitee in p
+            .invite
+            .iter()
+            .filter(|u| u.server_name() == self.server_name)
+        {
             let mut content = json!({ "membership": "invite" });
             if p.is_direct {
                 content["is_direct"] = true.into();

@@ -26,7 +26,11 @@ pub fn is_patient_context(p: &CreateRoomParams) -> bool {
 
 /// Whether a state event would expose a patient-context room: a join rule other than invite,
 /// history visible beyond joined members, guest access, or encryption other than megolm.
-pub(in crate::service::rooms) fn patient_conflict(kind: &str, key: &str, c: &Value) -> Option<&'static str> {
+pub(in crate::service::rooms) fn patient_conflict(
+    kind: &str,
+    key: &str,
+    c: &Value,
+) -> Option<&'static str> {
     if !key.is_empty() {
         return None;
     }
@@ -68,7 +72,11 @@ impl RoomService {
     /// never in the directory, encrypted (megolm) whatever `rooms.encrypt_by_default` says.
     /// The invite-only join rule, `joined` history and forbidden guest access come from
     /// `initial_events`.
-    pub(super) async fn patient_context(&self, creator: &UserId, p: &mut CreateRoomParams) -> Result<()> {
+    pub(super) async fn patient_context(
+        &self,
+        creator: &UserId,
+        p: &mut CreateRoomParams,
+    ) -> Result<()> {
         let conflict = if p.preset == Some(Preset::PublicChat) {
             Some("the public_chat preset")
         } else {
@@ -100,5 +108,4 @@ impl RoomService {
         }
         Ok(())
     }
-
 }
