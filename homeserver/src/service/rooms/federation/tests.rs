@@ -24,7 +24,7 @@ use crate::store::sqlite::SqliteStore;
 pub(super) const REMOTE: &str = "b.nhs.uk";
 
 pub(super) struct Remote {
-    kp: Ed25519KeyPair,
+    pub(super) kp: Ed25519KeyPair,
 }
 
 fn setup() -> (Services, Remote, tempfile::TempDir) {
