@@ -39,6 +39,11 @@ pub struct OutboxBatch {
 }
 
 impl OutboxBatch {
+    /// The bytes of the items' JSON.
+    pub fn bytes(&self) -> usize {
+        self.items.iter().map(|i| i.json.len()).sum()
+    }
+
     /// (PDUs, EDUs) in the batch.
     pub fn counts(&self) -> (u64, u64) {
         let pdus = self
@@ -72,14 +77,19 @@ pub trait OutboxStore: Send + Sync {
     fn queue_counts(&self) -> StoreResult<Vec<QueueCounts>>;
     /// The destination's claimed batch if there is one (a transaction that was not confirmed);
     /// otherwise claims the oldest items under `new_txn_id`: the longest run, in queue order,
-    /// with at most `max_pdus` PDUs and `max_edus` EDUs. `None` when nothing is queued.
+    /// with at most `max_pdus` PDUs and `max_edus` EDUs whose JSON totals at most `max_bytes`
+    /// (one item over it goes alone). `None` when nothing is queued.
     fn claim_batch(
         &self,
         destination: &str,
         max_pdus: usize,
         max_edus: usize,
+        max_bytes: usize,
         new_txn_id: &str,
     ) -> StoreResult<Option<OutboxBatch>>;
+    /// Unclaims a batch the receiver never processed (it refused its size or shape), so its
+    /// items are claimed again, in order, in smaller batches under new transaction ids.
+    fn release_batch(&self, destination: &str, txn_id: &str) -> StoreResult<()>;
     /// Deletes a batch (delivered, or refused for good). Returns how many items went.
     fn delete_batch(&self, destination: &str, txn_id: &str) -> StoreResult<u64>;
     /// Deletes everything queued for `destination`. Returns (PDUs, EDUs) deleted.

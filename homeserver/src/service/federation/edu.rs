@@ -5,7 +5,7 @@
 //! or the EDU is dropped (a server speaks only for its own users). A malformed EDU is ignored
 //! with a debug log; nothing here fails the transaction.
 //! - `m.typing`, `m.receipt`: only for rooms where the user is joined per the room's current
-//!   state; receipts only for events we have.
+//!   state and whose `m.room.server_acl` admits the origin; receipts only for events we have.
 //! - `m.presence`: kept for users in a room with us.
 //! - `m.device_list_update`, `m.signing_key_update`: the user's cached device list is dropped
 //!   and local room-mates see them in `device_lists.changed` (once per user per transaction).
@@ -107,19 +107,25 @@ impl EduService {
     }
 
     /// Whether the user is joined to the room per its current state (`false` for a room we do
-    /// not know).
-    async fn joined(&self, room_id: &RoomId, user: &UserId) -> bool {
-        match self.rooms.current_state(room_id).await {
+    /// not know) and the room's server ACL admits the origin: a server banned from a room
+    /// must not reach its members through typing or receipts either.
+    async fn joined(&self, origin: &ServerName, room_id: &RoomId, user: &UserId) -> bool {
+        let joined = match self.rooms.current_state(room_id).await {
             Ok(state) => state.membership_of(user).as_deref() == Some("join"),
             Err(_) => false,
+        };
+        if joined && self.rooms.check_acl(room_id, origin).await.is_err() {
+            tracing::info!(target: LOG, %origin, room = %room_id, "EDU from a server denied by the room's ACL dropped");
+            return false;
         }
+        joined
     }
 
     async fn typing(&self, origin: &ServerName, t: TypingContent) {
         if !from_origin(origin, &t.user_id, "m.typing") {
             return;
         }
-        if !self.joined(&t.room_id, &t.user_id).await {
+        if !self.joined(origin, &t.room_id, &t.user_id).await {
             tracing::debug!(target: LOG, %origin, room = %t.room_id, "typing of a non-member ignored");
             return;
         }
@@ -135,7 +141,9 @@ impl EduService {
     async fn receipts(&self, origin: &ServerName, r: ReceiptContent) {
         for (room_id, map) in r.receipts {
             for (user, data) in map.read {
-                if !from_origin(origin, &user, "m.receipt") || !self.joined(&room_id, &user).await {
+                if !from_origin(origin, &user, "m.receipt")
+                    || !self.joined(origin, &room_id, &user).await
+                {
                     continue;
                 }
                 let ts = data.data.ts.map_or_else(crate::store::now_ms, |t| {

@@ -249,3 +249,46 @@ async fn an_unknown_local_user_or_device_is_skipped() {
         .unwrap();
     assert_eq!(d.events.len(), 1);
 }
+
+#[tokio::test]
+async fn typing_and_receipts_from_a_server_denied_by_the_room_acl_are_dropped() {
+    let (s, _d, alice, r) = setup().await;
+    let ev = text(&s, &r, &alice.user_id, "hello").await;
+    let acl = crate::service::rooms::timeline::build::EventSpec::state(
+        ruma::events::StateEventType::RoomServerAcl,
+        "",
+        json!({ "allow": ["*"], "deny": ["remote.nhs.uk"], "allow_ip_literals": false }),
+    );
+    s.rooms.send_state(&r, &alice.user_id, acl).await.unwrap();
+    handle(
+        &s,
+        &origin(),
+        vec![
+            json!({ "edu_type": "m.typing", "content": {
+                "room_id": r, "user_id": "@bob:remote.nhs.uk", "typing": true } }),
+            json!({ "edu_type": "m.receipt", "content": { r.as_str(): { "m.read": {
+                "@bob:remote.nhs.uk": { "data": { "ts": 1 }, "event_ids": [ev.as_str()] } } } } }),
+        ],
+    )
+    .await;
+    assert!(s.typing.typing_since(&r, 0).is_none_or(|t| t.is_empty()));
+    let e = s
+        .receipts
+        .receipt_event(&r, &alice.user_id, 0, s.rooms.current_pos())
+        .await
+        .unwrap();
+    assert!(e.is_none(), "{e:?}");
+    // The room's other server is still heard.
+    let other: OwnedServerName = "other.nhs.uk".try_into().unwrap();
+    handle(
+        &s,
+        &other,
+        vec![json!({ "edu_type": "m.typing", "content": {
+            "room_id": r, "user_id": "@eve:other.nhs.uk", "typing": true } })],
+    )
+    .await;
+    assert_eq!(
+        s.typing.typing_since(&r, 0).unwrap(),
+        vec![id("@eve:other.nhs.uk")]
+    );
+}

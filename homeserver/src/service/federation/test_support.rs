@@ -124,13 +124,15 @@ pub struct Attempt {
     pub body: serde_json::Value,
 }
 
-/// A federation receiver for `/send`: answers the statuses in `script` first, then 200 (or
-/// 500 while `fail_all` is set), and records every attempt.
+/// A federation receiver for `/send`: answers the statuses in `script` first, then 413 for a
+/// body over `max_body`, then 200 (or 500 while `fail_all` is set), and records every attempt.
 #[derive(Default)]
 pub struct Receiver {
     pub script: Mutex<VecDeque<u16>>,
     pub fail_all: AtomicBool,
     pub attempts: Mutex<Vec<Attempt>>,
+    /// Bodies longer than this (when not 0) are answered 413, as Synapse does over 1 MiB.
+    pub max_body: std::sync::atomic::AtomicUsize,
 }
 
 impl Receiver {
@@ -153,8 +155,10 @@ impl Receiver {
             headers: HeaderMap,
             body: axum::body::Bytes,
         ) -> (StatusCode, String) {
+            let max = r.max_body.load(Ordering::SeqCst);
             let status = match r.script.lock().unwrap().pop_front() {
                 Some(s) => s,
+                None if max > 0 && body.len() > max => 413,
                 None if r.fail_all.load(Ordering::SeqCst) => 500,
                 None => 200,
             };

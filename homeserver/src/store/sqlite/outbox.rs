@@ -102,6 +102,7 @@ impl OutboxStore for SqliteStore {
         destination: &str,
         max_pdus: usize,
         max_edus: usize,
+        max_bytes: usize,
         new_txn_id: &str,
     ) -> StoreResult<Option<OutboxBatch>> {
         let (dest, new_txn) = (destination.to_owned(), new_txn_id.to_owned());
@@ -122,23 +123,33 @@ impl OutboxStore for SqliteStore {
                 Some(None) => {
                     let ids = {
                         let mut st = ctx.tx.prepare_cached(
-                            "SELECT id, kind FROM federation_outbox
-                             WHERE destination = ?1 AND txn_id IS NULL ORDER BY id LIMIT ?2",
+                            "SELECT o.id, o.kind, length(CAST(p.json AS BLOB)) FROM federation_outbox o
+                             JOIN federation_outbox_payloads p ON p.id = o.payload_id
+                             WHERE o.destination = ?1 AND o.txn_id IS NULL ORDER BY o.id LIMIT ?2",
                         )?;
                         let rows = st
                             .query_map(params![dest, (max_pdus + max_edus) as i64], |r| {
-                                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                                Ok((
+                                    r.get::<_, i64>(0)?,
+                                    r.get::<_, String>(1)?,
+                                    r.get::<_, i64>(2)? as usize,
+                                ))
                             })?;
-                        let (mut pdus, mut edus, mut ids) = (0, 0, Vec::new());
+                        let (mut pdus, mut edus, mut bytes, mut ids) = (0, 0, 0, Vec::new());
                         for row in rows {
-                            let (id, kind) = row?;
+                            let (id, kind, len) = row?;
                             let n = match kind_of(&kind)? {
                                 OutboxKind::Pdu => &mut pdus,
                                 OutboxKind::Edu => &mut edus,
                             };
                             *n += 1;
+                            // One byte per item for the separating comma.
+                            bytes += len + 1;
                             // A contiguous run only: order is kept across transactions too.
-                            if pdus > max_pdus || edus > max_edus {
+                            if pdus > max_pdus
+                                || edus > max_edus
+                                || (bytes > max_bytes && !ids.is_empty())
+                            {
                                 break;
                             }
                             ids.push(id);
@@ -156,6 +167,17 @@ impl OutboxStore for SqliteStore {
             };
             let items = batch_items(ctx.tx, &dest, &txn_id)?;
             Ok(Some(OutboxBatch { txn_id, items }))
+        })
+    }
+
+    fn release_batch(&self, destination: &str, txn_id: &str) -> StoreResult<()> {
+        let (dest, txn) = (destination.to_owned(), txn_id.to_owned());
+        self.db.write(move |ctx| {
+            ctx.tx.execute(
+                "UPDATE federation_outbox SET txn_id = NULL WHERE destination = ?1 AND txn_id = ?2",
+                params![dest, txn],
+            )?;
+            Ok(())
         })
     }
 
@@ -220,7 +242,11 @@ mod tests {
     fn batches_keep_order_limits_and_their_claim() {
         let (s, _d) = test_store();
         let a = vec!["a.nhs.uk".to_owned()];
-        assert!(s.claim_batch("a.nhs.uk", 2, 1, "t0").unwrap().is_none());
+        assert!(
+            s.claim_batch("a.nhs.uk", 2, 1, usize::MAX, "t0")
+                .unwrap()
+                .is_none()
+        );
         for (kind, json) in [
             (OutboxKind::Pdu, "p1"),
             (OutboxKind::Edu, "e1"),
@@ -231,21 +257,57 @@ mod tests {
             s.enqueue(&a, kind, json, 1).unwrap();
         }
         // Stops before the second EDU (limit 1): the run is p1 e1 p2, not p1 e1 p2 p3.
-        let b1 = s.claim_batch("a.nhs.uk", 2, 1, "t1").unwrap().unwrap();
+        let b1 = s
+            .claim_batch("a.nhs.uk", 2, 1, usize::MAX, "t1")
+            .unwrap()
+            .unwrap();
         assert_eq!(
             (b1.txn_id.as_str(), jsons(&b1)),
             ("t1", vec!["p1", "e1", "p2"])
         );
         assert_eq!(b1.counts(), (2, 1));
         // Not confirmed: the same batch again, under its first id, whatever id is offered.
-        let again = s.claim_batch("a.nhs.uk", 50, 100, "t9").unwrap().unwrap();
+        let again = s
+            .claim_batch("a.nhs.uk", 50, 100, usize::MAX, "t9")
+            .unwrap()
+            .unwrap();
         assert_eq!(again, b1);
         assert_eq!(s.delete_batch("a.nhs.uk", "t1").unwrap(), 3);
-        let b2 = s.claim_batch("a.nhs.uk", 2, 1, "t2").unwrap().unwrap();
+        let b2 = s
+            .claim_batch("a.nhs.uk", 2, 1, usize::MAX, "t2")
+            .unwrap()
+            .unwrap();
         assert_eq!(jsons(&b2), vec!["e2", "p3"]);
         assert_eq!(s.delete_batch("a.nhs.uk", "t2").unwrap(), 2);
-        assert!(s.claim_batch("a.nhs.uk", 2, 1, "t3").unwrap().is_none());
+        assert!(
+            s.claim_batch("a.nhs.uk", 2, 1, usize::MAX, "t3")
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(payload_rows(&s), 0);
+    }
+
+    #[test]
+    fn batches_are_sized_by_bytes_and_can_be_released() {
+        let (s, _d) = test_store();
+        let a = vec!["a.nhs.uk".to_owned()];
+        for json in ["p1-------", "p2-------", "p3-------", "p4-------"] {
+            s.enqueue(&a, OutboxKind::Pdu, json, 1).unwrap();
+        }
+        // 10 bytes an item with its comma: 25 bytes hold two.
+        let b = s
+            .claim_batch("a.nhs.uk", 50, 100, 25, "t1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(jsons(&b), vec!["p1-------", "p2-------"]);
+        assert_eq!(b.bytes(), 18);
+        // Released: claimed again from the front under a new id; one item always fits.
+        s.release_batch("a.nhs.uk", "t1").unwrap();
+        let b = s
+            .claim_batch("a.nhs.uk", 50, 100, 1, "t2")
+            .unwrap()
+            .unwrap();
+        assert_eq!((b.txn_id.as_str(), jsons(&b)), ("t2", vec!["p1-------"]));
     }
 
     #[test]
@@ -272,7 +334,10 @@ mod tests {
                 },
             ]
         );
-        let b = s.claim_batch("a.nhs.uk", 50, 100, "ta").unwrap().unwrap();
+        let b = s
+            .claim_batch("a.nhs.uk", 50, 100, usize::MAX, "ta")
+            .unwrap()
+            .unwrap();
         assert_eq!(jsons(&b), vec![r#"{"x":1}"#]);
         s.delete_batch("a.nhs.uk", "ta").unwrap();
         // Still used by b.nhs.uk's row.

@@ -3,8 +3,10 @@
 //! The API is what the rest of the server uses (`send_pdu`, `send_edu`). Each item is written to
 //! a durable per-destination queue (SQLite, `store::outbox`) before the call returns; one worker
 //! task per destination with queued items sends them in order, in transactions of at most 50
-//! PDUs and 100 EDUs, deletes them only once the receiver answered 2xx, and retries failures
-//! with exponential backoff. `resume` restarts the workers for whatever a previous run left
+//! PDUs, 100 EDUs and `max_txn_bytes` of JSON, deletes them only once the receiver answered
+//! 2xx, and retries failures with exponential backoff. A transaction refused as too large (413)
+//! or malformed (400) is split in halves until the refused item stands alone: only that item
+//! is dropped, with an error log, never the rest of the batch (to-device room keys included). `resume` restarts the workers for whatever a previous run left
 //! queued. Every request goes through the gated `FederationClient`: a destination the
 //! federation list refuses is never contacted, and its queue is dropped.
 
@@ -38,6 +40,10 @@ pub struct OutboxSettings {
     pub max_pdus_per_txn: usize,
     /// EDUs per transaction (the spec's maximum is 100).
     pub max_edus_per_txn: usize,
+    /// Bytes of PDU and EDU JSON per transaction: receivers refuse bodies over 1 MiB (Synapse's
+    /// limit), so this stays under it with room for the envelope. A 413 lowers it for the
+    /// destination while its worker runs.
+    pub max_txn_bytes: usize,
     /// Queued PDUs per destination beyond which new ones are dropped (with a warning): a
     /// server that stays away catches up through backfill rather than an unbounded queue.
     pub max_queued_pdus: u64,
@@ -53,6 +59,7 @@ impl Default for OutboxSettings {
         Self {
             max_pdus_per_txn: 50,
             max_edus_per_txn: 100,
+            max_txn_bytes: 1_000_000,
             max_queued_pdus: 10_000,
             max_queued_edus: 1_000,
             retry_initial: Duration::from_secs(1),

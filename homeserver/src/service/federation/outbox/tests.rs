@@ -18,7 +18,7 @@ use crate::service::federation::gate::ACTION_FEDERATION_DENIAL;
 use crate::service::federation::test_support::{
     Receiver, TestCa, serve_tls, services_on, wait_for,
 };
-use crate::store::outbox::OutboxStore;
+use crate::store::outbox::{OutboxKind, OutboxStore};
 
 fn name(s: impl AsRef<str>) -> OwnedServerName {
     OwnedServerName::try_from(s.as_ref()).unwrap()
@@ -251,4 +251,126 @@ async fn a_transaction_refused_as_malformed_is_dropped_and_the_rest_flows() {
     assert_eq!(delivered(&recv, "pdus"), vec![1]);
     let st = outbox.stats();
     assert_eq!((st.dropped, st.failed, st.pending), (1, 0, 0));
+}
+
+fn to_device(n: usize) -> Raw<Edu> {
+    Raw::from_json(
+        RawValue::from_string(
+            json!({"edu_type": "m.direct_to_device", "content": {"n": n, "message_id": format!("m{n}"),
+                "sender": "@a:localhost", "type": "m.room_key", "messages": {}}})
+            .to_string(),
+        )
+        .unwrap(),
+    )
+}
+
+/// A PDU of about `size` bytes.
+fn big_pdu(n: usize, size: usize) -> Box<RawValue> {
+    let pad = "x".repeat(size);
+    RawValue::from_string(json!({"n": n, "type": "m.room.message", "pad": pad}).to_string())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_are_sized_by_bytes() {
+    let ca = TestCa::new();
+    let (recv, dest) = receiver(&ca);
+    let dir = tempfile::tempdir().unwrap();
+    let (s, store) = services_on(dir.path(), &ca.ca, &[dest.as_str()]);
+    let outbox = Outbox::new(
+        name("localhost"),
+        s.federation.client().clone(),
+        Arc::new(store.clone()),
+        OutboxSettings {
+            max_txn_bytes: 2_500,
+            ..fast()
+        },
+    );
+    let d = [dest.to_string()];
+    for n in 0..6 {
+        store
+            .enqueue(&d, OutboxKind::Pdu, big_pdu(n, 1_000).get(), 1)
+            .unwrap();
+    }
+    outbox.resume().await.unwrap();
+    wait_for(10, "all delivered", || outbox.stats().sent == 6).await;
+    assert_eq!(delivered(&recv, "pdus"), (0..6).collect::<Vec<_>>());
+    assert_eq!(recv.accepted().len(), 3, "two PDUs a transaction");
+    for a in recv.accepted() {
+        let bytes: usize = a.body["pdus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.to_string().len())
+            .sum();
+        assert!(bytes <= 2_500, "a transaction of {bytes} bytes");
+    }
+    outbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_splits_the_batch_and_to_device_messages_survive() {
+    let ca = TestCa::new();
+    let (recv, dest) = receiver(&ca);
+    // A receiver with a smaller limit than ours.
+    recv.max_body.store(3_000, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let (s, store) = services_on(dir.path(), &ca.ca, &[dest.as_str()]);
+    let outbox = Outbox::new(
+        name("localhost"),
+        s.federation.client().clone(),
+        Arc::new(store.clone()),
+        fast(),
+    );
+    let d = [dest.to_string()];
+    for n in 0..5 {
+        store
+            .enqueue(&d, OutboxKind::Pdu, big_pdu(n, 1_000).get(), 1)
+            .unwrap();
+        store
+            .enqueue(&d, OutboxKind::Edu, to_device(n).json().get(), 1)
+            .unwrap();
+    }
+    // Queued before the worker runs: the first batch of ~5.5 KB is refused.
+    outbox.resume().await.unwrap();
+    wait_for(10, "all delivered", || outbox.stats().sent == 10).await;
+    assert!(recv.attempts().iter().any(|a| a.status == 413));
+    assert_eq!(delivered(&recv, "pdus"), (0..5).collect::<Vec<_>>());
+    assert_eq!(delivered(&recv, "edus"), (0..5).collect::<Vec<_>>());
+    let st = outbox.stats();
+    assert_eq!((st.dropped, st.pending), (0, 0));
+    outbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_400_is_narrowed_down_instead_of_dropping_the_batch() {
+    let ca = TestCa::new();
+    let (recv, dest) = receiver(&ca);
+    // The first batch (all four items) is refused, then its first half.
+    recv.script.lock().unwrap().extend([400, 400]);
+    let dir = tempfile::tempdir().unwrap();
+    let (s, store) = services_on(dir.path(), &ca.ca, &[dest.as_str()]);
+    let outbox = Outbox::new(
+        name("localhost"),
+        s.federation.client().clone(),
+        Arc::new(store.clone()),
+        fast(),
+    );
+    let d = [dest.to_string()];
+    store.enqueue(&d, OutboxKind::Pdu, pdu(0).get(), 1).unwrap();
+    for n in 1..4 {
+        store
+            .enqueue(&d, OutboxKind::Edu, to_device(n).json().get(), 1)
+            .unwrap();
+    }
+    outbox.resume().await.unwrap();
+    wait_for(10, "all delivered", || outbox.stats().sent == 4).await;
+    assert_eq!(
+        recv.attempts().iter().filter(|a| a.status == 400).count(),
+        2
+    );
+    assert_eq!(delivered(&recv, "pdus"), vec![0]);
+    assert_eq!(delivered(&recv, "edus"), vec![1, 2, 3]);
+    assert_eq!(outbox.stats().dropped, 0);
+    outbox.shutdown().await;
 }

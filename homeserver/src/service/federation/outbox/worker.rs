@@ -23,9 +23,9 @@ enum Outcome {
     /// The federation list refuses the destination (already audited by the gate).
     Denied,
     /// The receiver refused the transaction itself as malformed (400) or too large (413):
-    /// resending the same bytes cannot succeed, so the batch is dropped rather than blocking
-    /// everything queued behind it.
-    Refused(FederationError),
+    /// resending the same bytes cannot succeed. A batch of several items is split; a single
+    /// item is dropped rather than blocking everything queued behind it.
+    Refused(u16, FederationError),
     /// Anything else (unreachable, TLS, timeout, 5xx, 401, 403, 404, 429...): try again later.
     Retry(FederationError),
 }
@@ -43,7 +43,7 @@ fn classify(answer: Answer) -> Outcome {
         Ok((status, Err(_))) if (200..300).contains(&status) => {
             Outcome::Delivered { rejected_pdus: 0 }
         }
-        Ok((400 | 413, Err(e))) => Outcome::Refused(e),
+        Ok((status @ (400 | 413), Err(e))) => Outcome::Refused(status, e),
         Ok((_, Err(e))) => Outcome::Retry(e),
     }
 }
@@ -82,6 +82,10 @@ pub(super) async fn run(shared: Arc<Shared>, dest: OwnedServerName) {
     let s = &shared.settings;
     let mut backoff = Backoff::new(s.retry_initial, s.retry_max);
     let mut failures: u64 = 0;
+    // The byte limit this receiver takes (lowered by a 413), and while a 400 is being narrowed
+    // down to its item, the smaller limit for that search.
+    let mut limit = s.max_txn_bytes;
+    let mut probe: Option<usize> = None;
     loop {
         if *stop.borrow() {
             return;
@@ -93,8 +97,10 @@ pub(super) async fn run(shared: Arc<Shared>, dest: OwnedServerName) {
             TransactionId::new().to_string(),
         );
         let (max_pdus, max_edus) = (s.max_pdus_per_txn, s.max_edus_per_txn);
+        let max_bytes = probe.unwrap_or(limit);
         let claimed =
-            blocking(move || Ok(store.claim_batch(&d, max_pdus, max_edus, &new_txn)?)).await;
+            blocking(move || Ok(store.claim_batch(&d, max_pdus, max_edus, max_bytes, &new_txn)?))
+                .await;
         let batch = match claimed {
             Ok(Some(b)) => b,
             Ok(None) => {
@@ -135,6 +141,7 @@ pub(super) async fn run(shared: Arc<Shared>, dest: OwnedServerName) {
                     tracing::info!(target: "handover::federation", destination = %dest, txn = %batch.txn_id, rejected_pdus, "receiver rejected some PDUs");
                 }
                 failures = 0;
+                probe = None;
                 backoff.reset();
             }
             Outcome::Denied => {
@@ -153,10 +160,31 @@ pub(super) async fn run(shared: Arc<Shared>, dest: OwnedServerName) {
                     }
                 }
             }
-            Outcome::Refused(e) => {
+            Outcome::Refused(status, e) if batch.items.len() > 1 => {
+                let e = e.to_string();
+                // Halve and send again: the receiver processed nothing of it.
+                let half = (batch.bytes() / 2).max(1);
+                if status == 413 {
+                    limit = limit.min(half);
+                } else {
+                    probe = Some(half);
+                }
+                tracing::info!(target: "handover::federation", destination = %dest, txn = %batch.txn_id, status, pdus, edus, retry_bytes = half, error = %e, "receiver refused the transaction; splitting it");
+                let (store, d, t) = (shared.store.clone(), dest.to_string(), batch.txn_id.clone());
+                if let Err(err) = blocking(move || Ok(store.release_batch(&d, &t)?)).await {
+                    tracing::error!(target: "handover::federation", destination = %dest, error = ?err, "cannot split a refused batch; it will be sent again");
+                    if !pause(backoff.next_delay(), &mut stop).await {
+                        return;
+                    }
+                }
+            }
+            Outcome::Refused(status, e) => {
                 delete(&shared, &dest, &batch).await;
                 shared.counters.dropped.fetch_add(n, Ordering::Relaxed);
-                tracing::warn!(target: "handover::federation", destination = %dest, txn = %batch.txn_id, pdus, edus, error = %e, "receiver refused the transaction; dropped");
+                let what = batch.items.first().map(describe).unwrap_or_default();
+                // An error, not a warning: a lost to-device message may be a lost room key.
+                tracing::error!(target: "handover::federation", destination = %dest, txn = %batch.txn_id, status, item = %what, error = %e, "receiver refused a single item; dropped");
+                probe = None;
                 failures = 0;
                 backoff.reset();
             }
@@ -170,6 +198,20 @@ pub(super) async fn run(shared: Arc<Shared>, dest: OwnedServerName) {
                 }
             }
         }
+    }
+}
+
+/// What a dropped item was, for the log: its kind, and for an EDU its type and any
+/// `message_id` (never its content).
+fn describe(item: &crate::store::outbox::OutboxItem) -> String {
+    let v: serde_json::Value = serde_json::from_str(&item.json).unwrap_or_default();
+    match item.kind {
+        OutboxKind::Pdu => format!("pdu {}", v["type"].as_str().unwrap_or("?")),
+        OutboxKind::Edu => format!(
+            "edu {} {}",
+            v["edu_type"].as_str().unwrap_or("?"),
+            v["content"]["message_id"].as_str().unwrap_or_default()
+        ),
     }
 }
 

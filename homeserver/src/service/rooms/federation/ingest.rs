@@ -15,6 +15,7 @@ use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId};
 
 use super::super::RoomService;
 use super::super::pdu::Pdu;
+use super::super::state::RoomState;
 use super::super::timeline::append::new_event;
 use super::super::timeline::build::{BuiltEvent, auth_error};
 use super::resolve::resolve_fork;
@@ -47,6 +48,31 @@ impl RoomService {
         let store = self.fed_store.clone();
         let ids = ids.to_vec();
         blocking(move || Ok(store.known_events(&ids)?)).await
+    }
+
+    /// Whether a remote redaction may take effect (room v3+ leave this to the server): the
+    /// target is an event of this room we hold, and its sender is on the redaction sender's
+    /// server, or the redaction's sender has the redact power level in `state`.
+    async fn redaction_applies(
+        &self,
+        state: &RoomState,
+        redaction: &Pdu,
+        target: &EventId,
+    ) -> Result<bool> {
+        let store = self.store.clone();
+        let t = target.to_owned();
+        let Some(original) = blocking(move || Ok(store.get_event(t.as_str())?)).await? else {
+            return Ok(false);
+        };
+        if original.room_id != redaction.room_id {
+            return Ok(false);
+        }
+        Ok(
+            original.sender.server_name() == redaction.sender.server_name()
+                || state
+                    .power_levels()
+                    .user_can_redact_event_of_other(&redaction.sender),
+        )
     }
 
     /// Authorises and appends a checked remote event. Returns `false` if we already had it.
@@ -124,6 +150,14 @@ impl RoomService {
             json: checked.json.clone(),
         };
         let mut new = new_event(state, &built, &sender, None)?;
+        if let Some(target) = new.redacts.clone()
+            && !self.redaction_applies(state, &built.pdu, &target).await?
+        {
+            // Kept in the timeline (the auth rules accept it since v3), but the target stays
+            // intact: nothing hides it from clients nor lets retention erase it.
+            tracing::info!(target: "handover::federation", %room_id, event_id = %built.pdu.event_id, "remote redaction not applied: neither same server nor redact power");
+            new.redacts = None;
+        }
         new.resolved_state = changes
             .iter()
             .map(|((kind, key), p)| {

@@ -181,6 +181,13 @@ impl RoomService {
             )
             .await?;
         self.check_invite_permission(&pdu.sender, &invitee).await?;
+        // A room we know: its server ACL applies to invites as to any event from the origin.
+        if self.room_version(room_id).await.is_ok() {
+            self.check_acl(room_id, origin).await?;
+        }
+        let (stripped_state, verified_creator) = self
+            .verify_invite_state(room_id, version, &rules, invite_room_state)
+            .await?;
         let checked = self.federation.check_pdu(id.clone(), obj, &rules).await?;
         let mut signed: CanonicalJsonObject = checked.object;
         sign_json(self.server_name.as_str(), &self.keys.keypair, &mut signed)
@@ -191,16 +198,8 @@ impl RoomService {
         let resident =
             self.room_version(room_id).await.is_ok() && self.is_resident(room_id).await?;
         if !resident {
-            let stripped_state: Vec<Value> = invite_room_state
-                .iter()
-                .filter_map(|s| stripped(&raw_of(s)?))
-                .collect();
-            let creator = stripped_state
-                .iter()
-                .find(|s| s["type"] == "m.room.create")
-                .and_then(|s| s["sender"].as_str())
-                .and_then(|s| ruma::OwnedUserId::try_from(s).ok())
-                .unwrap_or_else(|| pdu.sender.clone());
+            // Only a signature-checked create event names the creator; else the inviter.
+            let creator = verified_creator.unwrap_or_else(|| pdu.sender.clone());
             let mut state =
                 super::super::state::RoomState::new(room_id.to_owned(), version.clone())?;
             state.depth = u64::from(pdu.depth);
@@ -230,6 +229,69 @@ impl RoomService {
             }
         }
         RawJsonValue::from_string(json).map_err(Error::internal)
+    }
+
+    /// `invite_room_state` checked as the spec asks (v1.16): every entry given as a PDU must be
+    /// of this room and pass the signature check of its sender's server; from room v12 the
+    /// create event must be there and every entry must be a PDU. A failure is 400
+    /// `M_INVALID_PARAM`. Returns the entries in stripped form (still only the inviter's
+    /// account of the room: shown to the invitee, never used to authorise anything) and the
+    /// creator named by a verified create event.
+    async fn verify_invite_state(
+        &self,
+        room_id: &RoomId,
+        version: &RoomVersionId,
+        rules: &ruma::room_version_rules::RoomVersionRules,
+        invite_room_state: &[RawStrippedState],
+    ) -> Result<(Vec<Value>, Option<ruma::OwnedUserId>)> {
+        let strict = !matches!(
+            version,
+            RoomVersionId::V1
+                | RoomVersionId::V2
+                | RoomVersionId::V3
+                | RoomVersionId::V4
+                | RoomVersionId::V5
+                | RoomVersionId::V6
+                | RoomVersionId::V7
+                | RoomVersionId::V8
+                | RoomVersionId::V9
+                | RoomVersionId::V10
+                | RoomVersionId::V11
+        );
+        let bad = |m: String| Error::invalid_param(format!("invite_room_state: {m}"));
+        let (mut out, mut creator) = (Vec::new(), None);
+        for entry in invite_room_state {
+            #[allow(deprecated)]
+            let RawStrippedState::Pdu(raw) = entry else {
+                if strict {
+                    return Err(bad(format!("room version {version} needs full PDUs")));
+                }
+                out.extend(raw_of(entry).as_ref().and_then(stripped));
+                continue;
+            };
+            let (id, obj) = parse_pdu(raw, rules).map_err(|e| bad(e.message().to_owned()))?;
+            let is_create = matches!(obj.get("type"), Some(ruma::CanonicalJsonValue::String(t)) if t == "m.room.create");
+            // From v12 a create event has no room_id: the room id is its reference hash.
+            let event_room = match obj.get("room_id") {
+                Some(ruma::CanonicalJsonValue::String(r)) => r.clone(),
+                _ if is_create => format!("!{}", id.as_str().trim_start_matches('$')),
+                _ => String::new(),
+            };
+            if event_room != room_id.as_str() {
+                return Err(bad(format!("{id} is not an event of {room_id}")));
+            }
+            let checked = (self.federation.check_pdu(id, obj, rules).await)
+                .map_err(|e| bad(e.message().to_owned()))?;
+            let v: Value = serde_json::from_str(&checked.json).map_err(Error::internal)?;
+            if is_create {
+                creator = v["sender"].as_str().and_then(|s| s.parse().ok());
+            }
+            out.extend(stripped(&v));
+        }
+        if strict && creator.is_none() {
+            return Err(bad("the m.room.create event is missing".into()));
+        }
+        Ok((out, creator))
     }
 
     /// The stripped state of a remote invite, for the invitee's sync.

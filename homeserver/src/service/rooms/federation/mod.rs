@@ -21,3 +21,6 @@ pub use self::receive::MAX_MISSING_EVENTS;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod hardening_tests;

@@ -21,13 +21,18 @@ use crate::store::rooms::Direction;
 use crate::store::server_keys::ServerKeyStore;
 use crate::store::sqlite::SqliteStore;
 
-const REMOTE: &str = "b.nhs.uk";
+pub(super) const REMOTE: &str = "b.nhs.uk";
 
-struct Remote {
-    kp: Ed25519KeyPair,
+pub(super) struct Remote {
+    pub(super) kp: Ed25519KeyPair,
 }
 
 fn setup() -> (Services, Remote, tempfile::TempDir) {
+    let (s, r, _, d) = setup_with_store();
+    (s, r, d)
+}
+
+pub(super) fn setup_with_store() -> (Services, Remote, SqliteStore, tempfile::TempDir) {
     let doc = br#"{"serial":1,"organisations":[{"ods_code":"RBB","servers":["b.nhs.uk"]}]}"#;
     let gate = FederationGate {
         inner: AllowAll,
@@ -36,7 +41,7 @@ fn setup() -> (Services, Remote, tempfile::TempDir) {
     let (s, store, dir) = crate::service::test_services_with_policy(Arc::new(gate));
     let kp = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), "b1".into()).unwrap();
     cache_key(&store, REMOTE, &kp);
-    (s, Remote { kp }, dir)
+    (s, Remote { kp }, store, dir)
 }
 
 fn cache_key(store: &SqliteStore, origin: &str, kp: &Ed25519KeyPair) {
@@ -50,7 +55,7 @@ fn cache_key(store: &SqliteStore, origin: &str, kp: &Ed25519KeyPair) {
 
 impl Remote {
     /// Signs `obj` as the remote server; returns its id and JSON.
-    fn sign(&self, mut obj: CanonicalJsonObject) -> (OwnedEventId, Box<RawJsonValue>) {
+    pub(super) fn sign(&self, mut obj: CanonicalJsonObject) -> (OwnedEventId, Box<RawJsonValue>) {
         let rules = RoomVersionId::V12.rules().unwrap();
         hash_and_sign_event(REMOTE, &self.kp, &mut obj, &rules.redaction).unwrap();
         let hash = reference_hash(&obj, &rules).unwrap();
@@ -62,12 +67,12 @@ impl Remote {
     }
 }
 
-fn obj(v: serde_json::Value) -> CanonicalJsonObject {
+pub(super) fn obj(v: serde_json::Value) -> CanonicalJsonObject {
     serde_json::from_value(v).unwrap()
 }
 
 /// A public room of ours with @bob:b.nhs.uk joined through make_join/send_join.
-async fn joined_room(s: &Services, r: &Remote) -> (OwnedRoomId, OwnedEventId) {
+pub(super) async fn joined_room(s: &Services, r: &Remote) -> (OwnedRoomId, OwnedEventId) {
     let alice = test_util::user(s, "alice").await;
     let room = test_util::room(s, &alice, "Ward 7", true).await;
     let bob: ruma::OwnedUserId = "@bob:b.nhs.uk".try_into().unwrap();

@@ -1,0 +1,196 @@
+//! Security review (issue 9), federation hardening: remote redactions, server ACLs on invites.
+
+use ruma::api::error::ErrorKind;
+use ruma::api::federation::membership::RawStrippedState;
+use ruma::events::StateEventType;
+use ruma::signatures::Ed25519KeyPair;
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId, ServerName};
+use serde_json::json;
+use serde_json::value::RawValue as RawJsonValue;
+
+use super::tests::{REMOTE, Remote, joined_room, obj, setup_with_store};
+use crate::service::Services;
+use crate::service::rooms::timeline::build::EventSpec;
+use crate::service::test_util;
+use crate::store::now_ms;
+use crate::store::rooms::RoomStore;
+use crate::store::sqlite::SqliteStore;
+
+fn bob() -> OwnedUserId {
+    "@bob:b.nhs.uk".try_into().unwrap()
+}
+
+fn origin() -> &'static ServerName {
+    <&ServerName>::try_from(REMOTE).unwrap()
+}
+
+/// An event of bob's on top of the room's current extremities, authorised by his membership
+/// and the power levels.
+async fn bob_event(
+    s: &Services,
+    room: &OwnedRoomId,
+    kind: &str,
+    content: serde_json::Value,
+) -> ruma::CanonicalJsonObject {
+    let state = s.rooms.current_state(room).await.unwrap();
+    let id = |k: StateEventType, sk: &str| state.get(&k, sk).unwrap().event_id.clone();
+    obj(json!({
+        "room_id": room, "sender": bob(), "type": kind, "content": content,
+        "auth_events": [id(StateEventType::RoomMember, bob().as_str()), id(StateEventType::RoomPowerLevels, "")],
+        "prev_events": state.extremities, "depth": 1000, "origin_server_ts": now_ms(),
+    }))
+}
+
+async fn receive(s: &Services, r: &Remote, ev: ruma::CanonicalJsonObject) -> OwnedEventId {
+    let (id, raw) = r.sign(ev);
+    let (got, res) = s.rooms.receive_pdu(origin(), &raw).await;
+    res.unwrap();
+    assert_eq!(got.as_ref(), Some(&id));
+    id
+}
+
+fn redacted(store: &SqliteStore, id: &OwnedEventId) -> bool {
+    store
+        .get_event(id.as_str())
+        .unwrap()
+        .unwrap()
+        .redacted_because
+        .is_some()
+}
+
+#[tokio::test]
+async fn remote_redaction_of_another_servers_event_needs_redact_power() {
+    let (s, r, store, _d) = setup_with_store();
+    let (room, _) = joined_room(&s, &r).await;
+    let alice: OwnedUserId = format!("@alice:{}", s.rooms.server_name())
+        .try_into()
+        .unwrap();
+    let note = test_util::text(&s, &room, &alice, "clinical note").await;
+
+    // bob (power 0, another server) redacts alice's note: kept as an event, not applied.
+    let ev = bob_event(&s, &room, "m.room.redaction", json!({"redacts": note})).await;
+    let redaction = receive(&s, &r, ev).await;
+    assert!(store.get_event(redaction.as_str()).unwrap().is_some());
+    assert!(
+        !redacted(&store, &note),
+        "an unprivileged remote redaction took effect"
+    );
+
+    // His own event: his server is the original sender's, so it applies.
+    let ev = bob_event(
+        &s,
+        &room,
+        "m.room.message",
+        json!({"msgtype": "m.text", "body": "oops"}),
+    );
+    let own = receive(&s, &r, ev.await).await;
+    let ev = bob_event(&s, &room, "m.room.redaction", json!({"redacts": own})).await;
+    receive(&s, &r, ev).await;
+    assert!(redacted(&store, &own));
+}
+
+/// A v12 room of bob's server: its create event (whose hash is the room id) and an invite of
+/// `invitee` into it.
+fn remote_room_invite(
+    r: &Remote,
+    invitee: &OwnedUserId,
+) -> (
+    OwnedRoomId,
+    Box<RawJsonValue>,
+    OwnedEventId,
+    Box<RawJsonValue>,
+) {
+    let create = obj(json!({
+        "sender": bob(), "type": "m.room.create", "state_key": "",
+        "content": {"room_version": "12"}, "auth_events": [], "prev_events": [],
+        "depth": 1, "origin_server_ts": now_ms(),
+    }));
+    let (cid, craw) = r.sign(create);
+    let room: OwnedRoomId = format!("!{}", &cid.as_str()[1..]).try_into().unwrap();
+    let (iid, iraw) = r.sign(invite_event(&room, invitee, &cid));
+    (room, craw, iid, iraw)
+}
+
+fn invite_event(
+    room: &OwnedRoomId,
+    invitee: &OwnedUserId,
+    prev: &OwnedEventId,
+) -> ruma::CanonicalJsonObject {
+    obj(json!({
+        "room_id": room, "sender": bob(), "type": "m.room.member", "state_key": invitee,
+        "content": {"membership": "invite"}, "auth_events": [], "prev_events": [prev],
+        "depth": 5, "origin_server_ts": now_ms(),
+    }))
+}
+
+async fn invite(
+    s: &Services,
+    room: &OwnedRoomId,
+    id: &OwnedEventId,
+    raw: &RawJsonValue,
+    state: Vec<Box<RawJsonValue>>,
+) -> crate::error::Result<Box<RawJsonValue>> {
+    let state: Vec<RawStrippedState> = state.into_iter().map(RawStrippedState::Pdu).collect();
+    s.rooms
+        .receive_invite(origin(), room, id, &RoomVersionId::V12, raw, &state)
+        .await
+}
+
+#[tokio::test]
+async fn invite_room_state_must_be_the_rooms_signed_events() {
+    let (s, r, _store, _d) = setup_with_store();
+    let carol = test_util::user(&s, "carol").await;
+    let (room, create, id, raw) = remote_room_invite(&r, &carol);
+
+    // No create event.
+    let e = invite(&s, &room, &id, &raw, vec![]).await.unwrap_err();
+    assert!(test_util::is_kind(&e, ErrorKind::InvalidParam), "{e:?}");
+    // The create event of another room.
+    let (_, other_create, _, _) = remote_room_invite(&r, &carol);
+    let e = invite(&s, &room, &id, &raw, vec![other_create])
+        .await
+        .unwrap_err();
+    assert!(test_util::is_kind(&e, ErrorKind::InvalidParam), "{e:?}");
+    // A name event signed by a key bob's server does not publish.
+    let forger = Remote {
+        kp: Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), "b1".into()).unwrap(),
+    };
+    let (_, name) = forger.sign(obj(json!({
+        "room_id": room, "sender": bob(), "type": "m.room.name", "state_key": "",
+        "content": {"name": "Trust me"}, "auth_events": [], "prev_events": [],
+        "depth": 2, "origin_server_ts": now_ms(),
+    })));
+    let e = invite(&s, &room, &id, &raw, vec![create.clone(), name])
+        .await
+        .unwrap_err();
+    assert!(test_util::is_kind(&e, ErrorKind::InvalidParam), "{e:?}");
+    // The room's own signed create event: accepted and countersigned.
+    let signed = invite(&s, &room, &id, &raw, vec![create]).await.unwrap();
+    assert!(signed.get().contains(s.rooms.server_name().as_str()));
+}
+
+#[tokio::test]
+async fn invites_from_a_server_denied_by_the_room_acl_are_refused() {
+    let (s, r, _store, _d) = setup_with_store();
+    let (room, _) = joined_room(&s, &r).await;
+    let alice: OwnedUserId = format!("@alice:{}", s.rooms.server_name())
+        .try_into()
+        .unwrap();
+    let carol = test_util::user(&s, "carol").await;
+    let state = s.rooms.current_state(&room).await.unwrap();
+    let create = state.get(&StateEventType::RoomCreate, "").unwrap();
+    let create_json = s.rooms.load_json(&create.event_id).await.unwrap();
+    let create_raw = RawJsonValue::from_string(create_json).unwrap();
+    let acl = EventSpec::state(
+        StateEventType::RoomServerAcl,
+        "",
+        json!({"allow": ["*"], "deny": [REMOTE]}),
+    );
+    s.rooms.send_state(&room, &alice, acl).await.unwrap();
+    let prev = state.extremities[0].clone();
+    let (id, raw) = r.sign(invite_event(&room, &carol, &prev));
+    let e = invite(&s, &room, &id, &raw, vec![create_raw])
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("server ACL"), "{e:?}");
+}
