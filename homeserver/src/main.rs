@@ -193,6 +193,7 @@ fn audit(rt: &tokio::runtime::Runtime, command: AuditCommand) -> anyhow::Result<
 }
 
 fn federation_list(command: ListCommand) -> anyhow::Result<()> {
+    use handover::service::federation::list::insecure_settings;
     match command {
         ListCommand::Check { config } => {
             let cfg = load(config.as_deref());
@@ -209,12 +210,19 @@ fn federation_list(command: ListCommand) -> anyhow::Result<()> {
                             "unsigned (no signer key pinned)"
                         }
                     );
+                    let list = live.current();
+                    for w in insecure_settings(&cfg.federation, Some(&*list)) {
+                        println!("warning: {w}");
+                    }
                     Ok(())
                 }
                 Ok(None) => {
                     println!(
                         "no federation.list_file configured: this server federates with no one"
                     );
+                    for w in insecure_settings(&cfg.federation, None) {
+                        println!("warning: {w}");
+                    }
                     Ok(())
                 }
                 Err(e) => {

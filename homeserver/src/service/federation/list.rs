@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use handover_compliance::Outcome;
 use handover_policy::LiveFederationList;
-use handover_policy::federation::parse_verifying_key;
+use handover_policy::federation::{FederationList, parse_verifying_key};
 
 use crate::config::FederationConfig;
 use crate::service::audit::{self, AuditService};
@@ -28,10 +28,42 @@ fn read_sig(cfg: &FederationConfig) -> anyhow::Result<Option<Vec<u8>>> {
     }
 }
 
+/// Settings that quietly weaken federation: each is legal (local experiments, a list handed
+/// over by other means) but must never go unnoticed in production. `handover federation-list
+/// check` prints them too.
+pub fn insecure_settings(cfg: &FederationConfig, list: Option<&FederationList>) -> Vec<String> {
+    let mut out = Vec::new();
+    if !cfg.verify_tls {
+        out.push(
+            "federation.verify_tls = false: peers' TLS certificates are not verified; \
+             anyone on the network path can impersonate a listed server"
+                .to_owned(),
+        );
+    }
+    if list.is_some_and(|l| !l.signed) {
+        out.push(
+            "the federation list is unsigned (no federation.list_signing_key pinned): whoever \
+             can write the list file decides who this server federates with"
+                .to_owned(),
+        );
+    }
+    out
+}
+
+/// Logs [`insecure_settings`] as warnings; returns them (for tests and `check`).
+fn warn_insecure(cfg: &FederationConfig, list: Option<&FederationList>) -> Vec<String> {
+    let warnings = insecure_settings(cfg, list);
+    for w in &warnings {
+        tracing::warn!(target: "handover::federation", "insecure federation setting: {w}");
+    }
+    warnings
+}
+
 /// Loads the configured list at start-up. `Ok(None)` when none is configured (no federation);
 /// an error when the configured list is unreadable or refused (there is no last good list).
 pub fn load(cfg: &FederationConfig) -> anyhow::Result<Option<LiveFederationList>> {
     let Some(path) = &cfg.list_file else {
+        warn_insecure(cfg, None);
         return Ok(None);
     };
     let signer = cfg
@@ -52,6 +84,7 @@ pub fn load(cfg: &FederationConfig) -> anyhow::Result<Option<LiveFederationList>
         signed = cur.signed,
         "federation list loaded"
     );
+    warn_insecure(cfg, Some(&*cur));
     Ok(Some(live))
 }
 
@@ -82,7 +115,7 @@ pub async fn reload_once(
         (_, Err(e)) => Err(e.to_string()),
     };
     let actor = "server";
-    match result {
+    let changed = match result {
         Ok(list) => {
             tracing::info!(
                 target: "handover::federation",
@@ -112,7 +145,10 @@ pub async fn reload_once(
             audit.record(e).await;
             false
         }
-    }
+    };
+    // Every reload, refused or not, repeats the warnings for what is now in force.
+    warn_insecure(cfg, Some(&*live.current()));
+    changed
 }
 
 /// Watches the list files (polling their modification times) and SIGHUP; runs until the
@@ -208,5 +244,76 @@ mod tests {
             .map(|r| r.outcome.as_str())
             .collect();
         assert_eq!(outcomes, ["failure", "failure", "success"]);
+    }
+
+    /// A log sink for one test thread, to see what an operator would see.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+    impl Captured {
+        fn count(&self, needle: &str) -> usize {
+            String::from_utf8_lossy(&self.0.lock().unwrap())
+                .matches(needle)
+                .count()
+        }
+    }
+
+    #[tokio::test]
+    async fn insecure_settings_warned_at_start_and_every_reload() {
+        let logs = Captured::default();
+        let sub = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(sub);
+        let (s, _d) = crate::service::test_services();
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[3; 32]);
+        write_signed(dir.path(), &key, 1, "a.nhs.uk");
+        // No signer pinned: the list is taken unsigned; TLS verification off.
+        let cfg = FederationConfig {
+            list_file: Some(dir.path().join("list.json")),
+            verify_tls: false,
+            ..FederationConfig::default()
+        };
+        let live = load(&cfg).unwrap().unwrap();
+        assert_eq!(logs.count("federation.verify_tls = false"), 1);
+        assert_eq!(logs.count("federation list is unsigned"), 1);
+        assert!(logs.count("WARN") >= 2);
+        // A successful reload and a refused one both repeat them.
+        write_signed(dir.path(), &key, 2, "b.nhs.uk");
+        assert!(reload_once(&cfg, &live, &s.audit).await);
+        std::fs::write(dir.path().join("list.json"), "not json").unwrap();
+        assert!(!reload_once(&cfg, &live, &s.audit).await);
+        assert_eq!(logs.count("federation.verify_tls = false"), 3);
+        assert_eq!(logs.count("federation list is unsigned"), 3);
+
+        // Signed, pinned and verified TLS: nothing to warn about.
+        let pinned =
+            base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes());
+        let good = FederationConfig {
+            list_signing_key: Some(pinned),
+            verify_tls: true,
+            ..cfg.clone()
+        };
+        write_signed(dir.path(), &key, 3, "c.nhs.uk");
+        let live = load(&good).unwrap().unwrap();
+        assert!(insecure_settings(&good, Some(&*live.current())).is_empty());
+        reload_once(&good, &live, &s.audit).await;
+        assert_eq!(logs.count("insecure federation setting"), 6);
     }
 }
