@@ -8,8 +8,10 @@
 //! with `Visible::contains` and pages within `Visible::upper`, set-based, with no lookup per event.
 //!
 //! - The setting at an event is the one after the latest change at or before it; a change
-//!   itself is judged by the looser of the settings before and after it. Before any change the
-//!   room is `shared` (the spec's default). An unknown setting counts as `joined` (fail closed).
+//!   itself is judged by the looser of the settings before and after it. Events before the
+//!   first change we hold follow that first setting (a room joined over federation has its
+//!   state from the join on, its backfilled history is older); a room with none is `shared`
+//!   (the spec's default). An unknown setting counts as `joined` (fail closed).
 //! - `world_readable`: visible to anyone, but a user who was never in the room reads only while
 //!   the room is world readable *now* (no peeking into a room that has since closed).
 //! - `shared`: visible if the user was joined at the event or joined at any time after it.
@@ -82,15 +84,17 @@ pub fn visible_ranges(memberships: &[(i64, String)], settings: &[(i64, String)])
         vec![(i64::MIN, i64::MAX)]
     };
     // Segment i runs from its change to the next one, both included: a change is judged under
-    // the settings before and after it, the looser winning by the union below.
-    let mut segments = vec![(
-        i64::MIN,
-        settings.first().map_or(i64::MAX, |(p, _)| *p),
-        "shared",
-    )];
+    // the settings before and after it, the looser winning by the union below. The first known
+    // setting also covers what came before it: history older than the state we hold (backfill
+    // of a room joined over federation) gets no benefit of the doubt.
+    let mut segments = Vec::with_capacity(settings.len().max(1));
     for (i, (pos, setting)) in settings.iter().enumerate() {
+        let start = if i == 0 { i64::MIN } else { *pos };
         let end = settings.get(i + 1).map_or(i64::MAX, |(p, _)| *p);
-        segments.push((*pos, end, setting.as_str()));
+        segments.push((start, end, setting.as_str()));
+    }
+    if segments.is_empty() {
+        segments.push((i64::MIN, i64::MAX, "shared"));
     }
     let mut out: Vec<(i64, i64)> = Vec::new();
     for (lo, hi, setting) in segments {
@@ -195,15 +199,14 @@ mod tests {
             &h(&[(10, "invite"), (12, "join"), (20, "leave"), (30, "join")]),
             &h(&[(3, "joined")]),
         );
-        // Up to the setting itself the room was `shared` (the default).
-        assert_eq!(v, Visible(vec![(MIN, 3), (12, 20), (30, MAX)]));
+        assert_eq!(v, Visible(vec![(12, 20), (30, MAX)]));
         assert!(!v.contains(11) && !v.contains(25));
     }
 
     #[test]
     fn invited_counts_from_the_invite() {
         let v = visible_ranges(&h(&[(10, "invite"), (12, "join")]), &h(&[(3, "invited")]));
-        assert_eq!(v, Visible(vec![(MIN, 3), (10, MAX)]));
+        assert_eq!(v, Visible(vec![(10, MAX)]));
     }
 
     #[test]
@@ -212,7 +215,7 @@ mod tests {
         assert!(visible_ranges(&[], &h(&[(3, "joined")])).is_empty());
         assert!(visible_ranges(&[], &[]).is_empty());
         let v = visible_ranges(&[], &h(&[(3, "world_readable")]));
-        assert_eq!(v, Visible(vec![(3, MAX)]));
+        assert_eq!(v, Visible(vec![(MIN, MAX)]));
         // World readable once, closed since: no peeking in from outside.
         let closed = h(&[(3, "world_readable"), (50, "joined")]);
         assert!(visible_ranges(&[], &closed).is_empty());
@@ -229,7 +232,7 @@ mod tests {
         assert!(!v.contains(10) && v.contains(50) && v.contains(51));
         // A member who joined at 30 sees from their join, not the `joined` history before it.
         let v = visible_ranges(&h(&[(30, "join")]), &settings);
-        assert_eq!(v, Visible(vec![(MIN, 3), (30, MAX)]));
+        assert_eq!(v, Visible(vec![(30, MAX)]));
     }
 
     #[test]
@@ -237,7 +240,19 @@ mod tests {
         let v = visible_ranges(&h(&[(60, "join")]), &h(&[(3, "shared"), (50, "joined")]));
         assert_eq!(v, Visible(vec![(MIN, 50), (60, MAX)]));
         let v = visible_ranges(&h(&[(10, "join")]), &h(&[(3, "org.example.custom")]));
-        assert_eq!(v, Visible(vec![(MIN, 3), (10, MAX)]));
+        assert_eq!(v, Visible(vec![(10, MAX)]));
         assert!(!v.contains(5));
+    }
+
+    #[test]
+    fn history_older_than_the_first_known_setting_follows_it() {
+        // Joined over federation: state imported at 5, join at 6, history backfilled below 0.
+        let v = visible_ranges(&h(&[(6, "join")]), &h(&[(5, "joined")]));
+        assert!(!v.contains(-3) && !v.contains(5) && v.contains(6));
+        let v = visible_ranges(&h(&[(6, "join")]), &h(&[(5, "shared")]));
+        assert!(v.contains(-3));
+        // No setting at all: the spec's default, `shared`.
+        let v = visible_ranges(&h(&[(6, "join")]), &[]);
+        assert_eq!(v, Visible(vec![(MIN, MAX)]));
     }
 }

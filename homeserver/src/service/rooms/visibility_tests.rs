@@ -247,3 +247,42 @@ async fn history_visibility_is_the_setting_at_each_event() {
     let e = bodies(&s, &r, &c).await.unwrap_err();
     assert!(is_kind(&e, ErrorKind::Forbidden), "{e:?}");
 }
+
+#[tokio::test]
+async fn sliding_sync_bundles_no_edit_made_while_away() {
+    use ruma::api::client::sync::sync_events::v5::{Request, request};
+    let (s, _d) = test_services();
+    let (a, b) = (user(&s, "alice").await, user(&s, "bob").await);
+    let r = room(&s, &a, "Ward 7", false).await;
+    history_visibility(&s, &r, &a, "joined").await;
+    join(&s, &r, &a, &b).await;
+    let msg = text(&s, &r, &a, "BP 120/80").await;
+    s.rooms.leave(&r, &b, None).await.unwrap();
+    edit(&s, &r, &a, &msg, "BP 150/95 while bob was away").await;
+    // Back in the room: the message is his to see again, the edit made while away is not.
+    join(&s, &r, &a, &b).await;
+
+    let bob = s.users.create_session(&b, None, None).await.unwrap();
+    let bob = s.users.authenticate(&bob.access_token, None).await.unwrap();
+    let mut list = request::List::default();
+    list.ranges = vec![(ruma::uint!(0), ruma::uint!(9))];
+    list.room_details.timeline_limit = ruma::uint!(20);
+    let mut req = Request::new();
+    req.lists.insert("all".into(), list);
+    let res = s.sliding_sync.sync(&bob, req).await.unwrap();
+    let tl: Vec<Value> = res.rooms[&r]
+        .timeline
+        .iter()
+        .map(|e| serde_json::from_str(e.json().get()).unwrap())
+        .collect();
+    let orig = tl
+        .iter()
+        .find(|e| e["event_id"] == msg.as_str())
+        .unwrap_or_else(|| panic!("{tl:?}"));
+    assert_eq!(bundled_edit(orig), None, "sliding sync: {orig}");
+    assert!(
+        event(&s, &r, &msg, &b)
+            .await
+            .is_some_and(|e| bundled_edit(&e).is_none())
+    );
+}
