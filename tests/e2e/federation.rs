@@ -317,3 +317,79 @@ pub async fn agree_on_state(
     })
     .await;
 }
+
+/// Retention across servers (issue 9): a server that keeps history longer (its `min_lifetime`
+/// is a year) does not hand expired messages back. The room keeps messages 3 s; the joining
+/// server pages back through its history and backfill brings none of the expired messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_does_not_reimport_expired_history() {
+    with_timeout(300, async {
+        let net = FedNet::new();
+        let ip_b = handover_e2e::federation::loopback_ip();
+        let keeps = "[retention]\nmin_lifetime = \"365d\"\n";
+        let a = net
+            .handover_with(
+                handover_e2e::federation::loopback_ip(),
+                &[&ip_b.to_string()],
+                &[&ip_b.to_string()],
+                keeps,
+            )
+            .await;
+        let b = net.handover_at(ip_b, &[&a.name], &[&a.name]).await;
+        let alice = a.register("alice").await;
+        let bob = b.register("bob").await;
+        let room = alice.create_public_room("short-lived").await;
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/state/m.room.retention/",
+            enc(&room)
+        );
+        alice
+            .put(&path, &json!({ "max_lifetime": 3000 }))
+            .await
+            .ok();
+        for i in 0..5 {
+            alice.send_text(&room, &format!("expired {i}")).await;
+        }
+        // Older than the room's lifetime on the joining server; kept by the resident.
+        tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+        assert!(
+            alice
+                .bodies(&room, 20)
+                .await
+                .iter()
+                .any(|b| b == "expired 0"),
+            "the resident keeps them (its min_lifetime)"
+        );
+        assert_eq!(bob.join(&room, &[&a.name]).await, room);
+        alice.send_text(&room, "fresh").await;
+        bob.wait_for_bodies(&room, &["fresh"], 60).await;
+
+        let mut from: Option<String> = None;
+        let mut bodies = Vec::new();
+        for _ in 0..10 {
+            let mut path = format!(
+                "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=10",
+                enc(&room)
+            );
+            if let Some(f) = &from {
+                path.push_str(&format!("&from={}", enc(f)));
+            }
+            let page = bob.get(&path).await.ok();
+            for e in page["chunk"].as_array().into_iter().flatten() {
+                if let Some(b) = e["content"]["body"].as_str() {
+                    bodies.push(b.to_owned());
+                }
+            }
+            match page["end"].as_str() {
+                Some(end) => from = Some(end.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(
+            bodies,
+            vec!["fresh".to_owned()],
+            "no expired message came back"
+        );
+    })
+    .await;
+}

@@ -43,6 +43,12 @@ pub struct RetentionConfig {
     /// this long after the invite; unset keeps it while the invite is pending.
     #[serde(default = "default_remote_invite_lifetime")]
     pub remote_invite_lifetime: Option<String>,
+    /// Uploads of type `application/octet-stream` (encrypted attachments: their URL is inside
+    /// the ciphertext, so no event is known to refer to them) that no event, profile or legal
+    /// hold keeps are deleted this long after upload. Unset: the server's `max_lifetime` (no
+    /// room keeps the message longer); with neither, they are kept.
+    #[serde(default)]
+    pub unreferenced_media_lifetime: Option<String>,
 }
 
 fn default_purge_interval() -> String {
@@ -84,6 +90,7 @@ impl Default for RetentionConfig {
             remote_media_lifetime: default_remote_media_lifetime(),
             report_reason_lifetime: default_report_reason_lifetime(),
             remote_invite_lifetime: default_remote_invite_lifetime(),
+            unreferenced_media_lifetime: None,
         }
     }
 }
@@ -99,6 +106,8 @@ pub struct CopyLifetimes {
     pub report_reason_ms: Option<u64>,
     /// The stripped state of pending invites from other servers.
     pub remote_invite_ms: Option<u64>,
+    /// Unreferenced `application/octet-stream` uploads (encrypted attachments).
+    pub unreferenced_media_ms: Option<u64>,
 }
 
 /// Parses "30d", "12h", "15m", "10s", "500ms", "2w" into milliseconds.
@@ -164,6 +173,10 @@ impl RetentionConfig {
             remote_media_ms: life("remote_media_lifetime", &self.remote_media_lifetime)?,
             report_reason_ms: life("report_reason_lifetime", &self.report_reason_lifetime)?,
             remote_invite_ms: life("remote_invite_lifetime", &self.remote_invite_lifetime)?,
+            unreferenced_media_ms: match &self.unreferenced_media_lifetime {
+                None => self.bounds()?.max_lifetime,
+                v => life("unreferenced_media_lifetime", v)?,
+            },
         })
     }
 
@@ -210,6 +223,7 @@ mod tests {
                 remote_media_ms: Some(30 * 86_400_000),
                 report_reason_ms: Some(365 * 86_400_000),
                 remote_invite_ms: Some(30 * 86_400_000),
+                unreferenced_media_ms: None,
             }
         );
         std::fs::write(

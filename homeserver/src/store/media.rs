@@ -95,6 +95,16 @@ pub trait MediaStore: Send + Sync {
     /// The references to a file from events still stored and not minimised by retention,
     /// oldest first.
     fn media_refs(&self, mxc: &str) -> StoreResult<Vec<MediaRef>>;
+    /// Uploads made before `before_ts`, oldest first (at most `limit`), of type
+    /// `application/octet-stream` (or none) that nothing keeps: no event refers to
+    /// `{mxc_prefix}{media_id}`, no profile avatar is it, it is not quarantined, and its uploader
+    /// is neither held nor a member of a held room (an encrypted message there may refer to it).
+    fn unreferenced_media_before(
+        &self,
+        mxc_prefix: &str,
+        before_ts: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
     /// Whether some user's profile avatar is this file.
     fn is_profile_avatar(&self, mxc: &str) -> StoreResult<bool>;
     /// Moves a file's room binding to `(room_id, event_id)`, or removes it (`None`).

@@ -263,7 +263,7 @@ impl FedNet {
     /// Starts a Handover that may federate with `listed` (server names) and lets its users
     /// invite users of `invitable` (`[invites] allowed_servers`).
     pub async fn handover(&self, listed: &[&str], invitable: &[&str]) -> HandoverPeer {
-        HandoverPeer::start(self, loopback_ip(), listed, invitable).await
+        HandoverPeer::start(self, loopback_ip(), listed, invitable, "").await
     }
 
     /// As [`Self::handover`], on an address from [`loopback_ip`] (to name it in a peer's list
@@ -274,7 +274,19 @@ impl FedNet {
         listed: &[&str],
         invitable: &[&str],
     ) -> HandoverPeer {
-        HandoverPeer::start(self, ip, listed, invitable).await
+        HandoverPeer::start(self, ip, listed, invitable, "").await
+    }
+
+    /// As [`Self::handover_at`], with `extra_toml` appended to its configuration (whole
+    /// sections, e.g. `[retention]`).
+    pub async fn handover_with(
+        &self,
+        ip: Ipv4Addr,
+        listed: &[&str],
+        invitable: &[&str],
+        extra_toml: &str,
+    ) -> HandoverPeer {
+        HandoverPeer::start(self, ip, listed, invitable, extra_toml).await
     }
 }
 

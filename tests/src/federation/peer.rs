@@ -29,6 +29,7 @@ impl HandoverPeer {
         ip: Ipv4Addr,
         listed: &[&str],
         invitable: &[&str],
+        extra_toml: &str,
     ) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("handover-fed-hs-")
@@ -71,6 +72,7 @@ list_signing_key = {signer}
 ca_file = {ca}
 verify_tls = true
 request_timeout_secs = 15
+{extra_toml}
 "#,
             name_s = toml_str(&name),
             data = p(&dir.path().join("data")),

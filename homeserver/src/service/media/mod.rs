@@ -10,11 +10,11 @@ mod clinical;
 #[cfg(test)]
 mod clinical_tests;
 mod disposition;
+mod expiry;
 mod federation;
 mod files;
 mod pending;
 mod remote;
-mod remote_expiry;
 #[cfg(test)]
 mod remote_tests;
 mod scan;

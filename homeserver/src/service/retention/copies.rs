@@ -30,6 +30,12 @@ impl RetentionService {
         let store = self.store.clone();
         rep.remote_invites_deleted =
             blocking(move || Ok(store.expire_remote_invites(t, dry_run)?)).await?;
+        if let Some(life) = copies.unreferenced_media_ms {
+            rep.unreferenced_media_deleted = self
+                .media
+                .expire_unreferenced(before(now, life), dry_run)
+                .await?;
+        }
         if let Some(life) = copies.remote_media_ms {
             rep.remote_media_deleted = self
                 .media

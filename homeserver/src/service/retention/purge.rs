@@ -57,6 +57,8 @@ pub struct PurgeReport {
     pub report_reasons_erased: usize,
     /// Stripped state of answered invites from other servers, or past `remote_invite_lifetime`.
     pub remote_invites_deleted: usize,
+    /// Unreferenced octet-stream uploads (encrypted attachments) past their lifetime.
+    pub unreferenced_media_deleted: usize,
     /// Event rows deleted with forgotten rooms.
     pub room_events_deleted: usize,
     /// Free pages were returned (incremental vacuum) and the WAL checkpointed and truncated.
@@ -83,6 +85,7 @@ impl PurgeReport {
             + self.remote_media_deleted
             + self.report_reasons_erased
             + self.remote_invites_deleted
+            + self.unreferenced_media_deleted
             > 0
     }
 }
@@ -219,6 +222,10 @@ impl RetentionService {
             .detail("remote_media_deleted", rep.remote_media_deleted as u64)
             .detail("report_reasons_erased", rep.report_reasons_erased as u64)
             .detail("remote_invites_deleted", rep.remote_invites_deleted as u64)
+            .detail(
+                "unreferenced_media_deleted",
+                rep.unreferenced_media_deleted as u64,
+            )
             .detail("space_reclaimed", rep.space_reclaimed);
         self.audit.record(e).await;
         tracing::info!(

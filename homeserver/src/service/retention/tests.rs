@@ -59,6 +59,7 @@ impl Fx {
                     remote_media_ms: Some(30 * DAY as u64),
                     report_reason_ms: Some(365 * DAY as u64),
                     remote_invite_ms: Some(30 * DAY as u64),
+                    unreferenced_media_ms: Some(30 * DAY as u64),
                 },
                 batch_size: 2, // several batches even in small tests
             },

@@ -179,6 +179,30 @@ impl MediaStore for SqliteStore {
         })
     }
 
+    fn unreferenced_media_before(
+        &self,
+        mxc_prefix: &str,
+        before_ts: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        self.db.read(|c| {
+            let mut st = c.prepare(
+                "SELECT m.media_id FROM media m
+                 WHERE m.created_ts < ?2
+                   AND coalesce(m.content_type, 'application/octet-stream') = 'application/octet-stream'
+                   AND NOT EXISTS (SELECT 1 FROM media_refs r WHERE r.mxc = ?1 || m.media_id)
+                   AND NOT EXISTS (SELECT 1 FROM users u WHERE u.avatar_url = ?1 || m.media_id)
+                   AND NOT EXISTS (SELECT 1 FROM media_quarantine q WHERE q.media_id = m.media_id)
+                   AND m.uploader NOT IN (SELECT target FROM legal_holds WHERE kind = 'user')
+                   AND NOT EXISTS (SELECT 1 FROM memberships mm JOIN legal_holds h
+                       ON h.kind = 'room' AND h.target = mm.room_id WHERE mm.user_id = m.uploader)
+                 ORDER BY m.created_ts LIMIT ?3",
+            )?;
+            let rows = st.query_map(params![mxc_prefix, before_ts, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        })
+    }
+
     fn is_profile_avatar(&self, mxc: &str) -> StoreResult<bool> {
         self.db.read(|c| {
             Ok(

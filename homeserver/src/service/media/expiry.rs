@@ -1,7 +1,9 @@
-//! Cached copies of other servers' media age out (`retention.remote_media_lifetime`): a copy
-//! is a second home for content whose original lives elsewhere, and is fetched again when
-//! next downloaded. The file goes first and the row after it, so a failed unlink leaves the
-//! row in place and the next purge tries again.
+//! Media that ages out on its own clock. Cached copies of other servers' media
+//! (`retention.remote_media_lifetime`): a copy is a second home for content whose original
+//! lives elsewhere, and is fetched again when next downloaded; the file goes first and the row
+//! after it, so a failed unlink leaves the row in place and the next purge tries again.
+//! Unreferenced octet-stream uploads (`retention.unreferenced_media_lifetime`): encrypted
+//! attachments, whose URL only the ciphertext holds.
 
 use std::io;
 
@@ -44,5 +46,27 @@ impl MediaService {
             }
         })
         .await
+    }
+
+    /// Deletes unreferenced `application/octet-stream` uploads made before `before_ts` (see
+    /// `MediaStore::unreferenced_media_before`; counts them in a dry run).
+    pub async fn expire_unreferenced(&self, before_ts: i64, dry_run: bool) -> Result<usize> {
+        let prefix = format!("mxc://{}/", self.server_name);
+        let mut n = 0;
+        loop {
+            let (store, p) = (self.store.clone(), prefix.clone());
+            let ids = blocking(move || Ok(store.unreferenced_media_before(&p, before_ts, BATCH)?))
+                .await?;
+            if dry_run {
+                return Ok(ids.len());
+            }
+            let full = ids.len() == BATCH;
+            // Rows go (the pending-deletion record keeps a failed unlink), so each pass
+            // makes progress.
+            n += self.delete_local(ids).await?;
+            if !full {
+                return Ok(n);
+            }
+        }
     }
 }
