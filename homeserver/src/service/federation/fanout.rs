@@ -76,14 +76,15 @@ impl EduFanout {
         *self.sink.write().unwrap() = sink;
     }
 
-    /// The other servers with a member joined to the room.
+    /// The other servers with a member joined to the room, if on the federation list.
     async fn room_servers(&self, room_id: &RoomId) -> Result<Vec<OwnedServerName>> {
         let state = self.rooms.current_state(room_id).await?;
-        Ok(state
+        let others = state
             .joined_servers()
             .into_iter()
             .filter(|s| *s != self.server_name)
-            .collect())
+            .collect();
+        Ok(self.rooms.listed_servers(room_id, others).await)
     }
 
     /// The other servers sharing at least one joined room with `user`.

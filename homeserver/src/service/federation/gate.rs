@@ -3,7 +3,7 @@
 //! the rule. Inbound, this runs before any other work on the request; outbound, before any
 //! connection (nothing outside the federation list is ever contacted).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
@@ -25,11 +25,15 @@ const MAX_TRACKED: usize = 10_000;
 /// (peer, direction, purpose) -> (last audited at, refusals not audited since).
 type RecentDenials = HashMap<(String, Direction, String), (i64, u64)>;
 
+/// (room, peer, direction) already audited as unlisted in that room.
+type RoomDenials = HashSet<(String, String, Direction)>;
+
 pub struct PeerGate {
     policy: Arc<dyn Policy>,
     audit: Arc<AuditService>,
     own: String,
     recent: Mutex<RecentDenials>,
+    in_rooms: Mutex<RoomDenials>,
 }
 
 impl PeerGate {
@@ -39,6 +43,7 @@ impl PeerGate {
             audit,
             own,
             recent: Mutex::new(HashMap::new()),
+            in_rooms: Mutex::new(HashSet::new()),
         }
     }
 
@@ -82,6 +87,50 @@ impl PeerGate {
             }
             self.audit.record(audit::with_ip(e, ip)).await;
         }
+        Err(denial)
+    }
+
+    /// The policy's decision about `server_name` as a party to `room_id` (named in one of its
+    /// events, or one of its servers we would send to). A listed server can admit an unlisted
+    /// one into a shared room, so this is asked per event and per destination; the denial is
+    /// audited (and logged at warn) once per room, server and direction, not per event.
+    pub async fn check_in_room(
+        &self,
+        room_id: &str,
+        server_name: &str,
+        direction: Direction,
+        purpose: &str,
+    ) -> Result<(), Denial> {
+        let Err(denial) = self.policy.check_federation_peer(&FederationPeerRequest {
+            server_name,
+            direction,
+            purpose,
+        }) else {
+            return Ok(());
+        };
+        let first = {
+            let mut seen = self
+                .in_rooms
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.len() >= MAX_TRACKED {
+                seen.clear();
+            }
+            seen.insert((room_id.to_owned(), server_name.to_owned(), direction))
+        };
+        if !first {
+            tracing::debug!(target: "handover::federation", peer = server_name, room_id, direction = direction.as_str(), purpose, "unlisted server in room refused again");
+            return Err(denial);
+        }
+        tracing::warn!(target: "handover::federation", peer = server_name, room_id, direction = direction.as_str(), purpose, rule = %denial.rule, "unlisted server in room refused");
+        let e = audit::entry(self.own.as_str(), ACTION_FEDERATION_DENIAL, Outcome::Denied)
+            .rule(&denial.rule)
+            .target(server_name)
+            .detail("hook", "check_federation_peer")
+            .detail("direction", direction.as_str())
+            .detail("purpose", purpose)
+            .detail("room_id", room_id);
+        self.audit.record(e).await;
         Err(denial)
     }
 

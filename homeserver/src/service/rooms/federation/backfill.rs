@@ -105,7 +105,7 @@ impl RoomService {
             {
                 continue;
             }
-            if let Err(e) = self.gate_pdu(server, &obj).await {
+            if let Err(e) = self.gate_pdu(server, room_id, &obj).await {
                 // An event naming an unlisted server is not stored, however old.
                 tracing::info!(target: "handover::federation", event_id = %id, error = %e.message(), "backfilled event refused");
                 continue;

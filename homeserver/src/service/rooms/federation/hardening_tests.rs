@@ -194,3 +194,82 @@ async fn invites_from_a_server_denied_by_the_room_acl_are_refused() {
         .unwrap_err();
     assert!(e.message().contains("server ACL"), "{e:?}");
 }
+
+fn unlisted_denials(audit: &[handover_compliance::AuditRecord], dir: &str) -> usize {
+    audit
+        .iter()
+        .filter(|r| {
+            r.action == crate::service::federation::gate::ACTION_FEDERATION_DENIAL
+                && r.target.as_deref() == Some("evil.example")
+                && r.details["direction"] == dir
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn events_naming_an_unlisted_server_are_refused_and_audited_once_per_room() {
+    let (s, r, _store, _d) = setup_with_store();
+    let (room, _) = joined_room(&s, &r).await;
+    for body in ["one", "two"] {
+        // A restricted join "authorised" by a user of an unlisted server.
+        let mut ev = bob_event(
+            &s,
+            &room,
+            "m.room.member",
+            json!({"membership": "join",
+            "displayname": body, "join_authorised_via_users_server": "@x:evil.example"}),
+        )
+        .await;
+        ev.insert("state_key".into(), "@bob2:b.nhs.uk".into());
+        let (_, raw) = r.sign(ev);
+        let (_, res) = s.rooms.receive_pdu(origin(), &raw).await;
+        let e = res.unwrap_err();
+        assert!(e.message().contains("federation_not_listed"), "{e:?}");
+    }
+    // Signed by an unlisted server as well as by its sender's.
+    let mut ev = bob_event(
+        &s,
+        &room,
+        "m.room.message",
+        json!({"msgtype": "m.text", "body": "x"}),
+    )
+    .await;
+    ev.insert(
+        "signatures".into(),
+        obj(json!({"evil.example": {"ed25519:a": "c2ln"}})).into(),
+    );
+    let (_, raw) = r.sign(ev);
+    let (_, res) = s.rooms.receive_pdu(origin(), &raw).await;
+    assert!(res.unwrap_err().message().contains("federation_not_listed"));
+    let audit = s.audit.all().await.unwrap();
+    assert_eq!(unlisted_denials(&audit, "inbound"), 1, "{audit:?}");
+}
+
+#[tokio::test]
+async fn nothing_of_a_shared_room_is_sent_to_an_unlisted_server_in_it() {
+    let (s, r, store, _d) = setup_with_store();
+    let (room, _) = joined_room(&s, &r).await;
+    // As if b.nhs.uk had admitted a user of an unlisted server.
+    let eve: OwnedUserId = "@eve:evil.example".try_into().unwrap();
+    test_util::remote_join(&s, &room, &eve).await;
+    let alice: OwnedUserId = format!("@alice:{}", s.rooms.server_name())
+        .try_into()
+        .unwrap();
+    test_util::text(&s, &room, &alice, "one").await;
+    test_util::text(&s, &room, &alice, "two").await;
+    let queued: Vec<String> = crate::store::outbox::OutboxStore::queue_counts(&store)
+        .unwrap()
+        .into_iter()
+        .map(|c| c.destination)
+        .collect();
+    assert!(!queued.contains(&"evil.example".to_owned()), "{queued:?}");
+    let audit = s.audit.all().await.unwrap();
+    let room_denials: Vec<_> = audit
+        .iter()
+        .filter(|r| {
+            r.target.as_deref() == Some("evil.example") && r.details["room_id"] == room.as_str()
+        })
+        .collect();
+    assert_eq!(room_denials.len(), 1, "{audit:?}");
+    assert_eq!(unlisted_denials(&audit, "outbound"), 1);
+}

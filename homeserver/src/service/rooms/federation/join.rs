@@ -180,7 +180,7 @@ impl RoomService {
             )));
         }
         self.check_acl(room_id, origin).await?;
-        self.gate_pdu(origin, &obj).await?;
+        self.gate_pdu(origin, room_id, &obj).await?;
         let checked = self.federation.check_pdu(id.clone(), obj, &rules).await?;
         if checked.redacted {
             return Err(Error::bad_json("the event's content hash is wrong"));
@@ -188,6 +188,7 @@ impl RoomService {
         let servers = self.current_state(room_id).await?.joined_servers();
         if self.append_remote(room_id, &checked).await? {
             let others: Vec<_> = servers.into_iter().filter(|s| s != origin).collect();
+            let others = self.listed_servers(room_id, others).await;
             self.outbox
                 .send_pdu(others, raw(checked.json.clone())?)
                 .await;

@@ -200,7 +200,7 @@ impl RoomService {
             }
             // Every sender, and every member, must be on the list: a room shared with an
             // unlisted server is not joined.
-            self.gate_pdu(origin, &obj).await?;
+            self.gate_pdu(origin, room_id, &obj).await?;
             let c = self.federation.check_pdu(id.clone(), obj, &rules).await?;
             checked.insert(id, c);
         }

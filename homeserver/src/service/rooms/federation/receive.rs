@@ -6,7 +6,10 @@ use std::collections::HashSet;
 
 use handover_policy::Direction;
 use ruma::api::federation::event::{get_event, get_missing_events};
-use ruma::{CanonicalJsonValue, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, ServerName, UInt};
+use ruma::{
+    CanonicalJsonValue, OwnedEventId, OwnedRoomId, OwnedServerName, OwnedUserId, RoomId,
+    ServerName, UInt,
+};
 use serde::Deserialize;
 use serde_json::value::RawValue as RawJsonValue;
 
@@ -76,7 +79,9 @@ impl RoomService {
             ))));
         }
         self.check_acl(room_id, origin).await.map_err(with_id)?;
-        self.gate_pdu(origin, &obj).await.map_err(with_id)?;
+        self.gate_pdu(origin, room_id, &obj)
+            .await
+            .map_err(with_id)?;
         let checked = self
             .federation
             .check_pdu(event_id.clone(), obj, &rules)
@@ -91,38 +96,89 @@ impl RoomService {
         expiry::age_out(checked, cutoff, &rules).map_err(with_id)
     }
 
-    /// The federation list applied to an event's sender and, for a membership event, its
-    /// target: an event that would bring an unlisted server into a room is refused.
+    /// The federation list applied to every server an event names (the TI-Messenger rule:
+    /// every domain in an event must be in the federation): its sender, its `origin`, the
+    /// servers that signed it, and for a membership event its target and the resident server
+    /// that authorised a restricted join. A listed server could otherwise bring an unlisted one
+    /// into a shared room. Audited once per room and server (`PeerGate::check_in_room`).
     pub(crate) async fn gate_pdu(
         &self,
-        origin: &ServerName,
+        _origin: &ServerName,
+        room_id: &RoomId,
         obj: &ruma::CanonicalJsonObject,
     ) -> Result<()> {
         let gate = self.federation.gate();
-        let sender = sender_server(obj)?;
-        if sender != self.server_name {
-            gate.check(sender.as_str(), Direction::Inbound, "pdu_sender", None)
-                .await
-                .map_err(|d| Error::policy(&d))?;
+        let mut named: Vec<(OwnedServerName, &str)> = vec![(sender_server(obj)?, "pdu_sender")];
+        let str_of = |v: Option<&CanonicalJsonValue>| match v {
+            Some(CanonicalJsonValue::String(s)) => Some(s.clone()),
+            _ => None,
+        };
+        let user_server = |s: Option<String>| {
+            s.and_then(|u| OwnedUserId::try_from(u).ok())
+                .map(|u| u.server_name().to_owned())
+        };
+        if let Some(o) = str_of(obj.get("origin")).and_then(|o| OwnedServerName::try_from(o).ok()) {
+            named.push((o, "pdu_origin"));
         }
-        let is_member =
-            matches!(obj.get("type"), Some(CanonicalJsonValue::String(t)) if t == "m.room.member");
-        if is_member
-            && let Some(CanonicalJsonValue::String(key)) = obj.get("state_key")
-            && let Ok(user) = OwnedUserId::try_from(key.as_str())
-            && user.server_name() != self.server_name
-            && user.server_name() != origin
-        {
-            gate.check(
-                user.server_name().as_str(),
+        if let Some(CanonicalJsonValue::Object(sigs)) = obj.get("signatures") {
+            named.extend(
+                sigs.keys()
+                    .filter_map(|k| OwnedServerName::try_from(k.as_str()).ok())
+                    .map(|k| (k, "pdu_signature")),
+            );
+        }
+        if str_of(obj.get("type")).as_deref() == Some("m.room.member") {
+            named.extend(user_server(str_of(obj.get("state_key"))).map(|s| (s, "membership")));
+            if let Some(CanonicalJsonValue::Object(c)) = obj.get("content") {
+                named.extend(
+                    user_server(str_of(c.get("join_authorised_via_users_server")))
+                        .map(|s| (s, "membership")),
+                );
+            }
+        }
+        let mut seen = HashSet::new();
+        for (server, purpose) in named {
+            if server == self.server_name || !seen.insert(server.clone()) {
+                continue;
+            }
+            gate.check_in_room(
+                room_id.as_str(),
+                server.as_str(),
                 Direction::Inbound,
-                "membership",
-                None,
+                purpose,
             )
             .await
             .map_err(|d| Error::policy(&d))?;
         }
         Ok(())
+    }
+
+    /// Of `servers` (a room's other servers, about to be sent something), those on the
+    /// federation list: a listed server may have admitted an unlisted one, and nothing of the
+    /// room goes there. Audited once per room and server.
+    pub(crate) async fn listed_servers(
+        &self,
+        room_id: &RoomId,
+        servers: Vec<OwnedServerName>,
+    ) -> Vec<OwnedServerName> {
+        let gate = self.federation.gate();
+        let mut out = Vec::with_capacity(servers.len());
+        for s in servers {
+            if s == self.server_name
+                || gate
+                    .check_in_room(
+                        room_id.as_str(),
+                        s.as_str(),
+                        Direction::Outbound,
+                        "room_fanout",
+                    )
+                    .await
+                    .is_ok()
+            {
+                out.push(s);
+            }
+        }
+        out
     }
 
     /// The room's `m.room.server_acl`: a denied server may not send or join.
@@ -211,7 +267,7 @@ impl RoomService {
                     "{origin} returned another event for {id}"
                 )));
             }
-            self.gate_pdu(origin, &obj).await?;
+            self.gate_pdu(origin, room_id, &obj).await?;
             let checked = self.federation.check_pdu(event_id, obj, &rules).await?;
             // Auth events we did not hold are not current state: an expired one is stored
             // minimised (redaction keeps what auth needs), as the purge would leave it.

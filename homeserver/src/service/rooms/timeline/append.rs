@@ -147,6 +147,7 @@ impl RoomService {
             .await;
         self.notifier.notify(notify.iter().map(|u| &**u));
         if let Ok(raw) = serde_json::value::RawValue::from_string(built.json) {
+            let servers = self.listed_servers(room_id, servers).await;
             self.outbox.send_pdu(servers, raw).await;
         }
         Ok(pdu.event_id.clone())
