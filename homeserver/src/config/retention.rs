@@ -242,4 +242,30 @@ mod tests {
         let err = Config::load(Some(&f)).unwrap_err();
         assert!(err.contains("retention.min_lifetime"), "{err}");
     }
+
+    #[test]
+    fn copy_lifetimes_follow_never_and_max_lifetime() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[retention]\nmax_lifetime = \"90d\"\noutbox_lifetime = \"never\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&f))
+            .unwrap()
+            .retention
+            .copy_lifetimes_ms()
+            .unwrap();
+        assert_eq!(c.outbox_ms, None);
+        // Unset: encrypted attachments live as long as any room may keep a message.
+        assert_eq!(c.unreferenced_media_ms, Some(90 * 86_400_000));
+        std::fs::write(
+            &f,
+            "server_name = \"x\"\n[retention]\nremote_media_lifetime = \"soon\"\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&f)).unwrap_err();
+        assert!(err.contains("retention.remote_media_lifetime"), "{err}");
+    }
 }

@@ -19,12 +19,14 @@ impl MediaService {
     pub async fn expire_remote_cache(&self, before_ts: i64, dry_run: bool) -> Result<usize> {
         let (store, files) = (self.remote_store.clone(), self.remote_files.clone());
         blocking(move || {
+            if dry_run {
+                // Nothing is deleted, so batches would repeat: list them all at once.
+                let all = store.remote_media_fetched_before(before_ts, i64::MAX as usize)?;
+                return Ok(all.len());
+            }
             let mut n = 0;
             loop {
                 let rows = store.remote_media_fetched_before(before_ts, BATCH)?;
-                if dry_run {
-                    return Ok(rows.len());
-                }
                 let mut progress = 0;
                 for rec in &rows {
                     match std::fs::remove_file(files.original_path(&rec.local_id)) {
@@ -52,10 +54,12 @@ impl MediaService {
     /// `MediaStore::unreferenced_media_before`; counts them in a dry run).
     pub async fn expire_unreferenced(&self, before_ts: i64, dry_run: bool) -> Result<usize> {
         let prefix = format!("mxc://{}/", self.server_name);
+        // A dry run deletes nothing, so batches would repeat: it lists them all at once.
+        let limit = if dry_run { i64::MAX as usize } else { BATCH };
         let mut n = 0;
         loop {
             let (store, p) = (self.store.clone(), prefix.clone());
-            let ids = blocking(move || Ok(store.unreferenced_media_before(&p, before_ts, BATCH)?))
+            let ids = blocking(move || Ok(store.unreferenced_media_before(&p, before_ts, limit)?))
                 .await?;
             if dry_run {
                 return Ok(ids.len());
