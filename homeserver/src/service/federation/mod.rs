@@ -11,6 +11,8 @@ pub mod dns;
 pub mod edu;
 pub mod fanout;
 pub mod gate;
+#[cfg(test)]
+mod key_tests;
 pub mod list;
 pub mod outbox;
 pub mod pdu;

@@ -74,7 +74,21 @@ impl FederationService {
         }
         let mut map = PublicKeyMap::new();
         for server in &servers {
-            map.insert(server.to_string(), self.event_keys(server).await?);
+            let needed: Vec<String> = match obj.get("signatures") {
+                Some(CanonicalJsonValue::Object(sigs)) => match sigs.get(server.as_str()) {
+                    Some(CanonicalJsonValue::Object(by_key)) => by_key.keys().cloned().collect(),
+                    _ => vec![],
+                },
+                _ => vec![],
+            };
+            let ts = match obj.get("origin_server_ts") {
+                Some(CanonicalJsonValue::Integer(t)) => i64::from(*t),
+                _ => 0,
+            };
+            map.insert(
+                server.to_string(),
+                self.event_keys(server, &needed, ts).await?,
+            );
         }
         let verified = verify_event(&map, &obj, rules).map_err(|e| {
             Error::forbidden(format!("Event {event_id} failed signature checks: {e}"))
@@ -94,11 +108,17 @@ impl FederationService {
         })
     }
 
-    /// Every key of `server` for checking event signatures (old keys too: an event may predate
-    /// a rotation). Fetched when none is cached or all have expired.
+    /// The keys of `server` that may check a signature made at `ts` (an event's
+    /// `origin_server_ts`): a current key whose `valid_until_ts` is not before it, or an old
+    /// key (`old_verify_keys`) that had not yet expired then. Fetched again, at most once per
+    /// `REFETCH_INTERVAL_MS` per server, when none of the key ids in `needed` (those that
+    /// signed the event) is cached as valid at `ts` -- even while other keys are cached, so a
+    /// rotated-in key is learnt at once.
     pub async fn event_keys(
         &self,
         server: &ServerName,
+        needed: &[String],
+        ts: i64,
     ) -> Result<std::collections::BTreeMap<String, Base64>> {
         if server == self.server_name {
             return Ok([(
@@ -108,19 +128,29 @@ impl FederationService {
             .into_iter()
             .collect());
         }
+        let usable = |k: &crate::store::server_keys::CachedKey| match k.expired_ts {
+            Some(expired) => ts < expired,
+            None => k.valid_until_ts >= ts,
+        };
         let now = now_ms();
         let mut keys = self.cached_keys(server).await?;
-        if !keys.iter().any(|k| k.valid_until_ts > now) && self.may_fetch(server, now) {
+        let covered = |keys: &[crate::store::server_keys::CachedKey]| {
+            keys.iter().any(|k| needed.contains(&k.key_id) && usable(k))
+        };
+        if !covered(&keys) && self.may_fetch(server, now) {
             keys = self.fetch_keys(server, "event_keys").await.map_err(|e| {
                 Error::forbidden(format!("Cannot obtain the keys of {server}: {e}"))
             })?;
         }
         let map: std::collections::BTreeMap<String, Base64> = keys
             .into_iter()
+            .filter(|k| usable(k))
             .filter_map(|k| Some((k.key_id, Base64::parse(&k.public_key).ok()?)))
             .collect();
         if map.is_empty() {
-            return Err(Error::forbidden(format!("No keys known for {server}")));
+            return Err(Error::forbidden(format!(
+                "No key of {server} valid at the event's time"
+            )));
         }
         Ok(map)
     }

@@ -273,3 +273,98 @@ async fn nothing_of_a_shared_room_is_sent_to_an_unlisted_server_in_it() {
     assert_eq!(room_denials.len(), 1, "{audit:?}");
     assert_eq!(unlisted_denials(&audit, "outbound"), 1);
 }
+
+fn checked(r: &Remote, ev: serde_json::Value) -> crate::service::federation::pdu::CheckedPdu {
+    let (event_id, raw) = r.sign(obj(ev));
+    crate::service::federation::pdu::CheckedPdu {
+        event_id,
+        object: serde_json::from_str(raw.get()).unwrap(),
+        json: raw.get().to_owned(),
+        redacted: false,
+    }
+}
+
+#[test]
+fn a_send_join_answer_is_authorised_event_by_event() {
+    let (_s, r, _store, _d) = setup_with_store();
+    let create = checked(
+        &r,
+        json!({"sender": bob(), "type": "m.room.create", "state_key": "",
+        "content": {"room_version": "12"}, "auth_events": [], "prev_events": [], "depth": 1,
+        "origin_server_ts": now_ms()}),
+    );
+    let room: OwnedRoomId = format!("!{}", &create.event_id.as_str()[1..])
+        .try_into()
+        .unwrap();
+    let event = |sender: &str, kind: &str, key: &str, content, auth: Vec<&OwnedEventId>| {
+        checked(
+            &r,
+            json!({"room_id": room, "sender": sender, "type": kind, "state_key": key,
+            "content": content, "auth_events": auth, "prev_events": [create.event_id],
+            "depth": 2, "origin_server_ts": now_ms()}),
+        )
+    };
+    let join = event(
+        bob().as_str(),
+        "m.room.member",
+        bob().as_str(),
+        json!({"membership": "join"}),
+        vec![],
+    );
+    let pl = event(
+        bob().as_str(),
+        "m.room.power_levels",
+        "",
+        json!({"users": {}}),
+        vec![&join.event_id],
+    );
+    let rules = RoomVersionId::V12.rules().unwrap();
+    let answer = |extra: Vec<&crate::service::federation::pdu::CheckedPdu>| {
+        [&create, &join, &pl]
+            .into_iter()
+            .chain(extra)
+            .map(|c| (c.event_id.clone(), c.clone()))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    super::join_remote::authorize_answer(&room, &rules, &answer(vec![])).unwrap();
+
+    // Power levels from someone who never joined: refused, and the join with it.
+    let forged = event(
+        "@mallory:b.nhs.uk",
+        "m.room.power_levels",
+        "",
+        json!({"users": {"@mallory:b.nhs.uk": 100}}),
+        vec![&pl.event_id],
+    );
+    let e =
+        super::join_remote::authorize_answer(&room, &rules, &answer(vec![&forged])).unwrap_err();
+    assert!(e.message().contains("not authorised"), "{e:?}");
+    // An auth event the answer does not hold.
+    let orphan = event(
+        bob().as_str(),
+        "m.room.name",
+        "",
+        json!({"name": "x"}),
+        vec![&join.event_id, &pl.event_id, &forged.event_id],
+    );
+    let e =
+        super::join_remote::authorize_answer(&room, &rules, &answer(vec![&orphan])).unwrap_err();
+    assert!(e.message().contains("not authorised"), "{e:?}");
+    // An event of another room.
+    let mut other = event(
+        bob().as_str(),
+        "m.room.topic",
+        "",
+        json!({"topic": "x"}),
+        vec![&join.event_id, &pl.event_id],
+    );
+    other = checked(&r, {
+        let mut v: serde_json::Value = serde_json::from_str(&other.json).unwrap();
+        v["room_id"] = "!elsewhere:b.nhs.uk".into();
+        v.as_object_mut().unwrap().remove("signatures");
+        v.as_object_mut().unwrap().remove("hashes");
+        v
+    });
+    let e = super::join_remote::authorize_answer(&room, &rules, &answer(vec![&other])).unwrap_err();
+    assert!(e.message().contains("not an event of"), "{e:?}");
+}

@@ -8,8 +8,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use ruma::api::federation::membership::{create_join_event, prepare_join_event};
-use ruma::events::TimelineEventType;
+use ruma::events::{StateEventType, TimelineEventType};
 use ruma::signatures::{hash_and_sign_event, reference_hash};
+use ruma::state_res::{check_state_dependent_auth_rules, check_state_independent_auth_rules};
 use ruma::{
     CanonicalJsonObject, CanonicalJsonValue, EventId, MilliSecondsSinceUnixEpoch, OwnedEventId,
     OwnedServerName, RoomId, ServerName, UserId,
@@ -204,6 +205,7 @@ impl RoomService {
             let c = self.federation.check_pdu(id.clone(), obj, &rules).await?;
             checked.insert(id, c);
         }
+        authorize_answer(room_id, &rules, &checked)?;
         let mut state = RoomState::new(room_id.to_owned(), version.clone())?;
         let mut entries = Vec::new();
         for raw in &answer.state {
@@ -285,4 +287,66 @@ impl RoomService {
         self.notifier.notify(notify.iter().map(|u| &**u));
         Ok(())
     }
+}
+
+/// Every event of a `send_join` answer (state and auth chain) authorised against its own auth
+/// events, which must all be in the answer, as Synapse does before accepting the join: a
+/// resident cannot hand us a state (say, power levels or members) the room's rules never
+/// allowed. One event failing refuses the join.
+pub(super) fn authorize_answer(
+    room_id: &RoomId,
+    rules: &ruma::room_version_rules::RoomVersionRules,
+    checked: &HashMap<OwnedEventId, CheckedPdu>,
+) -> Result<()> {
+    let pdus: HashMap<OwnedEventId, Pdu> = checked
+        .iter()
+        .map(|(id, c)| Ok((id.clone(), Pdu::from_json(id.clone(), room_id, &c.json)?)))
+        .collect::<Result<_>>()?;
+    let create = pdus
+        .values()
+        .find(|p| p.kind == TimelineEventType::RoomCreate && p.state_key.as_deref() == Some(""));
+    let refuse = |id: &EventId, e: String| {
+        Error::forbidden(format!("send_join answer: {id} is not authorised: {e}"))
+    };
+    for p in pdus.values() {
+        // Of this room: from v12 a create event has no room_id, the room id is its hash.
+        let of_room = match ruma::state_res::Event::room_id(p) {
+            Some(r) => r == room_id,
+            None => {
+                p.kind == TimelineEventType::RoomCreate
+                    && room_id.as_str()[1..] == p.event_id.as_str()[1..]
+            }
+        };
+        if !of_room {
+            return Err(Error::forbidden(format!(
+                "send_join answer holds {}, not an event of {room_id}",
+                p.event_id
+            )));
+        }
+        let fetch = |id: &EventId| pdus.get(id).cloned();
+        check_state_independent_auth_rules(&rules.authorization, p, fetch)
+            .map_err(|e| refuse(&p.event_id, e))?;
+        // The state its auth events describe (from v12 the create event is implied).
+        let mut by_key: HashMap<(StateEventType, String), &Pdu> = HashMap::new();
+        for a in p
+            .auth_events
+            .iter()
+            .filter_map(|a| pdus.get(a))
+            .chain(create)
+        {
+            if let Some(k) = &a.state_key {
+                by_key
+                    .entry((a.kind.to_string().into(), k.clone()))
+                    .or_insert(a);
+            }
+        }
+        let fetch_state = |k: &StateEventType, sk: &str| {
+            by_key
+                .get(&(k.clone(), sk.to_owned()))
+                .map(|p| (*p).clone())
+        };
+        check_state_dependent_auth_rules(&rules.authorization, p, fetch_state)
+            .map_err(|e| refuse(&p.event_id, e))?;
+    }
+    Ok(())
 }
