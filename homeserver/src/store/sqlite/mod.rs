@@ -1,6 +1,7 @@
 //! SQLite implementation of every storage trait. One file per table family.
 
 mod account_data;
+mod admin;
 mod audit;
 mod backup;
 pub mod db;
