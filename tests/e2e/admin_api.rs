@@ -322,3 +322,179 @@ async fn synapse_admin_users_api_shapes_and_rules() {
 fn server_name(user_id: &str) -> &str {
     user_id.split_once(':').map(|(_, s)| s).unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synapse_admin_rooms_and_event_reports() {
+    with_timeout(180, async {
+        let server = TestServer::start().await;
+        let http = server.http();
+        let (_alice, alice_token) = http.register("alice", PASSWORD).await;
+        let (bob, bob_token) = http.register("bob", PASSWORD).await;
+        let out = server.admin_create_user("root", PASSWORD, true).await;
+        assert!(out.status.success(), "{out:?}");
+        let root = http.login("root", PASSWORD).await;
+        let ward = http
+            .create_room(
+                &bob_token,
+                &json!({ "preset": "public_chat", "name": "Ward 7" }),
+            )
+            .await;
+        let other = http
+            .create_room(&bob_token, &json!({ "name": "Another" }))
+            .await;
+        http.post_json(
+            &format!("/_matrix/client/v3/join/{}", enc(&ward)),
+            Some(&alice_token),
+            &json!({}),
+        )
+        .await
+        .ok();
+        let send = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/r1",
+            enc(&ward)
+        );
+        let ev = http
+            .put_json(
+                &send,
+                Some(&bob_token),
+                &json!({ "msgtype": "m.text", "body": "MARKER-reported" }),
+            )
+            .await
+            .ok();
+        let event_id = ev["event_id"].as_str().unwrap().to_owned();
+        let report = format!(
+            "/_matrix/client/v3/rooms/{}/report/{}",
+            enc(&ward),
+            enc(&event_id)
+        );
+        http.post_json(&report, Some(&alice_token), &json!({ "reason": "rude" }))
+            .await
+            .ok();
+
+        http.get("/_synapse/admin/v1/rooms", Some(&alice_token))
+            .await
+            .assert_error(403, &["M_FORBIDDEN"]);
+        http.get("/_synapse/admin/v1/event_reports", Some(&alice_token))
+            .await
+            .assert_error(403, &["M_FORBIDDEN"]);
+
+        // Rooms: list (ordered, searched, paged), details, members, state. `public` means
+        // "in the room directory", as on Synapse (a public_chat room is not listed by default).
+        let list = http
+            .get("/_synapse/admin/v1/rooms?order_by=name", Some(&root))
+            .await
+            .ok();
+        assert_eq!(list["total_rooms"], 2, "{list}");
+        assert_eq!(list["offset"], 0);
+        assert_eq!(list["rooms"][0]["name"], "Another");
+        let w = &list["rooms"][1];
+        assert_eq!(
+            (w["room_id"].as_str(), w["joined_members"].clone()),
+            (Some(ward.as_str()), json!(2))
+        );
+        assert_eq!(
+            (
+                w["public"].clone(),
+                w["join_rules"].clone(),
+                w["creator"].clone()
+            ),
+            (json!(false), json!("public"), json!(bob))
+        );
+        let page = http
+            .get(
+                "/_synapse/admin/v1/rooms?limit=1&order_by=joined_members&dir=b",
+                Some(&root),
+            )
+            .await
+            .ok();
+        assert_eq!(page["rooms"][0]["room_id"], ward.as_str());
+        assert_eq!(page["next_batch"], 1);
+        let found = http
+            .get("/_synapse/admin/v1/rooms?search_term=WARD", Some(&root))
+            .await
+            .ok();
+        assert_eq!(found["total_rooms"], 1);
+        http.get("/_synapse/admin/v1/rooms?order_by=colour", Some(&root))
+            .await
+            .assert_error(400, &["M_INVALID_PARAM"]);
+        let d = http
+            .get(
+                &format!("/_synapse/admin/v1/rooms/{}", enc(&other)),
+                Some(&root),
+            )
+            .await
+            .ok();
+        assert_eq!(
+            (d["name"].clone(), d["joined_members"].clone()),
+            (json!("Another"), json!(1))
+        );
+        let m = http
+            .get(
+                &format!("/_synapse/admin/v1/rooms/{}/members", enc(&ward)),
+                Some(&root),
+            )
+            .await
+            .ok();
+        assert_eq!(m["total"], 2);
+        let st = http
+            .get(
+                &format!("/_synapse/admin/v1/rooms/{}/state", enc(&ward)),
+                Some(&root),
+            )
+            .await
+            .ok();
+        assert!(
+            st["state"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["type"] == "m.room.create")
+        );
+        http.get("/_synapse/admin/v1/rooms/!nope:localhost", Some(&root))
+            .await
+            .assert_error(404, &["M_NOT_FOUND"]);
+        http.get("/_synapse/admin/v1/rooms/not-a-room", Some(&root))
+            .await
+            .assert_error(400, &["M_INVALID_PARAM"]);
+
+        // Event reports: list, read (with the event), delete.
+        let reports = http
+            .get("/_synapse/admin/v1/event_reports", Some(&root))
+            .await
+            .ok();
+        assert_eq!(reports["total"], 1, "{reports}");
+        let r = &reports["event_reports"][0];
+        assert_eq!(
+            (
+                r["event_id"].as_str(),
+                r["sender"].as_str(),
+                r["name"].as_str()
+            ),
+            (Some(event_id.as_str()), Some(bob.as_str()), Some("Ward 7"))
+        );
+        assert_eq!(r["reason"], "rude");
+        let id = r["id"].as_i64().unwrap();
+        let one = http
+            .get(
+                &format!("/_synapse/admin/v1/event_reports/{id}"),
+                Some(&root),
+            )
+            .await
+            .ok();
+        assert_eq!(one["event_json"]["content"]["body"], "MARKER-reported");
+        let p = format!("/_synapse/admin/v1/event_reports/{id}");
+        http.request("DELETE", &p, Some(&root), None).await.ok();
+        http.get(&p, Some(&root))
+            .await
+            .assert_error(404, &["M_NOT_FOUND"]);
+        http.get("/_synapse/admin/v1/event_reports/x", Some(&root))
+            .await
+            .assert_error(400, &["M_INVALID_PARAM"]);
+        let empty = http
+            .get("/_synapse/admin/v1/event_reports", Some(&root))
+            .await
+            .ok();
+        assert_eq!(empty["total"], 0);
+    })
+    .await;
+}

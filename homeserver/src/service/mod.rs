@@ -361,6 +361,7 @@ impl Services {
             rooms: rooms.clone(),
             audit: audit.clone(),
             store: store.clone(),
+            room_store: store.clone(),
             threepids: store.clone(),
         })?);
         Ok(Self {

@@ -72,3 +72,47 @@ pub trait AdminStore: Send + Sync {
     fn reactivate(&self, user_id: &str) -> StoreResult<()>;
     fn restricted_users(&self) -> StoreResult<Vec<Restriction>>;
 }
+
+/// A room row as stored (names, aliases and members come from its current state).
+#[derive(Debug, Clone)]
+pub struct AdminRoomRow {
+    pub room_id: ruma::OwnedRoomId,
+    pub version: String,
+    pub creator: String,
+    pub is_public: bool,
+    pub created_ts: i64,
+}
+
+/// An event report (the reports table's rows that name an event).
+#[derive(Debug, Clone)]
+pub struct EventReportRow {
+    pub id: i64,
+    pub received_ts: i64,
+    pub room_id: String,
+    pub event_id: String,
+    pub reporter: String,
+    pub reason: Option<String>,
+    pub score: Option<i64>,
+    /// The reported event's sender, when we still hold the event.
+    pub sender: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReportListQuery {
+    pub from: u64,
+    pub limit: u64,
+    /// Newest first (Synapse's default `dir=b`).
+    pub backwards: bool,
+    pub room_id: Option<String>,
+    pub reporter: Option<String>,
+}
+
+pub trait AdminRoomStore: Send + Sync {
+    fn all_rooms(&self) -> StoreResult<Vec<AdminRoomRow>>;
+    fn event_reports(&self, q: &ReportListQuery) -> StoreResult<(Vec<EventReportRow>, u64)>;
+    fn event_report(&self, id: i64) -> StoreResult<Option<EventReportRow>>;
+    /// Returns false when there is no such event report.
+    fn delete_event_report(&self, id: i64) -> StoreResult<bool>;
+    /// The stored JSON of an event.
+    fn event_json(&self, event_id: &str) -> StoreResult<Option<String>>;
+}

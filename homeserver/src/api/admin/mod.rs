@@ -4,6 +4,7 @@
 //! thin (one `AdminService` call each), and the admin check happens in that service.
 
 mod extract;
+mod rooms;
 mod spec;
 mod users;
 
@@ -57,6 +58,21 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .route(
         "/_synapse/admin/v1/suspend/{user_id}",
         axum::routing::put(users::synapse_suspend),
+    )
+    .route("/_synapse/admin/v1/rooms", get(rooms::list))
+    .route("/_synapse/admin/v1/rooms/{room_id}", get(rooms::get))
+    .route(
+        "/_synapse/admin/v1/rooms/{room_id}/members",
+        get(rooms::members),
+    )
+    .route(
+        "/_synapse/admin/v1/rooms/{room_id}/state",
+        get(rooms::state),
+    )
+    .route("/_synapse/admin/v1/event_reports", get(rooms::reports))
+    .route(
+        "/_synapse/admin/v1/event_reports/{report_id}",
+        get(rooms::report).delete(rooms::delete_report),
     )
     .ruma(spec::is_locked)
     .ruma(spec::lock)

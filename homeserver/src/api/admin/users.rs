@@ -47,7 +47,17 @@ fn flag(name: &str, v: &Option<String>) -> Result<Option<bool>> {
     }
 }
 
-fn number(name: &str, v: &Option<String>, default: u64) -> Result<u64> {
+/// `dir`: `f` or `b`; `default_backwards` when absent.
+pub(super) fn page_dir(v: &Option<String>, default_backwards: bool) -> Result<bool> {
+    match v.as_deref() {
+        None => Ok(default_backwards),
+        Some("f") => Ok(false),
+        Some("b") => Ok(true),
+        Some(_) => Err(Error::invalid_param("dir must be f or b")),
+    }
+}
+
+pub(super) fn number(name: &str, v: &Option<String>, default: u64) -> Result<u64> {
     match v.as_deref() {
         None => Ok(default),
         Some(s) => s
@@ -69,11 +79,7 @@ impl ListParams {
             "is_guest" | "user_type" | "shadow_banned" | "locked" => UserOrder::Constant,
             other => return Err(Error::invalid_param(format!("Unknown order_by {other:?}"))),
         };
-        let backwards = match self.dir.as_deref().unwrap_or("f") {
-            "f" => false,
-            "b" => true,
-            _ => return Err(Error::invalid_param("dir must be f or b")),
-        };
+        let backwards = page_dir(&self.dir, false)?;
         // No guest accounts exist here, so `guests` filters nothing; still validated.
         flag("guests", &self.guests)?;
         Ok(UserListQuery {

@@ -3,11 +3,15 @@
 //! refused with `403 M_FORBIDDEN` otherwise (that refusal audited too), and every allowed call
 //! is audited with who, what and the target. One file per area.
 
+mod reports;
 mod restrictions;
+mod rooms;
 #[cfg(test)]
 mod tests;
 mod users;
 
+pub use self::reports::LabelledReport;
+pub use self::rooms::{RoomListQuery, RoomOrder, RoomSummary};
 pub use self::users::{UserDetails, UserUpsert};
 
 use std::sync::Arc;
@@ -20,7 +24,7 @@ use super::audit::{AuditService, entry};
 use super::rooms::RoomService;
 use super::users::{Session, UserService};
 use crate::error::{Error, Result};
-use crate::store::admin::AdminStore;
+use crate::store::admin::{AdminRoomStore, AdminStore};
 use crate::store::threepids::ThreepidStore;
 
 /// Audit action names of admin calls (`admin.<area>.<verb>`).
@@ -38,6 +42,13 @@ pub mod action {
     pub const USER_DEVICES: &str = "admin.user.devices";
     pub const USER_DEVICES_DELETE: &str = "admin.user.devices.delete";
     pub const USER_JOINED_ROOMS: &str = "admin.user.joined_rooms";
+    pub const ROOMS_LIST: &str = "admin.rooms.list";
+    pub const ROOM_GET: &str = "admin.room.get";
+    pub const ROOM_MEMBERS: &str = "admin.room.members";
+    pub const ROOM_STATE: &str = "admin.room.state";
+    pub const REPORTS_LIST: &str = "admin.reports.list";
+    pub const REPORT_GET: &str = "admin.report.get";
+    pub const REPORT_DELETE: &str = "admin.report.delete";
     pub const DENIED: &str = "admin.denied";
 }
 
@@ -47,6 +58,7 @@ pub struct AdminDeps {
     pub rooms: Arc<RoomService>,
     pub audit: Arc<AuditService>,
     pub store: Arc<dyn AdminStore>,
+    pub room_store: Arc<dyn AdminRoomStore>,
     pub threepids: Arc<dyn ThreepidStore>,
 }
 
@@ -56,6 +68,7 @@ pub struct AdminService {
     rooms: Arc<RoomService>,
     audit: Arc<AuditService>,
     store: Arc<dyn AdminStore>,
+    room_store: Arc<dyn AdminRoomStore>,
     threepids: Arc<dyn ThreepidStore>,
 }
 
@@ -75,6 +88,7 @@ impl AdminService {
             rooms: d.rooms,
             audit: d.audit,
             store: d.store,
+            room_store: d.room_store,
             threepids: d.threepids,
         })
     }

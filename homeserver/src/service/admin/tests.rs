@@ -271,6 +271,7 @@ async fn a_suspended_account_reads_and_leaves_but_cannot_write() {
         rooms: s.rooms.clone(),
         audit: s.audit.clone(),
         store: s.admin.store.clone(),
+        room_store: s.admin.room_store.clone(),
         threepids: s.admin.threepids.clone(),
     });
     drop(restored.unwrap());
@@ -320,4 +321,50 @@ async fn deactivation_erases_and_leaves_rooms_and_devices_can_be_removed() {
         .await
         .unwrap_err();
     assert!(is_kind(&err, ErrorKind::InvalidParam));
+}
+
+#[tokio::test]
+async fn rooms_and_event_reports_for_admins_only_and_deletion_audited() {
+    let (s, _d) = test_services();
+    let root = admin(&s).await;
+    let (alice, _) = test_login(&s.users, "alice", "a long password").await;
+    let bob = test_util::user(&s, "bob").await;
+    let room = test_util::room(&s, &bob, "Ward 7", false).await;
+    test_util::join(&s, &room, &bob, &alice.user_id).await;
+    let ev = test_util::text(&s, &room, &bob, "reported").await;
+    let id = (s.reports)
+        .report_event(&alice.user_id, &room, &ev, Some("rude".into()))
+        .await
+        .unwrap();
+
+    let q = crate::store::admin::ReportListQuery {
+        limit: 10,
+        ..Default::default()
+    };
+    let err = s.admin.event_reports(&alice, q.clone()).await.unwrap_err();
+    assert!(is_kind(&err, ErrorKind::Forbidden));
+    let err = s.admin.room_state(&alice, &room).await.unwrap_err();
+    assert!(is_kind(&err, ErrorKind::Forbidden));
+
+    let (rows, total) = s.admin.event_reports(&root, q.clone()).await.unwrap();
+    assert_eq!((total, rows[0].room_name.as_deref()), (1, Some("Ward 7")));
+    assert_eq!(rows[0].report.sender.as_deref(), Some(bob.as_str()));
+    let (one, event) = s.admin.event_report(&root, id).await.unwrap();
+    assert_eq!(one.report.event_id, ev.as_str());
+    assert_eq!(event.unwrap()["content"]["body"], "reported");
+    let r = s.admin.room_details(&root, &room).await.unwrap();
+    assert_eq!((r.name.as_deref(), r.joined_members), (Some("Ward 7"), 2));
+    let members = s.admin.room_members(&root, &room).await.unwrap();
+    assert_eq!(members.len(), 2);
+
+    s.admin.delete_event_report(&root, id).await.unwrap();
+    let err = s.admin.event_report(&root, id).await.unwrap_err();
+    assert!(is_kind(&err, ErrorKind::NotFound));
+    let log = s.audit.all().await.unwrap();
+    let gone = log
+        .iter()
+        .find(|r| r.action == action::REPORT_DELETE)
+        .unwrap();
+    assert_eq!(gone.actor, root.user_id.as_str());
+    assert_eq!(gone.details["report"]["event_id"], json!(ev.as_str()));
 }

@@ -2,6 +2,7 @@
 
 mod account_data;
 mod admin;
+mod admin_rooms;
 mod audit;
 mod backup;
 pub mod db;
