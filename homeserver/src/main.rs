@@ -96,6 +96,16 @@ enum AdminCommand {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Grant (or with --revoke, remove) server admin rights: the admin API
+    /// (`/_synapse/admin/...`, docs/OPERATIONS.md) is open to admins only.
+    SetAdmin {
+        /// The local user id (`@alice:example.org`) or localpart.
+        user: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        revoke: bool,
+    },
     /// Place (or with --release, release) a legal hold on a room or a user; list with `hold list`.
     Hold {
         /// `room`, `user` or `list`.
@@ -348,6 +358,31 @@ fn main() -> anyhow::Result<()> {
                         }
                     );
                 }
+                Ok(())
+            })
+        }
+        Command::Admin {
+            command:
+                AdminCommand::SetAdmin {
+                    user,
+                    config,
+                    revoke,
+                },
+        } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            rt.block_on(async move {
+                let services = handover::server::build_services(cfg)?;
+                let user_id = (services.admin)
+                    .cli_set_admin(&user, !revoke)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let now = if revoke {
+                    "no longer an admin"
+                } else {
+                    "now an admin"
+                };
+                println!("{user_id} is {now}");
                 Ok(())
             })
         }

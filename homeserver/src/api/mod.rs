@@ -1,5 +1,6 @@
 //! HTTP layer: axum routes to one handler per endpoint; handlers call one service function.
 
+pub mod admin;
 pub mod client;
 pub mod federation;
 pub mod router;
@@ -11,7 +12,7 @@ use crate::service::Services;
 
 /// The client-server API router (state not yet applied).
 pub fn client_router() -> Router<Services> {
-    client::routes(Router::new())
+    admin::routes(client::routes(Router::new()))
         .fallback(router::unknown_endpoint)
         .method_not_allowed_fallback(router::method_not_allowed)
 }

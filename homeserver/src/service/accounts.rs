@@ -66,9 +66,44 @@ impl AccountService {
         auth: Option<&AuthData>,
     ) -> Result<()> {
         self.users.deactivate_account(session, erase, auth).await?;
-        for m in self.rooms.memberships(&session.user_id).await? {
+        self.leave_all_rooms(&session.user_id).await
+    }
+
+    /// Deactivation by a server admin (the admin service has checked the flag): no UIA.
+    pub async fn deactivate_by_admin(&self, user_id: &UserId, erase: bool) -> Result<()> {
+        self.users.deactivate(user_id, erase).await?;
+        self.leave_all_rooms(user_id).await
+    }
+
+    /// A display name set by a server admin, announced in every joined room.
+    pub async fn admin_set_displayname(
+        &self,
+        user_id: &UserId,
+        name: Option<String>,
+    ) -> Result<()> {
+        self.users.admin_set_displayname(user_id, name).await?;
+        self.refresh_member_events(user_id).await
+    }
+
+    /// An avatar set by a server admin, bound for reading and announced in every joined room.
+    pub async fn admin_set_avatar_url(
+        &self,
+        user_id: &UserId,
+        url: Option<OwnedMxcUri>,
+    ) -> Result<()> {
+        self.users
+            .admin_set_avatar_url(user_id, url.clone())
+            .await?;
+        if let Some(url) = &url {
+            self.media_binder.bind_profile(user_id, url).await;
+        }
+        self.refresh_member_events(user_id).await
+    }
+
+    async fn leave_all_rooms(&self, user_id: &UserId) -> Result<()> {
+        for m in self.rooms.memberships(user_id).await? {
             if matches!(m.membership.as_str(), "join" | "invite" | "knock")
-                && let Err(e) = self.rooms.leave(&m.room_id, &session.user_id, None).await
+                && let Err(e) = self.rooms.leave(&m.room_id, user_id, None).await
             {
                 tracing::warn!(room_id = %m.room_id, error = %e, "could not leave room on deactivation");
             }

@@ -4,6 +4,7 @@
 
 pub mod account_data;
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod e2ee;
 pub mod ephemeral;
@@ -97,6 +98,7 @@ pub struct Services {
     pub retention: Arc<retention::RetentionService>,
     /// `POST /register`, email validation and the account's 3PIDs.
     pub registration: Arc<registration::RegistrationService>,
+    pub admin: Arc<admin::AdminService>,
 }
 
 impl Services {
@@ -354,6 +356,15 @@ impl Services {
             rooms.clone(),
             users.clone(),
         ));
+        let admin = Arc::new(admin::AdminService::new(admin::AdminDeps {
+            users: users.clone(),
+            accounts: accounts.clone(),
+            rooms: rooms.clone(),
+            audit: audit.clone(),
+            store: store.clone(),
+            room_store: store.clone(),
+            threepids: store.clone(),
+        })?);
         Ok(Self {
             config,
             limits,
@@ -391,6 +402,7 @@ impl Services {
             federation_list: None,
             retention,
             registration,
+            admin,
         })
     }
 }

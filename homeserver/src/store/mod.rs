@@ -5,6 +5,7 @@
 //! The traits are synchronous: services call them from `spawn_blocking` (see `service::blocking`).
 
 pub mod account_data;
+pub mod admin;
 pub mod audit;
 pub mod backup;
 pub mod dehydrated;

@@ -74,6 +74,7 @@ impl RoomService {
         reason: Option<String>,
         via: &[OwnedServerName],
     ) -> Result<()> {
+        self.users.ensure_not_suspended(user_id)?;
         let known = self.room_version(room_id).await.is_ok();
         if known && self.membership_of(room_id, user_id).await?.as_deref() == Some("join") {
             return Ok(());
@@ -109,6 +110,7 @@ impl RoomService {
         reason: Option<String>,
         is_direct: bool,
     ) -> Result<()> {
+        self.users.ensure_not_suspended(inviter)?;
         self.require_joined(room_id, inviter).await?;
         let decision = self.policy.check_invite(&InviteRequest {
             room_id: room_id.as_str(),

@@ -1,6 +1,7 @@
 //! Accounts, sessions (access tokens) and devices.
 
 mod account;
+mod admin_ops;
 mod devices;
 mod directory;
 mod last_seen;
@@ -10,6 +11,8 @@ mod password;
 mod profile;
 pub use self::profile::Profile;
 mod registration_token;
+mod restrictions;
+pub use self::restrictions::{Flags as RestrictionFlags, Restrictions};
 mod token;
 mod uia;
 mod whois;
@@ -64,6 +67,8 @@ pub struct UserService {
     last_seen: LastSeen,
     /// Told about removed devices (the key service: room-mates and other servers).
     device_observer: std::sync::OnceLock<Arc<dyn DeviceObserver>>,
+    /// Locked and suspended accounts (set by the admin service).
+    restrictions: Restrictions,
 }
 
 impl UserService {
@@ -82,6 +87,7 @@ impl UserService {
             uiaa,
             last_seen: LastSeen::default(),
             device_observer: std::sync::OnceLock::new(),
+            restrictions: Restrictions::default(),
         }
     }
 
@@ -98,6 +104,9 @@ impl UserService {
         let owner = blocking(move || Ok(store.token_owner(&th)?)).await?;
         match owner {
             Some(o) if !o.deactivated => {
+                if self.restrictions.get(&o.user_id).locked {
+                    return Err(restrictions::locked_error());
+                }
                 self.record_last_seen(&o.user_id, &o.device_id, client_ip);
                 Ok(Session {
                     user_id: o.user_id,
@@ -225,6 +234,7 @@ impl UserService {
         let store = self.store.clone();
         let uid = user_id.to_owned();
         let password = password.to_owned();
+        let locked = self.restrictions.get(user_id).locked;
         blocking(move || {
             let user = store.get_user(uid.as_str())?;
             let denied = || Error::forbidden("Invalid username or password");
@@ -241,6 +251,10 @@ impl UserService {
                 ));
             }
             match &user.password_hash {
+                // Only after the password is right, so a lock does not reveal the account.
+                Some(h) if verify_password(&password, h) && locked => {
+                    Err(restrictions::locked_error())
+                }
                 Some(h) if verify_password(&password, h) => Ok(user),
                 _ => Err(denied()),
             }

@@ -42,6 +42,7 @@ impl UserService {
         displayname: Option<String>,
     ) -> Result<()> {
         only_self(session, user_id)?;
+        self.ensure_not_suspended(user_id)?;
         let name = displayname.filter(|n| !n.is_empty());
         if let Some(n) = &name
             && n.chars().count() > MAX_DISPLAYNAME_CHARS
@@ -106,6 +107,7 @@ impl UserService {
         avatar_url: Option<OwnedMxcUri>,
     ) -> Result<()> {
         only_self(session, user_id)?;
+        self.ensure_not_suspended(user_id)?;
         let url = avatar_url.filter(|u| !u.as_str().is_empty());
         if let Some(u) = &url
             && !u.is_valid()

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema/v1.sql")),
     (2, include_str!("schema/v2.sql")),
     (3, include_str!("schema/v3.sql")),
+    (4, include_str!("schema/v4_admin.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

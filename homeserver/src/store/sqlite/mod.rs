@@ -1,6 +1,8 @@
 //! SQLite implementation of every storage trait. One file per table family.
 
 mod account_data;
+mod admin;
+mod admin_rooms;
 mod audit;
 mod backup;
 pub mod db;

@@ -107,6 +107,7 @@ impl RoomService {
         creator: &UserId,
         mut p: CreateRoomParams,
     ) -> Result<OwnedRoomId> {
+        self.users.ensure_not_suspended(creator)?;
         if is_patient_context(&p) {
             self.patient_context(creator, &mut p).await?;
         }

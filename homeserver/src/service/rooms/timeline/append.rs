@@ -259,6 +259,9 @@ impl RoomService {
         txn: (&DeviceId, &str),
     ) -> Result<OwnedEventId> {
         self.require_joined(room_id, sender).await?;
+        if spec.kind != TimelineEventType::RoomRedaction {
+            self.users.ensure_not_suspended(sender)?;
+        }
         if spec.kind == TimelineEventType::RoomRedaction {
             // A redaction sent as a plain event gets the same checks as /redact.
             let content: serde_json::Value =
@@ -283,6 +286,7 @@ impl RoomService {
     ) -> Result<OwnedEventId> {
         if spec.kind != TimelineEventType::RoomMember {
             self.require_joined(room_id, sender).await?;
+            self.users.ensure_not_suspended(sender)?;
         }
         let key = spec.state_key.clone().unwrap_or_default();
         let state = self.current_state(room_id).await?;

@@ -1,0 +1,81 @@
+//! The admin API over HTTP: Synapse's `/_synapse/admin/...` (so synapse-admin and existing
+//! scripts work unchanged) and the spec's `/_matrix/client/v1/admin/...`. Ruma has no types for
+//! Synapse's routes, so requests and responses here are our own serde structs; handlers stay
+//! thin (one `AdminService` call each), and the admin check happens in that service.
+
+mod extract;
+mod rooms;
+mod spec;
+mod users;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use super::router::RouterExt;
+use crate::service::Services;
+
+pub use self::extract::{AdminSession, Body, Params};
+
+pub fn routes(r: Router<Services>) -> Router<Services> {
+    r.route(
+        "/_synapse/admin/v1/server_version",
+        get(users::server_version),
+    )
+    .route("/_synapse/admin/v2/users", get(users::list))
+    .route(
+        "/_synapse/admin/v2/users/{user_id}",
+        get(users::get).put(users::put),
+    )
+    .route(
+        "/_synapse/admin/v1/users/{user_id}/admin",
+        get(users::get_admin).put(users::put_admin),
+    )
+    .route(
+        "/_synapse/admin/v1/deactivate/{user_id}",
+        post(users::deactivate),
+    )
+    .route(
+        "/_synapse/admin/v1/reset_password/{user_id}",
+        post(users::reset_password),
+    )
+    .route("/_synapse/admin/v1/whois/{user_id}", get(users::whois))
+    .route(
+        "/_synapse/admin/v2/users/{user_id}/devices",
+        get(users::devices),
+    )
+    .route(
+        "/_synapse/admin/v2/users/{user_id}/devices/{device_id}",
+        get(users::device).delete(users::delete_device),
+    )
+    .route(
+        "/_synapse/admin/v2/users/{user_id}/delete_devices",
+        post(users::delete_devices),
+    )
+    .route(
+        "/_synapse/admin/v1/users/{user_id}/joined_rooms",
+        get(users::joined_rooms),
+    )
+    .route(
+        "/_synapse/admin/v1/suspend/{user_id}",
+        axum::routing::put(users::synapse_suspend),
+    )
+    .route("/_synapse/admin/v1/rooms", get(rooms::list))
+    .route("/_synapse/admin/v1/rooms/{room_id}", get(rooms::get))
+    .route(
+        "/_synapse/admin/v1/rooms/{room_id}/members",
+        get(rooms::members),
+    )
+    .route(
+        "/_synapse/admin/v1/rooms/{room_id}/state",
+        get(rooms::state),
+    )
+    .route("/_synapse/admin/v1/event_reports", get(rooms::reports))
+    .route(
+        "/_synapse/admin/v1/event_reports/{report_id}",
+        get(rooms::report).delete(rooms::delete_report),
+    )
+    .ruma(spec::is_locked)
+    .ruma(spec::lock)
+    .ruma(spec::is_suspended)
+    .ruma(spec::suspend)
+}
