@@ -25,3 +25,4 @@ mod restart;
 mod retention;
 mod room_creation;
 mod sliding_sync;
+mod tokens;

@@ -228,8 +228,18 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Error> {
     Ok(buf.freeze())
 }
 
-/// The token from `Authorization: Bearer` or, deprecated but still sent, `?access_token=`.
+/// The token from `Authorization: Bearer`. A token in the query string (`?access_token=`, no
+/// longer in the spec) is refused, never read: URLs end up in proxy and access logs, so a
+/// client that sends one is told to move it to the header rather than silently served.
 pub(crate) fn access_token(req: &http::Request<&[u8]>) -> Result<Option<String>, Error> {
+    if query_has_token(req.uri().query()) {
+        return Err(Error::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::MissingToken,
+            "Access tokens in the query string are not accepted; \
+             send them in an Authorization: Bearer header",
+        ));
+    }
     if let Some(h) = req.headers().get(http::header::AUTHORIZATION) {
         let h = h
             .to_str()
@@ -241,12 +251,12 @@ pub(crate) fn access_token(req: &http::Request<&[u8]>) -> Result<Option<String>,
             )),
         };
     }
-    let token = req.uri().query().and_then(|q| {
-        url_query_pairs(q)
-            .find(|(k, _)| k == "access_token")
-            .map(|(_, v)| v)
-    });
-    Ok(token)
+    Ok(None)
+}
+
+/// Whether the query string carries an `access_token` parameter (percent-encoded or not).
+fn query_has_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| url_query_pairs(q).any(|(k, _)| k == "access_token"))
 }
 
 fn url_query_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
@@ -350,3 +360,32 @@ impl IntoResponse for Error {
 
 /// The handler result type: a ruma response or a Matrix error.
 pub type ApiResult<T> = Result<RumaResponse<T>, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(uri: &str, bearer: Option<&str>) -> http::Request<&'static [u8]> {
+        let mut b = http::Request::builder().uri(uri);
+        if let Some(t) = bearer {
+            b = b.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        b.body(&b""[..]).unwrap()
+    }
+
+    #[test]
+    fn query_string_token_is_refused_never_read() {
+        for uri in [
+            "/_matrix/client/v3/account/whoami?access_token=hot_x",
+            "/_matrix/client/v3/sync?timeout=0&access%5Ftoken=hot_x",
+        ] {
+            let err = access_token(&req(uri, None)).unwrap_err();
+            assert_eq!(err.kind(), Some(&ErrorKind::MissingToken), "{uri}");
+            // Even next to a valid header: the request still put a token into a URL.
+            assert!(access_token(&req(uri, Some("hot_y"))).is_err(), "{uri}");
+        }
+        let t = access_token(&req("/_matrix/client/v3/sync?since=s1", Some("hot_y")));
+        assert_eq!(t.unwrap().as_deref(), Some("hot_y"));
+        assert_eq!(access_token(&req("/x?token=a", None)).unwrap(), None);
+    }
+}
