@@ -14,6 +14,7 @@ mod federation_e2ee;
 mod federation_policy;
 mod federation_synapse;
 mod governance;
+mod http_limits;
 mod media;
 mod messaging;
 mod pagination;
