@@ -17,6 +17,8 @@ mod retention;
 pub use self::retention::{RetentionConfig, parse_duration_ms};
 mod sessions;
 pub use self::sessions::SessionsConfig;
+mod http;
+pub use self::http::HttpConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +65,9 @@ pub struct Config {
     /// Access token expiry and refresh tokens (off by default).
     #[serde(default)]
     pub sessions: SessionsConfig,
+    /// Listener timeouts and connection cap.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -358,6 +363,7 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             email: EmailConfig::default(),
             sessions: SessionsConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -467,6 +473,7 @@ impl Config {
         }
         self.retention.validate()?;
         self.sessions.validate()?;
+        self.http.validate()?;
         self.email
             .validate(&self.registration.allowed_email_domains)?;
         if self.database.readers == 0 {
