@@ -15,6 +15,10 @@ pub use self::clinical_media::ClinicalMediaConfig;
 pub use self::email::EmailConfig;
 mod retention;
 pub use self::retention::{CopyLifetimes, RetentionConfig, parse_duration_ms};
+mod sessions;
+pub use self::sessions::SessionsConfig;
+mod http;
+pub use self::http::HttpConfig;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,6 +62,12 @@ pub struct Config {
     /// Outgoing email (validation links), through a sendmail-compatible command.
     #[serde(default)]
     pub email: EmailConfig,
+    /// Access token expiry and refresh tokens (off by default).
+    #[serde(default)]
+    pub sessions: SessionsConfig,
+    /// Listener timeouts and connection cap.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -352,6 +362,8 @@ impl Default for Config {
             federation: FederationConfig::default(),
             retention: RetentionConfig::default(),
             email: EmailConfig::default(),
+            sessions: SessionsConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -460,6 +472,8 @@ impl Config {
             );
         }
         self.retention.validate()?;
+        self.sessions.validate()?;
+        self.http.validate()?;
         self.email
             .validate(&self.registration.allowed_email_domains)?;
         if self.database.readers == 0 {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod listener;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -2,14 +2,20 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum_server::accept::DefaultAcceptor;
+use axum_server::tls_rustls::RustlsAcceptor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
 use tower_http::cors::{Any, CorsLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
-use crate::config::{Config, LogFormat, PolicyRules};
+use crate::config::{Config, HttpConfig, LogFormat, PolicyRules};
+use crate::listener::ConnLimit;
 use crate::service::Services;
 use crate::service::audit::AuditService;
 use crate::store::sqlite::SqliteStore;
@@ -211,17 +217,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down");
         h2.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
     });
-    let client = serve_on(
+    let http = services.config.http.clone();
+    let client = serve_on_with(
         client_listener,
         app(services.clone()),
         tls_files.clone(),
         handle.clone(),
+        &http,
     );
     match federation_listener {
         Some(fl) => {
             tracing::info!(local = %fl.local_addr()?, "federation listening");
             // Config validation guarantees TLS files when a federation listener is set.
-            let fed = serve_on(fl, federation_app(services), tls_files, handle);
+            let fed = serve_on_with(fl, federation_app(services), tls_files, handle, &http);
             tokio::try_join!(client, fed)?;
         }
         None => client.await?,
@@ -230,37 +238,72 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Serves `app` on `listener`, over rustls when `tls` (certificate chain, key) is given, until
-/// `handle` shuts it down.
+/// `handle` shuts it down, with the default `[http]` limits.
 pub async fn serve_on(
     listener: std::net::TcpListener,
     app: axum::Router,
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     handle: axum_server::Handle<SocketAddr>,
 ) -> anyhow::Result<()> {
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    serve_on_with(listener, app, tls, handle, &HttpConfig::default()).await
+}
+
+/// [`serve_on`] with `http`'s timeouts and connection cap (docs/ARCHITECTURE.md, "HTTP
+/// listeners"): hyper's header read timeout (which also ends idle keep-alive connections),
+/// tower-http's body timeout, and a permit per connection (`listener::ConnLimit`).
+pub async fn serve_on_with(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    handle: axum_server::Handle<SocketAddr>,
+    http: &HttpConfig,
+) -> anyhow::Result<()> {
+    let body_timeout = Duration::from_secs(http.body_timeout_secs);
+    let app = app
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let limit = ConnLimit::new(DefaultAcceptor::new(), http.max_connections);
+    let server = axum_server::from_tcp(listener)?;
     match tls {
         Some((cert, key)) => {
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
-            let mut server = axum_server::from_tcp_rustls(listener, rustls)?;
-            allow_half_close(server.http_builder());
+            let acceptor = RustlsAcceptor::new(rustls).acceptor(limit);
+            let mut server = server.acceptor(acceptor);
+            tune(server.http_builder(), http, true);
             server.handle(handle).serve(app).await?;
         }
         None => {
-            let mut server = axum_server::from_tcp(listener)?;
-            allow_half_close(server.http_builder());
+            let mut server = server.acceptor(limit);
+            tune(server.http_builder(), http, false);
             server.handle(handle).serve(app).await?;
         }
     }
     Ok(())
 }
 
-/// A client may shut down its sending side once the request is written and then wait for the
-/// answer (HTTP/1.1 allows it). hyper's default treats that EOF as a dropped connection; since
-/// we read an oversized body to the end before answering 413, that would lose the answer.
-fn allow_half_close(
-    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-) {
-    builder.http1().half_close(true);
+/// Connection settings. A client may shut down its sending side once the request is written
+/// and then wait for the answer (HTTP/1.1 allows it); hyper's default treats that EOF as a
+/// dropped connection, and since we read an oversized body to the end before answering 413,
+/// that would lose the answer. Plain HTTP is HTTP/1 only: detecting an HTTP/2 preface has no
+/// timeout in hyper-util, so a client that connects and sends nothing would never be dropped
+/// (over TLS the handshake timeout covers that, and ALPN picks the version).
+fn tune(builder: &mut Builder<TokioExecutor>, http: &HttpConfig, tls: bool) {
+    if !tls {
+        let b = std::mem::replace(builder, Builder::new(TokioExecutor::new()));
+        *builder = b.http1_only();
+    }
+    builder
+        .http1()
+        .half_close(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(http.header_timeout_secs));
+    // HTTP/2: pings find dead peers; a bounded number of streams per connection.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_secs(http.header_timeout_secs))
+        .keep_alive_timeout(Duration::from_secs(http.header_timeout_secs))
+        .max_concurrent_streams(100);
 }
 
 async fn shutdown_signal() {

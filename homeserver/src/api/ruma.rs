@@ -111,11 +111,8 @@ where
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
 
-        let limit = services.limits.body_limit_for(parts.uri.path());
-        let mut bytes = read_body(body, limit).await?;
-
-        // Federation: a required X-Matrix signature, or one offered on a server-server path, is
-        // verified over the body exactly as received (before any defaulting below).
+        // Authenticate from the headers before reading the body, so an anonymous client, a bad
+        // token or an unlisted server cannot make us read (up to the upload limit of) a body.
         let need = <T::Authentication as AuthRequirement>::TOKEN;
         let offered = is_server_server_path(parts.uri.path())
             && parts
@@ -127,11 +124,47 @@ where
                         .get(..XMatrix::AUTH_SCHEME.len())
                         .is_some_and(|p| p.eq_ignore_ascii_case(XMatrix::AUTH_SCHEME))
                 });
-        let origin = if need == TokenNeed::ServerSignature || offered {
-            let signed = http::Request::from_parts(parts.clone(), bytes.as_ref());
-            Some(services.federation.authenticate(&signed, client_ip).await?)
+        // Federation: a required X-Matrix header, or one offered on a server-server path; its
+        // signature is verified below over the body exactly as received (before any defaulting).
+        let x_matrix = if need == TokenNeed::ServerSignature || offered {
+            let fed = &services.federation;
+            Some(fed.check_x_matrix_header(&parts.headers, client_ip).await?)
         } else {
             None
+        };
+        let token = || token_from(&parts.headers, &parts.uri);
+        let session = match need {
+            TokenNeed::ServerSignature => None,
+            // No token needed, but one sent still says who is asking (best effort: a bad token
+            // is ignored here), so a service can refuse anonymous callers work such as asking
+            // another server (federation queries).
+            TokenNeed::None => match token() {
+                Ok(Some(tok)) => services.users.authenticate(&tok, client_ip).await.ok(),
+                _ => None,
+            },
+            need => match (token()?, need) {
+                (Some(tok), _) => Some(services.users.authenticate(&tok, client_ip).await?),
+                (None, TokenNeed::Required) => {
+                    return Err(Error::new(
+                        StatusCode::UNAUTHORIZED,
+                        ErrorKind::MissingToken,
+                        "Missing access token",
+                    ));
+                }
+                (None, _) => None,
+            },
+        };
+
+        let limit = services
+            .limits
+            .body_limit_for(&parts.method, parts.uri.path());
+        let mut bytes = read_body(body, limit).await?;
+        let origin = match x_matrix {
+            Some(x) => {
+                let signed = http::Request::from_parts(parts.clone(), bytes.as_ref());
+                Some(services.federation.verify_x_matrix(x, &signed).await?)
+            }
+            None => None,
         };
 
         // Clients (matrix-nio, older Element) send some POSTs with no body at all; Synapse
@@ -143,31 +176,6 @@ where
             bytes = Bytes::from_static(b"{}");
         }
         let http_req = http::Request::from_parts(parts, bytes.as_ref());
-
-        let session = match need {
-            TokenNeed::ServerSignature => None,
-            // No token needed, but one sent still says who is asking (best effort: a bad token
-            // is ignored here), so a service can refuse anonymous callers work such as asking
-            // another server (federation queries).
-            TokenNeed::None => match access_token(&http_req) {
-                Ok(Some(tok)) => services.users.authenticate(&tok, client_ip).await.ok(),
-                _ => None,
-            },
-            need => {
-                let token = access_token(&http_req)?;
-                match (token, need) {
-                    (Some(tok), _) => Some(services.users.authenticate(&tok, client_ip).await?),
-                    (None, TokenNeed::Required) => {
-                        return Err(Error::new(
-                            StatusCode::UNAUTHORIZED,
-                            ErrorKind::MissingToken,
-                            "Missing access token",
-                        ));
-                    }
-                    (None, _) => None,
-                }
-            }
-        };
 
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
         // A request type's deserialiser can panic on input it did not expect (ruma 0.25's
@@ -228,9 +236,24 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, Error> {
     Ok(buf.freeze())
 }
 
-/// The token from `Authorization: Bearer` or, deprecated but still sent, `?access_token=`.
+/// The token from `Authorization: Bearer`. A token in the query string (`?access_token=`, no
+/// longer in the spec) is refused, never read: URLs end up in proxy and access logs, so a
+/// client that sends one is told to move it to the header rather than silently served.
 pub(crate) fn access_token(req: &http::Request<&[u8]>) -> Result<Option<String>, Error> {
-    if let Some(h) = req.headers().get(http::header::AUTHORIZATION) {
+    token_from(req.headers(), req.uri())
+}
+
+/// [`access_token`] from a request's head (the body need not have been read).
+fn token_from(headers: &http::HeaderMap, uri: &http::Uri) -> Result<Option<String>, Error> {
+    if query_has_token(uri.query()) {
+        return Err(Error::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::MissingToken,
+            "Access tokens in the query string are not accepted; \
+             send them in an Authorization: Bearer header",
+        ));
+    }
+    if let Some(h) = headers.get(http::header::AUTHORIZATION) {
         let h = h
             .to_str()
             .map_err(|_| Error::unknown_token("Malformed Authorization header"))?;
@@ -241,12 +264,12 @@ pub(crate) fn access_token(req: &http::Request<&[u8]>) -> Result<Option<String>,
             )),
         };
     }
-    let token = req.uri().query().and_then(|q| {
-        url_query_pairs(q)
-            .find(|(k, _)| k == "access_token")
-            .map(|(_, v)| v)
-    });
-    Ok(token)
+    Ok(None)
+}
+
+/// Whether the query string carries an `access_token` parameter (percent-encoded or not).
+fn query_has_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| url_query_pairs(q).any(|(k, _)| k == "access_token"))
 }
 
 fn url_query_pairs(q: &str) -> impl Iterator<Item = (String, String)> + '_ {
@@ -350,3 +373,32 @@ impl IntoResponse for Error {
 
 /// The handler result type: a ruma response or a Matrix error.
 pub type ApiResult<T> = Result<RumaResponse<T>, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(uri: &str, bearer: Option<&str>) -> http::Request<&'static [u8]> {
+        let mut b = http::Request::builder().uri(uri);
+        if let Some(t) = bearer {
+            b = b.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        b.body(&b""[..]).unwrap()
+    }
+
+    #[test]
+    fn query_string_token_is_refused_never_read() {
+        for uri in [
+            "/_matrix/client/v3/account/whoami?access_token=hot_x",
+            "/_matrix/client/v3/sync?timeout=0&access%5Ftoken=hot_x",
+        ] {
+            let err = access_token(&req(uri, None)).unwrap_err();
+            assert_eq!(err.kind(), Some(&ErrorKind::MissingToken), "{uri}");
+            // Even next to a valid header: the request still put a token into a URL.
+            assert!(access_token(&req(uri, Some("hot_y"))).is_err(), "{uri}");
+        }
+        let t = access_token(&req("/_matrix/client/v3/sync?since=s1", Some("hot_y")));
+        assert_eq!(t.unwrap().as_deref(), Some("hot_y"));
+        assert_eq!(access_token(&req("/x?token=a", None)).unwrap(), None);
+    }
+}

@@ -29,6 +29,16 @@ pub struct TokenOwner {
     pub device_id: OwnedDeviceId,
     pub is_admin: bool,
     pub deactivated: bool,
+    /// When the token stops working (ms since the epoch); `None`: never.
+    pub expires_ts: Option<i64>,
+}
+
+/// The tokens of a new session or a refresh, by hash (the secrets never reach the store).
+#[derive(Debug, Clone)]
+pub struct TokenHashes {
+    pub access: String,
+    pub expires_ts: Option<i64>,
+    pub refresh: Option<String>,
 }
 
 pub trait UserStore: Send + Sync {
@@ -53,7 +63,30 @@ pub trait UserStore: Send + Sync {
         device_id: &str,
         display_name: Option<&str>,
         token_hash: &str,
+    ) -> StoreResult<()> {
+        let tokens = TokenHashes {
+            access: token_hash.to_owned(),
+            expires_ts: None,
+            refresh: None,
+        };
+        self.create_session_tokens(user_id, device_id, display_name, &tokens)
+    }
+    /// Creates (or re-uses) the device and stores its new access (and refresh) token.
+    fn create_session_tokens(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        display_name: Option<&str>,
+        tokens: &TokenHashes,
     ) -> StoreResult<()>;
+    /// Spends the refresh token `refresh_hash` (once only): revokes the access token issued
+    /// with it and stores `next` for the same device, in one transaction. `None` when the
+    /// refresh token is unknown or already spent.
+    fn refresh_session(
+        &self,
+        refresh_hash: &str,
+        next: &TokenHashes,
+    ) -> StoreResult<Option<(OwnedUserId, OwnedDeviceId)>>;
     fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>>;
     fn delete_token(&self, token_hash: &str) -> StoreResult<()>;
     /// Deletes devices (and their tokens). `None` deletes every device of the user.

@@ -36,12 +36,15 @@ pub async fn register(
         device_id: req.body.device_id.clone(),
         initial_device_display_name: req.body.initial_device_display_name.clone(),
         inhibit_login: req.inhibit_login,
+        refresh_token: req.body.refresh_token,
     };
     let done = s.registration.register(r, req.client_ip).await?;
     let mut res = register::v3::Response::new(done.user_id);
     if let Some(session) = done.session {
         res.access_token = Some(session.access_token);
         res.device_id = Some(session.device_id);
+        res.refresh_token = session.refresh_token;
+        res.expires_in = session.expires_in_ms.map(std::time::Duration::from_millis);
     }
     Ok(res)
 }

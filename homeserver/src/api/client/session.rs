@@ -1,7 +1,7 @@
-//! Login, logout and whoami.
+//! Login, token refresh, logout and whoami.
 
 use ruma::api::client::account::whoami;
-use ruma::api::client::session::{get_login_types, login, logout, logout_all};
+use ruma::api::client::session::{get_login_types, login, logout, logout_all, refresh_token};
 use ruma::api::client::uiaa::UserIdentifier;
 
 use crate::api::ruma::Ruma;
@@ -33,11 +33,12 @@ pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::
     s.rate_limits.check_login(req.client_ip, &user)?;
     let session = s
         .users
-        .login(
+        .login_device(
             &user,
             &pw.password,
             req.body.device_id.clone(),
             req.body.initial_device_display_name.clone(),
+            req.body.refresh_token,
             req.client_ip,
         )
         .await?;
@@ -45,6 +46,21 @@ pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::
     let mut res =
         login::v3::Response::new(session.user_id, session.access_token, session.device_id);
     res.well_known = None;
+    res.refresh_token = session.refresh_token;
+    res.expires_in = session.expires_in_ms.map(std::time::Duration::from_millis);
+    Ok(res)
+}
+
+/// `POST /refresh`: authenticated by the refresh token in the body, not an access token (an
+/// expired one is exactly why the client is here).
+pub async fn refresh(
+    s: Services,
+    req: Ruma<refresh_token::v3::Request>,
+) -> Result<refresh_token::v3::Response> {
+    let new = s.users.refresh(&req.refresh_token).await?;
+    let mut res = refresh_token::v3::Response::new(new.access_token);
+    res.refresh_token = new.refresh_token;
+    res.expires_in_ms = new.expires_in_ms.map(std::time::Duration::from_millis);
     Ok(res)
 }
 

@@ -144,7 +144,19 @@ impl FederationService {
         req: &http::Request<&[u8]>,
         ip: Option<IpAddr>,
     ) -> Result<OwnedServerName> {
-        let x = XMatrix::extract_from_http_headers(req.headers())
+        let x = self.check_x_matrix_header(req.headers(), ip).await?;
+        self.verify_x_matrix(x, req).await
+    }
+
+    /// What can be checked from the headers alone, before the body is read: an X-Matrix
+    /// header naming a listed origin and us as destination. An unlisted or anonymous peer
+    /// is refused without making us read its body.
+    pub async fn check_x_matrix_header(
+        &self,
+        headers: &http::HeaderMap,
+        ip: Option<IpAddr>,
+    ) -> Result<XMatrix> {
+        let x = XMatrix::extract_from_http_headers(headers)
             .map_err(|e| unauthorized(format!("X-Matrix authorization required: {e}")))?;
         self.gate
             .check(x.origin.as_str(), Direction::Inbound, "request", ip)
@@ -159,6 +171,16 @@ impl FederationService {
                 self.server_name
             )));
         }
+        Ok(x)
+    }
+
+    /// Verifies the signature of a request whose header passed `check_x_matrix_header`, over
+    /// the body exactly as received.
+    pub async fn verify_x_matrix(
+        &self,
+        x: XMatrix,
+        req: &http::Request<&[u8]>,
+    ) -> Result<OwnedServerName> {
         let public_key = self.key_for_request(&x.origin, x.key.as_str()).await?;
         let map: PublicKeyMap = [(
             x.origin.to_string(),

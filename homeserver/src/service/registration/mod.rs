@@ -49,6 +49,8 @@ pub struct Registration {
     pub device_id: Option<OwnedDeviceId>,
     pub initial_device_display_name: Option<String>,
     pub inhibit_login: bool,
+    /// The client supports refresh tokens (spec `refresh_token: true`).
+    pub refresh_token: bool,
 }
 
 pub struct Registered {
@@ -187,7 +189,12 @@ impl RegistrationService {
             true => None,
             false => Some(
                 self.users
-                    .create_session(&user_id, r.device_id, r.initial_device_display_name)
+                    .start_session(
+                        &user_id,
+                        r.device_id,
+                        r.initial_device_display_name,
+                        r.refresh_token,
+                    )
                     .await?,
             ),
         };

@@ -21,7 +21,8 @@ fn failure_reason(kind: Option<&ErrorKind>) -> &'static str {
 }
 
 impl UserService {
-    /// `m.login.password` for `user` (a localpart or full id): a new session, or `M_FORBIDDEN`.
+    /// `m.login.password` for `user` (a localpart or full id): a new session whose token does
+    /// not expire, or `M_FORBIDDEN`.
     pub async fn login(
         &self,
         user: &str,
@@ -30,10 +31,25 @@ impl UserService {
         display_name: Option<String>,
         client_ip: Option<IpAddr>,
     ) -> Result<NewSession> {
+        self.login_device(user, password, device_id, display_name, false, client_ip)
+            .await
+    }
+
+    /// [`Self::login`]; with `want_refresh` (the client supports refresh tokens) the session
+    /// may get an expiring access token and a refresh token (`[sessions]`).
+    pub async fn login_device(
+        &self,
+        user: &str,
+        password: &str,
+        device_id: Option<OwnedDeviceId>,
+        display_name: Option<String>,
+        want_refresh: bool,
+        client_ip: Option<IpAddr>,
+    ) -> Result<NewSession> {
         let res = async {
             let user_id = self.parse_login_user(user)?;
             let record = self.check_password(&user_id, password).await?;
-            self.create_session(&record.user_id, device_id, display_name)
+            self.start_session(&record.user_id, device_id, display_name, want_refresh)
                 .await
         }
         .await;

@@ -10,6 +10,7 @@ mod observer;
 mod password;
 mod profile;
 pub use self::profile::Profile;
+mod refresh;
 mod registration_token;
 mod restrictions;
 pub use self::restrictions::{Flags as RestrictionFlags, Restrictions};
@@ -49,11 +50,15 @@ pub struct Session {
     pub token_hash: String,
 }
 
-/// A new login: the token is returned to the client once and never stored in clear.
+/// A new login: the tokens are returned to the client once and never stored in clear.
 pub struct NewSession {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
     pub access_token: String,
+    /// Only when the client asked for one and `sessions.access_token_lifetime` is set.
+    pub refresh_token: Option<String>,
+    /// The access token's lifetime; `None`: it does not expire.
+    pub expires_in_ms: Option<u64>,
 }
 
 pub struct UserService {
@@ -103,6 +108,9 @@ impl UserService {
         let th = token_hash.clone();
         let owner = blocking(move || Ok(store.token_owner(&th)?)).await?;
         match owner {
+            Some(o) if o.expires_ts.is_some_and(|t| t <= crate::store::now_ms()) => {
+                Err(refresh::expired())
+            }
             Some(o) if !o.deactivated => {
                 if self.restrictions.get(&o.user_id).locked {
                     return Err(restrictions::locked_error());
@@ -262,27 +270,16 @@ impl UserService {
         .await
     }
 
-    /// Starts a session on `device_id` (new random id if `None`).
+    /// Starts a session on `device_id` (new random id if `None`), with a token that does not
+    /// expire (see `start_session` for refresh tokens).
     pub async fn create_session(
         &self,
         user_id: &UserId,
         device_id: Option<OwnedDeviceId>,
         display_name: Option<String>,
     ) -> Result<NewSession> {
-        let device_id = device_id.unwrap_or_else(ruma::DeviceId::new);
-        let access_token = new_token();
-        let th = hash_token(&access_token);
-        let store = self.store.clone();
-        let (uid, did) = (user_id.to_owned(), device_id.clone());
-        blocking(move || {
-            Ok(store.create_session(uid.as_str(), did.as_str(), display_name.as_deref(), &th)?)
-        })
-        .await?;
-        Ok(NewSession {
-            user_id: user_id.to_owned(),
-            device_id,
-            access_token,
-        })
+        self.start_session(user_id, device_id, display_name, false)
+            .await
     }
 
     pub async fn logout(&self, session: &Session) -> Result<()> {

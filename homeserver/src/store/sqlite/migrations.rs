@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("schema/v2.sql")),
     (3, include_str!("schema/v3.sql")),
     (4, include_str!("schema/v4_admin.sql")),
+    (5, include_str!("schema/v5_tokens.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -1,8 +1,8 @@
-use ruma::OwnedDeviceId;
+use ruma::{OwnedDeviceId, OwnedUserId};
 use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::store::users::{DeviceRecord, TokenOwner, UserRecord, UserStore};
+use crate::store::users::{DeviceRecord, TokenHashes, TokenOwner, UserRecord, UserStore};
 use crate::store::{StoreError, StoreResult, now_ms};
 
 fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
@@ -29,6 +29,29 @@ fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRecord> {
         last_seen_ts: r.get(2)?,
         last_seen_ip: r.get(3)?,
     })
+}
+
+/// Stores a device's new access token and, with it, its refresh token.
+fn insert_tokens(
+    ctx: &super::db::WriteCtx<'_>,
+    user_id: &str,
+    device_id: &str,
+    t: &TokenHashes,
+    now: i64,
+) -> StoreResult<()> {
+    ctx.tx.execute(
+        "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, expires_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![t.access, user_id, device_id, now, t.expires_ts],
+    )?;
+    if let Some(r) = &t.refresh {
+        ctx.tx.execute(
+            "INSERT INTO refresh_tokens (token_hash, user_id, device_id, access_hash, created_ts)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![r, user_id, device_id, t.access, now],
+        )?;
+    }
+    Ok(())
 }
 
 impl UserStore for SqliteStore {
@@ -115,18 +138,18 @@ impl UserStore for SqliteStore {
         })
     }
 
-    fn create_session(
+    fn create_session_tokens(
         &self,
         user_id: &str,
         device_id: &str,
         display_name: Option<&str>,
-        token_hash: &str,
+        tokens: &TokenHashes,
     ) -> StoreResult<()> {
         let (u, d, n, t) = (
             user_id.to_owned(),
             device_id.to_owned(),
             display_name.map(str::to_owned),
-            token_hash.to_owned(),
+            tokens.clone(),
         );
         self.db.write(move |ctx| {
             let now = now_ms();
@@ -135,28 +158,56 @@ impl UserStore for SqliteStore {
                  ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)",
                 params![u, d, n, now],
             )?;
+            insert_tokens(ctx, &u, &d, &t, now)
+        })
+    }
+
+    fn refresh_session(
+        &self,
+        refresh_hash: &str,
+        next: &TokenHashes,
+    ) -> StoreResult<Option<(OwnedUserId, OwnedDeviceId)>> {
+        let (r, t) = (refresh_hash.to_owned(), next.clone());
+        self.db.write(move |ctx| {
+            // DELETE ... RETURNING: of two concurrent uses of one refresh token, one wins.
+            let spent: Option<(String, String, String)> = ctx
+                .tx
+                .query_row(
+                    "DELETE FROM refresh_tokens WHERE token_hash = ?1
+                     RETURNING user_id, device_id, access_hash",
+                    [&r],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()?;
+            let Some((u, d, old_access)) = spent else {
+                return Ok(None);
+            };
             ctx.tx.execute(
-                "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) VALUES (?1, ?2, ?3, ?4)",
-                params![t, u, d, now],
+                "DELETE FROM access_tokens WHERE token_hash = ?1",
+                [&old_access],
             )?;
-            Ok(())
+            insert_tokens(ctx, &u, &d, &t, now_ms())?;
+            let uid = u
+                .try_into()
+                .map_err(|e: ruma::IdParseError| StoreError::Corrupt(e.to_string()))?;
+            Ok(Some((uid, d.into())))
         })
     }
 
     fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
         self.db.read(|c| {
             c.query_row(
-                "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated FROM access_tokens t
-                 JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?1",
+                "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated, t.expires_ts
+                 FROM access_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?1",
                 [token_hash],
                 |r| {
                     let (uid, did): (String, String) = (r.get(0)?, r.get(1)?);
-                    Ok((uid, did, r.get::<_, bool>(2)?, r.get::<_, bool>(3)?))
+                    Ok((uid, did, r.get::<_, bool>(2)?, r.get::<_, bool>(3)?, r.get(4)?))
                 },
             )
             .optional()?
             .map(
-                |(uid, did, is_admin, deactivated)| -> StoreResult<TokenOwner> {
+                |(uid, did, is_admin, deactivated, expires_ts)| -> StoreResult<TokenOwner> {
                     Ok(TokenOwner {
                         user_id: uid
                             .try_into()
@@ -164,6 +215,7 @@ impl UserStore for SqliteStore {
                         device_id: did.into(),
                         is_admin,
                         deactivated,
+                        expires_ts,
                     })
                 },
             )
