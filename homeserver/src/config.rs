@@ -1,6 +1,7 @@
 //! Configuration: built-in defaults < TOML file < `HANDOVER_*` environment variables (figment).
 //! Nested keys use a double underscore in the environment: `HANDOVER_LISTEN__CLIENT`.
 
+mod audit;
 mod clinical_media;
 mod email;
 
@@ -11,6 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use self::audit::AuditConfig;
 pub use self::clinical_media::ClinicalMediaConfig;
 pub use self::email::EmailConfig;
 mod retention;
@@ -58,6 +60,9 @@ pub struct Config {
     /// Outgoing email (validation links), through a sendmail-compatible command.
     #[serde(default)]
     pub email: EmailConfig,
+    /// Signed checkpoints of the audit trail (docs/GOVERNANCE.md, "Audit trail").
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -352,6 +357,7 @@ impl Default for Config {
             federation: FederationConfig::default(),
             retention: RetentionConfig::default(),
             email: EmailConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -405,6 +411,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.audit.checkpoint_interval_ms()?;
         ruma::ServerName::parse(&self.server_name)
             .map_err(|e| format!("configuration error: key `server_name`: {e}"))?;
         if self.registration.mode == RegistrationMode::Token && self.registration.tokens.is_empty()

@@ -80,7 +80,8 @@ impl PeerGate {
             if suppressed > 0 {
                 e = e.detail("suppressed_since_last", suppressed);
             }
-            self.audit.record(audit::with_ip(e, ip)).await;
+            // A failed write is logged inside; the denial stands either way.
+            let _ = self.audit.record(audit::with_ip(e, ip)).await;
         }
         Err(denial)
     }

@@ -105,9 +105,13 @@ impl MediaService {
 
     /// Audits an upload denial; over-size is 413 `M_TOO_LARGE`, the rest 403, both naming it.
     async fn refuse_upload(&self, actor: &str, target: Option<&str>, denial: Denial) -> Error {
-        self.audit
+        if let Err(e) = self
+            .audit
             .record_denial(&denial, "check_media_upload", actor, target)
-            .await;
+            .await
+        {
+            return e;
+        }
         if denial.rule == RULE_MEDIA_TOO_LARGE {
             tracing::warn!(target: "handover::policy", rule = %denial.rule, "policy denial");
             Error::too_large(format!(
@@ -131,7 +135,9 @@ impl MediaService {
             .rule(RULE_MEDIA_QUARANTINED)
             .target(self.mxc(media_id).as_str())
             .detail("reason", reason);
-        self.audit.record(e).await;
+        if let Err(e) = self.audit.record(e).await {
+            return e;
+        }
         Error::policy(&Denial::new(
             RULE_MEDIA_QUARANTINED,
             "the file was flagged by the malware scanner and is held for review",
@@ -151,7 +157,7 @@ impl MediaService {
             let denial = Denial::new(RULE_MEDIA_QUARANTINED, "the file is quarantined");
             self.audit
                 .record_denial(&denial, hook, user.as_str(), Some(target.as_str()))
-                .await;
+                .await?;
             return Err(not_found());
         }
         let bound = access
@@ -178,7 +184,7 @@ impl MediaService {
         if let Err(denial) = decision {
             self.audit
                 .record_denial(&denial, hook, user.as_str(), Some(target.as_str()))
-                .await;
+                .await?;
             return Err(not_found());
         }
         Ok(())

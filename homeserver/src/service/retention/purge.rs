@@ -192,7 +192,7 @@ impl RetentionService {
             .detail("room_events_deleted", rep.room_events_deleted as u64)
             .detail("to_device_deleted", rep.to_device_deleted as u64)
             .detail("space_reclaimed", rep.space_reclaimed);
-        self.audit.record(e).await;
+        self.audit.record(e).await?;
         tracing::info!(
             dry_run,
             events_deleted = rep.events_deleted,

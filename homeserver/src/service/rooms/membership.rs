@@ -164,7 +164,7 @@ impl RoomService {
                 e.target(invitee.as_str())
                     .detail("room_id", room_id.as_str()),
             )
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -201,7 +201,7 @@ impl RoomService {
                 inviter.as_str(),
                 Some(invitee.as_str()),
             )
-            .await;
+            .await?;
         tracing::warn!(target: "handover::policy", rule = %denial.rule, "policy denial");
         Err(Error::new(
             StatusCode::FORBIDDEN,

@@ -8,6 +8,7 @@ use crate::store::StoreResult;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema/v1.sql")),
     (2, include_str!("schema/v2.sql")),
+    (3, include_str!("schema/v3_audit.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
