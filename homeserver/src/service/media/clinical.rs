@@ -81,7 +81,10 @@ impl MediaService {
         if transform == MediaTransform::Keep {
             return Ok(Vetted::Store(file));
         }
+        // A decode slot shared with thumbnailing: each decode may hold up to 256 MiB.
+        let permit = self.decode_permit().await?;
         let stripped = blocking(move || Ok(strip_metadata(&file).map_err(|e| (e, file)))).await?;
+        drop(permit);
         let denial = match stripped {
             Ok(bytes) => return Ok(Vetted::Store(bytes)),
             Err((ThumbnailError::TooLarge(_), _)) => Denial::new(
@@ -101,6 +104,16 @@ impl MediaService {
             }
         };
         Err(self.refuse_upload(actor, target, denial).await)
+    }
+
+    /// One of the `THUMBNAIL_CONCURRENCY` image-decode slots (thumbnails and metadata
+    /// stripping). Waits at most `DECODE_WAIT`, then 429 `M_LIMIT_EXCEEDED`: a burst of large
+    /// images is refused rather than queued without bound.
+    pub(super) async fn decode_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        match tokio::time::timeout(super::DECODE_WAIT, self.thumbnailing.acquire()).await {
+            Ok(permit) => permit.map_err(Error::internal),
+            Err(_) => Err(Error::limit_exceeded(super::DECODE_WAIT)),
+        }
     }
 
     /// Audits an upload denial; over-size is 413 `M_TOO_LARGE`, the rest 403, both naming it.
