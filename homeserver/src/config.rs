@@ -277,6 +277,25 @@ pub struct RateLimitConfig {
     pub login_per_second: f64,
     pub register_burst: u32,
     pub register_per_second: f64,
+    /// Per user (Synapse's defaults): messages sent (`rc_message`), room joins (`rc_joins`),
+    /// invites issued (`rc_invites.per_issuer`), rooms created (`rc_room_creation`), media
+    /// uploads (`rc_media_create`).
+    pub message_burst: u32,
+    pub message_per_second: f64,
+    pub join_burst: u32,
+    pub join_per_second: f64,
+    pub invite_burst: u32,
+    pub invite_per_second: f64,
+    pub room_creation_burst: u32,
+    pub room_creation_per_second: f64,
+    pub upload_burst: u32,
+    pub upload_per_second: f64,
+    /// Per origin server on federation `/send` transactions.
+    pub federation_send_burst: u32,
+    pub federation_send_per_second: f64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (their own address otherwise is the
+    /// client's). Empty: the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -344,6 +363,19 @@ impl Default for Config {
                 login_per_second: 0.2,
                 register_burst: 5,
                 register_per_second: 0.1,
+                message_burst: 10,
+                message_per_second: 0.2,
+                join_burst: 10,
+                join_per_second: 0.1,
+                invite_burst: 5,
+                invite_per_second: 0.5,
+                room_creation_burst: 10,
+                room_creation_per_second: 0.016,
+                upload_burst: 50,
+                upload_per_second: 10.0,
+                federation_send_burst: 50,
+                federation_send_per_second: 20.0,
+                trusted_proxies: vec![],
             },
             limits: LimitsConfig {
                 max_request_bytes: 1024 * 1024,

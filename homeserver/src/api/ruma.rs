@@ -110,6 +110,7 @@ where
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
+        let client_ip = services.rate_limits.client_ip(client_ip, &parts.headers);
 
         let limit = services.limits.body_limit_for(parts.uri.path());
         let mut bytes = read_body(body, limit).await?;
