@@ -5,10 +5,12 @@
 //! the records and calls these functions; an auditor can re-run `verify` on an export.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod export;
 pub mod record;
 pub mod time;
 
 pub use chain::{BrokenAt, GENESIS_HASH, Verifier, seal, verify};
+pub use checkpoint::{Checkpoint, CheckpointBroken, CheckpointChecker, CheckpointSummary};
 pub use export::{to_json_line, write_json_lines};
 pub use record::{AuditRecord, NewEntry, Outcome};

@@ -1,6 +1,7 @@
 //! Configuration: built-in defaults < TOML file < `HANDOVER_*` environment variables (figment).
 //! Nested keys use a double underscore in the environment: `HANDOVER_LISTEN__CLIENT`.
 
+mod audit;
 mod clinical_media;
 mod email;
 
@@ -11,6 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use self::audit::AuditConfig;
 pub use self::clinical_media::ClinicalMediaConfig;
 pub use self::email::EmailConfig;
 mod retention;
@@ -68,6 +70,9 @@ pub struct Config {
     /// Listener timeouts and connection cap.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Signed checkpoints of the audit trail (docs/GOVERNANCE.md, "Audit trail").
+    #[serde(default)]
+    pub audit: AuditConfig,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -282,6 +287,25 @@ pub struct RateLimitConfig {
     pub login_per_second: f64,
     pub register_burst: u32,
     pub register_per_second: f64,
+    /// Per user (Synapse's defaults): messages sent (`rc_message`), room joins (`rc_joins`),
+    /// invites issued (`rc_invites.per_issuer`), rooms created (`rc_room_creation`), media
+    /// uploads (`rc_media_create`).
+    pub message_burst: u32,
+    pub message_per_second: f64,
+    pub join_burst: u32,
+    pub join_per_second: f64,
+    pub invite_burst: u32,
+    pub invite_per_second: f64,
+    pub room_creation_burst: u32,
+    pub room_creation_per_second: f64,
+    pub upload_burst: u32,
+    pub upload_per_second: f64,
+    /// Per origin server on federation `/send` transactions.
+    pub federation_send_burst: u32,
+    pub federation_send_per_second: f64,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (their own address otherwise is the
+    /// client's). Empty: the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -349,6 +373,19 @@ impl Default for Config {
                 login_per_second: 0.2,
                 register_burst: 5,
                 register_per_second: 0.1,
+                message_burst: 10,
+                message_per_second: 0.2,
+                join_burst: 10,
+                join_per_second: 0.1,
+                invite_burst: 5,
+                invite_per_second: 0.5,
+                room_creation_burst: 10,
+                room_creation_per_second: 0.016,
+                upload_burst: 50,
+                upload_per_second: 10.0,
+                federation_send_burst: 50,
+                federation_send_per_second: 20.0,
+                trusted_proxies: vec![],
             },
             limits: LimitsConfig {
                 max_request_bytes: 1024 * 1024,
@@ -364,6 +401,7 @@ impl Default for Config {
             email: EmailConfig::default(),
             sessions: SessionsConfig::default(),
             http: HttpConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -417,6 +455,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.audit.checkpoint_interval_ms()?;
         ruma::ServerName::parse(&self.server_name)
             .map_err(|e| format!("configuration error: key `server_name`: {e}"))?;
         if self.registration.mode == RegistrationMode::Token && self.registration.tokens.is_empty()

@@ -39,8 +39,18 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the whole hash chain; exit 1 naming the first broken entry.
+    /// Check the whole hash chain and every signed checkpoint; exit 1 naming the first broken
+    /// entry or checkpoint.
     Verify {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The audit public key as `audit public-key` printed it (`ed25519:<id> <base64>`),
+        /// kept away from the server; default: the key in data_dir.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print the audit checkpoint key's public half (made if missing), to keep elsewhere.
+    PublicKey {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -148,9 +158,23 @@ fn tune_allocator() {
 fn audit(rt: &tokio::runtime::Runtime, command: AuditCommand) -> anyhow::Result<()> {
     use std::io::Write;
     match command {
-        AuditCommand::Verify { config } => {
+        AuditCommand::PublicKey { config } => {
             let cfg = load(config.as_deref());
-            let audit = handover::server::open_audit(&cfg)?;
+            std::fs::create_dir_all(&cfg.data_dir)?;
+            let keys = handover::service::audit_checkpoint::load_or_generate(&cfg.data_dir)?;
+            println!("{}", keys.public_line());
+            Ok(())
+        }
+        AuditCommand::Verify { config, public_key } => {
+            let cfg = load(config.as_deref());
+            let audit = match public_key {
+                Some(k) => {
+                    let k = handover::service::audit_checkpoint::AuditPublicKey::parse(&k)
+                        .map_err(|e| anyhow::anyhow!("--public-key: {e}"))?;
+                    handover::server::open_audit_with_key(&cfg, Some(k))?
+                }
+                None => handover::server::open_audit(&cfg)?,
+            };
             match rt
                 .block_on(audit.verify())
                 .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -158,6 +182,11 @@ fn audit(rt: &tokio::runtime::Runtime, command: AuditCommand) -> anyhow::Result<
                 Ok(status) => {
                     println!("audit chain intact: {} entries", status.entries);
                     println!("head hash: {}", status.head);
+                    println!(
+                        "signed checkpoints: {} verified, last at seq {}; {} entries after it \
+                         (not yet signed)",
+                        status.checkpoints, status.last_checkpoint_seq, status.unsigned_tail
+                    );
                     Ok(())
                 }
                 Err(broken) => {

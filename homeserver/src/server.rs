@@ -89,14 +89,24 @@ pub fn policy_from_config(
     Arc::new(Layers::new(layers))
 }
 
-/// The audit trail alone, for the `audit` commands (no keys, no listener).
+/// The audit trail alone, for the `audit` commands (no listener): checkpoints are checked with
+/// the stored audit key.
 pub fn open_audit(config: &Config) -> anyhow::Result<AuditService> {
+    let key = crate::service::audit_checkpoint::stored_public_key(&config.data_dir)?;
+    open_audit_with_key(config, key)
+}
+
+/// As `open_audit`, checking checkpoints with `key` (`audit verify --public-key`).
+pub fn open_audit_with_key(
+    config: &Config,
+    key: Option<crate::service::audit_checkpoint::AuditPublicKey>,
+) -> anyhow::Result<AuditService> {
     // Never create an empty database here: "0 entries, intact" would mislead an auditor.
     if !config.database.path.exists() {
         anyhow::bail!("no database at {}", config.database.path.display());
     }
     let store = SqliteStore::open(&config.database.path, config.database.readers)?;
-    Ok(AuditService::new(Arc::new(store)))
+    Ok(AuditService::verifying(Arc::new(store), key, &config.audit))
 }
 
 /// The retention purge job: every `retention.purge_interval`, first one interval after start.
@@ -186,6 +196,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     spawn_purge_job(&services)?;
+    let every = services
+        .config
+        .audit
+        .checkpoint_interval_ms()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    services
+        .audit
+        .spawn_checkpoint_job(std::time::Duration::from_millis(every));
     // Whatever the previous run left in the outbound federation queue is sent now.
     let resumed = services
         .outbox

@@ -83,3 +83,58 @@ async fn no_rate_limit_when_disabled() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_sends_are_limited_per_user_at_synapses_defaults() {
+    with_timeout(120, async {
+        let server = TestServer::start_with(ServerOptions {
+            rate_limit: Some(LoginRateLimit {
+                login_burst: 10,
+                login_per_second: 0.2,
+            }),
+            ..Default::default()
+        })
+        .await;
+        let http = server.http();
+        let (_, alice) = http.register("alice", PASSWORD).await;
+        let (_, bob) = http.register("bob", PASSWORD).await;
+        let room = http
+            .create_room(&alice, &json!({ "preset": "public_chat" }))
+            .await;
+        let send = |token: String, n: usize| {
+            let (http, room) = (http.clone(), room.clone());
+            async move {
+                http.put_json(
+                    &format!(
+                        "/_matrix/client/v3/rooms/{}/send/m.room.message/t{n}",
+                        enc(&room)
+                    ),
+                    Some(&token),
+                    &json!({ "msgtype": "m.text", "body": "hi" }),
+                )
+                .await
+            }
+        };
+        // rc_message: a burst of 10, then 0.2/s.
+        for n in 0..10 {
+            send(alice.clone(), n).await.ok();
+        }
+        let r = send(alice.clone(), 10).await;
+        r.assert_error(429, &["M_LIMIT_EXCEEDED"]);
+        assert!(
+            r.json()["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0),
+            "{}",
+            r.text()
+        );
+        // Per user: Bob is not affected by Alice's sends.
+        http.post_json(
+            &format!("/_matrix/client/v3/join/{}", enc(&room)),
+            Some(&bob),
+            &json!({}),
+        )
+        .await
+        .ok();
+        send(bob.clone(), 11).await.ok();
+    })
+    .await;
+}

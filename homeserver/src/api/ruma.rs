@@ -110,6 +110,7 @@ where
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
+        let client_ip = services.rate_limits.client_ip(client_ip, &parts.headers);
 
         // Authenticate from the headers before reading the body, so an anonymous client, a bad
         // token or an unlisted server cannot make us read (up to the upload limit of) a body.

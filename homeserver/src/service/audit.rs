@@ -1,16 +1,26 @@
 //! The IG audit trail: services record security-relevant actions here, one line per call site.
 //!
-//! Recording never fails the caller's request (the action already happened), but a failure is
-//! logged at error level so it cannot go unnoticed. Policy denials go through `enforce`, which
-//! audits the denial and returns the client's `M_FORBIDDEN` in one step.
+//! A failed audit write fails the action it records: `record` returns the error and callers
+//! pass it on (`?`), so nothing the trail should show happens unrecorded without the client
+//! seeing a failure. Policy denials go through `enforce`, which audits the denial and returns
+//! the client's `M_FORBIDDEN` in one step (a failed write still denies, as a 500).
+//!
+//! Every `[audit] checkpoint_every` entries (and on the `checkpoint_interval` timer) the chain's
+//! head is signed with the audit key (`audit_checkpoint`), so a rewritten chain is detected.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use handover_compliance::{AuditRecord, BrokenAt, NewEntry, Outcome, Verifier};
+use handover_compliance::{
+    AuditRecord, Checkpoint, CheckpointChecker, NewEntry, Outcome, Verifier,
+};
 use handover_policy::{Decision, Denial};
 
+use super::audit_checkpoint::{self as cp, AuditPublicKey};
 use super::blocking;
+use super::keys::ServerKeys;
+use crate::config::AuditConfig;
 use crate::error::{Error, Result};
 use crate::store::audit::AuditStore;
 use crate::store::now_ms;
@@ -43,10 +53,49 @@ pub struct ChainStatus {
     pub entries: u64,
     /// Hash of the last entry; recorded elsewhere it lets a later check detect truncation.
     pub head: String,
+    /// Signed checkpoints checked (table and external file).
+    pub checkpoints: usize,
+    pub last_checkpoint_seq: i64,
+    /// Entries after the last checkpoint, vouched for by the keyless chain only.
+    pub unsigned_tail: i64,
+}
+
+/// The first thing verification found wrong: a chain entry, or a checkpoint (`checkpoint`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub seq: i64,
+    pub reason: String,
+    pub checkpoint: bool,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.checkpoint {
+            write!(
+                f,
+                "audit checkpoint at seq {} fails: {}",
+                self.seq, self.reason
+            )
+        } else {
+            write!(f, "audit chain broken at seq {}: {}", self.seq, self.reason)
+        }
+    }
+}
+
+/// Makes checkpoints: the audit key, how often, the external copy.
+struct Signer {
+    keys: ServerKeys,
+    every: i64,
+    /// The last checkpointed seq; held while one is made so two never race.
+    last: tokio::sync::Mutex<i64>,
 }
 
 pub struct AuditService {
     store: Arc<dyn AuditStore>,
+    signer: Option<Signer>,
+    /// Checks checkpoint signatures; without it checkpoints cannot be trusted and verify fails.
+    verify_key: Option<AuditPublicKey>,
+    checkpoint_file: Option<PathBuf>,
 }
 
 /// A new entry stamped now: `entry(actor, action, outcome).target(..).detail(..)`.
@@ -63,17 +112,118 @@ pub fn with_ip(e: NewEntry, ip: Option<IpAddr>) -> NewEntry {
 }
 
 impl AuditService {
+    /// A trail without checkpoints (tests).
     pub fn new(store: Arc<dyn AuditStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            signer: None,
+            verify_key: None,
+            checkpoint_file: None,
+        }
     }
 
-    /// Appends an entry once it is durable. Never fails the caller; a failure is logged loudly.
-    pub async fn record(&self, e: NewEntry) {
+    /// The server's trail: checkpoints signed with `keys` per `cfg`.
+    pub fn signing(
+        store: Arc<dyn AuditStore>,
+        keys: ServerKeys,
+        cfg: &AuditConfig,
+    ) -> Result<Self> {
+        let last = store.checkpoints()?.last().map(|c| c.seq).unwrap_or(0);
+        Ok(Self {
+            verify_key: Some(AuditPublicKey::of(&keys)),
+            signer: Some(Signer {
+                keys,
+                every: cfg.checkpoint_every.min(i64::MAX as u64) as i64,
+                last: tokio::sync::Mutex::new(last),
+            }),
+            checkpoint_file: cfg.checkpoint_file.clone(),
+            store,
+        })
+    }
+
+    /// For `handover audit verify`: checks checkpoints with `key` (and reads `cfg`'s file).
+    pub fn verifying(
+        store: Arc<dyn AuditStore>,
+        key: Option<AuditPublicKey>,
+        cfg: &AuditConfig,
+    ) -> Self {
+        Self {
+            store,
+            signer: None,
+            verify_key: key,
+            checkpoint_file: cfg.checkpoint_file.clone(),
+        }
+    }
+
+    /// Appends an entry once it is durable (and a checkpoint when one is due). A failure is
+    /// logged loudly and returned: the caller fails the action it was recording.
+    pub async fn record(&self, e: NewEntry) -> Result<()> {
         let store = self.store.clone();
         let action = e.action.clone();
-        if let Err(err) = blocking(move || Ok(store.append(e)?)).await {
-            tracing::error!(target: "handover::audit", action, error = %err, "AUDIT WRITE FAILED");
+        let rec = blocking(move || Ok(store.append(e)?))
+            .await
+            .inspect_err(|err| {
+                tracing::error!(target: "handover::audit", action, error = %err, "AUDIT WRITE FAILED");
+            })?;
+        if let Some(s) = &self.signer
+            && s.every > 0
+            && rec.seq - *s.last.lock().await >= s.every
+        {
+            self.checkpoint().await?;
         }
+        Ok(())
+    }
+
+    /// Signs the current head if it moved since the last checkpoint: the external file first
+    /// (fsync'd), then the table. Returns the new checkpoint, if one was made.
+    pub async fn checkpoint(&self) -> Result<Option<Checkpoint>> {
+        let Some(s) = &self.signer else {
+            return Ok(None);
+        };
+        let mut last = s.last.lock().await;
+        let store = self.store.clone();
+        let Some((seq, hash)) = blocking(move || Ok(store.head()?)).await? else {
+            return Ok(None);
+        };
+        if seq <= *last {
+            return Ok(None);
+        }
+        let c = cp::sign(&s.keys, seq, &hash, now_ms()).map_err(Error::internal)?;
+        let fail = |err: &Error| {
+            tracing::error!(target: "handover::audit", seq, error = %err, "AUDIT CHECKPOINT WRITE FAILED");
+        };
+        if let Some(path) = self.checkpoint_file.clone() {
+            let line = c.clone();
+            blocking(move || {
+                cp::append_line(&path, &line)
+                    .map_err(|e| Error::internal(format!("{}: {e}", path.display())))
+            })
+            .await
+            .inspect_err(fail)?;
+        }
+        let (store, row) = (self.store.clone(), c.clone());
+        blocking(move || Ok(store.append_checkpoint(&row)?))
+            .await
+            .inspect_err(fail)?;
+        *last = seq;
+        Ok(Some(c))
+    }
+
+    /// Signs a checkpoint every `every` while the server runs (when entries were added).
+    pub fn spawn_checkpoint_job(self: &Arc<Self>, every: std::time::Duration) {
+        if self.signer.is_none() || every.is_zero() {
+            return;
+        }
+        let audit = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                // Logged inside; the next tick retries.
+                let _ = audit.checkpoint().await;
+            }
+        });
     }
 
     /// Obeys a policy decision taken at `hook`: a denial is audited (rule, hook, target) and
@@ -88,7 +238,7 @@ impl AuditService {
         let Err(denial) = decision else {
             return Ok(());
         };
-        self.record_denial(&denial, hook, actor, target).await;
+        self.record_denial(&denial, hook, actor, target).await?;
         Err(Error::policy(&denial))
     }
 
@@ -100,27 +250,57 @@ impl AuditService {
         hook: &str,
         actor: &str,
         target: Option<&str>,
-    ) {
+    ) -> Result<()> {
         let mut e = entry(actor, action::POLICY_DENIAL, Outcome::Denied)
             .rule(&denial.rule)
             .detail("hook", hook);
         if let Some(t) = target {
             e = e.target(t);
         }
-        self.record(e).await;
+        self.record(e).await
     }
 
-    /// Verifies the whole stored chain: its status, or the first broken entry.
-    pub async fn verify(&self) -> Result<std::result::Result<ChainStatus, BrokenAt>> {
+    /// Verifies the whole stored chain and every checkpoint (table and external file): each
+    /// signature, then that the chain still has the signed hash at the signed seq. Returns the
+    /// status, or the first entry or checkpoint found broken.
+    pub async fn verify(&self) -> Result<std::result::Result<ChainStatus, Broken>> {
         let store = self.store.clone();
+        let (key, file) = (self.verify_key.clone(), self.checkpoint_file.clone());
         blocking(move || {
+            let mut checkpoints = store.checkpoints()?;
+            if let Some(path) = &file {
+                checkpoints.extend(cp::read_file(path).map_err(Error::internal)?);
+            }
+            let broken = |seq, reason| Broken {
+                seq,
+                reason,
+                checkpoint: true,
+            };
+            for c in &checkpoints {
+                let Some(key) = &key else {
+                    let why = "no audit key to check its signature (audit_signing.key missing; \
+                               pass --public-key)";
+                    return Ok(Err(broken(c.seq, why.into())));
+                };
+                if let Err(why) = cp::verify_signature(c, key) {
+                    return Ok(Err(broken(c.seq, why)));
+                }
+            }
             let mut v = Verifier::default();
+            let mut checker = CheckpointChecker::new(checkpoints);
             let mut after = 0;
             loop {
                 let page = store.read_after(after, PAGE)?;
                 for r in &page {
-                    if let Err(broken) = v.push(r) {
-                        return Ok(Err(broken));
+                    if let Err(b) = v.push(r) {
+                        return Ok(Err(Broken {
+                            seq: b.seq,
+                            reason: b.reason,
+                            checkpoint: false,
+                        }));
+                    }
+                    if let Err(b) = checker.observe(r) {
+                        return Ok(Err(broken(b.seq, b.reason)));
                     }
                 }
                 match page.last() {
@@ -128,9 +308,16 @@ impl AuditService {
                     _ => break,
                 }
             }
+            let summary = match checker.finish() {
+                Ok(s) => s,
+                Err(b) => return Ok(Err(broken(b.seq, b.reason))),
+            };
             Ok(Ok(ChainStatus {
                 entries: v.count(),
                 head: v.head().to_owned(),
+                checkpoints: summary.checkpoints,
+                last_checkpoint_seq: summary.last_checkpoint_seq,
+                unsigned_tail: summary.unsigned_tail,
             }))
         })
         .await

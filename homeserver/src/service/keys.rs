@@ -15,7 +15,12 @@ impl ServerKeys {
     /// Loads the key, creating it on first start. File format: `ed25519 <version> <base64 pkcs8>`,
     /// the same layout Synapse uses for its signing key file, so admins recognise it.
     pub fn load_or_generate(data_dir: &Path) -> anyhow::Result<Self> {
-        let path = data_dir.join("signing.key");
+        Self::load_or_generate_file(&data_dir.join("signing.key"), "server signing key")
+    }
+
+    /// As `load_or_generate`, for any key file (the audit key, `AUDIT_KEY_FILE`).
+    pub fn load_or_generate_file(path: &Path, what: &str) -> anyhow::Result<Self> {
+        let path = path.to_path_buf();
         if !path.exists() {
             let der = Ed25519KeyPair::generate();
             let version: String = ruma::TransactionId::new()
@@ -28,7 +33,7 @@ impl ServerKeys {
             let tmp = path.with_extension("tmp");
             write_private(&tmp, line.as_bytes())?;
             std::fs::rename(&tmp, &path)?;
-            tracing::info!(key_id = %format!("ed25519:{version}"), "generated server signing key");
+            tracing::info!(key_id = %format!("ed25519:{version}"), "generated {what}");
         }
         let text = std::fs::read_to_string(&path)?;
         let mut parts = text.split_whitespace();
@@ -51,7 +56,21 @@ impl ServerKeys {
     pub fn key_id(&self) -> String {
         format!("ed25519:{}", self.keypair.version())
     }
+
+    /// `ed25519:<version> <unpadded base64 public key>`: what `handover audit public-key`
+    /// prints and `handover audit verify --public-key` reads.
+    pub fn public_line(&self) -> String {
+        format!(
+            "{} {}",
+            self.key_id(),
+            STANDARD_NO_PAD.encode(self.keypair.public_key())
+        )
+    }
 }
+
+/// The audit checkpoint key's file in `data_dir`: separate from the federation key, which is
+/// rotated (and published) for other reasons (docs/GOVERNANCE.md, "Audit trail").
+pub const AUDIT_KEY_FILE: &str = "audit_signing.key";
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;

@@ -6,6 +6,7 @@ pub mod account_data;
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod audit_checkpoint;
 pub mod e2ee;
 pub mod ephemeral;
 pub mod federation;
@@ -187,7 +188,11 @@ impl Services {
         };
         let store = Arc::new(store);
         let uiaa = Arc::new(uiaa::UiaaService::default());
-        let audit = Arc::new(audit::AuditService::new(store.clone()));
+        let audit = Arc::new(audit::AuditService::signing(
+            store.clone(),
+            audit_checkpoint::load_or_generate(&config.data_dir).map_err(Error::internal)?,
+            &config.audit,
+        )?);
         let users = Arc::new(users::UserService::new(
             config.clone(),
             store.clone(),

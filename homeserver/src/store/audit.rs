@@ -1,6 +1,6 @@
 //! Storage seam for the audit trail: append one entry to the chain, read entries back in order.
 
-use handover_compliance::{AuditRecord, NewEntry};
+use handover_compliance::{AuditRecord, Checkpoint, NewEntry};
 
 use super::StoreResult;
 
@@ -19,4 +19,12 @@ pub trait AuditStore: Send + Sync {
         after_seq: i64,
         limit: usize,
     ) -> StoreResult<Vec<AuditRecord>>;
+
+    // Signed checkpoints of the chain (`handover_compliance::checkpoint`).
+    /// The last entry's (seq, hash), if any.
+    fn head(&self) -> StoreResult<Option<(i64, String)>>;
+    /// Stores a checkpoint; one already stored for the same seq is kept (returns false).
+    fn append_checkpoint(&self, c: &Checkpoint) -> StoreResult<bool>;
+    /// Every checkpoint in seq order (a few per day: small).
+    fn checkpoints(&self) -> StoreResult<Vec<Checkpoint>>;
 }

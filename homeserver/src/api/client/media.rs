@@ -15,11 +15,13 @@ use ruma::api::client::media::{create_content, create_content_async, create_mxc_
 use crate::api::ruma::Ruma;
 use crate::error::Result;
 use crate::service::Services;
+use crate::service::rate_limit::UserAction;
 
 pub async fn upload(
     s: Services,
     req: Ruma<create_content::v3::Request>,
 ) -> Result<create_content::v3::Response> {
+    (s.rate_limits).check_user(UserAction::Upload, req.user_id().as_str())?;
     let user = req.user_id().clone();
     let body = req.body;
     let uri = s
@@ -33,6 +35,7 @@ pub async fn create(
     s: Services,
     req: Ruma<create_mxc_uri::v1::Request>,
 ) -> Result<create_mxc_uri::v1::Response> {
+    (s.rate_limits).check_user(UserAction::Upload, req.user_id().as_str())?;
     let (uri, expires_at) = s.media.create_pending(req.user_id())?;
     let mut res = create_mxc_uri::v1::Response::new(uri);
     res.unused_expires_at = Some(expires_at);

@@ -9,6 +9,7 @@ use crate::api::ruma::Ruma;
 use crate::error::{Error, Result};
 use crate::service::Services;
 use crate::service::filter::parse_token;
+use crate::service::rate_limit::UserAction;
 use crate::service::rooms::format::{Viewer, to_raw};
 
 fn viewer<T>(req: &Ruma<T>) -> Viewer<'_> {
@@ -22,6 +23,7 @@ pub async fn join_by_id(
     s: Services,
     req: Ruma<join_room_by_id::v3::Request>,
 ) -> Result<join_room_by_id::v3::Response> {
+    (s.rate_limits).check_user(UserAction::Join, req.user_id().as_str())?;
     s.rooms
         .join(&req.room_id, req.user_id(), req.reason.clone())
         .await?;
@@ -32,6 +34,7 @@ pub async fn join_by_id_or_alias(
     s: Services,
     req: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> Result<join_room_by_id_or_alias::v3::Response> {
+    (s.rate_limits).check_user(UserAction::Join, req.user_id().as_str())?;
     // An alias on another server is resolved through that server, which also names the servers
     // in the room to join through.
     let (room_id, mut via) = match <&ruma::RoomId>::try_from(&*req.room_id_or_alias) {
@@ -52,6 +55,7 @@ pub async fn invite(
     let invite_user::v3::InvitationRecipient::UserId(target) = &req.recipient else {
         return Err(Error::forbidden("Third-party invites are not supported"));
     };
+    (s.rate_limits).check_user(UserAction::Invite, req.user_id().as_str())?;
     s.rooms
         .invite(
             &req.room_id,

@@ -10,6 +10,7 @@ use crate::api::ruma::Ruma;
 use crate::error::{Error, Result};
 use crate::service::Services;
 use crate::service::filter::parse_token;
+use crate::service::rate_limit::UserAction;
 use crate::service::rooms::EventSpec;
 use crate::service::rooms::format::{Viewer, to_raw};
 use crate::store::rooms::Direction;
@@ -33,6 +34,7 @@ pub async fn send(
     s: Services,
     req: Ruma<send_message_event::v3::Request>,
 ) -> Result<send_message_event::v3::Response> {
+    (s.rate_limits).check_user(UserAction::Message, req.user_id().as_str())?;
     let content: serde_json::Value = serde_json::from_str(req.body.body.json().get())
         .map_err(|e| Error::bad_json(format!("Invalid content: {e}")))?;
     if !content.is_object() {

@@ -7,6 +7,7 @@ use ruma::room::RoomType;
 use crate::api::ruma::Ruma;
 use crate::error::{Error, Result};
 use crate::service::Services;
+use crate::service::rate_limit::UserAction;
 use crate::service::rooms::CreateRoomParams;
 use crate::service::rooms::create::Preset;
 
@@ -30,6 +31,7 @@ pub async fn create_room(
     req: Ruma<create_room::v3::Request>,
 ) -> Result<create_room::v3::Response> {
     use create_room::v3::RoomPreset;
+    (s.rate_limits).check_user(UserAction::RoomCreation, req.user_id().as_str())?;
     let preset = match &req.preset {
         None => None,
         Some(RoomPreset::PrivateChat) => Some(Preset::PrivateChat),

@@ -10,8 +10,9 @@ use crate::api::ruma::Ruma;
 use crate::error::{Error, Result};
 use crate::service::Services;
 
-/// Most servers one notary request may ask about.
-const MAX_NOTARY_SERVERS: usize = 100;
+/// Most servers one (unauthenticated) notary request may ask about: each may cost a key fetch
+/// or an audited refusal. Synapse's own key queries ask for a handful at a time.
+const MAX_NOTARY_SERVERS: usize = 20;
 
 pub async fn server_keys(
     s: Services,

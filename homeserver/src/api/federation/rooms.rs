@@ -23,6 +23,7 @@ pub async fn send_transaction(
     req: Ruma<send_transaction_message::v1::Request>,
 ) -> Result<send_transaction_message::v1::Response> {
     let origin = origin(&req)?;
+    s.rate_limits.check_federation_send(origin.as_str())?;
     if req.body.origin != origin {
         return Err(Error::forbidden(
             "the transaction's origin is not the signing server",

@@ -103,7 +103,7 @@ impl AdminService {
         if let Some(t) = target {
             e = e.target(t);
         }
-        self.audit.record(e.detail("attempted", what)).await;
+        self.audit.record(e.detail("attempted", what)).await?;
         Err(Error::forbidden("You are not a server admin"))
     }
 
@@ -114,12 +114,13 @@ impl AdminService {
         what: &str,
         target: &str,
         detail: Option<(&str, serde_json::Value)>,
-    ) {
+    ) -> Result<()> {
         let mut e = entry(who.user_id.as_str(), what, Outcome::Success).target(target);
         if let Some((k, v)) = detail {
             e = e.detail(k, v);
         }
-        self.audit.record(e).await;
+        // A failed audit write fails the call it records (docs/GOVERNANCE.md).
+        self.audit.record(e).await
     }
 
     /// Admin calls act on accounts of this server only.

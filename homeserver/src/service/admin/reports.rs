@@ -37,7 +37,8 @@ impl AdminService {
             });
         }
         let server = self.users.server_name().to_owned();
-        self.audited(who, action::REPORTS_LIST, &server, None).await;
+        self.audited(who, action::REPORTS_LIST, &server, None)
+            .await?;
         Ok((out, total))
     }
 
@@ -80,7 +81,7 @@ impl AdminService {
         let event = json.and_then(|j| serde_json::from_str(&j).ok());
         let d = ("event_id", report.event_id.clone().into());
         self.audited(who, action::REPORT_GET, &target, Some(d))
-            .await;
+            .await?;
         let (room_name, canonical_alias) = self.room_labels(&report.room_id).await;
         let labelled = LabelledReport {
             report,
@@ -107,7 +108,7 @@ impl AdminService {
         // What the report was about stays in the trail after the report itself is gone.
         let d = json_detail(&r);
         self.audited(who, action::REPORT_DELETE, &target, Some(("report", d)))
-            .await;
+            .await?;
         Ok(())
     }
 }

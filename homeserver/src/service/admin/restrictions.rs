@@ -28,7 +28,7 @@ impl AdminService {
         self.apply_lock(user_id, locked).await?;
         let d = ("locked", locked.into());
         self.audited(who, action::USER_LOCK, user_id.as_str(), Some(d))
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -55,7 +55,7 @@ impl AdminService {
         r.set(user_id, flags);
         let d = ("suspended", suspended.into());
         self.audited(who, action::USER_SUSPEND, user_id.as_str(), Some(d))
-            .await;
+            .await?;
         Ok(())
     }
 

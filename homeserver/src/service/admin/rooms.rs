@@ -181,7 +181,7 @@ impl AdminService {
             .take(usize::try_from(q.limit).unwrap_or(usize::MAX))
             .collect();
         let server = self.users.server_name().to_owned();
-        self.audited(who, action::ROOMS_LIST, &server, None).await;
+        self.audited(who, action::ROOMS_LIST, &server, None).await?;
         Ok((page, total))
     }
 
@@ -199,7 +199,7 @@ impl AdminService {
         let row = self.room_row(room_id).await?;
         let s = self.summary(row).await?;
         self.audited(who, action::ROOM_GET, room_id.as_str(), None)
-            .await;
+            .await?;
         Ok(s)
     }
 
@@ -214,7 +214,7 @@ impl AdminService {
             .map(|m| m.user_id)
             .collect();
         self.audited(who, action::ROOM_MEMBERS, room_id.as_str(), None)
-            .await;
+            .await?;
         Ok(members)
     }
 
@@ -238,7 +238,7 @@ impl AdminService {
             })
             .collect();
         self.audited(who, action::ROOM_STATE, room_id.as_str(), None)
-            .await;
+            .await?;
         Ok(events)
     }
 }

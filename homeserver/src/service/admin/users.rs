@@ -44,7 +44,7 @@ impl AdminService {
         let store = self.store.clone();
         let page = blocking(move || Ok(store.list_users(&q)?)).await?;
         let server = self.users.server_name().to_owned();
-        self.audited(who, action::USERS_LIST, &server, None).await;
+        self.audited(who, action::USERS_LIST, &server, None).await?;
         Ok(page)
     }
 
@@ -55,7 +55,7 @@ impl AdminService {
         let d = self.load_details(user_id).await?;
         let d = d.ok_or_else(|| Error::not_found("User not found"))?;
         self.audited(who, action::USER_GET, user_id.as_str(), None)
-            .await;
+            .await?;
         Ok(d)
     }
 
@@ -171,7 +171,7 @@ impl AdminService {
             "locked": up.locked,
         });
         self.audited(who, what, user_id.as_str(), Some(("changed", changed)))
-            .await;
+            .await?;
         let d = self.load_details(user_id).await?;
         Ok((
             created,
@@ -214,7 +214,7 @@ impl AdminService {
             user_id.as_str(),
             Some(("erase", erase.into())),
         )
-        .await;
+        .await?;
         Ok(())
     }
 
@@ -233,7 +233,7 @@ impl AdminService {
             .await?;
         let d = ("logout_devices", logout_devices.into());
         self.audited(who, action::USER_RESET_PASSWORD, user_id.as_str(), Some(d))
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -254,7 +254,7 @@ impl AdminService {
             .await?;
         let d = ("admin", admin.into());
         self.audited(who, action::USER_SET_ADMIN, user_id.as_str(), Some(d))
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -267,7 +267,7 @@ impl AdminService {
         }
         let devices = self.users.list_devices(user_id).await?;
         self.audited(who, action::USER_DEVICES, user_id.as_str(), None)
-            .await;
+            .await?;
         Ok(devices)
     }
 
@@ -284,7 +284,7 @@ impl AdminService {
         self.users.admin_delete_devices(user_id, device_ids).await?;
         let d = ("device_ids", ids.into());
         self.audited(who, action::USER_DEVICES_DELETE, user_id.as_str(), Some(d))
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -293,7 +293,7 @@ impl AdminService {
             .await?;
         let devices = self.users.whois(who, user_id).await?;
         self.audited(who, action::USER_WHOIS, user_id.as_str(), None)
-            .await;
+            .await?;
         Ok(devices)
     }
 
@@ -303,7 +303,7 @@ impl AdminService {
         self.require_local(user_id)?;
         let rooms = self.rooms.joined_rooms(user_id).await?;
         self.audited(who, action::USER_JOINED_ROOMS, user_id.as_str(), None)
-            .await;
+            .await?;
         Ok(rooms)
     }
 }
@@ -325,7 +325,7 @@ impl AdminService {
         );
         self.audit
             .record(e.target(user_id.as_str()).detail("admin", admin))
-            .await;
+            .await?;
         Ok(user_id)
     }
 }

@@ -48,6 +48,52 @@ fn parse_key(
     Ok((public, json))
 }
 
+/// Checks `signatures[signer][key_id]` on `obj` against the ed25519 key `public` (unpadded
+/// base64), over the canonical JSON without `signatures` and `unsigned`, as the spec signs.
+pub(super) fn verify_signature(
+    obj: &Value,
+    signer: &str,
+    key_id: &str,
+    public: &str,
+) -> std::result::Result<(), String> {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    use ruma::signatures::{
+        SigningKeyAlgorithm, to_canonical_json_string_for_signing, verify_canonical_json_bytes,
+    };
+    let b64 = |s: &str| STANDARD_NO_PAD.decode(s.trim_end_matches('='));
+    let sig = obj["signatures"][signer][key_id]
+        .as_str()
+        .ok_or_else(|| format!("no signature by {signer} with {key_id}"))?;
+    let sig = b64(sig).map_err(|_| format!("signature {key_id} is not base64"))?;
+    let public = b64(public).map_err(|_| format!("key {key_id} is not base64"))?;
+    let obj: ruma::CanonicalJsonObject =
+        serde_json::from_value(obj.clone()).map_err(|e| format!("not canonical JSON: {e}"))?;
+    let canonical = to_canonical_json_string_for_signing(&obj).map_err(|e| e.to_string())?;
+    verify_canonical_json_bytes(
+        &SigningKeyAlgorithm::Ed25519,
+        &public,
+        &sig,
+        canonical.as_bytes(),
+    )
+    .map_err(|_| format!("invalid signature {key_id} by {signer}"))
+}
+
+/// 400 `M_INVALID_SIGNATURE` (not a ruma `ErrorKind` variant: built from its errcode).
+fn invalid_signature(message: String) -> Error {
+    let kind = serde_json::from_value(json!({ "errcode": "M_INVALID_SIGNATURE" }))
+        .unwrap_or(ruma::api::error::ErrorKind::InvalidParam);
+    Error::new(http::StatusCode::BAD_REQUEST, kind, message)
+}
+
+/// A self-signing or user-signing key must be signed by the master key (the one uploaded with
+/// it, else the stored one).
+fn check_signed_by_master(json: &str, user: &UserId, master: &str, name: &str) -> Result<()> {
+    let v: Value = serde_json::from_str(json).map_err(Error::internal)?;
+    verify_signature(&v, user.as_str(), &format!("ed25519:{master}"), master)
+        .map_err(|e| invalid_signature(format!("{name} is not signed by the master key: {e}")))
+}
+
 /// The key without its signatures and unsigned data: what a signature covers.
 fn signed_part(v: &Value) -> Value {
     let mut v = v.clone();
@@ -82,12 +128,24 @@ impl KeyService {
         if !has_master && keys.is_empty() {
             return Err(Error::missing_param("A master key must be uploaded first"));
         }
+        let master = keys
+            .first()
+            .map(|(_, p, _)| p.clone())
+            .or_else(|| {
+                existing
+                    .iter()
+                    .find(|(t, _)| t == "master")
+                    .and_then(|(_, j)| public_key_of(j.json().get()))
+            })
+            .ok_or_else(|| Error::internal("stored master key has no key"))?;
         if let Some(k) = &req.self_signing_key {
             let (public, json) = parse_key(k, user, KeyUsage::SelfSigning, "self_signing_key")?;
+            check_signed_by_master(&json, user, &master, "self_signing_key")?;
             keys.push(("self_signing".to_owned(), public, json));
         }
         if let Some(k) = &req.user_signing_key {
             let (public, json) = parse_key(k, user, KeyUsage::UserSigning, "user_signing_key")?;
+            check_signed_by_master(&json, user, &master, "user_signing_key")?;
             keys.push(("user_signing".to_owned(), public, json));
         }
         if keys.is_empty() {
@@ -214,6 +272,46 @@ impl KeyService {
                 format!("No new signature by {signer}"),
             )));
         }
+        // Every new signature must verify with the signer's key it names: one of their devices
+        // (`ed25519:<device id>`) or cross-signing keys (`ed25519:<public key>`).
+        for (_, _, sig_id, _) in &new {
+            let Some(name) = sig_id.strip_prefix("ed25519:") else {
+                return Ok(Err((
+                    "M_INVALID_SIGNATURE",
+                    format!("{sig_id}: not ed25519"),
+                )));
+            };
+            let Some(public) = self.signer_key(signer, name).await? else {
+                return Ok(Err((
+                    "M_INVALID_SIGNATURE",
+                    format!("{sig_id} is not a key of {signer}"),
+                )));
+            };
+            if let Err(e) = verify_signature(&uploaded, signer.as_str(), sig_id, &public) {
+                return Ok(Err(("M_INVALID_SIGNATURE", e)));
+            }
+        }
         Ok(Ok(new))
+    }
+
+    /// The public ed25519 key `signer` signs with as `ed25519:<name>`: their device `name`'s
+    /// key, or their cross-signing key whose public key is `name`.
+    async fn signer_key(&self, signer: &UserId, name: &str) -> Result<Option<String>> {
+        let store = self.store.clone();
+        let (u, n) = (signer.to_string(), name.to_owned());
+        blocking(move || {
+            if let Some(d) = store.device_keys(&u, &n)? {
+                let v: Value = serde_json::from_str(&d).map_err(Error::internal)?;
+                if let Some(k) = v["keys"][format!("ed25519:{n}")].as_str() {
+                    return Ok(Some(k.to_owned()));
+                }
+            }
+            Ok(store
+                .cross_signing_keys(&u)?
+                .into_iter()
+                .any(|(_, j)| public_key_of(&j).as_deref() == Some(n.as_str()))
+                .then_some(n))
+        })
+        .await
     }
 }

@@ -270,8 +270,46 @@ async fn to_device_is_delivered_once_and_deleted_after_ack() {
     assert!(sync(&s, &bob, Some(&t0)).await.to_device.events.is_empty());
 }
 
-pub(super) fn cross_signing_key(user: &str, usage: &str, public: &str) -> Value {
+/// A real ed25519 key named `name` (the same name gives the same key); its version is its
+/// public key, as cross-signing key ids are.
+pub(super) fn test_key(name: &str) -> ruma::signatures::Ed25519KeyPair {
+    use ruma::signatures::Ed25519KeyPair;
+    use sha2::Digest;
+    // PKCS#8 v1 for an ed25519 seed: fixed prefix, then the 32-byte seed.
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20,
+    ];
+    der.extend_from_slice(&sha2::Sha256::digest(name.as_bytes()));
+    let kp = Ed25519KeyPair::from_der(&der, String::new()).unwrap();
+    let public =
+        ruma::serde::Base64::<ruma::serde::base64::Standard>::new(kp.public_key().to_vec());
+    Ed25519KeyPair::from_der(&der, public.encode()).unwrap()
+}
+
+/// The public key (unpadded base64) of `test_key(name)`.
+pub(super) fn pk(name: &str) -> String {
+    test_key(name).version().to_owned()
+}
+
+/// Adds `signer`'s signature with `test_key(name)` to `v`.
+pub(super) fn sign_as(v: &mut Value, signer: &str, name: &str) {
+    let mut obj: ruma::CanonicalJsonObject = serde_json::from_value(v.clone()).unwrap();
+    ruma::signatures::sign_json(signer, &test_key(name), &mut obj).unwrap();
+    *v = serde_json::to_value(obj).unwrap();
+}
+
+/// An unsigned cross-signing key holding `test_key(name)`.
+pub(super) fn cross_signing_key(user: &str, usage: &str, name: &str) -> Value {
+    let public = pk(name);
     json!({ "user_id": user, "usage": [usage], "keys": { format!("ed25519:{public}"): public } })
+}
+
+/// A cross-signing key signed by the master key `test_key(master)`.
+pub(super) fn cross_signing_key_by(user: &str, usage: &str, name: &str, master: &str) -> Value {
+    let mut v = cross_signing_key(user, usage, name);
+    sign_as(&mut v, user, master);
+    v
 }
 
 pub(super) fn password(user: &str, session: Option<String>) -> AuthData {
@@ -288,7 +326,12 @@ async fn cross_signing_needs_uia_once_a_master_key_exists() {
     let u = alice.user_id.as_str();
     let mut req = upload_signing_keys::v3::Request::new();
     req.master_key = Some(raw(cross_signing_key(u, "master", "MASTER1")));
-    req.self_signing_key = Some(raw(cross_signing_key(u, "self_signing", "SELF1")));
+    req.self_signing_key = Some(raw(cross_signing_key_by(
+        u,
+        "self_signing",
+        "SELF1",
+        "MASTER1",
+    )));
     // First upload (bootstrap): no UIA.
     s.e2ee
         .upload_signing_keys(&alice, req.clone())
@@ -313,7 +356,8 @@ async fn cross_signing_needs_uia_once_a_master_key_exists() {
     let master: Value = res.master_keys[&alice.user_id]
         .deserialize_as_unchecked()
         .unwrap();
-    assert_eq!(master["keys"]["ed25519:MASTER2"], "MASTER2");
+    let m2 = pk("MASTER2");
+    assert_eq!(master["keys"][format!("ed25519:{m2}")], m2.as_str());
 }
 
 #[tokio::test]
@@ -325,12 +369,19 @@ async fn uploaded_signatures_merge_into_query() {
     let u = alice.user_id.as_str();
     let mut req = upload_signing_keys::v3::Request::new();
     req.master_key = Some(raw(cross_signing_key(u, "master", "MASTER")));
-    req.self_signing_key = Some(raw(cross_signing_key(u, "self_signing", "SELF")));
+    req.self_signing_key = Some(raw(cross_signing_key_by(
+        u,
+        "self_signing",
+        "SELF",
+        "MASTER",
+    )));
     s.e2ee.upload_signing_keys(&alice, req).await.unwrap();
 
     let mut signed = device_keys(&alice, "curve_key");
-    signed["signatures"][u]["ed25519:SELF"] = "cross_sig".into();
+    sign_as(&mut signed, u, "SELF");
+    let self_sig = format!("ed25519:{}", pk("SELF"));
     let mut keys = upload_signatures::v3::SignedKeys::new();
+    let signed_sig = signed["signatures"][u][&self_sig].clone();
     keys.add_device_keys(alice.device_id.clone(), raw(signed));
     keys.add_device_keys("NOSUCHDEVICE".into(), raw(json!({ "signatures": {} })));
     let res = s
@@ -351,7 +402,7 @@ async fn uploaded_signatures_merge_into_query() {
     let dk: Value = res.device_keys[&alice.user_id][&alice.device_id]
         .deserialize_as_unchecked()
         .unwrap();
-    assert_eq!(dk["signatures"][u]["ed25519:SELF"], "cross_sig");
+    assert_eq!(dk["signatures"][u][&self_sig], signed_sig);
     assert_eq!(
         dk["signatures"][u][format!("ed25519:{}", alice.device_id)],
         "self_sig"
@@ -359,4 +410,73 @@ async fn uploaded_signatures_merge_into_query() {
     // Bob never sees Alice's user-signing key; Alice's self-signing key is public.
     assert!(res.self_signing_keys.contains_key(&alice.user_id));
     assert!(res.user_signing_keys.is_empty());
+}
+
+#[tokio::test]
+async fn cross_signing_signatures_are_verified() {
+    let (s, _d) = test_services();
+    let (alice, _) = test_login(&s.users, "alice", PASSWORD).await;
+    upload(&s, &alice, &[], None).await;
+    let u = alice.user_id.as_str();
+    // A self-signing key not signed by the master key: 400 M_INVALID_SIGNATURE, nothing stored.
+    let mut req = upload_signing_keys::v3::Request::new();
+    req.master_key = Some(raw(cross_signing_key(u, "master", "MASTER")));
+    req.self_signing_key = Some(raw(cross_signing_key_by(
+        u,
+        "self_signing",
+        "SELF",
+        "OTHER",
+    )));
+    let err = s.e2ee.upload_signing_keys(&alice, req).await.unwrap_err();
+    assert_eq!(
+        kind(&err).map(|k| k.errcode().to_string()).as_deref(),
+        Some("M_INVALID_SIGNATURE"),
+        "{err}"
+    );
+    let mut req = upload_signing_keys::v3::Request::new();
+    req.master_key = Some(raw(cross_signing_key(u, "master", "MASTER")));
+    req.self_signing_key = Some(raw(cross_signing_key_by(
+        u,
+        "self_signing",
+        "SELF",
+        "MASTER",
+    )));
+    s.e2ee.upload_signing_keys(&alice, req).await.unwrap();
+
+    // A signature that names the self-signing key but was made by another key: a failure.
+    let mut forged = device_keys(&alice, "curve_key");
+    sign_as(&mut forged, u, "NOT_SELF");
+    let sig = forged["signatures"][u][format!("ed25519:{}", pk("NOT_SELF"))].clone();
+    forged["signatures"][u] = json!({ format!("ed25519:{}", pk("SELF")): sig });
+    // A signature by a key alice does not have: a failure too.
+    let mut unknown = cross_signing_key(u, "master", "MASTER");
+    sign_as(&mut unknown, u, "NOT_SELF");
+    let mut keys = upload_signatures::v3::SignedKeys::new();
+    keys.add_device_keys(alice.device_id.clone(), raw(forged));
+    keys.add_cross_signing_keys(pk("MASTER").into(), raw(unknown));
+    let res = s
+        .e2ee
+        .upload_signatures(
+            &alice,
+            upload_signatures::v3::Request::new(BTreeMap::from([(alice.user_id.clone(), keys)])),
+        )
+        .await
+        .unwrap();
+    let failures = &res.failures[&alice.user_id];
+    for id in [alice.device_id.as_str(), pk("MASTER").as_str()] {
+        let f = serde_json::to_value(&failures[id]).unwrap();
+        assert_eq!(f["errcode"], "M_INVALID_SIGNATURE", "{f}");
+    }
+    let mut q = get_keys::v3::Request::new();
+    q.device_keys.insert(alice.user_id.clone(), vec![]);
+    let res = s.e2ee.query_keys(&alice, q).await.unwrap();
+    let dk: Value = res.device_keys[&alice.user_id][&alice.device_id]
+        .deserialize_as_unchecked()
+        .unwrap();
+    assert!(
+        dk["signatures"][u]
+            .get(format!("ed25519:{}", pk("SELF")))
+            .is_none(),
+        "{dk}"
+    );
 }

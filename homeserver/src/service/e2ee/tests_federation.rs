@@ -13,7 +13,9 @@ use ruma::to_device::DeviceIdOrAllDevices;
 use ruma::{OneTimeKeyAlgorithm, OwnedServerName, OwnedUserId};
 use serde_json::{Value, json};
 
-use super::tests::{PASSWORD, cross_signing_key, device_keys, raw, upload};
+use super::tests::{
+    PASSWORD, cross_signing_key, cross_signing_key_by, device_keys, pk, raw, sign_as, upload,
+};
 use crate::service::federation::fanout::RecordingSink;
 use crate::service::test_util::{remote_join, room};
 use crate::service::users::{Session, test_login};
@@ -50,8 +52,18 @@ async fn cross_sign(s: &Services, who: &Session) {
     let u = who.user_id.as_str();
     let mut req = upload_signing_keys::v3::Request::new();
     req.master_key = Some(raw(cross_signing_key(u, "master", "MASTER")));
-    req.self_signing_key = Some(raw(cross_signing_key(u, "self_signing", "SELF")));
-    req.user_signing_key = Some(raw(cross_signing_key(u, "user_signing", "USER")));
+    req.self_signing_key = Some(raw(cross_signing_key_by(
+        u,
+        "self_signing",
+        "SELF",
+        "MASTER",
+    )));
+    req.user_signing_key = Some(raw(cross_signing_key_by(
+        u,
+        "user_signing",
+        "USER",
+        "MASTER",
+    )));
     s.e2ee.upload_signing_keys(who, req).await.unwrap();
 }
 
@@ -73,9 +85,11 @@ async fn other_servers_get_keys_without_names_or_foreign_signatures() {
     cross_sign(&s, &bob).await;
     // Bob verifies Alice: his user-signing signature on her master key.
     let mut master = cross_signing_key(alice.user_id.as_str(), "master", "MASTER");
-    master["signatures"] = json!({ bob.user_id.as_str(): { "ed25519:USER": "bob_sig" } });
+    sign_as(&mut master, bob.user_id.as_str(), "USER");
+    let user_sig = format!("ed25519:{}", pk("USER"));
+    let bob_sig = master["signatures"][bob.user_id.as_str()][&user_sig].clone();
     let mut keys = upload_signatures::v3::SignedKeys::new();
-    keys.add_cross_signing_keys("MASTER".into(), raw(master));
+    keys.add_cross_signing_keys(pk("MASTER").into(), raw(master));
     let req = upload_signatures::v3::Request::new(BTreeMap::from([(alice.user_id.clone(), keys)]));
     let res = s.e2ee.upload_signatures(&bob, req).await.unwrap();
     assert!(res.failures.is_empty(), "{:?}", res.failures);
@@ -113,10 +127,7 @@ async fn other_servers_get_keys_without_names_or_foreign_signatures() {
     let m: Value = local.master_keys[&alice.user_id]
         .deserialize_as_unchecked()
         .unwrap();
-    assert_eq!(
-        m["signatures"][bob.user_id.as_str()]["ed25519:USER"],
-        "bob_sig"
-    );
+    assert_eq!(m["signatures"][bob.user_id.as_str()][&user_sig], bob_sig);
 
     // /user/devices: the devices, a stream id that moves with the list, the public keys.
     let devices = s
@@ -213,7 +224,7 @@ async fn key_changes_are_announced_to_servers_sharing_a_room() {
     let sent = sink.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].1, "m.signing_key_update");
-    assert!(sent[0].2["master_key"]["keys"]["ed25519:MASTER"].is_string());
+    assert!(sent[0].2["master_key"]["keys"][format!("ed25519:{}", pk("MASTER"))].is_string());
     assert!(sent[0].2["self_signing_key"].is_object());
     assert!(sent[0].2.get("user_signing_key").is_none());
 
@@ -221,7 +232,12 @@ async fn key_changes_are_announced_to_servers_sharing_a_room() {
     sink.clear();
     let mut req = upload_signing_keys::v3::Request::new();
     let u = alice.user_id.as_str();
-    req.user_signing_key = Some(raw(cross_signing_key(u, "user_signing", "USER2")));
+    req.user_signing_key = Some(raw(cross_signing_key_by(
+        u,
+        "user_signing",
+        "USER2",
+        "MASTER",
+    )));
     req.auth = Some(super::tests::password(u, None));
     let _ = s.e2ee.upload_signing_keys(&alice, req).await;
     assert!(
@@ -233,7 +249,9 @@ async fn key_changes_are_announced_to_servers_sharing_a_room() {
     // The self-signing key signs the device: the device's new keys go out.
     sink.clear();
     let mut signed = device_keys(&alice, "curve_key");
-    signed["signatures"][u]["ed25519:SELF"] = "cross_sig".into();
+    sign_as(&mut signed, u, "SELF");
+    let self_sig = format!("ed25519:{}", pk("SELF"));
+    let cross_sig = signed["signatures"][u][&self_sig].clone();
     let mut keys = upload_signatures::v3::SignedKeys::new();
     keys.add_device_keys(alice.device_id.clone(), raw(signed));
     let req = upload_signatures::v3::Request::new(BTreeMap::from([(alice.user_id.clone(), keys)]));
@@ -241,10 +259,7 @@ async fn key_changes_are_announced_to_servers_sharing_a_room() {
     let sent = sink.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].1, "m.device_list_update");
-    assert_eq!(
-        sent[0].2["keys"]["signatures"][u]["ed25519:SELF"],
-        "cross_sig"
-    );
+    assert_eq!(sent[0].2["keys"]["signatures"][u][&self_sig], cross_sig);
 
     // Logging out deletes the device: the other server hears it is gone.
     sink.clear();

@@ -16,23 +16,37 @@ use crate::store::now_ms;
 /// The audit action of a federation refusal.
 pub const ACTION_FEDERATION_DENIAL: &str = "federation.denial";
 
-/// A refused peer is audited at most once per this many ms per (peer, direction, purpose);
-/// the next entry counts the refusals in between. Unauthenticated senders cannot flood the trail.
+/// Refusals are audited at most once per this many ms per (source, direction, purpose); the
+/// next entry counts the refusals in between. The source is the requester's address when there
+/// is one (inbound requests, the notary): the origin an unauthenticated sender claims is free to
+/// vary, its address is not. Without an address (our own outbound calls) it is the peer.
 const AUDIT_EVERY_MS: i64 = 60_000;
+/// At most this many refusal entries per window over all sources (many addresses); the rest are
+/// counted into the next entry (`suppressed_other`).
+const MAX_AUDITS_PER_WINDOW: u32 = 30;
 /// Bound on the suppression table (cleared when exceeded).
 const MAX_TRACKED: usize = 10_000;
 
-/// (peer, direction, purpose) -> (last audited at, refusals not audited since).
+/// (source, direction, purpose) -> (last audited at, refusals not audited since).
 type RecentDenials = HashMap<(String, Direction, String), (i64, u64)>;
 
 /// (room, peer, direction) already audited as unlisted in that room.
 type RoomDenials = HashSet<(String, String, Direction)>;
 
+#[derive(Default)]
+struct Suppression {
+    recent: RecentDenials,
+    /// Start of the current global window, entries in it, refusals dropped by the global cap.
+    window_start: i64,
+    in_window: u32,
+    dropped: u64,
+}
+
 pub struct PeerGate {
     policy: Arc<dyn Policy>,
     audit: Arc<AuditService>,
     own: String,
-    recent: Mutex<RecentDenials>,
+    recent: Mutex<Suppression>,
     in_rooms: Mutex<RoomDenials>,
 }
 
@@ -42,7 +56,7 @@ impl PeerGate {
             policy,
             audit,
             own,
-            recent: Mutex::new(HashMap::new()),
+            recent: Mutex::new(Suppression::default()),
             in_rooms: Mutex::new(HashSet::new()),
         }
     }
@@ -70,7 +84,11 @@ impl PeerGate {
             rule = %denial.rule,
             "federation refused"
         );
-        if let Some(suppressed) = self.should_audit(server_name, direction, purpose) {
+        let source = match ip {
+            Some(ip) => format!("ip:{ip}"),
+            None => format!("peer:{server_name}"),
+        };
+        if let Some((suppressed, other)) = self.should_audit(&source, direction, purpose) {
             // Inbound: the peer is the (claimed, unverified) actor; outbound: we are.
             let actor = match direction {
                 Direction::Inbound => server_name,
@@ -82,10 +100,18 @@ impl PeerGate {
                 .detail("hook", "check_federation_peer")
                 .detail("direction", direction.as_str())
                 .detail("purpose", purpose);
+            if direction == Direction::Inbound {
+                // Refused before its signature is checked: the origin is only claimed.
+                e = e.detail("origin_verified", false);
+            }
             if suppressed > 0 {
                 e = e.detail("suppressed_since_last", suppressed);
             }
-            self.audit.record(audit::with_ip(e, ip)).await;
+            if other > 0 {
+                e = e.detail("suppressed_other", other);
+            }
+            // A failed write is logged inside; the denial stands either way.
+            let _ = self.audit.record(audit::with_ip(e, ip)).await;
         }
         Err(denial)
     }
@@ -130,30 +156,91 @@ impl PeerGate {
             .detail("direction", direction.as_str())
             .detail("purpose", purpose)
             .detail("room_id", room_id);
-        self.audit.record(e).await;
+        // Best effort, as every gate refusal: the refusal stands whether or not it is recorded.
+        let _ = self.audit.record(e).await;
         Err(denial)
     }
 
-    /// `Some(refusals not audited since the last entry)` when this refusal is to be audited.
-    fn should_audit(&self, peer: &str, direction: Direction, purpose: &str) -> Option<u64> {
+    /// `Some((refusals from this source not audited since, refusals dropped by the global
+    /// cap))` when this refusal is to be audited.
+    fn should_audit(
+        &self,
+        source: &str,
+        direction: Direction,
+        purpose: &str,
+    ) -> Option<(u64, u64)> {
         let now = now_ms();
-        let mut recent = self
+        let mut sup = self
             .recent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if recent.len() >= MAX_TRACKED {
-            recent.clear();
+        if sup.recent.len() >= MAX_TRACKED {
+            sup.recent.clear();
         }
-        let slot = recent
-            .entry((peer.to_owned(), direction, purpose.to_owned()))
-            .or_insert((i64::MIN, 0));
-        if now.saturating_sub(slot.0) >= AUDIT_EVERY_MS {
-            let suppressed = slot.1;
-            *slot = (now, 0);
-            Some(suppressed)
-        } else {
-            slot.1 += 1;
-            None
+        if now.saturating_sub(sup.window_start) >= AUDIT_EVERY_MS {
+            sup.window_start = now;
+            sup.in_window = 0;
         }
+        let key = (source.to_owned(), direction, purpose.to_owned());
+        let slot = *sup.recent.get(&key).unwrap_or(&(i64::MIN, 0));
+        if now.saturating_sub(slot.0) < AUDIT_EVERY_MS {
+            sup.recent.insert(key, (slot.0, slot.1 + 1));
+            return None;
+        }
+        if sup.in_window >= MAX_AUDITS_PER_WINDOW {
+            sup.dropped += 1;
+            return None;
+        }
+        sup.in_window += 1;
+        sup.recent.insert(key, (now, 0));
+        Some((slot.1, std::mem::take(&mut sup.dropped)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use handover_policy::{AllowAll, FederationGate};
+
+    fn gate() -> (PeerGate, Arc<AuditService>, tempfile::TempDir) {
+        let (store, dir) = crate::store::sqlite::test_store();
+        let audit = Arc::new(AuditService::new(Arc::new(store)));
+        let policy = Arc::new(FederationGate {
+            inner: AllowAll,
+            list: None,
+        });
+        (
+            PeerGate::new(policy, audit.clone(), "own.nhs.uk".into()),
+            audit,
+            dir,
+        )
+    }
+
+    #[tokio::test]
+    async fn claimed_origins_from_one_address_make_one_counted_entry() {
+        let (g, audit, _d) = gate();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        for i in 0..50 {
+            let name = format!("forged{i}.example");
+            assert!(
+                g.check(&name, Direction::Inbound, "request", Some(ip))
+                    .await
+                    .is_err()
+            );
+        }
+        let all = audit.all().await.unwrap();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(all[0].details["origin_verified"], false);
+        // Many addresses: bounded by the global cap, the rest counted.
+        for i in 0..100u8 {
+            let ip: IpAddr = format!("198.51.100.{i}").parse().unwrap();
+            let _ = g
+                .check("x.example", Direction::Inbound, "request", Some(ip))
+                .await;
+        }
+        assert_eq!(
+            audit.all().await.unwrap().len(),
+            MAX_AUDITS_PER_WINDOW as usize
+        );
     }
 }

@@ -129,7 +129,8 @@ pub async fn reload_once(
                 .detail("previous_serial", before)
                 .detail("organisations", list.organisations.len() as u64)
                 .detail("signed", list.signed);
-            audit.record(e).await;
+            // A failed write is logged inside; what it records already happened.
+            let _ = audit.record(e).await;
             true
         }
         Err(reason) => {
@@ -142,7 +143,8 @@ pub async fn reload_once(
             let e = audit::entry(actor, ACTION_LIST_RELOAD, Outcome::Failure)
                 .detail("error", reason)
                 .detail("serial_in_force", before);
-            audit.record(e).await;
+            // A failed write is logged inside; what it records already happened.
+            let _ = audit.record(e).await;
             false
         }
     };

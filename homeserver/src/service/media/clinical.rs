@@ -81,7 +81,10 @@ impl MediaService {
         if transform == MediaTransform::Keep {
             return Ok(Vetted::Store(file));
         }
+        // A decode slot shared with thumbnailing: each decode may hold up to 256 MiB.
+        let permit = self.decode_permit().await?;
         let stripped = blocking(move || Ok(strip_metadata(&file).map_err(|e| (e, file)))).await?;
+        drop(permit);
         let denial = match stripped {
             Ok(bytes) => return Ok(Vetted::Store(bytes)),
             Err((ThumbnailError::TooLarge(_), _)) => Denial::new(
@@ -103,11 +106,25 @@ impl MediaService {
         Err(self.refuse_upload(actor, target, denial).await)
     }
 
+    /// One of the `THUMBNAIL_CONCURRENCY` image-decode slots (thumbnails and metadata
+    /// stripping). Waits at most `DECODE_WAIT`, then 429 `M_LIMIT_EXCEEDED`: a burst of large
+    /// images is refused rather than queued without bound.
+    pub(super) async fn decode_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        match tokio::time::timeout(super::DECODE_WAIT, self.thumbnailing.acquire()).await {
+            Ok(permit) => permit.map_err(Error::internal),
+            Err(_) => Err(Error::limit_exceeded(super::DECODE_WAIT)),
+        }
+    }
+
     /// Audits an upload denial; over-size is 413 `M_TOO_LARGE`, the rest 403, both naming it.
     async fn refuse_upload(&self, actor: &str, target: Option<&str>, denial: Denial) -> Error {
-        self.audit
+        if let Err(e) = self
+            .audit
             .record_denial(&denial, "check_media_upload", actor, target)
-            .await;
+            .await
+        {
+            return e;
+        }
         if denial.rule == RULE_MEDIA_TOO_LARGE {
             tracing::warn!(target: "handover::policy", rule = %denial.rule, "policy denial");
             Error::too_large(format!(
@@ -131,7 +148,9 @@ impl MediaService {
             .rule(RULE_MEDIA_QUARANTINED)
             .target(self.mxc(media_id).as_str())
             .detail("reason", reason);
-        self.audit.record(e).await;
+        if let Err(e) = self.audit.record(e).await {
+            return e;
+        }
         Error::policy(&Denial::new(
             RULE_MEDIA_QUARANTINED,
             "the file was flagged by the malware scanner and is held for review",
@@ -151,7 +170,7 @@ impl MediaService {
             let denial = Denial::new(RULE_MEDIA_QUARANTINED, "the file is quarantined");
             self.audit
                 .record_denial(&denial, hook, user.as_str(), Some(target.as_str()))
-                .await;
+                .await?;
             return Err(not_found());
         }
         let bound = access
@@ -178,7 +197,7 @@ impl MediaService {
         if let Err(denial) = decision {
             self.audit
                 .record_denial(&denial, hook, user.as_str(), Some(target.as_str()))
-                .await;
+                .await?;
             return Err(not_found());
         }
         Ok(())

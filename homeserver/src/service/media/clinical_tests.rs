@@ -373,3 +373,36 @@ async fn profile_avatars_are_readable_by_everyone_signed_in() {
     binder.bind_profile(&alice, &uri).await;
     fetch(&f, &carol, &id).await.unwrap();
 }
+
+#[tokio::test]
+async fn stripping_is_refused_with_429_when_every_decode_slot_is_busy() {
+    let f = fixture_with(|_| {});
+    // Every slot held, as by thumbnails or other uploads being decoded.
+    let held = f
+        .media
+        .thumbnailing
+        .acquire_many(THUMBNAIL_CONCURRENCY as u32)
+        .await
+        .unwrap();
+    let e = (f.media)
+        .upload(
+            &f.alice,
+            jpeg_with_gps(40, 30),
+            Some("image/jpeg".into()),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), StatusCode::TOO_MANY_REQUESTS);
+    assert!(matches!(e.kind(), Some(ErrorKind::LimitExceeded(d)) if d.retry_after.is_some()));
+    drop(held);
+    (f.media)
+        .upload(
+            &f.alice,
+            jpeg_with_gps(40, 30),
+            Some("image/jpeg".into()),
+            None,
+        )
+        .await
+        .unwrap();
+}

@@ -70,7 +70,7 @@ impl MediaService {
             let denial = Denial::new(RULE_MEDIA_QUARANTINED, "the file is quarantined");
             self.audit
                 .record_denial(&denial, hook, origin.as_str(), Some(target.as_str()))
-                .await;
+                .await?;
             return Err(not_found());
         }
         let bound = access
@@ -98,7 +98,7 @@ impl MediaService {
         if let Err(denial) = decision {
             self.audit
                 .record_denial(&denial, hook, origin.as_str(), Some(target.as_str()))
-                .await;
+                .await?;
             return Err(not_found());
         }
         Ok(())

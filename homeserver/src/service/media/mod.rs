@@ -63,6 +63,8 @@ pub const URL_PREVIEWS_OFF: &str = "url_previews_off";
 const MAX_DOWNLOAD_WAIT: Duration = Duration::from_secs(20);
 /// Thumbnails decoded at once: each may hold up to `thumbnail::MAX_DECODE_BYTES`.
 const THUMBNAIL_CONCURRENCY: usize = 2;
+/// Longest a decode (thumbnail or metadata stripping) waits for a slot before 429.
+const DECODE_WAIT: Duration = Duration::from_secs(2);
 
 /// Bytes plus the headers to serve them with.
 #[derive(Debug)]

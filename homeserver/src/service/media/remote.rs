@@ -218,7 +218,7 @@ impl MediaService {
                     .target(&mxc)
                     .detail("reason", reason)
                     .detail("remote", true);
-                self.audit.record(e).await;
+                self.audit.record(e).await?;
                 return Err(Error::policy(&Denial::new(
                     RULE_MEDIA_QUARANTINED,
                     "the file was flagged by the malware scanner",

@@ -39,7 +39,7 @@ impl MediaService {
         let (bytes, content_type) = match self.cached_thumbnail(&rec.media_id, spec).await? {
             Some(hit) => hit,
             None => {
-                let _permit = self.thumbnailing.acquire().await.map_err(Error::internal)?;
+                let _permit = self.decode_permit().await?;
                 // Another request may have made it while we waited for the permit.
                 match self.cached_thumbnail(&rec.media_id, spec).await? {
                     Some(hit) => hit,

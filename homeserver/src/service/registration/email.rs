@@ -182,7 +182,7 @@ impl RegistrationService {
             .rule(&denial.rule)
             .detail("hook", "check_threepid")
             .detail("domain", domain_of(address));
-        self.audit.record(with_ip(e, ip)).await;
+        self.audit.record(with_ip(e, ip)).await?;
         tracing::warn!(target: "handover::policy", rule = %denial.rule, "policy denial");
         Err(Error::new(
             StatusCode::FORBIDDEN,

@@ -218,7 +218,7 @@ impl RegistrationService {
             .target(user_id.as_str())
             .detail("medium", v.medium.as_str())
             .detail("domain", address::domain_of(&v.address));
-        self.audit.record(e).await;
+        self.audit.record(e).await?;
         Ok(())
     }
 

@@ -64,7 +64,7 @@ impl RetentionService {
             .target(id)
             .detail("kind", kind.as_str())
             .detail("already_held", !placed);
-        self.audit.record(e).await;
+        self.audit.record(e).await?;
         Ok(placed)
     }
 
@@ -82,7 +82,7 @@ impl RetentionService {
         let e = entry(actor, ACTION_RELEASE, outcome)
             .target(id)
             .detail("kind", kind.as_str());
-        self.audit.record(e).await;
+        self.audit.record(e).await?;
         Ok(released)
     }
 

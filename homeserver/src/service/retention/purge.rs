@@ -227,7 +227,7 @@ impl RetentionService {
                 rep.unreferenced_media_deleted as u64,
             )
             .detail("space_reclaimed", rep.space_reclaimed);
-        self.audit.record(e).await;
+        self.audit.record(e).await?;
         tracing::info!(
             dry_run,
             events_deleted = rep.events_deleted,

@@ -166,7 +166,7 @@ impl RoomService {
                 e.target(invitee.as_str())
                     .detail("room_id", room_id.as_str()),
             )
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -203,7 +203,7 @@ impl RoomService {
                 inviter.as_str(),
                 Some(invitee.as_str()),
             )
-            .await;
+            .await?;
         tracing::warn!(target: "handover::policy", rule = %denial.rule, "policy denial");
         Err(Error::new(
             StatusCode::FORBIDDEN,

@@ -50,7 +50,7 @@ impl UserService {
         );
         self.audit
             .record(e.detail("logout_devices", logout_devices))
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -78,7 +78,7 @@ impl UserService {
         let e = entry(user_id.as_str(), action::DEACTIVATE, Outcome::Success);
         self.audit
             .record(e.target(user_id.as_str()).detail("erase", erase))
-            .await;
+            .await?;
         Ok(())
     }
 }

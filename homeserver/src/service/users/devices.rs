@@ -86,7 +86,7 @@ impl UserService {
             action::DEVICE_DELETE,
             Outcome::Success,
         );
-        self.audit.record(e.detail("device_ids", ids)).await;
+        self.audit.record(e.detail("device_ids", ids)).await?;
         Ok(())
     }
 }

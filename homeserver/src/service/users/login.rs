@@ -64,7 +64,7 @@ impl UserService {
             )
             .detail("reason", failure_reason(err.kind())),
         };
-        self.audit.record(with_ip(e, client_ip)).await;
+        self.audit.record(with_ip(e, client_ip)).await?;
         res
     }
 }

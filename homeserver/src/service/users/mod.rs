@@ -219,7 +219,7 @@ impl UserService {
         .await?;
         tracing::info!(user_id = %user_id, "account created");
         let e = entry(actor, act, Outcome::Success).target(user_id.as_str());
-        self.audit.record(e.detail("admin", is_admin)).await;
+        self.audit.record(e.detail("admin", is_admin)).await?;
         Ok(user_id)
     }
 
@@ -291,7 +291,7 @@ impl UserService {
         let e = entry(session.user_id.as_str(), action::LOGOUT, Outcome::Success);
         self.audit
             .record(e.detail("device_id", session.device_id.as_str()))
-            .await;
+            .await?;
         Ok(())
     }
 
@@ -302,7 +302,7 @@ impl UserService {
         blocking(move || Ok(store.delete_devices(uid.as_str(), None)?)).await?;
         self.devices_removed(user_id, removed).await;
         let e = entry(user_id.as_str(), action::LOGOUT_ALL, Outcome::Success);
-        self.audit.record(e).await;
+        self.audit.record(e).await?;
         Ok(())
     }
 

@@ -1,4 +1,4 @@
-use handover_compliance::{AuditRecord, GENESIS_HASH, NewEntry, Outcome, seal};
+use handover_compliance::{AuditRecord, Checkpoint, GENESIS_HASH, NewEntry, Outcome, seal};
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteStore;
@@ -99,6 +99,49 @@ impl AuditStore for SqliteStore {
             let rows = stmt
                 .query_map(params![since, until, after_seq, limit as i64], from_row)?
                 .map(|r| r.map(settle))
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn head(&self) -> StoreResult<Option<(i64, String)>> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+        })
+    }
+
+    fn append_checkpoint(&self, cp: &Checkpoint) -> StoreResult<bool> {
+        let cp = cp.clone();
+        self.db.write(move |ctx| {
+            let n = ctx.tx.execute(
+                "INSERT OR IGNORE INTO audit_checkpoints (seq, hash, ts, key_id, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![cp.seq, cp.hash, cp.ts, cp.key_id, cp.signature],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn checkpoints(&self) -> StoreResult<Vec<Checkpoint>> {
+        self.db.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, hash, ts, key_id, signature FROM audit_checkpoints ORDER BY seq",
+            )?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(Checkpoint {
+                        seq: r.get(0)?,
+                        hash: r.get(1)?,
+                        ts: r.get(2)?,
+                        key_id: r.get(3)?,
+                        signature: r.get(4)?,
+                    })
+                })?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
         })

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("schema/v3.sql")),
     (4, include_str!("schema/v4_admin.sql")),
     (5, include_str!("schema/v5_tokens.sql")),
+    (6, include_str!("schema/v6_audit.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

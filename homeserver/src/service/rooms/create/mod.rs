@@ -198,7 +198,7 @@ impl RoomService {
             .detail("room_version", version.as_str())
             .detail("preset", preset.as_str())
             .detail("is_public", p.is_public);
-        self.audit.record(e).await;
+        self.audit.record(e).await?;
         for invitee in &p.invite {
             if invitee.server_name() == self.server_name {
                 let e = entry(creator.as_str(), action::ROOM_INVITE, Outcome::Success);
@@ -207,7 +207,7 @@ impl RoomService {
                         e.target(invitee.as_str())
                             .detail("room_id", room_id.as_str()),
                     )
-                    .await;
+                    .await?;
             } else {
                 self.invite_after_create(&room_id, creator, invitee, p.is_direct)
                     .await;
@@ -280,7 +280,8 @@ impl RoomService {
             .target(invitee.as_str())
             .detail("room_id", room_id.as_str())
             .detail("error", e.to_string());
-        self.audit.record(e).await;
+        // A failed write is logged inside; what it records already happened.
+        let _ = self.audit.record(e).await;
     }
 
     /// Builds the room's events on an in-memory state and stores them in one transaction. A room
