@@ -20,6 +20,7 @@ pub mod reports;
 pub mod retention;
 pub mod rooms;
 pub mod sliding_sync;
+pub mod spaces;
 pub mod support;
 pub mod sync;
 pub mod uiaa;
@@ -97,6 +98,8 @@ pub struct Services {
     pub retention: Arc<retention::RetentionService>,
     /// `POST /register`, email validation and the account's 3PIDs.
     pub registration: Arc<registration::RegistrationService>,
+    /// Space hierarchies, for local users and other servers.
+    pub spaces: Arc<spaces::SpaceService>,
 }
 
 impl Services {
@@ -210,6 +213,10 @@ impl Services {
             push_evaluator,
             rooms.clone(),
             store.clone(),
+        ));
+        let spaces = Arc::new(spaces::SpaceService::new(
+            rooms.clone(),
+            federation.client().clone(),
         ));
         let query = Arc::new(federation::query::QueryService::new(
             federation::query::QueryDeps {
@@ -390,6 +397,7 @@ impl Services {
             federation_list: None,
             retention,
             registration,
+            spaces,
         })
     }
 }

@@ -25,6 +25,7 @@ mod retention;
 mod room;
 mod session;
 mod sliding_sync;
+mod space;
 mod state;
 mod sync;
 mod to_device;
@@ -167,6 +168,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(backup::delete_keys)
     .ruma(backup::delete_room_keys)
     .ruma(backup::delete_session_key)
+    .ruma(space::hierarchy)
     .merge(media_routes())
 }
 

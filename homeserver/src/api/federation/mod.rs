@@ -11,6 +11,7 @@ mod media;
 mod public_rooms;
 mod query;
 mod rooms;
+mod space;
 mod user;
 
 use axum::Router;
@@ -46,6 +47,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .ruma(user::user_devices)
         .ruma(user::keys_query)
         .ruma(user::keys_claim)
+        .ruma(space::hierarchy)
 }
 
 #[cfg(test)]
