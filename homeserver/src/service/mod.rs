@@ -13,6 +13,7 @@ pub mod filters;
 pub mod keys;
 pub mod media;
 pub mod notifier;
+pub mod openid;
 pub mod push;
 pub mod rate_limit;
 pub mod registration;
@@ -100,6 +101,8 @@ pub struct Services {
     pub registration: Arc<registration::RegistrationService>,
     /// Space hierarchies, for local users and other servers.
     pub spaces: Arc<spaces::SpaceService>,
+    /// OpenID tokens for third parties (`/openid/request_token`, `/openid/userinfo`).
+    pub openid: Arc<openid::OpenIdService>,
 }
 
 impl Services {
@@ -214,10 +217,6 @@ impl Services {
             rooms.clone(),
             store.clone(),
         ));
-        let spaces = Arc::new(spaces::SpaceService::new(
-            rooms.clone(),
-            federation.client().clone(),
-        ));
         let query = Arc::new(federation::query::QueryService::new(
             federation::query::QueryDeps {
                 server_name: rooms.server_name().to_owned(),
@@ -227,6 +226,11 @@ impl Services {
                 audit: audit.clone(),
                 serve_public_rooms: config.federation.serve_public_rooms,
             },
+        ));
+        let spaces = Arc::new(spaces::SpaceService::new(
+            rooms.clone(),
+            federation.client().clone(),
+            query.clone(),
         ));
         let filters = Arc::new(filters::FilterService::new(store.clone()));
         let accounts = Arc::new(accounts::AccountService::new(
@@ -398,6 +402,7 @@ impl Services {
             retention,
             registration,
             spaces,
+            openid: Arc::new(openid::OpenIdService::new()),
         })
     }
 }

@@ -16,6 +16,7 @@ mod media;
 mod media_legacy;
 mod membership;
 mod message;
+mod openid;
 mod presence;
 mod profile;
 mod push;
@@ -169,6 +170,9 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(backup::delete_room_keys)
     .ruma(backup::delete_session_key)
     .ruma(space::hierarchy)
+    .ruma(space::room_summary)
+    .ruma(space::mutual_rooms)
+    .ruma(openid::request_token)
     .merge(media_routes())
 }
 

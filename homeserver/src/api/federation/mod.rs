@@ -8,6 +8,7 @@ pub(crate) mod discovery;
 mod events;
 mod keys;
 mod media;
+mod openid;
 mod public_rooms;
 mod query;
 mod rooms;
@@ -48,6 +49,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .ruma(user::keys_query)
         .ruma(user::keys_claim)
         .ruma(space::hierarchy)
+        .ruma(openid::userinfo)
 }
 
 #[cfg(test)]

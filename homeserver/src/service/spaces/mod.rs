@@ -13,6 +13,7 @@
 //! joined member, or a room open to all, or restricted to a room the server is in. The room's
 //! server ACL applies to the asking server.
 
+mod room_summary;
 mod summary;
 
 use std::collections::{HashMap, HashSet};
@@ -23,12 +24,13 @@ use ruma::api::federation::space::{SpaceHierarchyParentSummary, get_hierarchy as
 use ruma::events::StateEventType;
 use ruma::events::room::server_acl::RoomServerAclEventContent;
 use ruma::room::RoomSummary;
-use ruma::{OwnedRoomId, RoomId, ServerName, UserId};
+use ruma::{OwnedRoomId, OwnedServerName, RoomId, ServerName, UserId};
 
 pub use self::summary::summarize;
 use self::summary::{Child, children_of, is_space, open_to, open_to_all, sort_children};
 use crate::error::{Error, Result};
 use crate::service::federation::client::{FederationClient, Sign};
+use crate::service::federation::query::QueryService;
 use crate::service::rooms::RoomService;
 use crate::service::rooms::state::RoomState;
 
@@ -61,6 +63,8 @@ pub struct HierarchyPage {
 pub struct SpaceService {
     rooms: Arc<RoomService>,
     client: Arc<FederationClient>,
+    /// Resolves aliases (ours and other servers') for `/room_summary`.
+    query: Arc<QueryService>,
 }
 
 /// A room of the walk: its summary and (for a space) its children.
@@ -111,8 +115,16 @@ fn acl_denies(state: &RoomState, server: &ServerName) -> bool {
 }
 
 impl SpaceService {
-    pub fn new(rooms: Arc<RoomService>, client: Arc<FederationClient>) -> Self {
-        Self { rooms, client }
+    pub fn new(
+        rooms: Arc<RoomService>,
+        client: Arc<FederationClient>,
+        query: Arc<QueryService>,
+    ) -> Self {
+        Self {
+            rooms,
+            client,
+            query,
+        }
     }
 
     /// The room's current state, or `None` if this server does not know the room.
@@ -247,21 +259,26 @@ impl SpaceService {
                 children: Vec::new(),
             }));
         }
-        let Some(node) = self.fetch_remote(child, cache).await else {
+        let Some(node) = self.fetch_remote(&child.room_id, &child.via, cache).await else {
             return Ok(None);
         };
         Ok(open_to(&node.summary, joined).then_some(node))
     }
 
-    /// Asks the child's `via` servers for its summary; the first good answer wins.
-    async fn fetch_remote(&self, child: &Child, cache: &mut RemoteCache) -> Option<Node> {
+    /// Asks the room's `via` servers for its summary; the first good answer wins.
+    async fn fetch_remote(
+        &self,
+        room_id: &RoomId,
+        via: &[OwnedServerName],
+        cache: &mut RemoteCache,
+    ) -> Option<Node> {
         let own = self.rooms.server_name().to_owned();
-        for server in child.via.iter().filter(|s| **s != own).take(MAX_VIA) {
+        for server in via.iter().filter(|s| **s != own).take(MAX_VIA) {
             if cache.fetches >= MAX_REMOTE_FETCHES {
                 return None;
             }
             cache.fetches += 1;
-            let req = fed::v1::Request::new(child.room_id.clone());
+            let req = fed::v1::Request::new(room_id.to_owned());
             let Ok(res) = self
                 .client
                 .send(server, req, "space_hierarchy", Sign::Always)
@@ -269,7 +286,7 @@ impl SpaceService {
             else {
                 continue;
             };
-            if res.room.summary.room_id != child.room_id {
+            if res.room.summary.room_id != room_id {
                 continue;
             }
             for c in res.children {

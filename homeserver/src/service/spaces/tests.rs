@@ -202,8 +202,8 @@ async fn other_servers_see_what_they_could_join_and_acls_apply() {
     assert_eq!(res.room.summary.room_id, top);
     assert_eq!(res.room.children_state.len(), 3);
     let kids: Vec<_> = res.children.iter().map(|c| c.room_id.clone()).collect();
-    assert_eq!(kids, [open.clone()]);
-    assert_eq!(res.inaccessible_children, [closed.clone()]);
+    assert_eq!(kids, vec![open]);
+    assert_eq!(res.inaccessible_children, vec![closed.clone()]);
 
     let err = s
         .spaces
