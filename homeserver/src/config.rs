@@ -3,6 +3,7 @@
 
 mod clinical_media;
 mod email;
+mod voip;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::clinical_media::ClinicalMediaConfig;
 pub use self::email::EmailConfig;
+pub use self::voip::VoipConfig;
 mod retention;
 pub use self::retention::{RetentionConfig, parse_duration_ms};
 
@@ -58,6 +60,9 @@ pub struct Config {
     /// Outgoing email (validation links), through a sendmail-compatible command.
     #[serde(default)]
     pub email: EmailConfig,
+    /// TURN credentials for calls (`GET /voip/turnServer`).
+    #[serde(default)]
+    pub voip: VoipConfig,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -352,6 +357,7 @@ impl Default for Config {
             federation: FederationConfig::default(),
             retention: RetentionConfig::default(),
             email: EmailConfig::default(),
+            voip: VoipConfig::default(),
         }
     }
 }
@@ -460,6 +466,7 @@ impl Config {
             );
         }
         self.retention.validate()?;
+        self.voip.validate()?;
         self.email
             .validate(&self.registration.allowed_email_domains)?;
         if self.database.readers == 0 {

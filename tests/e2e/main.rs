@@ -30,3 +30,4 @@ mod room_creation;
 mod room_summary;
 mod sliding_sync;
 mod spaces;
+mod voip;

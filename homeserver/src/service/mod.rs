@@ -26,6 +26,7 @@ pub mod support;
 pub mod sync;
 pub mod uiaa;
 pub mod users;
+pub mod voip;
 
 use std::sync::Arc;
 
@@ -103,6 +104,8 @@ pub struct Services {
     pub spaces: Arc<spaces::SpaceService>,
     /// OpenID tokens for third parties (`/openid/request_token`, `/openid/userinfo`).
     pub openid: Arc<openid::OpenIdService>,
+    /// TURN credentials (`[voip]`).
+    pub voip: Arc<voip::VoipService>,
 }
 
 impl Services {
@@ -364,6 +367,7 @@ impl Services {
             rooms.clone(),
             users.clone(),
         ));
+        let voip = Arc::new(voip::VoipService::new(&config.voip));
         Ok(Self {
             config,
             limits,
@@ -403,6 +407,7 @@ impl Services {
             registration,
             spaces,
             openid: Arc::new(openid::OpenIdService::new()),
+            voip,
         })
     }
 }

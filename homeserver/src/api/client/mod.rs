@@ -31,6 +31,7 @@ mod state;
 mod sync;
 mod to_device;
 mod user_directory;
+mod voip;
 
 use axum::Router;
 use ruma::api::client::uiaa::AuthData;
@@ -174,6 +175,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(space::mutual_rooms)
     .ruma(openid::request_token)
     .merge(media_routes())
+    .merge(turn_server_routes())
 }
 
 /// The session on endpoints whose token is optional in ruma (password change, deactivation)
@@ -226,5 +228,15 @@ fn upload_to_mxc_routes() -> Router<Services> {
         .into_iter()
         .fold(Router::new(), |r, path| {
             r.route(path, axum::routing::put(media::upload_to_mxc))
+        })
+}
+
+/// `GET /voip/turnServer` answers `{}` without TURN, which ruma's typed response cannot express.
+fn turn_server_routes() -> Router<Services> {
+    use ruma::api::client::voip::get_turn_server_info;
+    ruma_paths::<get_turn_server_info::v3::Request>()
+        .into_iter()
+        .fold(Router::new(), |r, path| {
+            r.route(path, axum::routing::get(voip::turn_server))
         })
 }
