@@ -4,6 +4,7 @@
 mod audit;
 mod clinical_media;
 mod email;
+mod voip;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use self::audit::AuditConfig;
 pub use self::clinical_media::ClinicalMediaConfig;
 pub use self::email::EmailConfig;
+pub use self::voip::VoipConfig;
 mod retention;
 pub use self::retention::{CopyLifetimes, RetentionConfig, parse_duration_ms};
 mod sessions;
@@ -73,6 +75,8 @@ pub struct Config {
     /// Signed checkpoints of the audit trail (docs/GOVERNANCE.md, "Audit trail").
     #[serde(default)]
     pub audit: AuditConfig,
+    /// TURN credentials for calls (`GET /voip/turnServer`).
+    pub voip: VoipConfig,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -402,6 +406,7 @@ impl Default for Config {
             sessions: SessionsConfig::default(),
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
+            voip: VoipConfig::default(),
         }
     }
 }
@@ -513,6 +518,7 @@ impl Config {
         self.retention.validate()?;
         self.sessions.validate()?;
         self.http.validate()?;
+        self.voip.validate()?;
         self.email
             .validate(&self.registration.allowed_email_domains)?;
         if self.database.readers == 0 {

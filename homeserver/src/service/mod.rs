@@ -15,6 +15,7 @@ pub mod filters;
 pub mod keys;
 pub mod media;
 pub mod notifier;
+pub mod openid;
 pub mod push;
 pub mod rate_limit;
 pub mod registration;
@@ -22,10 +23,12 @@ pub mod reports;
 pub mod retention;
 pub mod rooms;
 pub mod sliding_sync;
+pub mod spaces;
 pub mod support;
 pub mod sync;
 pub mod uiaa;
 pub mod users;
+pub mod voip;
 
 use std::sync::Arc;
 
@@ -153,6 +156,12 @@ pub struct Services {
     /// `POST /register`, email validation and the account's 3PIDs.
     pub registration: Arc<registration::RegistrationService>,
     pub admin: Arc<admin::AdminService>,
+    /// Space hierarchies, for local users and other servers.
+    pub spaces: Arc<spaces::SpaceService>,
+    /// OpenID tokens for third parties (`/openid/request_token`, `/openid/userinfo`).
+    pub openid: Arc<openid::OpenIdService>,
+    /// TURN credentials (`[voip]`).
+    pub voip: Arc<voip::VoipService>,
 }
 
 impl Services {
@@ -281,6 +290,11 @@ impl Services {
                 audit: audit.clone(),
                 serve_public_rooms: config.federation.serve_public_rooms,
             },
+        ));
+        let spaces = Arc::new(spaces::SpaceService::new(
+            rooms.clone(),
+            federation.client().clone(),
+            query.clone(),
         ));
         let filters = Arc::new(filters::FilterService::new(store.clone()));
         let accounts = Arc::new(accounts::AccountService::new(
@@ -423,6 +437,7 @@ impl Services {
             room_store: store.clone(),
             threepids: store.clone(),
         })?);
+        let voip = Arc::new(voip::VoipService::new(&config.voip));
         Ok(Self {
             config,
             limits,
@@ -461,6 +476,9 @@ impl Services {
             retention,
             registration,
             admin,
+            spaces,
+            openid: Arc::new(openid::OpenIdService::new()),
+            voip,
         })
     }
 }

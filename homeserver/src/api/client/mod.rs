@@ -16,6 +16,7 @@ mod media;
 mod media_legacy;
 mod membership;
 mod message;
+mod openid;
 mod presence;
 mod profile;
 mod push;
@@ -25,10 +26,12 @@ mod retention;
 mod room;
 mod session;
 mod sliding_sync;
+mod space;
 mod state;
 mod sync;
 mod to_device;
 mod user_directory;
+mod voip;
 
 use axum::Router;
 use ruma::api::client::uiaa::AuthData;
@@ -168,7 +171,12 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(backup::delete_keys)
     .ruma(backup::delete_room_keys)
     .ruma(backup::delete_session_key)
+    .ruma(space::hierarchy)
+    .ruma(space::room_summary)
+    .ruma(space::mutual_rooms)
+    .ruma(openid::request_token)
     .merge(media_routes())
+    .merge(turn_server_routes())
 }
 
 /// The session on endpoints whose token is optional in ruma (password change, deactivation)
@@ -221,5 +229,15 @@ fn upload_to_mxc_routes() -> Router<Services> {
         .into_iter()
         .fold(Router::new(), |r, path| {
             r.route(path, axum::routing::put(media::upload_to_mxc))
+        })
+}
+
+/// `GET /voip/turnServer` answers `{}` without TURN, which ruma's typed response cannot express.
+fn turn_server_routes() -> Router<Services> {
+    use ruma::api::client::voip::get_turn_server_info;
+    ruma_paths::<get_turn_server_info::v3::Request>()
+        .into_iter()
+        .fold(Router::new(), |r, path| {
+            r.route(path, axum::routing::get(voip::turn_server))
         })
 }

@@ -8,9 +8,11 @@ pub(crate) mod discovery;
 mod events;
 mod keys;
 mod media;
+mod openid;
 mod public_rooms;
 mod query;
 mod rooms;
+mod space;
 mod user;
 
 use axum::Router;
@@ -46,6 +48,8 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .ruma(user::user_devices)
         .ruma(user::keys_query)
         .ruma(user::keys_claim)
+        .ruma(space::hierarchy)
+        .ruma(openid::userinfo)
 }
 
 #[cfg(test)]

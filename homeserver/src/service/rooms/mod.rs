@@ -10,6 +10,7 @@ mod directory;
 pub mod federation;
 pub mod format;
 mod membership;
+mod mutual;
 pub mod pdu;
 pub mod read;
 mod relations;
@@ -27,6 +28,7 @@ use ruma::{OwnedRoomId, OwnedServerName, RoomId, RoomVersionId};
 
 pub use self::create::CreateRoomParams;
 pub use self::directory::PublicRoomsFilter;
+pub use self::mutual::MutualRooms;
 pub use self::read::{Messages, RoomSummary};
 pub use self::relations::RelationsParams;
 use self::state::RoomState;
