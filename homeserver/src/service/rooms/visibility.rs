@@ -11,7 +11,8 @@
 //!   itself is judged by the looser of the settings before and after it. Events before the
 //!   first change we hold follow that first setting (a room joined over federation has its
 //!   state from the join on, its backfilled history is older); a room with none is `shared`
-//!   (the spec's default). An unknown setting counts as `joined` (fail closed).
+//!   (the spec's default). An unknown setting counts as `joined` (fail closed). These spans
+//!   (`setting_spans`) are shared with the server-side rules, so both judge alike.
 //! - `world_readable`: visible to anyone, but a user who was never in the room reads only while
 //!   the room is world readable *now* (no peeking into a room that has since closed).
 //! - `shared`: visible if the user was joined at the event or joined at any time after it.
@@ -66,6 +67,28 @@ fn spans(history: &[(i64, String)], admits: impl Fn(&str) -> bool) -> Vec<(i64, 
     out
 }
 
+/// The settings in force over the stream: `(from, to, setting)`, both ends included, oldest
+/// first, from the room's `(pos, history_visibility)` changes (oldest first). Each runs from its
+/// change to the next one, so a change is judged under the settings before and after it (either
+/// may grant it). The first known setting also covers what came before it: history older than
+/// the state we hold (backfill of a room joined over federation) gets no benefit of the doubt.
+/// A room with none is `shared` throughout. Shared with the server-side rules
+/// (`federation/room_read/visibility.rs`), so clients and servers are judged alike.
+pub fn setting_spans(settings: &[(i64, String)]) -> Vec<(i64, i64, &str)> {
+    if settings.is_empty() {
+        return vec![(i64::MIN, i64::MAX, "shared")];
+    }
+    settings
+        .iter()
+        .enumerate()
+        .map(|(i, (pos, setting))| {
+            let start = if i == 0 { i64::MIN } else { *pos };
+            let end = settings.get(i + 1).map_or(i64::MAX, |(p, _)| *p);
+            (start, end, setting.as_str())
+        })
+        .collect()
+}
+
 /// Computes what a user may see from their `(pos, membership)` history and the room's
 /// `(pos, history_visibility)` changes (module docs), both oldest first.
 pub fn visible_ranges(memberships: &[(i64, String)], settings: &[(i64, String)]) -> Visible {
@@ -83,21 +106,8 @@ pub fn visible_ranges(memberships: &[(i64, String)], settings: &[(i64, String)])
     } else {
         vec![(i64::MIN, i64::MAX)]
     };
-    // Segment i runs from its change to the next one, both included: a change is judged under
-    // the settings before and after it, the looser winning by the union below. The first known
-    // setting also covers what came before it: history older than the state we hold (backfill
-    // of a room joined over federation) gets no benefit of the doubt.
-    let mut segments = Vec::with_capacity(settings.len().max(1));
-    for (i, (pos, setting)) in settings.iter().enumerate() {
-        let start = if i == 0 { i64::MIN } else { *pos };
-        let end = settings.get(i + 1).map_or(i64::MAX, |(p, _)| *p);
-        segments.push((start, end, setting.as_str()));
-    }
-    if segments.is_empty() {
-        segments.push((i64::MIN, i64::MAX, "shared"));
-    }
     let mut out: Vec<(i64, i64)> = Vec::new();
-    for (lo, hi, setting) in segments {
+    for (lo, hi, setting) in setting_spans(settings) {
         let allowed = match setting {
             "world_readable" => &world,
             "shared" => &shared,

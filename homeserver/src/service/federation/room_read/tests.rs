@@ -374,7 +374,7 @@ async fn timestamp_to_event_skips_what_the_server_cannot_see() {
 }
 
 #[tokio::test]
-async fn outliers_are_served_by_the_current_setting_and_have_no_state() {
+async fn outliers_are_served_by_the_first_and_current_settings_and_have_no_state() {
     let fx = Fx::new(RoomVersionId::V12).await;
     let rr = &fx.s.room_read;
     fx.remote_join(&remote_user("bob")).await;

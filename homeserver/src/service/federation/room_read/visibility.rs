@@ -3,8 +3,12 @@
 //! A server sees an event if any of its users could (spec, history visibility), judged by the
 //! `m.room.history_visibility` in force at the event and the memberships of the server's users
 //! at the event. Both come from the stored history, by stream position:
-//! - the setting at an event at position `p` is the more permissive of the settings before and
-//!   after it, so a visibility change is itself visible under the looser of the two;
+//! - the settings in force come from `rooms::visibility::setting_spans`, the client-side rules'
+//!   own: a change is judged under the settings before and after it (either may grant it), and
+//!   history before the first known setting follows that first setting, not the spec default
+//!   `shared` (a room joined over federation holds state from the join on, its backfilled
+//!   history sits at older, negative positions: a `joined` room's past must not leak to a
+//!   server whose users joined later). A room with no setting at all is `shared`;
 //! - a user's membership at `p` is the "most joined" of theirs before and after it, so a user's
 //!   own join and leave events count as seen by them.
 //!
@@ -13,18 +17,13 @@
 //! invited or joined at the event. `joined`: one of its users was joined at the event. An
 //! unrecognised setting counts as `joined` (fail closed).
 //!
-//! Outliers (events without a position) have no known state: they follow the room's current
-//! setting, visible only when that is `world_readable` or `shared`.
+//! Outliers (events without a position: the state and auth chain fetched with a join or a
+//! backfill) come from before the history we hold, so they are judged as that oldest history
+//! (the first known setting) and, as we cannot place them, by the room's current setting too:
+//! visible only if both are `world_readable`, or `shared` with one of the server's users ever
+//! joined.
 
-/// Settings from most to least permissive (index = restrictiveness).
-const SETTINGS: [&str; 4] = ["world_readable", "shared", "invited", "joined"];
-
-fn restrictiveness(setting: &str) -> usize {
-    SETTINGS
-        .iter()
-        .position(|s| *s == setting)
-        .unwrap_or(SETTINGS.len() - 1)
-}
+use crate::service::rooms::visibility::setting_spans;
 
 /// Memberships from most to least joined.
 fn joinedness(membership: Option<&str>) -> usize {
@@ -65,21 +64,23 @@ pub struct ServerView {
 }
 
 impl ServerView {
-    fn setting_at(&self, pos: i64) -> &str {
-        at(&self.settings, pos).unwrap_or("shared")
-    }
-
     /// Whether the server may see an event at stream position `pos` (`None`: an outlier).
     pub fn can_see(&self, pos: Option<i64>) -> bool {
+        let spans = setting_spans(&self.settings);
         let Some(p) = pos else {
-            return restrictiveness(&self.current) <= restrictiveness("shared");
+            let ever_joined = self.members.iter().flatten().any(|(_, m)| m == "join");
+            return [spans[0].2, self.current.as_str()]
+                .iter()
+                .all(|s| *s == "world_readable" || (*s == "shared" && ever_joined));
         };
-        let (before, after) = (self.setting_at(p - 1), self.setting_at(p));
-        let setting = if restrictiveness(before) < restrictiveness(after) {
-            before
-        } else {
-            after
-        };
+        spans
+            .iter()
+            .filter(|(lo, hi, _)| *lo <= p && p <= *hi)
+            .any(|(_, _, setting)| self.allows(setting, p))
+    }
+
+    /// Whether `setting` lets one of the server's users see the event at `p`.
+    fn allows(&self, setting: &str, p: i64) -> bool {
         match setting {
             "world_readable" => true,
             "shared" => self.members.iter().any(|h| {
@@ -156,7 +157,10 @@ mod tests {
         // A server that never had a user in the room sees nothing under `shared`.
         let none = view(&[(3, "shared")], &[], "world_readable");
         assert!(!none.can_see(Some(5)));
-        assert!(none.can_see(None));
+        assert!(
+            !none.can_see(None),
+            "nor the outliers from before its history"
+        );
     }
 
     #[test]
@@ -189,6 +193,75 @@ mod tests {
         assert!(v.can_see(Some(15)), "the second user is still joined");
         let odd = view(&[(3, "org.example.custom")], &[&[(1, "invite")]], "shared");
         assert!(!odd.can_see(Some(5)));
-        assert!(odd.can_see(None));
+        assert!(
+            !odd.can_see(None),
+            "outliers are judged by the first setting too"
+        );
+    }
+
+    #[test]
+    fn history_before_the_first_known_setting_follows_it() {
+        // Joined over federation: state imported at 5, the server's user joined at 6, history
+        // backfilled below 0. Under `joined`, that history is not the server's to see.
+        let v = view(&[(5, "joined")], &[&[(6, "join")]], "joined");
+        assert!(!v.can_see(Some(-3)) && !v.can_see(Some(5)));
+        assert!(v.can_see(Some(6)));
+        let v = view(&[(5, "shared")], &[&[(6, "join")]], "shared");
+        assert!(v.can_see(Some(-3)));
+        let v = view(&[(5, "world_readable"), (8, "joined")], &[], "joined");
+        assert!(v.can_see(Some(-3)) && !v.can_see(Some(9)));
+        // No setting at all: the spec's default, `shared`.
+        let v = view(&[], &[&[(6, "join")]], "shared");
+        assert!(v.can_see(Some(-3)));
+    }
+
+    #[test]
+    fn outliers_follow_both_the_first_known_and_the_current_setting() {
+        let joined_then_shared = view(&[(5, "joined"), (9, "shared")], &[&[(6, "join")]], "shared");
+        assert!(!joined_then_shared.can_see(None), "from the `joined` past");
+        let shared_then_joined = view(&[(5, "shared"), (9, "joined")], &[&[(6, "join")]], "joined");
+        assert!(!shared_then_joined.can_see(None), "closed since");
+        let shared = view(&[(5, "shared")], &[&[(6, "join"), (8, "leave")]], "shared");
+        assert!(shared.can_see(None));
+        let open = view(&[(5, "world_readable")], &[], "world_readable");
+        assert!(open.can_see(None));
+    }
+
+    #[test]
+    fn a_server_sees_what_its_user_would_see_as_a_client() {
+        use crate::service::rooms::visibility::visible_ranges;
+        let settings: [&[(i64, &str)]; 7] = [
+            &[],
+            &[(5, "joined")],
+            &[(5, "invited")],
+            &[(5, "joined"), (12, "shared")],
+            &[(5, "shared"), (12, "invited"), (20, "joined")],
+            &[
+                (5, "world_readable"),
+                (12, "joined"),
+                (20, "org.example.custom"),
+            ],
+            &[(5, "joined"), (12, "world_readable")],
+        ];
+        let members: [&[(i64, &str)]; 5] = [
+            &[(6, "join")],
+            &[(10, "invite"), (12, "join"), (20, "leave")],
+            &[(12, "invite"), (14, "leave")],
+            &[(6, "join"), (14, "ban")],
+            &[(6, "join"), (8, "leave"), (18, "invite"), (20, "join")],
+        ];
+        for s in settings {
+            for m in members {
+                let client = visible_ranges(&h(m), &h(s));
+                let server = view(s, &[m], "joined");
+                for p in -5..=30 {
+                    assert_eq!(
+                        server.can_see(Some(p)),
+                        client.contains(p),
+                        "settings {s:?}, member {m:?}, at {p}"
+                    );
+                }
+            }
+        }
     }
 }
