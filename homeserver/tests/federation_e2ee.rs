@@ -15,6 +15,8 @@ use handover::service::Services;
 use handover::service::users::Session;
 use ruma::api::client::keys::{claim_keys, get_keys, upload_keys, upload_signing_keys};
 use ruma::serde::Raw;
+use ruma::serde::{Base64, base64::Standard};
+use ruma::signatures::Ed25519KeyPair;
 use ruma::{OneTimeKeyAlgorithm, OwnedServerName, OwnedUserId};
 use serde_json::{Value, json};
 
@@ -44,6 +46,17 @@ async fn black_hole() -> (OwnedServerName, Arc<AtomicUsize>) {
     (name, count)
 }
 
+/// A fresh ed25519 key pair whose version is its public key (as cross-signing key ids are).
+fn cross_signing_pair() -> (Ed25519KeyPair, String) {
+    let der = Ed25519KeyPair::generate();
+    let tmp = Ed25519KeyPair::from_der(&der, String::new()).unwrap();
+    let public = Base64::<Standard>::new(tmp.public_key().to_vec()).encode();
+    (
+        Ed25519KeyPair::from_der(&der, public.clone()).unwrap(),
+        public,
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_of_remote_users_are_fetched_from_their_server() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -71,16 +84,20 @@ async fn keys_of_remote_users_are_fetched_from_their_server() {
         raw(json!({ "key": "bobotk", "signatures": { u: { format!("ed25519:{d}"): "sig" } } })),
     );
     b.services.e2ee.upload_keys(&bob, up).await.unwrap();
+    // Real cross-signing keys: the self- and user-signing keys must carry the master's signature.
+    let (master, master_pub) = cross_signing_pair();
+    let xs_key = |usage: &str, public: &str| {
+        let v = json!({ "user_id": u, "usage": [usage], "keys": { format!("ed25519:{public}"): public } });
+        let mut obj: ruma::CanonicalJsonObject = serde_json::from_value(v).unwrap();
+        if usage != "master" {
+            ruma::signatures::sign_json(u, &master, &mut obj).unwrap();
+        }
+        raw(serde_json::to_value(obj).unwrap())
+    };
     let mut xs = upload_signing_keys::v3::Request::new();
-    xs.master_key = Some(raw(
-        json!({ "user_id": u, "usage": ["master"], "keys": { "ed25519:BM": "BM" } }),
-    ));
-    xs.self_signing_key = Some(raw(
-        json!({ "user_id": u, "usage": ["self_signing"], "keys": { "ed25519:BS": "BS" } }),
-    ));
-    xs.user_signing_key = Some(raw(
-        json!({ "user_id": u, "usage": ["user_signing"], "keys": { "ed25519:BU": "BU" } }),
-    ));
+    xs.master_key = Some(xs_key("master", &master_pub));
+    xs.self_signing_key = Some(xs_key("self_signing", &cross_signing_pair().1));
+    xs.user_signing_key = Some(xs_key("user_signing", &cross_signing_pair().1));
     b.services.e2ee.upload_signing_keys(&bob, xs).await.unwrap();
 
     // Alice on A asks for Bob's keys, and for users of an unlisted and a silent server.
