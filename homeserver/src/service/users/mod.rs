@@ -258,12 +258,15 @@ impl UserService {
                     "This account has been deactivated",
                 ));
             }
-            match &user.password_hash {
+            // One hash per attempt (argon2 is the cost of a login).
+            let right = user
+                .password_hash
+                .as_deref()
+                .is_some_and(|h| verify_password(&password, h));
+            match (right, locked) {
                 // Only after the password is right, so a lock does not reveal the account.
-                Some(h) if verify_password(&password, h) && locked => {
-                    Err(restrictions::locked_error())
-                }
-                Some(h) if verify_password(&password, h) => Ok(user),
+                (true, true) => Err(restrictions::locked_error()),
+                (true, false) => Ok(user),
                 _ => Err(denied()),
             }
         })
