@@ -137,7 +137,7 @@ impl SlidingSyncService {
 }
 
 // ---------------------------------------------------------------------------------------------
-// E2EE seam. These two functions are the only places to change when the E2EE service lands.
+// E2EE: to-device messages and key counts / device-list changes, from the E2EE services.
 // ---------------------------------------------------------------------------------------------
 
 impl SlidingSyncService {
