@@ -259,6 +259,24 @@ async fn two_servers_federate_and_unlisted_origin_is_refused() {
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["server_keys"], json!([]));
+    // The notary takes at most 20 names a request (each may cost a fetch or an audit entry).
+    let many: serde_json::Map<String, Value> = (0..21)
+        .map(|i| (format!("s{i}.example.org"), json!({})))
+        .collect();
+    let res = http
+        .post(format!("{}/_matrix/key/v2/query", b.base))
+        .json(&json!({ "server_keys": many }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errcode"], "M_INVALID_PARAM", "{body}");
+    assert!(b.services.audit.all().await.unwrap().iter().all(|r| {
+        r.target
+            .as_deref()
+            .is_none_or(|t| !t.ends_with(".example.org"))
+    }));
 
     // 5. Outbound: A refuses to contact C at all.
     let err = a
