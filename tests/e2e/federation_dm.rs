@@ -87,18 +87,7 @@ async fn dm_to_a_user_on_synapse_arrives_and_both_talk() {
         let net = FedNet::new();
         let (h, s) = crate::federation_synapse::handover_and_synapse(&net).await;
         let alice = h.register_sdk(&net, "alice").await;
-        let bob = Client::builder()
-            .homeserver_url(format!(
-                "http://{}:{}",
-                s.ip,
-                handover_e2e::federation::CLIENT_PORT
-            ))
-            .build()
-            .await
-            .expect("matrix-sdk client for Synapse");
-        handover_e2e::register_with(&bob, "bob", handover_e2e::PASSWORD, None)
-            .await
-            .expect("register bob on Synapse");
+        let bob = s.register_sdk("bob").await;
         dm_round_trip(&alice, &bob, &s.user_id("bob")).await;
     })
     .await;

@@ -88,18 +88,7 @@ async fn encrypted_messages_decrypt_between_handover_and_synapse() {
         let net = FedNet::new();
         let (h, s) = crate::federation_synapse::handover_and_synapse(&net).await;
         let alice = h.register_sdk(&net, "alice").await;
-        let sam = matrix_sdk::Client::builder()
-            .homeserver_url(format!(
-                "http://{}:{}",
-                s.ip,
-                handover_e2e::federation::CLIENT_PORT
-            ))
-            .build()
-            .await
-            .expect("matrix-sdk client for Synapse");
-        handover_e2e::register_with(&sam, "sam", handover_e2e::PASSWORD, None)
-            .await
-            .expect("register sam on Synapse");
+        let sam = s.register_sdk("sam").await;
         for (c, who) in [(&alice, "alice"), (&sam, "sam")] {
             sync_until(c, 60, &format!("{who} initial sync"), |_| Some(())).await;
         }

@@ -180,6 +180,19 @@ impl Synapse {
         Account::register(self.http(), local).await
     }
 
+    /// Registers `local` with matrix-sdk (plain HTTP client API); the logged-in client.
+    pub async fn register_sdk(&self, local: &str) -> matrix_sdk::Client {
+        let client = matrix_sdk::Client::builder()
+            .homeserver_url(format!("http://{}:{CLIENT_PORT}", self.ip))
+            .build()
+            .await
+            .expect("matrix-sdk client for Synapse");
+        crate::register_with(&client, local, crate::PASSWORD, None)
+            .await
+            .unwrap_or_else(|e| panic!("registering {local} on Synapse failed: {e:?}"));
+        client
+    }
+
     /// Requests Synapse served on its federation listener, except the harness's own (marked
     /// by its user agent): what other servers sent it.
     pub fn federation_requests_from_peers(&self) -> Vec<String> {
