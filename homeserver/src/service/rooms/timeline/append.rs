@@ -259,10 +259,8 @@ impl RoomService {
         txn: (&DeviceId, &str),
     ) -> Result<OwnedEventId> {
         self.require_joined(room_id, sender).await?;
-        if spec.kind != TimelineEventType::RoomRedaction {
-            self.users.ensure_not_suspended(sender)?;
-        }
         if spec.kind == TimelineEventType::RoomRedaction {
+            // Suspended users may still redact (their own) events: not checked here.
             // A redaction sent as a plain event gets the same checks as /redact.
             let content: serde_json::Value =
                 serde_json::from_str(spec.content.get()).map_err(Error::internal)?;
@@ -273,6 +271,7 @@ impl RoomService {
             let reason = content["reason"].as_str().map(str::to_owned);
             return self.redact(room_id, sender, &target, reason, txn).await;
         }
+        self.users.ensure_not_suspended(sender)?;
         self.send(room_id, sender, spec, Some(txn)).await
     }
 
