@@ -19,6 +19,9 @@ fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== layer check (no import runs up the layers of docs/ARCHITECTURE.md)"
+python3 scripts/check-layers.py
+
 echo "== unit tests (server workspace)"
 cargo test --workspace
 
