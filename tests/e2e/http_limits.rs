@@ -116,6 +116,101 @@ async fn upload_limit_only_on_upload_routes() {
     resp.assert_error(413, &["M_TOO_LARGE"]);
 }
 
+/// Files in the media temp directory and their sizes.
+fn temp_uploads(server: &TestServer) -> Vec<u64> {
+    let dir = server.data_dir().join("media").join("tmp");
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok().map(|m| m.len()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls (bounded) until `cond` holds on the temp directory's files.
+async fn wait_for_temp(server: &TestServer, cond: impl Fn(&[u64]) -> bool) -> Vec<u64> {
+    for _ in 0..200 {
+        let files = temp_uploads(server);
+        if cond(&files) {
+            return files;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    temp_uploads(server)
+}
+
+#[tokio::test]
+async fn upload_bodies_are_streamed_to_disk_and_never_left_behind() {
+    let server = TestServer::start_with(ServerOptions {
+        max_upload_bytes: 8 * 1024 * 1024,
+        ..ServerOptions::default()
+    })
+    .await;
+    let http = server.http();
+    let (_, token) = http.register("alice", "a long password").await;
+    let body: Vec<u8> = (0..6 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let half = body.len() / 2;
+
+    // Half of the body, then a pause: the half is already on disk, not held in memory.
+    let mut s = connect(&server).await;
+    let head = format!(
+        "POST /_matrix/media/v3/upload HTTP/1.1\r\nHost: x\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body[..half]).await.unwrap();
+    let files = wait_for_temp(&server, |f| f.iter().any(|&n| n >= half as u64)).await;
+    assert!(
+        files.iter().any(|&n| n >= half as u64),
+        "the first half is not in the temp directory: {files:?}"
+    );
+    s.write_all(&body[half..]).await.unwrap();
+    let resp = read_head(&mut s, Duration::from_secs(30)).await.unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let uri = resp
+        .split("\"content_uri\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("content_uri")
+        .to_owned();
+    let server_and_id = uri.strip_prefix("mxc://").expect("an mxc URI").to_owned();
+    assert!(temp_uploads(&server).is_empty(), "temp file left after a stored upload");
+    let got = http
+        .request(
+            "GET",
+            &format!("/_matrix/client/v1/media/download/{server_and_id}"),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(got.status, 200);
+    assert!(got.body == body, "downloaded bytes differ from the upload");
+
+    // A client that gives up half way leaves nothing behind, and nothing is stored.
+    let mut s = connect(&server).await;
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body[..half]).await.unwrap();
+    wait_for_temp(&server, |f| f.iter().any(|&n| n >= half as u64)).await;
+    drop(s);
+    let left = wait_for_temp(&server, |f| f.is_empty()).await;
+    assert!(left.is_empty(), "abandoned upload left {left:?}");
+
+    // Over the limit: 413, and the partial file is gone.
+    let big = vec![0u8; 9 * 1024 * 1024];
+    let resp = http
+        .request(
+            "POST",
+            "/_matrix/media/v3/upload",
+            Some(&token),
+            Some(("application/octet-stream", big)),
+        )
+        .await;
+    resp.assert_error(413, &["M_TOO_LARGE"]);
+    assert!(temp_uploads(&server).is_empty(), "oversized upload left a temp file");
+}
+
 /// A server with short `[http]` timeouts and a small connection cap.
 async fn strict_server(max_connections: usize) -> TestServer {
     TestServer::start_with(ServerOptions {

@@ -17,8 +17,9 @@ use ruma::api::{IncomingRequest, IncomingRequestExt, OutgoingResponse, OutgoingR
 use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId};
 
 use crate::error::Error;
-use crate::service::Services;
+use crate::service::media::{TempUpload, io_error};
 use crate::service::users::Session;
+use crate::service::{Services, is_upload};
 
 /// How an endpoint authenticates, derived from ruma's `AuthScheme` type.
 pub trait AuthRequirement {
@@ -59,6 +60,9 @@ pub struct Ruma<T> {
     pub client_ip: Option<IpAddr>,
     /// The verified origin server of a federation request signed with X-Matrix.
     pub origin: Option<OwnedServerName>,
+    /// A media upload's body, streamed to a temp file as it arrived (the ruma request's `file`
+    /// is then empty): many large uploads at once never sit in memory.
+    pub upload: Option<TempUpload>,
 }
 
 impl<T> Ruma<T> {
@@ -73,6 +77,10 @@ impl<T> Ruma<T> {
     }
     pub fn device_id(&self) -> &OwnedDeviceId {
         &self.session().device_id
+    }
+    /// An upload endpoint's content: the streamed temp file.
+    pub fn take_upload(&mut self) -> Option<TempUpload> {
+        self.upload.take()
     }
 }
 
@@ -159,7 +167,15 @@ where
         let limit = services
             .limits
             .body_limit_for(&parts.method, parts.uri.path());
-        let mut bytes = read_body(body, limit).await?;
+        // Uploads (client endpoints, never X-Matrix signed) go to a temp file; ruma parses the
+        // rest of the request (path, query, headers) with an empty body.
+        let (mut bytes, upload) =
+            if is_upload(&parts.method, parts.uri.path()) && x_matrix.is_none() {
+                let temp = stream_to_file(body, limit, services).await?;
+                (Bytes::new(), Some(temp))
+            } else {
+                (read_body(body, limit).await?, None)
+            };
         let origin = match x_matrix {
             Some(x) => {
                 let signed = http::Request::from_parts(parts.clone(), bytes.as_ref());
@@ -194,6 +210,7 @@ where
             session,
             client_ip,
             origin,
+            upload,
         })
     }
 }
@@ -207,6 +224,41 @@ fn is_server_server_path(path: &str) -> bool {
 /// the whole body before reading (reqwest, matrix-sdk) then get the 413 instead of a reset
 /// connection. Beyond this the connection is simply dropped.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Streams an upload's body into a temp file, up to `limit` bytes; a larger body is drained
+/// (bounded) and refused, and the partial file removed (dropped).
+async fn stream_to_file(
+    body: Body,
+    limit: usize,
+    services: &Services,
+) -> Result<TempUpload, Error> {
+    use http_body_util::BodyExt;
+    let mut temp = services.media.begin_upload().await?;
+    let mut body = body;
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| Error::bad_json(format!("could not read request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > limit {
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+            continue;
+        }
+        temp.write(&data).await.map_err(io_error)?;
+    }
+    if seen > limit {
+        return Err(Error::too_large(format!(
+            "request body exceeds the limit of {limit} bytes"
+        )));
+    }
+    temp.finish().await.map_err(io_error)?;
+    Ok(temp)
+}
 
 /// Buffers the body up to `limit` bytes; a larger body is drained (bounded) and refused.
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, Error> {

@@ -58,7 +58,8 @@ impl Limits {
     }
 }
 
-fn is_upload(method: &http::Method, path: &str) -> bool {
+/// A media upload route: its body is streamed to a temp file, not buffered (see `Ruma`).
+pub fn is_upload(method: &http::Method, path: &str) -> bool {
     matches!(*method, http::Method::POST | http::Method::PUT)
         && path
             .strip_prefix("/_matrix/media/")

@@ -15,18 +15,24 @@ use ruma::api::client::media::{create_content, create_content_async, create_mxc_
 use crate::api::ruma::Ruma;
 use crate::error::Result;
 use crate::service::Services;
+use crate::service::media::Staged;
 use crate::service::rate_limit::UserAction;
 
 pub async fn upload(
     s: Services,
-    req: Ruma<create_content::v3::Request>,
+    mut req: Ruma<create_content::v3::Request>,
 ) -> Result<create_content::v3::Response> {
     (s.rate_limits).check_user(UserAction::Upload, req.user_id().as_str())?;
     let user = req.user_id().clone();
+    // The body was streamed to a temp file (see `Ruma::upload`).
+    let file: Staged = match req.take_upload() {
+        Some(temp) => temp.into(),
+        None => std::mem::take(&mut req.body.file).into(),
+    };
     let body = req.body;
     let uri = s
         .media
-        .upload(&user, body.file, body.content_type, body.filename)
+        .upload(&user, file, body.content_type, body.filename)
         .await?;
     Ok(create_content::v3::Response::new(uri))
 }
@@ -45,16 +51,21 @@ pub async fn create(
 /// `PUT /upload/{serverName}/{mediaId}`; routed directly (see `upload_to_mxc_routes`).
 pub async fn upload_to_mxc(
     State(s): State<Services>,
-    req: Ruma<create_content_async::v3::Request>,
+    mut req: Ruma<create_content_async::v3::Request>,
 ) -> Result<Json<serde_json::Value>> {
     let user = req.user_id().clone();
+    // The body was streamed to a temp file (see `Ruma::upload`).
+    let file: Staged = match req.take_upload() {
+        Some(temp) => temp.into(),
+        None => std::mem::take(&mut req.body.file).into(),
+    };
     let body = req.body;
     s.media
         .upload_pending(
             &user,
             &body.server_name,
             &body.media_id,
-            body.file,
+            file,
             body.content_type,
             body.filename,
         )

@@ -10,6 +10,7 @@ use ruma::{RoomId, UserId};
 
 use super::MediaService;
 use super::scan::ScanOutcome;
+use super::staged::Staged;
 use super::strip::strip_metadata;
 use super::thumbnail::ThumbnailError;
 use crate::error::{Error, Result};
@@ -17,15 +18,12 @@ use crate::service::audit::{action, entry};
 use crate::service::blocking;
 use crate::store::media::MediaRecord;
 
-/// Bytes of the file the policy sees for sniffing.
-const HEAD_BYTES: usize = 1024;
-
 /// What to store after vetting.
 pub(super) enum Vetted {
     /// Allowed (and, for images, stripped of metadata).
-    Store(Vec<u8>),
+    Store(Staged),
     /// Flagged by the scanner: kept as uploaded, never served; the reason is for the IG lead.
-    Quarantine(Vec<u8>, String),
+    Quarantine(Staged, String),
 }
 
 /// The declared type as the rules compare it: lower-case essence, octet-stream when absent.
@@ -47,7 +45,7 @@ impl MediaService {
     pub(super) async fn vet_upload(
         &self,
         uploader: &UserId,
-        file: Vec<u8>,
+        file: Staged,
         content_type: Option<&str>,
     ) -> Result<Vetted> {
         self.vet(uploader.as_str(), None, file, content_type).await
@@ -59,15 +57,15 @@ impl MediaService {
         &self,
         actor: &str,
         target: Option<&str>,
-        file: Vec<u8>,
+        file: Staged,
         content_type: Option<&str>,
     ) -> Result<Vetted> {
         let declared = essence(content_type);
         let decision = self.policy.check_media_upload(&MediaUploadRequest {
             uploader: actor,
             content_type: &declared,
-            head: &file[..file.len().min(HEAD_BYTES)],
-            size: file.len() as u64,
+            head: file.head(),
+            size: file.len(),
         });
         let transform = match decision {
             Ok(t) => t,
@@ -83,17 +81,23 @@ impl MediaService {
         }
         // A decode slot shared with thumbnailing: each decode may hold up to 256 MiB.
         let permit = self.decode_permit().await?;
-        let stripped = blocking(move || Ok(strip_metadata(&file).map_err(|e| (e, file)))).await?;
+        let stripped = blocking(move || {
+            let file = file
+                .into_bytes()
+                .map_err(|e| Error::internal(format!("upload: {e}")))?;
+            Ok(strip_metadata(&file).map_err(|e| (e, file)))
+        })
+        .await?;
         drop(permit);
         let denial = match stripped {
-            Ok(bytes) => return Ok(Vetted::Store(bytes)),
+            Ok(bytes) => return Ok(Vetted::Store(bytes.into())),
             Err((ThumbnailError::TooLarge(_), _)) => Denial::new(
                 RULE_MEDIA_TOO_LARGE,
                 "the image's dimensions are too large to process",
             ),
             // Ciphertext may start like an image by chance; it cannot carry readable metadata.
             Err((ThumbnailError::Unsupported(_), file)) if declared == OCTET_STREAM => {
-                return Ok(Vetted::Store(file));
+                return Ok(Vetted::Store(file.into()));
             }
             Err((ThumbnailError::Unsupported(_), _)) => Denial::new(
                 RULE_MEDIA_TYPE_MISMATCH,

@@ -39,6 +39,11 @@ impl FileStore {
         })
     }
 
+    /// Where uploads are streamed to before they are vetted (see `staged.rs`).
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
     pub fn original_path(&self, media_id: &str) -> PathBuf {
         fan_out(&self.root, media_id).join(media_id)
     }
@@ -109,7 +114,7 @@ fn fan_out(base: &Path, media_id: &str) -> PathBuf {
 }
 
 /// Creates missing directories, fsyncing each parent so the new entries are durable too.
-fn ensure_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn ensure_dir(dir: &Path) -> io::Result<()> {
     // "" is the parent of a relative path's first component: the current directory.
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());

@@ -18,6 +18,7 @@ mod remote;
 #[cfg(test)]
 mod remote_tests;
 mod scan;
+mod staged;
 mod strip;
 #[cfg(test)]
 mod tests;
@@ -47,6 +48,7 @@ use self::files::{FileStore, is_valid_media_id};
 use self::pending::PendingUploads;
 pub use self::references::References;
 use self::scan::Scanner;
+pub use self::staged::{Staged, TempUpload};
 use super::audit::AuditService;
 use super::blocking;
 use super::federation::client::FederationClient;
@@ -196,14 +198,22 @@ impl MediaService {
         .await
     }
 
+    /// A temp file for a client's upload body to be streamed into (see `staged.rs`).
+    pub async fn begin_upload(&self) -> Result<TempUpload> {
+        TempUpload::create(self.files.tmp_dir())
+            .await
+            .map_err(io_error)
+    }
+
     /// `POST /upload`: stores the content under a new id.
     pub async fn upload(
         &self,
         uploader: &UserId,
-        file: Vec<u8>,
+        file: impl Into<Staged>,
         content_type: Option<String>,
         filename: Option<String>,
     ) -> Result<OwnedMxcUri> {
+        let file = file.into();
         self.check_upload_size(file.len())?;
         let vetted = self
             .vet_upload(uploader, file, content_type.as_deref())
@@ -232,13 +242,14 @@ impl MediaService {
         uploader: &UserId,
         server_name: &ServerName,
         media_id: &str,
-        file: Vec<u8>,
+        file: impl Into<Staged>,
         content_type: Option<String>,
         filename: Option<String>,
     ) -> Result<()> {
         if server_name != self.server_name || !is_valid_media_id(media_id) {
             return Err(Error::not_found("Unknown media ID"));
         }
+        let file = file.into();
         self.check_upload_size(file.len())?;
         if let Err(e) = self.pending.begin_upload(uploader, media_id, now_ms()) {
             // The reservation is removed once its content is stored.
@@ -328,8 +339,8 @@ impl MediaService {
         )
     }
 
-    fn check_upload_size(&self, len: usize) -> Result<()> {
-        if len as u64 > self.max_upload_bytes {
+    fn check_upload_size(&self, len: u64) -> Result<()> {
+        if len > self.max_upload_bytes {
             return Err(Error::too_large(format!(
                 "Cannot upload files larger than {} bytes",
                 self.max_upload_bytes
@@ -366,18 +377,18 @@ impl MediaService {
             uploader: uploader.to_owned(),
             content_type,
             filename,
-            size: file.len() as u64,
-            sha256: String::new(),
+            size: file.len(),
+            sha256: file.sha256_hex(),
             created_ts: now_ms(),
         };
         blocking(move || {
-            let rec = MediaRecord {
-                sha256: sha256_hex(&file),
-                ..rec
-            };
             let path = files.original_path(&rec.media_id);
-            files.write(&path, &file).map_err(io_error)?;
-            drop(file);
+            match file {
+                Staged::Bytes(bytes) => files.write(&path, &bytes).map_err(io_error)?,
+                // Streamed and needing no transform (e.g. an encrypted attachment): renamed into
+                // place, never read back into memory.
+                Staged::File(temp) => temp.persist(&path).map_err(io_error)?,
+            }
             let inserted = match &flag {
                 None => store.insert_media(&rec),
                 Some(reason) => store.insert_quarantined_media(&rec, reason),
@@ -460,8 +471,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
         })
 }
 
-fn io_error(e: std::io::Error) -> Error {
-    Error::internal(format!("media file i/o: {e}"))
+/// A media file operation failed. A full or read-only disk is the operator's to fix and says
+/// that nothing was stored (503, as for the database), not a server bug.
+pub fn io_error(e: std::io::Error) -> Error {
+    match e.kind() {
+        std::io::ErrorKind::StorageFull => StoreError::Full.into(),
+        std::io::ErrorKind::ReadOnlyFilesystem => StoreError::ReadOnly.into(),
+        _ => Error::internal(format!("media file i/o: {e}")),
+    }
 }
 
 /// Unlinks every file of a deleted id and clears its pending record: `Some(found)` once done,

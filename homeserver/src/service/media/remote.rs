@@ -206,10 +206,16 @@ impl MediaService {
         }
         let content_type = content_type.filter(|c| !c.trim().is_empty());
         let mxc = format!("mxc://{origin}/{media_id}");
-        let bytes = match (self.vet(user.as_str(), Some(&mxc), bytes, content_type.as_deref()))
-            .await?
+        let bytes = match (self.vet(
+            user.as_str(),
+            Some(&mxc),
+            bytes.into(),
+            content_type.as_deref(),
+        ))
+        .await?
         {
-            Vetted::Store(bytes) => bytes,
+            // Fetched whole (`Staged::Bytes`): no file is read here.
+            Vetted::Store(staged) => staged.into_bytes().map_err(io_error)?,
             Vetted::Quarantine(_, reason) => {
                 // Not kept: the file stays on the other server, which is told nothing.
                 tracing::warn!(%user, media = %mxc, %reason, "remote media flagged by the scanner");

@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use super::staged::Staged;
+
 /// The argument replaced by a temporary file's path; without it the file goes to stdin.
 const PATH_PLACEHOLDER: &str = "{path}";
 
@@ -36,31 +38,37 @@ impl Scanner {
         })
     }
 
-    pub async fn scan(&self, bytes: &[u8]) -> ScanOutcome {
+    /// Scans an upload. A streamed upload is scanned where it lies (`{path}`) or piped from its
+    /// file (stdin): never read into memory for the scanner.
+    pub async fn scan(&self, file: &Staged) -> ScanOutcome {
         let uses_path = self.argv.iter().any(|a| a.contains(PATH_PLACEHOLDER));
-        let tmp = if uses_path {
-            let path = self
-                .tmp_dir
-                .join(format!("scan-{:016x}", rand::random::<u64>()));
-            if let Err(e) = tokio::fs::write(&path, bytes).await {
-                return ScanOutcome::Flagged(format!("scanner input not written: {e}"));
+        let mut written = None;
+        let path = match file {
+            Staged::File(t) if uses_path => Some(t.path().to_owned()),
+            Staged::Bytes(b) if uses_path => {
+                let path = self
+                    .tmp_dir
+                    .join(format!("scan-{:016x}", rand::random::<u64>()));
+                if let Err(e) = tokio::fs::write(&path, b).await {
+                    return ScanOutcome::Flagged(format!("scanner input not written: {e}"));
+                }
+                written = Some(path.clone());
+                Some(path)
             }
-            Some(path)
-        } else {
-            None
+            _ => None,
         };
-        let outcome = tokio::time::timeout(self.timeout, self.run(bytes, tmp.as_ref()))
+        let outcome = tokio::time::timeout(self.timeout, self.run(file, path.as_ref()))
             .await
             .unwrap_or_else(|_| {
                 ScanOutcome::Flagged(format!("scanner timed out after {:?}", self.timeout))
             });
-        if let Some(path) = tmp {
+        if let Some(path) = written {
             let _ = tokio::fs::remove_file(path).await;
         }
         outcome
     }
 
-    async fn run(&self, bytes: &[u8], path: Option<&PathBuf>) -> ScanOutcome {
+    async fn run(&self, file: &Staged, path: Option<&PathBuf>) -> ScanOutcome {
         let args = self.argv[1..].iter().map(|a| match path {
             Some(p) => a.replace(PATH_PLACEHOLDER, &p.to_string_lossy()),
             None => a.clone(),
@@ -82,7 +90,16 @@ impl Scanner {
         };
         if let Some(mut stdin) = child.stdin.take() {
             // A scanner may exit before reading everything; its exit status decides.
-            let _ = stdin.write_all(bytes).await;
+            match file {
+                Staged::Bytes(b) => {
+                    let _ = stdin.write_all(b).await;
+                }
+                Staged::File(t) => {
+                    if let Ok(mut f) = tokio::fs::File::open(t.path()).await {
+                        let _ = tokio::io::copy(&mut f, &mut stdin).await;
+                    }
+                }
+            }
             drop(stdin);
         }
         match child.wait().await {
@@ -111,26 +128,40 @@ mod tests {
     #[tokio::test]
     async fn stdin_scanner_flags_eicar() {
         let (s, _d) = scanner(&["sh", "-c", "grep -q EICAR && exit 1 || exit 0"], 5000);
-        assert_eq!(s.scan(b"hello").await, ScanOutcome::Clean);
+        assert_eq!(
+            s.scan(&Staged::from(b"hello".to_vec())).await,
+            ScanOutcome::Clean
+        );
         assert!(
-            matches!(s.scan(b"xx EICAR xx").await, ScanOutcome::Flagged(r) if r.contains("exit 1"))
+            matches!(s.scan(&Staged::from(b"xx EICAR xx".to_vec())).await, ScanOutcome::Flagged(r) if r.contains("exit 1"))
         );
     }
 
     #[tokio::test]
     async fn path_placeholder_and_fail_closed() {
         let (s, dir) = scanner(&["sh", "-c", "! grep -q EICAR \"$0\"", "{path}"], 5000);
-        assert_eq!(s.scan(b"clean").await, ScanOutcome::Clean);
-        assert_ne!(s.scan(b"EICAR").await, ScanOutcome::Clean);
+        assert_eq!(
+            s.scan(&Staged::from(b"clean".to_vec())).await,
+            ScanOutcome::Clean
+        );
+        assert_ne!(
+            s.scan(&Staged::from(b"EICAR".to_vec())).await,
+            ScanOutcome::Clean
+        );
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             0,
             "temp file removed"
         );
         let (s, _d) = scanner(&["sh", "-c", "sleep 5"], 100);
-        assert!(matches!(s.scan(b"x").await, ScanOutcome::Flagged(r) if r.contains("timed out")));
+        assert!(
+            matches!(s.scan(&Staged::from(b"x".to_vec())).await, ScanOutcome::Flagged(r) if r.contains("timed out"))
+        );
         let (s, _d) = scanner(&["/nonexistent/scanner"], 1000);
-        assert!(matches!(s.scan(b"x").await, ScanOutcome::Flagged(_)));
+        assert!(matches!(
+            s.scan(&Staged::from(b"x".to_vec())).await,
+            ScanOutcome::Flagged(_)
+        ));
         assert!(Scanner::new(&[], Duration::from_secs(1), "/tmp".into()).is_none());
     }
 }
