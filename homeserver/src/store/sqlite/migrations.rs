@@ -15,13 +15,18 @@ const MIGRATIONS: &[(i64, &str)] = &[
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
+    apply(conn, MIGRATIONS)
+}
+
+fn apply(conn: &mut Connection, migrations: &[(i64, &str)]) -> StoreResult<()> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-    let current: i64 = conn
-        .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })?
-        .unwrap_or(0);
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    // Every migration not yet applied runs, not only those above the highest applied: branches
+    // developed side by side land migrations with interleaved numbers.
+    let applied: std::collections::HashSet<i64> = conn
+        .prepare("SELECT version FROM schema_version")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for (version, sql) in migrations.iter().filter(|(v, _)| !applied.contains(v)) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(
@@ -48,6 +53,32 @@ pub fn max_stream_pos(conn: &Connection) -> StoreResult<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_migration_numbered_below_an_applied_one_still_runs() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(
+            &mut conn,
+            &[(1, "CREATE TABLE a (x)"), (3, "CREATE TABLE c (x)")],
+        )
+        .unwrap();
+        // Version 2 lands after 3 was applied (branches merged in another order).
+        let all = [
+            (1, "CREATE TABLE a (x)"),
+            (2, "CREATE TABLE b (x)"),
+            (3, "CREATE TABLE c (x)"),
+        ];
+        apply(&mut conn, &all).unwrap();
+        conn.execute("INSERT INTO b (x) VALUES (1)", []).unwrap();
+        let versions: Vec<i64> = conn
+            .prepare("SELECT version FROM schema_version ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(versions, [1, 2, 3]);
+    }
 
     #[test]
     fn migrations_are_idempotent() {
