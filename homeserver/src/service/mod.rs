@@ -22,6 +22,7 @@ pub mod registration;
 pub mod reports;
 pub mod retention;
 pub mod rooms;
+pub mod search;
 pub mod sliding_sync;
 pub mod spaces;
 pub mod support;
@@ -162,6 +163,8 @@ pub struct Services {
     pub openid: Arc<openid::OpenIdService>,
     /// TURN credentials (`[voip]`).
     pub voip: Arc<voip::VoipService>,
+    /// `POST /search` over the full-text index.
+    pub search: Arc<search::SearchService>,
 }
 
 impl Services {
@@ -438,6 +441,7 @@ impl Services {
             threepids: store.clone(),
         })?);
         let voip = Arc::new(voip::VoipService::new(&config.voip));
+        let search = Arc::new(search::SearchService::new(rooms.clone(), store.clone()));
         Ok(Self {
             config,
             limits,
@@ -479,6 +483,7 @@ impl Services {
             spaces,
             openid: Arc::new(openid::OpenIdService::new()),
             voip,
+            search,
         })
     }
 }

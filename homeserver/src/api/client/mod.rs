@@ -24,6 +24,7 @@ mod relations;
 mod report;
 mod retention;
 mod room;
+mod search;
 mod session;
 mod sliding_sync;
 mod space;
@@ -88,6 +89,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(message::messages)
     .ruma(message::context)
     .ruma(message::timestamp_to_event)
+    .ruma(search::search)
     .ruma(relations::relations)
     .ruma(relations::relations_with_type)
     .ruma(relations::relations_with_type_and_event_type)
