@@ -111,14 +111,16 @@ impl SearchService {
                 .as_ref()
                 .map(|f| matches!(f, UrlFilter::EventsWithUrl)),
             order: cursor,
-            limit,
+            // One more than the page: `next_batch` only when there is more.
+            limit: limit + 1,
         };
         let store = self.store.clone();
-        let (hits, count) = blocking(move || Ok(store.search(&q)?)).await?;
+        let (mut hits, count) = blocking(move || Ok(store.search(&q)?)).await?;
         out.count = Some(UInt::new_saturating(count));
-        out.next_batch = (hits.len() == limit)
-            .then(|| order.next_batch(cursor, hits.last().map(|h| &h.event), limit))
-            .flatten();
+        if hits.len() > limit {
+            hits.truncate(limit);
+            out.next_batch = order.next_batch(cursor, hits.last().map(|h| &h.event), limit);
+        }
         let mut rules = HashMap::new();
         for hit in &hits {
             let room = &hit.event.room_id;
