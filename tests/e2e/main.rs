@@ -22,6 +22,7 @@ mod media;
 mod messaging;
 mod openid;
 mod pagination;
+mod profile_fields;
 mod push;
 mod rate_limit;
 mod receipts_typing;

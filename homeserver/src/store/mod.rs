@@ -15,6 +15,7 @@ pub mod filters;
 pub mod keys;
 pub mod media;
 pub mod outbox;
+pub mod profile_fields;
 pub mod push;
 pub mod receipts;
 pub mod remote_e2ee;

@@ -119,6 +119,11 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(profile::set_display_name)
     .ruma(profile::get_avatar_url)
     .ruma(profile::set_avatar_url)
+    .ruma(profile::get_field)
+    .ruma(profile::set_field)
+    .ruma(profile::delete_field)
+    // DELETE on the display name and avatar, whose own routes shadow `{field}` there.
+    .ruma_literals(profile::delete_field, &["displayname", "avatar_url"])
     .ruma(user_directory::search_users)
     .ruma(account_data::get_global)
     .ruma(account_data::set_global)

@@ -18,6 +18,7 @@ mod media;
 mod media_refs_tests;
 mod migrations;
 mod outbox;
+mod profile_fields;
 mod push;
 mod receipts;
 mod relations;

@@ -76,3 +76,17 @@ SELECT event_id, room_id,
 INSERT INTO event_search (rowid, value)
 SELECT r.rowid, json_extract(e.json, '$.' || r.key)
   FROM event_search_rows r JOIN events e ON e.event_id = r.event_id;
+
+-- Extended profile fields (spec v1.16): `m.tz` and custom keys, each value any JSON. Display
+-- name and avatar stay in `users`. A deactivated account keeps no profile (as for the name).
+CREATE TABLE profile_fields (
+    user_id TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
+CREATE TRIGGER profile_fields_deactivated AFTER UPDATE OF deactivated ON users
+WHEN NEW.deactivated = 1
+BEGIN
+    DELETE FROM profile_fields WHERE user_id = NEW.user_id;
+END;
