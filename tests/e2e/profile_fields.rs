@@ -17,18 +17,29 @@ async fn extended_profile_fields_round_trip_with_the_specs_errors() {
         let (_bob, bob_token) = http.register("bob", PASSWORD).await;
         let t = Some(token.as_str());
 
-        http.put_json(&field(&alice, "m.tz"), t, &json!({ "m.tz": "Europe/London" }))
-            .await
-            .ok();
+        http.put_json(
+            &field(&alice, "m.tz"),
+            t,
+            &json!({ "m.tz": "Europe/London" }),
+        )
+        .await
+        .ok();
         let job = json!({ "title": "Registrar", "bleep": 4417 });
-        http.put_json(&field(&alice, "org.example.job"), t, &json!({ "org.example.job": job }))
-            .await
-            .ok();
+        http.put_json(
+            &field(&alice, "org.example.job"),
+            t,
+            &json!({ "org.example.job": job }),
+        )
+        .await
+        .ok();
         // Anyone signed in (or not) reads them, one by one or in the whole profile.
         let v = http.get(&field(&alice, "org.example.job"), None).await.ok();
         assert_eq!(v, json!({ "org.example.job": job }));
         let all = http
-            .get(&format!("/_matrix/client/v3/profile/{}", enc(&alice)), Some(&bob_token))
+            .get(
+                &format!("/_matrix/client/v3/profile/{}", enc(&alice)),
+                Some(&bob_token),
+            )
             .await
             .ok();
         assert_eq!(all["m.tz"], "Europe/London");
@@ -51,9 +62,13 @@ async fn extended_profile_fields_round_trip_with_the_specs_errors() {
 
         // Errors: another user's profile, a bad key, a long key, a body without the key,
         // a profile over 64 KiB, an NHS number in any field.
-        http.put_json(&field(&alice, "m.tz"), Some(&bob_token), &json!({ "m.tz": "UTC" }))
-            .await
-            .assert_error(403, &["M_FORBIDDEN"]);
+        http.put_json(
+            &field(&alice, "m.tz"),
+            Some(&bob_token),
+            &json!({ "m.tz": "UTC" }),
+        )
+        .await
+        .assert_error(403, &["M_FORBIDDEN"]);
         http.put_json(&field(&alice, "m.custom"), t, &json!({ "m.custom": 1 }))
             .await
             .assert_error(400, &["M_INVALID_PARAM"]);
@@ -65,12 +80,20 @@ async fn extended_profile_fields_round_trip_with_the_specs_errors() {
             .await
             .assert_error(400, &["M_BAD_JSON", "M_MISSING_PARAM", "M_NOT_JSON"]);
         let big = "x".repeat(40 * 1024);
-        http.put_json(&field(&alice, "org.example.a"), t, &json!({ "org.example.a": big }))
-            .await
-            .ok();
-        http.put_json(&field(&alice, "org.example.b"), t, &json!({ "org.example.b": big }))
-            .await
-            .assert_error(400, &["M_PROFILE_TOO_LARGE"]);
+        http.put_json(
+            &field(&alice, "org.example.a"),
+            t,
+            &json!({ "org.example.a": big }),
+        )
+        .await
+        .ok();
+        http.put_json(
+            &field(&alice, "org.example.b"),
+            t,
+            &json!({ "org.example.b": big }),
+        )
+        .await
+        .assert_error(400, &["M_PROFILE_TOO_LARGE"]);
         http.put_json(
             &field(&alice, "org.example.note"),
             t,

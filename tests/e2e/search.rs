@@ -6,8 +6,7 @@
 use handover_e2e::*;
 use matrix_sdk::Client;
 use matrix_sdk::ruma::api::client::search::search_events::v3::{
-    Categories, Criteria, Grouping, GroupingKey, OrderBy, Request, ResultGroupMap,
-    ResultRoomEvents,
+    Categories, Criteria, Grouping, GroupingKey, OrderBy, Request, ResultGroupMap, ResultRoomEvents,
 };
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 use matrix_sdk::ruma::{OwnedEventId, uint};
@@ -86,8 +85,7 @@ async fn search_finds_what_members_may_read_and_forgets_redactions() {
         loop {
             let page = search(&alice, c.clone(), next).await;
             assert_eq!(page.count, Some(uint!(3)));
-            let Some(ResultGroupMap::Sender(groups)) = page.groups.get(&GroupingKey::Sender)
-            else {
+            let Some(ResultGroupMap::Sender(groups)) = page.groups.get(&GroupingKey::Sender) else {
                 panic!("sender groups: {:?}", page.groups);
             };
             assert_eq!(groups.values().map(|g| g.results.len()).sum::<usize>(), 1);

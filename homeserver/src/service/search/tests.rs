@@ -136,7 +136,11 @@ async fn history_visibility_is_honoured_per_event_and_redactions_leave_the_index
     let a = search(&s, &alice, recent("sepsis")).await;
     assert_eq!(ids(&a), [after.clone(), during.clone(), before.clone()]);
     let b = search(&s, &bob, recent("sepsis")).await;
-    assert_eq!(ids(&b), vec![during.clone()], "only what bob was joined for");
+    assert_eq!(
+        ids(&b),
+        vec![during.clone()],
+        "only what bob was joined for"
+    );
     assert_eq!(
         b.count,
         Some(uint!(1)),
