@@ -62,7 +62,8 @@ impl Policy for OrganisationInvites {
     }
 }
 
-/// Display names are set by an admin only (`[policy] lock_display_names`).
+/// Display names, and every other profile field kept through the policy (extended profiles),
+/// are set by an admin only (`[policy] lock_display_names`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DisplayNameLock;
 
@@ -76,7 +77,14 @@ impl Policy for DisplayNameLock {
         }
         Err(Denial::new(
             RULE_DISPLAY_NAME_LOCKED,
-            "display names on this server are set by an administrator",
+            format!(
+                "{} on this server is set by an administrator",
+                if req.field == "displayname" {
+                    "the display name".to_owned()
+                } else {
+                    format!("the profile field {}", req.field)
+                }
+            ),
         ))
     }
 }
@@ -179,9 +187,17 @@ mod tests {
     fn display_name_lock() {
         let mut u = ProfileUpdate {
             user_id: "@a:x",
-            displayname: Some("A"),
+            field: "displayname",
+            value: Some("A"),
             by_admin: false,
         };
+        assert_eq!(
+            DisplayNameLock.check_profile_update(&u).unwrap_err().rule,
+            RULE_DISPLAY_NAME_LOCKED
+        );
+        // Every profile field, removal too.
+        u.field = "org.example.job_title";
+        u.value = None;
         assert_eq!(
             DisplayNameLock.check_profile_update(&u).unwrap_err().rule,
             RULE_DISPLAY_NAME_LOCKED

@@ -214,7 +214,8 @@ mod tests {
             layers
                 .check_profile_update(&ProfileUpdate {
                     user_id: "@a:x",
-                    displayname: None,
+                    field: "displayname",
+                    value: None,
                     by_admin: false
                 })
                 .is_err()

@@ -118,12 +118,16 @@ pub enum PushFormat {
 /// Default initial state for a new room: `(event type, state key, content)`.
 pub type InitialState = Vec<(String, String, serde_json::Value)>;
 
-/// A change to a user's global profile (display names show in every room and the directory).
+/// A change to a user's global profile (display names show in every room and the directory;
+/// extended profile fields, spec v1.16, are served to anyone who asks).
 #[derive(Debug, Clone)]
 pub struct ProfileUpdate<'a> {
     pub user_id: &'a str,
-    /// The new display name (`None` when it is being removed).
-    pub displayname: Option<&'a str>,
+    /// The field: `displayname`, `m.tz` or a custom key.
+    pub field: &'a str,
+    /// The new value as text: the display name, or an extended field's JSON (`None` when the
+    /// field is being removed).
+    pub value: Option<&'a str>,
     /// Set by an admin command rather than the user themself.
     pub by_admin: bool,
 }
@@ -453,7 +457,8 @@ mod tests {
         assert!(NoTopics.check_invite(&inv).is_ok());
         let profile = ProfileUpdate {
             user_id: "@a:x",
-            displayname: Some("A"),
+            field: "displayname",
+            value: Some("A"),
             by_admin: false,
         };
         assert!(NoTopics.check_profile_update(&profile).is_ok());

@@ -104,8 +104,14 @@ impl Policy for NhsPolicy {
     }
 
     fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
-        match req.displayname {
-            Some(name) if contains_nhs_number(name) => Err(metadata_denial("a display name")),
+        match req.value {
+            Some(v) if contains_nhs_number(v) => {
+                Err(metadata_denial(if req.field == "displayname" {
+                    "a display name"
+                } else {
+                    "a profile field"
+                }))
+            }
             _ => Ok(()),
         }
     }
@@ -211,7 +217,8 @@ mod tests {
         let p = NhsPolicy::default();
         let upd = |n: Option<&'static str>| ProfileUpdate {
             user_id: "@a:x",
-            displayname: n,
+            field: "displayname",
+            value: n,
             by_admin: false,
         };
         assert_eq!(
@@ -221,5 +228,15 @@ mod tests {
         assert_eq!(p.check_profile_update(&upd(Some("Dr Alice"))), Ok(()));
         assert_eq!(p.check_profile_update(&upd(Some("9434765918"))), Ok(()));
         assert_eq!(p.check_profile_update(&upd(None)), Ok(()));
+        // Extended profile fields: the JSON value is checked, whatever the key.
+        let field = ProfileUpdate {
+            field: "org.example.note",
+            value: Some(r#"{"ward":"7","nhs":"943 476 5919"}"#),
+            ..upd(None)
+        };
+        assert_eq!(
+            rule(p.check_profile_update(&field)).as_deref(),
+            Some(RULE_NHS_NUMBER_IN_METADATA)
+        );
     }
 }

@@ -160,7 +160,18 @@ async fn expired_messages_and_their_files_are_purged_by_the_admin_command() {
         f.http.get(&path, Some(&eve)).await.assert_error(403, &["M_FORBIDDEN"]);
 
         let media = f.upload_png().await;
-        let text = f.send(&f.room, json!({ "msgtype": "m.text", "body": "MARKER-e2e-plan-bed-4" })).await;
+        let text = f.send(&f.room, json!({ "msgtype": "m.text", "body": "MARKER-e2e-plan-bed-4 QuokkaE2ePlan" })).await;
+        // Found by search before the purge (the index holds the lower-cased token).
+        let search = |term: &'static str| {
+            let body = json!({ "search_categories": { "room_events": { "search_term": term } } });
+            let (http, token) = (f.http.clone(), f.token.clone());
+            async move {
+                http.post_json("/_matrix/client/v3/search", Some(&token), &body).await.ok()
+                    ["search_categories"]["room_events"]["count"]
+                    .clone()
+            }
+        };
+        assert_eq!(search("quokkae2eplan").await, 1);
         f.send(&f.room, json!({ "msgtype": "m.image", "body": "MARKER-e2e-xray", "url": format!("mxc://localhost/{media}") }))
             .await;
         f.state(&f.room, "m.room.topic", json!({ "topic": "current" })).await;
@@ -177,7 +188,8 @@ async fn expired_messages_and_their_files_are_purged_by_the_admin_command() {
         assert!(n(&done, "events_deleted") >= 2, "{done}");
         assert_eq!(n(&done, "media_deleted"), 1, "{done}");
         assert_eq!(done["space_reclaimed"], true, "{done}");
-        for marker in ["MARKER-e2e-plan-bed-4", "MARKER-e2e-xray"] {
+        assert_eq!(search("quokkae2eplan").await, 0, "the purged message left the index");
+        for marker in ["MARKER-e2e-plan-bed-4", "MARKER-e2e-xray", "quokkae2eplan"] {
             assert!(!f.server.db_contains(marker), "{marker} still in the database files");
         }
         assert_eq!(f.media_files(&media), 0, "media files left on disk");

@@ -16,6 +16,8 @@ use crate::service::Services;
 /// Implemented for every `async fn(Services, Ruma<Req>) -> Result<Req::OutgoingResponse>`.
 pub trait RumaHandler<Req> {
     fn add_to(self, router: Router<Services>) -> Router<Services>;
+    /// Registers the handler at these paths only.
+    fn add_at(self, router: Router<Services>, paths: Vec<String>) -> Router<Services>;
 }
 
 impl<Req, F, Fut> RumaHandler<Req> for F
@@ -25,9 +27,7 @@ where
     F: Fn(Services, Ruma<Req>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<Req::OutgoingResponse>> + Send + 'static,
 {
-    fn add_to(self, mut router: Router<Services>) -> Router<Services> {
-        let filter = method_filter(&Req::METHOD);
-        let mut seen = std::collections::HashSet::new();
+    fn add_to(self, router: Router<Services>) -> Router<Services> {
         // An empty trailing parameter (`/state/m.room.name/` for state key "") never matches an
         // axum segment, so those endpoints also get the path without it; the extractor pads.
         let builder = Req::PATH_BUILDER;
@@ -40,6 +40,12 @@ where
                 std::iter::once(p.to_owned()).chain(short.into_iter().flatten())
             })
             .collect();
+        self.add_at(router, paths)
+    }
+
+    fn add_at(self, mut router: Router<Services>, paths: Vec<String>) -> Router<Services> {
+        let filter = method_filter(&Req::METHOD);
+        let mut seen = std::collections::HashSet::new();
         for path in paths {
             if !seen.insert(path.clone()) {
                 continue;
@@ -73,11 +79,33 @@ fn method_filter(m: &Method) -> MethodFilter {
 
 pub trait RouterExt {
     fn ruma<Req, H: RumaHandler<Req>>(self, handler: H) -> Self;
+    /// Also routes `handler` where each of its paths' trailing `{param}` is one of `literals`:
+    /// for a literal that another endpoint's route shadows (axum prefers a literal segment, and
+    /// then answers 405 for the methods that route lacks). The extractor passes the literal as
+    /// the parameter.
+    fn ruma_literals<Req: ruma::api::Metadata, H: RumaHandler<Req>>(
+        self,
+        handler: H,
+        literals: &[&str],
+    ) -> Self;
 }
 
 impl RouterExt for Router<Services> {
     fn ruma<Req, H: RumaHandler<Req>>(self, handler: H) -> Self {
         handler.add_to(self)
+    }
+
+    fn ruma_literals<Req: ruma::api::Metadata, H: RumaHandler<Req>>(
+        self,
+        handler: H,
+        literals: &[&str],
+    ) -> Self {
+        let paths = ruma_paths::<Req>()
+            .into_iter()
+            .filter_map(|p| p.rsplit_once("/{"))
+            .flat_map(|(base, _)| literals.iter().map(move |l| format!("{base}/{l}")))
+            .collect();
+        handler.add_at(self, paths)
     }
 }
 

@@ -111,6 +111,16 @@ where
             .all_paths()
             .next()
             .map_or(0, |p| p.matches('{').count());
+        // A route at a literal standing for the trailing parameter (`RouterExt::ruma_literals`)
+        // passes that literal.
+        if path_args.len() + 1 == expected
+            && let Some(m) = parts.extensions.get::<axum::extract::MatchedPath>()
+            && let Some(last) = m.as_str().rsplit('/').next()
+            && !last.is_empty()
+            && !last.contains('{')
+        {
+            path_args.push(last.to_owned());
+        }
         while path_args.len() < expected {
             path_args.push(String::new());
         }

@@ -22,6 +22,7 @@ pub mod registration;
 pub mod reports;
 pub mod retention;
 pub mod rooms;
+pub mod search;
 pub mod sliding_sync;
 pub mod spaces;
 pub mod support;
@@ -163,6 +164,8 @@ pub struct Services {
     pub openid: Arc<openid::OpenIdService>,
     /// TURN credentials (`[voip]`).
     pub voip: Arc<voip::VoipService>,
+    /// `POST /search` over the full-text index.
+    pub search: Arc<search::SearchService>,
 }
 
 impl Services {
@@ -439,6 +442,7 @@ impl Services {
             threepids: store.clone(),
         })?);
         let voip = Arc::new(voip::VoipService::new(&config.voip));
+        let search = Arc::new(search::SearchService::new(rooms.clone(), store.clone()));
         Ok(Self {
             config,
             limits,
@@ -480,6 +484,7 @@ impl Services {
             spaces,
             openid: Arc::new(openid::OpenIdService::new()),
             voip,
+            search,
         })
     }
 }

@@ -41,7 +41,7 @@ pub struct TokenHashes {
     pub refresh: Option<String>,
 }
 
-pub trait UserStore: Send + Sync {
+pub trait UserStore: super::profile_fields::ProfileFieldStore + Send + Sync {
     /// Creates the account; `Conflict("user")` if the id is taken.
     fn create_user(&self, user: &UserRecord) -> StoreResult<()>;
     fn get_user(&self, user_id: &str) -> StoreResult<Option<UserRecord>>;

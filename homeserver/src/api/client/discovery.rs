@@ -49,8 +49,9 @@ pub async fn capabilities(
     #[allow(deprecated)]
     // m.set_displayname / m.set_avatar_url: superseded in 1.16, we serve 1.12
     use get_capabilities::v3::{
-        Capabilities, ChangePasswordCapability, RoomVersionStability, RoomVersionsCapability,
-        SetAvatarUrlCapability, SetDisplayNameCapability, ThirdPartyIdChangesCapability,
+        Capabilities, ChangePasswordCapability, ProfileFieldsCapability, RoomVersionStability,
+        RoomVersionsCapability, SetAvatarUrlCapability, SetDisplayNameCapability,
+        ThirdPartyIdChangesCapability,
     };
     let available = SUPPORTED_ROOM_VERSIONS
         .iter()
@@ -66,6 +67,8 @@ pub async fn capabilities(
         caps.set_displayname = SetDisplayNameCapability::new(true);
         caps.set_avatar_url = SetAvatarUrlCapability::new(true);
     }
+    // Extended profile fields (spec v1.16); policy refusals still name their rule.
+    caps.profile_fields = Some(ProfileFieldsCapability::new(true));
     // No email or phone ids: accounts are provisioned by the trust.
     caps.thirdparty_id_changes = ThirdPartyIdChangesCapability::new(false);
     Ok(get_capabilities::v3::Response::new(caps))

@@ -24,6 +24,7 @@ mod relations;
 mod report;
 mod retention;
 mod room;
+mod search;
 mod session;
 mod sliding_sync;
 mod space;
@@ -88,6 +89,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(message::messages)
     .ruma(message::context)
     .ruma(message::timestamp_to_event)
+    .ruma(search::search)
     .ruma(relations::relations)
     .ruma(relations::relations_with_type)
     .ruma(relations::relations_with_type_and_event_type)
@@ -117,6 +119,11 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(profile::set_display_name)
     .ruma(profile::get_avatar_url)
     .ruma(profile::set_avatar_url)
+    .ruma(profile::get_field)
+    .ruma(profile::set_field)
+    .ruma(profile::delete_field)
+    // DELETE on the display name and avatar, whose own routes shadow `{field}` there.
+    .ruma_literals(profile::delete_field, &["displayname", "avatar_url"])
     .ruma(user_directory::search_users)
     .ruma(account_data::get_global)
     .ruma(account_data::set_global)

@@ -24,6 +24,9 @@ pub async fn profile(
     if let Some(url) = p.avatar_url {
         res.set("avatar_url".to_owned(), Value::String(url));
     }
+    for (k, v) in p.fields {
+        res.set(k, v);
+    }
     Ok(res)
 }
 

@@ -36,7 +36,26 @@ async fn profile_answers_local_users_only_and_respects_the_field() {
         .call("GET", &path(alice.as_str(), Some("avatar_url")), None)
         .await;
     assert_eq!(r.json(), json!({ "avatar_url": "mxc://localhost/avatar1" }));
-    // A field we do not keep, an unknown user and another server's user: 404.
+    // Extended fields (spec v1.16) are part of the answer, alone when asked for.
+    use crate::store::profile_fields::ProfileFieldStore;
+    p.store
+        .set_profile_field(
+            alice.as_str(),
+            "org.example.job",
+            r#"{"title":"Registrar"}"#,
+            65536,
+        )
+        .unwrap();
+    let r = p.call("GET", &path(alice.as_str(), None), None).await;
+    assert_eq!(r.json()["org.example.job"], json!({ "title": "Registrar" }));
+    let r = p
+        .call("GET", &path(alice.as_str(), Some("org.example.job")), None)
+        .await;
+    assert_eq!(
+        r.json(),
+        json!({ "org.example.job": { "title": "Registrar" } })
+    );
+    // A field not set, an unknown user and another server's user: 404.
     for path in [
         path(alice.as_str(), Some("m.tz")),
         path("@nobody:localhost", None),

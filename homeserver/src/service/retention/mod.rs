@@ -19,6 +19,8 @@ mod tests_files;
 mod tests_holds;
 #[cfg(test)]
 mod tests_lifetimes;
+#[cfg(test)]
+mod tests_search;
 
 use std::sync::Arc;
 

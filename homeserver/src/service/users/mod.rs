@@ -9,6 +9,7 @@ mod login;
 mod observer;
 mod password;
 mod profile;
+pub mod profile_fields;
 pub use self::profile::Profile;
 mod refresh;
 mod registration_token;

@@ -17,6 +17,8 @@ pub const MAX_DISPLAYNAME_CHARS: usize = 256;
 pub struct Profile {
     pub displayname: Option<String>,
     pub avatar_url: Option<String>,
+    /// Extended fields (spec v1.16): `m.tz` and custom keys (`profile_fields.rs`).
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl UserService {
@@ -31,6 +33,7 @@ impl UserService {
         Ok(Profile {
             displayname: user.displayname,
             avatar_url: user.avatar_url,
+            fields: self.profile_fields(user_id).await?,
         })
     }
 
@@ -53,7 +56,8 @@ impl UserService {
         }
         let decision = self.policy.check_profile_update(&ProfileUpdate {
             user_id: user_id.as_str(),
-            displayname: name.as_deref(),
+            field: "displayname",
+            value: name.as_deref(),
             by_admin: false,
         });
         let actor = user_id.as_str();
@@ -83,7 +87,8 @@ impl UserService {
         }
         let decision = self.policy.check_profile_update(&ProfileUpdate {
             user_id: user_id.as_str(),
-            displayname: name.as_deref(),
+            field: "displayname",
+            value: name.as_deref(),
             by_admin: true,
         });
         (self.audit)

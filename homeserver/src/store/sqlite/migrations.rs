@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("schema/v4_admin.sql")),
     (5, include_str!("schema/v5_tokens.sql")),
     (6, include_str!("schema/v6_audit.sql")),
+    (11, include_str!("schema/v11_spec.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
@@ -89,5 +90,39 @@ mod tests {
             .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, MIGRATIONS.last().unwrap().0);
+    }
+
+    /// Events stored before the search index existed are indexed by its migration.
+    #[test]
+    fn the_search_migration_indexes_existing_events() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            .unwrap();
+        for (v, sql) in MIGRATIONS.iter().filter(|(v, _)| *v < 11) {
+            conn.execute_batch(sql).unwrap();
+            conn.execute("INSERT INTO schema_version VALUES (?1)", [v])
+                .unwrap();
+        }
+        conn.execute_batch(
+            r#"INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES ('!r', '12', '@a:x', 0);
+               INSERT INTO events (event_id, pos, room_id, sender, type, state_key, depth, origin_server_ts, json)
+               VALUES ('$m', 1, '!r', '@a:x', 'm.room.message', NULL, 1, 0, '{"content":{"body":"Old Note"}}'),
+                      ('$t', 2, '!r', '@a:x', 'm.room.topic', '', 2, 0, '{"content":{"topic":"old topic"}}'),
+                      ('$e', 3, '!r', '@a:x', 'm.room.encrypted', NULL, 3, 0, '{"content":{"ciphertext":"note"}}'),
+                      ('$bad', 4, '!r', '@a:x', 'm.room.message', NULL, 4, 0, 'not json');"#,
+        )
+        .unwrap();
+        run(&mut conn).unwrap();
+        let hits: Vec<String> = conn
+            .prepare(
+                "SELECT x.event_id FROM event_search s JOIN event_search_rows x ON x.rowid = s.rowid
+                  WHERE event_search MATCH 'old' ORDER BY x.event_id",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(hits, ["$m", "$t"]);
     }
 }

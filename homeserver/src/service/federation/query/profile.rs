@@ -51,6 +51,7 @@ impl QueryService {
                     // Only a well-formed mxc URI is passed on to clients.
                     avatar_url: text("avatar_url")
                         .filter(|u| ruma::OwnedMxcUri::from(u.as_str()).is_valid()),
+                    fields: remote_fields(r.iter()),
                 };
                 self.profiles.put(key, Some(profile.clone()));
                 Ok(profile)
@@ -78,18 +79,44 @@ impl QueryService {
             None => p,
             Some(ProfileFieldName::DisplayName) => Profile {
                 displayname: p.displayname,
-                avatar_url: None,
+                ..Profile::default()
             },
             Some(ProfileFieldName::AvatarUrl) => Profile {
-                displayname: None,
                 avatar_url: p.avatar_url,
+                ..Profile::default()
             },
-            Some(other) => {
-                return Err(Error::not_found(format!(
-                    "Profile field {} is not kept on this server",
-                    other.as_str()
-                )));
-            }
+            Some(other) => match p.fields.get(other.as_str()) {
+                Some(v) => Profile {
+                    fields: [(other.as_str().to_owned(), v.clone())].into(),
+                    ..Profile::default()
+                },
+                None => {
+                    return Err(Error::not_found(format!(
+                        "{user_id} has no profile field {}",
+                        other.as_str()
+                    )));
+                }
+            },
         })
     }
+}
+
+/// Another server's extended fields, passed on while well-keyed and the whole stays within the
+/// spec's profile size (a bigger answer keeps none of them).
+fn remote_fields<'a>(
+    all: impl Iterator<Item = (&'a String, &'a serde_json::Value)>,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    use crate::service::users::profile_fields::{MAX_PROFILE_BYTES, valid_extended_key};
+    let fields: std::collections::BTreeMap<_, _> = all
+        .filter(|(k, _)| valid_extended_key(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let size: usize = fields
+        .iter()
+        .map(|(k, v)| k.len() + v.to_string().len())
+        .sum();
+    if size > MAX_PROFILE_BYTES {
+        return Default::default();
+    }
+    fields
 }

@@ -67,6 +67,12 @@ pub(in crate::service::rooms) fn is_patient_room(state: &RoomState) -> bool {
 }
 
 impl RoomService {
+    /// Whether the room is a patient-context room (services outside `rooms` apply their own
+    /// membership rules to it, e.g. search).
+    pub async fn is_patient_context_room(&self, room_id: &ruma::RoomId) -> Result<bool> {
+        Ok(is_patient_room(&self.current_state(room_id).await?))
+    }
+
     /// A patient-context room (see [`is_patient_context`]): refuses a request asking for state
     /// that would expose it (rule `patient_context_room`, audited), then forces it private:
     /// never in the directory, encrypted (megolm) whatever `rooms.encrypt_by_default` says.
