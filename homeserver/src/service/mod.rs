@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod audit_checkpoint;
+pub mod commit;
 pub mod e2ee;
 pub mod ephemeral;
 pub mod federation;

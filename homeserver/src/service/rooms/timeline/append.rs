@@ -246,6 +246,7 @@ pub(in crate::service::rooms) fn new_event(
         relation,
         redacts: pdu.redacts.clone(),
         resolved_state: vec![],
+        deliveries: vec![],
     })
 }
 
