@@ -250,19 +250,28 @@ impl Services {
             federation::outbox::OutboxSettings::default(),
         ));
         let media_binder = Arc::new(media::MediaBinder::new(server_name.clone(), store.clone()));
+        // What follows every event's commit, in this order: push evaluation (ticket before the
+        // write, spawned after), media binding (before the wake-ups, so recipients can fetch an
+        // attachment at once), sync wake-ups, the federation outbox.
+        let pipeline = Arc::new(commit::CommitPipeline::new(vec![
+            Arc::new(push::PushSubscriber(push_evaluator.clone())),
+            media_binder.clone(),
+            notifier.clone(),
+            Arc::new(federation::outbox::OutboxSubscriber::new(
+                outbox.clone(),
+                federation.gate().clone(),
+            )),
+        ]));
         let rooms = Arc::new(rooms::RoomService::new(rooms::RoomDeps {
             server_name,
-            media_binder: media_binder.clone(),
+            pipeline,
             store: store.clone(),
             keys: keys.clone(),
             policy: policy.clone(),
             retention: config.retention.bounds().map_err(Error::internal)?,
             audit: audit.clone(),
-            notifier: notifier.clone(),
             users: users.clone(),
-            push: push_evaluator.clone(),
             account_data: account_data.clone(),
-            outbox: outbox.clone(),
             federation: federation.clone(),
             fed_store: store.clone(),
             fed_events: store.clone(),
