@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod audit_checkpoint;
+mod blocking;
 pub mod commit;
 pub mod e2ee;
 pub mod ephemeral;
@@ -35,6 +36,8 @@ use std::sync::Arc;
 
 use handover_policy::Policy;
 
+/// A leaf helper, not wiring: kept importable as `service::blocking`.
+pub use self::blocking::blocking;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::sqlite::SqliteStore;
@@ -491,15 +494,6 @@ impl Services {
             voip,
         })
     }
-}
-
-/// Runs blocking work (SQLite, hashing) off the async executor.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
 }
 
 #[cfg(test)]
