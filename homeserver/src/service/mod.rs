@@ -180,6 +180,17 @@ impl Services {
         policy: Arc<dyn Policy>,
         push_retry: push::RetryPolicy,
     ) -> Result<Self> {
+        Self::build_with_subscribers(config, store, policy, push_retry, Vec::new())
+    }
+
+    /// As `build_with`, with `extra` commit pipeline subscribers after the built-in ones.
+    pub(crate) fn build_with_subscribers(
+        config: Config,
+        store: SqliteStore,
+        policy: Arc<dyn Policy>,
+        push_retry: push::RetryPolicy,
+        extra: Vec<Arc<dyn commit::CommitSubscriber>>,
+    ) -> Result<Self> {
         let config = Arc::new(config);
         // The clinical media rules sit around whichever rule set was chosen.
         let clinical = handover_policy::ClinicalMedia {
@@ -256,7 +267,7 @@ impl Services {
         // What follows every event's commit, in this order: push evaluation (ticket before the
         // write, spawned after), media binding (before the wake-ups, so recipients can fetch an
         // attachment at once), sync wake-ups, the federation outbox.
-        let pipeline = Arc::new(commit::CommitPipeline::new(vec![
+        let mut subscribers: Vec<Arc<dyn commit::CommitSubscriber>> = vec![
             Arc::new(push::PushSubscriber(push_evaluator.clone())),
             media_binder.clone(),
             notifier.clone(),
@@ -264,7 +275,9 @@ impl Services {
                 outbox.clone(),
                 federation.gate().clone(),
             )),
-        ]));
+        ];
+        subscribers.extend(extra);
+        let pipeline = Arc::new(commit::CommitPipeline::new(subscribers));
         let rooms = Arc::new(rooms::RoomService::new(rooms::RoomDeps {
             server_name,
             pipeline,
@@ -517,12 +530,28 @@ pub(crate) fn test_services_and_store() -> (Services, SqliteStore, tempfile::Tem
 pub(crate) fn test_services_with_policy(
     policy: Arc<dyn Policy>,
 ) -> (Services, SqliteStore, tempfile::TempDir) {
+    test_services_with_subscribers(policy, Vec::new())
+}
+
+/// As `test_services_with_policy`, with extra commit pipeline subscribers.
+#[cfg(test)]
+pub(crate) fn test_services_with_subscribers(
+    policy: Arc<dyn Policy>,
+    extra: Vec<Arc<dyn commit::CommitSubscriber>>,
+) -> (Services, SqliteStore, tempfile::TempDir) {
     let (store, dir) = crate::store::sqlite::test_store();
     let config = Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };
-    let services = Services::build(config, store.clone(), policy).expect("build services");
+    let services = Services::build_with_subscribers(
+        config,
+        store.clone(),
+        policy,
+        push::RetryPolicy::default(),
+        extra,
+    )
+    .expect("build services");
     (services, store, dir)
 }
 
