@@ -19,6 +19,7 @@ use super::super::timeline::build::{BuiltEvent, EventSpec, build_event};
 use super::super::{RoomService, SUPPORTED_ROOM_VERSIONS};
 use crate::error::{Error, Result};
 use crate::service::blocking;
+use crate::service::commit::{CommitOrigin, StagedEvent};
 use crate::service::federation::client::Sign;
 use crate::service::federation::client_error::to_client_error;
 use crate::service::federation::pdu::parse_pdu;
@@ -207,7 +208,13 @@ impl RoomService {
                 pdu: std::sync::Arc::new(Pdu::from_json(id.clone(), room_id, &json)?),
                 json: json.clone(),
             };
-            let new = new_event(&state, &built, &pdu.sender, None)?;
+            let mut new = new_event(&state, &built, &pdu.sender, None)?;
+            let staged = self.pipeline.stage(StagedEvent {
+                pdu: built.pdu.clone(),
+                json: json.clone(),
+                origin: CommitOrigin::Remote,
+            });
+            new.deliveries = staged.deliveries();
             let room = NewRoom {
                 room_id: room_id.to_owned(),
                 version: version.to_string(),
@@ -219,9 +226,12 @@ impl RoomService {
             let stored =
                 blocking(move || Ok(store.store_remote_invite(room, new, state_json)?)).await;
             match stored {
-                Ok(_) => {
+                Ok(pos) => {
                     self.evict(room_id);
-                    self.notifier.notify(std::iter::once(&*invitee));
+                    // No room lock: we are not in the room, so nothing else appends to it.
+                    state.advance(built.pdu.clone());
+                    let tail = self.pipeline.committed(staged, pos, &state, vec![]);
+                    tail.finish().await;
                 }
                 // The same invite again: answer as before.
                 Err(e) if e.message().contains("already exists") => {}

@@ -15,7 +15,7 @@ use super::super::state::rules_for;
 use super::super::timeline::append::new_event;
 use super::super::timeline::build::BuiltEvent;
 use crate::error::{Error, Result};
-use crate::service::blocking;
+use crate::service::commit::CommitOrigin;
 use crate::service::federation::client::Sign;
 use crate::service::federation::client_error::to_client_error;
 
@@ -117,11 +117,9 @@ impl RoomService {
             json,
         };
         let new = new_event(state, &built, &sender, None)?;
-        let store = self.store.clone();
-        blocking(move || Ok(store.append_event(new)?)).await?;
-        state.advance(built.pdu.clone());
-        drop(guard);
-        self.notifier.notify(std::iter::once(&*sender));
+        // The resident server sends it on; the rest of the tail is a local leave's.
+        self.commit_event(guard, built, new, CommitOrigin::LocalViaResident, vec![])
+            .await??;
         Ok(())
     }
 }
