@@ -244,6 +244,7 @@ impl Services {
         ));
         let push_sender = Arc::new(push::PushSender::new(store.clone(), push_retry));
         let push_evaluator = Arc::new(push::PushEvaluator::new(
+            server_name.clone(),
             store.clone(),
             account_data.clone(),
             policy.clone(),

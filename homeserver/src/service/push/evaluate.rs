@@ -1,5 +1,5 @@
-//! Push rule evaluation for a committed local event: each joined local member's (not the
-//! sender's) ruleset is run by ruma; the notifying results are stored in ONE write job, then the
+//! Push rule evaluation for a committed event, ours or another server's: each joined member of
+//! this server (not the sender) has its ruleset is run by ruma; the notifying results are stored in ONE write job, then the
 //! members' http pushers are poked.
 //!
 //! Why a spawned task: evaluation is N rule sets x M conditions plus a write, and the sender's
@@ -13,7 +13,7 @@ use handover_policy::Policy;
 use ruma::events::StateEventType;
 use ruma::push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset};
 use ruma::serde::Raw;
-use ruma::{OwnedUserId, RoomId, UInt, UserId};
+use ruma::{OwnedServerName, OwnedUserId, RoomId, UInt, UserId};
 use serde_json::value::RawValue;
 
 use super::payload::{EventSummary, PushTarget};
@@ -30,6 +30,8 @@ use crate::store::push::{PushActionRow, PushStore};
 pub(super) const RULES_CACHE_MAX: usize = 10_000;
 
 pub struct PushEvaluator {
+    /// Whose rules run: this server's users, whoever sent the event.
+    pub(super) server_name: OwnedServerName,
     pub(super) store: Arc<dyn PushStore>,
     pub(super) account_data: Arc<AccountDataService>,
     pub(super) policy: Arc<dyn Policy>,
@@ -40,12 +42,14 @@ pub struct PushEvaluator {
 
 impl PushEvaluator {
     pub fn new(
+        server_name: OwnedServerName,
         store: Arc<dyn PushStore>,
         account_data: Arc<AccountDataService>,
         policy: Arc<dyn Policy>,
         sender: Arc<PushSender>,
     ) -> Self {
         Self {
+            server_name,
             store,
             account_data,
             policy,
@@ -82,7 +86,7 @@ impl PushEvaluator {
     /// Runs every recipient's rules and stores the notifying ones; returns them with actions.
     async fn evaluate(&self, ev: &CommittedEvent) -> Result<Vec<PushTarget>> {
         let pdu = &ev.pdu;
-        let local = pdu.sender.server_name();
+        let local = &*self.server_name;
         let members = joined_members(&ev.state);
         let member_count = UInt::new_saturating(members.len() as u64);
         let power: PushConditionPowerLevelsCtx = ev.state.power_levels().into();

@@ -26,3 +26,5 @@ mod tests;
 mod hardening_tests;
 #[cfg(test)]
 mod pipeline_tests;
+#[cfg(test)]
+mod push_tests;
