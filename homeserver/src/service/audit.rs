@@ -251,6 +251,7 @@ impl AuditService {
         actor: &str,
         target: Option<&str>,
     ) -> Result<()> {
+        crate::metrics::policy_denial(&denial.rule);
         let mut e = entry(actor, action::POLICY_DENIAL, Outcome::Denied)
             .rule(&denial.rule)
             .detail("hook", hook);

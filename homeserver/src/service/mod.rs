@@ -12,6 +12,7 @@ pub mod ephemeral;
 pub mod federation;
 pub mod filter;
 pub mod filters;
+pub mod health;
 pub mod keys;
 pub mod media;
 pub mod notifier;
@@ -162,6 +163,8 @@ pub struct Services {
     pub openid: Arc<openid::OpenIdService>,
     /// TURN credentials (`[voip]`).
     pub voip: Arc<voip::VoipService>,
+    /// `GET /ready`: can the server do its work now.
+    pub health: Arc<health::HealthService>,
 }
 
 impl Services {
@@ -438,6 +441,11 @@ impl Services {
             threepids: store.clone(),
         })?);
         let voip = Arc::new(voip::VoipService::new(&config.voip));
+        let health = Arc::new(health::HealthService::new(
+            store.clone(),
+            config.media_dir(),
+            config.federation.list_file.is_some(),
+        ));
         Ok(Self {
             config,
             limits,
@@ -479,6 +487,7 @@ impl Services {
             spaces,
             openid: Arc::new(openid::OpenIdService::new()),
             voip,
+            health,
         })
     }
 }

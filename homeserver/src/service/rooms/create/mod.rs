@@ -309,7 +309,10 @@ impl RoomService {
                 is_public,
             };
             match blocking(move || Ok(store.create_room(room, events))).await? {
-                Ok(_) => return Ok((room_id, state)),
+                Ok(positions) => {
+                    crate::metrics::events_committed("local", positions.len() as u64);
+                    return Ok((room_id, state));
+                }
                 Err(StoreError::Conflict(what)) => {
                     tracing::warn!(
                         room_id = %room_id,

@@ -176,6 +176,7 @@ impl RoomService {
         let push_ticket = self.push.begin(room_id);
         let store = self.store.clone();
         let pos = blocking(move || Ok(store.append_event(new)?)).await?;
+        crate::metrics::events_committed("federation", 1);
         let pdu = built.pdu.clone();
         state.advance(pdu.clone());
         for (key, p) in changes {

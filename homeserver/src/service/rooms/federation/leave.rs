@@ -119,6 +119,7 @@ impl RoomService {
         let new = new_event(state, &built, &sender, None)?;
         let store = self.store.clone();
         blocking(move || Ok(store.append_event(new)?)).await?;
+        crate::metrics::events_committed("local", 1);
         state.advance(built.pdu.clone());
         drop(guard);
         self.notifier.notify(std::iter::once(&*sender));

@@ -94,7 +94,10 @@ impl RoomService {
         let store = self.store.clone();
         let res = blocking(move || Ok(store.append_event(new))).await?;
         let pos = match res {
-            Ok(pos) => pos,
+            Ok(pos) => {
+                crate::metrics::events_committed("local", 1);
+                pos
+            }
             Err(StoreError::Conflict("event")) => {
                 drop(push_ticket);
                 // An event id is the event's hash: the store holding it already means our view
