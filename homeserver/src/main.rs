@@ -35,6 +35,18 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Check a configuration (and, with --url, a running server) for what an IG lead or the
+    /// IT team would want flagged; exit 1 when any finding is critical.
+    Doctor {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Base URL of the running server's client API (checks /ready and /versions).
+        #[arg(long)]
+        url: Option<String>,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -302,6 +314,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::FederationList { command } => federation_list(command),
+        Command::Doctor { config, url, json } => {
+            let cfg = load(config.as_deref());
+            let code = rt.block_on(handover::ops::doctor::run(&cfg, url.as_deref(), json));
+            std::process::exit(code);
+        }
         Command::Serve { config } => {
             let cfg = load(config.as_deref());
             handover::server::init_logging(&cfg);
