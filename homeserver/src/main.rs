@@ -128,6 +128,20 @@ enum AdminCommand {
         #[arg(long)]
         revoke: bool,
     },
+    /// Copy the database (online, while the server runs), media and keys into DEST (new or
+    /// empty), with a manifest of sha256 sums (docs/OPERATIONS.md, "Backup and restore").
+    Backup {
+        dest: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Restore a backup into an empty data directory (every file checked against the
+    /// manifest first). Point the config's data_dir at it, then start the server.
+    Restore {
+        src: PathBuf,
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Place (or with --release, release) a legal hold on a room or a user; list with `hold list`.
     Hold {
         /// `room`, `user` or `list`.
@@ -323,6 +337,37 @@ fn main() -> anyhow::Result<()> {
             let cfg = load(config.as_deref());
             handover::server::init_logging(&cfg);
             rt.block_on(handover::server::serve(cfg))
+        }
+        Command::Admin {
+            command: AdminCommand::Backup { dest, config },
+        } => {
+            let cfg = load(config.as_deref());
+            let s = handover::ops::backup::run(&cfg, &dest)?;
+            println!(
+                "backup complete: {} files, {} bytes in {}{}",
+                s.files,
+                s.bytes,
+                dest.display(),
+                match s.skipped {
+                    0 => String::new(),
+                    n => format!(" ({n} media files purged during the backup were skipped)"),
+                }
+            );
+            Ok(())
+        }
+        Command::Admin {
+            command: AdminCommand::Restore { src, data_dir },
+        } => {
+            let r = handover::ops::restore::run(&src, &data_dir)?;
+            println!(
+                "restored {} files ({} bytes) of {}'s backup taken at {} into {}",
+                r.files,
+                r.bytes,
+                r.server_name,
+                handover_compliance::time::format_rfc3339(r.created_ms as i64),
+                data_dir.display()
+            );
+            Ok(())
         }
         Command::Admin {
             command: AdminCommand::Purge { config, dry_run },

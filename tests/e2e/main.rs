@@ -21,6 +21,7 @@ mod http_limits;
 mod media;
 mod messaging;
 mod openid;
+mod ops_backup;
 mod ops_doctor;
 mod ops_metrics;
 mod pagination;

@@ -29,6 +29,7 @@ mod retention;
 mod retention_copies;
 mod rooms;
 mod server_keys;
+pub mod snapshot;
 mod threepids;
 mod to_device;
 mod users;
