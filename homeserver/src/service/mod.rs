@@ -7,6 +7,8 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod audit_checkpoint;
+#[cfg(unix)]
+pub mod audit_syslog;
 pub mod e2ee;
 pub mod ephemeral;
 pub mod federation;
