@@ -23,7 +23,7 @@ impl Progress {
 
     /// `done` of `total` units (pages, bytes).
     pub fn update(&mut self, done: u64, total: u64) {
-        let pct = if total == 0 { 100 } else { done * 100 / total };
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
         let mut err = std::io::stderr().lock();
         if self.tty {
             let due = self

@@ -79,7 +79,7 @@ pub async fn run(cfg: &Config, url: Option<&str>, json: bool) -> i32 {
 /// Findings worst first, one per line.
 pub fn render_human(findings: &[Finding]) -> String {
     let mut sorted: Vec<&Finding> = findings.iter().collect();
-    sorted.sort_by(|a, b| b.severity.cmp(&a.severity));
+    sorted.sort_by_key(|f| std::cmp::Reverse(f.severity));
     let mut out = String::new();
     for f in sorted {
         out.push_str(&format!(
