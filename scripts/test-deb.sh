@@ -9,9 +9,21 @@ if [[ "$(id -u)" != 0 ]]; then
   echo "test-deb: needs root (dpkg -i); run it as root" >&2
   exit 1
 fi
+# It installs, purges and deletes /var/lib/handover: never on a machine that runs Handover.
+if dpkg -s handover >/dev/null 2>&1 || [[ -e /var/lib/handover ]]; then
+  echo "test-deb: handover is installed or /var/lib/handover exists here; refusing" >&2
+  exit 1
+fi
 command -v adduser >/dev/null || { apt-get update -qq && apt-get install -y -qq adduser >/dev/null; }
 command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl >/dev/null; }
-deb="$(HANDOVER_DEB_PROFILE="${HANDOVER_DEB_PROFILE:-dev}" "$root/scripts/build-deb.sh" | tail -n 1)"
+profile="${HANDOVER_DEB_PROFILE:-dev}"
+if [[ "$profile" == dev ]]; then
+  # The debug binary the e2e tests use (a no-op when built); packaged as is, fast compression.
+  (cd "$root" && cargo build -p handover --bin handover)
+  deb="$(HANDOVER_DEB_PROFILE=dev "$root/scripts/build-deb.sh" --no-build --fast | tail -n 1)"
+else
+  deb="$(HANDOVER_DEB_PROFILE="$profile" "$root/scripts/build-deb.sh" | tail -n 1)"
+fi
 echo "== installing $deb"
 dpkg -i "$deb" >/dev/null
 fail() { echo "test-deb FAILED: $*" >&2; exit 1; }
