@@ -340,35 +340,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Admin {
             command: AdminCommand::Backup { dest, config },
-        } => {
-            let cfg = load(config.as_deref());
-            let s = handover::ops::backup::run(&cfg, &dest)?;
-            println!(
-                "backup complete: {} files, {} bytes in {}{}",
-                s.files,
-                s.bytes,
-                dest.display(),
-                match s.skipped {
-                    0 => String::new(),
-                    n => format!(" ({n} media files purged during the backup were skipped)"),
-                }
-            );
-            Ok(())
-        }
+        } => handover::ops::backup::command(&load(config.as_deref()), &dest),
         Command::Admin {
             command: AdminCommand::Restore { src, data_dir },
-        } => {
-            let r = handover::ops::restore::run(&src, &data_dir)?;
-            println!(
-                "restored {} files ({} bytes) of {}'s backup taken at {} into {}",
-                r.files,
-                r.bytes,
-                r.server_name,
-                handover_compliance::time::format_rfc3339(r.created_ms as i64),
-                data_dir.display()
-            );
-            Ok(())
-        }
+        } => handover::ops::restore::command(&src, &data_dir),
         Command::Admin {
             command: AdminCommand::Purge { config, dry_run },
         } => {

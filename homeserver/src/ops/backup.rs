@@ -57,6 +57,22 @@ pub fn now_ms() -> u64 {
         .unwrap_or_default()
 }
 
+/// `handover admin backup`: [`run`], then one line saying what was saved.
+pub fn command(cfg: &Config, dest: &Path) -> anyhow::Result<()> {
+    let s = run(cfg, dest)?;
+    let skipped = match s.skipped {
+        0 => String::new(),
+        n => format!(" ({n} media files purged during the backup were skipped)"),
+    };
+    println!(
+        "backup complete: {} files, {} bytes in {}{skipped}",
+        s.files,
+        s.bytes,
+        dest.display()
+    );
+    Ok(())
+}
+
 /// Takes the backup into `dest`, which must not exist or be empty. Blocking.
 pub fn run(cfg: &Config, dest: &Path) -> anyhow::Result<Summary> {
     ensure_empty_dir(dest)?;

@@ -70,6 +70,20 @@ pub fn verify(src: &Path) -> anyhow::Result<Manifest> {
     Ok(manifest)
 }
 
+/// `handover admin restore`: [`run`], then one line saying what was restored.
+pub fn command(src: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let r = run(src, data_dir)?;
+    println!(
+        "restored {} files ({} bytes) of {}'s backup taken at {} into {}",
+        r.files,
+        r.bytes,
+        r.server_name,
+        handover_compliance::time::format_rfc3339(r.created_ms as i64),
+        data_dir.display()
+    );
+    Ok(())
+}
+
 /// Restores `src` into `data_dir` (must not exist or be empty). Blocking.
 pub fn run(src: &Path, data_dir: &Path) -> anyhow::Result<Restored> {
     if data_dir.exists() && std::fs::read_dir(data_dir)?.next().is_some() {
