@@ -26,4 +26,13 @@ echo "== unit tests (server workspace)"
 cargo test --workspace
 
 echo "== end-to-end tests (tests/ workspace, real binary + matrix-sdk)"
-exec "$root/scripts/test-e2e.sh"
+"$root/scripts/test-e2e.sh"
+
+# The Debian package's install test needs root (dpkg); CI runs as root. Why it is in the
+# suite (under a minute on a warm cache): docs/OPERATIONS.md, "Install".
+if [ "$(id -u)" = 0 ]; then
+  echo "== Debian package install test"
+  "$root/scripts/test-deb.sh"
+else
+  echo "== Debian package install test skipped (needs root)"
+fi

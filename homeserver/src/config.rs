@@ -6,7 +6,6 @@ mod clinical_media;
 mod email;
 mod voip;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -23,6 +22,8 @@ mod sessions;
 pub use self::sessions::SessionsConfig;
 mod http;
 pub use self::http::HttpConfig;
+mod listen;
+pub use self::listen::{ListenConfig, MetricsConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +78,13 @@ pub struct Config {
     pub audit: AuditConfig,
     /// TURN credentials for calls (`GET /voip/turnServer`).
     pub voip: VoipConfig,
+    /// Prometheus metrics on their own listener (off by default).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// What `load` found that an operator should hear about (deprecated keys); logged at
+    /// start-up and reported by `handover doctor`.
+    #[serde(skip)]
+    pub load_warnings: Vec<String>,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -207,17 +215,6 @@ impl Default for PolicyConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListenConfig {
-    /// Address for the client-server API. Port 0 picks a free port (printed at start-up).
-    pub client: SocketAddr,
-    /// Address for the server-server (federation) API, served over TLS with `[tls]`'s
-    /// certificate. Unset: no federation listener.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub federation: Option<SocketAddr>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// SQLite file; relative paths are resolved against `data_dir`.
     pub path: PathBuf,
@@ -307,8 +304,7 @@ pub struct RateLimitConfig {
     /// Per origin server on federation `/send` transactions.
     pub federation_send_burst: u32,
     pub federation_send_per_second: f64,
-    /// Reverse proxies whose `X-Forwarded-For` is believed (their own address otherwise is the
-    /// client's). Empty: the header is ignored.
+    /// Deprecated: use `[listen] trusted_proxies` (both lists are merged, with a warning).
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
@@ -348,10 +344,7 @@ impl Default for Config {
             server_name: "localhost".into(),
             data_dir: "data".into(),
             public_baseurl: None,
-            listen: ListenConfig {
-                client: "127.0.0.1:8008".parse().expect("valid literal"),
-                federation: None,
-            },
+            listen: ListenConfig::default(),
             database: DatabaseConfig {
                 path: "handover.db".into(),
                 readers: 4,
@@ -407,6 +400,8 @@ impl Default for Config {
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
             voip: VoipConfig::default(),
+            metrics: MetricsConfig::default(),
+            load_warnings: vec![],
         }
     }
 }
@@ -453,6 +448,7 @@ impl Config {
                 .join("\n")
         })?;
         cfg.validate()?;
+        cfg.merge_trusted_proxies();
         if cfg.database.path.is_relative() {
             cfg.database.path = cfg.data_dir.join(&cfg.database.path);
         }
@@ -494,11 +490,24 @@ impl Config {
                     .into(),
             );
         }
-        if self.listen.federation.is_some() && self.tls.cert.is_none() {
+        if self.listen.federation.is_some() && self.listen.federation_tls && self.tls.cert.is_none()
+        {
             return Err(
                 "configuration error: key `listen.federation` needs `tls.cert` and \
-                        `tls.key`: federation is served over TLS only"
+                        `tls.key` (or `listen.federation_tls = false` behind a proxy that \
+                        terminates TLS): federation is served over TLS"
                     .into(),
+            );
+        }
+        if self.listen.client_tls == Some(true) && self.tls.cert.is_none() {
+            return Err(
+                "configuration error: key `listen.client_tls` needs `tls.cert` and `tls.key`"
+                    .into(),
+            );
+        }
+        if self.metrics.listen.is_some() && self.metrics.tls && self.tls.cert.is_none() {
+            return Err(
+                "configuration error: key `metrics.tls` needs `tls.cert` and `tls.key`".into(),
             );
         }
         if let Some(s) = &self.federation.public_server {
@@ -527,19 +536,34 @@ impl Config {
         Ok(())
     }
 
+    /// `[rate_limit] trusted_proxies` is the old place of `[listen] trusted_proxies`: still
+    /// read, merged into the new key, with a warning. Rate limits read the merged list.
+    fn merge_trusted_proxies(&mut self) {
+        if self.rate_limit.trusted_proxies.is_empty() {
+            self.rate_limit.trusted_proxies = self.listen.trusted_proxies.clone();
+            return;
+        }
+        self.load_warnings.push(
+            "`rate_limit.trusted_proxies` is deprecated: move the list to \
+             `listen.trusted_proxies` (both are used for now)"
+                .into(),
+        );
+        for ip in std::mem::take(&mut self.rate_limit.trusted_proxies) {
+            if !self.listen.trusted_proxies.contains(&ip) {
+                self.listen.trusted_proxies.push(ip);
+            }
+        }
+        self.rate_limit.trusted_proxies = self.listen.trusted_proxies.clone();
+    }
+
     pub fn media_dir(&self) -> PathBuf {
         self.data_dir.join("media")
     }
 
     pub fn base_url(&self) -> String {
-        self.public_baseurl.clone().unwrap_or_else(|| {
-            let scheme = if self.tls.cert.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            format!("{scheme}://{}", self.server_name)
-        })
+        self.public_baseurl
+            .clone()
+            .unwrap_or_else(|| self.listen.default_base_url(&self.server_name, &self.tls))
     }
 }
 

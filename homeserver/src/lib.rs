@@ -5,6 +5,8 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod listener;
+pub mod metrics;
+pub mod ops;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -35,6 +35,18 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Check a configuration (and, with --url, a running server) for what an IG lead or the
+    /// IT team would want flagged; exit 1 when any finding is critical.
+    Doctor {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Base URL of the running server's client API (checks /ready and /versions).
+        #[arg(long)]
+        url: Option<String>,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +127,20 @@ enum AdminCommand {
         config: Option<PathBuf>,
         #[arg(long)]
         revoke: bool,
+    },
+    /// Copy the database (online, while the server runs), media and keys into DEST (new or
+    /// empty), with a manifest of sha256 sums (docs/OPERATIONS.md, "Backup and restore").
+    Backup {
+        dest: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Restore a backup into an empty data directory (every file checked against the
+    /// manifest first). Point the config's data_dir at it, then start the server.
+    Restore {
+        src: PathBuf,
+        #[arg(long)]
+        data_dir: PathBuf,
     },
     /// Place (or with --release, release) a legal hold on a room or a user; list with `hold list`.
     Hold {
@@ -302,11 +328,22 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::FederationList { command } => federation_list(command),
+        Command::Doctor { config, url, json } => {
+            let cfg = load(config.as_deref());
+            let code = rt.block_on(handover::ops::doctor::run(&cfg, url.as_deref(), json));
+            std::process::exit(code);
+        }
         Command::Serve { config } => {
             let cfg = load(config.as_deref());
             handover::server::init_logging(&cfg);
             rt.block_on(handover::server::serve(cfg))
         }
+        Command::Admin {
+            command: AdminCommand::Backup { dest, config },
+        } => handover::ops::backup::command(&load(config.as_deref()), &dest),
+        Command::Admin {
+            command: AdminCommand::Restore { src, data_dir },
+        } => handover::ops::restore::command(&src, &data_dir),
         Command::Admin {
             command: AdminCommand::Purge { config, dry_run },
         } => {

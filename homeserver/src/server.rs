@@ -123,7 +123,9 @@ pub fn spawn_purge_job(services: &Services) -> anyhow::Result<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = retention.purge(PURGE_JOB_ACTOR, false).await {
+            let res = retention.purge(PURGE_JOB_ACTOR, false).await;
+            crate::metrics::purge_run(res.is_ok());
+            if let Err(e) = res {
                 tracing::error!(error = %e, "retention purge failed");
             }
         }
@@ -135,8 +137,9 @@ pub fn spawn_purge_job(services: &Services) -> anyhow::Result<()> {
 pub const PURGE_JOB_ACTOR: &str = "retention-job";
 
 /// One log line per request: method, route template (never the raw path with ids or tokens),
-/// status and latency. Bodies and headers are never logged.
-async fn request_log(req: Request, next: Next) -> Response {
+/// status and latency. Bodies and headers are never logged. The same values feed the request
+/// metrics (no-ops unless `[metrics] listen` is set).
+async fn request_log(listener: &'static str, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
     let route = req
@@ -144,14 +147,18 @@ async fn request_log(req: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned());
     let res = next.run(req).await;
+    let secs = start.elapsed().as_secs_f64();
+    let route = route.as_deref().unwrap_or("<unmatched>");
+    let status = res.status().as_u16();
     tracing::info!(
         target: "handover::request",
         method = %method,
-        route = route.as_deref().unwrap_or("<unmatched>"),
-        status = res.status().as_u16(),
-        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        route,
+        status,
+        latency_ms = secs * 1000.0,
         "request"
     );
+    crate::metrics::request(listener, &method, route, status, secs);
     res
 }
 
@@ -161,7 +168,7 @@ pub fn app(services: Services) -> axum::Router {
         .allow_methods(Any)
         .allow_headers(Any);
     crate::api::client_router()
-        .layer(middleware::from_fn(request_log))
+        .layer(middleware::from_fn(|r, n| request_log("client", r, n)))
         .layer(cors)
         .with_state(services)
 }
@@ -169,7 +176,7 @@ pub fn app(services: Services) -> axum::Router {
 /// The federation (server-server) API router, for `listen.federation`.
 pub fn federation_app(services: Services) -> axum::Router {
     crate::api::federation_router()
-        .layer(middleware::from_fn(request_log))
+        .layer(middleware::from_fn(|r, n| request_log("federation", r, n)))
         .with_state(services)
 }
 
@@ -183,10 +190,27 @@ fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let tls = config.tls.clone();
+    for w in &config.load_warnings {
+        tracing::warn!("configuration: {w}");
+    }
+    let tls_files = match (&config.tls.cert, &config.tls.key) {
+        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
+        _ => None,
+    };
+    // Config validation guarantees the files for every listener that asks for TLS.
+    let tls_if = |on: bool| if on { tls_files.clone() } else { None };
+    let client_tls = tls_if(config.listen.client_tls_on(&config.tls));
+    let federation_tls = tls_if(config.listen.federation_tls);
+    let metrics_tls = tls_if(config.metrics.tls);
     let federation_cfg = config.federation.clone();
     let client_listener = bind(config.listen.client)?;
     let federation_listener = config.listen.federation.map(bind).transpose()?;
+    let metrics_listener = config.metrics.listen.map(bind).transpose()?;
+    // Installed before anything runs, so the first requests and commits are counted.
+    let metrics = match &metrics_listener {
+        Some(_) => Some(Arc::new(crate::metrics::Metrics::install()?)),
+        None => None,
+    };
     let services = build_services(config)?;
     if let Some(list) = services.federation_list.clone() {
         crate::service::federation::list::spawn_reloader(
@@ -214,15 +238,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::info!(destinations = resumed, "resumed outbound federation queues");
     }
 
-    let tls_files = match (&tls.cert, &tls.key) {
-        (Some(c), Some(k)) => Some((c.clone(), k.clone())),
-        _ => None,
-    };
+    let scheme = |tls: &Option<_>| if tls.is_some() { "https" } else { "http" };
     let local = client_listener.local_addr()?;
-    let scheme = if tls_files.is_some() { "https" } else { "http" };
-    let mut line = format!("HANDOVER_LISTENING client={scheme}://{local}");
+    let mut line = format!(
+        "HANDOVER_LISTENING client={}://{local}",
+        scheme(&client_tls)
+    );
     if let Some(f) = &federation_listener {
-        line.push_str(&format!(" federation=https://{}", f.local_addr()?));
+        line.push_str(&format!(
+            " federation={}://{}",
+            scheme(&federation_tls),
+            f.local_addr()?
+        ));
+    }
+    if let Some(m) = &metrics_listener {
+        line.push_str(&format!(
+            " metrics={}://{}",
+            scheme(&metrics_tls),
+            m.local_addr()?
+        ));
     }
     // Machine-readable line for scripts and tests (logs go to stderr).
     println!("{line}");
@@ -236,21 +270,40 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         h2.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
     });
     let http = services.config.http.clone();
-    let client = serve_on_with(
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(serve_on_with(
         client_listener,
         app(services.clone()),
-        tls_files.clone(),
+        client_tls,
         handle.clone(),
-        &http,
-    );
-    match federation_listener {
-        Some(fl) => {
-            tracing::info!(local = %fl.local_addr()?, "federation listening");
-            // Config validation guarantees TLS files when a federation listener is set.
-            let fed = serve_on_with(fl, federation_app(services), tls_files, handle, &http);
-            tokio::try_join!(client, fed)?;
-        }
-        None => client.await?,
+        http.clone(),
+    ));
+    if let Some(fl) = federation_listener {
+        tracing::info!(local = %fl.local_addr()?, "federation listening");
+        servers.spawn(serve_on_with(
+            fl,
+            federation_app(services.clone()),
+            federation_tls,
+            handle.clone(),
+            http.clone(),
+        ));
+    }
+    if let (Some(ml), Some(metrics)) = (metrics_listener, metrics) {
+        tracing::info!(local = %ml.local_addr()?, "metrics listening");
+        let m = metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                m.upkeep();
+            }
+        });
+        let router = crate::api::ops::metrics_router(metrics, services);
+        servers.spawn(serve_on_with(ml, router, metrics_tls, handle, http));
+    }
+    // The first listener to fail stops the server; a graceful shutdown ends them all.
+    while let Some(done) = servers.join_next().await {
+        done??;
     }
     Ok(())
 }
@@ -263,7 +316,7 @@ pub async fn serve_on(
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     handle: axum_server::Handle<SocketAddr>,
 ) -> anyhow::Result<()> {
-    serve_on_with(listener, app, tls, handle, &HttpConfig::default()).await
+    serve_on_with(listener, app, tls, handle, HttpConfig::default()).await
 }
 
 /// [`serve_on`] with `http`'s timeouts and connection cap (docs/ARCHITECTURE.md, "HTTP
@@ -274,7 +327,7 @@ pub async fn serve_on_with(
     app: axum::Router,
     tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     handle: axum_server::Handle<SocketAddr>,
-    http: &HttpConfig,
+    http: HttpConfig,
 ) -> anyhow::Result<()> {
     let body_timeout = Duration::from_secs(http.body_timeout_secs);
     let app = app
@@ -287,12 +340,12 @@ pub async fn serve_on_with(
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await?;
             let acceptor = RustlsAcceptor::new(rustls).acceptor(limit);
             let mut server = server.acceptor(acceptor);
-            tune(server.http_builder(), http, true);
+            tune(server.http_builder(), &http, true);
             server.handle(handle).serve(app).await?;
         }
         None => {
             let mut server = server.acceptor(limit);
-            tune(server.http_builder(), http, false);
+            tune(server.http_builder(), &http, false);
             server.handle(handle).serve(app).await?;
         }
     }

@@ -47,6 +47,23 @@ impl Account {
         }
     }
 
+    /// Logs the existing account `user_id` in with `password` (a new device).
+    pub async fn login(http: Http, user_id: &str, password: &str) -> Self {
+        let local = user_id
+            .trim_start_matches('@')
+            .split(':')
+            .next()
+            .unwrap_or("");
+        let token = http.login(local, password).await;
+        let user_id = user_id.to_owned();
+        Account {
+            http,
+            user_id,
+            token,
+            since: Mutex::new(None),
+        }
+    }
+
     /// The server part of the user id.
     pub fn server_name(&self) -> &str {
         self.user_id.split_once(':').map(|(_, s)| s).unwrap_or("")

@@ -166,6 +166,8 @@ pub struct TestServer {
     base_url: String,
     /// `federation=` URL of the listening line, when the config has a federation listener.
     federation_url: Option<String>,
+    /// `metrics=` URL of the listening line, when `[metrics] listen` is set.
+    metrics_url: Option<String>,
     /// Incremented at every start; log files are `stderr.N.log` / `stdout.N.log`.
     generation: u32,
 }
@@ -196,6 +198,7 @@ impl TestServer {
             child: None,
             base_url: String::new(),
             federation_url: None,
+            metrics_url: None,
             generation: 0,
         };
         server.spawn().await;
@@ -205,6 +208,11 @@ impl TestServer {
     /// Base URL of the federation listener (`https://...`), if the config has one.
     pub fn federation_url(&self) -> Option<&str> {
         self.federation_url.as_deref()
+    }
+
+    /// Base URL of the metrics listener, if `[metrics] listen` is set.
+    pub fn metrics_url(&self) -> Option<&str> {
+        self.metrics_url.as_deref()
     }
 
     /// Process id of the running server (to send it SIGHUP).
@@ -260,7 +268,7 @@ impl TestServer {
                             .find_map(|kv| kv.strip_prefix(k))
                             .map(|u| u.trim_end_matches('/').to_string())
                     };
-                    return field("client=").map(|c| (c, field("federation=")));
+                    return field("client=").map(|c| (c, field("federation="), field("metrics=")));
                 }
                 seen.push(line);
             }
@@ -268,7 +276,7 @@ impl TestServer {
         })
         .await;
 
-        let (url, federation_url) = match found {
+        let (url, federation_url, metrics_url) = match found {
             Ok(Some(urls)) => urls,
             other => {
                 let why = match other {
@@ -305,6 +313,7 @@ impl TestServer {
 
         self.base_url = url;
         self.federation_url = federation_url;
+        self.metrics_url = metrics_url;
         self.child = Some(child);
     }
 

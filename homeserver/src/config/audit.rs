@@ -18,6 +18,10 @@ pub struct AuditConfig {
     /// or an append-only (`chattr +a`) file so the database's owner cannot rewrite it.
     #[serde(default)]
     pub checkpoint_file: Option<PathBuf>,
+    /// Also send each checkpoint to syslog (facility authpriv, tag `handover-audit`) through
+    /// this Unix datagram socket, usually "/dev/log" (journald, rsyslog). Unset: no syslog.
+    #[serde(default)]
+    pub checkpoint_syslog: Option<PathBuf>,
 }
 
 fn default_every() -> u64 {
@@ -33,6 +37,7 @@ impl Default for AuditConfig {
             checkpoint_every: default_every(),
             checkpoint_interval: default_interval(),
             checkpoint_file: None,
+            checkpoint_syslog: None,
         }
     }
 }

@@ -96,6 +96,8 @@ pub struct AuditService {
     /// Checks checkpoint signatures; without it checkpoints cannot be trusted and verify fails.
     verify_key: Option<AuditPublicKey>,
     checkpoint_file: Option<PathBuf>,
+    /// The syslog socket each checkpoint is also sent to (`[audit] checkpoint_syslog`).
+    checkpoint_syslog: Option<PathBuf>,
 }
 
 /// A new entry stamped now: `entry(actor, action, outcome).target(..).detail(..)`.
@@ -119,6 +121,7 @@ impl AuditService {
             signer: None,
             verify_key: None,
             checkpoint_file: None,
+            checkpoint_syslog: None,
         }
     }
 
@@ -137,6 +140,7 @@ impl AuditService {
                 last: tokio::sync::Mutex::new(last),
             }),
             checkpoint_file: cfg.checkpoint_file.clone(),
+            checkpoint_syslog: cfg.checkpoint_syslog.clone(),
             store,
         })
     }
@@ -152,6 +156,7 @@ impl AuditService {
             signer: None,
             verify_key: key,
             checkpoint_file: cfg.checkpoint_file.clone(),
+            checkpoint_syslog: None,
         }
     }
 
@@ -197,6 +202,16 @@ impl AuditService {
             blocking(move || {
                 cp::append_line(&path, &line)
                     .map_err(|e| Error::internal(format!("{}: {e}", path.display())))
+            })
+            .await
+            .inspect_err(fail)?;
+        }
+        #[cfg(unix)]
+        if let Some(socket) = self.checkpoint_syslog.clone() {
+            let line = c.clone();
+            blocking(move || {
+                super::audit_syslog::send(&socket, &line)
+                    .map_err(|e| Error::internal(format!("syslog {}: {e}", socket.display())))
             })
             .await
             .inspect_err(fail)?;
@@ -251,6 +266,7 @@ impl AuditService {
         actor: &str,
         target: Option<&str>,
     ) -> Result<()> {
+        crate::metrics::policy_denial(&denial.rule);
         let mut e = entry(actor, action::POLICY_DENIAL, Outcome::Denied)
             .rule(&denial.rule)
             .detail("hook", hook);

@@ -7,6 +7,8 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod audit_checkpoint;
+#[cfg(unix)]
+pub mod audit_syslog;
 mod blocking;
 pub mod commit;
 pub mod e2ee;
@@ -14,6 +16,7 @@ pub mod ephemeral;
 pub mod federation;
 pub mod filter;
 pub mod filters;
+pub mod health;
 pub mod keys;
 pub mod media;
 pub mod notifier;
@@ -170,6 +173,8 @@ pub struct Services {
     pub voip: Arc<voip::VoipService>,
     /// `POST /search` over the full-text index.
     pub search: Arc<search::SearchService>,
+    /// `GET /ready`: can the server do its work now.
+    pub health: Arc<health::HealthService>,
 }
 
 impl Services {
@@ -271,7 +276,7 @@ impl Services {
         let media_binder = Arc::new(media::MediaBinder::new(server_name.clone(), store.clone()));
         // What follows every event's commit, in this order: push evaluation (ticket before the
         // write, spawned after), media binding (before the wake-ups, so recipients can fetch an
-        // attachment at once), sync wake-ups, the federation outbox.
+        // attachment at once), sync wake-ups, the federation outbox, the events-committed metric.
         let mut subscribers: Vec<Arc<dyn commit::CommitSubscriber>> = vec![
             Arc::new(push::PushSubscriber(push_evaluator.clone())),
             media_binder.clone(),
@@ -280,6 +285,7 @@ impl Services {
                 outbox.clone(),
                 federation.gate().clone(),
             )),
+            Arc::new(commit::CommitCounter),
         ];
         subscribers.extend(extra);
         let pipeline = Arc::new(commit::CommitPipeline::new(subscribers));
@@ -470,6 +476,11 @@ impl Services {
         })?);
         let voip = Arc::new(voip::VoipService::new(&config.voip));
         let search = Arc::new(search::SearchService::new(rooms.clone(), store.clone()));
+        let health = Arc::new(health::HealthService::new(
+            store.clone(),
+            config.media_dir(),
+            config.federation.list_file.is_some(),
+        ));
         Ok(Self {
             config,
             limits,
@@ -512,6 +523,7 @@ impl Services {
             openid: Arc::new(openid::OpenIdService::new()),
             voip,
             search,
+            health,
         })
     }
 }

@@ -28,6 +28,12 @@ impl Notifier {
             .subscribe()
     }
 
+    /// Sync requests (v3 and sliding) now subscribed: in progress or waiting (metrics).
+    pub fn waiters(&self) -> usize {
+        let users = self.users.lock().expect("notifier lock");
+        users.values().map(|tx| tx.receiver_count()).sum()
+    }
+
     pub fn notify<'a>(&self, user_ids: impl IntoIterator<Item = &'a UserId>) {
         let users = self.users.lock().expect("notifier lock");
         for u in user_ids {
@@ -71,5 +77,8 @@ mod tests {
                 .await
                 .is_err()
         );
+        assert_eq!(n.waiters(), 2);
+        drop(rb);
+        assert_eq!(n.waiters(), 1);
     }
 }

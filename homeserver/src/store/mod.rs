@@ -13,6 +13,7 @@ pub mod deliveries;
 pub mod federated_rooms;
 pub mod federation_events;
 pub mod filters;
+pub mod health;
 pub mod keys;
 pub mod media;
 pub mod outbox;

@@ -15,6 +15,7 @@
 //! 4. after the room lock is released, before the client's reply: [`CommitSubscriber::committed`]
 //!    of each subscriber in registration order.
 
+mod counter;
 mod pipeline;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 use ruma::{OwnedServerName, OwnedUserId};
 
+pub use self::counter::CommitCounter;
 pub use self::pipeline::{CommitPipeline, Staged, Tail};
 use super::rooms::pdu::Pdu;
 use super::rooms::state::RoomState;

@@ -28,26 +28,46 @@ fn read_sig(cfg: &FederationConfig) -> anyhow::Result<Option<Vec<u8>>> {
     }
 }
 
+/// Which insecure setting: `handover doctor` grades them differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insecure {
+    TlsNotVerified,
+    ListUnsigned,
+}
+
 /// Settings that quietly weaken federation: each is legal (local experiments, a list handed
 /// over by other means) but must never go unnoticed in production. `handover federation-list
-/// check` prints them too.
-pub fn insecure_settings(cfg: &FederationConfig, list: Option<&FederationList>) -> Vec<String> {
+/// check` and `handover doctor` report them too.
+pub fn insecure_findings(
+    cfg: &FederationConfig,
+    list: Option<&FederationList>,
+) -> Vec<(Insecure, String)> {
     let mut out = Vec::new();
     if !cfg.verify_tls {
-        out.push(
+        out.push((
+            Insecure::TlsNotVerified,
             "federation.verify_tls = false: peers' TLS certificates are not verified; \
              anyone on the network path can impersonate a listed server"
                 .to_owned(),
-        );
+        ));
     }
     if list.is_some_and(|l| !l.signed) {
-        out.push(
+        out.push((
+            Insecure::ListUnsigned,
             "the federation list is unsigned (no federation.list_signing_key pinned): whoever \
              can write the list file decides who this server federates with"
                 .to_owned(),
-        );
+        ));
     }
     out
+}
+
+/// [`insecure_findings`] as sentences.
+pub fn insecure_settings(cfg: &FederationConfig, list: Option<&FederationList>) -> Vec<String> {
+    insecure_findings(cfg, list)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect()
 }
 
 /// Logs [`insecure_settings`] as warnings; returns them (for tests and `check`).

@@ -290,6 +290,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        crate::metrics::db_batch(jobs.len());
         let before = next_pos;
         let mut replies = Vec::with_capacity(jobs.len());
         let outcome = (|| -> rusqlite::Result<()> {

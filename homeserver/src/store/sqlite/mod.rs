@@ -13,6 +13,7 @@ mod deliveries;
 mod federated_rooms;
 mod federation_events;
 mod filters;
+mod health;
 mod keys;
 mod media;
 #[cfg(test)]
@@ -31,6 +32,7 @@ mod retention_copies;
 mod rooms;
 mod search;
 mod server_keys;
+pub mod snapshot;
 mod threepids;
 mod to_device;
 mod users;

@@ -211,6 +211,15 @@ impl Outbox {
         }
     }
 
+    /// Items queued now per destination: `(destination, pdus, edus)` (the metrics scrape).
+    pub fn depths(&self) -> Vec<(String, u64, u64)> {
+        self.shared
+            .lock()
+            .iter()
+            .map(|(d, q)| (d.to_string(), q.pdus, q.edus))
+            .collect()
+    }
+
     async fn enqueue(&self, destinations: Vec<OwnedServerName>, kind: OutboxKind, json: String) {
         let mut dests = destinations;
         dests.sort();
