@@ -49,6 +49,8 @@ pub struct NewEvent {
     /// Other state changed at this event by state resolution (a fork merged):
     /// `(type, state_key, event, membership)`.
     pub resolved_state: Vec<(String, String, OwnedEventId, Option<String>)>,
+    /// Appservices interested in this event: queued for them in the same write.
+    pub appservices: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -111,6 +111,7 @@ pub(super) fn insert_event(ctx: &mut WriteCtx<'_>, ev: &NewEvent) -> StoreResult
         ],
     )
     .map_err(|e| conflict_on(e, "events.event_id", "event"))?;
+    super::appservice::enqueue_event(tx, ev)?;
     if let Some((user, device, txn)) = &ev.txn {
         tx.execute(
             "INSERT INTO txn_ids (user_id, device_id, txn_id, event_id) VALUES (?1, ?2, ?3, ?4)",
