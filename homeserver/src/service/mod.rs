@@ -8,6 +8,7 @@ pub mod admin;
 pub mod appservice;
 pub mod audit;
 pub mod audit_checkpoint;
+pub mod commit;
 pub mod e2ee;
 pub mod ephemeral;
 pub mod federation;
@@ -293,6 +294,7 @@ impl Services {
             appservice::AppserviceDeps {
                 registry: registry.clone(),
                 store: store.clone(),
+                deliveries: store.clone(),
                 room_store: store.clone(),
                 rooms: rooms.clone(),
                 users: users.clone(),

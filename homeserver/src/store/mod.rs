@@ -10,6 +10,7 @@ pub mod appservice;
 pub mod audit;
 pub mod backup;
 pub mod dehydrated;
+pub mod deliveries;
 pub mod federated_rooms;
 pub mod federation_events;
 pub mod filters;

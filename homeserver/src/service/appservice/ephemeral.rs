@@ -67,7 +67,9 @@ impl EphemeralBuffer {
                 list.push(raw.clone());
             }
         }
-        self.registry.wake(&ids);
+        for id in &ids {
+            self.registry.wake_id(id);
+        }
     }
 
     /// Everything buffered for `id`, now.

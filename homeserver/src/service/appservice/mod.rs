@@ -32,6 +32,7 @@ use super::rooms::RoomService;
 use super::users::{Session, UserService, hash_token};
 use crate::error::{Error, Result};
 use crate::store::appservice::AppserviceStore;
+use crate::store::deliveries::DeliveryStore;
 use crate::store::rooms::RoomStore;
 
 /// Audit action of a refused masquerade or registration by an appservice.
@@ -40,6 +41,7 @@ const ACTION_DENIED: &str = "appservice.denied";
 pub struct AppserviceService {
     registry: Arc<Registry>,
     store: Arc<dyn AppserviceStore>,
+    deliveries: Arc<dyn DeliveryStore>,
     room_store: Arc<dyn RoomStore>,
     rooms: Arc<RoomService>,
     users: Arc<UserService>,
@@ -52,6 +54,7 @@ pub struct AppserviceService {
 pub struct AppserviceDeps {
     pub registry: Arc<Registry>,
     pub store: Arc<dyn AppserviceStore>,
+    pub deliveries: Arc<dyn DeliveryStore>,
     pub room_store: Arc<dyn RoomStore>,
     pub rooms: Arc<RoomService>,
     pub users: Arc<UserService>,
@@ -65,6 +68,7 @@ impl AppserviceService {
         Self {
             registry: d.registry,
             store: d.store,
+            deliveries: d.deliveries,
             room_store: d.room_store,
             rooms: d.rooms,
             users: d.users,

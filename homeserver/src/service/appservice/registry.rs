@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ruma::{RoomAliasId, UserId};
 
 use super::registration::{Appservice, Claim};
+use crate::store::deliveries::DeliveryQueue;
 use crate::service::users::constant_time_eq;
 
 #[derive(Default)]
@@ -33,12 +34,20 @@ impl Registry {
         }
     }
 
-    /// Tells the workers of these appservices that events were queued (after the commit).
-    pub fn wake(&self, ids: &[String]) {
-        for id in ids {
-            if let Some(&i) = self.by_id.get(id) {
-                self.wakers[i].notify_one();
+    /// Tells the workers of these queues' appservices that events were queued (call after
+    /// the commit; other queues are ignored).
+    pub fn wake(&self, queues: &[DeliveryQueue]) {
+        for q in queues {
+            if let DeliveryQueue::Appservice(id) = q {
+                self.wake_id(id);
             }
+        }
+    }
+
+    /// Wakes the worker of appservice `id` (ephemeral events to send).
+    pub fn wake_id(&self, id: &str) {
+        if let Some(&i) = self.by_id.get(id) {
+            self.wakers[i].notify_one();
         }
     }
 

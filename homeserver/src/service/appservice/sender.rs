@@ -16,7 +16,8 @@ use tokio::sync::Notify;
 use super::AppserviceService;
 use super::registration::Appservice;
 use crate::service::blocking;
-use crate::store::appservice::AppserviceBatch;
+use crate::store::appservice::OpenTxn;
+use crate::store::deliveries::DeliveryQueue;
 
 /// Timing of the workers (tests shorten it).
 #[derive(Debug, Clone, Copy)]
@@ -40,8 +41,8 @@ impl Default for SenderSettings {
 /// One transaction ready to send (kept unchanged across retries).
 struct Txn {
     id: OwnedTransactionId,
-    /// Queue rows to acknowledge once accepted; `None`: ephemeral only.
-    stored: Option<String>,
+    /// The last queue position it covers, acknowledged once accepted; `None`: ephemeral only.
+    upto: Option<i64>,
     events: Vec<Raw<ruma::events::AnyTimelineEvent>>,
     ephemeral: Vec<Raw<push_events::v1::EphemeralData>>,
 }
@@ -80,40 +81,79 @@ impl AppserviceService {
         }
     }
 
-    /// The next transaction: the queue's front batch (already claimed, or newly claimed), with
-    /// the buffered ephemeral events when the batch is new.
+    /// The next transaction: the one in flight (same id, same events: after a failure or a
+    /// restart), else a new one over the queue's first events, with the buffered ephemeral
+    /// events.
     async fn next_txn(&self, a: &Appservice) -> crate::error::Result<Option<Txn>> {
-        let fresh = TransactionId::new();
-        let (store, id, max, f) = (
+        let (store, deliveries, id, max) = (
             self.store.clone(),
+            self.deliveries.clone(),
             a.id().to_owned(),
             self.settings.batch,
-            fresh.to_string(),
         );
-        let batch = blocking(move || Ok(store.claim_appservice_batch(&id, max, &f)?)).await?;
-        let is_fresh = batch.as_ref().is_none_or(|b| b.txn_id == fresh.as_str());
-        let ephemeral = match is_fresh {
-            true => self.ephemeral.take(a.id()),
-            false => vec![],
-        };
-        let Some(AppserviceBatch { txn_id, event_ids }) = batch else {
-            if ephemeral.is_empty() {
-                return Ok(None);
+        let (open, pending) = blocking(move || {
+            let queue = DeliveryQueue::Appservice(id.clone());
+            let open = store.open_txn(&id)?;
+            let pending = deliveries.pending_deliveries(&queue, i64::MIN, max)?;
+            Ok((open, pending))
+        })
+        .await?;
+        if let Some(open) = open {
+            let ids: Vec<_> = pending
+                .into_iter()
+                .filter(|d| d.pos <= open.upto_pos)
+                .map(|d| d.event_id)
+                .collect();
+            if ids.is_empty() {
+                // Acknowledged before a crash, or purged: nothing of it is left to send.
+                self.finish(a, open.upto_pos).await;
+                return Box::pin(self.next_txn(a)).await;
             }
             return Ok(Some(Txn {
+                id: open.txn_id.as_str().into(),
+                upto: Some(open.upto_pos),
+                events: self.client_events(ids).await?,
+                ephemeral: vec![],
+            }));
+        }
+        let ephemeral = self.ephemeral.take(a.id());
+        let fresh = TransactionId::new();
+        let Some(last) = pending.last().map(|d| d.pos) else {
+            return Ok((!ephemeral.is_empty()).then(|| Txn {
                 id: fresh,
-                stored: None,
+                upto: None,
                 events: vec![],
                 ephemeral,
             }));
         };
-        let events = self.client_events(event_ids).await?;
+        let record = OpenTxn {
+            txn_id: fresh.to_string(),
+            upto_pos: last,
+        };
+        let (store, id) = (self.store.clone(), a.id().to_owned());
+        blocking(move || Ok(store.begin_txn(&id, &record)?)).await?;
+        let ids = pending.into_iter().map(|d| d.event_id).collect();
         Ok(Some(Txn {
-            id: txn_id.as_str().into(),
-            stored: Some(txn_id),
-            events,
+            id: fresh,
+            upto: Some(last),
+            events: self.client_events(ids).await?,
             ephemeral,
         }))
+    }
+
+    /// Drops acknowledged events from the queue, retrying until the write succeeds so the
+    /// same events are never sent again under a new id.
+    async fn finish(&self, a: &Appservice, upto: i64) {
+        loop {
+            let (store, id) = (self.store.clone(), a.id().to_owned());
+            match blocking(move || Ok(store.finish_txn(&id, upto)?)).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(appservice = a.id(), error = %e, "could not acknowledge an appservice transaction; retrying");
+                    tokio::time::sleep(self.settings.first_backoff).await;
+                }
+            }
+        }
     }
 
     /// Sends `txn` until the appservice accepts it, then acknowledges its queue rows.
@@ -136,20 +176,8 @@ impl AppserviceService {
             }
         }
         tracing::debug!(appservice = a.id(), txn_id = %txn.id, events = txn.events.len(), "appservice transaction accepted");
-        let Some(stored) = txn.stored else {
-            return;
-        };
-        // Acknowledged to the appservice but not yet deleted here: retried until it is, so
-        // the same transaction is never re-sent under a new id.
-        loop {
-            let (store, id, t) = (self.store.clone(), a.id().to_owned(), stored.clone());
-            match blocking(move || Ok(store.ack_appservice_batch(&id, &t)?)).await {
-                Ok(()) => return,
-                Err(e) => {
-                    tracing::warn!(appservice = a.id(), error = %e, "could not acknowledge an appservice transaction; retrying");
-                    tokio::time::sleep(self.settings.first_backoff).await;
-                }
-            }
+        if let Some(upto) = txn.upto {
+            self.finish(a, upto).await;
         }
     }
 }

@@ -201,7 +201,7 @@ mod tests {
             relation: None,
             redacts: None,
             resolved_state: vec![],
-            appservices: vec![],
+            deliveries: vec![],
         }
     }
 

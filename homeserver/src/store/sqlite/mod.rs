@@ -10,6 +10,7 @@ pub mod db;
 #[cfg(test)]
 mod db_tests;
 mod dehydrated;
+mod deliveries;
 mod federated_rooms;
 mod federation_events;
 mod filters;

@@ -111,7 +111,6 @@ pub(super) fn insert_event(ctx: &mut WriteCtx<'_>, ev: &NewEvent) -> StoreResult
         ],
     )
     .map_err(|e| conflict_on(e, "events.event_id", "event"))?;
-    super::appservice::enqueue_event(tx, ev)?;
     if let Some((user, device, txn)) = &ev.txn {
         tx.execute(
             "INSERT INTO txn_ids (user_id, device_id, txn_id, event_id) VALUES (?1, ?2, ?3, ?4)",
@@ -170,6 +169,7 @@ pub(super) fn insert_event(ctx: &mut WriteCtx<'_>, ev: &NewEvent) -> StoreResult
             params![target.as_str(), ev.event_id.as_str(), ev.room_id.as_str()],
         )?;
     }
+    super::deliveries::insert_deliveries(ctx, ev, pos)?;
     Ok(pos)
 }
 

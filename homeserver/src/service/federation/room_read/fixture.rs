@@ -116,7 +116,7 @@ impl Fx {
             relation: None,
             redacts: None,
             resolved_state: vec![],
-            appservices: vec![],
+            deliveries: vec![],
         }
     }
 

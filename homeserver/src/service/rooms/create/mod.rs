@@ -308,7 +308,7 @@ impl RoomService {
                 creator: creator.to_owned(),
                 is_public,
             };
-            let queues: Vec<String> = events.iter().flat_map(|e| e.appservices.clone()).collect();
+            let queues: Vec<_> = events.iter().flat_map(|e| e.deliveries.clone()).collect();
             match blocking(move || Ok(store.create_room(room, events))).await? {
                 Ok(_) => {
                     self.appservices.wake(&queues);
@@ -362,7 +362,7 @@ impl RoomService {
                 state.room_id = built.pdu.room_id.clone();
             }
             let mut new = new_event(&state, &built, creator, None)?;
-            new.appservices = self.appservice_queues(&state, &built.pdu);
+            new.deliveries.extend(self.appservice_queues(&state, &built.pdu));
             events.push(new);
             state.advance(built.pdu.clone());
         }

@@ -208,7 +208,7 @@ impl RoomService {
                 json: json.clone(),
             };
             let mut new = new_event(&state, &built, &pdu.sender, None)?;
-            new.appservices = self.appservice_queues(&state, &built.pdu);
+            new.deliveries.extend(self.appservice_queues(&state, &built.pdu));
             let room = NewRoom {
                 room_id: room_id.to_owned(),
                 version: version.to_string(),
@@ -216,7 +216,7 @@ impl RoomService {
                 is_public: false,
             };
             let store = self.fed_store.clone();
-            let queues = new.appservices.clone();
+            let queues = new.deliveries.clone();
             let state_json = Value::Array(stripped_state).to_string();
             let stored =
                 blocking(move || Ok(store.store_remote_invite(room, new, state_json)?)).await;

@@ -249,7 +249,7 @@ impl RoomService {
             json: join_json,
         };
         let mut new = new_event(&state, &built, &built.pdu.sender.clone(), None)?;
-        new.appservices = self.appservice_queues(&state, &built.pdu);
+        new.deliveries.extend(self.appservice_queues(&state, &built.pdu));
         // The auth chain beyond current state is history: an event of it older than the
         // room's lifetime is stored minimised, as our purge would leave it.
         let retention = state
@@ -280,7 +280,7 @@ impl RoomService {
             join: new,
         };
         let store = self.fed_store.clone();
-        let queues = import.join.appservices.clone();
+        let queues = import.join.deliveries.clone();
         blocking(move || Ok(store.import_room(import)?)).await?;
         self.appservices.wake(&queues);
         self.evict(room_id);

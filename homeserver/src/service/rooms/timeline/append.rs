@@ -90,11 +90,11 @@ impl RoomService {
         let state = guard.as_mut().expect("loaded by lock_room");
         let mut new = new_event(state, &built, sender, txn)?;
         // Queued for interested appservices in the same write as the event.
-        new.appservices = self.appservice_queues(state, &built.pdu);
+        new.deliveries.extend(self.appservice_queues(state, &built.pdu));
         // Taken before the commit so no reader sees the event without its pending push counts.
         let push_ticket = self.push.begin(room_id);
         let store = self.store.clone();
-        let queues = new.appservices.clone();
+        let queues = new.deliveries.clone();
         let res = blocking(move || Ok(store.append_event(new))).await?;
         let pos = match res {
             Ok(pos) => {
@@ -252,7 +252,7 @@ pub(in crate::service::rooms) fn new_event(
         relation,
         redacts: pdu.redacts.clone(),
         resolved_state: vec![],
-        appservices: vec![],
+        deliveries: vec![],
     })
 }
 
@@ -313,7 +313,7 @@ impl RoomService {
         &self,
         state: &RoomState,
         pdu: &Pdu,
-    ) -> Vec<String> {
+    ) -> Vec<crate::store::deliveries::DeliveryQueue> {
         if self.appservices.is_empty() {
             return vec![];
         }
@@ -354,5 +354,8 @@ impl RoomService {
                 members,
                 aliases,
             })
+            .into_iter()
+            .map(crate::store::deliveries::DeliveryQueue::Appservice)
+            .collect()
     }
 }

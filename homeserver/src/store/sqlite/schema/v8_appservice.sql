@@ -1,12 +1,10 @@
--- Application services (issue 11): each appservice's durable queue of events to push.
--- A row is written in the same transaction as its event (rooms.rs insert_event), claimed into a
--- transaction (txn_id set, kept across retries and restarts so the appservice can deduplicate)
--- and deleted when the appservice acknowledges that transaction.
-CREATE TABLE appservice_queue (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    appservice_id TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    txn_id TEXT
+-- Application services (issue 11). Their events wait in `event_deliveries` (v7, queue
+-- `appservice:<id>`, written in the event's own transaction); this table remembers the
+-- transaction in flight to each appservice: its id and the last queue position it covers, so a
+-- retry (also after a restart) resends the same events under the same txnId, which is what lets
+-- the appservice deduplicate.
+CREATE TABLE appservice_txns (
+    appservice_id TEXT PRIMARY KEY NOT NULL,
+    txn_id TEXT NOT NULL,
+    upto_pos INTEGER NOT NULL
 );
-CREATE INDEX appservice_queue_by_as ON appservice_queue (appservice_id, id);
-CREATE INDEX appservice_queue_by_txn ON appservice_queue (appservice_id, txn_id);
