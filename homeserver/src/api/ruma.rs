@@ -145,7 +145,9 @@ where
             // is ignored here), so a service can refuse anonymous callers work such as asking
             // another server (federation queries).
             TokenNeed::None => match token() {
-                Ok(Some(tok)) => authenticate(services, &tok, &parts.uri, client_ip).await.ok(),
+                Ok(Some(tok)) => authenticate(services, &tok, &parts.uri, client_ip)
+                    .await
+                    .ok(),
                 _ => None,
             },
             need => match (token()?, need) {

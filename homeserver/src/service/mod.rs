@@ -231,7 +231,8 @@ impl Services {
             audit.clone(),
             uiaa.clone(),
         ));
-        let rate_limits = Arc::new(rate_limit::RateLimits::new(&config.rate_limit).exempting(registry.clone()));
+        let rate_limits =
+            Arc::new(rate_limit::RateLimits::new(&config.rate_limit).exempting(registry.clone()));
         let keys = Arc::new(
             keys::ServerKeys::load_or_generate(&config.data_dir).map_err(Error::internal)?,
         );

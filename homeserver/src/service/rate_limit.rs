@@ -102,7 +102,10 @@ impl RateLimits {
     }
 
     /// Exempts the users of appservices registered with `rate_limited: false`.
-    pub fn exempting(mut self, registry: std::sync::Arc<crate::service::appservice::Registry>) -> Self {
+    pub fn exempting(
+        mut self,
+        registry: std::sync::Arc<crate::service::appservice::Registry>,
+    ) -> Self {
         self.exempt = Some(registry);
         self
     }
@@ -132,7 +135,12 @@ impl RateLimits {
 
     /// One `action` by `user`; 429 `M_LIMIT_EXCEEDED` with `retry_after_ms` when over.
     pub fn check_user(&self, action: UserAction, user: &str) -> Result<()> {
-        if !self.enabled || self.exempt.as_ref().is_some_and(|r| r.rate_limit_exempt(user)) {
+        if !self.enabled
+            || self
+                .exempt
+                .as_ref()
+                .is_some_and(|r| r.rate_limit_exempt(user))
+        {
             return Ok(());
         }
         let limiter = match action {

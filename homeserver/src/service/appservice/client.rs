@@ -18,7 +18,10 @@ pub enum CallError {
     Connection(String),
     Timeout,
     /// It answered with an error status.
-    Status { status: u16, body: String },
+    Status {
+        status: u16,
+        body: String,
+    },
     /// It answered 2xx with a body we could not read.
     Response(String),
 }
@@ -55,7 +58,11 @@ impl AppserviceClient {
     }
 
     /// Sends `request` to `a` and parses the answer.
-    pub async fn call<R>(&self, a: &Appservice, request: R) -> Result<R::IncomingResponse, CallError>
+    pub async fn call<R>(
+        &self,
+        a: &Appservice,
+        request: R,
+    ) -> Result<R::IncomingResponse, CallError>
     where
         R: OutgoingRequest<Authentication = HomeserverToken, PathBuilder = SinglePath>,
     {

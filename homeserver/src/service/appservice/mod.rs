@@ -9,6 +9,7 @@ mod queries;
 pub mod registration;
 mod registry;
 mod sender;
+mod subscriber;
 #[cfg(test)]
 mod tests;
 
@@ -23,9 +24,11 @@ use ruma::{OwnedDeviceId, OwnedEventId, OwnedUserId};
 
 pub use self::client::{AppserviceClient, CallError};
 pub use self::ephemeral::EphemeralBuffer;
+pub use self::queries::Lookup;
 pub use self::registration::{Appservice, Claim};
 pub use self::registry::{EventFacts, Registry};
 pub use self::sender::SenderSettings;
+pub use self::subscriber::AppserviceSubscriber;
 use super::audit::{AuditService, entry};
 use super::blocking;
 use super::rooms::RoomService;
@@ -110,7 +113,9 @@ impl AppserviceService {
         if !a.controls_user(&user_id) {
             return Err(self
                 .deny(a, &user_id, "masquerade_outside_namespace", || {
-                    format!("Application service cannot masquerade as {user_id}: not in its namespace")
+                    format!(
+                        "Application service cannot masquerade as {user_id}: not in its namespace"
+                    )
                 })
                 .await);
         }
@@ -174,7 +179,11 @@ impl AppserviceService {
 
     /// `POST /register` with `m.login.application_service`: the user must be in the calling
     /// appservice's namespace (400 `M_EXCLUSIVE` otherwise, audited).
-    pub async fn check_register(&self, session: Option<&Session>, user: &OwnedUserId) -> Result<()> {
+    pub async fn check_register(
+        &self,
+        session: Option<&Session>,
+        user: &OwnedUserId,
+    ) -> Result<()> {
         let Some(a) = session
             .and_then(|s| s.appservice.as_deref())
             .and_then(|id| self.registry.by_id(id))

@@ -10,9 +10,9 @@ use ruma::api::error::{BadStatusErrorData, ErrorKind};
 use ruma::thirdparty::{Location, Protocol, User};
 use ruma::{OwnedTransactionId, RoomAliasId, UserId};
 
+use super::AppserviceService;
 use super::client::CallError;
 use super::registration::{Appservice, Claim};
-use super::AppserviceService;
 use crate::error::{Error, Result};
 use crate::service::users::Session;
 
@@ -48,7 +48,12 @@ impl AppserviceService {
     /// Whether an appservice created `user` when asked (it is unknown here and in one of their
     /// user namespaces). Failures count as "no": the caller answers "not found" as before.
     pub async fn query_user(&self, user: &UserId) -> bool {
-        for a in self.registry.all().iter().filter(|a| a.user_claim(user) != Claim::None) {
+        for a in self
+            .registry
+            .all()
+            .iter()
+            .filter(|a| a.user_claim(user) != Claim::None)
+        {
             let req = query::query_user_id::v1::Request::new(user.to_owned());
             match self.client.call(a, req).await {
                 Ok(_) => return true,
@@ -60,7 +65,12 @@ impl AppserviceService {
 
     /// Whether an appservice created `alias` when asked (as `query_user`).
     pub async fn query_alias(&self, alias: &RoomAliasId) -> bool {
-        for a in self.registry.all().iter().filter(|a| a.alias_claim(alias) != Claim::None) {
+        for a in self
+            .registry
+            .all()
+            .iter()
+            .filter(|a| a.alias_claim(alias) != Claim::None)
+        {
             let req = query::query_room_alias::v1::Request::new(alias.to_owned());
             match self.client.call(a, req).await {
                 Ok(_) => return true,
@@ -120,7 +130,10 @@ impl AppserviceService {
         }
     }
 
-    fn serving<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a std::sync::Arc<Appservice>> {
+    fn serving<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a std::sync::Arc<Appservice>> {
         self.registry
             .all()
             .iter()
@@ -134,7 +147,8 @@ impl AppserviceService {
         match (lookup, userid) {
             (Lookup::ByFields(protocol, fields), _) => {
                 for a in self.serving(&protocol) {
-                    let mut req = thirdparty::get_user_for_protocol::v1::Request::new(protocol.clone());
+                    let mut req =
+                        thirdparty::get_user_for_protocol::v1::Request::new(protocol.clone());
                     req.fields = fields.clone();
                     match self.client.call(a, req).await {
                         Ok(r) => out.extend(r.users),
@@ -143,7 +157,12 @@ impl AppserviceService {
                 }
             }
             (Lookup::ByMatrixId, Some(user)) => {
-                for a in self.registry.all().iter().filter(|a| !a.protocols().is_empty()) {
+                for a in self
+                    .registry
+                    .all()
+                    .iter()
+                    .filter(|a| !a.protocols().is_empty())
+                {
                     let req = thirdparty::get_user_for_user_id::v1::Request::new(user.to_owned());
                     match self.client.call(a, req).await {
                         Ok(r) => out.extend(r.users),
@@ -176,7 +195,12 @@ impl AppserviceService {
                 }
             }
             (Lookup::ByMatrixId, Some(alias)) => {
-                for a in self.registry.all().iter().filter(|a| !a.protocols().is_empty()) {
+                for a in self
+                    .registry
+                    .all()
+                    .iter()
+                    .filter(|a| !a.protocols().is_empty())
+                {
                     let req =
                         thirdparty::get_location_for_room_alias::v1::Request::new(alias.to_owned());
                     match self.client.call(a, req).await {

@@ -104,7 +104,18 @@ impl Appservice {
                 return Err(format!("`url` {url:?} is not an http(s) URL"));
             }
         }
-        let sender = UserId::parse(format!("@{}:{server_name}", r.sender_localpart))
+        // The grammar of user ids this server creates (`users::user_id_for`): the sender is
+        // created as a local account.
+        let lp = &r.sender_localpart;
+        let grammar = lp.bytes().all(
+            |b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'),
+        );
+        if lp.is_empty() || !grammar {
+            return Err(format!(
+                "`sender_localpart` {lp:?} may only contain a-z, 0-9, and . _ = - / +"
+            ));
+        }
+        let sender = UserId::parse(format!("@{lp}:{server_name}"))
             .map_err(|e| format!("`sender_localpart` is not a valid localpart: {e}"))?;
         let users = compile_all(&r.namespaces.users, "users")?;
         let aliases = compile_all(&r.namespaces.aliases, "aliases")?;
@@ -165,7 +176,10 @@ impl Appservice {
 
 /// Loads every registration file; the first bad file, or two registrations sharing an id, an
 /// `as_token` or an `hs_token`, is an error naming the file and what is wrong.
-pub fn load_files(paths: &[impl AsRef<Path>], server_name: &str) -> Result<Vec<Appservice>, String> {
+pub fn load_files(
+    paths: &[impl AsRef<Path>],
+    server_name: &str,
+) -> Result<Vec<Appservice>, String> {
     let mut out: Vec<Appservice> = Vec::new();
     for path in paths {
         let path = path.as_ref();
@@ -173,7 +187,8 @@ pub fn load_files(paths: &[impl AsRef<Path>], server_name: &str) -> Result<Vec<A
             .map_err(|e| format!("appservice registration {}: {e}", path.display()))?;
         let a = Appservice::parse(&text, server_name)
             .map_err(|e| format!("appservice registration {}: {e}", path.display()))?;
-        check_unique(&out, &a).map_err(|e| format!("appservice registration {}: {e}", path.display()))?;
+        check_unique(&out, &a)
+            .map_err(|e| format!("appservice registration {}: {e}", path.display()))?;
         out.push(a);
     }
     Ok(out)
@@ -181,7 +196,12 @@ pub fn load_files(paths: &[impl AsRef<Path>], server_name: &str) -> Result<Vec<A
 
 /// Ids and tokens must be unique: a token names exactly one appservice.
 pub fn check_unique(existing: &[Appservice], a: &Appservice) -> Result<(), String> {
-    let tokens = |x: &Appservice| [x.registration.as_token.clone(), x.registration.hs_token.clone()];
+    let tokens = |x: &Appservice| {
+        [
+            x.registration.as_token.clone(),
+            x.registration.hs_token.clone(),
+        ]
+    };
     for other in existing {
         if other.id() == a.id() {
             return Err(format!("id {:?} is used by another registration", a.id()));
@@ -195,7 +215,10 @@ pub fn check_unique(existing: &[Appservice], a: &Appservice) -> Result<(), Strin
             ));
         }
         if other.sender == a.sender {
-            return Err(format!("sender_localpart is also the sender of {:?}", other.id()));
+            return Err(format!(
+                "sender_localpart is also the sender of {:?}",
+                other.id()
+            ));
         }
     }
     Ok(())

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use ruma::{RoomAliasId, UserId};
 
 use super::registration::{Appservice, Claim};
-use crate::store::deliveries::DeliveryQueue;
 use crate::service::users::constant_time_eq;
+use crate::store::deliveries::DeliveryQueue;
 
 #[derive(Default)]
 pub struct Registry {
@@ -81,7 +81,11 @@ impl Registry {
     }
 
     /// The appservice holding `user` in an exclusive namespace, other than `except`.
-    pub fn exclusive_user_owner(&self, user: &UserId, except: Option<&str>) -> Option<&Arc<Appservice>> {
+    pub fn exclusive_user_owner(
+        &self,
+        user: &UserId,
+        except: Option<&str>,
+    ) -> Option<&Arc<Appservice>> {
         self.list
             .iter()
             .filter(|a| Some(a.id()) != except)
@@ -136,7 +140,10 @@ impl Registry {
                 a.interested_in_user(facts.sender)
                     || facts.member_target.is_some_and(|t| a.interested_in_user(t))
                     || a.room_claim(facts.room_id) != Claim::None
-                    || facts.aliases.iter().any(|al| a.alias_claim(al) != Claim::None)
+                    || facts
+                        .aliases
+                        .iter()
+                        .any(|al| a.alias_claim(al) != Claim::None)
                     || facts.members.iter().any(|m| a.interested_in_user(m))
             })
             .map(|a| a.id().to_owned())

@@ -27,10 +27,10 @@ use ruma::{MilliSecondsSinceUnixEpoch, OwnedDeviceId, OwnedUserId, UInt, UserId}
 pub use self::address::normalise_email;
 pub use self::email::{SUBMIT_TOKEN_PATH, TokenRequested};
 use self::mailer::Mailer;
+use super::appservice::AppserviceService;
 use super::audit::{AuditService, entry};
 use super::blocking;
 use super::uiaa::UiaaService;
-use super::appservice::AppserviceService;
 use super::users::{NewSession, Session, UserService, constant_time_eq};
 use crate::config::{Config, RegistrationMode};
 use crate::error::{Error, Result};
@@ -146,7 +146,11 @@ impl RegistrationService {
         // Ids in an appservice's exclusive namespace are its alone (spec: 400 M_EXCLUSIVE,
         // before any UIA stage).
         let caller_as = r.session.as_ref().and_then(|s| s.appservice.as_deref());
-        if let Some(owner) = self.appservices.registry().exclusive_user_owner(&wanted, caller_as) {
+        if let Some(owner) = self
+            .appservices
+            .registry()
+            .exclusive_user_owner(&wanted, caller_as)
+        {
             return Err(crate::service::appservice::exclusive(format!(
                 "{wanted} is reserved by application service {}",
                 owner.id()
@@ -229,13 +233,23 @@ impl RegistrationService {
         localpart: &str,
         wanted: &OwnedUserId,
     ) -> Result<Registered> {
-        self.appservices.check_register(r.session.as_ref(), wanted).await?;
-        let user_id = self.users.create_user(localpart, None, false, false).await?;
+        self.appservices
+            .check_register(r.session.as_ref(), wanted)
+            .await?;
+        let user_id = self
+            .users
+            .create_user(localpart, None, false, false)
+            .await?;
         let session = match r.inhibit_login {
             true => None,
             false => Some(
                 self.users
-                    .start_session(&user_id, r.device_id, r.initial_device_display_name, r.refresh_token)
+                    .start_session(
+                        &user_id,
+                        r.device_id,
+                        r.initial_device_display_name,
+                        r.refresh_token,
+                    )
                     .await?,
             ),
         };

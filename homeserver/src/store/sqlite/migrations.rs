@@ -22,8 +22,7 @@ pub fn run(conn: &mut Connection) -> StoreResult<()> {
     // handed out to branches in advance, so a lower one can arrive after a higher one ran.
     let applied: Vec<i64> = {
         let mut st = conn.prepare("SELECT version FROM schema_version")?;
-        st.query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?
+        st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
     };
     for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
         let tx = conn.transaction()?;

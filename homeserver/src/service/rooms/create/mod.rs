@@ -125,7 +125,11 @@ impl RoomService {
             Preset::PrivateChat
         });
         let alias = match &p.alias_localpart {
-            Some(local) => Some(self.check_new_alias(local).await?),
+            Some(local) => {
+                let alias = self.check_new_alias(local).await?;
+                self.check_alias_exclusive(&alias, creator)?;
+                Some(alias)
+            }
             None => None,
         };
         // Every invitee passes the invite rules before anything is created, so a refusal the
@@ -362,7 +366,8 @@ impl RoomService {
                 state.room_id = built.pdu.room_id.clone();
             }
             let mut new = new_event(&state, &built, creator, None)?;
-            new.deliveries.extend(self.appservice_queues(&state, &built.pdu));
+            new.deliveries
+                .extend(self.appservice_queues(&state, &built.pdu));
             events.push(new);
             state.advance(built.pdu.clone());
         }

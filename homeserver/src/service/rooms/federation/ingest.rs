@@ -150,7 +150,8 @@ impl RoomService {
             json: checked.json.clone(),
         };
         let mut new = new_event(state, &built, &sender, None)?;
-        new.deliveries.extend(self.appservice_queues(state, &built.pdu));
+        new.deliveries
+            .extend(self.appservice_queues(state, &built.pdu));
         if let Some(target) = new.redacts.clone()
             && !self.redaction_applies(state, &built.pdu, &target).await?
         {

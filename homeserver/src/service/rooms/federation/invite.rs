@@ -208,7 +208,8 @@ impl RoomService {
                 json: json.clone(),
             };
             let mut new = new_event(&state, &built, &pdu.sender, None)?;
-            new.deliveries.extend(self.appservice_queues(&state, &built.pdu));
+            new.deliveries
+                .extend(self.appservice_queues(&state, &built.pdu));
             let room = NewRoom {
                 room_id: room_id.to_owned(),
                 version: version.to_string(),

@@ -249,7 +249,8 @@ impl RoomService {
             json: join_json,
         };
         let mut new = new_event(&state, &built, &built.pdu.sender.clone(), None)?;
-        new.deliveries.extend(self.appservice_queues(&state, &built.pdu));
+        new.deliveries
+            .extend(self.appservice_queues(&state, &built.pdu));
         // The auth chain beyond current state is history: an event of it older than the
         // room's lifetime is stored minimised, as our purge would leave it.
         let retention = state

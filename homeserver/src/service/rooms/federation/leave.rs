@@ -117,7 +117,8 @@ impl RoomService {
             json,
         };
         let mut new = new_event(state, &built, &sender, None)?;
-        new.deliveries.extend(self.appservice_queues(state, &built.pdu));
+        new.deliveries
+            .extend(self.appservice_queues(state, &built.pdu));
         let store = self.store.clone();
         let queues = new.deliveries.clone();
         blocking(move || Ok(store.append_event(new)?)).await?;

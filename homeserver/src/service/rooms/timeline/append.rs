@@ -90,7 +90,8 @@ impl RoomService {
         let state = guard.as_mut().expect("loaded by lock_room");
         let mut new = new_event(state, &built, sender, txn)?;
         // Queued for interested appservices in the same write as the event.
-        new.deliveries.extend(self.appservice_queues(state, &built.pdu));
+        new.deliveries
+            .extend(self.appservice_queues(state, &built.pdu));
         // Taken before the commit so no reader sees the event without its pending push counts.
         let push_ticket = self.push.begin(room_id);
         let store = self.store.clone();
