@@ -24,6 +24,9 @@ use crate::service::users::Session;
 /// How an endpoint authenticates, derived from ruma's `AuthScheme` type.
 pub trait AuthRequirement {
     const TOKEN: TokenNeed;
+    /// An appservice's `?user_id=` is honoured (not on login and register: the user may not
+    /// exist yet, and the body names it).
+    const MASQUERADE: bool = true;
 }
 #[derive(PartialEq, Eq)]
 pub enum TokenNeed {
@@ -45,6 +48,7 @@ impl AuthRequirement for AccessTokenOptional {
 /// Login and register accept an appservice token; without appservices it is an optional user token.
 impl AuthRequirement for AppserviceTokenOptional {
     const TOKEN: TokenNeed = TokenNeed::Optional;
+    const MASQUERADE: bool = false;
 }
 /// Appservice-only endpoints (`/appservice/{id}/ping`): the service checks it is an `as_token`.
 impl AuthRequirement for AppserviceToken {
@@ -139,19 +143,22 @@ where
             None
         };
         let token = || token_from(&parts.headers, &parts.uri);
+        let masquerade = <T::Authentication as AuthRequirement>::MASQUERADE;
         let session = match need {
             TokenNeed::ServerSignature => None,
             // No token needed, but one sent still says who is asking (best effort: a bad token
             // is ignored here), so a service can refuse anonymous callers work such as asking
             // another server (federation queries).
             TokenNeed::None => match token() {
-                Ok(Some(tok)) => authenticate(services, &tok, &parts.uri, client_ip)
+                Ok(Some(tok)) => authenticate(services, &tok, &parts.uri, masquerade, client_ip)
                     .await
                     .ok(),
                 _ => None,
             },
             need => match (token()?, need) {
-                (Some(tok), _) => Some(authenticate(services, &tok, &parts.uri, client_ip).await?),
+                (Some(tok), _) => {
+                    Some(authenticate(services, &tok, &parts.uri, masquerade, client_ip).await?)
+                }
                 (None, TokenNeed::Required) => {
                     return Err(Error::new(
                         StatusCode::UNAUTHORIZED,
@@ -211,6 +218,7 @@ async fn authenticate(
     services: &Services,
     token: &str,
     uri: &http::Uri,
+    masquerade: bool,
     client_ip: Option<IpAddr>,
 ) -> Result<Session, Error> {
     let Some(a) = services.appservices.registry().by_as_token(token) else {
@@ -218,7 +226,8 @@ async fn authenticate(
     };
     let mut user_id = None;
     let mut device_id = None;
-    for (k, v) in uri.query().map(url_query_pairs).into_iter().flatten() {
+    let query = uri.query().filter(|_| masquerade);
+    for (k, v) in query.map(url_query_pairs).into_iter().flatten() {
         match k.as_str() {
             "user_id" => {
                 let id = OwnedUserId::try_from(v.as_str())
