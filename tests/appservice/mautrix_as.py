@@ -3,6 +3,7 @@
 Started by the test with: python mautrix_as.py HS_URL PORT ID AS_TOKEN HS_TOKEN SENDER_LOCALPART
 Prints "READY" once listening, then one line per thing it sees on stdout:
   EVENT {json}   a timeline event received in a transaction (with the transaction id)
+  EPHEMERAL {json}  an ephemeral event (typing, receipt) received in a transaction
   PING {json}    the homeserver pinged /_matrix/app/v1/ping
 and answers JSON commands read from stdin, one per line, with "RESULT {json}":
   {"cmd": "ping", "txn_id": "..."}                       POST /appservice/{id}/ping
@@ -39,6 +40,8 @@ class TestAppService(AppService):
     async def handle_transaction(self, txn_id, *, events, **kwargs):
         for raw in events:
             out("EVENT", {"txn_id": txn_id, "event": raw})
+        for raw in kwargs.get("ephemeral") or []:
+            out("EPHEMERAL", {"txn_id": txn_id, "event": raw})
         return await super().handle_transaction(txn_id, events=[], **kwargs)
 
     async def _http_ping(self, request):
@@ -80,7 +83,8 @@ async def run_command(az, cmd):
 async def main():
     hs_url, port, as_id, as_token, hs_token, sender = sys.argv[1:7]
     az = TestAppService(server=hs_url, domain="localhost", id=as_id, as_token=as_token,
-                        hs_token=hs_token, bot_localpart=sender, state_store=MemStore())
+                        hs_token=hs_token, bot_localpart=sender, state_store=MemStore(),
+                        ephemeral_events=True)
     await az.start(host="127.0.0.1", port=int(port))
     out("READY", {})
     loop = asyncio.get_running_loop()

@@ -126,6 +126,20 @@ async fn mautrix_appservice_receives_pings_masquerades_and_survives_restarts() {
             assert!(bodies(&s).iter().all(|(_, b)| b != "not for the bridge"));
         }
 
+        // Ephemeral events (MSC2409) of rooms it is interested in: alice's typing.
+        let alice_id = alice.user_id().unwrap().to_string();
+        alice.get_room(&room).unwrap().typing_notice(true).await.unwrap();
+        wait_seen(&seen, 60, "alice typing, as an ephemeral event", |s| {
+            s.ephemeral.iter().any(|e| {
+                e["event"]["type"] == "m.typing"
+                    && e["event"]["room_id"] == room.as_str()
+                    && e["event"]["content"]["user_ids"]
+                        .as_array()
+                        .is_some_and(|u| u.iter().any(|x| *x == alice_id.as_str()))
+            })
+        })
+        .await;
+
         // The appservice goes down; events keep coming, the server restarts in between.
         az.kill().await;
         let mut expected = Vec::new();

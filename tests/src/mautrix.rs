@@ -77,6 +77,7 @@ as_token: "{as_token}"
 hs_token: "{hs_token}"
 sender_localpart: "{sender}"
 rate_limited: false
+de.sorunome.msc2409.push_ephemeral: true
 namespaces:
   users:
     - exclusive: true
@@ -119,6 +120,8 @@ pub struct MautrixAs {
 pub struct Seen {
     /// `{"txn_id", "event"}` per timeline event, in arrival order.
     pub events: Vec<Value>,
+    /// `{"txn_id", "event"}` per ephemeral event (typing, receipts).
+    pub ephemeral: Vec<Value>,
     pub pings: Vec<Value>,
     pub stderr: Vec<String>,
 }
@@ -159,6 +162,7 @@ impl MautrixAs {
                     }
                     "EVENT" => s.lock().unwrap().events.push(v),
                     "PING" => s.lock().unwrap().pings.push(v),
+                    "EPHEMERAL" => s.lock().unwrap().ephemeral.push(v),
                     "RESULT" => {
                         let _ = res_tx.send(v);
                     }

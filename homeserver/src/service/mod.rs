@@ -375,6 +375,8 @@ impl Services {
                 fanout: fanout.clone(),
             },
         ));
+        typing.set_appservice_sink(ephemeral.clone());
+        receipts.set_appservice_sink(ephemeral.clone());
         // Device removals (logout, deletion) reach room-mates and other servers.
         users.set_device_observer(e2ee.clone());
         let to_device = Arc::new(e2ee::to_device::ToDeviceService::new(
