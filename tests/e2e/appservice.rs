@@ -54,8 +54,9 @@ async fn mautrix_appservice_receives_pings_masquerades_and_survives_restarts() {
     with_timeout(600, async {
         let reg = AsRegistration::new("alerts");
         let regdir = tempfile::tempdir().unwrap();
+        let policy = "[policy]\nrules = \"nhs\"\nnhs_number_in_messages = true\n";
         let opts = ServerOptions {
-            extra_toml: reg.write_config(regdir.path()),
+            extra_toml: format!("{policy}{}", reg.write_config(regdir.path())),
             ..Default::default()
         };
         let mut server = TestServer::start_with(opts).await;
@@ -111,6 +112,16 @@ async fn mautrix_appservice_receives_pings_masquerades_and_survives_restarts() {
             }).then_some(())
         })
         .await;
+
+        // Governance applies to appservice users as to anyone: the NHS number guard.
+        let path = format!(
+            "/_matrix/client/v3/rooms/{}/send/m.room.message/nhs1?user_id={}",
+            enc(room.as_str()),
+            enc(ward)
+        );
+        let body = json!({"msgtype": "m.text", "body": "patient 943 476 5919"});
+        (http.put_json(&path, Some(&reg.as_token), &body).await)
+            .assert_rule(403, "M_FORBIDDEN", "nhs_number_in_message");
 
         // Events in a room with its user reach it; a room without any of its users does not.
         let private = public_room(&alice).await;
