@@ -52,6 +52,7 @@ pub fn build_services(config: Config) -> anyhow::Result<Services> {
         policy,
         crate::service::push::RetryPolicy::default(),
         appservices,
+        Vec::new(),
     )
     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     services.federation_list = list;

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod appservice;
 pub mod audit;
 pub mod audit_checkpoint;
+mod blocking;
 pub mod commit;
 pub mod e2ee;
 pub mod ephemeral;
@@ -36,6 +37,8 @@ use std::sync::Arc;
 
 use handover_policy::Policy;
 
+/// A leaf helper, not wiring: kept importable as `service::blocking`.
+pub use self::blocking::blocking;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::store::sqlite::SqliteStore;
@@ -181,21 +184,36 @@ impl Services {
         policy: Arc<dyn Policy>,
         push_retry: push::RetryPolicy,
     ) -> Result<Self> {
+        Self::build_with_subscribers(config, store, policy, push_retry, Vec::new())
+    }
+
+    /// As `build_with`, with `extra` commit pipeline subscribers after the built-in ones; the
+    /// appservice registrations are read from `[appservices]` (a bad one is an error naming
+    /// its file).
+    pub(crate) fn build_with_subscribers(
+        config: Config,
+        store: SqliteStore,
+        policy: Arc<dyn Policy>,
+        push_retry: push::RetryPolicy,
+        extra: Vec<Arc<dyn commit::CommitSubscriber>>,
+    ) -> Result<Self> {
         let list = appservice::registration::load_files(
             &config.appservices.registration_files,
             &config.server_name,
         )
         .map_err(Error::internal)?;
-        Self::build_full(config, store, policy, push_retry, list)
+        Self::build_full(config, store, policy, push_retry, list, extra)
     }
 
-    /// As `build_with`, with appservice registrations already loaded.
+    /// The services, with appservice registrations already loaded and `extra` commit pipeline
+    /// subscribers after the built-in ones.
     pub fn build_full(
         config: Config,
         store: SqliteStore,
         policy: Arc<dyn Policy>,
         push_retry: push::RetryPolicy,
         appservices: Vec<appservice::Appservice>,
+        extra: Vec<Arc<dyn commit::CommitSubscriber>>,
     ) -> Result<Self> {
         let config = Arc::new(config);
         let registry = Arc::new(appservice::Registry::new(appservices));
@@ -272,19 +290,32 @@ impl Services {
             federation::outbox::OutboxSettings::default(),
         ));
         let media_binder = Arc::new(media::MediaBinder::new(server_name.clone(), store.clone()));
+        // What follows every event's commit, in this order: push evaluation (ticket before the
+        // write, spawned after), media binding (before the wake-ups, so recipients can fetch an
+        // attachment at once), sync wake-ups, the federation outbox.
+        let mut subscribers: Vec<Arc<dyn commit::CommitSubscriber>> = vec![
+            Arc::new(push::PushSubscriber(push_evaluator.clone())),
+            media_binder.clone(),
+            notifier.clone(),
+            Arc::new(federation::outbox::OutboxSubscriber::new(
+                outbox.clone(),
+                federation.gate().clone(),
+            )),
+            // Wakes the workers of appservices an event was queued for.
+            Arc::new(appservice::AppserviceSubscriber::new(registry.clone())),
+        ];
+        subscribers.extend(extra);
+        let pipeline = Arc::new(commit::CommitPipeline::new(subscribers));
         let rooms = Arc::new(rooms::RoomService::new(rooms::RoomDeps {
             server_name,
-            media_binder: media_binder.clone(),
+            pipeline,
             store: store.clone(),
             keys: keys.clone(),
             policy: policy.clone(),
             retention: config.retention.bounds().map_err(Error::internal)?,
             audit: audit.clone(),
-            notifier: notifier.clone(),
             users: users.clone(),
-            push: push_evaluator.clone(),
             account_data: account_data.clone(),
-            outbox: outbox.clone(),
             federation: federation.clone(),
             fed_store: store.clone(),
             fed_events: store.clone(),
@@ -526,15 +557,6 @@ impl Services {
     }
 }
 
-/// Runs blocking work (SQLite, hashing) off the async executor.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
-}
-
 #[cfg(test)]
 pub(crate) mod test_util;
 
@@ -556,12 +578,28 @@ pub(crate) fn test_services_and_store() -> (Services, SqliteStore, tempfile::Tem
 pub(crate) fn test_services_with_policy(
     policy: Arc<dyn Policy>,
 ) -> (Services, SqliteStore, tempfile::TempDir) {
+    test_services_with_subscribers(policy, Vec::new())
+}
+
+/// As `test_services_with_policy`, with extra commit pipeline subscribers.
+#[cfg(test)]
+pub(crate) fn test_services_with_subscribers(
+    policy: Arc<dyn Policy>,
+    extra: Vec<Arc<dyn commit::CommitSubscriber>>,
+) -> (Services, SqliteStore, tempfile::TempDir) {
     let (store, dir) = crate::store::sqlite::test_store();
     let config = Config {
         data_dir: dir.path().to_owned(),
         ..Config::default()
     };
-    let services = Services::build(config, store.clone(), policy).expect("build services");
+    let services = Services::build_with_subscribers(
+        config,
+        store.clone(),
+        policy,
+        push::RetryPolicy::default(),
+        extra,
+    )
+    .expect("build services");
     (services, store, dir)
 }
 

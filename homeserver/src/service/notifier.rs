@@ -2,10 +2,12 @@
 //! channel per user with a waiting sync; writers bump the counter of every user concerned.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ruma::{OwnedUserId, UserId};
 use tokio::sync::watch;
+
+use super::commit::{BoxFuture, CommitSubscriber, CommittedEvent};
 
 #[derive(Default)]
 pub struct Notifier {
@@ -33,6 +35,19 @@ impl Notifier {
                 tx.send_modify(|n| *n = n.wrapping_add(1));
             }
         }
+    }
+}
+
+/// A committed event wakes the syncs it concerns, after the media binder (so recipients can
+/// fetch an attachment as soon as they see it).
+impl CommitSubscriber for Notifier {
+    fn name(&self) -> &'static str {
+        "notifier"
+    }
+
+    fn committed(&self, ev: Arc<CommittedEvent>) -> BoxFuture<'_> {
+        self.notify(ev.wake.iter().map(|u| &**u));
+        Box::pin(std::future::ready(()))
     }
 }
 

@@ -26,7 +26,7 @@ pub use self::client::{AppserviceClient, CallError};
 pub use self::ephemeral::EphemeralBuffer;
 pub use self::queries::Lookup;
 pub use self::registration::{Appservice, Claim};
-pub use self::registry::{EventFacts, Registry};
+pub use self::registry::{EventFacts, Registry, facts_of};
 pub use self::sender::SenderSettings;
 pub use self::subscriber::AppserviceSubscriber;
 use super::audit::{AuditService, entry};

@@ -150,3 +150,57 @@ impl Registry {
             .collect()
     }
 }
+
+/// The facts about `pdu` in a room with `state`: its joined members and published aliases
+/// (`m.room.canonical_alias`: alias and alt_aliases), and a member event's target.
+pub fn facts_of<'a>(
+    state: &'a crate::service::rooms::state::RoomState,
+    pdu: &'a crate::service::rooms::pdu::Pdu,
+) -> EventFacts<'a> {
+    use ruma::events::{StateEventType, TimelineEventType};
+    let member_target = pdu
+        .state_key
+        .as_deref()
+        .filter(|_| pdu.kind == TimelineEventType::RoomMember)
+        .and_then(|k| <&UserId>::try_from(k).ok());
+    let members = state
+        .state
+        .iter()
+        .filter(|((kind, _), _)| *kind == StateEventType::RoomMember)
+        .filter(|(_, p)| {
+            p.content_as::<serde_json::Value>()
+                .is_some_and(|c| c["membership"] == "join")
+        })
+        .filter_map(|((_, key), _)| <&UserId>::try_from(key.as_str()).ok())
+        .collect();
+    let aliases = state
+        .get(&StateEventType::RoomCanonicalAlias, "")
+        .map(|p| aliases_in(p.content.get()))
+        .unwrap_or_default();
+    EventFacts {
+        room_id: &pdu.room_id,
+        sender: &pdu.sender,
+        member_target,
+        members,
+        aliases,
+    }
+}
+
+/// The aliases named in an `m.room.canonical_alias` content, borrowed from its JSON.
+fn aliases_in(content: &str) -> Vec<&RoomAliasId> {
+    #[derive(serde::Deserialize)]
+    struct Content<'a> {
+        #[serde(borrow, default)]
+        alias: Option<&'a str>,
+        #[serde(borrow, default)]
+        alt_aliases: Vec<&'a str>,
+    }
+    let Ok(c) = serde_json::from_str::<Content<'_>>(content) else {
+        return vec![];
+    };
+    c.alias
+        .into_iter()
+        .chain(c.alt_aliases)
+        .filter_map(|a| <&RoomAliasId>::try_from(a).ok())
+        .collect()
+}

@@ -3,17 +3,16 @@
 //! workers.
 //!
 //! The pipeline's `StagedEvent` carries the event but not the room's state, and interest by
-//! room members and published aliases needs that state. Until the room service runs the
-//! pipeline with state, it stages appservice deliveries itself with the same rules
-//! (`rooms/timeline/append.rs` `appservice_queues`, which has the state under the room lock);
-//! a queue staged twice is one delivery (the pipeline dedups, the store ignores repeats).
+//! room members and published aliases needs that state: the room service adds those queues
+//! itself under the room lock (`rooms/timeline/commit.rs` `with_appservices`, the same rules
+//! through `facts_of`); a queue named twice is one delivery.
 
 use std::sync::Arc;
 
 use ruma::UserId;
 use ruma::events::TimelineEventType;
 
-use super::registry::{EventFacts, Registry};
+use super::registry::{EventFacts, Registry, facts_of};
 use crate::service::commit::{
     BoxFuture, CommitSubscriber, CommittedEvent, DeliveryQueue, StagedEvent,
 };
@@ -54,16 +53,9 @@ impl CommitSubscriber for AppserviceSubscriber {
     }
 
     fn committed(&self, ev: Arc<CommittedEvent>) -> BoxFuture<'_> {
-        // Every appservice interested in this room may have a new delivery: waking one with
-        // nothing queued costs one empty read.
-        let ids: Vec<String> = self.registry.interested(&EventFacts {
-            room_id: &ev.pdu.room_id,
-            sender: &ev.pdu.sender,
-            member_target: None,
-            members: ev.wake.iter().map(|u| &**u).collect(),
-            aliases: vec![],
-        });
-        for id in ids {
+        // Judged on the state after the event: a superset of who could have been staged for
+        // it (waking a worker with nothing queued costs one empty read).
+        for id in self.registry.interested(&facts_of(&ev.state, &ev.pdu)) {
             self.registry.wake_id(&id);
         }
         Box::pin(std::future::ready(()))

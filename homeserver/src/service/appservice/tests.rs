@@ -195,6 +195,7 @@ fn services(
         Arc::new(handover_policy::AllowAll),
         crate::service::push::RetryPolicy::default(),
         vec![parse("alerts")],
+        vec![],
     )
     .unwrap();
     (s, store, dir)

@@ -161,6 +161,33 @@ impl PeerGate {
         Err(denial)
     }
 
+    /// Of `servers` (a room's servers, about to be sent something), those on the federation
+    /// list, and our own: a listed server may have admitted an unlisted one, and nothing of the
+    /// room goes there. Audited once per room and server.
+    pub async fn listed_in_room(
+        &self,
+        room_id: &ruma::RoomId,
+        servers: Vec<ruma::OwnedServerName>,
+    ) -> Vec<ruma::OwnedServerName> {
+        let mut out = Vec::with_capacity(servers.len());
+        for s in servers {
+            if s.as_str() == self.own
+                || self
+                    .check_in_room(
+                        room_id.as_str(),
+                        s.as_str(),
+                        Direction::Outbound,
+                        "room_fanout",
+                    )
+                    .await
+                    .is_ok()
+            {
+                out.push(s);
+            }
+        }
+        out
+    }
+
     /// `Some((refusals from this source not audited since, refusals dropped by the global
     /// cap))` when this refusal is to be audited.
     fn should_audit(

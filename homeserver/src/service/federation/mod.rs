@@ -119,7 +119,7 @@ impl FederationService {
     }
 
     /// The federation-list gate (audits refusals).
-    pub fn gate(&self) -> &PeerGate {
+    pub fn gate(&self) -> &Arc<PeerGate> {
         &self.gate
     }
 

@@ -1,6 +1,5 @@
-//! Binds media to the room it is first sent in (rule `media_not_in_your_rooms`). Called by the
-//! room send path after each commit; built before the room service, so rooms never depend on
-//! the media service itself.
+//! Binds media to the room it is first sent in (rule `media_not_in_your_rooms`). A commit
+//! pipeline subscriber (`service/commit/`): rooms never depend on the media service.
 
 use std::sync::Arc;
 
@@ -10,6 +9,7 @@ use serde_json::Value;
 
 use super::files::is_valid_media_id;
 use crate::service::blocking;
+use crate::service::commit::{BoxFuture, CommitSubscriber, CommittedEvent};
 use crate::store::media::MediaStore;
 use crate::store::now_ms;
 
@@ -64,6 +64,22 @@ impl MediaBinder {
         if let Err(err) = res {
             tracing::error!(%room_id, %event_id, error = ?err, "media room binding failed");
         }
+    }
+}
+
+/// Every committed event, local or received: a remote user's reference to one of our files
+/// keeps it bound (and alive) like ours. Runs before the notifier's wake-ups.
+impl CommitSubscriber for MediaBinder {
+    fn name(&self) -> &'static str {
+        "media_binder"
+    }
+
+    fn committed(&self, ev: Arc<CommittedEvent>) -> BoxFuture<'_> {
+        Box::pin(async move {
+            let pdu = &ev.pdu;
+            self.bind_event(&pdu.room_id, &pdu.sender, &pdu.event_id, &pdu.content)
+                .await;
+        })
     }
 }
 

@@ -22,21 +22,12 @@ use super::tracker::{Ticket, Tracker};
 use crate::error::{Error, Result};
 use crate::service::account_data::AccountDataService;
 use crate::service::blocking;
-use crate::service::rooms::pdu::Pdu;
+use crate::service::commit::CommittedEvent;
 use crate::service::rooms::state::RoomState;
 use crate::store::push::{PushActionRow, PushStore};
 
 /// Rulesets kept in memory; cleared wholesale past this many users (a cache, not a record).
 pub(super) const RULES_CACHE_MAX: usize = 10_000;
-
-/// An event that has just committed, with the room's state after it.
-pub struct CommittedEvent {
-    pub pos: i64,
-    pub pdu: Arc<Pdu>,
-    /// The PDU JSON: what the push rule conditions match against.
-    pub json: String,
-    pub state: RoomState,
-}
 
 pub struct PushEvaluator {
     pub(super) store: Arc<dyn PushStore>,
@@ -65,12 +56,12 @@ impl PushEvaluator {
     }
 
     /// Called under the room lock before the event commits (see `tracker.rs`).
-    pub fn begin(&self, room_id: &RoomId) -> Ticket {
+    pub(super) fn begin(&self, room_id: &RoomId) -> Ticket {
         self.tracker.begin(room_id)
     }
 
     /// Evaluates the event off the request path; the ticket is released once rows are written.
-    pub fn spawn(self: &Arc<Self>, ticket: Ticket, event: CommittedEvent) {
+    pub(super) fn spawn(self: &Arc<Self>, ticket: Ticket, event: Arc<CommittedEvent>) {
         ticket.set_pos(event.pos);
         let this = self.clone();
         tokio::spawn(async move {

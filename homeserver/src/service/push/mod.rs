@@ -11,13 +11,15 @@ mod payload;
 mod pushers;
 mod rules;
 pub mod sender;
+mod subscriber;
 mod tracker;
 
 use std::sync::Arc;
 
-pub use self::evaluate::{CommittedEvent, PushEvaluator};
+pub use self::evaluate::PushEvaluator;
 pub use self::notifications::UnreadCounts;
 pub use self::sender::{PushSender, RetryPolicy};
+pub use self::subscriber::PushSubscriber;
 pub use self::tracker::Ticket;
 use super::rooms::RoomService;
 use crate::store::push::PushStore;

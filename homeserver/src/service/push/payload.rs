@@ -14,8 +14,9 @@ use ruma::push::{Action, PushFormat as PusherFormat};
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, UInt};
 use serde_json::value::RawValue;
 
-use super::evaluate::{CommittedEvent, display_name, room_name};
+use super::evaluate::{display_name, room_name};
 use crate::error::{Error, Result};
+use crate::service::commit::CommittedEvent;
 
 /// One POST for one pusher.
 pub struct GatewayRequest {

@@ -36,12 +36,9 @@ pub use self::timeline::build::EventSpec;
 use super::account_data::AccountDataService;
 use super::audit::AuditService;
 use super::blocking;
+use super::commit::CommitPipeline;
 use super::federation::FederationService;
-use super::federation::outbox::Outbox;
 use super::keys::ServerKeys;
-use super::media::MediaBinder;
-use super::notifier::Notifier;
-use super::push::PushEvaluator;
 use super::users::UserService;
 use crate::error::{Error, Result};
 use crate::store::federated_rooms::FederatedRoomStore;
@@ -65,16 +62,12 @@ pub struct RoomService {
     /// The server's `[retention]` bounds: events older than a room's lifetime are not imported.
     retention: RetentionBounds,
     audit: Arc<AuditService>,
-    notifier: Arc<Notifier>,
     users: Arc<UserService>,
-    /// Push rule evaluation of each committed event (runs after the commit, off the reply path).
-    push: Arc<PushEvaluator>,
-    /// Binds media to the room it is first sent in (clinical media rules).
-    media_binder: Arc<MediaBinder>,
+    /// What runs around every event's write: push evaluation, media binding, sync wake-ups,
+    /// the federation outbox (`service/commit/`).
+    pipeline: Arc<CommitPipeline>,
     /// Invitees' invite permission config (MSC4155).
     account_data: Arc<AccountDataService>,
-    /// New events go to the other servers in the room.
-    outbox: Arc<Outbox>,
     /// Remote keys, the gated outbound client: joins, invites and PDUs from other servers.
     federation: Arc<FederationService>,
     fed_store: Arc<dyn FederatedRoomStore>,
@@ -98,12 +91,9 @@ pub struct RoomDeps {
     pub policy: Arc<dyn Policy>,
     pub retention: RetentionBounds,
     pub audit: Arc<AuditService>,
-    pub notifier: Arc<Notifier>,
     pub users: Arc<UserService>,
-    pub push: Arc<PushEvaluator>,
-    pub media_binder: Arc<MediaBinder>,
+    pub pipeline: Arc<CommitPipeline>,
     pub account_data: Arc<AccountDataService>,
-    pub outbox: Arc<Outbox>,
     pub federation: Arc<FederationService>,
     pub fed_store: Arc<dyn FederatedRoomStore>,
     pub fed_events: Arc<dyn FederationEventStore>,
@@ -119,12 +109,9 @@ impl RoomService {
             policy,
             retention,
             audit,
-            notifier,
             users,
-            push,
-            media_binder,
+            pipeline,
             account_data,
-            outbox,
             federation,
             fed_store,
             fed_events,
@@ -137,12 +124,9 @@ impl RoomService {
             policy,
             retention,
             audit,
-            notifier,
             users,
-            push,
-            media_binder,
+            pipeline,
             account_data,
-            outbox,
             federation,
             fed_store,
             fed_events,

@@ -168,10 +168,10 @@ mod tests {
         let a = DeliveryQueue::Appservice("bridge".into());
         let b = DeliveryQueue::Appservice("other".into());
         store
-            .append_event(event(&room, "$one", &[a.clone()]))
+            .append_event(event(&room, "$one", std::slice::from_ref(&a)))
             .unwrap();
         // The same event id again: a conflict, and the second queue gets nothing.
-        let again = store.append_event(event(&room, "$one", &[b.clone()]));
+        let again = store.append_event(event(&room, "$one", std::slice::from_ref(&b)));
         assert!(matches!(again, Err(StoreError::Conflict("event"))));
         assert!(store.pending_deliveries(&b, 0, 10).unwrap().is_empty());
         assert_eq!(store.pending_deliveries(&a, 0, 10).unwrap().len(), 1);

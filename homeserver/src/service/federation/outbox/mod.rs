@@ -11,6 +11,7 @@
 //! federation list refuses is never contacted, and its queue is dropped.
 
 mod backoff;
+mod subscriber;
 #[cfg(test)]
 mod tests;
 mod worker;
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use self::backoff::Backoff;
+pub use self::subscriber::OutboxSubscriber;
 use super::client::FederationClient;
 use crate::service::blocking;
 use crate::store::now_ms;

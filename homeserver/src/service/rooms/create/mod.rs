@@ -1,6 +1,7 @@
 //! createRoom: the initial events (create, creator join, power levels, alias, preset rules,
 //! initial_state, name, topic, local invites), each built and authorised in turn on an in-memory
-//! state, then stored in one transaction so a crash never leaves half a room. Users on other
+//! state and staged with the commit pipeline, then stored in one transaction so a crash never
+//! leaves half a room, then handed to the pipeline's subscribers in order. Users on other
 //! servers are invited once the room exists, through the same path as `/invite`.
 //!
 //! Room ids of v12 rooms are the create event's hash, so two identical create events (same
@@ -20,8 +21,8 @@ use http::StatusCode;
 use ruma::api::error::ErrorKind;
 use ruma::room_version_rules::RoomIdFormatVersion;
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId,
-    UInt, UserId,
+    MilliSecondsSinceUnixEpoch, OwnedRoomAliasId, OwnedRoomId, OwnedServerName, OwnedUserId,
+    RoomId, RoomVersionId, UInt, UserId,
 };
 use serde_json::Value;
 
@@ -36,6 +37,7 @@ use super::{RoomService, SUPPORTED_ROOM_VERSIONS};
 use crate::error::{Error, Result};
 use crate::service::audit::{action, entry};
 use crate::service::blocking;
+use crate::service::commit::{CommitOrigin, Staged, StagedEvent};
 use crate::store::StoreError;
 use crate::store::rooms::{NewEvent, NewRoom};
 
@@ -99,6 +101,15 @@ struct BuiltRoom {
     room_id: OwnedRoomId,
     state: RoomState,
     events: Vec<NewEvent>,
+    /// Per event, staged with the commit pipeline: the room's state after it and the servers
+    /// before it.
+    commits: Vec<InitialCommit>,
+}
+
+struct InitialCommit {
+    staged: Staged,
+    state: RoomState,
+    servers_before: Vec<OwnedServerName>,
 }
 
 impl RoomService {
@@ -181,7 +192,7 @@ impl RoomService {
             self.check_event_policy("", creator, spec, None).await?;
         }
 
-        let (room_id, state) = self
+        let (room_id, state, commits) = self
             .store_new_room(creator, &version, &mut specs, p.is_public)
             .await?;
         if let Some(alias) = alias {
@@ -189,13 +200,25 @@ impl RoomService {
             let (a, r, c) = (alias.to_string(), room_id.to_string(), creator.to_string());
             blocking(move || Ok(store.set_alias(&a, &r, &c)?)).await?;
         }
-        let notify = state.interested_users();
         self.versions
             .lock()
             .expect("versions lock")
             .insert(room_id.clone(), version.clone());
-        *self.slot(&room_id).lock().await = Some(state);
-        self.notifier.notify(notify.iter().map(|u| &**u));
+        let slot = self.slot(&room_id);
+        let mut guard = slot.lock().await;
+        *guard = Some(state);
+        // Every initial event through the commit pipeline, in order, like any later event.
+        let tails: Vec<_> = commits
+            .into_iter()
+            .map(|(c, pos)| {
+                self.pipeline
+                    .committed(c.staged, pos, &c.state, c.servers_before)
+            })
+            .collect();
+        drop(guard);
+        for tail in tails {
+            tail.finish().await;
+        }
         tracing::info!(room_id = %room_id, creator = %creator, "room created");
         let e = entry(creator.as_str(), action::ROOM_CREATE, Outcome::Success)
             .target(room_id.as_str())
@@ -297,13 +320,14 @@ impl RoomService {
         version: &RoomVersionId,
         specs: &mut [EventSpec],
         is_public: bool,
-    ) -> Result<(OwnedRoomId, RoomState)> {
+    ) -> Result<(OwnedRoomId, RoomState, Vec<(InitialCommit, i64)>)> {
         for attempt in 1..=CREATE_ATTEMPTS {
             specs[0].origin_server_ts = Some(self.create_stamps.next());
             let BuiltRoom {
                 room_id,
                 state,
                 events,
+                commits,
             } = self.build_room(creator, version, specs)?;
             let store = self.store.clone();
             let room = NewRoom {
@@ -312,11 +336,9 @@ impl RoomService {
                 creator: creator.to_owned(),
                 is_public,
             };
-            let queues: Vec<_> = events.iter().flat_map(|e| e.deliveries.clone()).collect();
             match blocking(move || Ok(store.create_room(room, events))).await? {
-                Ok(_) => {
-                    self.appservices.wake(&queues);
-                    return Ok((room_id, state));
+                Ok(positions) => {
+                    return Ok((room_id, state, commits.into_iter().zip(positions).collect()));
                 }
                 Err(StoreError::Conflict(what)) => {
                     tracing::warn!(
@@ -352,6 +374,7 @@ impl RoomService {
         let placeholder: OwnedRoomId = RoomId::new_v1(&self.server_name);
         let mut state = RoomState::new(room_id.clone().unwrap_or(placeholder), version.clone())?;
         let mut events = Vec::with_capacity(specs.len());
+        let mut commits = Vec::with_capacity(specs.len());
         for spec in specs {
             let built = build_event(
                 &state,
@@ -365,16 +388,27 @@ impl RoomService {
                 room_id = Some(built.pdu.room_id.clone());
                 state.room_id = built.pdu.room_id.clone();
             }
+            let staged = self.pipeline.stage(StagedEvent {
+                pdu: built.pdu.clone(),
+                json: built.json.clone(),
+                origin: CommitOrigin::Local,
+            });
             let mut new = new_event(&state, &built, creator, None)?;
-            new.deliveries
-                .extend(self.appservice_queues(&state, &built.pdu));
+            new.deliveries = self.with_appservices(staged.deliveries(), &state, &built.pdu);
             events.push(new);
+            let servers_before = state.joined_servers();
             state.advance(built.pdu.clone());
+            commits.push(InitialCommit {
+                staged,
+                state: state.clone(),
+                servers_before,
+            });
         }
         Ok(BuiltRoom {
             room_id: room_id.expect("set by the create event"),
             state,
             events,
+            commits,
         })
     }
 

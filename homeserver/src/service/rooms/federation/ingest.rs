@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::state_res::{check_state_dependent_auth_rules, check_state_independent_auth_rules};
-use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId};
+use ruma::{EventId, OwnedEventId, RoomId};
 
 use super::super::RoomService;
 use super::super::pdu::Pdu;
@@ -21,8 +21,8 @@ use super::super::timeline::build::{BuiltEvent, auth_error};
 use super::resolve::resolve_fork;
 use crate::error::{Error, Result};
 use crate::service::blocking;
+use crate::service::commit::CommitOrigin;
 use crate::service::federation::pdu::CheckedPdu;
-use crate::service::push::CommittedEvent;
 
 impl RoomService {
     /// The PDUs of `ids` that we hold (timeline events or outliers), in one query.
@@ -76,10 +76,12 @@ impl RoomService {
     }
 
     /// Authorises and appends a checked remote event. Returns `false` if we already had it.
+    /// `origin` says whether we pass it on (a join or leave made through us as resident).
     pub(crate) async fn append_remote(
         &self,
         room_id: &RoomId,
         checked: &CheckedPdu,
+        origin: CommitOrigin,
     ) -> Result<bool> {
         let pdu = Pdu::from_json(checked.event_id.clone(), room_id, &checked.json)?;
         if pdu.room_id != room_id {
@@ -150,8 +152,6 @@ impl RoomService {
             json: checked.json.clone(),
         };
         let mut new = new_event(state, &built, &sender, None)?;
-        new.deliveries
-            .extend(self.appservice_queues(state, &built.pdu));
         if let Some(target) = new.redacts.clone()
             && !self.redaction_applies(state, &built.pdu, &target).await?
         {
@@ -175,40 +175,10 @@ impl RoomService {
                 )
             })
             .collect();
-        let push_ticket = self.push.begin(room_id);
-        let store = self.store.clone();
-        let queues = new.deliveries.clone();
-        let pos = blocking(move || Ok(store.append_event(new)?)).await?;
-        self.appservices.wake(&queues);
-        let pdu = built.pdu.clone();
-        state.advance(pdu.clone());
-        for (key, p) in changes {
-            state.state.insert(key, p);
-        }
-        self.push.spawn(
-            push_ticket,
-            CommittedEvent {
-                pos,
-                pdu: pdu.clone(),
-                json: built.json.clone(),
-                state: state.clone(),
-            },
-        );
-        let mut notify = state.interested_users();
-        drop(guard);
-        if let Some(target) = pdu
-            .state_key
-            .as_deref()
-            .filter(|_| pdu.kind == TimelineEventType::RoomMember)
-            && let Ok(t) = OwnedUserId::try_from(target)
-        {
-            notify.push(t);
-        }
-        // A remote user's reference to one of our files keeps it bound (and alive) like ours.
-        (self.media_binder)
-            .bind_event(room_id, &pdu.sender, &pdu.event_id, &pdu.content)
-            .await;
-        self.notifier.notify(notify.iter().map(|u| &**u));
+        // The same tail as local sends; a remote user's reference to one of our files keeps it
+        // bound (and alive) like ours.
+        self.commit_event(guard, built, new, origin, changes)
+            .await??;
         Ok(true)
     }
 }

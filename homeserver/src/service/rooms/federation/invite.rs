@@ -19,6 +19,7 @@ use super::super::timeline::build::{BuiltEvent, EventSpec, build_event};
 use super::super::{RoomService, SUPPORTED_ROOM_VERSIONS};
 use crate::error::{Error, Result};
 use crate::service::blocking;
+use crate::service::commit::{CommitOrigin, StagedEvent};
 use crate::service::federation::client::Sign;
 use crate::service::federation::client_error::to_client_error;
 use crate::service::federation::pdu::parse_pdu;
@@ -208,8 +209,12 @@ impl RoomService {
                 json: json.clone(),
             };
             let mut new = new_event(&state, &built, &pdu.sender, None)?;
-            new.deliveries
-                .extend(self.appservice_queues(&state, &built.pdu));
+            let staged = self.pipeline.stage(StagedEvent {
+                pdu: built.pdu.clone(),
+                json: json.clone(),
+                origin: CommitOrigin::Remote,
+            });
+            new.deliveries = self.with_appservices(staged.deliveries(), &state, &built.pdu);
             let room = NewRoom {
                 room_id: room_id.to_owned(),
                 version: version.to_string(),
@@ -217,15 +222,16 @@ impl RoomService {
                 is_public: false,
             };
             let store = self.fed_store.clone();
-            let queues = new.deliveries.clone();
             let state_json = Value::Array(stripped_state).to_string();
             let stored =
                 blocking(move || Ok(store.store_remote_invite(room, new, state_json)?)).await;
             match stored {
-                Ok(_) => {
-                    self.appservices.wake(&queues);
+                Ok(pos) => {
                     self.evict(room_id);
-                    self.notifier.notify(std::iter::once(&*invitee));
+                    // No room lock: we are not in the room, so nothing else appends to it.
+                    state.advance(built.pdu.clone());
+                    let tail = self.pipeline.committed(staged, pos, &state, vec![]);
+                    tail.finish().await;
                 }
                 // The same invite again: answer as before.
                 Err(e) if e.message().contains("already exists") => {}

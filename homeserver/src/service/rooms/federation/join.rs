@@ -14,6 +14,7 @@ use super::super::state::rules_for;
 use super::super::timeline::build::{EventSpec, authorize, event_template};
 use crate::error::{Error, Result};
 use crate::service::blocking;
+use crate::service::commit::CommitOrigin;
 use crate::service::federation::pdu::parse_pdu;
 
 /// The membership events a remote server may ask us to template.
@@ -185,14 +186,9 @@ impl RoomService {
         if checked.redacted {
             return Err(Error::bad_json("the event's content hash is wrong"));
         }
-        let servers = self.current_state(room_id).await?.joined_servers();
-        if self.append_remote(room_id, &checked).await? {
-            let others: Vec<_> = servers.into_iter().filter(|s| s != origin).collect();
-            let others = self.listed_servers(room_id, others).await;
-            self.outbox
-                .send_pdu(others, raw(checked.json.clone())?)
-                .await;
-        }
+        // As resident we pass it on to the room's other servers (the commit pipeline's outbox).
+        let relay = CommitOrigin::RemoteRelay(origin.to_owned());
+        self.append_remote(room_id, &checked, relay).await?;
         Ok(id)
     }
 

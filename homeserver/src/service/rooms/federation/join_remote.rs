@@ -25,6 +25,7 @@ use super::super::{RoomService, SUPPORTED_ROOM_VERSIONS};
 use super::expiry;
 use crate::error::{Error, Result};
 use crate::service::blocking;
+use crate::service::commit::{CommitOrigin, StagedEvent};
 use crate::service::federation::client::Sign;
 use crate::service::federation::client_error::to_client_error;
 use crate::service::federation::pdu::{CheckedPdu, parse_pdu};
@@ -249,8 +250,14 @@ impl RoomService {
             json: join_json,
         };
         let mut new = new_event(&state, &built, &built.pdu.sender.clone(), None)?;
-        new.deliveries
-            .extend(self.appservice_queues(&state, &built.pdu));
+        // The resident server sends our join on; the rest of the tail is a local join's.
+        let staged = self.pipeline.stage(StagedEvent {
+            pdu: built.pdu.clone(),
+            json: built.json.clone(),
+            origin: CommitOrigin::LocalViaResident,
+        });
+        new.deliveries = self.with_appservices(staged.deliveries(), &state, &built.pdu);
+        let servers_before = state.joined_servers();
         // The auth chain beyond current state is history: an event of it older than the
         // room's lifetime is stored minimised, as our purge would leave it.
         let retention = state
@@ -281,14 +288,13 @@ impl RoomService {
             join: new,
         };
         let store = self.fed_store.clone();
-        let queues = import.join.deliveries.clone();
-        blocking(move || Ok(store.import_room(import)?)).await?;
-        self.appservices.wake(&queues);
+        let pos = blocking(move || Ok(store.import_room(import)?)).await?;
         self.evict(room_id);
-        let state = self.current_state(room_id).await?;
-        let mut notify = state.interested_users();
-        notify.push(built.pdu.sender.clone());
-        self.notifier.notify(notify.iter().map(|u| &**u));
+        let guard = self.lock_room(room_id).await?;
+        let state = guard.as_ref().expect("loaded by lock_room");
+        let tail = self.pipeline.committed(staged, pos, state, servers_before);
+        drop(guard);
+        tail.finish().await;
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use super::super::state::rules_for;
 use super::super::timeline::append::new_event;
 use super::super::timeline::build::BuiltEvent;
 use crate::error::{Error, Result};
-use crate::service::blocking;
+use crate::service::commit::CommitOrigin;
 use crate::service::federation::client::Sign;
 use crate::service::federation::client_error::to_client_error;
 
@@ -116,16 +116,10 @@ impl RoomService {
             pdu: Arc::new(pdu),
             json,
         };
-        let mut new = new_event(state, &built, &sender, None)?;
-        new.deliveries
-            .extend(self.appservice_queues(state, &built.pdu));
-        let store = self.store.clone();
-        let queues = new.deliveries.clone();
-        blocking(move || Ok(store.append_event(new)?)).await?;
-        self.appservices.wake(&queues);
-        state.advance(built.pdu.clone());
-        drop(guard);
-        self.notifier.notify(std::iter::once(&*sender));
+        let new = new_event(state, &built, &sender, None)?;
+        // The resident server sends it on; the rest of the tail is a local leave's.
+        self.commit_event(guard, built, new, CommitOrigin::LocalViaResident, vec![])
+            .await??;
         Ok(())
     }
 }

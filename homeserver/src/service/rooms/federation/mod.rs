@@ -24,3 +24,5 @@ mod tests;
 
 #[cfg(test)]
 mod hardening_tests;
+#[cfg(test)]
+mod pipeline_tests;

@@ -17,6 +17,7 @@ use super::super::RoomService;
 use super::super::state::rules_for;
 use super::expiry;
 use crate::error::{Error, Result};
+use crate::service::commit::CommitOrigin;
 use crate::service::federation::client::Sign;
 use crate::service::federation::pdu::{CheckedPdu, parse_pdu, sender_server};
 use crate::store::federated_rooms::Outlier;
@@ -154,31 +155,16 @@ impl RoomService {
     }
 
     /// Of `servers` (a room's other servers, about to be sent something), those on the
-    /// federation list: a listed server may have admitted an unlisted one, and nothing of the
-    /// room goes there. Audited once per room and server.
+    /// federation list (`PeerGate::listed_in_room`).
     pub(crate) async fn listed_servers(
         &self,
         room_id: &RoomId,
         servers: Vec<OwnedServerName>,
     ) -> Vec<OwnedServerName> {
-        let gate = self.federation.gate();
-        let mut out = Vec::with_capacity(servers.len());
-        for s in servers {
-            if s == self.server_name
-                || gate
-                    .check_in_room(
-                        room_id.as_str(),
-                        s.as_str(),
-                        Direction::Outbound,
-                        "room_fanout",
-                    )
-                    .await
-                    .is_ok()
-            {
-                out.push(s);
-            }
-        }
-        out
+        self.federation
+            .gate()
+            .listed_in_room(room_id, servers)
+            .await
     }
 
     /// The room's `m.room.server_acl`: a denied server may not send or join.
@@ -234,7 +220,9 @@ impl RoomService {
                 self.fetch_missing(origin, room_id, &checked.event_id).await;
             }
         }
-        self.append_remote(room_id, &checked).await.map(|_| ())
+        self.append_remote(room_id, &checked, CommitOrigin::Remote)
+            .await
+            .map(|_| ())
     }
 
     /// Fetches events we do not hold from `origin` and stores them as outliers (auth events).

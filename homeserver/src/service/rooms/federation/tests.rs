@@ -33,12 +33,19 @@ fn setup() -> (Services, Remote, tempfile::TempDir) {
 }
 
 pub(super) fn setup_with_store() -> (Services, Remote, SqliteStore, tempfile::TempDir) {
+    setup_with_subscribers(Vec::new())
+}
+
+/// As `setup_with_store`, with extra commit pipeline subscribers.
+pub(super) fn setup_with_subscribers(
+    extra: Vec<Arc<dyn crate::service::commit::CommitSubscriber>>,
+) -> (Services, Remote, SqliteStore, tempfile::TempDir) {
     let doc = br#"{"serial":1,"organisations":[{"ods_code":"RBB","servers":["b.nhs.uk"]}]}"#;
     let gate = FederationGate {
         inner: AllowAll,
         list: Some(LiveFederationList::load(doc, None, None).unwrap()),
     };
-    let (s, store, dir) = crate::service::test_services_with_policy(Arc::new(gate));
+    let (s, store, dir) = crate::service::test_services_with_subscribers(Arc::new(gate), extra);
     let kp = Ed25519KeyPair::from_der(&Ed25519KeyPair::generate(), "b1".into()).unwrap();
     cache_key(&store, REMOTE, &kp);
     (s, Remote { kp }, store, dir)
@@ -102,7 +109,7 @@ pub(super) async fn joined_room(s: &Services, r: &Remote) -> (OwnedRoomId, Owned
     (room, id)
 }
 
-fn message(
+pub(super) fn message(
     room: &OwnedRoomId,
     prev: &OwnedEventId,
     state: &crate::service::rooms::state::RoomState,

@@ -1,11 +1,11 @@
 //! Appending a local event: txn-id dedupe -> policy -> build + auth (under the room lock) ->
-//! durable store -> in-memory state -> wake the syncs of everyone concerned.
+//! the commit pipeline (durable store, in-memory state, push, media, sync wake-ups, outbox).
 
 use std::sync::Arc;
 
 use handover_policy::EventRequest;
 use ruma::events::TimelineEventType;
-use ruma::{DeviceId, OwnedEventId, OwnedUserId, RoomId, UserId};
+use ruma::{DeviceId, OwnedEventId, RoomId, UserId};
 
 use super::super::RoomService;
 use super::super::pdu::Pdu;
@@ -13,7 +13,7 @@ use super::super::state::RoomState;
 use super::build::{BuiltEvent, EventSpec, build_event};
 use crate::error::{Error, Result};
 use crate::service::blocking;
-use crate::service::push::CommittedEvent;
+use crate::service::commit::CommitOrigin;
 use crate::store::StoreError;
 use crate::store::rooms::NewEvent;
 
@@ -76,88 +76,37 @@ impl RoomService {
         self.commit_built(room_id, guard, built, sender, txn).await
     }
 
-    /// Stores a built (signed, authorised) event under the room lock, advances the room,
-    /// schedules push evaluation, binds media, wakes syncs and sends the event to the room's
-    /// other servers.
+    /// Stores a built (signed, authorised) event under the room lock through the commit
+    /// pipeline (`timeline/commit.rs`): the room advances, push evaluation is scheduled, media
+    /// bound, syncs woken and the event queued for the room's other servers.
     pub(in crate::service::rooms) async fn commit_built(
         &self,
         room_id: &RoomId,
-        mut guard: tokio::sync::OwnedMutexGuard<Option<RoomState>>,
+        guard: tokio::sync::OwnedMutexGuard<Option<RoomState>>,
         built: BuiltEvent,
         sender: &UserId,
         txn: Txn<'_>,
     ) -> Result<OwnedEventId> {
-        let state = guard.as_mut().expect("loaded by lock_room");
-        let mut new = new_event(state, &built, sender, txn)?;
-        // Queued for interested appservices in the same write as the event.
-        new.deliveries
-            .extend(self.appservice_queues(state, &built.pdu));
-        // Taken before the commit so no reader sees the event without its pending push counts.
-        let push_ticket = self.push.begin(room_id);
-        let store = self.store.clone();
-        let queues = new.deliveries.clone();
-        let res = blocking(move || Ok(store.append_event(new))).await?;
-        let pos = match res {
-            Ok(pos) => {
-                self.appservices.wake(&queues);
-                pos
-            }
+        let state = guard.as_ref().expect("loaded by lock_room");
+        let new = new_event(state, &built, sender, txn)?;
+        let event_id = built.pdu.event_id.clone();
+        match self
+            .commit_event(guard, built, new, CommitOrigin::Local, vec![])
+            .await?
+        {
+            Ok(_) => Ok(event_id),
             Err(StoreError::Conflict("event")) => {
-                drop(push_ticket);
                 // An event id is the event's hash: the store holding it already means our view
-                // of the room is behind the store's. Nothing was overwritten; reload the room.
-                *guard = None;
+                // of the room is behind the store's. Nothing was overwritten; reloaded.
                 tracing::warn!(room_id = %room_id, "event id exists already; room state reloaded");
-                return Err(Error::new(
+                Err(Error::new(
                     http::StatusCode::SERVICE_UNAVAILABLE,
                     ruma::api::error::ErrorKind::Unknown,
                     "The room changed while this event was built; try again",
-                ));
+                ))
             }
-            Err(e) => {
-                drop(push_ticket);
-                return self.txn_retry_or(e.into(), txn, sender).await;
-            }
-        };
-        let pdu = built.pdu.clone();
-        // Servers in the room before or after the event (a leave or kick still reaches the
-        // server of the member who left).
-        let mut servers = state.joined_servers();
-        state.advance(pdu.clone());
-        servers.extend(state.joined_servers());
-        servers.sort();
-        servers.dedup();
-        // Push rules run after the commit in a spawned task; the reply does not wait for them.
-        self.push.spawn(
-            push_ticket,
-            CommittedEvent {
-                pos,
-                pdu: pdu.clone(),
-                json: built.json.clone(),
-                state: state.clone(),
-            },
-        );
-        let mut notify = state.interested_users();
-        drop(guard);
-        // A member event also concerns its target (e.g. someone who just left or was kicked).
-        if let Some(target) = pdu
-            .state_key
-            .as_deref()
-            .filter(|_| pdu.kind == TimelineEventType::RoomMember)
-            && let Ok(t) = OwnedUserId::try_from(target)
-        {
-            notify.push(t);
+            Err(e) => self.txn_retry_or(e.into(), txn, sender).await,
         }
-        // Before the wake-ups, so recipients can fetch the attachment as soon as they see it.
-        (self.media_binder)
-            .bind_event(room_id, sender, &pdu.event_id, &pdu.content)
-            .await;
-        self.notifier.notify(notify.iter().map(|u| &**u));
-        if let Ok(raw) = serde_json::value::RawValue::from_string(built.json) {
-            let servers = self.listed_servers(room_id, servers).await;
-            self.outbox.send_pdu(servers, raw).await;
-        }
-        Ok(pdu.event_id.clone())
     }
 
     /// After a failed append: a concurrent duplicate of the same transaction may have won the
@@ -305,58 +254,5 @@ impl RoomService {
             }
         }
         self.send(room_id, sender, spec, None).await
-    }
-}
-
-impl RoomService {
-    /// The appservices interested in `pdu`, judged on the room's state before it.
-    pub(in crate::service::rooms) fn appservice_queues(
-        &self,
-        state: &RoomState,
-        pdu: &Pdu,
-    ) -> Vec<crate::store::deliveries::DeliveryQueue> {
-        if self.appservices.is_empty() {
-            return vec![];
-        }
-        use ruma::events::StateEventType;
-        let target = pdu
-            .state_key
-            .as_deref()
-            .filter(|_| pdu.kind == TimelineEventType::RoomMember)
-            .and_then(|k| <&UserId>::try_from(k).ok());
-        let members = state
-            .state
-            .iter()
-            .filter(|((kind, _), _)| *kind == StateEventType::RoomMember)
-            .filter(|(_, p)| {
-                p.content_as::<serde_json::Value>()
-                    .is_some_and(|c| c["membership"] == "join")
-            })
-            .filter_map(|((_, key), _)| <&UserId>::try_from(key.as_str()).ok())
-            .collect();
-        let alias_event = state.content_json(&StateEventType::RoomCanonicalAlias, "");
-        let alias_strings: Vec<&str> = alias_event
-            .iter()
-            .flat_map(|c| {
-                let main = c["alias"].as_str();
-                let alt = c["alt_aliases"].as_array().into_iter().flatten();
-                main.into_iter().chain(alt.filter_map(|a| a.as_str()))
-            })
-            .collect();
-        let aliases = alias_strings
-            .iter()
-            .filter_map(|a| <&ruma::RoomAliasId>::try_from(*a).ok())
-            .collect();
-        self.appservices
-            .interested(&crate::service::appservice::EventFacts {
-                room_id: &pdu.room_id,
-                sender: &pdu.sender,
-                member_target: target,
-                members,
-                aliases,
-            })
-            .into_iter()
-            .map(crate::store::deliveries::DeliveryQueue::Appservice)
-            .collect()
     }
 }

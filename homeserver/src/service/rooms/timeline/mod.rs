@@ -2,4 +2,5 @@
 
 pub mod append;
 pub mod build;
+pub mod commit;
 pub mod redact;
