@@ -6,7 +6,8 @@
 # Env: HANDOVER_BIN (skip the build, test this binary), HANDOVER_E2E_LOG (server log level),
 #      HANDOVER_E2E_KEEP=1 (keep temp dirs), HANDOVER_E2E_SHOW_LOGS=1 (print server stderr),
 #      HANDOVER_SYNAPSE_PYTHON (python of a venv with Synapse; else scripts/install-synapse.sh
-#      installs it into .cache/synapse-venv).
+#      installs it into .cache/synapse-venv), HANDOVER_MAUTRIX_PYTHON (python of a venv with
+#      mautrix; else scripts/install-mautrix.sh installs it into .cache/mautrix-venv).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The audit tests tamper with the trail through the `sqlite3` command.
@@ -28,6 +29,11 @@ fi
 if [[ -z "${HANDOVER_SYNAPSE_PYTHON:-}" ]]; then
   HANDOVER_SYNAPSE_PYTHON="$("$root/scripts/install-synapse.sh" | tail -n 1)"
   export HANDOVER_SYNAPSE_PYTHON
+fi
+# mautrix-python (PyPI, pinned) for the appservice interop test; quick when already installed.
+if [[ -z "${HANDOVER_MAUTRIX_PYTHON:-}" ]]; then
+  HANDOVER_MAUTRIX_PYTHON="$("$root/scripts/install-mautrix.sh" | tail -n 1)"
+  export HANDOVER_MAUTRIX_PYTHON
 fi
 cd "$root/tests"
 exec cargo test "$@"

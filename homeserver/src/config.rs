@@ -85,6 +85,19 @@ pub struct Config {
     /// start-up and reported by `handover doctor`.
     #[serde(skip)]
     pub load_warnings: Vec<String>,
+    /// Application services (bridges, bots): their registration files (docs/BRIDGES.md).
+    #[serde(default)]
+    pub appservices: AppservicesConfig,
+}
+
+/// `[appservices]`: the application services this server talks to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppservicesConfig {
+    /// Registration files (YAML, the format Synapse reads). Relative paths are resolved against
+    /// the working directory. A bad or conflicting file stops the server at start-up.
+    #[serde(default)]
+    pub registration_files: Vec<PathBuf>,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -402,6 +415,7 @@ impl Default for Config {
             voip: VoipConfig::default(),
             metrics: MetricsConfig::default(),
             load_warnings: vec![],
+            appservices: AppservicesConfig::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub use serde_json::json;
 
 pub mod account;
 pub mod federation;
+pub mod mautrix;
 mod http;
 mod server;
 pub mod synapse;

@@ -5,6 +5,7 @@
 pub mod account_data;
 pub mod accounts;
 pub mod admin;
+pub mod appservice;
 pub mod audit;
 pub mod audit_checkpoint;
 #[cfg(unix)]
@@ -175,6 +176,8 @@ pub struct Services {
     pub search: Arc<search::SearchService>,
     /// `GET /ready`: can the server do its work now.
     pub health: Arc<health::HealthService>,
+    /// Application services: `as_token` requests, their queues, pings and queries.
+    pub appservices: Arc<appservice::AppserviceService>,
 }
 
 impl Services {
@@ -182,7 +185,8 @@ impl Services {
         Self::build_with(config, store, policy, push::RetryPolicy::default())
     }
 
-    /// As `build`, with the push gateway retry schedule (tests shorten it).
+    /// As `build`, with the push gateway retry schedule (tests shorten it); the appservice
+    /// registrations are read from `[appservices]` (a bad one is an error naming its file).
     pub fn build_with(
         config: Config,
         store: SqliteStore,
@@ -192,7 +196,9 @@ impl Services {
         Self::build_with_subscribers(config, store, policy, push_retry, Vec::new())
     }
 
-    /// As `build_with`, with `extra` commit pipeline subscribers after the built-in ones.
+    /// As `build_with`, with `extra` commit pipeline subscribers after the built-in ones; the
+    /// appservice registrations are read from `[appservices]` (a bad one is an error naming
+    /// its file).
     pub(crate) fn build_with_subscribers(
         config: Config,
         store: SqliteStore,
@@ -200,7 +206,26 @@ impl Services {
         push_retry: push::RetryPolicy,
         extra: Vec<Arc<dyn commit::CommitSubscriber>>,
     ) -> Result<Self> {
+        let list = appservice::registration::load_files(
+            &config.appservices.registration_files,
+            &config.server_name,
+        )
+        .map_err(Error::internal)?;
+        Self::build_full(config, store, policy, push_retry, list, extra)
+    }
+
+    /// The services, with appservice registrations already loaded and `extra` commit pipeline
+    /// subscribers after the built-in ones.
+    pub fn build_full(
+        config: Config,
+        store: SqliteStore,
+        policy: Arc<dyn Policy>,
+        push_retry: push::RetryPolicy,
+        appservices: Vec<appservice::Appservice>,
+        extra: Vec<Arc<dyn commit::CommitSubscriber>>,
+    ) -> Result<Self> {
         let config = Arc::new(config);
+        let registry = Arc::new(appservice::Registry::new(appservices));
         // The clinical media rules sit around whichever rule set was chosen.
         let clinical = handover_policy::ClinicalMedia {
             inner: Arc::new(handover_policy::AllowAll),
@@ -233,7 +258,8 @@ impl Services {
             audit.clone(),
             uiaa.clone(),
         ));
-        let rate_limits = Arc::new(rate_limit::RateLimits::new(&config.rate_limit));
+        let rate_limits =
+            Arc::new(rate_limit::RateLimits::new(&config.rate_limit).exempting(registry.clone()));
         let keys = Arc::new(
             keys::ServerKeys::load_or_generate(&config.data_dir).map_err(Error::internal)?,
         );
@@ -286,6 +312,8 @@ impl Services {
                 federation.gate().clone(),
             )),
             Arc::new(commit::CommitCounter),
+            // Wakes the workers of appservices an event was queued for.
+            Arc::new(appservice::AppserviceSubscriber::new(registry.clone())),
         ];
         subscribers.extend(extra);
         let pipeline = Arc::new(commit::CommitPipeline::new(subscribers));
@@ -302,7 +330,22 @@ impl Services {
             federation: federation.clone(),
             fed_store: store.clone(),
             fed_events: store.clone(),
+            appservices: registry.clone(),
         }));
+        let ephemeral = Arc::new(appservice::EphemeralBuffer::new(registry.clone()));
+        let appservices = Arc::new(appservice::AppserviceService::new(
+            appservice::AppserviceDeps {
+                registry: registry.clone(),
+                store: store.clone(),
+                deliveries: store.clone(),
+                room_store: store.clone(),
+                rooms: rooms.clone(),
+                users: users.clone(),
+                audit: audit.clone(),
+                ephemeral: ephemeral.clone(),
+                settings: appservice::SenderSettings::default(),
+            },
+        ));
         let room_read = Arc::new(federation::room_read::RoomReadService::new(
             rooms.clone(),
             store.clone(),
@@ -326,6 +369,7 @@ impl Services {
                 rooms: rooms.clone(),
                 audit: audit.clone(),
                 serve_public_rooms: config.federation.serve_public_rooms,
+                appservices: appservices.clone(),
             },
         ));
         let spaces = Arc::new(spaces::SpaceService::new(
@@ -373,6 +417,8 @@ impl Services {
                 fanout: fanout.clone(),
             },
         ));
+        typing.set_appservice_sink(ephemeral.clone());
+        receipts.set_appservice_sink(ephemeral.clone());
         // Device removals (logout, deletion) reach room-mates and other servers.
         users.set_device_observer(e2ee.clone());
         let to_device = Arc::new(e2ee::to_device::ToDeviceService::new(
@@ -458,6 +504,7 @@ impl Services {
                 store: store.clone(),
                 policy: policy.clone(),
                 audit: audit.clone(),
+                appservices: appservices.clone(),
             },
         )?);
         let reports = Arc::new(reports::ReportService::new(
@@ -524,6 +571,7 @@ impl Services {
             voip,
             search,
             health,
+            appservices,
         })
     }
 }

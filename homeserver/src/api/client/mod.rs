@@ -4,6 +4,7 @@ mod account;
 mod account_data;
 mod admin;
 mod alias;
+mod appservice;
 mod backup;
 mod dehydrated_device;
 mod device;
@@ -182,6 +183,13 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(space::room_summary)
     .ruma(space::mutual_rooms)
     .ruma(openid::request_token)
+    .ruma(appservice::ping)
+    .ruma(appservice::protocols)
+    .ruma(appservice::protocol)
+    .ruma(appservice::locations_for_protocol)
+    .ruma(appservice::locations_for_alias)
+    .ruma(appservice::users_for_protocol)
+    .ruma(appservice::users_for_user_id)
     .merge(media_routes())
     .merge(turn_server_routes())
 }

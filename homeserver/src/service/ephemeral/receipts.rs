@@ -7,6 +7,7 @@ use ruma::{EventId, MilliSecondsSinceUnixEpoch, OwnedUserId, RoomId, UInt, UserI
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::service::appservice::EphemeralBuffer;
 use crate::service::blocking;
 use crate::service::federation::fanout::EduFanout;
 use crate::service::notifier::Notifier;
@@ -21,6 +22,8 @@ pub struct ReceiptService {
     notifier: Arc<Notifier>,
     /// Public receipts of local users go to the room's other servers.
     fanout: Arc<EduFanout>,
+    /// Appservices that asked for ephemeral events (set once in the wiring).
+    appservices: std::sync::OnceLock<Arc<EphemeralBuffer>>,
 }
 
 impl ReceiptService {
@@ -35,7 +38,13 @@ impl ReceiptService {
             rooms,
             notifier,
             fanout,
+            appservices: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Public receipts are offered to the appservices interested in the room.
+    pub fn set_appservice_sink(&self, sink: Arc<EphemeralBuffer>) {
+        let _ = self.appservices.set(sink);
     }
 
     /// Records a local user's receipt. `m.read.private` is shown only to its owner; a public
@@ -101,9 +110,9 @@ impl ReceiptService {
             receipt_type.to_owned(),
             event_id.to_owned(),
         );
-        let thread = thread.to_owned();
+        let th = thread.to_owned();
         let changed = blocking(move || {
-            match store.set_receipt(r.as_str(), &t, u.as_str(), &thread, e.as_str(), ts) {
+            match store.set_receipt(r.as_str(), &t, u.as_str(), &th, e.as_str(), ts) {
                 Err(StoreError::Conflict(_)) => {
                     Err(Error::not_found("Event not found in this room"))
                 }
@@ -118,6 +127,18 @@ impl ReceiptService {
                 self.rooms.current_state(room_id).await?.interested_users()
             };
             self.notifier.notify(targets.iter().map(|u| &**u));
+            if let Some(sink) = self.appservices.get().filter(|_| receipt_type == "m.read") {
+                let mut receipt = json!({ "ts": ts });
+                if !thread.is_empty() {
+                    receipt["thread_id"] = json!(thread);
+                }
+                let event = json!({
+                    "type": "m.receipt",
+                    "room_id": room_id,
+                    "content": { event_id.as_str(): { "m.read": { user.as_str(): receipt } } },
+                });
+                sink.offer(room_id, user, targets.iter().map(|u| &**u).collect(), event);
+            }
         }
         Ok(changed.is_some())
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use crate::error::Result;
+use crate::service::appservice::EphemeralBuffer;
 use crate::service::blocking;
 use crate::service::federation::fanout::EduFanout;
 use crate::service::notifier::Notifier;
@@ -37,6 +38,8 @@ pub struct TypingService {
     notifier: Arc<Notifier>,
     /// Local typing goes to the room's other servers.
     fanout: Arc<EduFanout>,
+    /// Appservices that asked for ephemeral events (set once in the wiring).
+    appservices: std::sync::OnceLock<Arc<EphemeralBuffer>>,
 }
 
 impl TypingService {
@@ -52,7 +55,13 @@ impl TypingService {
             rooms,
             notifier,
             fanout,
+            appservices: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Typing changes are offered to the appservices interested in the room.
+    pub fn set_appservice_sink(&self, sink: Arc<EphemeralBuffer>) {
+        let _ = self.appservices.set(sink);
     }
 
     /// Sets or clears a local `user` typing in `room_id`; a typing state expires after
@@ -160,6 +169,27 @@ impl TypingService {
         .await?;
         let targets = self.rooms.current_state(room_id).await?.interested_users();
         self.notifier.notify(targets.iter().map(|u| &**u));
+        if let (Some(sink), Some(first)) = (self.appservices.get(), targets.first()) {
+            let now = Instant::now();
+            let typing: Vec<OwnedUserId> = (self.map.0.lock().expect("typing lock"))
+                .get(room_id)
+                .map(|r| {
+                    r.users
+                        .iter()
+                        .filter(|(_, t)| **t > now)
+                        .map(|(u, _)| u.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let event = serde_json::json!({
+                "type": "m.typing",
+                "room_id": room_id,
+                "content": { "user_ids": typing },
+            });
+            let members = targets.iter().map(|u| &**u).collect();
+            // No single sender (someone may have stopped): judged on the room's members.
+            sink.offer(room_id, first, members, event);
+        }
         Ok(())
     }
 

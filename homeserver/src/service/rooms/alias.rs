@@ -20,6 +20,24 @@ impl RoomService {
         Ok(())
     }
 
+    /// An alias in an appservice's exclusive namespace is created only by users it controls
+    /// (its sender and namespace users, masqueraded or not): 400 `M_EXCLUSIVE` for others.
+    pub(in crate::service::rooms) fn check_alias_exclusive(
+        &self,
+        alias: &RoomAliasId,
+        user: &UserId,
+    ) -> Result<()> {
+        match self.appservices.exclusive_alias_owner(alias, None) {
+            Some(owner) if !owner.controls_user(user) => {
+                Err(crate::service::appservice::exclusive(format!(
+                    "{alias} is reserved by application service {}",
+                    owner.id()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub async fn set_alias(
         &self,
         alias: &RoomAliasId,
@@ -27,6 +45,7 @@ impl RoomService {
         user: &UserId,
     ) -> Result<()> {
         self.check_local_alias(alias)?;
+        self.check_alias_exclusive(alias, user)?;
         self.require_joined(room_id, user).await?;
         let store = self.store.clone();
         let (a, r, u) = (alias.to_string(), room_id.to_string(), user.to_string());

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("schema/v5_tokens.sql")),
     (6, include_str!("schema/v6_audit.sql")),
     (7, include_str!("schema/v7_pipeline.sql")),
+    (8, include_str!("schema/v8_appservice.sql")),
     (11, include_str!("schema/v11_spec.sql")),
 ];
 

@@ -3,6 +3,7 @@
 mod account_data;
 mod admin;
 mod admin_rooms;
+mod appservice;
 mod audit;
 mod backup;
 pub mod db;

@@ -136,7 +136,11 @@ impl RoomService {
             Preset::PrivateChat
         });
         let alias = match &p.alias_localpart {
-            Some(local) => Some(self.check_new_alias(local).await?),
+            Some(local) => {
+                let alias = self.check_new_alias(local).await?;
+                self.check_alias_exclusive(&alias, creator)?;
+                Some(alias)
+            }
             None => None,
         };
         // Every invitee passes the invite rules before anything is created, so a refusal the
@@ -390,7 +394,7 @@ impl RoomService {
                 origin: CommitOrigin::Local,
             });
             let mut new = new_event(&state, &built, creator, None)?;
-            new.deliveries = staged.deliveries();
+            new.deliveries = self.with_appservices(staged.deliveries(), &state, &built.pdu);
             events.push(new);
             let servers_before = state.joined_servers();
             state.advance(built.pdu.clone());

@@ -214,7 +214,7 @@ impl RoomService {
                 json: json.clone(),
                 origin: CommitOrigin::Remote,
             });
-            new.deliveries = staged.deliveries();
+            new.deliveries = self.with_appservices(staged.deliveries(), &state, &built.pdu);
             let room = NewRoom {
                 room_id: room_id.to_owned(),
                 version: version.to_string(),

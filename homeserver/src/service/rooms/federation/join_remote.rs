@@ -256,7 +256,7 @@ impl RoomService {
             json: built.json.clone(),
             origin: CommitOrigin::LocalViaResident,
         });
-        new.deliveries = staged.deliveries();
+        new.deliveries = self.with_appservices(staged.deliveries(), &state, &built.pdu);
         let servers_before = state.joined_servers();
         // The auth chain beyond current state is history: an event of it older than the
         // room's lifetime is stored minimised, as our purge would leave it.

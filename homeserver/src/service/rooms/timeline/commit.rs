@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::service::blocking;
 use crate::service::commit::{CommitOrigin, StagedEvent};
 use crate::store::StoreError;
+use crate::store::deliveries::DeliveryQueue;
 use crate::store::rooms::NewEvent;
 
 pub(in crate::service::rooms) type RoomGuard = tokio::sync::OwnedMutexGuard<Option<RoomState>>;
@@ -37,7 +38,8 @@ impl RoomService {
             json: built.json,
             origin,
         });
-        new.deliveries = staged.deliveries();
+        let before = guard.as_ref().expect("loaded by lock_room");
+        new.deliveries = self.with_appservices(staged.deliveries(), before, &built.pdu);
         let store = self.store.clone();
         let pos = match blocking(move || Ok(store.append_event(new))).await? {
             Ok(pos) => pos,
@@ -58,5 +60,28 @@ impl RoomService {
         drop(guard);
         tail.finish().await;
         Ok(Ok(pos))
+    }
+}
+
+impl RoomService {
+    /// The staged deliveries plus the appservices interested in `pdu`, judged on the room's
+    /// state before it: its joined members and published aliases, which the pipeline's
+    /// `StagedEvent` does not carry (the appservice subscriber's `stage` covers the sender,
+    /// the membership target and the room id; a queue named twice is one delivery).
+    pub(in crate::service::rooms) fn with_appservices(
+        &self,
+        mut deliveries: Vec<DeliveryQueue>,
+        state: &RoomState,
+        pdu: &Pdu,
+    ) -> Vec<DeliveryQueue> {
+        if self.appservices.is_empty() {
+            return deliveries;
+        }
+        let facts = crate::service::appservice::facts_of(state, pdu);
+        let queues = self.appservices.interested(&facts).into_iter();
+        deliveries.extend(queues.map(DeliveryQueue::Appservice));
+        deliveries.sort();
+        deliveries.dedup();
+        deliveries
     }
 }
