@@ -77,6 +77,19 @@ pub struct Config {
     pub audit: AuditConfig,
     /// TURN credentials for calls (`GET /voip/turnServer`).
     pub voip: VoipConfig,
+    /// Application services (bridges, bots): their registration files (docs/BRIDGES.md).
+    #[serde(default)]
+    pub appservices: AppservicesConfig,
+}
+
+/// `[appservices]`: the application services this server talks to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppservicesConfig {
+    /// Registration files (YAML, the format Synapse reads). Relative paths are resolved against
+    /// the working directory. A bad or conflicting file stops the server at start-up.
+    #[serde(default)]
+    pub registration_files: Vec<PathBuf>,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -407,6 +420,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
             voip: VoipConfig::default(),
+            appservices: AppservicesConfig::default(),
         }
     }
 }

@@ -99,6 +99,11 @@ impl Error {
         self.message().starts_with("Denied by policy rule `")
     }
 
+    /// A 404 `M_NOT_FOUND`.
+    pub fn is_not_found(&self) -> bool {
+        self.kind() == Some(&ErrorKind::NotFound)
+    }
+
     pub fn kind(&self) -> Option<&ErrorKind> {
         match self {
             Error::Matrix { kind, .. } => Some(kind),

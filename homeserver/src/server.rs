@@ -37,11 +37,23 @@ pub fn init_logging(cfg: &Config) {
 pub fn build_services(config: Config) -> anyhow::Result<Services> {
     std::fs::create_dir_all(&config.data_dir)?;
     let list = crate::service::federation::list::load(&config.federation)?;
+    // Before the database: a bad registration file stops start-up with its own message.
+    let appservices = crate::service::appservice::registration::load_files(
+        &config.appservices.registration_files,
+        &config.server_name,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let store = SqliteStore::open(&config.database.path, config.database.readers)?;
     let policy = policy_from_config(&config, list.clone());
     tracing::info!(policy = policy.name(), "governance policy");
-    let mut services =
-        Services::build(config, store, policy).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut services = Services::build_full(
+        config,
+        store,
+        policy,
+        crate::service::push::RetryPolicy::default(),
+        appservices,
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     services.federation_list = list;
     Ok(services)
 }
@@ -213,6 +225,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if resumed > 0 {
         tracing::info!(destinations = resumed, "resumed outbound federation queues");
     }
+    // Appservice senders exist before anyone acts as them; their queues resume now.
+    services
+        .appservices
+        .ensure_senders()
+        .await
+        .map_err(|e| anyhow::anyhow!("appservice sender users: {e:?}"))?;
+    services.appservices.start_workers();
 
     let tls_files = match (&tls.cert, &tls.key) {
         (Some(c), Some(k)) => Some((c.clone(), k.clone())),

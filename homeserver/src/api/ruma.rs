@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::StatusCode;
 use ruma::api::auth_scheme::{
-    AccessToken, AccessTokenOptional, AppserviceTokenOptional, NoAccessToken, NoAuthentication,
+    AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken,
+    NoAuthentication,
 };
 use ruma::api::error::{ErrorBody, ErrorKind, FromHttpRequestError, StandardErrorBody};
 use ruma::api::federation::authentication::{ServerSignatures, XMatrix};
@@ -45,6 +46,10 @@ impl AuthRequirement for AccessTokenOptional {
 /// Login and register accept an appservice token; without appservices it is an optional user token.
 impl AuthRequirement for AppserviceTokenOptional {
     const TOKEN: TokenNeed = TokenNeed::Optional;
+}
+/// Appservice-only endpoints (`/appservice/{id}/ping`): the service checks it is an `as_token`.
+impl AuthRequirement for AppserviceToken {
+    const TOKEN: TokenNeed = TokenNeed::Required;
 }
 impl AuthRequirement for NoAuthentication {
     const TOKEN: TokenNeed = TokenNeed::None;
@@ -148,11 +153,11 @@ where
             // is ignored here), so a service can refuse anonymous callers work such as asking
             // another server (federation queries).
             TokenNeed::None => match token() {
-                Ok(Some(tok)) => services.users.authenticate(&tok, client_ip).await.ok(),
+                Ok(Some(tok)) => authenticate(services, &tok, &parts.uri, client_ip).await.ok(),
                 _ => None,
             },
             need => match (token()?, need) {
-                (Some(tok), _) => Some(services.users.authenticate(&tok, client_ip).await?),
+                (Some(tok), _) => Some(authenticate(services, &tok, &parts.uri, client_ip).await?),
                 (None, TokenNeed::Required) => {
                     return Err(Error::new(
                         StatusCode::UNAUTHORIZED,
@@ -213,6 +218,36 @@ where
             upload,
         })
     }
+}
+
+/// A user's access token, or an appservice's `as_token` (acting as its sender, or as the
+/// `?user_id=` it asserts, on the `?device_id=` of MSC3202).
+async fn authenticate(
+    services: &Services,
+    token: &str,
+    uri: &http::Uri,
+    client_ip: Option<IpAddr>,
+) -> Result<Session, Error> {
+    let Some(a) = services.appservices.registry().by_as_token(token) else {
+        return services.users.authenticate(token, client_ip).await;
+    };
+    let mut user_id = None;
+    let mut device_id = None;
+    for (k, v) in uri.query().map(url_query_pairs).into_iter().flatten() {
+        match k.as_str() {
+            "user_id" => {
+                let id = OwnedUserId::try_from(v.as_str())
+                    .map_err(|e| Error::invalid_param(format!("user_id is not a user id: {e}")))?;
+                user_id = Some(id);
+            }
+            "device_id" | "org.matrix.msc3202.device_id" => device_id = Some(v.as_str().into()),
+            _ => {}
+        }
+    }
+    services
+        .appservices
+        .session(a, token, user_id, device_id)
+        .await
 }
 
 /// Paths of the server-server API, where an X-Matrix header is verified whenever present.

@@ -5,8 +5,10 @@
 pub mod account_data;
 pub mod accounts;
 pub mod admin;
+pub mod appservice;
 pub mod audit;
 pub mod audit_checkpoint;
+pub mod commit;
 pub mod e2ee;
 pub mod ephemeral;
 pub mod federation;
@@ -163,6 +165,8 @@ pub struct Services {
     pub openid: Arc<openid::OpenIdService>,
     /// TURN credentials (`[voip]`).
     pub voip: Arc<voip::VoipService>,
+    /// Application services: `as_token` requests, their queues, pings and queries.
+    pub appservices: Arc<appservice::AppserviceService>,
 }
 
 impl Services {
@@ -170,14 +174,32 @@ impl Services {
         Self::build_with(config, store, policy, push::RetryPolicy::default())
     }
 
-    /// As `build`, with the push gateway retry schedule (tests shorten it).
+    /// As `build`, with the push gateway retry schedule (tests shorten it); the appservice
+    /// registrations are read from `[appservices]` (a bad one is an error naming its file).
     pub fn build_with(
         config: Config,
         store: SqliteStore,
         policy: Arc<dyn Policy>,
         push_retry: push::RetryPolicy,
     ) -> Result<Self> {
+        let list = appservice::registration::load_files(
+            &config.appservices.registration_files,
+            &config.server_name,
+        )
+        .map_err(Error::internal)?;
+        Self::build_full(config, store, policy, push_retry, list)
+    }
+
+    /// As `build_with`, with appservice registrations already loaded.
+    pub fn build_full(
+        config: Config,
+        store: SqliteStore,
+        policy: Arc<dyn Policy>,
+        push_retry: push::RetryPolicy,
+        appservices: Vec<appservice::Appservice>,
+    ) -> Result<Self> {
         let config = Arc::new(config);
+        let registry = Arc::new(appservice::Registry::new(appservices));
         // The clinical media rules sit around whichever rule set was chosen.
         let clinical = handover_policy::ClinicalMedia {
             inner: Arc::new(handover_policy::AllowAll),
@@ -210,7 +232,7 @@ impl Services {
             audit.clone(),
             uiaa.clone(),
         ));
-        let rate_limits = Arc::new(rate_limit::RateLimits::new(&config.rate_limit));
+        let rate_limits = Arc::new(rate_limit::RateLimits::new(&config.rate_limit).exempting(registry.clone()));
         let keys = Arc::new(
             keys::ServerKeys::load_or_generate(&config.data_dir).map_err(Error::internal)?,
         );
@@ -266,7 +288,22 @@ impl Services {
             federation: federation.clone(),
             fed_store: store.clone(),
             fed_events: store.clone(),
+            appservices: registry.clone(),
         }));
+        let ephemeral = Arc::new(appservice::EphemeralBuffer::new(registry.clone()));
+        let appservices = Arc::new(appservice::AppserviceService::new(
+            appservice::AppserviceDeps {
+                registry: registry.clone(),
+                store: store.clone(),
+                deliveries: store.clone(),
+                room_store: store.clone(),
+                rooms: rooms.clone(),
+                users: users.clone(),
+                audit: audit.clone(),
+                ephemeral: ephemeral.clone(),
+                settings: appservice::SenderSettings::default(),
+            },
+        ));
         let room_read = Arc::new(federation::room_read::RoomReadService::new(
             rooms.clone(),
             store.clone(),
@@ -290,6 +327,7 @@ impl Services {
                 rooms: rooms.clone(),
                 audit: audit.clone(),
                 serve_public_rooms: config.federation.serve_public_rooms,
+                appservices: appservices.clone(),
             },
         ));
         let spaces = Arc::new(spaces::SpaceService::new(
@@ -422,6 +460,7 @@ impl Services {
                 store: store.clone(),
                 policy: policy.clone(),
                 audit: audit.clone(),
+                appservices: appservices.clone(),
             },
         )?);
         let reports = Arc::new(reports::ReportService::new(
@@ -480,6 +519,7 @@ impl Services {
             spaces,
             openid: Arc::new(openid::OpenIdService::new()),
             voip,
+            appservices,
         })
     }
 }

@@ -77,6 +77,8 @@ pub struct RateLimits {
     upload: Limiter,
     federation_send: Limiter,
     trusted_proxies: Vec<IpAddr>,
+    /// Users of appservices registered with `rate_limited: false` skip the per-user limits.
+    exempt: Option<std::sync::Arc<crate::service::appservice::Registry>>,
 }
 
 impl RateLimits {
@@ -95,7 +97,14 @@ impl RateLimits {
                 cfg.federation_send_per_second,
             ),
             trusted_proxies: cfg.trusted_proxies.clone(),
+            exempt: None,
         }
+    }
+
+    /// Exempts the users of appservices registered with `rate_limited: false`.
+    pub fn exempting(mut self, registry: std::sync::Arc<crate::service::appservice::Registry>) -> Self {
+        self.exempt = Some(registry);
+        self
     }
 
     /// The client's address: the socket peer, or, when that peer is a trusted proxy, the last
@@ -123,7 +132,7 @@ impl RateLimits {
 
     /// One `action` by `user`; 429 `M_LIMIT_EXCEEDED` with `retry_after_ms` when over.
     pub fn check_user(&self, action: UserAction, user: &str) -> Result<()> {
-        if !self.enabled {
+        if !self.enabled || self.exempt.as_ref().is_some_and(|r| r.rate_limit_exempt(user)) {
             return Ok(());
         }
         let limiter = match action {

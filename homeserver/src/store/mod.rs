@@ -6,9 +6,11 @@
 
 pub mod account_data;
 pub mod admin;
+pub mod appservice;
 pub mod audit;
 pub mod backup;
 pub mod dehydrated;
+pub mod deliveries;
 pub mod federated_rooms;
 pub mod federation_events;
 pub mod filters;

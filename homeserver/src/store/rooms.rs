@@ -49,6 +49,9 @@ pub struct NewEvent {
     /// Other state changed at this event by state resolution (a fork merged):
     /// `(type, state_key, event, membership)`.
     pub resolved_state: Vec<(String, String, OwnedEventId, Option<String>)>,
+    /// Durable deliveries staged by the commit pipeline: one row per queue, in this event's
+    /// transaction and at its position (`store/deliveries.rs`).
+    pub deliveries: Vec<crate::store::deliveries::DeliveryQueue>,
 }
 
 #[derive(Debug, Clone)]

@@ -19,7 +19,9 @@ pub async fn register(
     // Clients poll the email stage every few seconds while the user opens the emailed link.
     // Those polls guess nothing (the token is submitted elsewhere, five tries per session, and
     // each session cost a rate-limited `requestToken`), so they do not spend the per-IP budget.
-    if !matches!(req.auth, Some(AuthData::EmailIdentity(_))) {
+    // Appservices register their namespace's users in bulk: not limited per IP.
+    let by_appservice = req.session.as_ref().is_some_and(|s| s.appservice.is_some());
+    if !matches!(req.auth, Some(AuthData::EmailIdentity(_))) && !by_appservice {
         s.rate_limits.check_register(req.client_ip)?;
     }
     if req.kind == register::RegistrationKind::Guest {
@@ -37,6 +39,8 @@ pub async fn register(
         initial_device_display_name: req.body.initial_device_display_name.clone(),
         inhibit_login: req.inhibit_login,
         refresh_token: req.body.refresh_token,
+        appservice_login: req.login_type == Some(register::LoginType::ApplicationService),
+        session: req.session.clone(),
     };
     let done = s.registration.register(r, req.client_ip).await?;
     let mut res = register::v3::Response::new(done.user_id);

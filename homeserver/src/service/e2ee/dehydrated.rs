@@ -85,6 +85,7 @@ impl DehydratedDeviceService {
             device_id: req.device_id.clone(),
             is_admin: false,
             token_hash: String::new(),
+            appservice: None,
         };
         let mut upload = upload_keys::v3::Request::new();
         upload.device_keys = Some(req.device_keys);

@@ -269,6 +269,7 @@ async fn sync_reports_push_counts() {
         device_id: "DEV".into(),
         is_admin: false,
         token_hash: String::new(),
+        appservice: None,
     };
     let req = SyncRequest {
         since: None,

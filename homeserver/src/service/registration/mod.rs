@@ -30,7 +30,8 @@ use self::mailer::Mailer;
 use super::audit::{AuditService, entry};
 use super::blocking;
 use super::uiaa::UiaaService;
-use super::users::{NewSession, UserService, constant_time_eq};
+use super::appservice::AppserviceService;
+use super::users::{NewSession, Session, UserService, constant_time_eq};
 use crate::config::{Config, RegistrationMode};
 use crate::error::{Error, Result};
 use crate::store::StoreError;
@@ -51,6 +52,10 @@ pub struct Registration {
     pub inhibit_login: bool,
     /// The client supports refresh tokens (spec `refresh_token: true`).
     pub refresh_token: bool,
+    /// `type: m.login.application_service`: an appservice registering a user of its namespace.
+    pub appservice_login: bool,
+    /// Who is asking, when the request carried a token (an appservice's `as_token` included).
+    pub session: Option<Session>,
 }
 
 pub struct Registered {
@@ -66,6 +71,7 @@ pub struct RegistrationService {
     store: Arc<dyn ThreepidStore>,
     policy: Arc<dyn Policy>,
     audit: Arc<AuditService>,
+    appservices: Arc<AppserviceService>,
     mailer: Option<Mailer>,
     lifetime_ms: i64,
 }
@@ -76,6 +82,7 @@ pub struct RegistrationDeps {
     pub store: Arc<dyn ThreepidStore>,
     pub policy: Arc<dyn Policy>,
     pub audit: Arc<AuditService>,
+    pub appservices: Arc<AppserviceService>,
 }
 
 impl RegistrationService {
@@ -98,6 +105,7 @@ impl RegistrationService {
             store: d.store,
             policy: d.policy,
             audit: d.audit,
+            appservices: d.appservices,
         })
     }
 
@@ -126,13 +134,25 @@ impl RegistrationService {
 
     /// `POST /register`: UIA, the account, its email address, and (unless inhibited) a login.
     pub async fn register(&self, r: Registration, ip: Option<IpAddr>) -> Result<Registered> {
-        let flows = self.flows()?;
         // Validate the username before the client spends effort on UIA stages.
         let localpart = r
             .username
             .clone()
             .unwrap_or_else(|| ruma::TransactionId::new().to_string().to_lowercase());
-        self.users.user_id_for(&localpart)?;
+        let wanted = self.users.user_id_for(&localpart)?;
+        if r.appservice_login {
+            return self.register_for_appservice(r, &localpart, &wanted).await;
+        }
+        // Ids in an appservice's exclusive namespace are its alone (spec: 400 M_EXCLUSIVE,
+        // before any UIA stage).
+        let caller_as = r.session.as_ref().and_then(|s| s.appservice.as_deref());
+        if let Some(owner) = self.appservices.registry().exclusive_user_owner(&wanted, caller_as) {
+            return Err(crate::service::appservice::exclusive(format!(
+                "{wanted} is reserved by application service {}",
+                owner.id()
+            )));
+        }
+        let flows = self.flows()?;
         // Looked up before entering UIA: storage is async, the UIA check holds a lock.
         let email = match &r.auth {
             Some(AuthData::EmailIdentity(e)) => {
@@ -195,6 +215,27 @@ impl RegistrationService {
                         r.initial_device_display_name,
                         r.refresh_token,
                     )
+                    .await?,
+            ),
+        };
+        Ok(Registered { user_id, session })
+    }
+
+    /// `m.login.application_service`: no UIA and whatever the registration mode, but only in
+    /// the calling appservice's namespace; the account has no password.
+    async fn register_for_appservice(
+        &self,
+        r: Registration,
+        localpart: &str,
+        wanted: &OwnedUserId,
+    ) -> Result<Registered> {
+        self.appservices.check_register(r.session.as_ref(), wanted).await?;
+        let user_id = self.users.create_user(localpart, None, false, false).await?;
+        let session = match r.inhibit_login {
+            true => None,
+            false => Some(
+                self.users
+                    .start_session(&user_id, r.device_id, r.initial_device_display_name, r.refresh_token)
                     .await?,
             ),
         };

@@ -35,6 +35,7 @@ fn remote_event(f: &Fx, id: &str, kind: &str, key: Option<&str>, body: &str, age
         relation: None,
         redacts: None,
         resolved_state: vec![],
+        deliveries: vec![],
     }
 }
 

@@ -124,6 +124,7 @@ fn remote_invite(f: &Fx, room: &str, user: &ruma::UserId, marker: &str) {
         relation: None,
         redacts: None,
         resolved_state: vec![],
+        deliveries: vec![],
     };
     let state = serde_json::json!([{ "type": "m.room.name", "content": { "name": marker } }]);
     f.store

@@ -86,6 +86,8 @@ pub struct RoomService {
     versions: Mutex<HashMap<OwnedRoomId, RoomVersionId>>,
     /// Timestamps of the create events we build: never the same twice (v12 room id collisions).
     create_stamps: create::CreateStamps,
+    /// Registered appservices: events they are interested in are queued with the event.
+    appservices: Arc<crate::service::appservice::Registry>,
 }
 
 /// What the room service is built with: its explicit dependencies.
@@ -105,6 +107,7 @@ pub struct RoomDeps {
     pub federation: Arc<FederationService>,
     pub fed_store: Arc<dyn FederatedRoomStore>,
     pub fed_events: Arc<dyn FederationEventStore>,
+    pub appservices: Arc<crate::service::appservice::Registry>,
 }
 
 impl RoomService {
@@ -125,6 +128,7 @@ impl RoomService {
             federation,
             fed_store,
             fed_events,
+            appservices,
         } = deps;
         Self {
             server_name,
@@ -146,6 +150,7 @@ impl RoomService {
             rooms: Mutex::new(HashMap::new()),
             versions: Mutex::new(HashMap::new()),
             create_stamps: create::CreateStamps::default(),
+            appservices,
         }
     }
 

@@ -13,7 +13,7 @@ pub use self::profile::Profile;
 mod refresh;
 mod registration_token;
 mod restrictions;
-pub use self::restrictions::{Flags as RestrictionFlags, Restrictions};
+pub use self::restrictions::{Flags as RestrictionFlags, Restrictions, locked_error};
 mod token;
 mod uia;
 mod whois;
@@ -48,6 +48,9 @@ pub struct Session {
     pub is_admin: bool,
     /// SHA-256 of the token, so logout can find it without keeping the secret around.
     pub token_hash: String,
+    /// Set when an appservice's `as_token` made this request (the id of that appservice);
+    /// `user_id` is then its sender or the user it masquerades as.
+    pub appservice: Option<String>,
 }
 
 /// A new login: the tokens are returned to the client once and never stored in clear.
@@ -121,6 +124,7 @@ impl UserService {
                     device_id: o.device_id,
                     is_admin: o.is_admin,
                     token_hash,
+                    appservice: None,
                 })
             }
             Some(_) => Err(Error::new(

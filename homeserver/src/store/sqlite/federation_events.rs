@@ -201,6 +201,7 @@ mod tests {
             relation: None,
             redacts: None,
             resolved_state: vec![],
+            deliveries: vec![],
         }
     }
 

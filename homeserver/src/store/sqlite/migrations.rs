@@ -12,16 +12,20 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("schema/v4_admin.sql")),
     (5, include_str!("schema/v5_tokens.sql")),
     (6, include_str!("schema/v6_audit.sql")),
+    (7, include_str!("schema/v7_pipeline.sql")),
+    (8, include_str!("schema/v8_appservice.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
     conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")?;
-    let current: i64 = conn
-        .query_row("SELECT MAX(version) FROM schema_version", [], |r| {
-            r.get::<_, Option<i64>>(0)
-        })?
-        .unwrap_or(0);
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    // Every version not yet applied, not just those above the highest: version numbers are
+    // handed out to branches in advance, so a lower one can arrive after a higher one ran.
+    let applied: Vec<i64> = {
+        let mut st = conn.prepare("SELECT version FROM schema_version")?;
+        st.query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(

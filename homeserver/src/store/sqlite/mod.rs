@@ -3,12 +3,14 @@
 mod account_data;
 mod admin;
 mod admin_rooms;
+mod appservice;
 mod audit;
 mod backup;
 pub mod db;
 #[cfg(test)]
 mod db_tests;
 mod dehydrated;
+mod deliveries;
 mod federated_rooms;
 mod federation_events;
 mod filters;

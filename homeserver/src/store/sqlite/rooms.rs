@@ -169,6 +169,7 @@ pub(super) fn insert_event(ctx: &mut WriteCtx<'_>, ev: &NewEvent) -> StoreResult
             params![target.as_str(), ev.event_id.as_str(), ev.room_id.as_str()],
         )?;
     }
+    super::deliveries::insert_deliveries(ctx, ev, pos)?;
     Ok(pos)
 }
 

@@ -25,7 +25,13 @@ impl QueryService {
         alias: &RoomAliasId,
     ) -> Result<AliasTarget> {
         if alias.server_name() == self.server_name {
-            let room_id = self.rooms.resolve_alias(alias).await?;
+            let room_id = match self.rooms.resolve_alias(alias).await {
+                // An alias in an appservice's namespace may be created by it when asked.
+                Err(e) if e.is_not_found() && self.appservices.query_alias(alias).await => {
+                    self.rooms.resolve_alias(alias).await?
+                }
+                other => other?,
+            };
             let servers = self.servers_in(&room_id).await;
             return Ok((room_id, servers));
         }

@@ -22,6 +22,7 @@ use self::cache::TtlCache;
 pub use self::public_rooms::{DirectoryPage, RULE_PUBLIC_ROOMS_NOT_FEDERATED};
 use super::client::FederationClient;
 use crate::error::Error;
+use crate::service::appservice::AppserviceService;
 use crate::service::audit::AuditService;
 use crate::service::rooms::RoomService;
 use crate::service::users::{Profile, UserService};
@@ -47,6 +48,8 @@ pub struct QueryService {
     profiles: TtlCache<OwnedUserId, Option<Profile>>,
     /// Remote aliases; `None` caches the remote's 404.
     aliases: TtlCache<OwnedRoomAliasId, Option<AliasTarget>>,
+    /// Asked about local users and aliases in their namespaces that do not exist yet.
+    appservices: Arc<AppserviceService>,
 }
 
 /// What the query service is built with.
@@ -57,6 +60,7 @@ pub struct QueryDeps {
     pub rooms: Arc<RoomService>,
     pub audit: Arc<AuditService>,
     pub serve_public_rooms: bool,
+    pub appservices: Arc<AppserviceService>,
 }
 
 impl QueryService {
@@ -68,6 +72,7 @@ impl QueryService {
             rooms,
             audit,
             serve_public_rooms,
+            appservices,
         } = deps;
         Self {
             server_name,
@@ -78,6 +83,7 @@ impl QueryService {
             serve_public_rooms,
             profiles: TtlCache::new(CACHE_TTL, CACHE_ENTRIES),
             aliases: TtlCache::new(CACHE_TTL, CACHE_ENTRIES),
+            appservices,
         }
     }
 }

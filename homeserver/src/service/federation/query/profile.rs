@@ -23,7 +23,13 @@ impl QueryService {
     /// signed-in `requester`.
     pub async fn profile(&self, requester: Option<&UserId>, user_id: &UserId) -> Result<Profile> {
         if user_id.server_name() == self.server_name {
-            return self.users.get_profile(user_id).await;
+            return match self.users.get_profile(user_id).await {
+                // A user in an appservice's namespace may be created by it when asked.
+                Err(e) if e.is_not_found() && self.appservices.query_user(user_id).await => {
+                    self.users.get_profile(user_id).await
+                }
+                other => other,
+            };
         }
         if requester.is_none() {
             return Err(super::sign_in_required("users"));

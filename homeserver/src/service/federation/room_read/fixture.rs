@@ -116,6 +116,7 @@ impl Fx {
             relation: None,
             redacts: None,
             resolved_state: vec![],
+            deliveries: vec![],
         }
     }
 

@@ -308,8 +308,12 @@ impl RoomService {
                 creator: creator.to_owned(),
                 is_public,
             };
+            let queues: Vec<_> = events.iter().flat_map(|e| e.deliveries.clone()).collect();
             match blocking(move || Ok(store.create_room(room, events))).await? {
-                Ok(_) => return Ok((room_id, state)),
+                Ok(_) => {
+                    self.appservices.wake(&queues);
+                    return Ok((room_id, state));
+                }
                 Err(StoreError::Conflict(what)) => {
                     tracing::warn!(
                         room_id = %room_id,
@@ -357,7 +361,9 @@ impl RoomService {
                 room_id = Some(built.pdu.room_id.clone());
                 state.room_id = built.pdu.room_id.clone();
             }
-            events.push(new_event(&state, &built, creator, None)?);
+            let mut new = new_event(&state, &built, creator, None)?;
+            new.deliveries.extend(self.appservice_queues(&state, &built.pdu));
+            events.push(new);
             state.advance(built.pdu.clone());
         }
         Ok(BuiltRoom {

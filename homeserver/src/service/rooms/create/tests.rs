@@ -160,6 +160,7 @@ async fn existing_room_and_event_ids_are_conflicts_never_overwritten() {
         relation: None,
         redacts: None,
         resolved_state: vec![],
+        deliveries: vec![],
     };
     assert!(matches!(
         store.append_event(forged),

@@ -150,6 +150,7 @@ impl RoomService {
             json: checked.json.clone(),
         };
         let mut new = new_event(state, &built, &sender, None)?;
+        new.deliveries.extend(self.appservice_queues(state, &built.pdu));
         if let Some(target) = new.redacts.clone()
             && !self.redaction_applies(state, &built.pdu, &target).await?
         {
@@ -175,7 +176,9 @@ impl RoomService {
             .collect();
         let push_ticket = self.push.begin(room_id);
         let store = self.store.clone();
+        let queues = new.deliveries.clone();
         let pos = blocking(move || Ok(store.append_event(new)?)).await?;
+        self.appservices.wake(&queues);
         let pdu = built.pdu.clone();
         state.advance(pdu.clone());
         for (key, p) in changes {

@@ -207,7 +207,8 @@ impl RoomService {
                 pdu: std::sync::Arc::new(Pdu::from_json(id.clone(), room_id, &json)?),
                 json: json.clone(),
             };
-            let new = new_event(&state, &built, &pdu.sender, None)?;
+            let mut new = new_event(&state, &built, &pdu.sender, None)?;
+            new.deliveries.extend(self.appservice_queues(&state, &built.pdu));
             let room = NewRoom {
                 room_id: room_id.to_owned(),
                 version: version.to_string(),
@@ -215,11 +216,13 @@ impl RoomService {
                 is_public: false,
             };
             let store = self.fed_store.clone();
+            let queues = new.deliveries.clone();
             let state_json = Value::Array(stripped_state).to_string();
             let stored =
                 blocking(move || Ok(store.store_remote_invite(room, new, state_json)?)).await;
             match stored {
                 Ok(_) => {
+                    self.appservices.wake(&queues);
                     self.evict(room_id);
                     self.notifier.notify(std::iter::once(&*invitee));
                 }

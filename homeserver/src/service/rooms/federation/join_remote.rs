@@ -248,7 +248,8 @@ impl RoomService {
             pdu: Arc::new(join),
             json: join_json,
         };
-        let new = new_event(&state, &built, &built.pdu.sender.clone(), None)?;
+        let mut new = new_event(&state, &built, &built.pdu.sender.clone(), None)?;
+        new.deliveries.extend(self.appservice_queues(&state, &built.pdu));
         // The auth chain beyond current state is history: an event of it older than the
         // room's lifetime is stored minimised, as our purge would leave it.
         let retention = state
@@ -279,7 +280,9 @@ impl RoomService {
             join: new,
         };
         let store = self.fed_store.clone();
+        let queues = import.join.deliveries.clone();
         blocking(move || Ok(store.import_room(import)?)).await?;
+        self.appservices.wake(&queues);
         self.evict(room_id);
         let state = self.current_state(room_id).await?;
         let mut notify = state.interested_users();

@@ -116,9 +116,12 @@ impl RoomService {
             pdu: Arc::new(pdu),
             json,
         };
-        let new = new_event(state, &built, &sender, None)?;
+        let mut new = new_event(state, &built, &sender, None)?;
+        new.deliveries.extend(self.appservice_queues(state, &built.pdu));
         let store = self.store.clone();
+        let queues = new.deliveries.clone();
         blocking(move || Ok(store.append_event(new)?)).await?;
+        self.appservices.wake(&queues);
         state.advance(built.pdu.clone());
         drop(guard);
         self.notifier.notify(std::iter::once(&*sender));

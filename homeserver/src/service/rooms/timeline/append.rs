@@ -88,13 +88,19 @@ impl RoomService {
         txn: Txn<'_>,
     ) -> Result<OwnedEventId> {
         let state = guard.as_mut().expect("loaded by lock_room");
-        let new = new_event(state, &built, sender, txn)?;
+        let mut new = new_event(state, &built, sender, txn)?;
+        // Queued for interested appservices in the same write as the event.
+        new.deliveries.extend(self.appservice_queues(state, &built.pdu));
         // Taken before the commit so no reader sees the event without its pending push counts.
         let push_ticket = self.push.begin(room_id);
         let store = self.store.clone();
+        let queues = new.deliveries.clone();
         let res = blocking(move || Ok(store.append_event(new))).await?;
         let pos = match res {
-            Ok(pos) => pos,
+            Ok(pos) => {
+                self.appservices.wake(&queues);
+                pos
+            }
             Err(StoreError::Conflict("event")) => {
                 drop(push_ticket);
                 // An event id is the event's hash: the store holding it already means our view
@@ -246,6 +252,7 @@ pub(in crate::service::rooms) fn new_event(
         relation,
         redacts: pdu.redacts.clone(),
         resolved_state: vec![],
+        deliveries: vec![],
     })
 }
 
@@ -297,5 +304,58 @@ impl RoomService {
             }
         }
         self.send(room_id, sender, spec, None).await
+    }
+}
+
+impl RoomService {
+    /// The appservices interested in `pdu`, judged on the room's state before it.
+    pub(in crate::service::rooms) fn appservice_queues(
+        &self,
+        state: &RoomState,
+        pdu: &Pdu,
+    ) -> Vec<crate::store::deliveries::DeliveryQueue> {
+        if self.appservices.is_empty() {
+            return vec![];
+        }
+        use ruma::events::StateEventType;
+        let target = pdu
+            .state_key
+            .as_deref()
+            .filter(|_| pdu.kind == TimelineEventType::RoomMember)
+            .and_then(|k| <&UserId>::try_from(k).ok());
+        let members = state
+            .state
+            .iter()
+            .filter(|((kind, _), _)| *kind == StateEventType::RoomMember)
+            .filter(|(_, p)| {
+                p.content_as::<serde_json::Value>()
+                    .is_some_and(|c| c["membership"] == "join")
+            })
+            .filter_map(|((_, key), _)| <&UserId>::try_from(key.as_str()).ok())
+            .collect();
+        let alias_event = state.content_json(&StateEventType::RoomCanonicalAlias, "");
+        let alias_strings: Vec<&str> = alias_event
+            .iter()
+            .flat_map(|c| {
+                let main = c["alias"].as_str();
+                let alt = c["alt_aliases"].as_array().into_iter().flatten();
+                main.into_iter().chain(alt.filter_map(|a| a.as_str()))
+            })
+            .collect();
+        let aliases = alias_strings
+            .iter()
+            .filter_map(|a| <&ruma::RoomAliasId>::try_from(*a).ok())
+            .collect();
+        self.appservices
+            .interested(&crate::service::appservice::EventFacts {
+                room_id: &pdu.room_id,
+                sender: &pdu.sender,
+                member_target: target,
+                members,
+                aliases,
+            })
+            .into_iter()
+            .map(crate::store::deliveries::DeliveryQueue::Appservice)
+            .collect()
     }
 }

@@ -1,0 +1,1 @@
+//! Unit tests: namespace matching, masquerade and registration rules.
