@@ -3,6 +3,7 @@
 //! One test binary (faster to link than one per file); one module per area.
 
 mod admin_api;
+mod alerts;
 mod audit;
 mod bad_input;
 mod clinical_media;

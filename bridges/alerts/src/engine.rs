@@ -107,8 +107,25 @@ impl<P: Poster> Engine<P> {
         }
     }
 
+    /// Creates the configured rooms and role rooms up front, so members can join before the
+    /// first alert (and role aliases resolve).
+    pub async fn prepare(&self) {
+        let targets = self.cfg.rooms.iter().map(|r| Target::Room(r.id.clone()));
+        for t in targets {
+            if let Err(e) = self.managed_room(&t).await {
+                tracing::warn!(error = %e, room = t.key(), "creating a managed room failed; retried on use");
+            }
+        }
+        for r in &self.cfg.roles {
+            if let Err(e) = self.role_room(&r.id).await {
+                tracing::warn!(error = %e, role = r.id, "creating a role room failed; retried on use");
+            }
+        }
+    }
+
     /// Runs ticks forever: every `tick_ms`, or at once when an alert arrives.
     pub async fn run(self: Arc<Self>) {
+        self.prepare().await;
         let every = std::time::Duration::from_millis(self.cfg.escalation.tick_ms.max(10));
         loop {
             if let Err(e) = self.tick().await {
