@@ -73,10 +73,17 @@ to = "role:medreg-oncall"
 
 /// Server with the bridge's registration, staff accounts, the bridge itself.
 async fn setup(staff: &[&str]) -> (TestServer, Vec<Client>, AlertsBridge, tempfile::TempDir) {
-    let dir = tempfile::Builder::new().prefix("handover-alerts-e2e-").tempdir().unwrap();
-    let (config, reg) = AlertsBridge::write_config(dir.path(), &bridge_config(dir.path(), free_port())).await;
+    let dir = tempfile::Builder::new()
+        .prefix("handover-alerts-e2e-")
+        .tempdir()
+        .unwrap();
+    let (config, reg) =
+        AlertsBridge::write_config(dir.path(), &bridge_config(dir.path(), free_port())).await;
     let opts = ServerOptions {
-        extra_toml: format!("[appservices]\nregistration_files = [{}]\n", toml_str(&reg.to_string_lossy())),
+        extra_toml: format!(
+            "[appservices]\nregistration_files = [{}]\n",
+            toml_str(&reg.to_string_lossy())
+        ),
         ..Default::default()
     };
     let server = TestServer::start_with(opts).await;
@@ -97,17 +104,30 @@ fn alert(id: &str) -> String {
 
 /// Accepts the first invite and returns the room.
 async fn join_invite(c: &Client, who: &str) -> OwnedRoomId {
-    let room_id = sync_until(c, 45, &format!("{who} is invited"), |r| invited_rooms(r).into_iter().next()).await;
+    let room_id = sync_until(c, 45, &format!("{who} is invited"), |r| {
+        invited_rooms(r).into_iter().next()
+    })
+    .await;
     c.get_room(&room_id).unwrap().join().await.expect("join");
     room_id
 }
 
 /// Waits until `c` has *decrypted* an alert message with this id (and `pred`) in `room_id`;
 /// returns the event JSON. Reads /messages each round, so late room keys are used.
-async fn wait_alert(c: &Client, room_id: &OwnedRoomId, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+async fn wait_alert(
+    c: &Client,
+    room_id: &OwnedRoomId,
+    id: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     within(60, what, async {
         loop {
-            let _ = c.sync_once(matrix_sdk::config::SyncSettings::default().timeout(Duration::from_millis(300))).await;
+            let _ = c
+                .sync_once(
+                    matrix_sdk::config::SyncSettings::default().timeout(Duration::from_millis(300)),
+                )
+                .await;
             if let Some(room) = c.get_room(room_id) {
                 if let Ok(msgs) = room.messages(MessagesOptions::backward()).await {
                     for ev in msgs.chunk.iter().filter(|e| e.encryption_info().is_some()) {
@@ -124,7 +144,12 @@ async fn wait_alert(c: &Client, room_id: &OwnedRoomId, id: &str, what: &str, pre
     .await
 }
 
-async fn status_until(b: &AlertsBridge, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+async fn status_until(
+    b: &AlertsBridge,
+    id: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     account::eventually(60, what, || async {
         let (code, v) = b.status("news2", SECRET, id).await;
         (code == 200 && pred(&v)).then_some(v)
@@ -143,7 +168,13 @@ async fn alert_to_room_receipt_escalation_ack_and_bridge_restart() {
         let now = chrono_like(now_secs() - 3600);
         let until = chrono_like(now_secs() + 86_400);
         let csv = format!("role,user_id,start,end\nmedreg-oncall,@reg:localhost,{now},{until}\n");
-        let r = reqwest::Client::new().post(format!("{}/rota", bridge.webhook)).bearer_auth("rota-admin-e2e").body(csv).send().await.unwrap();
+        let r = reqwest::Client::new()
+            .post(format!("{}/rota", bridge.webhook))
+            .bearer_auth("rota-admin-e2e")
+            .body(csv)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
         let role_room = join_invite(reg, "reg").await;
 
@@ -152,37 +183,84 @@ async fn alert_to_room_receipt_escalation_ack_and_bridge_restart() {
         assert_eq!(code, 202, "{v}");
         let ev = wait_alert(nurse, &ward, "a1", "nurse decrypts alert a1", |_| true).await;
         assert_eq!(ev["content"]["org.handover.alert"]["severity"], "high");
-        assert_eq!(ev["content"]["org.handover.alert"]["patient"], "Patient/uk-core-p1");
-        assert!(ev["content"]["body"].as_str().unwrap().contains("NEWS2 score 7"));
-        assert!(ev["content"]["formatted_body"].as_str().unwrap().contains("<strong>"));
+        assert_eq!(
+            ev["content"]["org.handover.alert"]["patient"],
+            "Patient/uk-core-p1"
+        );
+        assert!(
+            ev["content"]["body"]
+                .as_str()
+                .unwrap()
+                .contains("NEWS2 score 7")
+        );
+        assert!(
+            ev["content"]["formatted_body"]
+                .as_str()
+                .unwrap()
+                .contains("<strong>")
+        );
         let a1_event = ev["event_id"].as_str().unwrap().to_owned();
 
         // A read receipt is "read by", never an acknowledgement.
         let room = nurse.get_room(&ward).unwrap();
-        room.send_single_receipt(ReceiptType::Read, ReceiptThread::Unthreaded, EventId::parse(&a1_event).unwrap())
-            .await
-            .unwrap();
-        let s = status_until(&bridge, "a1", "read_by nurse", |v| v["read_by"].to_string().contains("@nurse:localhost")).await;
+        room.send_single_receipt(
+            ReceiptType::Read,
+            ReceiptThread::Unthreaded,
+            EventId::parse(&a1_event).unwrap(),
+        )
+        .await
+        .unwrap();
+        let s = status_until(&bridge, "a1", "read_by nurse", |v| {
+            v["read_by"].to_string().contains("@nurse:localhost")
+        })
+        .await;
         assert_ne!(s["state"], "acknowledged");
 
         // Not acknowledged within 4 s → escalated to the on-call registrar, who decrypts it.
-        let esc = wait_alert(reg, &role_room, "a1", "reg receives the escalation", |_| true).await;
-        assert!(esc["content"]["body"].as_str().unwrap().contains("Escalated"), "{esc}");
-        let s = status_until(&bridge, "a1", "escalated to reg", |v| v["escalated"].as_array().is_some_and(|a| !a.is_empty())).await;
+        let esc = wait_alert(reg, &role_room, "a1", "reg receives the escalation", |_| {
+            true
+        })
+        .await;
+        assert!(
+            esc["content"]["body"]
+                .as_str()
+                .unwrap()
+                .contains("Escalated"),
+            "{esc}"
+        );
+        let s = status_until(&bridge, "a1", "escalated to reg", |v| {
+            v["escalated"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
         assert_eq!(s["escalated"][0]["recipient"], "@reg:localhost");
 
         // ✅ by the registrar → acknowledged by them, and the alert is edited to say so.
         let esc_id = EventId::parse(esc["event_id"].as_str().unwrap()).unwrap();
-        reg.get_room(&role_room).unwrap()
-            .send(ReactionEventContent::new(Annotation::new(esc_id, "✅".to_owned())))
+        reg.get_room(&role_room)
+            .unwrap()
+            .send(ReactionEventContent::new(Annotation::new(
+                esc_id,
+                "✅".to_owned(),
+            )))
             .await
             .unwrap();
-        let s = status_until(&bridge, "a1", "acknowledged", |v| v["state"] == "acknowledged").await;
+        let s = status_until(&bridge, "a1", "acknowledged", |v| {
+            v["state"] == "acknowledged"
+        })
+        .await;
         assert_eq!(s["acknowledged"]["by"], "@reg:localhost");
         assert_eq!(s["acknowledged"]["via"], "reaction");
-        wait_alert(nurse, &ward, "a1", "nurse sees the acknowledgement edit", |j| {
-            j["content"]["m.new_content"]["body"].as_str().is_some_and(|b| b.contains("Acknowledged by @reg:localhost"))
-        })
+        wait_alert(
+            nurse,
+            &ward,
+            "a1",
+            "nurse sees the acknowledgement edit",
+            |j| {
+                j["content"]["m.new_content"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("Acknowledged by @reg:localhost"))
+            },
+        )
         .await;
         // A retry of the same webhook is a duplicate: nothing posted again.
         let (code, v) = bridge.send("news2", SECRET, now_secs(), &alert("a1")).await;
@@ -195,18 +273,34 @@ async fn alert_to_room_receipt_escalation_ack_and_bridge_restart() {
         bridge.kill().await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         bridge.restart().await;
-        let s = status_until(&bridge, "a2", "a2 escalated after restart", |v| v["escalated"].as_array().is_some_and(|a| !a.is_empty())).await;
+        let s = status_until(&bridge, "a2", "a2 escalated after restart", |v| {
+            v["escalated"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
         assert_eq!(s["escalated"][0]["recipient"], "@reg:localhost");
         // The new bot device's message decrypts for the holder.
-        wait_alert(reg, &role_room, "a2", "reg decrypts a2's escalation from the restarted bot", |_| true).await;
+        wait_alert(
+            reg,
+            &role_room,
+            "a2",
+            "reg decrypts a2's escalation from the restarted bot",
+            |_| true,
+        )
+        .await;
         // Counters are per process: this one escalated a2.
         let metrics = bridge.get_text("/metrics").await;
-        assert!(metrics.contains("handover_alerts_escalated_total{source=\"news2\",step=\"1\"} 1"), "{metrics}");
+        assert!(
+            metrics.contains("handover_alerts_escalated_total{source=\"news2\",step=\"1\"} 1"),
+            "{metrics}"
+        );
         bridge.restart().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (_, s) = bridge.status("news2", SECRET, "a2").await;
-        assert_eq!(s["escalated"].as_array().unwrap().len(), 1, "not repeated by a restart: {s}");
-
+        assert_eq!(
+            s["escalated"].as_array().unwrap().len(),
+            1,
+            "not repeated by a restart: {s}"
+        );
     })
     .await;
 }
@@ -275,5 +369,10 @@ fn chrono_like(secs: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

@@ -14,7 +14,9 @@ use tokio::process::{Child, Command};
 pub fn alerts_bin() -> PathBuf {
     let path = std::env::var_os("HANDOVER_ALERTS_BIN")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../bridges/target/debug/handover-alerts"));
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../bridges/target/debug/handover-alerts")
+        });
     assert!(
         path.is_file(),
         "handover-alerts not found at {}: `cd bridges && cargo build -p handover-alerts` (or run scripts/test-e2e.sh), or set HANDOVER_ALERTS_BIN",
@@ -25,7 +27,11 @@ pub fn alerts_bin() -> PathBuf {
 
 /// A free loopback port (the registration must name the bridge's URL before the server starts).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct AlertsBridge {
@@ -43,8 +49,18 @@ impl AlertsBridge {
     pub async fn write_config(dir: &Path, config_toml: &str) -> (PathBuf, PathBuf) {
         let config = dir.join("alerts.toml");
         std::fs::write(&config, config_toml).unwrap();
-        let out = Command::new(alerts_bin()).arg("--config").arg(&config).arg("registration").output().await.unwrap();
-        assert!(out.status.success(), "registration: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(alerts_bin())
+            .arg("--config")
+            .arg(&config)
+            .arg("registration")
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "registration: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let reg = dir.join("alerts-registration.yaml");
         std::fs::write(&reg, &out.stdout).unwrap();
         (config, reg)
@@ -66,7 +82,8 @@ impl AlertsBridge {
     }
 
     fn log_path(&self) -> PathBuf {
-        self.log_dir.join(format!("alerts-stderr.{}.log", self.generation))
+        self.log_dir
+            .join(format!("alerts-stderr.{}.log", self.generation))
     }
 
     pub fn stderr(&self) -> String {
@@ -79,7 +96,10 @@ impl AlertsBridge {
         let mut child = Command::new(alerts_bin())
             .arg("--config")
             .arg(&self.config)
-            .env("HANDOVER_ALERTS_APPSERVICE__HOMESERVER_URL", &self.homeserver_url)
+            .env(
+                "HANDOVER_ALERTS_APPSERVICE__HOMESERVER_URL",
+                &self.homeserver_url,
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -90,7 +110,10 @@ impl AlertsBridge {
         let found = tokio::time::timeout(Duration::from_secs(60), async {
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(rest) = line.strip_prefix("HANDOVER_ALERTS_LISTENING ") {
-                    return rest.split_whitespace().find_map(|kv| kv.strip_prefix("webhook=")).map(str::to_owned);
+                    return rest
+                        .split_whitespace()
+                        .find_map(|kv| kv.strip_prefix("webhook="))
+                        .map(str::to_owned);
                 }
             }
             None
@@ -98,7 +121,10 @@ impl AlertsBridge {
         .await;
         let Ok(Some(url)) = found else {
             let _ = child.start_kill();
-            panic!("handover-alerts did not start: {found:?}\n{}", self.stderr());
+            panic!(
+                "handover-alerts did not start: {found:?}\n{}",
+                self.stderr()
+            );
         };
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.webhook = url;
@@ -118,12 +144,25 @@ impl AlertsBridge {
     }
 
     /// POSTs `body` to `/alerts` as `source`, signed with `secret` at `timestamp`.
-    pub async fn send(&self, source: &str, secret: &str, timestamp: i64, body: &str) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        source: &str,
+        secret: &str,
+        timestamp: i64,
+        body: &str,
+    ) -> (u16, Value) {
         let sig = openssl_sign(secret, &format!("{timestamp}.{body}")).await;
-        self.send_raw(Some(source), Some(timestamp), Some(&sig), body).await
+        self.send_raw(Some(source), Some(timestamp), Some(&sig), body)
+            .await
     }
 
-    pub async fn send_raw(&self, source: Option<&str>, ts: Option<i64>, sig: Option<&str>, body: &str) -> (u16, Value) {
+    pub async fn send_raw(
+        &self,
+        source: Option<&str>,
+        ts: Option<i64>,
+        sig: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
         let mut rb = reqwest::Client::new()
             .post(format!("{}/alerts", self.webhook))
             .header("content-type", "application/json")
@@ -157,20 +196,31 @@ impl AlertsBridge {
     }
 
     pub async fn get_text(&self, path: &str) -> String {
-        reqwest::get(format!("{}{path}", self.webhook)).await.unwrap().text().await.unwrap()
+        reqwest::get(format!("{}{path}", self.webhook))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     }
 }
 
 impl Drop for AlertsBridge {
     fn drop(&mut self) {
         if std::thread::panicking() || std::env::var_os("HANDOVER_E2E_SHOW_LOGS").is_some() {
-            eprintln!("---- handover-alerts stderr ----\n{}", crate::server_tail(&self.stderr(), 60));
+            eprintln!(
+                "---- handover-alerts stderr ----\n{}",
+                crate::server_tail(&self.stderr(), 60)
+            );
         }
     }
 }
 
 pub fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// `sha256=<hex>` of HMAC-SHA256(secret, message), computed by the openssl command line.
@@ -182,7 +232,13 @@ pub async fn openssl_sign(secret: &str, message: &str) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .expect("openssl (scripts/test.sh installs it)");
-    child.stdin.take().unwrap().write_all(message.as_bytes()).await.unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(message.as_bytes())
+        .await
+        .unwrap();
     let out = child.wait_with_output().await.unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     format!("sha256={}", text.trim().rsplit(' ').next().unwrap())

@@ -28,25 +28,38 @@ pub fn parse_command(body: &str) -> Option<Command> {
     if words.next()? != "!oncall" {
         return None;
     }
-    Some(match (words.next(), words.next(), words.next(), words.next()) {
-        (Some("take"), Some(role), None, None) => Command::Take(role.to_owned()),
-        (Some("handover"), Some(role), Some(user), None) => Command::Handover(role.to_owned(), user.to_owned()),
-        (Some("who"), Some(role), None, None) => Command::Who(role.to_owned()),
-        _ => Command::Help,
-    })
+    Some(
+        match (words.next(), words.next(), words.next(), words.next()) {
+            (Some("take"), Some(role), None, None) => Command::Take(role.to_owned()),
+            (Some("handover"), Some(role), Some(user), None) => {
+                Command::Handover(role.to_owned(), user.to_owned())
+            }
+            (Some("who"), Some(role), None, None) => Command::Who(role.to_owned()),
+            _ => Command::Help,
+        },
+    )
 }
 
 impl<P: Poster> Engine<P> {
     /// The status document of an alert (`GET /alerts/{source}/{alert_id}`, callbacks).
     pub async fn status(&self, source: &str, alert_id: &str) -> anyhow::Result<Option<Value>> {
-        let Some(a) = self.store.get(source.to_owned(), alert_id.to_owned()).await? else {
+        let Some(a) = self
+            .store
+            .get(source.to_owned(), alert_id.to_owned())
+            .await?
+        else {
             return Ok(None);
         };
-        let (posts, reads) = self.store.posts_and_reads(source.to_owned(), alert_id.to_owned()).await?;
+        let (posts, reads) = self
+            .store
+            .posts_and_reads(source.to_owned(), alert_id.to_owned())
+            .await?;
         let delivered: Vec<Value> = posts
             .iter()
-            .map(|p| json!({"room_id": p.room_id, "event_id": p.event_id, "target": p.target,
-                            "recipient": p.recipient, "step": p.step, "at": p.at}))
+            .map(|p| {
+                json!({"room_id": p.room_id, "event_id": p.event_id, "target": p.target,
+                            "recipient": p.recipient, "step": p.step, "at": p.at})
+            })
             .collect();
         let escalated: Vec<Value> = posts
             .iter()
@@ -76,8 +89,13 @@ impl<P: Poster> Engine<P> {
             return self.on_receipt(&ev["content"]).await;
         }
         let sender = ev["sender"].as_str().unwrap_or_default();
-        let Some(event_id) = ev["event_id"].as_str() else { return Ok(()) };
-        if sender.is_empty() || sender == self.bot_user || !matches!(kind, "m.reaction" | "m.room.message") {
+        let Some(event_id) = ev["event_id"].as_str() else {
+            return Ok(());
+        };
+        if sender.is_empty()
+            || sender == self.bot_user
+            || !matches!(kind, "m.reaction" | "m.room.message")
+        {
             return Ok(());
         }
         if !self.store.first_sight_of_event(event_id.to_owned()).await? {
@@ -87,10 +105,11 @@ impl<P: Poster> Engine<P> {
         let rel = &content["m.relates_to"];
         if kind == "m.reaction" {
             let key = rel["key"].as_str().unwrap_or_default();
-            if rel["rel_type"] == "m.annotation" && ACK_KEYS.contains(&key) {
-                if let Some(target) = rel["event_id"].as_str() {
-                    self.ack_event(target, sender, "reaction").await?;
-                }
+            if rel["rel_type"] == "m.annotation"
+                && ACK_KEYS.contains(&key)
+                && let Some(target) = rel["event_id"].as_str()
+            {
+                self.ack_event(target, sender, "reaction").await?;
             }
             return Ok(());
         }
@@ -107,17 +126,37 @@ impl<P: Poster> Engine<P> {
         Ok(())
     }
 
-    async fn ack_event(&self, target_event: &str, by: &str, via: &'static str) -> anyhow::Result<()> {
+    async fn ack_event(
+        &self,
+        target_event: &str,
+        by: &str,
+        via: &'static str,
+    ) -> anyhow::Result<()> {
         let Some((source, id)) = self.store.alert_of_event(target_event.to_owned()).await? else {
             return Ok(());
         };
-        let Some(row) = self.store.acknowledge(source.clone(), id.clone(), by.to_owned(), via, self.now()).await? else {
+        let Some(row) = self
+            .store
+            .acknowledge(source.clone(), id.clone(), by.to_owned(), via, self.now())
+            .await?
+        else {
             return Ok(()); // already acknowledged: the first one counts
         };
-        metrics::acknowledged(&source, via, (self.now() - row.received_at).max(0) as f64 / 1000.0);
-        let (posts, _) = self.store.posts_and_reads(source.clone(), id.clone()).await?;
+        metrics::acknowledged(
+            &source,
+            via,
+            (self.now() - row.received_at).max(0) as f64 / 1000.0,
+        );
+        let (posts, _) = self
+            .store
+            .posts_and_reads(source.clone(), id.clone())
+            .await?;
         for p in posts {
-            if let Err(e) = self.poster.send(&p.room_id, edit_content(&row, &p.event_id, None)).await {
+            if let Err(e) = self
+                .poster
+                .send(&p.room_id, edit_content(&row, &p.event_id, None))
+                .await
+            {
                 tracing::warn!(error = %e, room_id = p.room_id, "editing the acknowledged alert failed");
             }
         }
@@ -127,19 +166,27 @@ impl<P: Poster> Engine<P> {
 
     /// `m.receipt` content: `{event_id: {"m.read": {user_id: {ts}}}}`.
     async fn on_receipt(&self, content: &Value) -> anyhow::Result<()> {
-        let Some(map) = content.as_object() else { return Ok(()) };
+        let Some(map) = content.as_object() else {
+            return Ok(());
+        };
         for (event_id, by_type) in map {
             let Some((source, id)) = self.store.alert_of_event(event_id.clone()).await? else {
                 continue;
             };
             let mut changed = false;
-            for users in ["m.read", "m.read.private"].iter().filter_map(|t| by_type[*t].as_object()) {
+            for users in ["m.read", "m.read.private"]
+                .iter()
+                .filter_map(|t| by_type[*t].as_object())
+            {
                 for (user, r) in users {
                     if user == &self.bot_user {
                         continue;
                     }
                     let at = r["ts"].as_i64().unwrap_or_else(|| self.now());
-                    changed |= self.store.add_read(source.clone(), id.clone(), user.clone(), at).await?;
+                    changed |= self
+                        .store
+                        .add_read(source.clone(), id.clone(), user.clone(), at)
+                        .await?;
                 }
             }
             if changed {
@@ -151,7 +198,9 @@ impl<P: Poster> Engine<P> {
 
     fn eligible(&self, role: &str, user: &str) -> bool {
         match self.cfg.role(role) {
-            Some(r) if r.eligible.is_empty() => user.ends_with(&format!(":{}", self.cfg.appservice.server_name)),
+            Some(r) if r.eligible.is_empty() => {
+                user.ends_with(&format!(":{}", self.cfg.appservice.server_name))
+            }
             Some(r) => r.eligible.iter().any(|e| e == user),
             None => false,
         }
@@ -203,7 +252,12 @@ impl<P: Poster> Engine<P> {
         use handover_bridge_core::store::AuditEntry;
         self.store
             .db
-            .audit(AuditEntry::new("role.command", "denied").actor(actor).target(role).detail("rule", rule))
+            .audit(
+                AuditEntry::new("role.command", "denied")
+                    .actor(actor)
+                    .target(role)
+                    .detail("rule", rule),
+            )
             .await?;
         Ok(())
     }
@@ -215,12 +269,18 @@ mod tests {
 
     #[test]
     fn commands() {
-        assert_eq!(parse_command("!oncall take medreg"), Some(Command::Take("medreg".into())));
+        assert_eq!(
+            parse_command("!oncall take medreg"),
+            Some(Command::Take("medreg".into()))
+        );
         assert_eq!(
             parse_command("!oncall handover medreg @b:l"),
             Some(Command::Handover("medreg".into(), "@b:l".into()))
         );
-        assert_eq!(parse_command("!oncall who medreg"), Some(Command::Who("medreg".into())));
+        assert_eq!(
+            parse_command("!oncall who medreg"),
+            Some(Command::Who("medreg".into()))
+        );
         assert_eq!(parse_command("!oncall take"), Some(Command::Help));
         assert_eq!(parse_command("hello"), None);
     }

@@ -142,7 +142,9 @@ pub fn check_patient(errors: &mut Errors, field: &str, reference: &str) -> bool 
     };
     let valid = !id.is_empty()
         && id.len() <= 64
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
     if !valid {
         errors.push(field, "logical id must be 1-64 of A-Z a-z 0-9 . -");
         return false;
@@ -167,15 +169,22 @@ pub fn parse_generic(v: &Value, source: &str) -> Result<Alert, Vec<FieldError>> 
         return Err(e.0);
     };
     const KNOWN: [&str; 8] = [
-        "source", "alert_id", "severity", "title", "text", "patient", "route", "resourceType",
+        "source",
+        "alert_id",
+        "severity",
+        "title",
+        "text",
+        "patient",
+        "route",
+        "resourceType",
     ];
     for k in obj.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
         e.push(k, "unknown field");
     }
-    if let Some(s) = e.string(obj.get("source"), "source", MAX_ID) {
-        if s != source {
-            e.push("source", "must match the X-Handover-Source header");
-        }
+    if let Some(s) = e.string(obj.get("source"), "source", MAX_ID)
+        && s != source
+    {
+        e.push("source", "must match the X-Handover-Source header");
     }
     let alert_id = e.string(obj.get("alert_id"), "alert_id", MAX_ID);
     if let Some(id) = &alert_id {
@@ -208,7 +217,10 @@ pub fn parse_generic(v: &Value, source: &str) -> Result<Alert, Vec<FieldError>> 
     match obj.get("route") {
         None | Some(Value::Null) => {}
         Some(Value::Object(r)) => {
-            for k in r.keys().filter(|k| !matches!(k.as_str(), "ward" | "specialty")) {
+            for k in r
+                .keys()
+                .filter(|k| !matches!(k.as_str(), "ward" | "specialty"))
+            {
                 e.push(&format!("route.{k}"), "unknown field");
             }
             ward = e.opt_string(r.get("ward"), "route.ward", MAX_ROUTE);
@@ -268,7 +280,16 @@ mod tests {
                        "patient": "9434765919", "route": {"bed": 1}, "extra": true});
         let errs = parse(&v, "news2").unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        for f in ["extra", "source", "alert_id", "severity", "title", "text", "patient", "route.bed"] {
+        for f in [
+            "extra",
+            "source",
+            "alert_id",
+            "severity",
+            "title",
+            "text",
+            "patient",
+            "route.bed",
+        ] {
             assert!(fields.contains(&f), "{f} missing from {errs:?}");
         }
         assert!(parse(&json!([1]), "news2").is_err());

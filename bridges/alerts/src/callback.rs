@@ -48,7 +48,9 @@ impl Callbacks {
                     .await;
                 match sent {
                     Ok(r) if r.status().is_success() => return,
-                    Ok(r) => tracing::warn!(status = %r.status(), attempt, "status callback refused"),
+                    Ok(r) => {
+                        tracing::warn!(status = %r.status(), attempt, "status callback refused")
+                    }
                     Err(e) => tracing::warn!(error = %e, attempt, "status callback failed"),
                 }
                 tokio::time::sleep(Duration::from_millis(500 << attempt)).await;

@@ -26,7 +26,15 @@ pub struct Config {
 
 /// Top-level keys (for the environment filter).
 pub const KEYS: &[&str] = &[
-    "appservice", "webhook", "state", "escalation", "log", "sources", "rooms", "roles", "rules",
+    "appservice",
+    "webhook",
+    "state",
+    "escalation",
+    "log",
+    "sources",
+    "rooms",
+    "roles",
+    "rules",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,7 +98,9 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".into() }
+        Self {
+            level: "info".into(),
+        }
     }
 }
 
@@ -153,8 +163,12 @@ impl Config {
         cfg.appservice.validate()?;
         cfg.rules()?;
         for s in &cfg.sources {
-            cfg.secret_of(&s.id)
-                .ok_or_else(|| format!("configuration error: source {:?} needs secret or secret_file", s.id))??;
+            cfg.secret_of(&s.id).ok_or_else(|| {
+                format!(
+                    "configuration error: source {:?} needs secret or secret_file",
+                    s.id
+                )
+            })??;
         }
         Ok(cfg)
     }
@@ -208,8 +222,12 @@ impl Config {
     /// Checks a target names a configured room or role.
     pub fn check_target(&self, t: &Target) -> Result<(), String> {
         match t {
-            Target::Room(id) if self.room(id).is_none() => Err(format!("no [[rooms]] with id {id:?}")),
-            Target::Role(id) if self.role(id).is_none() => Err(format!("no [[roles]] with id {id:?}")),
+            Target::Room(id) if self.room(id).is_none() => {
+                Err(format!("no [[rooms]] with id {id:?}"))
+            }
+            Target::Role(id) if self.role(id).is_none() => {
+                Err(format!("no [[roles]] with id {id:?}"))
+            }
             _ => Ok(()),
         }
     }

@@ -31,7 +31,11 @@ pub trait Poster: Send + Sync + 'static {
     /// Creates an encrypted room; returns its id.
     fn create_room(&self, spec: NewRoom) -> impl Future<Output = anyhow::Result<String>> + Send;
     /// Sends an `m.room.message`; returns the event id.
-    fn send(&self, room_id: &str, content: Value) -> impl Future<Output = anyhow::Result<String>> + Send;
+    fn send(
+        &self,
+        room_id: &str,
+        content: Value,
+    ) -> impl Future<Output = anyhow::Result<String>> + Send;
     fn invite(&self, room_id: &str, user: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
     fn kick(&self, room_id: &str, user: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
@@ -90,9 +94,18 @@ impl<P: Poster> Engine<P> {
     /// Routes and stores a validated alert (durable before the sender hears 202), then wakes
     /// the poster.
     pub async fn accept(&self, a: Alert, body_hash: String) -> Result<Accepted, AcceptError> {
-        let rule = self.rules.route(&a).ok_or(AcceptError::NoRoute)?.name.clone();
+        let rule = self
+            .rules
+            .route(&a)
+            .ok_or(AcceptError::NoRoute)?
+            .name
+            .clone();
         let source = a.source.clone();
-        match self.store.insert(a, rule.clone(), body_hash, self.now()).await {
+        match self
+            .store
+            .insert(a, rule.clone(), body_hash, self.now())
+            .await
+        {
             Ok(Inserted::New) => {
                 metrics::received(&source, "accepted");
                 self.wake.notify_one();
@@ -171,7 +184,14 @@ impl<P: Poster> Engine<P> {
         let next = self.due_after(&row.rule, 0);
         let moved = self
             .store
-            .record_step(row.source.clone(), row.alert_id.clone(), 0, vec![post], next, audit)
+            .record_step(
+                row.source.clone(),
+                row.alert_id.clone(),
+                0,
+                vec![post],
+                next,
+                audit,
+            )
             .await?;
         if moved {
             metrics::posted(&row.source);
@@ -184,15 +204,28 @@ impl<P: Poster> Engine<P> {
         let done = row.esc_step as usize;
         let Some(step) = self.rules.by_name(&row.rule).and_then(|r| r.step(done)) else {
             // Rule changed since the timer was set: nothing more to do.
-            let audit = AuditEntry::new("alert.escalation_ended", "ok").target(format!("{}/{}", row.source, row.alert_id));
+            let audit = AuditEntry::new("alert.escalation_ended", "ok")
+                .target(format!("{}/{}", row.source, row.alert_id));
             self.store
-                .record_step(row.source.clone(), row.alert_id.clone(), row.esc_step + 1, vec![], None, audit)
+                .record_step(
+                    row.source.clone(),
+                    row.alert_id.clone(),
+                    row.esc_step + 1,
+                    vec![],
+                    None,
+                    audit,
+                )
                 .await?;
             return Ok(());
         };
         let mins = step.after.as_secs_f64() / 60.0;
-        let note = format!("⏫ Escalated (step {}): not acknowledged after {mins:.1} min", done + 1);
-        let post = self.deliver(row, &step.to, row.esc_step + 1, Some(&note)).await?;
+        let note = format!(
+            "⏫ Escalated (step {}): not acknowledged after {mins:.1} min",
+            done + 1
+        );
+        let post = self
+            .deliver(row, &step.to, row.esc_step + 1, Some(&note))
+            .await?;
         let audit = AuditEntry::new("alert.escalated", "ok")
             .target(format!("{}/{}", row.source, row.alert_id))
             .detail("step", done + 1)
@@ -201,7 +234,14 @@ impl<P: Poster> Engine<P> {
         let next = self.due_after(&row.rule, done + 1);
         let moved = self
             .store
-            .record_step(row.source.clone(), row.alert_id.clone(), row.esc_step + 1, vec![post], next, audit)
+            .record_step(
+                row.source.clone(),
+                row.alert_id.clone(),
+                row.esc_step + 1,
+                vec![post],
+                next,
+                audit,
+            )
             .await?;
         if moved {
             metrics::escalated(&row.source, row.esc_step + 1);
@@ -212,10 +252,19 @@ impl<P: Poster> Engine<P> {
 
     /// Posts the alert to `target`: a managed room, the role's room (mentioning the holder) or
     /// a DM with a user.
-    async fn deliver(&self, row: &AlertRow, target: &Target, step: i64, note: Option<&str>) -> anyhow::Result<Post> {
+    async fn deliver(
+        &self,
+        row: &AlertRow,
+        target: &Target,
+        step: i64,
+        note: Option<&str>,
+    ) -> anyhow::Result<Post> {
         let (room_id, recipient) = match target {
             Target::Room(_) => (self.managed_room(target).await?, None),
-            Target::Role(id) => (self.role_room(id).await?, self.store.holder(id.clone(), self.now()).await?),
+            Target::Role(id) => (
+                self.role_room(id).await?,
+                self.store.holder(id.clone(), self.now()).await?,
+            ),
             Target::User(u) => (self.managed_room(target).await?, Some(u.clone())),
         };
         let content = alert_content(row, note, recipient.as_deref());
@@ -239,11 +288,18 @@ impl<P: Poster> Engine<P> {
         }
         let spec = match target {
             Target::Room(id) => {
-                let cfg = self.cfg.room(id).ok_or_else(|| anyhow::anyhow!("room {id} not configured"))?;
+                let cfg = self
+                    .cfg
+                    .room(id)
+                    .ok_or_else(|| anyhow::anyhow!("room {id} not configured"))?;
                 NewRoom {
                     name: cfg.name.clone(),
                     topic: Some("Clinical alerts (Handover alerts bridge)".into()),
-                    invite: cfg.members.iter().filter_map(|m| m.as_str().try_into().ok()).collect(),
+                    invite: cfg
+                        .members
+                        .iter()
+                        .filter_map(|m| m.as_str().try_into().ok())
+                        .collect(),
                     ..Default::default()
                 }
             }
@@ -260,7 +316,11 @@ impl<P: Poster> Engine<P> {
         self.store.set_managed_room(key.clone(), id.clone()).await?;
         self.store
             .db
-            .audit(AuditEntry::new("room.created", "ok").target(key).detail("room_id", id.clone()))
+            .audit(
+                AuditEntry::new("room.created", "ok")
+                    .target(key)
+                    .detail("room_id", id.clone()),
+            )
             .await?;
         Ok(id)
     }
@@ -273,13 +333,22 @@ impl<P: Poster> Engine<P> {
         if let Some(id) = self.store.managed_room(key.clone()).await? {
             return Ok(id);
         }
-        let cfg = self.cfg.role(role).ok_or_else(|| anyhow::anyhow!("role {role} not configured"))?;
-        let name = if cfg.name.is_empty() { role.to_owned() } else { cfg.name.clone() };
+        let cfg = self
+            .cfg
+            .role(role)
+            .ok_or_else(|| anyhow::anyhow!("role {role} not configured"))?;
+        let name = if cfg.name.is_empty() {
+            role.to_owned()
+        } else {
+            cfg.name.clone()
+        };
         let id = self
             .poster
             .create_room(NewRoom {
                 name: format!("On call: {name}"),
-                topic: Some(format!("Alerts and messages for whoever holds {role} (Handover alerts bridge)")),
+                topic: Some(format!(
+                    "Alerts and messages for whoever holds {role} (Handover alerts bridge)"
+                )),
                 alias_localpart: Some(role.to_owned()),
                 ..Default::default()
             })
@@ -287,7 +356,11 @@ impl<P: Poster> Engine<P> {
         self.store.set_managed_room(key.clone(), id.clone()).await?;
         self.store
             .db
-            .audit(AuditEntry::new("room.created", "ok").target(key).detail("room_id", id.clone()))
+            .audit(
+                AuditEntry::new("room.created", "ok")
+                    .target(key)
+                    .detail("room_id", id.clone()),
+            )
             .await?;
         Ok(id)
     }
@@ -299,18 +372,22 @@ impl<P: Poster> Engine<P> {
         let roles = self.cfg.roles.iter().map(|r| r.id.clone()).collect();
         for ch in self.store.holder_changes(roles, self.now()).await? {
             let room = self.role_room(&ch.role).await?;
-            if let Some(to) = &ch.to {
-                if let Err(e) = self.poster.invite(&room, to).await {
-                    tracing::debug!(error = %e, "invite of the new holder (may already be a member)");
-                }
+            if let Some(to) = &ch.to
+                && let Err(e) = self.poster.invite(&room, to).await
+            {
+                tracing::debug!(error = %e, "invite of the new holder (may already be a member)");
             }
-            if let Some(from) = ch.from.as_ref().filter(|f| Some(*f) != ch.to.as_ref()) {
-                if let Err(e) = self.poster.kick(&room, from).await {
-                    tracing::debug!(error = %e, "removing the previous holder (may have left)");
-                }
+            if let Some(from) = ch.from.as_ref().filter(|f| Some(*f) != ch.to.as_ref())
+                && let Err(e) = self.poster.kick(&room, from).await
+            {
+                tracing::debug!(error = %e, "removing the previous holder (may have left)");
             }
             let text = match (&ch.from, &ch.to) {
-                (_, Some(to)) => format!("{to} now holds {} (was {}).", ch.role, ch.from.as_deref().unwrap_or("nobody")),
+                (_, Some(to)) => format!(
+                    "{to} now holds {} (was {}).",
+                    ch.role,
+                    ch.from.as_deref().unwrap_or("nobody")
+                ),
                 (_, None) => format!("Nobody holds {} now.", ch.role),
             };
             self.poster.send(&room, notice(&text)).await?;
@@ -319,7 +396,10 @@ impl<P: Poster> Engine<P> {
             let target = Target::Role(ch.role.clone());
             for row in self.store.open_for_target(target.key()).await? {
                 let note = format!("Handed over to you as {}: still open.", ch.role);
-                let event_id = self.poster.send(&room, alert_content(&row, Some(&note), Some(&to))).await?;
+                let event_id = self
+                    .poster
+                    .send(&room, alert_content(&row, Some(&note), Some(&to)))
+                    .await?;
                 let post = Post {
                     room_id: room.clone(),
                     event_id,
@@ -328,7 +408,9 @@ impl<P: Poster> Engine<P> {
                     recipient: Some(to.clone()),
                     at: self.now(),
                 };
-                self.store.add_posts(row.source.clone(), row.alert_id.clone(), vec![post]).await?;
+                self.store
+                    .add_posts(row.source.clone(), row.alert_id.clone(), vec![post])
+                    .await?;
                 self.changed(&row.source, &row.alert_id).await;
             }
         }

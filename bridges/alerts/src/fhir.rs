@@ -11,7 +11,9 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::alert::{Alert, Errors, FieldError, Kind, MAX_TEXT, MAX_TITLE, Severity, check_id, check_patient};
+use crate::alert::{
+    Alert, Errors, FieldError, Kind, MAX_TEXT, MAX_TITLE, Severity, check_id, check_patient,
+};
 
 pub const SEVERITY_SYSTEM: &str = "https://handover.nhs.uk/fhir/CodeSystem/alert-severity";
 pub const WARD_SYSTEM: &str = "https://handover.nhs.uk/fhir/CodeSystem/ward";
@@ -34,9 +36,11 @@ struct CodeableConcept {
 
 impl CodeableConcept {
     fn label(&self) -> Option<String> {
-        self.text
-            .clone()
-            .or_else(|| self.coding.iter().find_map(|c| c.display.clone().or(c.code.clone())))
+        self.text.clone().or_else(|| {
+            self.coding
+                .iter()
+                .find_map(|c| c.display.clone().or(c.code.clone()))
+        })
     }
 }
 
@@ -69,9 +73,24 @@ struct Resource {
 }
 
 const COMMUNICATION_STATUS: &[&str] = &[
-    "preparation", "in-progress", "not-done", "on-hold", "stopped", "completed", "entered-in-error", "unknown",
+    "preparation",
+    "in-progress",
+    "not-done",
+    "on-hold",
+    "stopped",
+    "completed",
+    "entered-in-error",
+    "unknown",
 ];
-const REQUEST_STATUS: &[&str] = &["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"];
+const REQUEST_STATUS: &[&str] = &[
+    "draft",
+    "active",
+    "on-hold",
+    "revoked",
+    "completed",
+    "entered-in-error",
+    "unknown",
+];
 const FLAG_STATUS: &[&str] = &["active", "inactive", "entered-in-error"];
 const PRIORITY: &[(&str, Severity)] = &[
     ("routine", Severity::Low),
@@ -96,7 +115,10 @@ pub fn parse(v: &Value, source: &str) -> Result<Alert, Vec<FieldError>> {
         Some("CommunicationRequest") => Kind::CommunicationRequest,
         Some("Flag") => Kind::Flag,
         _ => {
-            e.push("resourceType", "must be Communication, CommunicationRequest or Flag");
+            e.push(
+                "resourceType",
+                "must be Communication, CommunicationRequest or Flag",
+            );
             return Err(e.0);
         }
     };
@@ -139,7 +161,10 @@ pub fn parse(v: &Value, source: &str) -> Result<Alert, Vec<FieldError>> {
     };
     let severity = match coded(&r.category, SEVERITY_SYSTEM) {
         Some(code) => Severity::parse(&code).unwrap_or_else(|| {
-            e.push("category", format!("{SEVERITY_SYSTEM} code must be low, medium, high or critical"));
+            e.push(
+                "category",
+                format!("{SEVERITY_SYSTEM} code must be low, medium, high or critical"),
+            );
             Severity::Medium
         }),
         None => from_priority.unwrap_or(Severity::Medium),
@@ -152,7 +177,11 @@ pub fn parse(v: &Value, source: &str) -> Result<Alert, Vec<FieldError>> {
         None if kind == Kind::Flag => e.push("subject", "is required (Flag.subject 1..1)"),
         None => {}
     }
-    let texts: Vec<String> = r.payload.iter().filter_map(|p| p.content_string.clone()).collect();
+    let texts: Vec<String> = r
+        .payload
+        .iter()
+        .filter_map(|p| p.content_string.clone())
+        .collect();
     let (title, text) = match kind {
         Kind::Flag => {
             let label = r.code.as_ref().and_then(CodeableConcept::label);
@@ -177,7 +206,10 @@ pub fn parse(v: &Value, source: &str) -> Result<Alert, Vec<FieldError>> {
     };
     let title = title.map(|t| t.chars().take(MAX_TITLE).collect::<String>());
     if text.as_ref().is_some_and(|t| t.chars().count() > MAX_TEXT) {
-        e.push("payload", format!("text must be at most {MAX_TEXT} characters"));
+        e.push(
+            "payload",
+            format!("text must be at most {MAX_TEXT} characters"),
+        );
     }
     if !e.0.is_empty() {
         return Err(e.0);
@@ -226,7 +258,10 @@ mod tests {
             "category": [{"coding": [{"system": SEVERITY_SYSTEM, "code": "high"}]}],
             "code": {"coding": [{"display": "Falls risk"}]}, "subject": {"reference": "Patient/p2"}});
         let a = parse(&flag, "epr").unwrap();
-        assert_eq!((a.kind, a.severity, a.title.as_str()), (Kind::Flag, Severity::High, "Falls risk"));
+        assert_eq!(
+            (a.kind, a.severity, a.title.as_str()),
+            (Kind::Flag, Severity::High, "Falls risk")
+        );
         let req = json!({"resourceType": "CommunicationRequest", "id": "bed-1", "status": "active",
             "priority": "urgent", "payload": [{"contentString": "Bed needed on ward 7"}]});
         let a = parse(&req, "beds").unwrap();
@@ -238,13 +273,28 @@ mod tests {
         let v = json!({"resourceType": "Flag", "status": "maybe", "subject": {"reference": "Patient/9434765919"}});
         let errs = parse(&v, "epr").unwrap_err();
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["id", "status", "subject.reference", "code"], "{errs:?}");
+        assert_eq!(
+            fields,
+            ["id", "status", "subject.reference", "code"],
+            "{errs:?}"
+        );
         let errs = parse(&json!({"resourceType": "Patient"}), "epr").unwrap_err();
         assert_eq!(errs[0].field, "resourceType");
-        let errs = parse(&json!({"resourceType": "Communication", "payload": "x"}), "epr").unwrap_err();
-        assert!(errs[0].error.contains("not a valid Communication"), "{errs:?}");
+        let errs = parse(
+            &json!({"resourceType": "Communication", "payload": "x"}),
+            "epr",
+        )
+        .unwrap_err();
+        assert!(
+            errs[0].error.contains("not a valid Communication"),
+            "{errs:?}"
+        );
         let v = json!({"resourceType": "Communication", "id": "c", "status": "completed", "priority": "now"});
-        let fields: Vec<String> = parse(&v, "x").unwrap_err().into_iter().map(|e| e.field).collect();
+        let fields: Vec<String> = parse(&v, "x")
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.field)
+            .collect();
         assert_eq!(fields, ["priority", "payload"]);
     }
 }

@@ -18,9 +18,9 @@ mod render;
 mod roles;
 mod routing;
 mod state;
-mod webhook;
 #[cfg(test)]
 mod tests;
+mod webhook;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -96,7 +96,9 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     let as_app = handover_bridge_core::appservice::router(
         &cfg.appservice,
         db.clone(),
-        Arc::new(AlertsAppservice { engine: engine.clone() }),
+        Arc::new(AlertsAppservice {
+            engine: engine.clone(),
+        }),
     );
     let web_app = webhook::router(Arc::new(webhook::WebState {
         engine: engine.clone(),

@@ -25,14 +25,26 @@ impl Poster for BotPoster {
     }
     async fn send(&self, room_id: &str, content: Value) -> anyhow::Result<String> {
         let room_id = <&RoomId>::try_from(room_id)?;
-        Ok(self.0.send(room_id, "m.room.message", content).await?.to_string())
+        Ok(self
+            .0
+            .send(room_id, "m.room.message", content)
+            .await?
+            .to_string())
     }
     async fn invite(&self, room_id: &str, user: &str) -> anyhow::Result<()> {
-        self.0.invite(<&RoomId>::try_from(room_id)?, <&UserId>::try_from(user)?).await
+        self.0
+            .invite(<&RoomId>::try_from(room_id)?, <&UserId>::try_from(user)?)
+            .await
     }
     async fn kick(&self, room_id: &str, user: &str) -> anyhow::Result<()> {
         let reason = "On-call role handed over";
-        self.0.kick(<&RoomId>::try_from(room_id)?, <&UserId>::try_from(user)?, reason).await
+        self.0
+            .kick(
+                <&RoomId>::try_from(room_id)?,
+                <&UserId>::try_from(user)?,
+                reason,
+            )
+            .await
     }
 }
 

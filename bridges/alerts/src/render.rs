@@ -159,9 +159,15 @@ mod tests {
     fn readable_structured_and_escaped() {
         let c = alert_content(&row(), Some("Escalated"), Some("@reg:localhost"));
         let body = c["body"].as_str().unwrap();
-        assert!(body.contains("[CRITICAL] NEWS2 <7>") && body.contains("Patient: Patient/p1"), "{body}");
+        assert!(
+            body.contains("[CRITICAL] NEWS2 <7>") && body.contains("Patient: Patient/p1"),
+            "{body}"
+        );
         let html = c["formatted_body"].as_str().unwrap();
-        assert!(html.contains("NEWS2 &lt;7&gt;") && html.contains("Bed 4<br>RR 28"), "{html}");
+        assert!(
+            html.contains("NEWS2 &lt;7&gt;") && html.contains("Bed 4<br>RR 28"),
+            "{html}"
+        );
         assert_eq!(c["org.handover.alert"]["severity"], "critical");
         assert_eq!(c["org.handover.alert"]["patient"], "Patient/p1");
         assert_eq!(c["m.mentions"]["user_ids"][0], "@reg:localhost");
@@ -177,7 +183,13 @@ mod tests {
         assert_eq!(e["m.relates_to"]["rel_type"], "m.replace");
         assert_eq!(e["m.relates_to"]["event_id"], "$orig");
         let nb = e["m.new_content"]["body"].as_str().unwrap();
-        assert!(nb.contains("Acknowledged by @nurse:localhost at 2025-06-15"), "{nb}");
-        assert_eq!(e["m.new_content"]["org.handover.alert"]["state"], "acknowledged");
+        assert!(
+            nb.contains("Acknowledged by @nurse:localhost at 2025-06-15"),
+            "{nb}"
+        );
+        assert_eq!(
+            e["m.new_content"]["org.handover.alert"]["state"],
+            "acknowledged"
+        );
     }
 }

@@ -24,7 +24,9 @@ pub struct Slot {
 pub fn parse_rota(cfg: &Config, csv_text: &str) -> Result<Vec<Slot>, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut slots = Vec::new();
-    let mut rd = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(csv_text.as_bytes());
+    let mut rd = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(csv_text.as_bytes());
     let header_ok = rd
         .headers()
         .map(|h| h.iter().collect::<Vec<_>>() == ["role", "user_id", "start", "end"])
@@ -39,7 +41,12 @@ pub fn parse_rota(cfg: &Config, csv_text: &str) -> Result<Vec<Slot>, Vec<FieldEr
     let suffix = format!(":{}", cfg.appservice.server_name);
     for (i, rec) in rd.records().enumerate() {
         let line = format!("line {}", i + 2);
-        let mut err = |e: String| errors.push(FieldError { field: line.clone(), error: e });
+        let mut err = |e: String| {
+            errors.push(FieldError {
+                field: line.clone(),
+                error: e,
+            })
+        };
         let rec = match rec {
             Ok(r) if r.len() == 4 => r,
             Ok(_) => {
@@ -58,7 +65,10 @@ pub fn parse_rota(cfg: &Config, csv_text: &str) -> Result<Vec<Slot>, Vec<FieldEr
             continue;
         }
         if !(user.starts_with('@') && user.ends_with(&suffix)) {
-            err(format!("user_id {user:?} must be a user of {}", cfg.appservice.server_name));
+            err(format!(
+                "user_id {user:?} must be a user of {}",
+                cfg.appservice.server_name
+            ));
             continue;
         }
         match (time(&rec[2]), time(&rec[3])) {
@@ -72,7 +82,11 @@ pub fn parse_rota(cfg: &Config, csv_text: &str) -> Result<Vec<Slot>, Vec<FieldEr
             _ => err("start and end must be RFC 3339 times (2025-06-01T08:00:00Z)".into()),
         }
     }
-    if errors.is_empty() { Ok(slots) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(slots)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The holder of `role` at `now` from overrides and rota (pure: tests give any `now`).
@@ -84,10 +98,10 @@ pub fn holder_at(c: &Connection, role: &str, now: i64) -> rusqlite::Result<Optio
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    if let Some((user, until)) = over {
-        if until.is_none_or(|u| now < u) {
-            return Ok(Some(user));
-        }
+    if let Some((user, until)) = over
+        && until.is_none_or(|u| now < u)
+    {
+        return Ok(Some(user));
     }
     c.query_row(
         "SELECT user_id FROM rota WHERE role = ?1 AND start_ms <= ?2 AND ?2 < end_ms
@@ -108,7 +122,11 @@ pub struct HolderChange {
 
 impl AlertStore {
     /// Replaces the slots of the imported roles, audited.
-    pub async fn import_rota(&self, slots: Vec<Slot>, actor: String) -> rusqlite::Result<Vec<String>> {
+    pub async fn import_rota(
+        &self,
+        slots: Vec<Slot>,
+        actor: String,
+    ) -> rusqlite::Result<Vec<String>> {
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
@@ -139,7 +157,14 @@ impl AlertStore {
     }
 
     /// Sets the holder by command until the next rota slot of the role starts.
-    pub async fn set_override(&self, role: String, user: String, actor: String, action: &'static str, now: i64) -> rusqlite::Result<()> {
+    pub async fn set_override(
+        &self,
+        role: String,
+        user: String,
+        actor: String,
+        action: &'static str,
+        now: i64,
+    ) -> rusqlite::Result<()> {
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
@@ -163,17 +188,28 @@ impl AlertStore {
     }
 
     pub async fn holder(&self, role: String, now: i64) -> rusqlite::Result<Option<String>> {
-        self.db.call(move |c| holder_at(c, &role, now)).await.map_err(into_sqlite)
+        self.db
+            .call(move |c| holder_at(c, &role, now))
+            .await
+            .map_err(into_sqlite)
     }
 
     /// Roles whose holder at `now` differs from the applied one.
-    pub async fn holder_changes(&self, roles: Vec<String>, now: i64) -> rusqlite::Result<Vec<HolderChange>> {
+    pub async fn holder_changes(
+        &self,
+        roles: Vec<String>,
+        now: i64,
+    ) -> rusqlite::Result<Vec<HolderChange>> {
         self.db
             .call(move |c| {
                 let mut out = Vec::new();
                 for role in roles {
                     let applied: Option<Option<String>> = c
-                        .query_row("SELECT user_id FROM role_holders WHERE role = ?1", [&role], |r| r.get(0))
+                        .query_row(
+                            "SELECT user_id FROM role_holders WHERE role = ?1",
+                            [&role],
+                            |r| r.get(0),
+                        )
                         .optional()?;
                     let from = applied.flatten();
                     let to = holder_at(c, &role, now)?;
@@ -207,6 +243,7 @@ impl AlertStore {
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default)] // configs built field by field read best
 mod tests {
     use handover_bridge_core::store::Db;
 
@@ -216,13 +253,19 @@ mod tests {
 
     fn cfg() -> Config {
         let mut c = Config::default();
-        c.roles = vec![RoleConfig { id: "medreg".into(), ..Default::default() }];
+        c.roles = vec![RoleConfig {
+            id: "medreg".into(),
+            ..Default::default()
+        }];
         c
     }
 
     const H: i64 = 3_600_000;
     fn t(h: i64) -> i64 {
-        chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z").unwrap().timestamp_millis() + h * H
+        chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z")
+            .unwrap()
+            .timestamp_millis()
+            + h * H
     }
 
     #[test]
@@ -245,9 +288,17 @@ mod tests {
     #[tokio::test]
     async fn holder_follows_rota_and_command_until_next_slot() {
         let store = AlertStore::new(Db::memory(MIGRATIONS).unwrap());
-        let slot = |u: &str, a, b| Slot { role: "medreg".into(), user_id: u.into(), start_ms: t(a), end_ms: t(b) };
+        let slot = |u: &str, a, b| Slot {
+            role: "medreg".into(),
+            user_id: u.into(),
+            start_ms: t(a),
+            end_ms: t(b),
+        };
         store
-            .import_rota(vec![slot("@day:l", 8, 20), slot("@night:l", 20, 32)], "admin".into())
+            .import_rota(
+                vec![slot("@day:l", 8, 20), slot("@night:l", 20, 32)],
+                "admin".into(),
+            )
             .await
             .unwrap();
         let h = |n| store.holder("medreg".into(), n);
@@ -256,17 +307,45 @@ mod tests {
         assert_eq!(h(t(20)).await.unwrap().as_deref(), Some("@night:l"));
         // Taken by command at 10:00: holds until the night slot starts at 20:00.
         store
-            .set_override("medreg".into(), "@locum:l".into(), "@locum:l".into(), "role.take", t(10))
+            .set_override(
+                "medreg".into(),
+                "@locum:l".into(),
+                "@locum:l".into(),
+                "role.take",
+                t(10),
+            )
             .await
             .unwrap();
         assert_eq!(h(t(11)).await.unwrap().as_deref(), Some("@locum:l"));
         assert_eq!(h(t(21)).await.unwrap().as_deref(), Some("@night:l"));
 
-        let changes = store.holder_changes(vec!["medreg".into()], t(11)).await.unwrap();
-        assert_eq!(changes, [HolderChange { role: "medreg".into(), from: None, to: Some("@locum:l".into()) }]);
-        store.applied_holder(changes[0].clone(), t(11)).await.unwrap();
-        assert!(store.holder_changes(vec!["medreg".into()], t(12)).await.unwrap().is_empty());
-        let changes = store.holder_changes(vec!["medreg".into()], t(21)).await.unwrap();
+        let changes = store
+            .holder_changes(vec!["medreg".into()], t(11))
+            .await
+            .unwrap();
+        assert_eq!(
+            changes,
+            [HolderChange {
+                role: "medreg".into(),
+                from: None,
+                to: Some("@locum:l".into())
+            }]
+        );
+        store
+            .applied_holder(changes[0].clone(), t(11))
+            .await
+            .unwrap();
+        assert!(
+            store
+                .holder_changes(vec!["medreg".into()], t(12))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let changes = store
+            .holder_changes(vec!["medreg".into()], t(21))
+            .await
+            .unwrap();
         assert_eq!(changes[0].from.as_deref(), Some("@locum:l"));
         assert_eq!(changes[0].to.as_deref(), Some("@night:l"));
         assert_eq!(store.db.audit_rows(Some("role.handover")).unwrap().len(), 1);

@@ -21,14 +21,16 @@ pub enum Target {
 
 impl Target {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let (kind, id) = s
-            .split_once(':')
-            .ok_or_else(|| format!("target {s:?} must be room:<id>, role:<id> or user:@user:server"))?;
+        let (kind, id) = s.split_once(':').ok_or_else(|| {
+            format!("target {s:?} must be room:<id>, role:<id> or user:@user:server")
+        })?;
         match kind {
             "room" if !id.is_empty() => Ok(Self::Room(id.to_owned())),
             "role" if !id.is_empty() => Ok(Self::Role(id.to_owned())),
             "user" if id.starts_with('@') && id.contains(':') => Ok(Self::User(id.to_owned())),
-            _ => Err(format!("target {s:?} must be room:<id>, role:<id> or user:@user:server")),
+            _ => Err(format!(
+                "target {s:?} must be room:<id>, role:<id> or user:@user:server"
+            )),
         }
     }
 
@@ -133,6 +135,7 @@ impl Rules {
 }
 
 #[cfg(test)]
+#[allow(clippy::field_reassign_with_default)] // configs built field by field read best
 mod tests {
     use super::*;
     use crate::alert::Kind;
@@ -141,10 +144,21 @@ mod tests {
     fn cfg() -> Config {
         let mut c = Config::default();
         c.sources = ["news2", "lab"]
-            .map(|id| SourceConfig { id: id.into(), secret: Some("s".into()), ..Default::default() })
+            .map(|id| SourceConfig {
+                id: id.into(),
+                secret: Some("s".into()),
+                ..Default::default()
+            })
             .to_vec();
-        c.rooms = vec![RoomConfig { id: "ward7".into(), name: "Ward 7".into(), members: vec![] }];
-        c.roles = vec![RoleConfig { id: "medreg-oncall".into(), ..Default::default() }];
+        c.rooms = vec![RoomConfig {
+            id: "ward7".into(),
+            name: "Ward 7".into(),
+            members: vec![],
+        }];
+        c.roles = vec![RoleConfig {
+            id: "medreg-oncall".into(),
+            ..Default::default()
+        }];
         c.rules = vec![
             RuleConfig {
                 name: "critical-lab".into(),
@@ -158,8 +172,14 @@ mod tests {
                 wards: vec!["ward-7".into()],
                 target: "room:ward7".into(),
                 escalation: vec![
-                    StepConfig { after_secs: 300, to: "role:medreg-oncall".into() },
-                    StepConfig { after_secs: 600, to: "user:@consultant:localhost".into() },
+                    StepConfig {
+                        after_secs: 300,
+                        to: "role:medreg-oncall".into(),
+                    },
+                    StepConfig {
+                        after_secs: 600,
+                        to: "user:@consultant:localhost".into(),
+                    },
                 ],
                 ..Default::default()
             },
@@ -184,13 +204,20 @@ mod tests {
     #[test]
     fn first_matching_rule_wins() {
         let rules = cfg().rules().unwrap();
-        let r = rules.route(&alert("lab", Severity::Critical, Some("ward-7"))).unwrap();
+        let r = rules
+            .route(&alert("lab", Severity::Critical, Some("ward-7")))
+            .unwrap();
         assert_eq!(r.name, "critical-lab");
         assert_eq!(r.target, Target::Role("medreg-oncall".into()));
-        let r = rules.route(&alert("lab", Severity::High, Some("ward-7"))).unwrap();
+        let r = rules
+            .route(&alert("lab", Severity::High, Some("ward-7")))
+            .unwrap();
         assert_eq!(r.name, "ward7");
         assert_eq!(r.step(0).unwrap().after, Duration::from_secs(300));
-        assert_eq!(r.step(1).unwrap().to, Target::User("@consultant:localhost".into()));
+        assert_eq!(
+            r.step(1).unwrap().to,
+            Target::User("@consultant:localhost".into())
+        );
         assert!(r.step(2).is_none());
         // No ward given: the ward rule (non-empty list) does not match; nothing else does.
         assert!(rules.route(&alert("news2", Severity::High, None)).is_none());
@@ -198,7 +225,11 @@ mod tests {
 
     #[test]
     fn bad_rules_are_refused_with_their_name() {
-        for (field, value) in [("target", "room:nope"), ("target", "pager:1"), ("target", "role:x")] {
+        for (field, value) in [
+            ("target", "room:nope"),
+            ("target", "pager:1"),
+            ("target", "role:x"),
+        ] {
             let mut c = cfg();
             if field == "target" {
                 c.rules[1].target = value.into();

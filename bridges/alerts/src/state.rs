@@ -58,7 +58,8 @@ pub enum Inserted {
     Conflict,
 }
 
-const ALERT_COLS: &str = "source, alert_id, kind, severity, title, text, patient, rule, received_at,
+const ALERT_COLS: &str =
+    "source, alert_id, kind, severity, title, text, patient, rule, received_at,
     state, ack_by, ack_at, ack_via, esc_step, next_due";
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
@@ -102,7 +103,13 @@ impl AlertStore {
     }
 
     /// Stores a new alert as `pending` with its audit row, in one transaction.
-    pub async fn insert(&self, a: Alert, rule: String, body_hash: String, now: i64) -> rusqlite::Result<Inserted> {
+    pub async fn insert(
+        &self,
+        a: Alert,
+        rule: String,
+        body_hash: String,
+        now: i64,
+    ) -> rusqlite::Result<Inserted> {
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
@@ -141,20 +148,31 @@ impl AlertStore {
     }
 
     pub async fn get(&self, source: String, id: String) -> rusqlite::Result<Option<AlertRow>> {
-        self.db.call(move |c| get_alert(c, &source, &id)).await.map_err(into_sqlite)
+        self.db
+            .call(move |c| get_alert(c, &source, &id))
+            .await
+            .map_err(into_sqlite)
     }
 
     pub async fn pending(&self) -> rusqlite::Result<Vec<AlertRow>> {
-        self.select("state = 'pending' ORDER BY received_at", ()).await
+        self.select("state = 'pending' ORDER BY received_at", ())
+            .await
     }
 
     /// Open alerts whose escalation timer has expired.
     pub async fn due(&self, now: i64) -> rusqlite::Result<Vec<AlertRow>> {
-        self.select("state = 'open' AND next_due IS NOT NULL AND next_due <= ?1 ORDER BY next_due", [now])
-            .await
+        self.select(
+            "state = 'open' AND next_due IS NOT NULL AND next_due <= ?1 ORDER BY next_due",
+            [now],
+        )
+        .await
     }
 
-    async fn select<P: rusqlite::Params + Send + 'static>(&self, cond: &'static str, p: P) -> rusqlite::Result<Vec<AlertRow>> {
+    async fn select<P: rusqlite::Params + Send + 'static>(
+        &self,
+        cond: &'static str,
+        p: P,
+    ) -> rusqlite::Result<Vec<AlertRow>> {
         self.db
             .call(move |c| {
                 let mut st = c.prepare(&format!("SELECT {ALERT_COLS} FROM alerts WHERE {cond}"))?;
@@ -179,11 +197,23 @@ impl AlertStore {
         self.db
             .call(move |c| {
                 let tx = c.transaction()?;
-                let (from_state, to_state) = if step == 0 { ("pending", "open") } else { ("open", "open") };
+                let (from_state, to_state) = if step == 0 {
+                    ("pending", "open")
+                } else {
+                    ("open", "open")
+                };
                 let n = tx.execute(
                     "UPDATE alerts SET state = ?1, esc_step = ?2, next_due = ?3
                      WHERE source = ?4 AND alert_id = ?5 AND state = ?6 AND esc_step = ?7",
-                    params![to_state, step, next_due, source, id, from_state, (step - 1).max(0)],
+                    params![
+                        to_state,
+                        step,
+                        next_due,
+                        source,
+                        id,
+                        from_state,
+                        (step - 1).max(0)
+                    ],
                 )?;
                 insert_posts(&tx, &source, &id, &posts)?;
                 if n == 1 {
@@ -197,7 +227,12 @@ impl AlertStore {
     }
 
     /// Extra posts of an alert (re-posted to a new role holder).
-    pub async fn add_posts(&self, source: String, id: String, posts: Vec<Post>) -> rusqlite::Result<()> {
+    pub async fn add_posts(
+        &self,
+        source: String,
+        id: String,
+        posts: Vec<Post>,
+    ) -> rusqlite::Result<()> {
         self.db
             .call(move |c| insert_posts(c, &source, &id, &posts))
             .await
@@ -205,7 +240,10 @@ impl AlertStore {
     }
 
     /// The alert a posted event belongs to.
-    pub async fn alert_of_event(&self, event_id: String) -> rusqlite::Result<Option<(String, String)>> {
+    pub async fn alert_of_event(
+        &self,
+        event_id: String,
+    ) -> rusqlite::Result<Option<(String, String)>> {
         self.db
             .call(move |c| {
                 c.query_row(
@@ -256,7 +294,13 @@ impl AlertStore {
     }
 
     /// Records that `user` read one of the alert's posts; true when new.
-    pub async fn add_read(&self, source: String, id: String, user: String, at: i64) -> rusqlite::Result<bool> {
+    pub async fn add_read(
+        &self,
+        source: String,
+        id: String,
+        user: String,
+        at: i64,
+    ) -> rusqlite::Result<bool> {
         self.db
             .call(move |c| {
                 c.execute(
@@ -269,7 +313,11 @@ impl AlertStore {
             .map_err(into_sqlite)
     }
 
-    pub async fn posts_and_reads(&self, source: String, id: String) -> rusqlite::Result<(Vec<Post>, Vec<Read>)> {
+    pub async fn posts_and_reads(
+        &self,
+        source: String,
+        id: String,
+    ) -> rusqlite::Result<(Vec<Post>, Vec<Read>)> {
         self.db
             .call(move |c| {
                 let mut st = c.prepare(
@@ -320,8 +368,12 @@ impl AlertStore {
     pub async fn managed_room(&self, key: String) -> rusqlite::Result<Option<String>> {
         self.db
             .call(move |c| {
-                c.query_row("SELECT room_id FROM managed_rooms WHERE key = ?1", [key], |r| r.get(0))
-                    .optional()
+                c.query_row(
+                    "SELECT room_id FROM managed_rooms WHERE key = ?1",
+                    [key],
+                    |r| r.get(0),
+                )
+                .optional()
             })
             .await
             .map_err(into_sqlite)
@@ -344,8 +396,11 @@ impl AlertStore {
     pub async fn first_sight_of_event(&self, event_id: String) -> rusqlite::Result<bool> {
         self.db
             .call(move |c| {
-                c.execute("INSERT OR IGNORE INTO handled_events (event_id) VALUES (?1)", [event_id])
-                    .map(|n| n == 1)
+                c.execute(
+                    "INSERT OR IGNORE INTO handled_events (event_id) VALUES (?1)",
+                    [event_id],
+                )
+                .map(|n| n == 1)
             })
             .await
             .map_err(into_sqlite)

@@ -40,11 +40,23 @@ pub fn router<P: Poster>(state: Arc<WebState<P>>) -> Router {
         .route("/alerts/{source}/{alert_id}", get(status::<P>))
         .route("/rota", post(rota::<P>))
         .route("/metrics", get(prometheus::<P>))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "No such endpoint".into(), None) })
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "No such endpoint".into(),
+                None,
+            )
+        })
         .with_state(state)
 }
 
-fn error(status: StatusCode, code: &str, message: String, errors: Option<Vec<FieldError>>) -> Response {
+fn error(
+    status: StatusCode,
+    code: &str,
+    message: String,
+    errors: Option<Vec<FieldError>>,
+) -> Response {
     let mut body = json!({"error": code, "message": message});
     if let Some(e) = errors {
         body["errors"] = json!(e);
@@ -73,7 +85,12 @@ async fn refuse<P: Poster>(
     }
     if let Err(err) = st.engine.store.db.audit(e).await {
         tracing::error!(error = %err, "audit of a refused webhook failed");
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "audit failed".into(), None);
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "audit failed".into(),
+            None,
+        );
     }
     tracing::info!(code, source, "webhook refused");
     error(status, code, message, errors)
@@ -84,36 +101,90 @@ fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Finds the source and checks the signature over `payload`.
-async fn authenticate<P: Poster>(st: &WebState<P>, source: Option<&str>, h: &HeaderMap, payload: &[u8]) -> Result<String, Response> {
+async fn authenticate<P: Poster>(
+    st: &WebState<P>,
+    source: Option<&str>,
+    h: &HeaderMap,
+    payload: &[u8],
+) -> Result<String, Response> {
     let Some(source) = source.filter(|s| !s.is_empty()) else {
-        return Err(refuse(st, None, StatusCode::UNAUTHORIZED, "unknown_source", "missing X-Handover-Source header".into(), None).await);
+        return Err(refuse(
+            st,
+            None,
+            StatusCode::UNAUTHORIZED,
+            "unknown_source",
+            "missing X-Handover-Source header".into(),
+            None,
+        )
+        .await);
     };
     let secret = match st.engine.cfg.secret_of(source) {
         Some(Ok(s)) => s,
         Some(Err(e)) => {
             tracing::error!(error = e, "source secret unreadable");
-            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "source secret unreadable".into(), None));
+            return Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "source secret unreadable".into(),
+                None,
+            ));
         }
         None => {
             let msg = format!("unknown source {source:?}");
-            return Err(refuse(st, None, StatusCode::UNAUTHORIZED, "unknown_source", msg, None).await);
+            return Err(refuse(
+                st,
+                None,
+                StatusCode::UNAUTHORIZED,
+                "unknown_source",
+                msg,
+                None,
+            )
+            .await);
         }
     };
     let now = st.engine.now() / 1000;
     let window = st.engine.cfg.webhook.replay_window_secs;
-    if let Err(e) = verify(&secret, header_str(h, TIMESTAMP_HEADER), header_str(h, SIGNATURE_HEADER), payload, now, window) {
-        return Err(refuse(st, Some(source), StatusCode::UNAUTHORIZED, e.code(), e.to_string(), None).await);
+    if let Err(e) = verify(
+        &secret,
+        header_str(h, TIMESTAMP_HEADER),
+        header_str(h, SIGNATURE_HEADER),
+        payload,
+        now,
+        window,
+    ) {
+        return Err(refuse(
+            st,
+            Some(source),
+            StatusCode::UNAUTHORIZED,
+            e.code(),
+            e.to_string(),
+            None,
+        )
+        .await);
     }
     Ok(source.to_owned())
 }
 
-async fn receive<P: Poster>(State(st): State<Arc<WebState<P>>>, headers: HeaderMap, body: Body) -> Response {
+async fn receive<P: Poster>(
+    State(st): State<Arc<WebState<P>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let max = st.engine.cfg.webhook.max_body_bytes;
     let source_hdr = header_str(&headers, SOURCE_HEADER).map(str::to_owned);
-    let declared = header_str(&headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
+    let declared =
+        header_str(&headers, header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
     let too_big = |st| async move {
         let msg = format!("body larger than {max} bytes");
-        refuse(st, source_hdr.as_deref(), StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", msg, None).await
+        refuse(
+            st,
+            source_hdr.as_deref(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            msg,
+            None,
+        )
+        .await
     };
     if declared.is_some_and(|n| n > max) {
         return too_big(&st).await;
@@ -121,22 +192,39 @@ async fn receive<P: Poster>(State(st): State<Arc<WebState<P>>>, headers: HeaderM
     let Ok(bytes) = to_bytes(body, max).await else {
         return too_big(&st).await;
     };
-    let source = match authenticate(&st, header_str(&headers, SOURCE_HEADER), &headers, &bytes).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+    let source =
+        match authenticate(&st, header_str(&headers, SOURCE_HEADER), &headers, &bytes).await {
+            Ok(s) => s,
+            Err(r) => return r,
+        };
     let value: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
             let msg = format!("body is not JSON: {e}");
-            return refuse(&st, Some(&source), StatusCode::BAD_REQUEST, "not_json", msg, None).await;
+            return refuse(
+                &st,
+                Some(&source),
+                StatusCode::BAD_REQUEST,
+                "not_json",
+                msg,
+                None,
+            )
+            .await;
         }
     };
     let alert = match crate::alert::parse(&value, &source) {
         Ok(a) => a,
         Err(errs) => {
             let msg = format!("{} schema error(s)", errs.len());
-            return refuse(&st, Some(&source), StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", msg, Some(errs)).await;
+            return refuse(
+                &st,
+                Some(&source),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                msg,
+                Some(errs),
+            )
+            .await;
         }
     };
     let alert_id = alert.alert_id.clone();
@@ -169,7 +257,10 @@ async fn receive<P: Poster>(State(st): State<Arc<WebState<P>>>, headers: HeaderM
 }
 
 fn hex_sha256(b: &[u8]) -> String {
-    Sha256::digest(b).iter().map(|x| format!("{x:02x}")).collect()
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }
 
 async fn status<P: Poster>(
@@ -183,31 +274,92 @@ async fn status<P: Poster>(
     }
     match st.engine.status(&source, &alert_id).await {
         Ok(Some(s)) => Json(s).into_response(),
-        Ok(None) => error(StatusCode::NOT_FOUND, "not_found", format!("no alert {alert_id:?} from {source:?}"), None),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no alert {alert_id:?} from {source:?}"),
+            None,
+        ),
         Err(e) => {
             tracing::error!(error = %e, "status lookup failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "status unavailable".into(), None)
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "status unavailable".into(),
+                None,
+            )
         }
     }
 }
 
-async fn rota<P: Poster>(State(st): State<Arc<WebState<P>>>, headers: HeaderMap, body: Body) -> Response {
-    let Some(expected) = st.engine.cfg.webhook.admin_token.clone().filter(|t| !t.is_empty()) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "rota import is disabled (no webhook.admin_token)".into(), None);
+async fn rota<P: Poster>(
+    State(st): State<Arc<WebState<P>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(expected) = st
+        .engine
+        .cfg
+        .webhook
+        .admin_token
+        .clone()
+        .filter(|t| !t.is_empty())
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "rota import is disabled (no webhook.admin_token)".into(),
+            None,
+        );
     };
-    let given = header_str(&headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "));
+    let given = header_str(&headers, header::AUTHORIZATION.as_str())
+        .and_then(|v| v.strip_prefix("Bearer "));
     if given.map(str::as_bytes) != Some(expected.as_bytes()) {
-        return refuse(&st, None, StatusCode::UNAUTHORIZED, "bad_admin_token", "rota import needs the admin bearer token".into(), None).await;
+        return refuse(
+            &st,
+            None,
+            StatusCode::UNAUTHORIZED,
+            "bad_admin_token",
+            "rota import needs the admin bearer token".into(),
+            None,
+        )
+        .await;
     }
     let Ok(bytes) = to_bytes(body, st.engine.cfg.webhook.max_body_bytes.max(1 << 20)).await else {
-        return refuse(&st, None, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "rota larger than 1 MiB".into(), None).await;
+        return refuse(
+            &st,
+            None,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "rota larger than 1 MiB".into(),
+            None,
+        )
+        .await;
     };
     let Ok(text) = std::str::from_utf8(&bytes) else {
-        return refuse(&st, None, StatusCode::BAD_REQUEST, "invalid_rota", "rota must be UTF-8 CSV".into(), None).await;
+        return refuse(
+            &st,
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_rota",
+            "rota must be UTF-8 CSV".into(),
+            None,
+        )
+        .await;
     };
     let slots = match crate::roles::parse_rota(&st.engine.cfg, text) {
         Ok(s) => s,
-        Err(errs) => return refuse(&st, None, StatusCode::UNPROCESSABLE_ENTITY, "invalid_rota", "rota has errors".into(), Some(errs)).await,
+        Err(errs) => {
+            return refuse(
+                &st,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_rota",
+                "rota has errors".into(),
+                Some(errs),
+            )
+            .await;
+        }
     };
     let n = slots.len();
     match st.engine.store.import_rota(slots, "admin".into()).await {
@@ -219,14 +371,28 @@ async fn rota<P: Poster>(State(st): State<Arc<WebState<P>>>, headers: HeaderMap,
         }
         Err(e) => {
             tracing::error!(error = %e, "rota import failed");
-            error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "rota not stored".into(), None)
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "rota not stored".into(),
+                None,
+            )
         }
     }
 }
 
 async fn prometheus<P: Poster>(State(st): State<Arc<WebState<P>>>) -> Response {
     match &st.prometheus {
-        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
-        None => error(StatusCode::NOT_FOUND, "not_found", "metrics disabled".into(), None),
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "metrics disabled".into(),
+            None,
+        ),
     }
 }

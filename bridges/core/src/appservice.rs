@@ -88,7 +88,11 @@ impl AppserviceConfig {
             .url
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen));
-        let user = format!("@{}:{}", regex_escape(&self.sender_localpart), regex_escape(&self.server_name));
+        let user = format!(
+            "@{}:{}",
+            regex_escape(&self.sender_localpart),
+            regex_escape(&self.server_name)
+        );
         json!({
             "id": self.id,
             "url": url,
@@ -122,7 +126,11 @@ pub fn regex_escape(s: &str) -> String {
 /// still answered 200 once handled, as the events are processed idempotently.
 pub trait AppserviceHandler: Send + Sync + 'static {
     /// Timeline events and ephemeral events (receipts, typing) of one transaction.
-    fn on_transaction(&self, events: Vec<Value>, ephemeral: Vec<Value>) -> impl Future<Output = ()> + Send;
+    fn on_transaction(
+        &self,
+        events: Vec<Value>,
+        ephemeral: Vec<Value>,
+    ) -> impl Future<Output = ()> + Send;
     /// The homeserver asks whether this alias exists; true after the bridge created it.
     fn query_alias(&self, alias: String) -> impl Future<Output = bool> + Send;
     /// The homeserver asks whether this user exists; true after the bridge created it.
@@ -143,11 +151,20 @@ pub fn router<H: AppserviceHandler>(cfg: &AppserviceConfig, db: Db, handler: Arc
         handler,
     });
     Router::new()
-        .route("/_matrix/app/v1/transactions/{txn_id}", put(transaction::<H>))
+        .route(
+            "/_matrix/app/v1/transactions/{txn_id}",
+            put(transaction::<H>),
+        )
         .route("/_matrix/app/v1/ping", post(ping::<H>))
         .route("/_matrix/app/v1/users/{user_id}", get(user_query::<H>))
         .route("/_matrix/app/v1/rooms/{alias}", get(alias_query::<H>))
-        .fallback(|| async { matrix_error(StatusCode::NOT_FOUND, "M_UNRECOGNIZED", "Unrecognized request") })
+        .fallback(|| async {
+            matrix_error(
+                StatusCode::NOT_FOUND,
+                "M_UNRECOGNIZED",
+                "Unrecognized request",
+            )
+        })
         .with_state(ctx)
 }
 
@@ -163,6 +180,7 @@ struct TokenQuery {
 
 /// `Authorization: Bearer <hs_token>` (or the deprecated `?access_token=`): 401 when missing,
 /// 403 when wrong, compared in constant time.
+#[allow(clippy::result_large_err)] // the Err is the finished response, built once per refusal
 fn check_hs_token(expected: &str, headers: &HeaderMap, q: &TokenQuery) -> Result<(), Response> {
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -171,9 +189,17 @@ fn check_hs_token(expected: &str, headers: &HeaderMap, q: &TokenQuery) -> Result
         .map(str::to_owned)
         .or_else(|| q.access_token.clone());
     match given {
-        None => Err(matrix_error(StatusCode::UNAUTHORIZED, "M_UNAUTHORIZED", "Missing hs_token")),
+        None => Err(matrix_error(
+            StatusCode::UNAUTHORIZED,
+            "M_UNAUTHORIZED",
+            "Missing hs_token",
+        )),
         Some(t) if constant_time_eq(t.as_bytes(), expected.as_bytes()) => Ok(()),
-        Some(_) => Err(matrix_error(StatusCode::FORBIDDEN, "M_FORBIDDEN", "Invalid hs_token")),
+        Some(_) => Err(matrix_error(
+            StatusCode::FORBIDDEN,
+            "M_FORBIDDEN",
+            "Invalid hs_token",
+        )),
     }
 }
 
@@ -199,14 +225,28 @@ async fn transaction<H: AppserviceHandler>(
         Ok(false) => {}
         Err(e) => {
             tracing::error!(error = %e, "transaction dedupe lookup failed");
-            return matrix_error(StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN", "State store error");
+            return matrix_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "M_UNKNOWN",
+                "State store error",
+            );
         }
     }
-    let list = |k: &str| body.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+    let list = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
     let events = list("events");
     let mut ephemeral = list("ephemeral");
     ephemeral.extend(list("de.sorunome.msc2409.ephemeral"));
-    tracing::debug!(txn_id, events = events.len(), ephemeral = ephemeral.len(), "transaction");
+    tracing::debug!(
+        txn_id,
+        events = events.len(),
+        ephemeral = ephemeral.len(),
+        "transaction"
+    );
     ctx.handler.on_transaction(events, ephemeral).await;
     // Recorded after handling: a crash in between means the homeserver resends it and the
     // handler sees the events again, which it tolerates (idempotent by event id).

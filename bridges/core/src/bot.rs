@@ -123,11 +123,10 @@ impl Bot {
             .add_event_handler(move |ev: StrippedRoomMemberEvent, room: Room| {
                 let me = me.clone();
                 async move {
-                    if ev.state_key == me {
-                        if let Err(e) = room.join().await {
+                    if ev.state_key == me
+                        && let Err(e) = room.join().await {
                             tracing::warn!(room_id = %room.room_id(), error = %e, "joining on invite failed");
                         }
-                    }
                 }
             });
         let client = self.client.clone();
@@ -170,12 +169,14 @@ impl Bot {
         req.invite = spec.invite;
         req.is_direct = spec.is_direct;
         req.room_alias_name = spec.alias_localpart;
-        req.initial_state = vec![Raw::new(&json!({
-            "type": "m.room.encryption",
-            "state_key": "",
-            "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-        }))?
-        .cast_unchecked()];
+        req.initial_state = vec![
+            Raw::new(&json!({
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            }))?
+            .cast_unchecked(),
+        ];
         let room = self.client.create_room(req).await?;
         Ok(room.room_id().to_owned())
     }
@@ -192,7 +193,12 @@ impl Bot {
     }
 
     /// Sends an event (encrypted when the room is) and returns its id.
-    pub async fn send(&self, room_id: &RoomId, event_type: &str, content: Value) -> anyhow::Result<OwnedEventId> {
+    pub async fn send(
+        &self,
+        room_id: &RoomId,
+        event_type: &str,
+        content: Value,
+    ) -> anyhow::Result<OwnedEventId> {
         let room = self.room(room_id).await?;
         let resp = room.send_raw(event_type, content).await?;
         Ok(resp.response.event_id)
@@ -203,6 +209,10 @@ impl Bot {
     }
 
     pub async fn kick(&self, room_id: &RoomId, user: &UserId, reason: &str) -> anyhow::Result<()> {
-        Ok(self.room(room_id).await?.kick_user(user, Some(reason)).await?)
+        Ok(self
+            .room(room_id)
+            .await?
+            .kick_user(user, Some(reason))
+            .await?)
     }
 }

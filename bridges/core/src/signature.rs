@@ -50,7 +50,9 @@ fn mac(secret: &[u8], timestamp: &str, payload: &[u8]) -> HmacSha256 {
 
 /// The header value for `payload` signed at `timestamp` (senders and the callback use it).
 pub fn sign(secret: &[u8], timestamp: i64, payload: &[u8]) -> String {
-    let tag = mac(secret, &timestamp.to_string(), payload).finalize().into_bytes();
+    let tag = mac(secret, &timestamp.to_string(), payload)
+        .finalize()
+        .into_bytes();
     format!("sha256={}", hex::encode(tag))
 }
 
@@ -106,7 +108,10 @@ mod tests {
         let body = br#"{"alert_id":"1"}"#;
         let sig = sign(b"k", NOW, body);
         let ts = NOW.to_string();
-        assert_eq!(verify(b"k", Some(&ts), Some(&sig), body, NOW + 10, 300), Ok(()));
+        assert_eq!(
+            verify(b"k", Some(&ts), Some(&sig), body, NOW + 10, 300),
+            Ok(())
+        );
         // Wrong secret, changed body, changed timestamp.
         assert_eq!(
             verify(b"other", Some(&ts), Some(&sig), body, NOW, 300),

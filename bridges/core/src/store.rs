@@ -109,7 +109,9 @@ impl Db {
         for (name, sql) in CORE_MIGRATIONS.iter().chain(migrations) {
             let tx = conn.transaction()?;
             let done: Option<String> = tx
-                .query_row("SELECT name FROM migrations WHERE name = ?1", [name], |r| r.get(0))
+                .query_row("SELECT name FROM migrations WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             if done.is_none() {
                 tx.execute_batch(sql)?;
@@ -141,7 +143,10 @@ impl Db {
     }
 
     /// Runs `f` on the connection on this thread (start-up, tests).
-    pub fn call_sync<R>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>) -> Result<R> {
+    pub fn call_sync<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<R>,
+    ) -> Result<R> {
         let mut c = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut c).map_err(StoreError::from)
     }
