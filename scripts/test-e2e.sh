@@ -3,7 +3,8 @@
 # against it. Extra arguments go to `cargo test`, e.g.:
 #   scripts/test-e2e.sh media::            # only the media tests
 #   scripts/test-e2e.sh -- --nocapture     # show output
-# Env: HANDOVER_BIN (skip the build, test this binary), HANDOVER_E2E_LOG (server log level),
+# Env: HANDOVER_BIN (skip the build, test this binary), HANDOVER_ALERTS_BIN (same for the
+#      alerts bridge), HANDOVER_E2E_LOG (server log level),
 #      HANDOVER_E2E_KEEP=1 (keep temp dirs), HANDOVER_E2E_SHOW_LOGS=1 (print server stderr),
 #      HANDOVER_SYNAPSE_PYTHON (python of a venv with Synapse; else scripts/install-synapse.sh
 #      installs it into .cache/synapse-venv), HANDOVER_MAUTRIX_PYTHON (python of a venv with
@@ -24,6 +25,11 @@ if [[ -z "${HANDOVER_BIN:-}" ]]; then
   target="${CARGO_TARGET_DIR:-$root/target}"
   [[ "$target" = /* ]] || target="$root/$target"
   export HANDOVER_BIN="$target/debug/handover"
+fi
+# The alerts bridge (bridges/, its own workspace) for tests/e2e/alerts.rs.
+if [[ -z "${HANDOVER_ALERTS_BIN:-}" ]]; then
+  (cd "$root/bridges" && cargo build -p handover-alerts --bin handover-alerts)
+  export HANDOVER_ALERTS_BIN="$root/bridges/target/debug/handover-alerts"
 fi
 # Synapse (PyPI, pinned) for the federation interop tests; quick when already installed.
 if [[ -z "${HANDOVER_SYNAPSE_PYTHON:-}" ]]; then

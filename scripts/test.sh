@@ -25,6 +25,9 @@ python3 scripts/check-layers.py
 echo "== unit tests (server workspace)"
 cargo test --workspace
 
+echo "== bridges (bridges/, own workspace: matrix-sdk stays out of the server's)"
+(cd bridges && cargo fmt --all -- --check && cargo test)
+
 echo "== end-to-end tests (tests/ workspace, real binary + matrix-sdk)"
 "$root/scripts/test-e2e.sh"
 

@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod appservice;
+mod alerts;
 mod audit;
 mod bad_input;
 mod clinical_media;

@@ -19,6 +19,7 @@ use serde_json::Value;
 pub use serde_json::json;
 
 pub mod account;
+pub mod alerts;
 pub mod federation;
 pub mod mautrix;
 mod http;

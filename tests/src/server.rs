@@ -490,6 +490,11 @@ impl Drop for TestServer {
     }
 }
 
+/// The last `n` lines of a log.
+pub fn server_tail(s: &str, n: usize) -> String {
+    tail(s, n)
+}
+
 fn tail(s: &str, n: usize) -> String {
     let s = strip_ansi(s);
     let lines: Vec<&str> = s.lines().collect();

@@ -15,10 +15,28 @@ pub async fn login_types(
     use get_login_types::v3::{LoginType, PasswordLoginType};
     Ok(get_login_types::v3::Response::new(vec![
         LoginType::Password(PasswordLoginType::default()),
+        LoginType::ApplicationService(Default::default()),
     ]))
 }
 
 pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::v3::Response> {
+    if let login::v3::LoginInfo::ApplicationService(asl) = &req.login_info {
+        let user = match &asl.identifier {
+            Some(UserIdentifier::Matrix(m)) => m.user.clone(),
+            _ => return Err(Error::forbidden("Only m.id.user identifiers are supported")),
+        };
+        let session = s
+            .appservices
+            .login(
+                req.session.as_ref(),
+                &user,
+                req.body.device_id.clone(),
+                req.body.initial_device_display_name.clone(),
+                req.body.refresh_token,
+            )
+            .await?;
+        return Ok(login_response(session));
+    }
     let login::v3::LoginInfo::Password(pw) = &req.login_info else {
         return Err(Error::new(
             http::StatusCode::BAD_REQUEST,
@@ -42,13 +60,17 @@ pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::
             req.client_ip,
         )
         .await?;
+    Ok(login_response(session))
+}
+
+fn login_response(session: crate::service::users::NewSession) -> login::v3::Response {
     tracing::info!(user_id = %session.user_id, device_id = %session.device_id, "login");
     let mut res =
         login::v3::Response::new(session.user_id, session.access_token, session.device_id);
     res.well_known = None;
     res.refresh_token = session.refresh_token;
     res.expires_in = session.expires_in_ms.map(std::time::Duration::from_millis);
-    Ok(res)
+    res
 }
 
 /// `POST /refresh`: authenticated by the refresh token in the body, not an access token (an

@@ -5,6 +5,7 @@
 
 mod client;
 mod ephemeral;
+mod login;
 mod queries;
 pub mod registration;
 mod registry;

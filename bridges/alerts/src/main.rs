@@ -1,0 +1,127 @@
+//! `handover-alerts`: the clinical alerts bridge (an application service of Handover).
+//!
+//!     handover-alerts --config /etc/handover/alerts.toml            run the bridge
+//!     handover-alerts --config /etc/handover/alerts.toml registration   print the appservice
+//!                                                                       registration (YAML)
+//!
+//! docs/BRIDGES.md describes set-up, the webhook contract, routing, escalation and the rota.
+
+mod acks;
+mod alert;
+mod callback;
+mod config;
+mod engine;
+mod fhir;
+mod matrix;
+mod metrics;
+mod render;
+mod roles;
+mod routing;
+mod state;
+#[cfg(test)]
+mod tests;
+mod webhook;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use handover_bridge_core::SystemClock;
+use handover_bridge_core::bot::Bot;
+use handover_bridge_core::store::Db;
+
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::matrix::{AlertsAppservice, BotPoster};
+use crate::state::AlertStore;
+
+fn usage() -> ! {
+    eprintln!("usage: handover-alerts [--config FILE] [registration]");
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() {
+    let mut config: Option<PathBuf> = None;
+    let mut registration = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--config" | "-c" => config = Some(args.next().unwrap_or_else(|| usage()).into()),
+            "registration" => registration = true,
+            _ => usage(),
+        }
+    }
+    let cfg = match Config::load(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1)
+        }
+    };
+    if registration {
+        let reg = cfg.appservice.registration(&cfg.alias_regexes());
+        println!("{}", serde_json::to_string_pretty(&reg).expect("json"));
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log.level))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cfg).await {
+        tracing::error!(error = %e, "handover-alerts stopped");
+        std::process::exit(1)
+    }
+}
+
+async fn run(cfg: Config) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    let db = Db::open(&cfg.state.path, state::MIGRATIONS)?;
+    let prometheus = metrics::install().map_err(anyhow::Error::msg)?;
+    // Listeners first: the homeserver may push (or query an alias) as soon as the bot acts.
+    let web_listener = tokio::net::TcpListener::bind(cfg.webhook.listen).await?;
+    let as_listener = tokio::net::TcpListener::bind(cfg.appservice.listen).await?;
+    let bot = Bot::login(&cfg.appservice, "Handover alerts bridge").await?;
+    let engine = Arc::new(
+        Engine::new(
+            cfg.clone(),
+            AlertStore::new(db.clone()),
+            BotPoster(bot.clone()),
+            Arc::new(SystemClock),
+            Some(callback::Callbacks::new(cfg.clone())),
+        )
+        .map_err(anyhow::Error::msg)?,
+    );
+    matrix::add_sync_handlers(&bot, engine.clone());
+    bot.start_sync();
+    let as_app = handover_bridge_core::appservice::router(
+        &cfg.appservice,
+        db.clone(),
+        Arc::new(AlertsAppservice {
+            engine: engine.clone(),
+        }),
+    );
+    let web_app = webhook::router(Arc::new(webhook::WebState {
+        engine: engine.clone(),
+        prometheus: Some(prometheus),
+    }));
+    println!(
+        "HANDOVER_ALERTS_LISTENING webhook=http://{} appservice=http://{}",
+        web_listener.local_addr()?,
+        as_listener.local_addr()?
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(as_listener, as_app).await {
+            tracing::error!(error = %e, "appservice listener stopped");
+        }
+    });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(web_listener, web_app).await {
+            tracing::error!(error = %e, "webhook listener stopped");
+        }
+    });
+    // The first sync makes the existing rooms known before posting after a restart.
+    bot.wait_synced().await;
+    tracing::info!("handover-alerts ready");
+    engine.run().await;
+    Ok(())
+}
