@@ -437,6 +437,8 @@ impl Services {
             store: store.clone(),
             room_store: store.clone(),
             threepids: store.clone(),
+            media: media.clone(),
+            media_store: store.clone(),
         })?);
         let voip = Arc::new(voip::VoipService::new(&config.voip));
         Ok(Self {

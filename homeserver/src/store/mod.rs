@@ -6,6 +6,7 @@
 
 pub mod account_data;
 pub mod admin;
+pub mod admin_media;
 pub mod audit;
 pub mod backup;
 pub mod dehydrated;

@@ -3,6 +3,7 @@
 //! refused with `403 M_FORBIDDEN` otherwise (that refusal audited too), and every allowed call
 //! is audited with who, what and the target. One file per area.
 
+mod media;
 mod reports;
 mod restrictions;
 mod rooms;
@@ -10,6 +11,7 @@ mod rooms;
 mod tests;
 mod users;
 
+pub use self::media::{RULE_LEGAL_HOLD, RoomMedia};
 pub use self::reports::LabelledReport;
 pub use self::rooms::{RoomListQuery, RoomOrder, RoomSummary};
 pub use self::users::{UserDetails, UserUpsert};
@@ -21,10 +23,12 @@ use ruma::{OwnedUserId, UserId};
 
 use super::accounts::AccountService;
 use super::audit::{AuditService, entry};
+use super::media::MediaService;
 use super::rooms::RoomService;
 use super::users::{Session, UserService};
 use crate::error::{Error, Result};
 use crate::store::admin::{AdminRoomStore, AdminStore};
+use crate::store::admin_media::AdminMediaStore;
 use crate::store::threepids::ThreepidStore;
 
 /// Audit action names of admin calls (`admin.<area>.<verb>`).
@@ -49,6 +53,17 @@ pub mod action {
     pub const REPORTS_LIST: &str = "admin.reports.list";
     pub const REPORT_GET: &str = "admin.report.get";
     pub const REPORT_DELETE: &str = "admin.report.delete";
+    pub const USER_MEDIA: &str = "admin.user.media";
+    pub const USER_MEDIA_DELETE: &str = "admin.user.media.delete";
+    pub const USER_MEDIA_QUARANTINE: &str = "admin.user.media.quarantine";
+    pub const ROOM_MEDIA: &str = "admin.room.media";
+    pub const ROOM_MEDIA_QUARANTINE: &str = "admin.room.media.quarantine";
+    pub const MEDIA_QUARANTINE: &str = "admin.media.quarantine";
+    pub const MEDIA_UNQUARANTINE: &str = "admin.media.unquarantine";
+    pub const MEDIA_PROTECT: &str = "admin.media.protect";
+    pub const MEDIA_UNPROTECT: &str = "admin.media.unprotect";
+    pub const MEDIA_DELETE: &str = "admin.media.delete";
+    pub const MEDIA_DELETE_OLD: &str = "admin.media.delete_old";
     pub const DENIED: &str = "admin.denied";
 }
 
@@ -60,6 +75,8 @@ pub struct AdminDeps {
     pub store: Arc<dyn AdminStore>,
     pub room_store: Arc<dyn AdminRoomStore>,
     pub threepids: Arc<dyn ThreepidStore>,
+    pub media: Arc<MediaService>,
+    pub media_store: Arc<dyn AdminMediaStore>,
 }
 
 pub struct AdminService {
@@ -70,6 +87,8 @@ pub struct AdminService {
     store: Arc<dyn AdminStore>,
     room_store: Arc<dyn AdminRoomStore>,
     threepids: Arc<dyn ThreepidStore>,
+    media: Arc<MediaService>,
+    media_store: Arc<dyn AdminMediaStore>,
 }
 
 impl AdminService {
@@ -90,6 +109,8 @@ impl AdminService {
             store: d.store,
             room_store: d.room_store,
             threepids: d.threepids,
+            media: d.media,
+            media_store: d.media_store,
         })
     }
 

@@ -2,6 +2,7 @@
 
 mod account_data;
 mod admin;
+mod admin_media;
 mod admin_rooms;
 mod audit;
 mod backup;
