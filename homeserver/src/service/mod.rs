@@ -420,6 +420,7 @@ impl Services {
                 users: users.clone(),
                 uiaa: uiaa.clone(),
                 store: store.clone(),
+                tokens: store.clone(),
                 policy: policy.clone(),
                 audit: audit.clone(),
             },
@@ -439,6 +440,7 @@ impl Services {
             threepids: store.clone(),
             media: media.clone(),
             media_store: store.clone(),
+            tokens: store.clone(),
         })?);
         let voip = Arc::new(voip::VoipService::new(&config.voip));
         Ok(Self {

@@ -1,6 +1,6 @@
-//! Storage seam for the admin API's media moderation and registration tokens: a user's uploads
-//! with Synapse's orderings, the files a room refers to, quarantine and protection flags, the
-//! local files old enough for a bulk deletion, and the token table.
+//! Storage seam for the admin API's media moderation: a user's uploads with Synapse's
+//! orderings, the files a room refers to, quarantine and protection flags, the local files old
+//! enough for a bulk deletion, legal holds over a file.
 
 use super::StoreResult;
 
@@ -50,23 +50,6 @@ pub struct MediaSweep {
     pub mxc_prefix: String,
 }
 
-/// A registration token (Synapse's shape).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RegistrationToken {
-    pub token: String,
-    pub uses_allowed: Option<u64>,
-    pub pending: u64,
-    pub completed: u64,
-    pub expiry_time: Option<i64>,
-}
-
-/// A field of a token to change; `None` inside clears the limit.
-#[derive(Debug, Clone, Default)]
-pub struct TokenUpdate {
-    pub uses_allowed: Option<Option<u64>>,
-    pub expiry_time: Option<Option<i64>>,
-}
-
 pub trait AdminMediaStore: Send + Sync {
     /// One page of a user's uploads and how many they have.
     fn user_media(
@@ -91,22 +74,4 @@ pub trait AdminMediaStore: Send + Sync {
     /// Whether a legal hold covers the file: its uploader is held, or it is bound to or referred
     /// to from a held room.
     fn media_under_hold(&self, media_id: &str, mxc: &str) -> StoreResult<bool>;
-
-    fn registration_tokens(&self) -> StoreResult<Vec<RegistrationToken>>;
-    fn registration_token(&self, token: &str) -> StoreResult<Option<RegistrationToken>>;
-    /// Returns false when the token exists already.
-    fn insert_registration_token(&self, t: &RegistrationToken) -> StoreResult<bool>;
-    fn update_registration_token(
-        &self,
-        token: &str,
-        u: &TokenUpdate,
-    ) -> StoreResult<Option<RegistrationToken>>;
-    fn delete_registration_token(&self, token: &str) -> StoreResult<bool>;
-    /// Takes one use of a token for a registration in progress, if it is valid at `now`
-    /// (`pending + completed < uses_allowed`, not expired), atomically. False: not valid.
-    fn reserve_registration_token(&self, token: &str, now: i64) -> StoreResult<bool>;
-    /// A registration that reserved the token finished (`pending -> completed`).
-    fn complete_registration_token(&self, token: &str) -> StoreResult<()>;
-    /// A reserved use was not spent (the registration session expired).
-    fn release_registration_token(&self, token: &str) -> StoreResult<()>;
 }

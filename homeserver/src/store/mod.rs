@@ -18,6 +18,7 @@ pub mod media;
 pub mod outbox;
 pub mod push;
 pub mod receipts;
+pub mod registration_tokens;
 pub mod remote_e2ee;
 pub mod remote_media;
 pub mod reports;

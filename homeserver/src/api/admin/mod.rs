@@ -7,6 +7,7 @@ mod extract;
 mod media;
 mod rooms;
 mod spec;
+mod tokens;
 mod users;
 
 use axum::Router;
@@ -119,6 +120,15 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .route(
         "/_synapse/admin/v1/media/{server}/{media_id}",
         delete(media::delete),
+    )
+    .route("/_synapse/admin/v1/registration_tokens", get(tokens::list))
+    .route(
+        "/_synapse/admin/v1/registration_tokens/new",
+        post(tokens::create),
+    )
+    .route(
+        "/_synapse/admin/v1/registration_tokens/{token}",
+        get(tokens::get).put(tokens::update).delete(tokens::delete),
     )
     .ruma(spec::is_locked)
     .ruma(spec::lock)

@@ -9,11 +9,13 @@ mod restrictions;
 mod rooms;
 #[cfg(test)]
 mod tests;
+mod tokens;
 mod users;
 
 pub use self::media::{RULE_LEGAL_HOLD, RoomMedia};
 pub use self::reports::LabelledReport;
 pub use self::rooms::{RoomListQuery, RoomOrder, RoomSummary};
+pub use self::tokens::NewToken;
 pub use self::users::{UserDetails, UserUpsert};
 
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use super::users::{Session, UserService};
 use crate::error::{Error, Result};
 use crate::store::admin::{AdminRoomStore, AdminStore};
 use crate::store::admin_media::AdminMediaStore;
+use crate::store::registration_tokens::RegistrationTokenStore;
 use crate::store::threepids::ThreepidStore;
 
 /// Audit action names of admin calls (`admin.<area>.<verb>`).
@@ -64,6 +67,11 @@ pub mod action {
     pub const MEDIA_UNPROTECT: &str = "admin.media.unprotect";
     pub const MEDIA_DELETE: &str = "admin.media.delete";
     pub const MEDIA_DELETE_OLD: &str = "admin.media.delete_old";
+    pub const TOKENS_LIST: &str = "admin.registration_tokens.list";
+    pub const TOKEN_GET: &str = "admin.registration_token.get";
+    pub const TOKEN_CREATE: &str = "admin.registration_token.create";
+    pub const TOKEN_UPDATE: &str = "admin.registration_token.update";
+    pub const TOKEN_DELETE: &str = "admin.registration_token.delete";
     pub const DENIED: &str = "admin.denied";
 }
 
@@ -77,6 +85,7 @@ pub struct AdminDeps {
     pub threepids: Arc<dyn ThreepidStore>,
     pub media: Arc<MediaService>,
     pub media_store: Arc<dyn AdminMediaStore>,
+    pub tokens: Arc<dyn RegistrationTokenStore>,
 }
 
 pub struct AdminService {
@@ -89,6 +98,7 @@ pub struct AdminService {
     threepids: Arc<dyn ThreepidStore>,
     media: Arc<MediaService>,
     media_store: Arc<dyn AdminMediaStore>,
+    tokens: Arc<dyn RegistrationTokenStore>,
 }
 
 impl AdminService {
@@ -111,6 +121,7 @@ impl AdminService {
             threepids: d.threepids,
             media: d.media,
             media_store: d.media_store,
+            tokens: d.tokens,
         })
     }
 

@@ -21,6 +21,7 @@ mod migrations;
 mod outbox;
 mod push;
 mod receipts;
+mod registration_tokens;
 mod relations;
 mod remote_e2ee;
 mod remote_media;
