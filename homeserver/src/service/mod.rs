@@ -441,6 +441,7 @@ impl Services {
             media: media.clone(),
             media_store: store.clone(),
             tokens: store.clone(),
+            push: push.clone(),
         })?);
         let voip = Arc::new(voip::VoipService::new(&config.voip));
         Ok(Self {

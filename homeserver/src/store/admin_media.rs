@@ -50,7 +50,40 @@ pub struct MediaSweep {
     pub mxc_prefix: String,
 }
 
+/// One user's uploads in total (Synapse's media statistics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserMediaStats {
+    pub user_id: String,
+    pub displayname: Option<String>,
+    pub media_count: u64,
+    pub media_length: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatsOrder {
+    #[default]
+    UserId,
+    Displayname,
+    MediaLength,
+    MediaCount,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MediaStatsQuery {
+    pub from: u64,
+    pub limit: u64,
+    pub order: StatsOrder,
+    pub backwards: bool,
+    /// Uploads at or after / before these times (ms) only.
+    pub from_ts: Option<i64>,
+    pub until_ts: Option<i64>,
+    /// Substring of the user id or display name.
+    pub search_term: Option<String>,
+}
+
 pub trait AdminMediaStore: Send + Sync {
+    /// Users with at least one upload in the window, and how many such users there are.
+    fn media_statistics(&self, q: &MediaStatsQuery) -> StoreResult<(Vec<UserMediaStats>, u64)>;
     /// One page of a user's uploads and how many they have.
     fn user_media(
         &self,

@@ -12,7 +12,9 @@ use super::users::{number, page_dir};
 use crate::error::{Error, Result};
 use crate::service::Services;
 use crate::service::admin::AdminService;
-use crate::store::admin_media::{AdminMediaRow, MediaListQuery, MediaOrder};
+use crate::store::admin_media::{
+    AdminMediaRow, MediaListQuery, MediaOrder, MediaStatsQuery, StatsOrder,
+};
 
 type JsonResult = Result<Json<Value>>;
 
@@ -238,4 +240,65 @@ async fn delete_old_inner(
         .delete_media_before(&who, before_ts, size_gt, keep_profiles)
         .await?;
     Ok(deleted(ids))
+}
+
+#[derive(Deserialize)]
+pub struct StatsParams {
+    from: Option<String>,
+    limit: Option<String>,
+    order_by: Option<String>,
+    dir: Option<String>,
+    from_ts: Option<String>,
+    until_ts: Option<String>,
+    search_term: Option<String>,
+}
+
+fn timestamp(name: &str, v: &Option<String>) -> Result<Option<i64>> {
+    v.as_deref()
+        .map(|t| {
+            t.parse::<i64>().ok().filter(|t| *t >= 0).ok_or_else(|| {
+                Error::invalid_param(format!("{name} must be a non-negative integer"))
+            })
+        })
+        .transpose()
+}
+
+/// `GET /_synapse/admin/v1/statistics/users/media`
+pub async fn statistics(
+    State(s): State<Services>,
+    AdminSession(who): AdminSession,
+    Params(p): Params<StatsParams>,
+) -> JsonResult {
+    let order = match p.order_by.as_deref().unwrap_or("user_id") {
+        "user_id" => StatsOrder::UserId,
+        "displayname" => StatsOrder::Displayname,
+        "media_length" => StatsOrder::MediaLength,
+        "media_count" => StatsOrder::MediaCount,
+        other => return Err(Error::invalid_param(format!("Unknown order_by {other:?}"))),
+    };
+    let q = MediaStatsQuery {
+        from: number("from", &p.from, 0)?,
+        limit: number("limit", &p.limit, 100)?,
+        order,
+        backwards: page_dir(&p.dir, false)?,
+        from_ts: timestamp("from_ts", &p.from_ts)?,
+        until_ts: timestamp("until_ts", &p.until_ts)?,
+        search_term: p.search_term.filter(|t| !t.is_empty()),
+    };
+    let (from, limit) = (q.from, q.limit);
+    let (rows, total) = s.admin.media_statistics(&who, q).await?;
+    let users: Vec<Value> = (rows.iter())
+        .map(|r| {
+            json!({
+                "user_id": r.user_id, "displayname": r.displayname,
+                "media_count": r.media_count, "media_length": r.media_length,
+            })
+        })
+        .collect();
+    let n = users.len() as u64;
+    let mut out = json!({ "users": users, "total": total });
+    if limit > 0 && from + n < total {
+        out["next_token"] = (from + n).into();
+    }
+    Ok(Json(out))
 }

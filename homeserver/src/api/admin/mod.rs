@@ -130,6 +130,14 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         "/_synapse/admin/v1/registration_tokens/{token}",
         get(tokens::get).put(tokens::update).delete(tokens::delete),
     )
+    .route(
+        "/_synapse/admin/v1/statistics/users/media",
+        get(media::statistics),
+    )
+    .route(
+        "/_synapse/admin/v1/users/{user_id}/pushers",
+        get(users::pushers),
+    )
     .ruma(spec::is_locked)
     .ruma(spec::lock)
     .ruma(spec::is_suspended)

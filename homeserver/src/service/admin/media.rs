@@ -12,7 +12,9 @@ use super::{AdminService, action};
 use crate::error::{Error, Result};
 use crate::service::blocking;
 use crate::service::users::Session;
-use crate::store::admin_media::{AdminMediaRow, MediaListQuery, MediaSweep};
+use crate::store::admin_media::{
+    AdminMediaRow, MediaListQuery, MediaStatsQuery, MediaSweep, UserMediaStats,
+};
 
 /// Rule id of an admin action refused because a legal hold covers its target.
 pub const RULE_LEGAL_HOLD: &str = "legal_hold";
@@ -301,5 +303,20 @@ impl AdminService {
         .await?;
         self.media.delete_local(free.clone()).await?;
         Ok(free)
+    }
+
+    /// Synapse's `statistics/users/media`: uploads per local user.
+    pub async fn media_statistics(
+        &self,
+        who: &Session,
+        q: MediaStatsQuery,
+    ) -> Result<(Vec<UserMediaStats>, u64)> {
+        self.authorize(who, action::MEDIA_STATISTICS, None).await?;
+        let store = self.media_store.clone();
+        let page = blocking(move || Ok(store.media_statistics(&q)?)).await?;
+        let server = self.users.server_name().to_owned();
+        self.audited(who, action::MEDIA_STATISTICS, &server, None)
+            .await?;
+        Ok(page)
     }
 }

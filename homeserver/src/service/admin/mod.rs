@@ -26,6 +26,7 @@ use ruma::{OwnedUserId, UserId};
 use super::accounts::AccountService;
 use super::audit::{AuditService, entry};
 use super::media::MediaService;
+use super::push::PushService;
 use super::rooms::RoomService;
 use super::users::{Session, UserService};
 use crate::error::{Error, Result};
@@ -72,6 +73,8 @@ pub mod action {
     pub const TOKEN_CREATE: &str = "admin.registration_token.create";
     pub const TOKEN_UPDATE: &str = "admin.registration_token.update";
     pub const TOKEN_DELETE: &str = "admin.registration_token.delete";
+    pub const USER_PUSHERS: &str = "admin.user.pushers";
+    pub const MEDIA_STATISTICS: &str = "admin.statistics.media";
     pub const DENIED: &str = "admin.denied";
 }
 
@@ -86,6 +89,7 @@ pub struct AdminDeps {
     pub media: Arc<MediaService>,
     pub media_store: Arc<dyn AdminMediaStore>,
     pub tokens: Arc<dyn RegistrationTokenStore>,
+    pub push: Arc<PushService>,
 }
 
 pub struct AdminService {
@@ -99,6 +103,7 @@ pub struct AdminService {
     media: Arc<MediaService>,
     media_store: Arc<dyn AdminMediaStore>,
     tokens: Arc<dyn RegistrationTokenStore>,
+    push: Arc<PushService>,
 }
 
 impl AdminService {
@@ -122,6 +127,7 @@ impl AdminService {
             media: d.media,
             media_store: d.media_store,
             tokens: d.tokens,
+            push: d.push,
         })
     }
 

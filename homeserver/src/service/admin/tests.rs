@@ -276,6 +276,7 @@ async fn a_suspended_account_reads_and_leaves_but_cannot_write() {
         media: s.admin.media.clone(),
         media_store: s.admin.media_store.clone(),
         tokens: s.admin.tokens.clone(),
+        push: s.push.clone(),
     });
     drop(restored.unwrap());
     assert!(s.users.restrictions().get(&alice.user_id).suspended);

@@ -328,4 +328,22 @@ impl AdminService {
             .await?;
         Ok(user_id)
     }
+
+    /// A user's pushers (synapse-admin's "Pushers" tab).
+    pub async fn user_pushers(
+        &self,
+        who: &Session,
+        user_id: &UserId,
+    ) -> Result<Vec<ruma::api::client::push::Pusher>> {
+        self.authorize(who, action::USER_PUSHERS, Some(user_id.as_str()))
+            .await?;
+        self.require_local(user_id)?;
+        if self.load_details(user_id).await?.is_none() {
+            return Err(Error::not_found("User not found"));
+        }
+        let pushers = self.push.pushers(user_id).await?;
+        self.audited(who, action::USER_PUSHERS, user_id.as_str(), None)
+            .await?;
+        Ok(pushers)
+    }
 }

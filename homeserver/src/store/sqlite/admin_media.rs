@@ -5,7 +5,8 @@ use rusqlite::{OptionalExtension, params};
 use super::SqliteStore;
 use crate::store::StoreResult;
 use crate::store::admin_media::{
-    AdminMediaRow, AdminMediaStore, MediaListQuery, MediaOrder, MediaSweep,
+    AdminMediaRow, AdminMediaStore, MediaListQuery, MediaOrder, MediaStatsQuery, MediaSweep,
+    StatsOrder, UserMediaStats,
 };
 
 const MEDIA_COLS: &str = "m.media_id, m.content_type, m.filename, m.size, m.created_ts, \
@@ -40,6 +41,49 @@ fn order_column(o: MediaOrder) -> &'static str {
 }
 
 impl AdminMediaStore for SqliteStore {
+    fn media_statistics(&self, q: &MediaStatsQuery) -> StoreResult<(Vec<UserMediaStats>, u64)> {
+        let order = match q.order {
+            StatsOrder::UserId => "m.uploader",
+            StatsOrder::Displayname => "u.displayname",
+            StatsOrder::MediaLength => "SUM(m.size)",
+            StatsOrder::MediaCount => "COUNT(*)",
+        };
+        let dir = if q.backwards { "DESC" } else { "ASC" };
+        let filter = "m.created_ts >= COALESCE(?1, m.created_ts) \
+            AND m.created_ts < COALESCE(?2, m.created_ts + 1) \
+            AND (?3 IS NULL OR instr(lower(m.uploader), lower(?3)) > 0 \
+                 OR instr(lower(COALESCE(u.displayname, '')), lower(?3)) > 0)";
+        let from_users = "FROM media m LEFT JOIN users u ON u.user_id = m.uploader";
+        let sql = format!(
+            "SELECT m.uploader, u.displayname, COUNT(*), SUM(m.size) {from_users} WHERE {filter} \
+             GROUP BY m.uploader ORDER BY {order} {dir}, m.uploader {dir} LIMIT ?4 OFFSET ?5"
+        );
+        let count = format!("SELECT COUNT(DISTINCT m.uploader) {from_users} WHERE {filter}");
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        let from = i64::try_from(q.from).unwrap_or(i64::MAX);
+        self.db.read(|c| {
+            let total: i64 =
+                c.query_row(&count, params![q.from_ts, q.until_ts, q.search_term], |r| {
+                    r.get(0)
+                })?;
+            let mut st = c.prepare(&sql)?;
+            let rows = st
+                .query_map(
+                    params![q.from_ts, q.until_ts, q.search_term, limit, from],
+                    |r| {
+                        Ok(UserMediaStats {
+                            user_id: r.get(0)?,
+                            displayname: r.get(1)?,
+                            media_count: r.get::<_, i64>(2)?.max(0) as u64,
+                            media_length: r.get::<_, i64>(3)?.max(0) as u64,
+                        })
+                    },
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((rows, total.max(0) as u64))
+        })
+    }
+
     fn user_media(
         &self,
         user_id: &str,
