@@ -3,6 +3,8 @@
 //! One test binary (faster to link than one per file); one module per area.
 
 mod admin_api;
+mod admin_media;
+mod admin_ui;
 mod audit;
 mod bad_input;
 mod clinical_media;

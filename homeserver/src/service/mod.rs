@@ -489,14 +489,10 @@ impl Services {
     }
 }
 
-/// Runs blocking work (SQLite, hashing) off the async executor.
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::internal(format!("blocking task failed: {e}")))?
-}
+// Its own module (a low layer, scripts/check-layers.py) so services can use it without
+// depending on this wiring module.
+mod blocking;
+pub use self::blocking::blocking;
 
 #[cfg(test)]
 pub(crate) mod test_util;

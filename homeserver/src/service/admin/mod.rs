@@ -9,6 +9,8 @@ mod restrictions;
 mod rooms;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_media;
 mod tokens;
 mod users;
 

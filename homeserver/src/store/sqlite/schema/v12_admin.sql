@@ -1,4 +1,4 @@
--- Admin API, second part (issue 15): media moderation, registration tokens, room blocks.
+-- Admin API, second part (issue 15): media moderation and registration tokens.
 
 -- Who quarantined a file through the admin API (NULL: the upload scanner flagged it).
 ALTER TABLE media_quarantine ADD COLUMN quarantined_by TEXT;
@@ -19,11 +19,4 @@ CREATE TABLE registration_tokens (
     pending      INTEGER NOT NULL DEFAULT 0,
     completed    INTEGER NOT NULL DEFAULT 0,
     expiry_time  INTEGER
-) WITHOUT ROWID;
-
--- Rooms an admin blocked: no local user may join them (`room_blocked`).
-CREATE TABLE blocked_rooms (
-    room_id    TEXT PRIMARY KEY,
-    blocked_by TEXT NOT NULL,
-    ts         INTEGER NOT NULL
 ) WITHOUT ROWID;
