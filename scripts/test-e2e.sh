@@ -41,5 +41,8 @@ if [[ -z "${HANDOVER_MAUTRIX_PYTHON:-}" ]]; then
   HANDOVER_MAUTRIX_PYTHON="$("$root/scripts/install-mautrix.sh" | tail -n 1)"
   export HANDOVER_MAUTRIX_PYTHON
 fi
+# Debian chromium + playwright-core for the admin UI test (tests/e2e/admin_ui.rs, which also
+# runs this itself); quick when already installed.
+"$root/scripts/install-browser.sh" >/dev/null
 cd "$root/tests"
 exec cargo test "$@"

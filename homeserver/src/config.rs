@@ -240,7 +240,8 @@ pub struct DatabaseConfig {
 pub enum RegistrationMode {
     /// Anyone may register (m.login.dummy).
     Open,
-    /// Registration needs one of `registration.tokens` (m.login.registration_token).
+    /// Registration needs a registration token (m.login.registration_token): one of
+    /// `registration.tokens` or one made with the admin API.
     Token,
     /// Only `handover admin create-user` creates accounts.
     Closed,
@@ -473,14 +474,8 @@ impl Config {
         self.audit.checkpoint_interval_ms()?;
         ruma::ServerName::parse(&self.server_name)
             .map_err(|e| format!("configuration error: key `server_name`: {e}"))?;
-        if self.registration.mode == RegistrationMode::Token && self.registration.tokens.is_empty()
-        {
-            return Err(
-                "configuration error: key `registration.tokens` must list at least one \
-                        token when `registration.mode` is \"token\""
-                    .into(),
-            );
-        }
+        // `mode = "token"` with no `tokens` is valid: tokens are then made with the admin API
+        // (`/_synapse/admin/v1/registration_tokens/new`), and until one is, nobody registers.
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(
                 "configuration error: keys `tls.cert` and `tls.key` must be set together".into(),

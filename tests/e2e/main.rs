@@ -5,6 +5,8 @@
 mod admin_api;
 mod appservice;
 mod alerts;
+mod admin_media;
+mod admin_ui;
 mod audit;
 mod bad_input;
 mod clinical_media;

@@ -502,6 +502,7 @@ impl Services {
                 users: users.clone(),
                 uiaa: uiaa.clone(),
                 store: store.clone(),
+                tokens: store.clone(),
                 policy: policy.clone(),
                 audit: audit.clone(),
                 appservices: appservices.clone(),
@@ -520,6 +521,10 @@ impl Services {
             store: store.clone(),
             room_store: store.clone(),
             threepids: store.clone(),
+            media: media.clone(),
+            media_store: store.clone(),
+            tokens: store.clone(),
+            push: push.clone(),
         })?);
         let voip = Arc::new(voip::VoipService::new(&config.voip));
         let search = Arc::new(search::SearchService::new(rooms.clone(), store.clone()));

@@ -6,6 +6,7 @@
 
 pub mod account_data;
 pub mod admin;
+pub mod admin_media;
 pub mod appservice;
 pub mod audit;
 pub mod backup;
@@ -21,6 +22,7 @@ pub mod outbox;
 pub mod profile_fields;
 pub mod push;
 pub mod receipts;
+pub mod registration_tokens;
 pub mod remote_e2ee;
 pub mod remote_media;
 pub mod reports;

@@ -4,12 +4,14 @@
 //! thin (one `AdminService` call each), and the admin check happens in that service.
 
 mod extract;
+mod media;
 mod rooms;
 mod spec;
+mod tokens;
 mod users;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use super::router::RouterExt;
 use crate::service::Services;
@@ -73,6 +75,68 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .route(
         "/_synapse/admin/v1/event_reports/{report_id}",
         get(rooms::report).delete(rooms::delete_report),
+    )
+    .route(
+        "/_synapse/admin/v1/users/{user_id}/media",
+        get(media::user_media).delete(media::delete_user_media),
+    )
+    .route(
+        "/_synapse/admin/v1/user/{user_id}/media/quarantine",
+        post(media::quarantine_user),
+    )
+    .route(
+        "/_synapse/admin/v1/room/{room_id}/media",
+        get(media::room_media),
+    )
+    .route(
+        "/_synapse/admin/v1/room/{room_id}/media/quarantine",
+        post(media::quarantine_room),
+    )
+    .route(
+        "/_synapse/admin/v1/quarantine_media/{room_id}",
+        post(media::quarantine_room),
+    )
+    .route(
+        "/_synapse/admin/v1/media/quarantine/{server}/{media_id}",
+        post(media::quarantine),
+    )
+    .route(
+        "/_synapse/admin/v1/media/unquarantine/{server}/{media_id}",
+        post(media::unquarantine),
+    )
+    .route(
+        "/_synapse/admin/v1/media/protect/{media_id}",
+        post(media::protect),
+    )
+    .route(
+        "/_synapse/admin/v1/media/unprotect/{media_id}",
+        post(media::unprotect),
+    )
+    .route("/_synapse/admin/v1/media/delete", post(media::delete_old))
+    .route(
+        "/_synapse/admin/v1/media/{server}/delete",
+        post(media::delete_old_on),
+    )
+    .route(
+        "/_synapse/admin/v1/media/{server}/{media_id}",
+        delete(media::delete),
+    )
+    .route("/_synapse/admin/v1/registration_tokens", get(tokens::list))
+    .route(
+        "/_synapse/admin/v1/registration_tokens/new",
+        post(tokens::create),
+    )
+    .route(
+        "/_synapse/admin/v1/registration_tokens/{token}",
+        get(tokens::get).put(tokens::update).delete(tokens::delete),
+    )
+    .route(
+        "/_synapse/admin/v1/statistics/users/media",
+        get(media::statistics),
+    )
+    .route(
+        "/_synapse/admin/v1/users/{user_id}/pushers",
+        get(users::pushers),
     )
     .ruma(spec::is_locked)
     .ruma(spec::lock)

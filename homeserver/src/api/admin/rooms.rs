@@ -14,7 +14,7 @@ use crate::store::admin::ReportListQuery;
 
 type JsonResult = Result<Json<Value>>;
 
-fn parse_room_id(raw: &str) -> Result<ruma::OwnedRoomId> {
+pub(super) fn parse_room_id(raw: &str) -> Result<ruma::OwnedRoomId> {
     ruma::RoomId::parse(raw)
         .map_err(|e| Error::invalid_param(format!("Invalid room id {raw:?}: {e}")))
 }

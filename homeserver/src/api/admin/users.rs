@@ -111,6 +111,7 @@ fn user_json(r: &AdminUserRow) -> Value {
         "approved": true,
         "locked": r.locked,
         "suspended": r.suspended,
+        // Milliseconds in the list, as Synapse's list gives it (`details_json` differs).
         "creation_ts": r.created_ts,
         "last_seen_ts": r.last_seen_ts,
     })
@@ -129,6 +130,9 @@ fn details_json(d: &UserDetails) -> Value {
         })
         .collect();
     v["threepids"] = threepids.into();
+    // Synapse's single-user query gives its stored seconds (the list multiplies by 1000);
+    // synapse-admin's edit page relies on it.
+    v["creation_ts"] = (d.row.created_ts / 1000).into();
     v["external_ids"] = json!([]);
     v["appservice_id"] = Value::Null;
     v["consent_server_notice_sent"] = Value::Null;
@@ -422,4 +426,22 @@ pub async fn synapse_suspend(
     s.admin.set_suspended(&who, &user_id, b.suspend).await?;
     let key = format!("user_{user_id}_suspended");
     Ok(Json(json!({ key: b.suspend })))
+}
+
+/// `GET /_synapse/admin/v1/users/{userId}/pushers`
+pub async fn pushers(
+    State(s): State<Services>,
+    AdminSession(who): AdminSession,
+    PathArgs(user): PathArgs<String>,
+) -> JsonResult {
+    let user_id = AdminService::parse_user_id(&user)?;
+    let list = s.admin.user_pushers(&who, &user_id).await?;
+    let mut out = Vec::with_capacity(list.len());
+    for p in &list {
+        let mut v = serde_json::to_value(p).map_err(Error::internal)?;
+        v["user_name"] = user_id.as_str().into();
+        out.push(v);
+    }
+    let total = out.len();
+    Ok(Json(json!({ "pushers": out, "total": total })))
 }

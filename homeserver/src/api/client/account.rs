@@ -141,6 +141,6 @@ pub async fn registration_token_validity(
 ) -> Result<check_registration_token_validity::v1::Response> {
     s.rate_limits.check_register(req.client_ip)?;
     Ok(check_registration_token_validity::v1::Response::new(
-        s.users.registration_token_valid(&req.token)?,
+        s.registration.token_valid(&req.token).await?,
     ))
 }

@@ -68,6 +68,12 @@ fn login_response(session: crate::service::users::NewSession) -> login::v3::Resp
     let mut res =
         login::v3::Response::new(session.user_id, session.access_token, session.device_id);
     res.well_known = None;
+    // Deprecated in the spec but still sent by Synapse: synapse-admin builds user ids and
+    // media paths from it, and fails without it.
+    #[allow(deprecated)]
+    {
+        res.home_server = Some(res.user_id.server_name().to_owned());
+    }
     res.refresh_token = session.refresh_token;
     res.expires_in = session.expires_in_ms.map(std::time::Duration::from_millis);
     res

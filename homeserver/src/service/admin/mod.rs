@@ -3,15 +3,21 @@
 //! refused with `403 M_FORBIDDEN` otherwise (that refusal audited too), and every allowed call
 //! is audited with who, what and the target. One file per area.
 
+mod media;
 mod reports;
 mod restrictions;
 mod rooms;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_media;
+mod tokens;
 mod users;
 
+pub use self::media::{RULE_LEGAL_HOLD, RoomMedia};
 pub use self::reports::LabelledReport;
 pub use self::rooms::{RoomListQuery, RoomOrder, RoomSummary};
+pub use self::tokens::NewToken;
 pub use self::users::{UserDetails, UserUpsert};
 
 use std::sync::Arc;
@@ -21,10 +27,14 @@ use ruma::{OwnedUserId, UserId};
 
 use super::accounts::AccountService;
 use super::audit::{AuditService, entry};
+use super::media::MediaService;
+use super::push::PushService;
 use super::rooms::RoomService;
 use super::users::{Session, UserService};
 use crate::error::{Error, Result};
 use crate::store::admin::{AdminRoomStore, AdminStore};
+use crate::store::admin_media::AdminMediaStore;
+use crate::store::registration_tokens::RegistrationTokenStore;
 use crate::store::threepids::ThreepidStore;
 
 /// Audit action names of admin calls (`admin.<area>.<verb>`).
@@ -49,6 +59,24 @@ pub mod action {
     pub const REPORTS_LIST: &str = "admin.reports.list";
     pub const REPORT_GET: &str = "admin.report.get";
     pub const REPORT_DELETE: &str = "admin.report.delete";
+    pub const USER_MEDIA: &str = "admin.user.media";
+    pub const USER_MEDIA_DELETE: &str = "admin.user.media.delete";
+    pub const USER_MEDIA_QUARANTINE: &str = "admin.user.media.quarantine";
+    pub const ROOM_MEDIA: &str = "admin.room.media";
+    pub const ROOM_MEDIA_QUARANTINE: &str = "admin.room.media.quarantine";
+    pub const MEDIA_QUARANTINE: &str = "admin.media.quarantine";
+    pub const MEDIA_UNQUARANTINE: &str = "admin.media.unquarantine";
+    pub const MEDIA_PROTECT: &str = "admin.media.protect";
+    pub const MEDIA_UNPROTECT: &str = "admin.media.unprotect";
+    pub const MEDIA_DELETE: &str = "admin.media.delete";
+    pub const MEDIA_DELETE_OLD: &str = "admin.media.delete_old";
+    pub const TOKENS_LIST: &str = "admin.registration_tokens.list";
+    pub const TOKEN_GET: &str = "admin.registration_token.get";
+    pub const TOKEN_CREATE: &str = "admin.registration_token.create";
+    pub const TOKEN_UPDATE: &str = "admin.registration_token.update";
+    pub const TOKEN_DELETE: &str = "admin.registration_token.delete";
+    pub const USER_PUSHERS: &str = "admin.user.pushers";
+    pub const MEDIA_STATISTICS: &str = "admin.statistics.media";
     pub const DENIED: &str = "admin.denied";
 }
 
@@ -60,6 +88,10 @@ pub struct AdminDeps {
     pub store: Arc<dyn AdminStore>,
     pub room_store: Arc<dyn AdminRoomStore>,
     pub threepids: Arc<dyn ThreepidStore>,
+    pub media: Arc<MediaService>,
+    pub media_store: Arc<dyn AdminMediaStore>,
+    pub tokens: Arc<dyn RegistrationTokenStore>,
+    pub push: Arc<PushService>,
 }
 
 pub struct AdminService {
@@ -70,6 +102,10 @@ pub struct AdminService {
     store: Arc<dyn AdminStore>,
     room_store: Arc<dyn AdminRoomStore>,
     threepids: Arc<dyn ThreepidStore>,
+    media: Arc<MediaService>,
+    media_store: Arc<dyn AdminMediaStore>,
+    tokens: Arc<dyn RegistrationTokenStore>,
+    push: Arc<PushService>,
 }
 
 impl AdminService {
@@ -90,6 +126,10 @@ impl AdminService {
             store: d.store,
             room_store: d.room_store,
             threepids: d.threepids,
+            media: d.media,
+            media_store: d.media_store,
+            tokens: d.tokens,
+            push: d.push,
         })
     }
 

@@ -273,6 +273,10 @@ async fn a_suspended_account_reads_and_leaves_but_cannot_write() {
         store: s.admin.store.clone(),
         room_store: s.admin.room_store.clone(),
         threepids: s.admin.threepids.clone(),
+        media: s.admin.media.clone(),
+        media_store: s.admin.media_store.clone(),
+        tokens: s.admin.tokens.clone(),
+        push: s.push.clone(),
     });
     drop(restored.unwrap());
     assert!(s.users.restrictions().get(&alice.user_id).suspended);

@@ -59,7 +59,7 @@ impl AdminService {
         Ok(d)
     }
 
-    async fn load_details(&self, user_id: &UserId) -> Result<Option<UserDetails>> {
+    pub(super) async fn load_details(&self, user_id: &UserId) -> Result<Option<UserDetails>> {
         let (store, threepids) = (self.store.clone(), self.threepids.clone());
         let uid = user_id.to_owned();
         blocking(move || {
@@ -327,5 +327,23 @@ impl AdminService {
             .record(e.target(user_id.as_str()).detail("admin", admin))
             .await?;
         Ok(user_id)
+    }
+
+    /// A user's pushers (synapse-admin's "Pushers" tab).
+    pub async fn user_pushers(
+        &self,
+        who: &Session,
+        user_id: &UserId,
+    ) -> Result<Vec<ruma::api::client::push::Pusher>> {
+        self.authorize(who, action::USER_PUSHERS, Some(user_id.as_str()))
+            .await?;
+        self.require_local(user_id)?;
+        if self.load_details(user_id).await?.is_none() {
+            return Err(Error::not_found("User not found"));
+        }
+        let pushers = self.push.pushers(user_id).await?;
+        self.audited(who, action::USER_PUSHERS, user_id.as_str(), None)
+            .await?;
+        Ok(pushers)
     }
 }

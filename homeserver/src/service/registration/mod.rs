@@ -9,6 +9,9 @@
 mod address;
 mod email;
 mod mailer;
+mod tokens;
+
+use self::tokens::TOKEN_NOTE;
 #[cfg(test)]
 mod tests;
 
@@ -31,11 +34,12 @@ use super::appservice::AppserviceService;
 use super::audit::{AuditService, entry};
 use super::blocking;
 use super::uiaa::UiaaService;
-use super::users::{NewSession, Session, UserService, constant_time_eq};
+use super::users::{NewSession, Session, UserService};
 use crate::config::{Config, RegistrationMode};
 use crate::error::{Error, Result};
 use crate::store::StoreError;
 use crate::store::now_ms;
+use crate::store::registration_tokens::RegistrationTokenStore;
 use crate::store::threepids::{ThreepidStore, Validation};
 
 /// The UIA note carrying the validated email session through a multi-stage flow.
@@ -69,6 +73,7 @@ pub struct RegistrationService {
     users: Arc<UserService>,
     uiaa: Arc<UiaaService>,
     store: Arc<dyn ThreepidStore>,
+    tokens: Arc<dyn RegistrationTokenStore>,
     policy: Arc<dyn Policy>,
     audit: Arc<AuditService>,
     appservices: Arc<AppserviceService>,
@@ -80,6 +85,7 @@ pub struct RegistrationDeps {
     pub users: Arc<UserService>,
     pub uiaa: Arc<UiaaService>,
     pub store: Arc<dyn ThreepidStore>,
+    pub tokens: Arc<dyn RegistrationTokenStore>,
     pub policy: Arc<dyn Policy>,
     pub audit: Arc<AuditService>,
     pub appservices: Arc<AppserviceService>,
@@ -103,6 +109,7 @@ impl RegistrationService {
             users: d.users,
             uiaa: d.uiaa,
             store: d.store,
+            tokens: d.tokens,
             policy: d.policy,
             audit: d.audit,
             appservices: d.appservices,
@@ -164,23 +171,41 @@ impl RegistrationService {
             }
             _ => None,
         };
-        let tokens = self.config.registration.tokens.clone();
+        // A token from the admin API is looked up before entering UIA too.
+        let token = match &r.auth {
+            Some(AuthData::RegistrationToken(t)) => Some(self.check_token(&t.token).await?),
+            _ => None,
+        };
+        let token_ok = token.as_ref().is_some_and(|t| t.valid);
         let email_ok = email.is_some();
-        let notes = self.uiaa.check_with_notes(
+        let note = match (&token, email) {
+            (Some(t), _) if t.valid => Some((TOKEN_NOTE, t.token.clone())),
+            (_, Some(v)) => Some((EMAIL_SID, v.sid)),
+            _ => None,
+        };
+        let checked = self.uiaa.check_with_notes(
             r.auth.as_ref(),
             &flows,
             &move |auth| {
                 Ok(match auth {
                     AuthData::Dummy(_) => true,
-                    AuthData::RegistrationToken(t) => tokens
-                        .iter()
-                        .any(|k| constant_time_eq(k.as_bytes(), t.token.as_bytes())),
+                    AuthData::RegistrationToken(_) => token_ok,
                     AuthData::EmailIdentity(_) => email_ok,
                     _ => false,
                 })
             },
-            email.map(|v| (EMAIL_SID, v.sid)),
-        )?;
+            note,
+        );
+        let notes = match checked {
+            Ok(notes) => notes,
+            Err(e) => {
+                // The token stage passed but other stages remain: hold one use for it.
+                if let (Some(t), Error::Uiaa(_)) = (&token, &e) {
+                    self.hold_token_use(t).await?;
+                }
+                return Err(e);
+            }
+        };
         let validation = match notes.get(EMAIL_SID) {
             Some(sid) => Some(self.live_validation(sid).await?.ok_or_else(|| {
                 Error::new(
@@ -202,10 +227,23 @@ impl RegistrationService {
                 return Err(in_use());
             }
         }
-        let user_id = self
+        let spent = match notes.get(TOKEN_NOTE) {
+            Some(t) => self.spend_token(t, token.as_ref()).await?,
+            None => None,
+        };
+        let created = self
             .users
             .create_user(&localpart, r.password.as_deref(), false, false)
-            .await?;
+            .await;
+        let user_id = match created {
+            Ok(u) => u,
+            Err(e) => {
+                if let Some(t) = spent {
+                    self.refund_token(&t).await;
+                }
+                return Err(e);
+            }
+        };
         if let Some(v) = validation {
             self.bind_email(&user_id, v).await?;
         }

@@ -1,27 +1,4 @@
-//! `GET /register/m.login.registration_token/validity`.
-
-use super::UserService;
-use crate::config::RegistrationMode;
-use crate::error::{Error, Result};
-
-impl UserService {
-    /// Whether `token` would be accepted by registration now. Spec: 403 only when the server
-    /// does not permit registration at all; with open registration no token is recognised.
-    pub fn registration_token_valid(&self, token: &str) -> Result<bool> {
-        match self.config.registration.mode {
-            RegistrationMode::Closed => Err(Error::forbidden(
-                "Registration is not enabled on this homeserver",
-            )),
-            RegistrationMode::Open => Ok(false),
-            RegistrationMode::Token => Ok(self
-                .config
-                .registration
-                .tokens
-                .iter()
-                .any(|t| constant_time_eq(t.as_bytes(), token.as_bytes()))),
-        }
-    }
-}
+//! Constant-time comparison of registration tokens (their checks: service/registration/tokens.rs).
 
 /// Compares without stopping at the first difference, so timing does not reveal a prefix.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -49,21 +26,21 @@ mod tests {
         (s, dir)
     }
 
-    #[test]
-    fn token_mode_accepts_only_configured_tokens() {
+    #[tokio::test]
+    async fn token_mode_accepts_only_configured_tokens() {
         let (s, _d) = services(RegistrationMode::Token, &["ward-7-2025", "icu"]);
-        assert!(s.users.registration_token_valid("ward-7-2025").unwrap());
-        assert!(s.users.registration_token_valid("icu").unwrap());
-        assert!(!s.users.registration_token_valid("ward-7-202").unwrap());
-        assert!(!s.users.registration_token_valid("").unwrap());
+        assert!(s.registration.token_valid("ward-7-2025").await.unwrap());
+        assert!(s.registration.token_valid("icu").await.unwrap());
+        assert!(!s.registration.token_valid("ward-7-202").await.unwrap());
+        assert!(!s.registration.token_valid("").await.unwrap());
     }
 
-    #[test]
-    fn closed_is_forbidden_and_open_knows_no_tokens() {
+    #[tokio::test]
+    async fn closed_is_forbidden_and_open_knows_no_tokens() {
         let (s, _d) = services(RegistrationMode::Closed, &["icu"]);
-        let err = s.users.registration_token_valid("icu").unwrap_err();
+        let err = s.registration.token_valid("icu").await.unwrap_err();
         assert_eq!(err.kind(), Some(&ErrorKind::Forbidden));
         let (s, _d) = services(RegistrationMode::Open, &["icu"]);
-        assert!(!s.users.registration_token_valid("icu").unwrap());
+        assert!(!s.registration.token_valid("icu").await.unwrap());
     }
 }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("schema/v7_pipeline.sql")),
     (8, include_str!("schema/v8_appservice.sql")),
     (11, include_str!("schema/v11_spec.sql")),
+    (12, include_str!("schema/v12_admin.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

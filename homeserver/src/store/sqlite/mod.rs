@@ -2,6 +2,7 @@
 
 mod account_data;
 mod admin;
+mod admin_media;
 mod admin_rooms;
 mod appservice;
 mod audit;
@@ -24,6 +25,7 @@ mod outbox;
 mod profile_fields;
 mod push;
 mod receipts;
+mod registration_tokens;
 mod relations;
 mod remote_e2ee;
 mod remote_media;
