@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod export;
+pub mod html;
 pub mod record;
 pub mod time;
 

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use handover::config::Config;
 
+mod commands;
+
 #[derive(Parser)]
 #[command(name = "handover", version, about = "Handover Matrix homeserver")]
 struct Cli {
@@ -115,6 +117,26 @@ enum AdminCommand {
         config: Option<PathBuf>,
         #[arg(long)]
         revoke: bool,
+    },
+    /// Subject-access request (UK GDPR Art. 15): a ZIP of everything held about USER.
+    Sar {
+        /// The local user id (`@alice:example.org`) or localpart.
+        user: String,
+        /// The ZIP to write (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Erasure on request (UK GDPR Art. 17): deactivate and erase USER; what is kept and why is
+    /// recorded in the audit entry.
+    Erase {
+        user: String,
+        /// The request's reference or reason (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
     /// Place (or with --release, release) a legal hold on a room or a user; list with `hold list`.
     Hold {
@@ -306,6 +328,25 @@ fn main() -> anyhow::Result<()> {
             let cfg = load(config.as_deref());
             handover::server::init_logging(&cfg);
             rt.block_on(handover::server::serve(cfg))
+        }
+        Command::Admin {
+            command: AdminCommand::Sar { user, out, config },
+        } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            rt.block_on(commands::sar(cfg, &user, &out))
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Erase {
+                    user,
+                    reason,
+                    config,
+                },
+        } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            rt.block_on(commands::erase(cfg, &user, &reason))
         }
         Command::Admin {
             command: AdminCommand::Purge { config, dry_run },

@@ -22,6 +22,7 @@ pub mod registration;
 pub mod reports;
 pub mod retention;
 pub mod rooms;
+pub mod sar;
 pub mod sliding_sync;
 pub mod spaces;
 pub mod support;
@@ -157,6 +158,8 @@ pub struct Services {
     /// `POST /register`, email validation and the account's 3PIDs.
     pub registration: Arc<registration::RegistrationService>,
     pub admin: Arc<admin::AdminService>,
+    /// Subject-access request exports (UK GDPR Art. 15).
+    pub sar: Arc<sar::SarService>,
     /// Space hierarchies, for local users and other servers.
     pub spaces: Arc<spaces::SpaceService>,
     /// OpenID tokens for third parties (`/openid/request_token`, `/openid/userinfo`).
@@ -438,6 +441,15 @@ impl Services {
             room_store: store.clone(),
             threepids: store.clone(),
         })?);
+        let sar = Arc::new(sar::SarService::new(sar::SarDeps {
+            admin: admin.clone(),
+            admin_store: store.clone(),
+            threepids: store.clone(),
+            store: store.clone(),
+            rooms: rooms.clone(),
+            media: media.clone(),
+            audit: audit.clone(),
+        }));
         let voip = Arc::new(voip::VoipService::new(&config.voip));
         Ok(Self {
             config,
@@ -477,6 +489,7 @@ impl Services {
             retention,
             registration,
             admin,
+            sar,
             spaces,
             openid: Arc::new(openid::OpenIdService::new()),
             voip,

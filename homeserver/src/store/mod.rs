@@ -22,6 +22,7 @@ pub mod remote_media;
 pub mod reports;
 pub mod retention;
 pub mod rooms;
+pub mod sar;
 pub mod server_keys;
 pub mod sqlite;
 pub mod threepids;

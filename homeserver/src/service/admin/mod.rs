@@ -3,6 +3,7 @@
 //! refused with `403 M_FORBIDDEN` otherwise (that refusal audited too), and every allowed call
 //! is audited with who, what and the target. One file per area.
 
+mod erasure;
 mod reports;
 mod restrictions;
 mod rooms;
@@ -10,6 +11,7 @@ mod rooms;
 mod tests;
 mod users;
 
+pub use self::erasure::{ERASED, KEPT};
 pub use self::reports::LabelledReport;
 pub use self::rooms::{RoomListQuery, RoomOrder, RoomSummary};
 pub use self::users::{UserDetails, UserUpsert};
@@ -34,6 +36,8 @@ pub mod action {
     pub const USER_CREATE: &str = "admin.user.create";
     pub const USER_MODIFY: &str = "admin.user.modify";
     pub const USER_DEACTIVATE: &str = "admin.user.deactivate";
+    /// Erasure on request (Art. 17), with the records-management exemption.
+    pub const USER_ERASE: &str = "admin.user.erase";
     pub const USER_RESET_PASSWORD: &str = "admin.user.reset_password";
     pub const USER_SET_ADMIN: &str = "admin.user.set_admin";
     pub const USER_LOCK: &str = "admin.user.lock";
@@ -95,7 +99,13 @@ impl AdminService {
 
     /// The admin check every call starts with. A refusal is audited (who tried what, on whom)
     /// and says nothing about the target, so non-admins cannot probe accounts.
-    async fn authorize(&self, who: &Session, what: &str, target: Option<&str>) -> Result<()> {
+    /// Also used by the services admins reach through the console (SAR, console actions).
+    pub(crate) async fn authorize(
+        &self,
+        who: &Session,
+        what: &str,
+        target: Option<&str>,
+    ) -> Result<()> {
         if who.is_admin {
             return Ok(());
         }

@@ -59,7 +59,7 @@ impl AdminService {
         Ok(d)
     }
 
-    async fn load_details(&self, user_id: &UserId) -> Result<Option<UserDetails>> {
+    pub(super) async fn load_details(&self, user_id: &UserId) -> Result<Option<UserDetails>> {
         let (store, threepids) = (self.store.clone(), self.threepids.clone());
         let uid = user_id.to_owned();
         blocking(move || {

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("schema/v4_admin.sql")),
     (5, include_str!("schema/v5_tokens.sql")),
     (6, include_str!("schema/v6_audit.sql")),
+    (13, include_str!("schema/v13_console.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

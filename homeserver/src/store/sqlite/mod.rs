@@ -27,6 +27,7 @@ mod reports;
 mod retention;
 mod retention_copies;
 mod rooms;
+mod sar;
 mod server_keys;
 mod threepids;
 mod to_device;
