@@ -176,7 +176,10 @@ async fn upload_bodies_are_streamed_to_disk_and_never_left_behind() {
         .expect("content_uri")
         .to_owned();
     let server_and_id = uri.strip_prefix("mxc://").expect("an mxc URI").to_owned();
-    assert!(temp_uploads(&server).is_empty(), "temp file left after a stored upload");
+    assert!(
+        temp_uploads(&server).is_empty(),
+        "temp file left after a stored upload"
+    );
     let got = http
         .request(
             "GET",
@@ -208,7 +211,10 @@ async fn upload_bodies_are_streamed_to_disk_and_never_left_behind() {
         )
         .await;
     resp.assert_error(413, &["M_TOO_LARGE"]);
-    assert!(temp_uploads(&server).is_empty(), "oversized upload left a temp file");
+    assert!(
+        temp_uploads(&server).is_empty(),
+        "oversized upload left a temp file"
+    );
 }
 
 /// A server with short `[http]` timeouts and a small connection cap.

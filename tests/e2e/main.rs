@@ -30,6 +30,7 @@ mod restart;
 mod retention;
 mod room_creation;
 mod room_summary;
+mod sar;
 mod sliding_sync;
 mod spaces;
 mod tokens;
