@@ -46,4 +46,6 @@ code{font-size:.95em;word-break:break-all}\
 form.inline{display:inline}label{display:block;font-weight:bold;margin-top:.5rem}\
 input,select{font-size:1rem;padding:.3rem;border:2px solid #4c6272}\
 button{font-size:1rem;padding:.4rem 1rem;margin-top:.5rem;background:#005eb8;color:#fff;\
-border:0;border-radius:4px;cursor:pointer}button.danger{background:#b10e1e}";
+border:0;border-radius:4px;cursor:pointer}button.danger{background:#b10e1e}\
+header button{background:#fff;color:#005eb8}\
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";

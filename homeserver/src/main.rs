@@ -403,7 +403,7 @@ fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 if release {
                     let done = retention
-                        .release_hold(actor, target)
+                        .release_hold(actor, target, reason)
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!(

@@ -42,6 +42,9 @@ pub fn build_services(config: Config) -> anyhow::Result<Services> {
     tracing::info!(policy = policy.name(), "governance policy");
     let mut services =
         Services::build(config, store, policy).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    if let Some(l) = &list {
+        services.console.set_federation_list(l.clone());
+    }
     services.federation_list = list;
     Ok(services)
 }

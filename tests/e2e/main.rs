@@ -6,6 +6,7 @@ mod admin_api;
 mod audit;
 mod bad_input;
 mod clinical_media;
+mod console;
 mod crash;
 mod disk_full;
 mod edits_redactions;

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod audit_checkpoint;
+pub mod console;
 pub mod e2ee;
 pub mod ephemeral;
 pub mod federation;
@@ -160,6 +161,8 @@ pub struct Services {
     pub admin: Arc<admin::AdminService>,
     /// Subject-access request exports (UK GDPR Art. 15).
     pub sar: Arc<sar::SarService>,
+    /// The IG lead's console (`/_handover/console/`).
+    pub console: Arc<console::ConsoleService>,
     /// Space hierarchies, for local users and other servers.
     pub spaces: Arc<spaces::SpaceService>,
     /// OpenID tokens for third parties (`/openid/request_token`, `/openid/userinfo`).
@@ -450,6 +453,15 @@ impl Services {
             media: media.clone(),
             audit: audit.clone(),
         }));
+        let console = Arc::new(console::ConsoleService::new(console::ConsoleDeps {
+            config: config.clone(),
+            users: users.clone(),
+            admin: admin.clone(),
+            sar: sar.clone(),
+            retention: retention.clone(),
+            audit: audit.clone(),
+            store: store.clone(),
+        }));
         let voip = Arc::new(voip::VoipService::new(&config.voip));
         Ok(Self {
             config,
@@ -490,6 +502,7 @@ impl Services {
             registration,
             admin,
             sar,
+            console,
             spaces,
             openid: Arc::new(openid::OpenIdService::new()),
             voip,

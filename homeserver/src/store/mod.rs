@@ -8,6 +8,7 @@ pub mod account_data;
 pub mod admin;
 pub mod audit;
 pub mod backup;
+pub mod console;
 pub mod dehydrated;
 pub mod federated_rooms;
 pub mod federation_events;

@@ -27,7 +27,7 @@ use ruma::OwnedServerName;
 
 pub use self::hold::HoldTarget;
 pub use self::policy::parse_room_retention;
-pub use self::purge::PurgeReport;
+pub use self::purge::{ACTION_PURGE, PurgeReport};
 use super::audit::AuditService;
 use super::media::MediaService;
 use super::rooms::RoomService;

@@ -5,6 +5,7 @@ mod admin;
 mod admin_rooms;
 mod audit;
 mod backup;
+mod console;
 pub mod db;
 #[cfg(test)]
 mod db_tests;
