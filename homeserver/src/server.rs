@@ -135,7 +135,7 @@ pub fn spawn_purge_job(services: &Services) -> anyhow::Result<()> {
 }
 
 /// The audit actor of the server's own purge job.
-pub const PURGE_JOB_ACTOR: &str = "retention-job";
+pub const PURGE_JOB_ACTOR: &str = crate::service::retention::JOB_ACTOR;
 
 /// One log line per request: method, route template (never the raw path with ids or tokens),
 /// status and latency. Bodies and headers are never logged.

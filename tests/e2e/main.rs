@@ -12,6 +12,7 @@ mod disk_full;
 mod edits_redactions;
 mod email_registration;
 mod encryption;
+mod evidence;
 mod federation;
 mod federation_dm;
 mod federation_e2ee;

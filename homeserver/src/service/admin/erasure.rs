@@ -7,10 +7,9 @@ use handover_compliance::Outcome;
 use ruma::UserId;
 use serde_json::json;
 
-use super::{AdminService, action};
+use super::{AdminService, action, blocking};
 use crate::error::{Error, Result};
 use crate::service::audit::{ADMIN_CLI, entry};
-use crate::service::blocking;
 use crate::service::users::Session;
 
 /// What erasure deletes (the deactivate-with-erase path).

@@ -23,6 +23,7 @@ use ruma::{OwnedUserId, UserId};
 
 use super::accounts::AccountService;
 use super::audit::{AuditService, entry};
+use super::blocking;
 use super::rooms::RoomService;
 use super::users::{Session, UserService};
 use crate::error::{Error, Result};

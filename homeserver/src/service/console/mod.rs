@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 
 use super::admin::AdminService;
 use super::audit::{AuditService, entry};
+use super::blocking;
 use super::retention::RetentionService;
 use super::sar::SarService;
 use super::users::{Session, UserService, constant_time_eq};

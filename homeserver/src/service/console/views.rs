@@ -4,10 +4,10 @@ use handover_compliance::AuditRecord;
 use handover_compliance::time::parse_time;
 use ruma::UserId;
 
+use super::blocking;
 use super::{ConsoleService, ConsoleSession, action};
 use crate::error::{Error, Result};
 use crate::service::audit::{Broken, ChainStatus, entry};
-use crate::service::blocking;
 use crate::service::retention::ACTION_PURGE;
 use crate::store::admin::{AdminUserRow, ReportListQuery, UserListQuery};
 use crate::store::audit::AuditQuery;
@@ -136,7 +136,7 @@ impl ConsoleService {
             .await?;
         let interval = r.purge_interval_ms().unwrap_or(0) as i64;
         let last_job = (purges.iter())
-            .find(|p| p.actor == crate::server::PURGE_JOB_ACTOR)
+            .find(|p| p.actor == crate::service::retention::JOB_ACTOR)
             .map(|p| p.ts);
         let next_run_ts = (interval > 0).then(|| last_job.unwrap_or(self.started_ts) + interval);
         Ok(RetentionView {

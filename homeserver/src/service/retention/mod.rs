@@ -33,6 +33,9 @@ use super::media::MediaService;
 use super::rooms::RoomService;
 use crate::store::retention::RetentionStore;
 
+/// The actor of the server's own purge runs (`server::serve`'s timer).
+pub const JOB_ACTOR: &str = "retention-job";
+
 /// The time source of the retention service.
 pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch.
