@@ -17,17 +17,6 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn markup_is_neutralised() {
-        assert_eq!(
-            super::escape(r#"<script>"a" & 'b'</script>"#),
-            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
-        );
-    }
-}
-
 /// The one stylesheet of every page Handover renders (console, SAR summary, evidence report):
 /// inline, no external assets; system fonts; dark text on white and a blue that passes WCAG AA
 /// contrast (#005eb8 on white is 6.1:1); visible focus.
@@ -49,3 +38,14 @@ button{font-size:1rem;padding:.4rem 1rem;margin-top:.5rem;background:#005eb8;col
 border:0;border-radius:4px;cursor:pointer}button.danger{background:#b10e1e}\
 header button{background:#fff;color:#005eb8}\
 .visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markup_is_neutralised() {
+        assert_eq!(
+            super::escape(r#"<script>"a" & 'b'</script>"#),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
+    }
+}
