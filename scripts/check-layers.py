@@ -25,15 +25,16 @@ BASELINE = os.path.join(ROOT, "scripts", "layers-baseline.txt")
 # Higher rank = higher layer. Same rank: either way is fine. Unknown units fail loudly.
 RANKS = {
     # the binary and the wiring
-    "main": 100, "lib": 100, "server": 100, "listener": 100, "ops": 100,
+    "main": 100, "commands": 100, "lib": 100, "server": 100, "listener": 100, "ops": 100,
     "api": 95,
     "service": 90,  # service/mod.rs: the wiring (Services)
     # read side and operators
-    "service/admin": 80,
+    "service/console": 85,
+    "service/admin": 80, "service/sar": 80,
     "service/sliding_sync": 75, "service/sync": 75,
     "service/spaces": 70, "service/retention": 70, "service/reports": 70,
     "service/accounts": 70, "service/registration": 70, "service/openid": 70,
-    "service/voip": 70, "service/support": 70, "service/health": 70, "service/appservice": 70,
+    "service/voip": 70, "service/support": 70, "service/health": 70,
     "service/identity": 70, "service/oauth": 70, "service/search": 70,
     # peer-facing federation: uses rooms, users and ephemeral
     "service/federation/transactions": 65, "service/federation/edu": 65,
@@ -53,6 +54,9 @@ RANKS = {
     "service/federation/server_keys": 35,
     "service/audit": 30, "service/audit_checkpoint": 30, "service/notifier": 30,
     "service/keys": 30, "service/commit": 30,
+    # the appservice registry and delivery (namespaces, interest, workers): used by rooms,
+    # ephemeral, rate limits; it reads room data types only
+    "service/appservice": 38,
     "service/blocking": 20,
     "error": 15, "store": 10, "metrics": 8, "config": 5,
 }

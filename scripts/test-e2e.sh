@@ -6,19 +6,29 @@
 # Env: HANDOVER_BIN (skip the build, test this binary), HANDOVER_ALERTS_BIN (same for the
 #      alerts bridge), HANDOVER_E2E_LOG (server log level),
 #      HANDOVER_E2E_KEEP=1 (keep temp dirs), HANDOVER_E2E_SHOW_LOGS=1 (print server stderr),
+#      HANDOVER_NODE_PATH (node_modules with playwright-core; else scripts/install-browser.sh),
 #      HANDOVER_SYNAPSE_PYTHON (python of a venv with Synapse; else scripts/install-synapse.sh
 #      installs it into .cache/synapse-venv), HANDOVER_MAUTRIX_PYTHON (python of a venv with
 #      mautrix; else scripts/install-mautrix.sh installs it into .cache/mautrix-venv).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# The audit tests tamper with the trail through the `sqlite3` command.
-if ! command -v sqlite3 >/dev/null 2>&1; then
-  echo "== installing sqlite3 (the audit tests tamper with the trail through it)"
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null
-  else
-    sudo apt-get update -qq && sudo apt-get install -y -qq sqlite3 >/dev/null
-  fi
+# Debian tools the tests call: sqlite3 (the audit tests tamper with the trail through it), unzip
+# (the subject-access export is unpacked), pdftoppm from poppler-utils (the evidence report's PDF
+# is checked for pages). Installed only when missing.
+missing=()
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+command -v unzip >/dev/null 2>&1 || missing+=(unzip)
+command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
+if (( ${#missing[@]} )); then
+  echo "== installing ${missing[*]} (Debian) for the end-to-end tests"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# Headless Chromium + playwright-core for the console's browser test (tests/e2e/console.rs).
+if [[ -z "${HANDOVER_NODE_PATH:-}" ]]; then
+  HANDOVER_NODE_PATH="$("$root/scripts/install-browser.sh" | tail -n 1)"
+  export HANDOVER_NODE_PATH
 fi
 if [[ -z "${HANDOVER_BIN:-}" ]]; then
   (cd "$root" && cargo build -p handover --bin handover)

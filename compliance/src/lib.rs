@@ -6,8 +6,11 @@
 
 pub mod chain;
 pub mod checkpoint;
+pub mod controls;
 pub mod export;
+pub mod html;
 pub mod record;
+pub mod report;
 pub mod time;
 
 pub use chain::{BrokenAt, GENESIS_HASH, Verifier, seal, verify};

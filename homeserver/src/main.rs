@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use handover::config::Config;
 
+mod commands;
+
 #[derive(Parser)]
 #[command(name = "handover", version, about = "Handover Matrix homeserver")]
 struct Cli {
@@ -30,10 +32,15 @@ enum Command {
         #[command(subcommand)]
         command: ListCommand,
     },
+    /// Evidence for the IG lead and a DSPT assessor (docs/GOVERNANCE.md, "Evidence report").
+    Compliance {
+        #[command(subcommand)]
+        command: ComplianceCommand,
+    },
     /// The IG audit trail: verify its hash chain, export it.
     Audit {
         #[command(subcommand)]
-        command: AuditCommand,
+        command: commands::AuditCommand,
     },
     /// Check a configuration (and, with --url, a running server) for what an IG lead or the
     /// IT team would want flagged; exit 1 when any finding is critical.
@@ -50,35 +57,21 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum AuditCommand {
-    /// Check the whole hash chain and every signed checkpoint; exit 1 naming the first broken
-    /// entry or checkpoint.
-    Verify {
+enum ComplianceCommand {
+    /// Every control with its configuration in force, its default, the guidance it serves and
+    /// the test that proves it; audit chain status, retention statistics, the hazard log.
+    Report {
+        /// Directory for report.html (and report.pdf).
+        #[arg(long)]
+        out: PathBuf,
+        /// `html` (default) or `pdf` (also prints the HTML to PDF with headless Chromium).
+        #[arg(long, default_value = "html", value_parser = ["html", "pdf"])]
+        format: String,
+        /// `cargo test` output of the last CI run: each test's result is shown.
+        #[arg(long)]
+        results: Option<PathBuf>,
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// The audit public key as `audit public-key` printed it (`ed25519:<id> <base64>`),
-        /// kept away from the server; default: the key in data_dir.
-        #[arg(long)]
-        public_key: Option<String>,
-    },
-    /// Print the audit checkpoint key's public half (made if missing), to keep elsewhere.
-    PublicKey {
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-    },
-    /// Write entries with since <= time < until as JSON lines (metadata only).
-    Export {
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-        /// RFC 3339 (2025-01-31T09:00:00Z), a date (2025-01-31, UTC) or Unix milliseconds.
-        #[arg(long)]
-        since: String,
-        /// As --since; exclusive.
-        #[arg(long)]
-        until: String,
-        /// Output file (created; refuses to overwrite); standard output if omitted.
-        #[arg(long)]
-        out: Option<PathBuf>,
     },
 }
 
@@ -142,6 +135,26 @@ enum AdminCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Subject-access request (UK GDPR Art. 15): a ZIP of everything held about USER.
+    Sar {
+        /// The local user id (`@alice:example.org`) or localpart.
+        user: String,
+        /// The ZIP to write (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Erasure on request (UK GDPR Art. 17): deactivate and erase USER; what is kept and why is
+    /// recorded in the audit entry.
+    Erase {
+        user: String,
+        /// The request's reference or reason (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Place (or with --release, release) a legal hold on a room or a user; list with `hold list`.
     Hold {
         /// `room`, `user` or `list`.
@@ -178,82 +191,6 @@ fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
         libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-fn audit(rt: &tokio::runtime::Runtime, command: AuditCommand) -> anyhow::Result<()> {
-    use std::io::Write;
-    match command {
-        AuditCommand::PublicKey { config } => {
-            let cfg = load(config.as_deref());
-            std::fs::create_dir_all(&cfg.data_dir)?;
-            let keys = handover::service::audit_checkpoint::load_or_generate(&cfg.data_dir)?;
-            println!("{}", keys.public_line());
-            Ok(())
-        }
-        AuditCommand::Verify { config, public_key } => {
-            let cfg = load(config.as_deref());
-            let audit = match public_key {
-                Some(k) => {
-                    let k = handover::service::audit_checkpoint::AuditPublicKey::parse(&k)
-                        .map_err(|e| anyhow::anyhow!("--public-key: {e}"))?;
-                    handover::server::open_audit_with_key(&cfg, Some(k))?
-                }
-                None => handover::server::open_audit(&cfg)?,
-            };
-            match rt
-                .block_on(audit.verify())
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-            {
-                Ok(status) => {
-                    println!("audit chain intact: {} entries", status.entries);
-                    println!("head hash: {}", status.head);
-                    println!(
-                        "signed checkpoints: {} verified, last at seq {}; {} entries after it \
-                         (not yet signed)",
-                        status.checkpoints, status.last_checkpoint_seq, status.unsigned_tail
-                    );
-                    Ok(())
-                }
-                Err(broken) => {
-                    eprintln!("{broken}");
-                    std::process::exit(1);
-                }
-            }
-        }
-        AuditCommand::Export {
-            config,
-            since,
-            until,
-            out,
-        } => {
-            let parse = handover_compliance::time::parse_time;
-            let (since, until) = (
-                parse(&since).map_err(|e| anyhow::anyhow!("--since {e}"))?,
-                parse(&until).map_err(|e| anyhow::anyhow!("--until {e}"))?,
-            );
-            let cfg = load(config.as_deref());
-            let audit = handover::server::open_audit(&cfg)?;
-            let mut w: Box<dyn Write> = match &out {
-                Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create_new(p)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
-                )),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-            };
-            let (mut after, mut n) = (0, 0);
-            loop {
-                let page = rt
-                    .block_on(audit.page_between(since, until, after))
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let Some(last) = page.last() else { break };
-                after = last.seq;
-                n += handover_compliance::write_json_lines(&mut w, &page)?;
-            }
-            w.flush()?;
-            eprintln!("exported {n} audit entries");
-            Ok(())
-        }
     }
 }
 
@@ -321,7 +258,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Audit { command } => {
             // Exit 1 is reserved for "chain broken"; anything else that stops a check is 2.
-            if let Err(e) = audit(&rt, command) {
+            if let Err(e) = commands::audit(&rt, command) {
                 eprintln!("{e}");
                 std::process::exit(2);
             }
@@ -332,6 +269,20 @@ fn main() -> anyhow::Result<()> {
             let cfg = load(config.as_deref());
             let code = rt.block_on(handover::ops::doctor::run(&cfg, url.as_deref(), json));
             std::process::exit(code);
+        }
+        Command::Compliance {
+            command:
+                ComplianceCommand::Report {
+                    out,
+                    format,
+                    results,
+                    config,
+                },
+        } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            let pdf = format == "pdf";
+            rt.block_on(commands::report(cfg, &out, pdf, results.as_deref()))
         }
         Command::Serve { config } => {
             let cfg = load(config.as_deref());
@@ -344,6 +295,25 @@ fn main() -> anyhow::Result<()> {
         Command::Admin {
             command: AdminCommand::Restore { src, data_dir },
         } => handover::ops::restore::command(&src, &data_dir),
+        Command::Admin {
+            command: AdminCommand::Sar { user, out, config },
+        } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            rt.block_on(commands::sar(cfg, &user, &out))
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Erase {
+                    user,
+                    reason,
+                    config,
+                },
+        } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            rt.block_on(commands::erase(cfg, &user, &reason))
+        }
         Command::Admin {
             command: AdminCommand::Purge { config, dry_run },
         } => {
@@ -399,7 +369,7 @@ fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
                 if release {
                     let done = retention
-                        .release_hold(actor, target)
+                        .release_hold(actor, target, reason)
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                     println!(

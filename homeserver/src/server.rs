@@ -55,6 +55,9 @@ pub fn build_services(config: Config) -> anyhow::Result<Services> {
         Vec::new(),
     )
     .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    if let Some(l) = &list {
+        services.console.set_federation_list(l.clone());
+    }
     services.federation_list = list;
     Ok(services)
 }
@@ -147,7 +150,7 @@ pub fn spawn_purge_job(services: &Services) -> anyhow::Result<()> {
 }
 
 /// The audit actor of the server's own purge job.
-pub const PURGE_JOB_ACTOR: &str = "retention-job";
+pub const PURGE_JOB_ACTOR: &str = crate::service::retention::JOB_ACTOR;
 
 /// One log line per request: method, route template (never the raw path with ids or tokens),
 /// status and latency. Bodies and headers are never logged. The same values feed the request

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod client;
+pub mod console;
 pub mod federation;
 pub mod ops;
 pub mod router;
@@ -13,7 +14,7 @@ use crate::service::Services;
 
 /// The client-server API router (state not yet applied).
 pub fn client_router() -> Router<Services> {
-    ops::routes(admin::routes(client::routes(Router::new())))
+    console::routes(ops::routes(admin::routes(client::routes(Router::new()))))
         .fallback(router::unknown_endpoint)
         .method_not_allowed_fallback(router::method_not_allowed)
 }

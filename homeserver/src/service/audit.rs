@@ -22,7 +22,7 @@ use super::blocking;
 use super::keys::ServerKeys;
 use crate::config::AuditConfig;
 use crate::error::{Error, Result};
-use crate::store::audit::AuditStore;
+use crate::store::audit::{AuditQuery, AuditStore};
 use crate::store::now_ms;
 
 /// Entries read per page when verifying or exporting, bounding memory on long trails.
@@ -348,6 +348,12 @@ impl AuditService {
     ) -> Result<Vec<AuditRecord>> {
         let store = self.store.clone();
         blocking(move || Ok(store.read_between(since, until, after_seq, PAGE)?)).await
+    }
+
+    /// Entries matching `q`, newest first (the console's search, subject-access requests).
+    pub async fn search(&self, q: AuditQuery) -> Result<Vec<AuditRecord>> {
+        let store = self.store.clone();
+        blocking(move || Ok(store.search(&q)?)).await
     }
 
     /// Every entry in seq order (tests and small trails).

@@ -12,6 +12,7 @@ pub mod audit_checkpoint;
 pub mod audit_syslog;
 mod blocking;
 pub mod commit;
+pub mod console;
 pub mod e2ee;
 pub mod ephemeral;
 pub mod federation;
@@ -28,6 +29,7 @@ pub mod registration;
 pub mod reports;
 pub mod retention;
 pub mod rooms;
+pub mod sar;
 pub mod search;
 pub mod sliding_sync;
 pub mod spaces;
@@ -166,6 +168,10 @@ pub struct Services {
     /// `POST /register`, email validation and the account's 3PIDs.
     pub registration: Arc<registration::RegistrationService>,
     pub admin: Arc<admin::AdminService>,
+    /// Subject-access request exports (UK GDPR Art. 15).
+    pub sar: Arc<sar::SarService>,
+    /// The IG lead's console (`/_handover/console/`).
+    pub console: Arc<console::ConsoleService>,
     /// Space hierarchies, for local users and other servers.
     pub spaces: Arc<spaces::SpaceService>,
     /// OpenID tokens for third parties (`/openid/request_token`, `/openid/userinfo`).
@@ -526,6 +532,24 @@ impl Services {
             tokens: store.clone(),
             push: push.clone(),
         })?);
+        let sar = Arc::new(sar::SarService::new(sar::SarDeps {
+            admin: admin.clone(),
+            admin_store: store.clone(),
+            threepids: store.clone(),
+            store: store.clone(),
+            rooms: rooms.clone(),
+            media: media.clone(),
+            audit: audit.clone(),
+        }));
+        let console = Arc::new(console::ConsoleService::new(console::ConsoleDeps {
+            config: config.clone(),
+            users: users.clone(),
+            admin: admin.clone(),
+            sar: sar.clone(),
+            retention: retention.clone(),
+            audit: audit.clone(),
+            store: store.clone(),
+        }));
         let voip = Arc::new(voip::VoipService::new(&config.voip));
         let search = Arc::new(search::SearchService::new(rooms.clone(), store.clone()));
         let health = Arc::new(health::HealthService::new(
@@ -571,6 +595,8 @@ impl Services {
             retention,
             registration,
             admin,
+            sar,
+            console,
             spaces,
             openid: Arc::new(openid::OpenIdService::new()),
             voip,

@@ -4,6 +4,23 @@ use handover_compliance::{AuditRecord, Checkpoint, NewEntry};
 
 use super::StoreResult;
 
+/// A search of the trail (the console, subject-access requests): newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Entries whose actor or target is exactly this (a user id, room id, server name...).
+    pub subject: Option<String>,
+    /// Entries naming this rule id.
+    pub rule: Option<String>,
+    /// Entries with this action (`login`, `policy.denial`, ...).
+    pub action: Option<String>,
+    /// `since <= ts < until`, Unix ms.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only entries with a lower seq (the next page of a newest-first listing).
+    pub before_seq: Option<i64>,
+    pub limit: usize,
+}
+
 pub trait AuditStore: Send + Sync {
     /// Seals `entry` onto the end of the chain and stores it in one write job (reading the last
     /// hash inside the writer, so concurrent appends never fork the chain). Returns the entry.
@@ -19,6 +36,9 @@ pub trait AuditStore: Send + Sync {
         after_seq: i64,
         limit: usize,
     ) -> StoreResult<Vec<AuditRecord>>;
+
+    /// Entries matching `q`, newest first, at most `q.limit`.
+    fn search(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>>;
 
     // Signed checkpoints of the chain (`handover_compliance::checkpoint`).
     /// The last entry's (seq, hash), if any.

@@ -3,6 +3,7 @@
 //! refused with `403 M_FORBIDDEN` otherwise (that refusal audited too), and every allowed call
 //! is audited with who, what and the target. One file per area.
 
+mod erasure;
 mod media;
 mod reports;
 mod restrictions;
@@ -14,6 +15,7 @@ mod tests_media;
 mod tokens;
 mod users;
 
+pub use self::erasure::{ERASED, KEPT};
 pub use self::media::{RULE_LEGAL_HOLD, RoomMedia};
 pub use self::reports::LabelledReport;
 pub use self::rooms::{RoomListQuery, RoomOrder, RoomSummary};
@@ -27,6 +29,7 @@ use ruma::{OwnedUserId, UserId};
 
 use super::accounts::AccountService;
 use super::audit::{AuditService, entry};
+use super::blocking;
 use super::media::MediaService;
 use super::push::PushService;
 use super::rooms::RoomService;
@@ -44,6 +47,8 @@ pub mod action {
     pub const USER_CREATE: &str = "admin.user.create";
     pub const USER_MODIFY: &str = "admin.user.modify";
     pub const USER_DEACTIVATE: &str = "admin.user.deactivate";
+    /// Erasure on request (Art. 17), with the records-management exemption.
+    pub const USER_ERASE: &str = "admin.user.erase";
     pub const USER_RESET_PASSWORD: &str = "admin.user.reset_password";
     pub const USER_SET_ADMIN: &str = "admin.user.set_admin";
     pub const USER_LOCK: &str = "admin.user.lock";
@@ -135,7 +140,13 @@ impl AdminService {
 
     /// The admin check every call starts with. A refusal is audited (who tried what, on whom)
     /// and says nothing about the target, so non-admins cannot probe accounts.
-    async fn authorize(&self, who: &Session, what: &str, target: Option<&str>) -> Result<()> {
+    /// Also used by the services admins reach through the console (SAR, console actions).
+    pub(crate) async fn authorize(
+        &self,
+        who: &Session,
+        what: &str,
+        target: Option<&str>,
+    ) -> Result<()> {
         if who.is_admin {
             return Ok(());
         }

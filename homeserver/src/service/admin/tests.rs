@@ -372,3 +372,43 @@ async fn rooms_and_event_reports_for_admins_only_and_deletion_audited() {
     assert_eq!(gone.actor, root.user_id.as_str());
     assert_eq!(gone.details["report"]["event_id"], json!(ev.as_str()));
 }
+
+#[tokio::test]
+async fn erasure_needs_a_reason_and_records_what_was_kept() {
+    let (s, _d) = test_services();
+    let root = admin(&s).await;
+    let (alice, token) = test_login(&s.users, "alice", "a long password").await;
+    let (bob, _) = test_login(&s.users, "bob", "a long password").await;
+    // Non-admins are refused; a blank reason is refused; nothing happens either way.
+    let err = s
+        .admin
+        .erase(Some(&bob), &alice.user_id, "x")
+        .await
+        .unwrap_err();
+    assert!(is_kind(&err, ErrorKind::Forbidden));
+    let err = s
+        .admin
+        .erase(Some(&root), &alice.user_id, "  ")
+        .await
+        .unwrap_err();
+    assert!(is_kind(&err, ErrorKind::InvalidParam));
+    assert!(s.users.authenticate(&token, None).await.is_ok());
+
+    s.admin
+        .erase(Some(&root), &alice.user_id, "SAR-2025-17")
+        .await
+        .unwrap();
+    assert!(s.users.authenticate(&token, None).await.is_err());
+    let d = s.admin.user_details(&root, &alice.user_id).await.unwrap();
+    assert!(d.row.deactivated && d.row.erased);
+    let log = s.audit.all().await.unwrap();
+    let e = log.iter().find(|r| r.action == action::USER_ERASE).unwrap();
+    assert_eq!(e.actor, root.user_id.as_str());
+    assert_eq!(e.details["reason"], json!("SAR-2025-17"));
+    let kept = e.details["kept"].as_array().unwrap();
+    assert!(
+        kept.iter()
+            .any(|k| k["what"].as_str().unwrap().contains("audit trail"))
+    );
+    assert!(kept.iter().all(|k| !k["why"].as_str().unwrap().is_empty()));
+}

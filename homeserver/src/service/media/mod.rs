@@ -156,6 +156,12 @@ impl MediaService {
         })
     }
 
+    /// Where a local upload's original lives on disk (subject-access request exports read it
+    /// directly); `None` for an invalid id.
+    pub fn local_file_path(&self, media_id: &str) -> Option<std::path::PathBuf> {
+        is_valid_media_id(media_id).then(|| self.files.original_path(media_id))
+    }
+
     /// `m.upload.size` for the config endpoints.
     pub fn upload_size(&self) -> UInt {
         UInt::new_saturating(self.max_upload_bytes)

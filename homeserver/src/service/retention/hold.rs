@@ -51,6 +51,12 @@ impl RetentionService {
         reason: Option<String>,
     ) -> Result<bool> {
         let (kind, id) = target.parts();
+        let mut e = entry(actor, ACTION_HOLD, Outcome::Success)
+            .target(id)
+            .detail("kind", kind.as_str());
+        if let Some(r) = &reason {
+            e = e.detail("reason", r.as_str());
+        }
         let hold = Hold {
             kind,
             target: id.to_owned(),
@@ -60,16 +66,17 @@ impl RetentionService {
         };
         let store = self.store.clone();
         let placed = blocking(move || Ok(store.place_hold(hold)?)).await?;
-        let e = entry(actor, ACTION_HOLD, Outcome::Success)
-            .target(id)
-            .detail("kind", kind.as_str())
-            .detail("already_held", !placed);
-        self.audit.record(e).await?;
+        self.audit.record(e.detail("already_held", !placed)).await?;
         Ok(placed)
     }
 
-    /// Releases a hold; audited. Returns false if there was none.
-    pub async fn release_hold(&self, actor: &str, target: HoldTarget) -> Result<bool> {
+    /// Releases a hold; audited (with why, when given). Returns false if there was none.
+    pub async fn release_hold(
+        &self,
+        actor: &str,
+        target: HoldTarget,
+        reason: Option<String>,
+    ) -> Result<bool> {
         let (kind, id) = target.parts();
         let store = self.store.clone();
         let idc = id.to_owned();
@@ -79,9 +86,12 @@ impl RetentionService {
         } else {
             Outcome::Failure
         };
-        let e = entry(actor, ACTION_RELEASE, outcome)
+        let mut e = entry(actor, ACTION_RELEASE, outcome)
             .target(id)
             .detail("kind", kind.as_str());
+        if let Some(r) = reason {
+            e = e.detail("reason", r);
+        }
         self.audit.record(e).await?;
         Ok(released)
     }

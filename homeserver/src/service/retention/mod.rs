@@ -29,11 +29,14 @@ use ruma::OwnedServerName;
 
 pub use self::hold::HoldTarget;
 pub use self::policy::parse_room_retention;
-pub use self::purge::PurgeReport;
+pub use self::purge::{ACTION_PURGE, PurgeReport};
 use super::audit::AuditService;
 use super::media::MediaService;
 use super::rooms::RoomService;
 use crate::store::retention::RetentionStore;
+
+/// The actor of the server's own purge runs (`server::serve`'s timer).
+pub const JOB_ACTOR: &str = "retention-job";
 
 /// The time source of the retention service.
 pub trait Clock: Send + Sync {

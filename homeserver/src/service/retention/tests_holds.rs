@@ -40,10 +40,15 @@ async fn held_rooms_and_held_users_keep_everything() {
 
     // Released: the next run purges.
     let target = HoldTarget::parse("room", f.room.as_str()).unwrap();
-    assert!(f.retention.release_hold("admin-cli", target).await.unwrap());
     assert!(
         f.retention
-            .release_hold("admin-cli", hold_bob)
+            .release_hold("admin-cli", target, None)
+            .await
+            .unwrap()
+    );
+    assert!(
+        f.retention
+            .release_hold("admin-cli", hold_bob, None)
             .await
             .unwrap()
     );

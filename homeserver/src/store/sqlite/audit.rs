@@ -2,7 +2,7 @@ use handover_compliance::{AuditRecord, Checkpoint, GENESIS_HASH, NewEntry, Outco
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::SqliteStore;
-use crate::store::audit::AuditStore;
+use crate::store::audit::{AuditQuery, AuditStore};
 use crate::store::{StoreError, StoreResult};
 
 const COLUMNS: &str = "seq, ts, actor, action, target, outcome, rule, details, prev_hash, hash";
@@ -98,6 +98,52 @@ impl AuditStore for SqliteStore {
             ))?;
             let rows = stmt
                 .query_map(params![since, until, after_seq, limit as i64], from_row)?
+                .map(|r| r.map(settle))
+                .collect::<Result<_, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn search(&self, q: &AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        let mut conds = vec!["1 = 1"];
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(s) = &q.subject {
+            // Two indexed lookups (actor, target) rather than one OR over a scan.
+            conds.push(
+                "seq IN (SELECT seq FROM audit_log WHERE actor = ? \
+                 UNION SELECT seq FROM audit_log WHERE target = ?)",
+            );
+            args.push(s.clone().into());
+            args.push(s.clone().into());
+        }
+        let mut push = |cond: &'static str, v: rusqlite::types::Value| {
+            conds.push(cond);
+            args.push(v);
+        };
+        if let Some(r) = &q.rule {
+            push("rule = ?", r.clone().into());
+        }
+        if let Some(a) = &q.action {
+            push("action = ?", a.clone().into());
+        }
+        if let Some(t) = q.since {
+            push("ts >= ?", t.into());
+        }
+        if let Some(t) = q.until {
+            push("ts < ?", t.into());
+        }
+        if let Some(s) = q.before_seq {
+            push("seq < ?", s.into());
+        }
+        args.push((q.limit as i64).into());
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE {} ORDER BY seq DESC LIMIT ?",
+            conds.join(" AND ")
+        );
+        self.db.read(move |c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args), from_row)?
                 .map(|r| r.map(settle))
                 .collect::<Result<_, _>>()?;
             Ok(rows)

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("schema/v8_appservice.sql")),
     (11, include_str!("schema/v11_spec.sql")),
     (12, include_str!("schema/v12_admin.sql")),
+    (13, include_str!("schema/v13_console.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -7,6 +7,7 @@ mod admin_rooms;
 mod appservice;
 mod audit;
 mod backup;
+mod console;
 pub mod db;
 #[cfg(test)]
 mod db_tests;
@@ -33,6 +34,7 @@ mod reports;
 mod retention;
 mod retention_copies;
 mod rooms;
+mod sar;
 mod search;
 mod server_keys;
 pub mod snapshot;
