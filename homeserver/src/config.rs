@@ -23,6 +23,8 @@ mod sessions;
 pub use self::sessions::SessionsConfig;
 mod http;
 pub use self::http::HttpConfig;
+mod identity;
+pub use self::identity::{AccountKind, ClientAuth, IdentityConfig, ProviderConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +79,9 @@ pub struct Config {
     pub audit: AuditConfig,
     /// TURN credentials for calls (`GET /voip/turnServer`).
     pub voip: VoipConfig,
+    /// `[identity]`: OpenID providers and password sign-in (docs/IDENTITY.md).
+    #[serde(default)]
+    pub identity: IdentityConfig,
 }
 
 /// Federation: the NHS federation list, outbound TLS and discovery (docs/FEDERATION.md).
@@ -407,6 +412,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             audit: AuditConfig::default(),
             voip: VoipConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -519,6 +525,7 @@ impl Config {
         self.sessions.validate()?;
         self.http.validate()?;
         self.voip.validate()?;
+        self.identity.validate()?;
         self.email
             .validate(&self.registration.allowed_email_domains)?;
         if self.database.readers == 0 {

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use crate::media::{MediaDownloadRequest, MediaTransform, MediaUploadRequest, UploadDecision};
 use crate::{
-    CreateRoomRequest, Decision, EventRequest, FederationPeerRequest, InitialState, InviteRequest,
+    CreateRoomRequest, Decision, EventRequest, FederationPeerRequest, IdentityLoginRequest,
+    InitialState, InviteRequest,
     Policy, ProfileUpdate, PushFormat, PushRequest, RegistrationRequest, ThreepidRequest,
 };
 use crate::{Retention, RetentionRequest};
@@ -41,6 +42,9 @@ impl Policy for Layers {
     }
     fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
         self.all(|l| l.check_registration(req))
+    }
+    fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
+        self.all(|l| l.check_identity_login(req))
     }
     fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
         self.all(|l| l.check_create_room(req))
@@ -146,6 +150,9 @@ mod tests {
         fn check_create_room(&self, _: &CreateRoomRequest<'_>) -> Decision {
             self.no()
         }
+        fn check_identity_login(&self, _: &IdentityLoginRequest<'_>) -> Decision {
+            self.no()
+        }
         fn check_invite(&self, _: &InviteRequest<'_>) -> Decision {
             self.no()
         }
@@ -247,8 +254,14 @@ mod tests {
             user_id: None,
         };
         assert!(layers.check_threepid(&email).is_err());
+        let idp = IdentityLoginRequest {
+            provider: "cis2",
+            subject: "s",
+            acr: None,
+        };
+        assert!(layers.check_identity_login(&idp).is_err());
         // Every check hook above reached the denying layer.
-        assert_eq!(deny.0.load(Ordering::SeqCst), 9);
+        assert_eq!(deny.0.load(Ordering::SeqCst), 10);
     }
 
     struct Keep(Option<u64>, Option<u64>);

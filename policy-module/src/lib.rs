@@ -5,6 +5,7 @@
 //! unit-tested here without a server. [`AllowAll`] allows everything; [`NhsPolicy`] is the NHS
 //! rule set (see docs/GOVERNANCE.md for every rule id).
 
+pub mod assurance;
 pub mod email_domains;
 pub mod federation;
 pub mod identity;
@@ -17,6 +18,9 @@ mod property_tests;
 
 use serde::Serialize;
 
+pub use assurance::{
+    AcrRequirement, IdentityAssurance, IdentityLoginRequest, RULE_IDENTITY_ASSURANCE_TOO_LOW,
+};
 pub use email_domains::{
     DomainPattern, EmailDomains, RULE_EMAIL_DOMAIN_NOT_ALLOWED, ThreepidRequest,
 };
@@ -191,6 +195,10 @@ pub trait Policy: Send + Sync + 'static {
     fn check_registration(&self, _req: &RegistrationRequest<'_>) -> Decision {
         Ok(())
     }
+    /// A sign-in at an upstream OpenID provider (assurance level, required claims).
+    fn check_identity_login(&self, _req: &IdentityLoginRequest<'_>) -> Decision {
+        Ok(())
+    }
     fn check_create_room(&self, _req: &CreateRoomRequest<'_>) -> Decision {
         Ok(())
     }
@@ -267,6 +275,9 @@ impl<P: Policy> Policy for Defaults<P> {
     }
     fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
         self.inner.check_registration(req)
+    }
+    fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
+        self.inner.check_identity_login(req)
     }
     fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
         self.inner.check_create_room(req)
@@ -348,6 +359,9 @@ impl<P: Policy> Policy for FederationGate<P> {
     }
     fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
         self.inner.check_registration(req)
+    }
+    fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
+        self.inner.check_identity_login(req)
     }
     fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
         self.inner.check_create_room(req)

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod client;
 pub mod federation;
+pub mod oauth;
 pub mod router;
 pub mod ruma;
 
@@ -12,7 +13,7 @@ use crate::service::Services;
 
 /// The client-server API router (state not yet applied).
 pub fn client_router() -> Router<Services> {
-    admin::routes(client::routes(Router::new()))
+    oauth::routes(admin::routes(client::routes(Router::new())))
         .fallback(router::unknown_endpoint)
         .method_not_allowed_fallback(router::method_not_allowed)
 }

@@ -12,9 +12,11 @@ pub mod ephemeral;
 pub mod federation;
 pub mod filter;
 pub mod filters;
+pub mod identity;
 pub mod keys;
 pub mod media;
 pub mod notifier;
+pub mod oauth;
 pub mod openid;
 pub mod push;
 pub mod rate_limit;
@@ -108,6 +110,24 @@ fn upload_limit_applies_to_upload_routes_only() {
     }
 }
 
+/// The assurance gate of `[[identity.providers]] min_acr`, as a policy layer.
+fn identity_assurance(config: &Config) -> handover_policy::IdentityAssurance {
+    let providers = config
+        .identity
+        .providers
+        .iter()
+        .filter_map(|p| {
+            let min = p.min_acr.clone()?;
+            let req = handover_policy::AcrRequirement {
+                order: p.acr_values.clone(),
+                min,
+            };
+            Some((p.id.clone(), req))
+        })
+        .collect();
+    handover_policy::IdentityAssurance { providers }
+}
+
 /// Every service, cheap to clone (the axum state).
 #[derive(Clone)]
 pub struct Services {
@@ -162,6 +182,10 @@ pub struct Services {
     pub openid: Arc<openid::OpenIdService>,
     /// TURN credentials (`[voip]`).
     pub voip: Arc<voip::VoipService>,
+    /// Handover as OAuth 2.0 authorization server (`/auth_metadata`, `/_handover/oauth/...`).
+    pub oauth: Arc<oauth::OAuthService>,
+    /// Sign-in through upstream OpenID providers (`[identity]`), legacy SSO login tokens.
+    pub identity: Arc<identity::IdentityService>,
 }
 
 impl Services {
@@ -190,6 +214,7 @@ impl Services {
             policy,
             Arc::new(clinical),
             Arc::new(email_domains),
+            Arc::new(identity_assurance(&config)),
         ]));
         let limits = Limits {
             max_request_bytes: config.limits.max_request_bytes,
@@ -438,6 +463,22 @@ impl Services {
             threepids: store.clone(),
         })?);
         let voip = Arc::new(voip::VoipService::new(&config.voip));
+        let oauth = Arc::new(oauth::OAuthService::new(
+            config.clone(),
+            store.clone(),
+            store.clone(),
+            users.clone(),
+            audit.clone(),
+        ));
+        let identity = Arc::new(identity::IdentityService::new(identity::IdentityDeps {
+            config: config.clone(),
+            store: store.clone(),
+            users: users.clone(),
+            accounts: accounts.clone(),
+            policy: policy.clone(),
+            audit: audit.clone(),
+            oauth: oauth.clone(),
+        }));
         Ok(Self {
             config,
             limits,
@@ -479,6 +520,8 @@ impl Services {
             spaces,
             openid: Arc::new(openid::OpenIdService::new()),
             voip,
+            oauth,
+            identity,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod dehydrated;
 pub mod federated_rooms;
 pub mod federation_events;
 pub mod filters;
+pub mod identity;
 pub mod keys;
 pub mod media;
 pub mod outbox;

@@ -9,22 +9,52 @@ use crate::error::{Error, Result};
 use crate::service::Services;
 
 pub async fn login_types(
-    _: Services,
+    s: Services,
     _: Ruma<get_login_types::v3::Request>,
 ) -> Result<get_login_types::v3::Response> {
-    use get_login_types::v3::{LoginType, PasswordLoginType};
-    Ok(get_login_types::v3::Response::new(vec![
-        LoginType::Password(PasswordLoginType::default()),
-    ]))
+    use get_login_types::v3::{
+        IdentityProvider, LoginType, PasswordLoginType, SsoLoginType, TokenLoginType,
+    };
+    let mut flows = Vec::new();
+    if s.identity.password_login() {
+        flows.push(LoginType::Password(PasswordLoginType::default()));
+    }
+    let providers = s.identity.providers();
+    if !providers.is_empty() {
+        let mut sso = SsoLoginType::new();
+        sso.identity_providers = providers
+            .iter()
+            .map(|p| IdentityProvider::new(p.id.clone(), p.name.clone()))
+            .collect();
+        flows.push(LoginType::Sso(sso));
+        flows.push(LoginType::Token(TokenLoginType::new()));
+    }
+    Ok(get_login_types::v3::Response::new(flows))
 }
 
 pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::v3::Response> {
-    let login::v3::LoginInfo::Password(pw) = &req.login_info else {
-        return Err(Error::new(
-            http::StatusCode::BAD_REQUEST,
-            ruma::api::error::ErrorKind::Unknown,
-            "Only m.login.password is supported",
-        ));
+    let pw = match &req.login_info {
+        login::v3::LoginInfo::Password(pw) => pw,
+        login::v3::LoginInfo::Token(t) => {
+            let session = s
+                .identity
+                .login_with_token(
+                    &t.token,
+                    req.body.device_id.clone(),
+                    req.body.initial_device_display_name.clone(),
+                    req.body.refresh_token,
+                    req.client_ip,
+                )
+                .await?;
+            return Ok(login_response(session));
+        }
+        _ => {
+            return Err(Error::new(
+                http::StatusCode::BAD_REQUEST,
+                ruma::api::error::ErrorKind::Unknown,
+                "Only m.login.password and m.login.token are supported",
+            ));
+        }
     };
     let user = match &pw.identifier {
         Some(UserIdentifier::Matrix(m)) => m.user.clone(),
@@ -43,12 +73,16 @@ pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::
         )
         .await?;
     tracing::info!(user_id = %session.user_id, device_id = %session.device_id, "login");
+    Ok(login_response(session))
+}
+
+fn login_response(session: crate::service::users::NewSession) -> login::v3::Response {
     let mut res =
         login::v3::Response::new(session.user_id, session.access_token, session.device_id);
     res.well_known = None;
     res.refresh_token = session.refresh_token;
     res.expires_in = session.expires_in_ms.map(std::time::Duration::from_millis);
-    Ok(res)
+    res
 }
 
 /// `POST /refresh`: authenticated by the refresh token in the body, not an access token (an

@@ -47,6 +47,11 @@ impl UserService {
         client_ip: Option<IpAddr>,
     ) -> Result<NewSession> {
         let res = async {
+            if !self.config.identity.password_login {
+                return Err(crate::error::Error::forbidden(
+                    "Password sign-in is turned off on this server: sign in with your organisation",
+                ));
+            }
             let user_id = self.parse_login_user(user)?;
             let record = self.check_password(&user_id, password).await?;
             self.start_session(&record.user_id, device_id, display_name, want_refresh)

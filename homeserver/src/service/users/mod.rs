@@ -13,6 +13,7 @@ pub use self::profile::Profile;
 mod refresh;
 mod registration_token;
 mod restrictions;
+mod revoke;
 pub use self::restrictions::{Flags as RestrictionFlags, Restrictions};
 mod token;
 mod uia;

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("schema/v4_admin.sql")),
     (5, include_str!("schema/v5_tokens.sql")),
     (6, include_str!("schema/v6_audit.sql")),
+    (9, include_str!("schema/v9_identity.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

@@ -12,6 +12,7 @@ mod dehydrated;
 mod federated_rooms;
 mod federation_events;
 mod filters;
+mod identity;
 mod keys;
 mod media;
 #[cfg(test)]
