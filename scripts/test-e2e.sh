@@ -29,5 +29,10 @@ if [[ -z "${HANDOVER_SYNAPSE_PYTHON:-}" ]]; then
   HANDOVER_SYNAPSE_PYTHON="$("$root/scripts/install-synapse.sh" | tail -n 1)"
   export HANDOVER_SYNAPSE_PYTHON
 fi
+# oidc-provider (npm, pinned) for the identity tests (tests/e2e/oauth.rs); quick when installed.
+if [[ -z "${HANDOVER_OIDC_NODE_PATH:-}" ]]; then
+  HANDOVER_OIDC_NODE_PATH="$("$root/scripts/install-oidc-provider.sh" | tail -n 1)"
+  export HANDOVER_OIDC_NODE_PATH
+fi
 cd "$root/tests"
 exec cargo test "$@"

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use crate::media::{MediaDownloadRequest, MediaTransform, MediaUploadRequest, UploadDecision};
 use crate::{
     CreateRoomRequest, Decision, EventRequest, FederationPeerRequest, IdentityLoginRequest,
-    InitialState, InviteRequest,
-    Policy, ProfileUpdate, PushFormat, PushRequest, RegistrationRequest, ThreepidRequest,
+    InitialState, InviteRequest, Policy, ProfileUpdate, PushFormat, PushRequest,
+    RegistrationRequest, ThreepidRequest,
 };
 use crate::{Retention, RetentionRequest};
 

@@ -20,6 +20,7 @@ mod governance;
 mod http_limits;
 mod media;
 mod messaging;
+mod oauth;
 mod openid;
 mod pagination;
 mod push;

@@ -21,6 +21,7 @@ pub use serde_json::json;
 pub mod account;
 pub mod federation;
 mod http;
+pub mod oidc;
 mod server;
 pub mod synapse;
 

@@ -109,7 +109,8 @@ impl IdentityConfig {
     }
 
     pub fn validate(&self) -> Result<(), String> {
-        let err = |i: usize, m: &str| format!("configuration error: `identity.providers[{i}]`: {m}");
+        let err =
+            |i: usize, m: &str| format!("configuration error: `identity.providers[{i}]`: {m}");
         for (i, p) in self.providers.iter().enumerate() {
             let id_ok = !p.id.is_empty()
                 && p.id.len() <= 64
@@ -122,8 +123,8 @@ impl IdentityConfig {
             if self.providers[..i].iter().any(|q| q.id == p.id) {
                 return Err(err(i, &format!("provider id `{}` is used twice", p.id)));
             }
-            let issuer = url::Url::parse(&p.issuer)
-                .map_err(|e| err(i, &format!("key `issuer`: {e}")))?;
+            let issuer =
+                url::Url::parse(&p.issuer).map_err(|e| err(i, &format!("key `issuer`: {e}")))?;
             if !matches!(issuer.scheme(), "https" | "http") {
                 return Err(err(i, "key `issuer` must be an https URL"));
             }
@@ -140,7 +141,10 @@ impl IdentityConfig {
                 ClientAuth::ClientSecretBasic | ClientAuth::ClientSecretPost
                     if p.client_secret.is_none() =>
                 {
-                    return Err(err(i, "key `client_secret` is required (or client_auth = \"private_key_jwt\")"));
+                    return Err(err(
+                        i,
+                        "key `client_secret` is required (or client_auth = \"private_key_jwt\")",
+                    ));
                 }
                 _ => {}
             }

@@ -44,8 +44,12 @@ pub trait IdentityStore: Send + Sync {
     /// linked already (two first logins racing).
     fn provision_linked_user(&self, user: &UserRecord, link: &IdentityLink) -> StoreResult<()>;
     /// Records a later login's claims.
-    fn touch_identity_link(&self, provider_id: &str, subject: &str, claims: &str)
-    -> StoreResult<()>;
+    fn touch_identity_link(
+        &self,
+        provider_id: &str,
+        subject: &str,
+        claims: &str,
+    ) -> StoreResult<()>;
 
     /// Stores a registered client; `Conflict("client")` if the id exists.
     fn insert_oauth_client(&self, client_id: &str, metadata: &str) -> StoreResult<()>;

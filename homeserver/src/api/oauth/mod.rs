@@ -7,9 +7,9 @@ mod sso;
 
 use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
-use axum::Extension;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Json, Router};
 use http::{HeaderMap, StatusCode, header};
@@ -19,7 +19,9 @@ use serde_json::Value;
 use super::router::RouterExt;
 use crate::service::Services;
 use crate::service::identity::{CALLBACK_PATH, Next};
-use crate::service::oauth::{AuthParams, AuthorizeError, OAuthError, RevokeParams, TokenParams, paths};
+use crate::service::oauth::{
+    AuthParams, AuthorizeError, OAuthError, RevokeParams, TokenParams, paths,
+};
 
 /// The cookie binding a sign-in to the browser that started it.
 const BROWSER_COOKIE: &str = "handover_browser";
@@ -64,7 +66,8 @@ fn client_ip(
 
 fn oauth_error(e: OAuthError) -> Response {
     let mut res = (e.status, Json(e.body())).into_response();
-    res.headers_mut().insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
     res
 }
 
@@ -88,17 +91,25 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
 
 async fn auth_metadata(
     s: Services,
-    _: crate::api::ruma::Ruma<ruma::api::client::discovery::get_authorization_server_metadata::v1::Request>,
-) -> crate::error::Result<ruma::api::client::discovery::get_authorization_server_metadata::v1::Response> {
+    _: crate::api::ruma::Ruma<
+        ruma::api::client::discovery::get_authorization_server_metadata::v1::Request,
+    >,
+) -> crate::error::Result<
+    ruma::api::client::discovery::get_authorization_server_metadata::v1::Response,
+> {
     let raw = ruma::serde::Raw::from_json(
-        serde_json::value::to_raw_value(&s.oauth.metadata()).map_err(crate::error::Error::internal)?,
+        serde_json::value::to_raw_value(&s.oauth.metadata())
+            .map_err(crate::error::Error::internal)?,
     );
     Ok(ruma::api::client::discovery::get_authorization_server_metadata::v1::Response::new(raw))
 }
 
 async fn register(State(s): State<Services>, body: Option<Json<Value>>) -> Response {
     let Some(Json(body)) = body else {
-        return oauth_error(OAuthError::bad("invalid_client_metadata", "the body must be JSON"));
+        return oauth_error(OAuthError::bad(
+            "invalid_client_metadata",
+            "the body must be JSON",
+        ));
     };
     match s.oauth.register(body).await {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
@@ -106,7 +117,11 @@ async fn register(State(s): State<Services>, body: Option<Json<Value>>) -> Respo
     }
 }
 
-async fn authorize(State(s): State<Services>, headers: HeaderMap, Query(p): Query<AuthParams>) -> Response {
+async fn authorize(
+    State(s): State<Services>,
+    headers: HeaderMap,
+    Query(p): Query<AuthParams>,
+) -> Response {
     let (b, cookie) = browser(&headers);
     let res = match s.oauth.authorize(p, &b).await {
         Ok(req) => pages::chooser(&req, s.identity.providers(), s.identity.password_login()),
@@ -131,14 +146,26 @@ async fn password(
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(f)) = form else {
-        return pages::page(StatusCode::BAD_REQUEST, "Incomplete form", "<p>The form was incomplete. Go back and try again.</p>");
+        return pages::page(
+            StatusCode::BAD_REQUEST,
+            "Incomplete form",
+            "<p>The form was incomplete. Go back and try again.</p>",
+        );
     };
     let ip = client_ip(&s, addr.as_ref(), &headers);
     if let Err(e) = s.rate_limits.check_login(ip, &f.username) {
-        return pages::page(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", &pages::esc(&e.to_string()));
+        return pages::page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            &pages::esc(&e.to_string()),
+        );
     }
     let (b, _) = browser(&headers);
-    match s.oauth.password_sign_in(&f.auth, &f.csrf, &b, &f.username, &f.password, ip).await {
+    match s
+        .oauth
+        .password_sign_in(&f.auth, &f.csrf, &b, &f.username, &f.password, ip)
+        .await
+    {
         Ok(to) => see_other(&to),
         Err(r) => pages::refusal(&r),
     }
@@ -149,7 +176,11 @@ struct AuthQuery {
     auth: String,
 }
 
-async fn consent_page(State(s): State<Services>, headers: HeaderMap, Query(q): Query<AuthQuery>) -> Response {
+async fn consent_page(
+    State(s): State<Services>,
+    headers: HeaderMap,
+    Query(q): Query<AuthQuery>,
+) -> Response {
     let (b, _) = browser(&headers);
     match s.oauth.consent_page(&q.auth, &b).await {
         Ok(c) => pages::consent(&c),
@@ -171,11 +202,19 @@ async fn consent(
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(f)) = form else {
-        return pages::page(StatusCode::BAD_REQUEST, "Incomplete form", "<p>The form was incomplete. Go back and try again.</p>");
+        return pages::page(
+            StatusCode::BAD_REQUEST,
+            "Incomplete form",
+            "<p>The form was incomplete. Go back and try again.</p>",
+        );
     };
     let ip = client_ip(&s, addr.as_ref(), &headers);
     let (b, _) = browser(&headers);
-    match s.oauth.consent(&f.auth, &f.csrf, &b, f.decision == "allow", ip).await {
+    match s
+        .oauth
+        .consent(&f.auth, &f.csrf, &b, f.decision == "allow", ip)
+        .await
+    {
         Ok(to) => see_other(&to),
         Err(r) => pages::refusal(&r),
     }
@@ -188,22 +227,32 @@ async fn token(
     form: Result<Form<TokenParams>, FormRejection>,
 ) -> Response {
     let Ok(Form(p)) = form else {
-        return oauth_error(OAuthError::bad("invalid_request", "the body must be a form"));
+        return oauth_error(OAuthError::bad(
+            "invalid_request",
+            "the body must be a form",
+        ));
     };
     let ip = client_ip(&s, addr.as_ref(), &headers);
     match s.oauth.token(p, ip).await {
         Ok(v) => {
             let mut res = Json(v).into_response();
-            res.headers_mut().insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
             res
         }
         Err(e) => oauth_error(e),
     }
 }
 
-async fn revoke(State(s): State<Services>, form: Result<Form<RevokeParams>, FormRejection>) -> Response {
+async fn revoke(
+    State(s): State<Services>,
+    form: Result<Form<RevokeParams>, FormRejection>,
+) -> Response {
     let Ok(Form(p)) = form else {
-        return oauth_error(OAuthError::bad("invalid_request", "the body must be a form"));
+        return oauth_error(OAuthError::bad(
+            "invalid_request",
+            "the body must be a form",
+        ));
     };
     match s.oauth.revoke(p).await {
         Ok(()) => StatusCode::OK.into_response(),
@@ -245,7 +294,13 @@ async fn callback(
     let (b, _) = browser(&headers);
     let res = s
         .identity
-        .callback(q.state.as_deref(), q.code.as_deref(), q.error.as_deref(), &b, ip)
+        .callback(
+            q.state.as_deref(),
+            q.code.as_deref(),
+            q.error.as_deref(),
+            &b,
+            ip,
+        )
         .await;
     match res {
         Ok(to) => see_other(&to),

@@ -63,8 +63,15 @@ pub fn refusal(r: &Refusal) -> Response {
 /// The sign-in page of an authorization request: one button per provider, and the password
 /// form when passwords are allowed.
 pub fn chooser(req: &AuthRequest, providers: &[ProviderConfig], password: bool) -> Response {
-    let app = req.client.client_name.as_deref().unwrap_or(&req.client.client_uri);
-    let mut body = format!("<p>Sign in to continue to <strong>{}</strong>.</p>", esc(app));
+    let app = req
+        .client
+        .client_name
+        .as_deref()
+        .unwrap_or(&req.client.client_uri);
+    let mut body = format!(
+        "<p>Sign in to continue to <strong>{}</strong>.</p>",
+        esc(app)
+    );
     for p in providers {
         let href = format!(
             "{}?auth={}",
@@ -99,9 +106,15 @@ pub fn consent(c: &Consent) -> Response {
     let r = &c.request;
     let app = r.client.client_name.as_deref().unwrap_or("An app");
     let device = if c.new_device {
-        format!("a new session (device <code>{}</code>)", esc(r.device_id.as_str()))
+        format!(
+            "a new session (device <code>{}</code>)",
+            esc(r.device_id.as_str())
+        )
     } else {
-        format!("your existing session <code>{}</code>", esc(r.device_id.as_str()))
+        format!(
+            "your existing session <code>{}</code>",
+            esc(r.device_id.as_str())
+        )
     };
     let body = format!(
         "<p><strong>{app}</strong> (<a href=\"{uri}\">{uri}</a>) wants full access to your account \

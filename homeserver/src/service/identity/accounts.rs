@@ -72,7 +72,11 @@ impl IdentityService {
         }
         // Only the claims this server uses are kept.
         let mut kept = Map::new();
-        for name in [&p.localpart_claim, &p.displayname_claim, &"email".to_owned()] {
+        for name in [
+            &p.localpart_claim,
+            &p.displayname_claim,
+            &"email".to_owned(),
+        ] {
             if let Some(val) = v.claims.get(name.as_str()) {
                 kept.insert(name.clone(), val.clone());
             }
@@ -96,7 +100,10 @@ impl IdentityService {
             .detail("provider", p.id.as_str())
             .detail("subject", v.subject.as_str())
             .detail("acr", v.acr.clone().unwrap_or_default());
-        self.audit.record(with_ip(e, ip)).await.map_err(Refusal::internal)?;
+        self.audit
+            .record(with_ip(e, ip))
+            .await
+            .map_err(Refusal::internal)?;
         Ok(user_id)
     }
 
@@ -114,8 +121,12 @@ impl IdentityService {
             .await
             .map_err(Refusal::internal)?;
         let Some(user) = user.filter(|u| !u.deactivated) else {
-            let e = entry(link.user_id.as_str(), action::IDENTITY_REFUSED, Outcome::Denied)
-                .detail("reason", "deactivated");
+            let e = entry(
+                link.user_id.as_str(),
+                action::IDENTITY_REFUSED,
+                Outcome::Denied,
+            )
+            .detail("reason", "deactivated");
             self.audit.record(e).await.map_err(Refusal::internal)?;
             return Err(Refusal::new(
                 StatusCode::FORBIDDEN,
@@ -147,11 +158,12 @@ impl IdentityService {
         ip: Option<IpAddr>,
     ) -> Result<OwnedUserId, Refusal> {
         let actor = format!("{}:{}", p.id, v.subject);
-        let refuse = |why: String| {
-            Refusal::new(StatusCode::FORBIDDEN, "No account name", why)
-        };
+        let refuse = |why: String| Refusal::new(StatusCode::FORBIDDEN, "No account name", why);
         let raw = claim(&v.claims, &p.localpart_claim).ok_or_else(|| {
-            refuse(format!("{} did not send the claim `{}` needed to name a new account.", p.name, p.localpart_claim))
+            refuse(format!(
+                "{} did not send the claim `{}` needed to name a new account.",
+                p.name, p.localpart_claim
+            ))
         })?;
         let localpart = sanitise_localpart(&raw)
             .ok_or_else(|| refuse(format!("`{raw}` cannot be made into an account name.")))?;
@@ -186,7 +198,10 @@ impl IdentityService {
                 let e = entry(&actor, action::IDENTITY_PROVISION, Outcome::Success)
                     .target(user_id.as_str())
                     .detail("account_kind", p.account_kind.as_str());
-                self.audit.record(with_ip(e, ip)).await.map_err(Refusal::internal)?;
+                self.audit
+                    .record(with_ip(e, ip))
+                    .await
+                    .map_err(Refusal::internal)?;
                 tracing::info!(user_id = %user_id, provider = %p.id, "account provisioned");
                 Ok(user_id)
             }
@@ -197,13 +212,17 @@ impl IdentityService {
                 let link = blocking(move || Ok(store.find_identity_link(&pid, &sub)?))
                     .await
                     .map_err(Refusal::internal)?;
-                link.map(|l| l.user_id).ok_or_else(|| Refusal::internal("link vanished"))
+                link.map(|l| l.user_id)
+                    .ok_or_else(|| Refusal::internal("link vanished"))
             }
             Some(_) => {
                 let e = entry(&actor, action::IDENTITY_REFUSED, Outcome::Denied)
                     .target(user_id.as_str())
                     .detail("reason", "localpart_taken");
-                self.audit.record(with_ip(e, ip)).await.map_err(Refusal::internal)?;
+                self.audit
+                    .record(with_ip(e, ip))
+                    .await
+                    .map_err(Refusal::internal)?;
                 Err(Refusal::new(
                     StatusCode::CONFLICT,
                     "Account name already taken",
@@ -225,8 +244,14 @@ mod tests {
 
     #[test]
     fn localparts_are_sanitised() {
-        assert_eq!(sanitise_localpart("Alice.Smith@nhs.net").as_deref(), Some("alice.smith"));
-        assert_eq!(sanitise_localpart("Bob Jones").as_deref(), Some("bob_jones"));
+        assert_eq!(
+            sanitise_localpart("Alice.Smith@nhs.net").as_deref(),
+            Some("alice.smith")
+        );
+        assert_eq!(
+            sanitise_localpart("Bob Jones").as_deref(),
+            Some("bob_jones")
+        );
         assert_eq!(sanitise_localpart("@@").as_deref(), None);
         assert_eq!(sanitise_localpart("Zoë").as_deref(), Some("zo"));
     }

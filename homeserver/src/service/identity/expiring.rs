@@ -27,7 +27,10 @@ impl<T: Clone> Expiring<T> {
         let now = Instant::now();
         m.retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
         if m.len() >= CAP
-            && let Some(oldest) = m.iter().min_by_key(|(_, (at, _))| *at).map(|(k, _)| k.clone())
+            && let Some(oldest) = m
+                .iter()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(k, _)| k.clone())
         {
             m.remove(&oldest);
         }

@@ -34,5 +34,6 @@ pub async fn send(client: reqwest::Client, req: HttpRequest) -> Result<HttpRespo
         out = out.header(k, v);
     }
     let body = res.bytes().await.map_err(|e| HttpError(e.to_string()))?;
-    out.body(body.to_vec()).map_err(|e| HttpError(e.to_string()))
+    out.body(body.to_vec())
+        .map_err(|e| HttpError(e.to_string()))
 }

@@ -17,9 +17,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ::http::StatusCode;
 use handover_compliance::Outcome;
 use handover_policy::Policy;
-use ::http::StatusCode;
 use openidconnect::core::CoreProviderMetadata;
 use ruma::OwnedUserId;
 
@@ -30,7 +30,6 @@ use super::oauth::OAuthService;
 use super::users::UserService;
 use crate::config::{Config, ProviderConfig};
 use crate::store::identity::IdentityStore;
-
 
 /// Where providers send the browser back.
 pub const CALLBACK_PATH: &str = "/_handover/identity/callback";
@@ -166,10 +165,16 @@ impl IdentityService {
         {
             return Ok(m.clone());
         }
-        let m = upstream::discover(&self.http, &p.issuer).await.map_err(|e| {
-            tracing::warn!(provider = %p.id, error = %e, "identity provider discovery failed");
-            Refusal::new(StatusCode::BAD_GATEWAY, "Identity provider unavailable", e.to_string())
-        })?;
+        let m = upstream::discover(&self.http, &p.issuer)
+            .await
+            .map_err(|e| {
+                tracing::warn!(provider = %p.id, error = %e, "identity provider discovery failed");
+                Refusal::new(
+                    StatusCode::BAD_GATEWAY,
+                    "Identity provider unavailable",
+                    e.to_string(),
+                )
+            })?;
         self.metadata
             .lock()
             .expect("metadata lock")
@@ -187,8 +192,13 @@ impl IdentityService {
     ) -> Result<String, Refusal> {
         let p = self.provider(provider_id)?;
         let meta = self.metadata(p).await?;
-        let s = upstream::start(p, meta, &self.redirect_uri())
-            .map_err(|e| Refusal::new(StatusCode::BAD_GATEWAY, "Identity provider unavailable", e.to_string()))?;
+        let s = upstream::start(p, meta, &self.redirect_uri()).map_err(|e| {
+            Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "Identity provider unavailable",
+                e.to_string(),
+            )
+        })?;
         self.in_flight.insert(
             s.state,
             InFlight {
@@ -220,7 +230,9 @@ impl IdentityService {
                  reused state). Start again from your app.",
             )
         };
-        let f = state.and_then(|s| self.in_flight.take(s)).ok_or_else(bad_state)?;
+        let f = state
+            .and_then(|s| self.in_flight.take(s))
+            .ok_or_else(bad_state)?;
         if f.browser != browser {
             return Err(bad_state());
         }
@@ -229,7 +241,10 @@ impl IdentityService {
             let e = entry(&p.id, action::IDENTITY_REFUSED, Outcome::Failure)
                 .detail("reason", "provider_error")
                 .detail("error", err.chars().take(100).collect::<String>());
-            self.audit.record(with_ip(e, ip)).await.map_err(Refusal::internal)?;
+            self.audit
+                .record(with_ip(e, ip))
+                .await
+                .map_err(Refusal::internal)?;
             return Err(Refusal::new(
                 StatusCode::FORBIDDEN,
                 "Sign-in cancelled",
@@ -237,7 +252,11 @@ impl IdentityService {
             ));
         }
         let code = code.ok_or_else(|| {
-            Refusal::new(StatusCode::BAD_REQUEST, "Incomplete answer", "The provider sent no code.")
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "Incomplete answer",
+                "The provider sent no code.",
+            )
         })?;
         let meta = self.metadata(&p).await?;
         let verified = upstream::finish(
@@ -256,8 +275,15 @@ impl IdentityService {
                 tracing::warn!(provider = %p.id, error = %err, "upstream sign-in failed");
                 let e = entry(&p.id, action::IDENTITY_REFUSED, Outcome::Failure)
                     .detail("reason", "upstream_error");
-                self.audit.record(with_ip(e, ip)).await.map_err(Refusal::internal)?;
-                return Err(Refusal::new(StatusCode::BAD_GATEWAY, "Sign-in failed", err.to_string()));
+                self.audit
+                    .record(with_ip(e, ip))
+                    .await
+                    .map_err(Refusal::internal)?;
+                return Err(Refusal::new(
+                    StatusCode::BAD_GATEWAY,
+                    "Sign-in failed",
+                    err.to_string(),
+                ));
             }
         };
         let user_id = self.sign_in(&p, verified, ip).await?;

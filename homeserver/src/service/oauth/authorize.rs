@@ -64,7 +64,12 @@ fn page(title: &'static str, m: impl Into<String>) -> AuthorizeError {
     AuthorizeError::Page(Refusal::new(StatusCode::BAD_REQUEST, title, m))
 }
 
-fn respond(redirect_uri: &str, fragment: bool, state: Option<&str>, pairs: &[(&str, &str)]) -> String {
+fn respond(
+    redirect_uri: &str,
+    fragment: bool,
+    state: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         q.append_pair(k, v);
@@ -96,13 +101,25 @@ fn device_scope(s: &str) -> Option<&str> {
 
 impl OAuthService {
     /// `GET /authorize`: a checked request waiting for the user, or the error.
-    pub async fn authorize(&self, p: AuthParams, browser: &str) -> Result<AuthRequest, AuthorizeError> {
-        let client_id = p.client_id.as_deref().ok_or_else(|| page("Unknown app", "The request names no client_id."))?;
+    pub async fn authorize(
+        &self,
+        p: AuthParams,
+        browser: &str,
+    ) -> Result<AuthRequest, AuthorizeError> {
+        let client_id = p
+            .client_id
+            .as_deref()
+            .ok_or_else(|| page("Unknown app", "The request names no client_id."))?;
         let client = self
             .client(client_id)
             .await
             .map_err(|e| page("Sign-in failed", e.description))?
-            .ok_or_else(|| page("Unknown app", "The app asking to sign in is not registered on this server."))?;
+            .ok_or_else(|| {
+                page(
+                    "Unknown app",
+                    "The app asking to sign in is not registered on this server.",
+                )
+            })?;
         let redirect_uri = p.redirect_uri.clone().unwrap_or_default();
         if !client.allows_redirect(&redirect_uri) {
             return Err(page(
@@ -115,30 +132,55 @@ impl OAuthService {
             None | Some("query") => false,
             Some("fragment") => true,
             Some(_) => {
-                return Err(AuthorizeError::Redirect(respond(&redirect_uri, false, p.state.as_deref(), &[
-                    ("error", "invalid_request"),
-                    ("error_description", "response_mode must be query or fragment"),
-                ])));
+                return Err(AuthorizeError::Redirect(respond(
+                    &redirect_uri,
+                    false,
+                    p.state.as_deref(),
+                    &[
+                        ("error", "invalid_request"),
+                        (
+                            "error_description",
+                            "response_mode must be query or fragment",
+                        ),
+                    ],
+                )));
             }
         };
         let fail = |error: &str, d: &str| {
-            AuthorizeError::Redirect(respond(&redirect_uri, fragment, p.state.as_deref(), &[
-                ("error", error),
-                ("error_description", d),
-            ]))
+            AuthorizeError::Redirect(respond(
+                &redirect_uri,
+                fragment,
+                p.state.as_deref(),
+                &[("error", error), ("error_description", d)],
+            ))
         };
         if p.response_type.as_deref() != Some("code") {
-            return Err(fail("unsupported_response_type", "only response_type=code is supported"));
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
         }
         if p.code_challenge_method.as_deref() != Some("S256") {
-            return Err(fail("invalid_request", "PKCE with code_challenge_method=S256 is required"));
+            return Err(fail(
+                "invalid_request",
+                "PKCE with code_challenge_method=S256 is required",
+            ));
         }
         let challenge = p.code_challenge.clone().unwrap_or_default();
         if !(43..=128).contains(&challenge.len()) {
-            return Err(fail("invalid_request", "code_challenge is missing or malformed"));
+            return Err(fail(
+                "invalid_request",
+                "code_challenge is missing or malformed",
+            ));
         }
-        if p.prompt.as_deref().is_some_and(|x| x.split(' ').any(|v| v == "create")) {
-            return Err(fail("invalid_request", "prompt=create: accounts are made by signing in with your organisation"));
+        if p.prompt
+            .as_deref()
+            .is_some_and(|x| x.split(' ').any(|v| v == "create"))
+        {
+            return Err(fail(
+                "invalid_request",
+                "prompt=create: accounts are made by signing in with your organisation",
+            ));
         }
         let scope = p.scope.clone().unwrap_or_default();
         let mut api = false;
@@ -149,9 +191,13 @@ impl OAuthService {
             } else if let Some(d) = device_scope(s) {
                 let ok = !d.is_empty()
                     && d.len() <= 255
-                    && d.chars().all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+                    && d.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
                 if !ok || device.is_some() {
-                    return Err(fail("invalid_scope", "one device scope with a valid device id is required"));
+                    return Err(fail(
+                        "invalid_scope",
+                        "one device scope with a valid device id is required",
+                    ));
                 }
                 device = Some(d.to_owned());
             } else if s != "openid" {
@@ -159,7 +205,10 @@ impl OAuthService {
             }
         }
         let (true, Some(device)) = (api, device) else {
-            return Err(fail("invalid_scope", "the scope must hold the API scope and a device scope"));
+            return Err(fail(
+                "invalid_scope",
+                "the scope must hold the API scope and a device scope",
+            ));
         };
         let req = AuthRequest {
             id: secret(),
@@ -187,9 +236,15 @@ impl OAuthService {
     }
 
     /// The user signed in for request `auth_id`: the consent page comes next.
-    pub fn authenticated(&self, auth_id: &str, browser: &str, user: &OwnedUserId) -> Result<String, Refusal> {
+    pub fn authenticated(
+        &self,
+        auth_id: &str,
+        browser: &str,
+        user: &OwnedUserId,
+    ) -> Result<String, Refusal> {
         self.request(auth_id, browser)?;
-        self.requests.update(auth_id, |r| r.user = Some(user.clone()));
+        self.requests
+            .update(auth_id, |r| r.user = Some(user.clone()));
         Ok(format!("{}{}?auth={auth_id}", self.base(), paths::CONSENT))
     }
 
@@ -213,15 +268,33 @@ impl OAuthService {
         }
         .await;
         let e = match &checked {
-            Ok(u) => entry(u.user_id.as_str(), crate::service::audit::action::LOGIN, Outcome::Success)
-                .detail("via", "oauth_password"),
-            Err(_) => entry(&user.chars().take(255).collect::<String>(), crate::service::audit::action::LOGIN, Outcome::Failure)
-                .detail("via", "oauth_password")
-                .detail("reason", "invalid_credentials"),
+            Ok(u) => entry(
+                u.user_id.as_str(),
+                crate::service::audit::action::LOGIN,
+                Outcome::Success,
+            )
+            .detail("via", "oauth_password"),
+            Err(_) => entry(
+                &user.chars().take(255).collect::<String>(),
+                crate::service::audit::action::LOGIN,
+                Outcome::Failure,
+            )
+            .detail("via", "oauth_password")
+            .detail("reason", "invalid_credentials"),
         };
-        self.audit.record(with_ip(e, ip)).await.map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", e.to_string()))?;
+        self.audit.record(with_ip(e, ip)).await.map_err(|e| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sign-in failed",
+                e.to_string(),
+            )
+        })?;
         let record = checked.map_err(|_| {
-            Refusal::new(StatusCode::FORBIDDEN, "Wrong user name or password", "The user name or password is not right.")
+            Refusal::new(
+                StatusCode::FORBIDDEN,
+                "Wrong user name or password",
+                "The user name or password is not right.",
+            )
         })?;
         self.authenticated(auth_id, browser, &record.user_id)
     }
@@ -234,7 +307,13 @@ impl OAuthService {
         let (u, d) = (user_id.to_string(), req.device_id.to_string());
         let existing = crate::service::blocking(move || Ok(store.get_device(&u, &d)?))
             .await
-            .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", e.to_string()))?;
+            .map_err(|e| {
+                Refusal::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sign-in failed",
+                    e.to_string(),
+                )
+            })?;
         Ok(Consent {
             request: req,
             user_id,
@@ -257,29 +336,49 @@ impl OAuthService {
             return Err(expired());
         }
         self.requests.take(auth_id);
-        let outcome = if allow { Outcome::Success } else { Outcome::Denied };
+        let outcome = if allow {
+            Outcome::Success
+        } else {
+            Outcome::Denied
+        };
         let e = entry(user_id.as_str(), action::CONSENT, outcome)
             .detail("client_id", req.client.client_id.as_str())
             .detail("device_id", req.device_id.as_str());
-        self.audit
-            .record(with_ip(e, ip))
-            .await
-            .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", e.to_string()))?;
+        self.audit.record(with_ip(e, ip)).await.map_err(|e| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sign-in failed",
+                e.to_string(),
+            )
+        })?;
         if !allow {
-            return Ok(respond(&req.redirect_uri, req.fragment, req.state.as_deref(), &[
-                ("error", "access_denied"),
-                ("error_description", "the user declined"),
-            ]));
+            return Ok(respond(
+                &req.redirect_uri,
+                req.fragment,
+                req.state.as_deref(),
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "the user declined"),
+                ],
+            ));
         }
         let code = secret();
-        self.codes.insert(code.clone(), Grant {
-            client_id: req.client.client_id.clone(),
-            redirect_uri: req.redirect_uri.clone(),
-            code_challenge: req.challenge.clone(),
-            user_id,
-            device_id: req.device_id.clone(),
-            scope: req.scope.clone(),
-        });
-        Ok(respond(&req.redirect_uri, req.fragment, req.state.as_deref(), &[("code", &code)]))
+        self.codes.insert(
+            code.clone(),
+            Grant {
+                client_id: req.client.client_id.clone(),
+                redirect_uri: req.redirect_uri.clone(),
+                code_challenge: req.challenge.clone(),
+                user_id,
+                device_id: req.device_id.clone(),
+                scope: req.scope.clone(),
+            },
+        );
+        Ok(respond(
+            &req.redirect_uri,
+            req.fragment,
+            req.state.as_deref(),
+            &[("code", &code)],
+        ))
     }
 }

@@ -55,7 +55,9 @@ fn https_url(field: &str, v: &str) -> Result<Url, OAuthError> {
 fn check_redirect(native: bool, client_host: &str, v: &str) -> Result<(), OAuthError> {
     let u = Url::parse(v).map_err(|e| invalid_redirect(format!("`{v}` is not a URL: {e}")))?;
     if u.fragment().is_some() || !u.username().is_empty() || u.password().is_some() {
-        return Err(invalid_redirect(format!("`{v}` must have no fragment or credentials")));
+        return Err(invalid_redirect(format!(
+            "`{v}` must have no fragment or credentials"
+        )));
     }
     match (native, u.scheme()) {
         (false, "https") if u.host_str().is_some_and(|h| same_site(h, client_host)) => Ok(()),
@@ -69,7 +71,10 @@ fn check_redirect(native: bool, client_host: &str, v: &str) -> Result<(), OAuthE
         (true, scheme) => {
             let reversed: Vec<&str> = scheme.split('.').rev().collect();
             let domain = reversed.join(".");
-            if reversed.len() >= 2 && same_site(client_host, &domain) && u.host_str().is_none_or(str::is_empty) {
+            if reversed.len() >= 2
+                && same_site(client_host, &domain)
+                && u.host_str().is_none_or(str::is_empty)
+            {
                 Ok(())
             } else {
                 Err(invalid_redirect(format!(
@@ -113,7 +118,11 @@ pub fn validate(client_id: String, body: Map<String, Value>) -> Result<Client, O
             None => Ok(None),
             Some(Value::Array(a)) => a
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| invalid(format!("`{k}` must hold strings"))))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| invalid(format!("`{k}` must hold strings")))
+                })
                 .collect::<Result<_, _>>()
                 .map(Some),
             Some(_) => Err(invalid(format!("`{k}` must be an array"))),
@@ -121,16 +130,21 @@ pub fn validate(client_id: String, body: Map<String, Value>) -> Result<Client, O
     };
     let redirect_uris = list("redirect_uris")?.unwrap_or_default();
     if redirect_uris.is_empty() {
-        return Err(invalid_redirect("`redirect_uris` must list at least one URI"));
+        return Err(invalid_redirect(
+            "`redirect_uris` must list at least one URI",
+        ));
     }
     for r in &redirect_uris {
         check_redirect(native, &host, r)?;
     }
     if let Some(g) = list("grant_types")?
         && (!g.iter().any(|x| x == "authorization_code")
-            || g.iter().any(|x| x != "authorization_code" && x != "refresh_token"))
+            || g.iter()
+                .any(|x| x != "authorization_code" && x != "refresh_token"))
     {
-        return Err(invalid("`grant_types` may hold only authorization_code and refresh_token"));
+        return Err(invalid(
+            "`grant_types` may hold only authorization_code and refresh_token",
+        ));
     }
     if let Some(r) = list("response_types")?
         && r.iter().any(|x| x != "code")
@@ -185,23 +199,43 @@ mod tests {
         let ok = reg(json!({"client_uri": "https://app.example.org",
             "redirect_uris": ["https://app.example.org/cb", "https://m.app.example.org/cb"]}));
         assert!(ok.is_ok());
-        for bad in ["http://app.example.org/cb", "https://evil.org/cb", "https://app.example.org/cb#x"] {
+        for bad in [
+            "http://app.example.org/cb",
+            "https://evil.org/cb",
+            "https://app.example.org/cb#x",
+        ] {
             let e = reg(json!({"client_uri": "https://app.example.org", "redirect_uris": [bad]}));
             assert_eq!(e.unwrap_err().error, "invalid_redirect_uri", "{bad}");
         }
-        let native = reg(json!({"client_uri": "https://app.example.org", "application_type": "native",
-            "redirect_uris": ["org.example.app:/cb", "org.example:/cb", "http://127.0.0.1/cb"]}))
+        let native = reg(
+            json!({"client_uri": "https://app.example.org", "application_type": "native",
+            "redirect_uris": ["org.example.app:/cb", "org.example:/cb", "http://127.0.0.1/cb"]}),
+        )
         .unwrap();
         assert!(native.allows_redirect("http://127.0.0.1:4567/cb"));
         assert!(!native.allows_redirect("http://127.0.0.1:4567/other"));
-        for bad in ["com.evil:/cb", "org.example.app://host/cb", "https://app.example.org/cb", "http://10.0.0.1/cb"] {
-            let e = reg(json!({"client_uri": "https://app.example.org", "application_type": "native",
-                "redirect_uris": [bad]}));
+        for bad in [
+            "com.evil:/cb",
+            "org.example.app://host/cb",
+            "https://app.example.org/cb",
+            "http://10.0.0.1/cb",
+        ] {
+            let e = reg(
+                json!({"client_uri": "https://app.example.org", "application_type": "native",
+                "redirect_uris": [bad]}),
+            );
             assert_eq!(e.unwrap_err().error, "invalid_redirect_uri", "{bad}");
         }
-        assert_eq!(reg(json!({"redirect_uris": ["https://a.org/cb"]})).unwrap_err().error, "invalid_client_metadata");
-        let secret = reg(json!({"client_uri": "https://a.org", "redirect_uris": ["https://a.org/cb"],
-            "token_endpoint_auth_method": "client_secret_basic"}));
+        assert_eq!(
+            reg(json!({"redirect_uris": ["https://a.org/cb"]}))
+                .unwrap_err()
+                .error,
+            "invalid_client_metadata"
+        );
+        let secret = reg(
+            json!({"client_uri": "https://a.org", "redirect_uris": ["https://a.org/cb"],
+            "token_endpoint_auth_method": "client_secret_basic"}),
+        );
         assert_eq!(secret.unwrap_err().error, "invalid_client_metadata");
     }
 }

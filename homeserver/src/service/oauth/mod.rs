@@ -159,7 +159,10 @@ impl OAuthService {
     /// `POST /register` (RFC 7591): validates and stores the client.
     pub async fn register(&self, body: Value) -> Result<Value, OAuthError> {
         let Value::Object(body) = body else {
-            return Err(OAuthError::bad("invalid_client_metadata", "the body must be a JSON object"));
+            return Err(OAuthError::bad(
+                "invalid_client_metadata",
+                "the body must be a JSON object",
+            ));
         };
         let client = clients::validate(secret(), body)?;
         let stored = serde_json::to_string(&client).map_err(OAuthError::server)?;
@@ -168,8 +171,12 @@ impl OAuthService {
         blocking(move || Ok(store.insert_oauth_client(&id, &stored)?))
             .await
             .map_err(OAuthError::server)?;
-        let e = super::audit::entry(&client.client_id, action::CLIENT_REGISTER, handover_compliance::Outcome::Success)
-            .detail("client_uri", client.client_uri.as_str());
+        let e = super::audit::entry(
+            &client.client_id,
+            action::CLIENT_REGISTER,
+            handover_compliance::Outcome::Success,
+        )
+        .detail("client_uri", client.client_uri.as_str());
         self.audit.record(e).await.map_err(OAuthError::server)?;
         let mut out = client.metadata.clone();
         out.insert("client_id".into(), Value::String(client.client_id.clone()));

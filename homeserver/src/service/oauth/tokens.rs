@@ -50,13 +50,20 @@ impl OAuthService {
     }
 
     /// `POST /token`.
-    pub async fn token(&self, p: TokenParams, ip: Option<std::net::IpAddr>) -> Result<Value, OAuthError> {
+    pub async fn token(
+        &self,
+        p: TokenParams,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<Value, OAuthError> {
         let client_id = p
             .client_id
             .clone()
             .ok_or_else(|| OAuthError::bad("invalid_client", "client_id is required"))?;
         if self.client(&client_id).await?.is_none() {
-            return Err(OAuthError { status: http::StatusCode::UNAUTHORIZED, ..OAuthError::bad("invalid_client", "unknown client_id") });
+            return Err(OAuthError {
+                status: http::StatusCode::UNAUTHORIZED,
+                ..OAuthError::bad("invalid_client", "unknown client_id")
+            });
         }
         match p.grant_type.as_deref() {
             Some("authorization_code") => self.code_grant(p, client_id, ip).await,
@@ -68,7 +75,12 @@ impl OAuthService {
         }
     }
 
-    async fn code_grant(&self, p: TokenParams, client_id: String, ip: Option<std::net::IpAddr>) -> Result<Value, OAuthError> {
+    async fn code_grant(
+        &self,
+        p: TokenParams,
+        client_id: String,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<Value, OAuthError> {
         let code = p.code.unwrap_or_default();
         let Some(grant) = self.codes.take(&code) else {
             if let Some((user, device)) = self.spent_codes.take(&code) {
@@ -80,38 +92,68 @@ impl OAuthService {
                 let e = entry(user.as_str(), action::CODE_REPLAY, Outcome::Denied)
                     .detail("client_id", client_id.as_str())
                     .detail("device_id", device.as_str());
-                self.audit.record(with_ip(e, ip)).await.map_err(OAuthError::server)?;
+                self.audit
+                    .record(with_ip(e, ip))
+                    .await
+                    .map_err(OAuthError::server)?;
             }
-            return Err(grant_error("unknown, expired or already used authorization code"));
+            return Err(grant_error(
+                "unknown, expired or already used authorization code",
+            ));
         };
         if grant.client_id != client_id {
             return Err(grant_error("the code was issued to another client"));
         }
         if p.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
-            return Err(grant_error("redirect_uri differs from the authorization request's"));
+            return Err(grant_error(
+                "redirect_uri differs from the authorization request's",
+            ));
         }
         let verifier = p.code_verifier.unwrap_or_default();
         let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
         if !(43..=128).contains(&verifier.len()) || computed != grant.code_challenge {
-            return Err(grant_error("code_verifier does not match the code_challenge (PKCE)"));
+            return Err(grant_error(
+                "code_verifier does not match the code_challenge (PKCE)",
+            ));
         }
         let (access, refresh) = (new_token(), new_token());
         let lifetime = self.lifetime_ms();
         let expires_ts = now_ms().saturating_add(lifetime as i64);
-        let client = self.client(&client_id).await?.ok_or_else(|| grant_error("client gone"))?;
+        let client = self
+            .client(&client_id)
+            .await?
+            .ok_or_else(|| grant_error("client gone"))?;
         let store = self.store.clone();
         let (u, d) = (grant.user_id.to_string(), grant.device_id.to_string());
         let name = client.client_name.clone();
         let (ah, rh, c) = (hash_token(&access), hash_token(&refresh), client_id.clone());
-        blocking(move || Ok(store.create_oauth_session(&u, &d, name.as_deref(), &c, &ah, Some(expires_ts), &rh)?))
+        blocking(move || {
+            Ok(store.create_oauth_session(
+                &u,
+                &d,
+                name.as_deref(),
+                &c,
+                &ah,
+                Some(expires_ts),
+                &rh,
+            )?)
+        })
+        .await
+        .map_err(OAuthError::server)?;
+        self.spent_codes
+            .insert(code, (grant.user_id.clone(), grant.device_id.clone()));
+        let e = entry(
+            grant.user_id.as_str(),
+            audit::action::LOGIN,
+            Outcome::Success,
+        )
+        .detail("via", "oauth")
+        .detail("client_id", client_id.as_str())
+        .detail("device_id", grant.device_id.as_str());
+        self.audit
+            .record(with_ip(e, ip))
             .await
             .map_err(OAuthError::server)?;
-        self.spent_codes.insert(code, (grant.user_id.clone(), grant.device_id.clone()));
-        let e = entry(grant.user_id.as_str(), audit::action::LOGIN, Outcome::Success)
-            .detail("via", "oauth")
-            .detail("client_id", client_id.as_str())
-            .detail("device_id", grant.device_id.as_str());
-        self.audit.record(with_ip(e, ip)).await.map_err(OAuthError::server)?;
         Ok(json!({
             "access_token": access,
             "token_type": "Bearer",
@@ -121,16 +163,23 @@ impl OAuthService {
         }))
     }
 
-    async fn refresh_grant(&self, p: TokenParams, client_id: String, ip: Option<std::net::IpAddr>) -> Result<Value, OAuthError> {
+    async fn refresh_grant(
+        &self,
+        p: TokenParams,
+        client_id: String,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<Value, OAuthError> {
         let spent = hash_token(&p.refresh_token.unwrap_or_default());
         let (access, refresh) = (new_token(), new_token());
         let lifetime = self.lifetime_ms();
         let expires_ts = now_ms().saturating_add(lifetime as i64);
         let store = self.store.clone();
         let (ah, rh, c) = (hash_token(&access), hash_token(&refresh), client_id.clone());
-        let outcome = blocking(move || Ok(store.rotate_oauth_refresh(&spent, &c, &ah, Some(expires_ts), &rh)?))
-            .await
-            .map_err(OAuthError::server)?;
+        let outcome = blocking(move || {
+            Ok(store.rotate_oauth_refresh(&spent, &c, &ah, Some(expires_ts), &rh)?)
+        })
+        .await
+        .map_err(OAuthError::server)?;
         match outcome {
             RefreshOutcome::Rotated { .. } => Ok(json!({
                 "access_token": access,
@@ -144,8 +193,13 @@ impl OAuthService {
                 let e = entry(user_id.as_str(), action::REFRESH_REUSE, Outcome::Denied)
                     .detail("client_id", client_id.as_str())
                     .detail("device_id", device_id.as_str());
-                self.audit.record(with_ip(e, ip)).await.map_err(OAuthError::server)?;
-                Err(grant_error("refresh token already used: the session has been revoked"))
+                self.audit
+                    .record(with_ip(e, ip))
+                    .await
+                    .map_err(OAuthError::server)?;
+                Err(grant_error(
+                    "refresh token already used: the session has been revoked",
+                ))
             }
             RefreshOutcome::Unknown => Err(grant_error("unknown refresh token")),
         }

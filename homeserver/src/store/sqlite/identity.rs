@@ -17,7 +17,11 @@ fn ids(u: String, d: String) -> StoreResult<(OwnedUserId, OwnedDeviceId)> {
 }
 
 impl IdentityStore for SqliteStore {
-    fn find_identity_link(&self, provider: &str, subject: &str) -> StoreResult<Option<IdentityLink>> {
+    fn find_identity_link(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<IdentityLink>> {
         let (p, s) = (provider.to_owned(), subject.to_owned());
         let row = self.db.read(move |c| {
             Ok(c.query_row(
@@ -118,8 +122,16 @@ impl IdentityStore for SqliteStore {
         expires_ts: Option<i64>,
         refresh_hash: &str,
     ) -> StoreResult<()> {
-        let (u, d, n) = (user_id.to_owned(), device_id.to_owned(), display_name.map(str::to_owned));
-        let (c, a, r) = (client_id.to_owned(), access_hash.to_owned(), refresh_hash.to_owned());
+        let (u, d, n) = (
+            user_id.to_owned(),
+            device_id.to_owned(),
+            display_name.map(str::to_owned),
+        );
+        let (c, a, r) = (
+            client_id.to_owned(),
+            access_hash.to_owned(),
+            refresh_hash.to_owned(),
+        );
         self.db.write(move |ctx| {
             let now = now_ms();
             ctx.tx.execute(
@@ -212,6 +224,7 @@ impl IdentityStore for SqliteStore {
             )
             .optional()?)
         })?;
-        row.map(|(u, d, c)| ids(u, d).map(|(u, d)| (u, d, c))).transpose()
+        row.map(|(u, d, c)| ids(u, d).map(|(u, d)| (u, d, c)))
+            .transpose()
     }
 }

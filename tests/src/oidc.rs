@@ -1,0 +1,224 @@
+//! A real OpenID Provider for the identity tests (npm `oidc-provider`, installed by
+//! scripts/install-oidc-provider.sh, run by tests/tools/oidc-op.mjs), and a minimal browser:
+//! a cookie jar and hand-followed redirects, so tests walk Handover's pages and the provider's
+//! login form as a user would.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// `node_modules` holding oidc-provider ($HANDOVER_OIDC_NODE_PATH, else the install script's).
+fn node_path() -> PathBuf {
+    if let Ok(p) = std::env::var("HANDOVER_OIDC_NODE_PATH") {
+        return p.into();
+    }
+    let out = std::process::Command::new(repo_root().join("scripts/install-oidc-provider.sh"))
+        .output()
+        .expect("running scripts/install-oidc-provider.sh");
+    assert!(
+        out.status.success(),
+        "install-oidc-provider failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = String::from_utf8(out.stdout).unwrap();
+    s.lines().last().expect("node_modules path").trim().into()
+}
+
+pub struct OpenIdProvider {
+    pub issuer: String,
+    users_file: PathBuf,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl OpenIdProvider {
+    /// Starts the provider with one client (`handover`, secret `s3cret`) redirecting to
+    /// `redirect_uri`, and `users` (`{login: {password, sub, acr, claims}}`).
+    pub async fn start(redirect_uri: &str, users: Value) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let users_file = dir.path().join("users.json");
+        std::fs::write(&users_file, users.to_string()).unwrap();
+        let config = json!({
+            "port": 0,
+            "users_file": users_file,
+            "clients": [{"client_id": "handover", "client_secret": "s3cret",
+                         "redirect_uris": [redirect_uri]}],
+        });
+        let config_file = dir.path().join("op.json");
+        std::fs::write(&config_file, config.to_string()).unwrap();
+        let mut child = Command::new("node")
+            .arg(repo_root().join("tests/tools/oidc-op.mjs"))
+            .arg(&config_file)
+            .env("NODE_PATH", node_path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting node");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let issuer = loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the provider exited");
+            if let Some(i) = line.strip_prefix("listening ") {
+                break i.to_owned();
+            }
+        };
+        // Keep reading: a closed pipe would kill the provider at its next log line.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            issuer,
+            users_file,
+            _child: child,
+            _dir: dir,
+        }
+    }
+
+    /// Replaces the provider's users (read again at every login).
+    pub fn set_users(&self, users: Value) {
+        std::fs::write(&self.users_file, users.to_string()).unwrap();
+    }
+}
+
+/// A browser: cookies per host:port, no automatic redirects.
+pub struct Browser {
+    http: reqwest::Client,
+    cookies: HashMap<String, HashMap<String, String>>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub url: String,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+fn origin(u: &url::Url) -> String {
+    format!(
+        "{}:{}",
+        u.host_str().unwrap_or(""),
+        u.port_or_known_default().unwrap_or(0)
+    )
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            http,
+            cookies: HashMap::new(),
+        }
+    }
+
+    async fn send(&mut self, method: &str, url: &str, form: Option<&[(&str, &str)]>) -> Page {
+        let u = url::Url::parse(url).unwrap_or_else(|e| panic!("bad url {url}: {e}"));
+        let jar = self.cookies.entry(origin(&u)).or_default();
+        let cookie = jar
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut req = match method {
+            "POST" => self.http.post(url),
+            _ => self.http.get(url),
+        };
+        if !cookie.is_empty() {
+            req = req.header("cookie", cookie);
+        }
+        if let Some(f) = form {
+            let mut s = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in f {
+                s.append_pair(k, v);
+            }
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(s.finish());
+        }
+        let res = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        for v in res.headers().get_all("set-cookie") {
+            let first = v.to_str().unwrap().split(';').next().unwrap();
+            if let Some((k, v)) = first.split_once('=') {
+                jar.insert(k.trim().to_owned(), v.to_owned());
+            }
+        }
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .map(|l| u.join(l.to_str().unwrap()).unwrap().to_string());
+        Page {
+            status,
+            url: url.to_owned(),
+            location,
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Page {
+        self.send("GET", url, None).await
+    }
+
+    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        self.send("POST", url, Some(form)).await
+    }
+
+    /// Follows redirects from `page` until one leaves for `stop_prefix` (returned as the
+    /// `location`) or a page is shown.
+    pub async fn follow(&mut self, mut page: Page, stop_prefix: &str) -> Page {
+        for _ in 0..20 {
+            match page.location.clone() {
+                Some(l) if (300..400).contains(&page.status) && !l.starts_with(stop_prefix) => {
+                    page = self.get(&l).await;
+                }
+                _ => return page,
+            }
+        }
+        panic!("too many redirects");
+    }
+}
+
+/// The value of `<input ... name="NAME" value="...">` in a page.
+pub fn input_value(body: &str, name: &str) -> Option<String> {
+    let at = body.find(&format!("name=\"{name}\" value=\""))?;
+    let rest = &body[at + name.len() + 15..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// The first `href` starting with `prefix`.
+pub fn link(body: &str, prefix: &str) -> Option<String> {
+    let at = body.find(&format!("href=\"{prefix}"))?;
+    let rest = &body[at + 6..];
+    Some(rest[..rest.find('"')?].replace("&amp;", "&"))
+}
+
+/// A form's `action`.
+pub fn form_action(body: &str) -> Option<String> {
+    let at = body.find("action=\"")?;
+    let rest = &body[at + 8..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
