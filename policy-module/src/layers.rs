@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use crate::media::{MediaDownloadRequest, MediaTransform, MediaUploadRequest, UploadDecision};
 use crate::{
-    CreateRoomRequest, Decision, EventRequest, FederationPeerRequest, IdentityLoginRequest,
-    InitialState, InviteRequest, Policy, ProfileUpdate, PushFormat, PushRequest,
-    RegistrationRequest, ThreepidRequest,
+    AccountActionRequest, CreateRoomRequest, Decision, EventRequest, FederationPeerRequest,
+    IdentityLoginRequest, InitialState, InviteRequest, Policy, ProfileUpdate, PushFormat,
+    PushRequest, RegistrationRequest, ThreepidRequest,
 };
 use crate::{Retention, RetentionRequest};
 
@@ -45,6 +45,9 @@ impl Policy for Layers {
     }
     fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
         self.all(|l| l.check_identity_login(req))
+    }
+    fn check_account_action(&self, req: &AccountActionRequest<'_>) -> Decision {
+        self.all(|l| l.check_account_action(req))
     }
     fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
         self.all(|l| l.check_create_room(req))
@@ -151,6 +154,9 @@ mod tests {
             self.no()
         }
         fn check_identity_login(&self, _: &IdentityLoginRequest<'_>) -> Decision {
+            self.no()
+        }
+        fn check_account_action(&self, _: &AccountActionRequest<'_>) -> Decision {
             self.no()
         }
         fn check_invite(&self, _: &InviteRequest<'_>) -> Decision {
@@ -260,8 +266,14 @@ mod tests {
             acr: None,
         };
         assert!(layers.check_identity_login(&idp).is_err());
+        let act = AccountActionRequest {
+            user_id: "@a:x",
+            kind: crate::AccountKind::Staff,
+            action: crate::AccountAction::CreateRoom,
+        };
+        assert!(layers.check_account_action(&act).is_err());
         // Every check hook above reached the denying layer.
-        assert_eq!(deny.0.load(Ordering::SeqCst), 10);
+        assert_eq!(deny.0.load(Ordering::SeqCst), 11);
     }
 
     struct Keep(Option<u64>, Option<u64>);

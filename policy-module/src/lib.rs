@@ -13,6 +13,7 @@ pub mod layers;
 pub mod media;
 mod nhs;
 pub mod nhs_number;
+pub mod patients;
 #[cfg(test)]
 mod property_tests;
 
@@ -39,6 +40,12 @@ pub use media::{
     UploadDecision,
 };
 pub use nhs::{NhsPolicy, RULE_NHS_NUMBER_IN_MESSAGE, RULE_NHS_NUMBER_IN_METADATA};
+pub use patients::{
+    AccountAction, AccountActionRequest, AccountKind, Inviter, PatientConfinement,
+    RULE_PATIENT_CANNOT_CREATE_ROOM, RULE_PATIENT_CANNOT_INVITE,
+    RULE_PATIENT_JOIN_NEEDS_STAFF_INVITE, RULE_PATIENT_NO_PUBLIC_DIRECTORY,
+    RULE_PATIENT_PROFILE_CONFINED,
+};
 
 /// Why a policy refused something. `rule` is a stable identifier an IG lead can look up in
 /// docs/GOVERNANCE.md; `reason` is a sentence for the user.
@@ -199,6 +206,10 @@ pub trait Policy: Send + Sync + 'static {
     fn check_identity_login(&self, _req: &IdentityLoginRequest<'_>) -> Decision {
         Ok(())
     }
+    /// Something only some kinds of account may do (patient confinement).
+    fn check_account_action(&self, _req: &AccountActionRequest<'_>) -> Decision {
+        Ok(())
+    }
     fn check_create_room(&self, _req: &CreateRoomRequest<'_>) -> Decision {
         Ok(())
     }
@@ -278,6 +289,9 @@ impl<P: Policy> Policy for Defaults<P> {
     }
     fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
         self.inner.check_identity_login(req)
+    }
+    fn check_account_action(&self, req: &AccountActionRequest<'_>) -> Decision {
+        self.inner.check_account_action(req)
     }
     fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
         self.inner.check_create_room(req)
@@ -362,6 +376,9 @@ impl<P: Policy> Policy for FederationGate<P> {
     }
     fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
         self.inner.check_identity_login(req)
+    }
+    fn check_account_action(&self, req: &AccountActionRequest<'_>) -> Decision {
+        self.inner.check_account_action(req)
     }
     fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
         self.inner.check_create_room(req)

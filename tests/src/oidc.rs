@@ -46,15 +46,24 @@ impl OpenIdProvider {
     /// Starts the provider with one client (`handover`, secret `s3cret`) redirecting to
     /// `redirect_uri`, and `users` (`{login: {password, sub, acr, claims}}`).
     pub async fn start(redirect_uri: &str, users: Value) -> Self {
+        Self::start_with_logout(redirect_uri, None, users).await
+    }
+
+    /// As [`Self::start`], the client also registered for back-channel logout at `logout_uri`.
+    pub async fn start_with_logout(
+        redirect_uri: &str,
+        logout_uri: Option<&str>,
+        users: Value,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let users_file = dir.path().join("users.json");
         std::fs::write(&users_file, users.to_string()).unwrap();
-        let config = json!({
-            "port": 0,
-            "users_file": users_file,
-            "clients": [{"client_id": "handover", "client_secret": "s3cret",
-                         "redirect_uris": [redirect_uri]}],
-        });
+        let mut client = json!({"client_id": "handover", "client_secret": "s3cret",
+                                "redirect_uris": [redirect_uri]});
+        if let Some(l) = logout_uri {
+            client["backchannel_logout_uri"] = json!(l);
+        }
+        let config = json!({"port": 0, "users_file": users_file, "clients": [client]});
         let config_file = dir.path().join("op.json");
         std::fs::write(&config_file, config.to_string()).unwrap();
         let mut child = Command::new("node")
@@ -221,4 +230,151 @@ pub fn form_action(body: &str) -> Option<String> {
     let at = body.find("action=\"")?;
     let rest = &body[at + 8..];
     Some(rest[..rest.find('"')?].to_owned())
+}
+
+/// A provider with `users`, and a Handover on a port known in advance (the provider must know
+/// the callback URL) whose config gets `toml` with `{issuer}` replaced by the provider's.
+pub async fn start_with_provider(users: Value, toml: &str) -> (OpenIdProvider, crate::TestServer) {
+    start_with_provider_logout(users, toml, None).await
+}
+
+/// As [`start_with_provider`]; with `logout_provider` the provider's client is registered for
+/// back-channel logout at Handover's endpoint for that provider id.
+pub async fn start_with_provider_logout(
+    users: Value,
+    toml: &str,
+    logout_provider: Option<&str>,
+) -> (OpenIdProvider, crate::TestServer) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let logout =
+        logout_provider.map(|p| format!("{base}/_handover/identity/backchannel_logout/{p}"));
+    let op = OpenIdProvider::start_with_logout(
+        &format!("{base}/_handover/identity/callback"),
+        logout.as_deref(),
+        users,
+    )
+    .await;
+    let opts = crate::ServerOptions {
+        extra_toml: toml.replace("{issuer}", &op.issuer),
+        ..crate::ServerOptions::default()
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("handover-e2e-")
+        .tempdir()
+        .unwrap();
+    let toml = opts.to_toml(&dir.path().join("data")).replace(
+        "client = \"127.0.0.1:0\"",
+        &format!("client = \"127.0.0.1:{port}\""),
+    );
+    let config = dir.path().join("handover.toml");
+    std::fs::write(&config, format!("public_baseurl = \"{base}\"\n{toml}")).unwrap();
+    let server = crate::TestServer::start_in(dir, config).await;
+    (op, server)
+}
+
+/// Signs in at the provider from its login form page (`form`), following redirects until one
+/// leaves for `stop_prefix`.
+pub async fn provider_login(b: &mut Browser, form: Page, login: &str, stop_prefix: &str) -> Page {
+    assert!(
+        form.body.contains("name=\"login\""),
+        "provider login form: {}",
+        form.body
+    );
+    let action = url::Url::parse(&form.url)
+        .unwrap()
+        .join(&form_action(&form.body).unwrap())
+        .unwrap();
+    let p = b
+        .post(action.as_str(), &[("login", login), ("password", "pw")])
+        .await;
+    b.follow(p, stop_prefix).await
+}
+
+/// Legacy SSO (`/login/sso/redirect/{idp}`) as a browser: the client's `redirectUrl` with its
+/// `loginToken`, or the page the sign-in stopped at.
+pub async fn legacy_sso(
+    server: &crate::TestServer,
+    idp: &str,
+    login: &str,
+    redirect_url: &str,
+) -> Result<String, Page> {
+    legacy_sso_in(&mut Browser::new(), server, idp, login, redirect_url).await
+}
+
+/// [`legacy_sso`] in a given browser (which keeps the provider's session cookie).
+pub async fn legacy_sso_in(
+    b: &mut Browser,
+    server: &crate::TestServer,
+    idp: &str,
+    login: &str,
+    redirect_url: &str,
+) -> Result<String, Page> {
+    let start = format!(
+        "{}/_matrix/client/v3/login/sso/redirect/{idp}?redirectUrl={}",
+        server.url(),
+        crate::enc(redirect_url)
+    );
+    let p = b.get(&start).await;
+    assert_eq!(p.status / 100, 3, "{}", p.body);
+    let form = b.follow(p, redirect_url).await;
+    let back = provider_login(b, form, login, redirect_url).await;
+    match back.location.clone() {
+        Some(l) if l.starts_with(redirect_url) => Ok(l),
+        _ => Err(back),
+    }
+}
+
+/// The `loginToken` query parameter of a legacy SSO redirect.
+pub fn login_token_of(url: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "loginToken")
+        .expect("loginToken")
+        .1
+        .to_string()
+}
+
+/// The audit trail as JSON records (`handover audit export`).
+pub async fn audit_records(server: &crate::TestServer) -> Vec<Value> {
+    let file = server.dir().join("audit-export.jsonl");
+    let out = server
+        .cli(&[
+            "audit",
+            "export",
+            "--since",
+            "2000-01-01",
+            "--until",
+            "2100-01-01",
+            "--out",
+            file.to_str().unwrap(),
+        ])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Signs out at the provider (RP-initiated logout, confirmed), in the browser that signed in:
+/// the provider then sends its back-channel logout tokens.
+pub async fn provider_logout(b: &mut Browser, op: &OpenIdProvider) -> Page {
+    let page = b.get(&format!("{}/session/end", op.issuer)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let xsrf = input_value(&page.body, "xsrf").expect("logout form");
+    let action = url::Url::parse(&page.url)
+        .unwrap()
+        .join(&form_action(&page.body).unwrap())
+        .unwrap();
+    let p = b
+        .post(action.as_str(), &[("xsrf", &xsrf), ("logout", "yes")])
+        .await;
+    b.follow(p, "never").await
 }

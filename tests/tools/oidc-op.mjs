@@ -4,7 +4,8 @@
 // library's.
 //
 // Usage: node oidc-op.mjs CONFIG.json   (NODE_PATH=<the installed node_modules>)
-// CONFIG: { "port": 0, "clients": [{ client_id, client_secret? | private_key_out?, redirect_uris }],
+// CONFIG: { "port": 0, "clients": [{ client_id, client_secret? | private_key_out?, redirect_uris,
+//                                    backchannel_logout_uri? }],
 //           "users_file": "users.json" }
 // users.json (re-read at every login, so a test can change a user's claims between logins):
 //   { "<login>": { "password": "...", "sub": "...", "acr": "...", "claims": { ... } } }
@@ -52,8 +53,16 @@ const provider = new Provider(issuer, {
   acrValues: ['aal1', 'aal2', 'aal3'],
   // Claims in the ID token too (Entra and CIS2 put the profile claims there).
   conformIdTokenClaims: false,
-  features: { devInteractions: { enabled: false } },
+  // Back-channel logout: ending the session at /session/end POSTs a logout token to each
+  // client with a backchannel_logout_uri.
+  features: { devInteractions: { enabled: false }, backchannelLogout: { enabled: true } },
   pkce: { required: () => true },
+  // The library refuses outgoing calls (back-channel logout) to special-use addresses such as
+  // loopback (SSRF protection); here Handover is on loopback, so its dispatcher is dropped.
+  fetch: (url, options) => {
+    delete options.dispatcher;
+    return globalThis.fetch(url, options);
+  },
   async findAccount(_ctx, sub) {
     const u = bySub(sub);
     if (!u) return undefined;

@@ -12,6 +12,11 @@ pub struct IdentityConfig {
     /// sign-in page shows only the providers. Admin-created accounts still exist.
     #[serde(default = "yes")]
     pub password_login: bool,
+    /// `POST /login/get_token` (spec v1.7): a signed-in user, after re-entering their password,
+    /// gets a single-use two-minute `m.login.token` to sign in another device. Off by default:
+    /// it lets one session mint another, which an IG lead should choose to allow.
+    #[serde(default)]
+    pub get_login_token: bool,
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
 }
@@ -24,6 +29,7 @@ impl Default for IdentityConfig {
     fn default() -> Self {
         Self {
             password_login: true,
+            get_login_token: false,
             providers: Vec::new(),
         }
     }

@@ -1,7 +1,9 @@
 //! Login, token refresh, logout and whoami.
 
 use ruma::api::client::account::whoami;
-use ruma::api::client::session::{get_login_types, login, logout, logout_all, refresh_token};
+use ruma::api::client::session::{
+    get_login_token, get_login_types, login, logout, logout_all, refresh_token,
+};
 use ruma::api::client::uiaa::UserIdentifier;
 
 use crate::api::ruma::Ruma;
@@ -27,7 +29,12 @@ pub async fn login_types(
             .map(|p| IdentityProvider::new(p.id.clone(), p.name.clone()))
             .collect();
         flows.push(LoginType::Sso(sso));
-        flows.push(LoginType::Token(TokenLoginType::new()));
+    }
+    // Also without providers: `/login/get_token` hands out `m.login.token` tokens.
+    if !providers.is_empty() || s.identity.get_login_token() {
+        let mut token = TokenLoginType::new();
+        token.get_login_token = s.identity.get_login_token();
+        flows.push(LoginType::Token(token));
     }
     Ok(get_login_types::v3::Response::new(flows))
 }
@@ -74,6 +81,19 @@ pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::
         .await?;
     tracing::info!(user_id = %session.user_id, device_id = %session.device_id, "login");
     Ok(login_response(session))
+}
+
+/// `POST /login/get_token` (spec v1.7, `[identity] get_login_token`).
+pub async fn get_login_token(
+    s: Services,
+    req: Ruma<get_login_token::v1::Request>,
+) -> Result<get_login_token::v1::Response> {
+    super::limit_password_attempts(&s, &req, req.auth.as_ref())?;
+    let (token, ttl) = s
+        .identity
+        .login_token_for_session(req.user_id(), req.auth.as_ref(), req.client_ip)
+        .await?;
+    Ok(get_login_token::v1::Response::new(ttl, token))
 }
 
 fn login_response(session: crate::service::users::NewSession) -> login::v3::Response {

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::router::RouterExt;
 use crate::service::Services;
-use crate::service::identity::{CALLBACK_PATH, Next};
+use crate::service::identity::{BACKCHANNEL_LOGOUT_PATH, CALLBACK_PATH, Next};
 use crate::service::oauth::{
     AuthParams, AuthorizeError, OAuthError, RevokeParams, TokenParams, paths,
 };
@@ -86,6 +86,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .route(paths::REVOKE, post(revoke))
         .route(paths::START, get(start))
         .route(CALLBACK_PATH, get(callback))
+        .route(BACKCHANNEL_LOGOUT_PATH, post(backchannel_logout))
         .merge(sso::routes())
 }
 
@@ -305,5 +306,45 @@ async fn callback(
     match res {
         Ok(to) => see_other(&to),
         Err(r) => pages::refusal(&r),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    logout_token: String,
+}
+
+/// OIDC Back-Channel Logout: the provider's POST (form `logout_token`). 200 when the sessions
+/// are ended (or there were none), 400 with an OAuth-style error naming what was wrong.
+async fn backchannel_logout(
+    State(s): State<Services>,
+    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Path(provider): Path<String>,
+    form: Result<Form<LogoutForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return oauth_error(OAuthError::bad(
+            "invalid_request",
+            "the body must be a form with logout_token",
+        ));
+    };
+    let ip = client_ip(&s, addr.as_ref(), &headers);
+    match s
+        .identity
+        .backchannel_logout(&provider, &f.logout_token, ip)
+        .await
+    {
+        Ok(()) => {
+            let mut res = StatusCode::OK.into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+            res
+        }
+        Err(e) => oauth_error(OAuthError {
+            status: e.status,
+            error: "invalid_request",
+            description: e.description,
+        }),
     }
 }

@@ -23,9 +23,21 @@ impl<T: Clone> Expiring<T> {
     }
 
     pub fn insert(&self, key: String, value: T) {
+        self.insert_inner(key, value, true);
+    }
+
+    /// Inserts unless a live record has this key, in which case `false` (replay detection).
+    pub fn insert_new(&self, key: String, value: T) -> bool {
+        self.insert_inner(key, value, false)
+    }
+
+    fn insert_inner(&self, key: String, value: T, replace: bool) -> bool {
         let mut m = self.map.lock().expect("expiring lock");
         let now = Instant::now();
         m.retain(|_, (at, _)| now.duration_since(*at) < self.ttl);
+        if !replace && m.contains_key(&key) {
+            return false;
+        }
         if m.len() >= CAP
             && let Some(oldest) = m
                 .iter()
@@ -35,6 +47,7 @@ impl<T: Clone> Expiring<T> {
             m.remove(&oldest);
         }
         m.insert(key, (now, value));
+        true
     }
 
     /// Removes and returns the record (single use).

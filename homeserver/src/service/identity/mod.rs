@@ -7,6 +7,7 @@
 //! `loginToken`.
 
 mod accounts;
+pub mod backchannel;
 pub mod expiring;
 mod http;
 mod sso;
@@ -33,6 +34,8 @@ use crate::store::identity::IdentityStore;
 
 /// Where providers send the browser back.
 pub const CALLBACK_PATH: &str = "/_handover/identity/callback";
+/// Where providers POST back-channel logout tokens (`{provider}`: the provider's id).
+pub const BACKCHANNEL_LOGOUT_PATH: &str = "/_handover/identity/backchannel_logout/{provider}";
 /// How long a sign-in at a provider may take.
 const SIGN_IN_TTL: Duration = Duration::from_secs(600);
 /// A `loginToken` is spent at once by the client it is handed to.
@@ -46,6 +49,8 @@ pub mod action {
     pub const IDENTITY_PROVISION: &str = "identity.provision";
     pub const IDENTITY_REFUSED: &str = "identity.refused";
     pub const SSO_LOGIN: &str = "sso.login";
+    pub const LOGIN_TOKEN_ISSUED: &str = "login_token.issued";
+    pub const BACKCHANNEL_LOGOUT: &str = "identity.backchannel_logout";
 }
 
 /// A sign-in that ends on an error page: the page's status, title and sentence.
@@ -104,6 +109,8 @@ pub struct IdentityService {
     metadata: Mutex<HashMap<String, (Instant, CoreProviderMetadata)>>,
     in_flight: Expiring<InFlight>,
     login_tokens: Expiring<OwnedUserId>,
+    /// `jti`s of logout tokens already acted on (longer than a token's accepted age).
+    seen_logout_tokens: Expiring<()>,
 }
 
 pub struct IdentityDeps {
@@ -130,6 +137,9 @@ impl IdentityService {
             metadata: Mutex::new(HashMap::new()),
             in_flight: Expiring::new(SIGN_IN_TTL),
             login_tokens: Expiring::new(LOGIN_TOKEN_TTL),
+            seen_logout_tokens: Expiring::new(Duration::from_secs(
+                2 * backchannel::MAX_AGE_SECS as u64 + 60,
+            )),
         }
     }
 
@@ -140,6 +150,10 @@ impl IdentityService {
 
     pub fn password_login(&self) -> bool {
         self.config.identity.password_login
+    }
+
+    pub fn get_login_token(&self) -> bool {
+        self.config.identity.get_login_token
     }
 
     fn provider(&self, id: &str) -> Result<&ProviderConfig, Refusal> {

@@ -1,9 +1,11 @@
 //! `m.login.token`: the legacy SSO client trades the `loginToken` it was handed for a session.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use handover_compliance::Outcome;
-use ruma::OwnedDeviceId;
+use ruma::api::client::uiaa::AuthData;
+use ruma::{OwnedDeviceId, UserId};
 
 use super::{IdentityService, action};
 use crate::error::{Error, Result};
@@ -35,5 +37,33 @@ impl IdentityService {
             .detail("device_id", s.device_id.as_str());
         self.audit.record(with_ip(e, ip)).await?;
         Ok(s)
+    }
+}
+
+impl IdentityService {
+    /// `POST /login/get_token`: a single-use login token for `user_id`, after the password UIA
+    /// stage (always asked again: the spec wants explicit consent for each new device).
+    /// 404 `M_UNRECOGNIZED` unless `[identity] get_login_token = true`.
+    pub async fn login_token_for_session(
+        &self,
+        user_id: &UserId,
+        auth: Option<&AuthData>,
+        ip: Option<IpAddr>,
+    ) -> Result<(String, Duration)> {
+        if !self.config.identity.get_login_token {
+            return Err(Error::unrecognized(
+                http::StatusCode::NOT_FOUND,
+                "POST /login/get_token is not enabled on this server",
+            ));
+        }
+        self.users.require_password_uia(user_id, auth).await?;
+        let (token, ttl) = self.issue_login_token(user_id.to_owned());
+        let e = entry(
+            user_id.as_str(),
+            action::LOGIN_TOKEN_ISSUED,
+            Outcome::Success,
+        );
+        self.audit.record(with_ip(e, ip)).await?;
+        Ok((token, ttl))
     }
 }

@@ -48,8 +48,12 @@ impl UserService {
     ) -> Result<NewSession> {
         let res = async {
             if !self.config.identity.password_login {
-                return Err(crate::error::Error::forbidden(
-                    "Password sign-in is turned off on this server: sign in with your organisation",
+                // The spec's answer to a login type the server does not offer.
+                return Err(crate::error::Error::new(
+                    http::StatusCode::BAD_REQUEST,
+                    ruma::api::error::ErrorKind::Unknown,
+                    "Unknown login type m.login.password: password sign-in is turned off on \
+                     this server; sign in with your organisation's identity provider",
                 ));
             }
             let user_id = self.parse_login_user(user)?;

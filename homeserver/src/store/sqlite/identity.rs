@@ -60,9 +60,9 @@ impl IdentityStore for SqliteStore {
                 return Err(StoreError::Conflict("link"));
             }
             let n = ctx.tx.execute(
-                "INSERT OR IGNORE INTO users (user_id, password_hash, is_admin, deactivated, displayname, avatar_url, created_ts)
-                 VALUES (?1, NULL, 0, 0, ?2, NULL, ?3)",
-                params![u.user_id.as_str(), u.displayname, now],
+                "INSERT OR IGNORE INTO users (user_id, password_hash, is_admin, deactivated, displayname, avatar_url, created_ts, account_kind)
+                 VALUES (?1, NULL, 0, 0, ?2, NULL, ?3, ?4)",
+                params![u.user_id.as_str(), u.displayname, now, l.account_kind],
             )?;
             if n == 0 {
                 return Err(StoreError::Conflict("user"));

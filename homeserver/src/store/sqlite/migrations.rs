@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("schema/v5_tokens.sql")),
     (6, include_str!("schema/v6_audit.sql")),
     (9, include_str!("schema/v9_identity.sql")),
+    (14, include_str!("schema/v14_identity_sessions.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
