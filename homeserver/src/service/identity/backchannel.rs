@@ -206,11 +206,11 @@ mod tests {
     }
 
     fn jwks() -> CoreJsonWebKeySet {
-        use ring::signature::KeyPair;
         let k = key();
-        let pk = k.public_key();
-        let n = URL_SAFE_NO_PAD.encode(pk.modulus().big_endian_without_leading_zero());
-        let e = URL_SAFE_NO_PAD.encode(pk.exponent().big_endian_without_leading_zero());
+        let c: ring::rsa::PublicKeyComponents<Vec<u8>> = k.public().into();
+        let trim =
+            |b: &[u8]| URL_SAFE_NO_PAD.encode(&b[b.iter().take_while(|x| **x == 0).count()..]);
+        let (n, e) = (trim(&c.n), trim(&c.e));
         serde_json::from_value(json!({"keys": [
             {"kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256", "n": n, "e": e}
         ]}))
