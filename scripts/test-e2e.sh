@@ -54,5 +54,10 @@ fi
 # Debian chromium + playwright-core for the admin UI test (tests/e2e/admin_ui.rs, which also
 # runs this itself); quick when already installed.
 "$root/scripts/install-browser.sh" >/dev/null
+# oidc-provider (npm, pinned) for the identity tests (tests/e2e/oauth.rs); quick when installed.
+if [[ -z "${HANDOVER_OIDC_NODE_PATH:-}" ]]; then
+  HANDOVER_OIDC_NODE_PATH="$("$root/scripts/install-oidc-provider.sh" | tail -n 1)"
+  export HANDOVER_OIDC_NODE_PATH
+fi
 cd "$root/tests"
 exec cargo test "$@"

@@ -24,6 +24,8 @@ mod http;
 pub use self::http::HttpConfig;
 mod listen;
 pub use self::listen::{ListenConfig, MetricsConfig};
+mod identity;
+pub use self::identity::{AccountKind, ClientAuth, IdentityConfig, ProviderConfig};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,6 +90,9 @@ pub struct Config {
     /// Application services (bridges, bots): their registration files (docs/BRIDGES.md).
     #[serde(default)]
     pub appservices: AppservicesConfig,
+    /// `[identity]`: OpenID providers and password sign-in (docs/IDENTITY.md).
+    #[serde(default)]
+    pub identity: IdentityConfig,
 }
 
 /// `[appservices]`: the application services this server talks to.
@@ -417,6 +422,7 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             load_warnings: vec![],
             appservices: AppservicesConfig::default(),
+            identity: IdentityConfig::default(),
         }
     }
 }
@@ -537,6 +543,7 @@ impl Config {
         self.sessions.validate()?;
         self.http.validate()?;
         self.voip.validate()?;
+        self.identity.validate()?;
         self.email
             .validate(&self.registration.allowed_email_domains)?;
         if self.database.readers == 0 {

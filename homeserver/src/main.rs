@@ -102,6 +102,9 @@ enum AdminCommand {
         /// The display name (how names are set when `[policy] lock_display_names` is on).
         #[arg(long)]
         displayname: Option<String>,
+        /// A patient account: confined to the rooms staff invite it to (docs/IDENTITY.md).
+        #[arg(long)]
+        patient: bool,
     },
     /// Run the retention purge once (docs/GOVERNANCE.md). --dry-run prints what would go and
     /// changes nothing.
@@ -430,6 +433,7 @@ fn main() -> anyhow::Result<()> {
                     password,
                     admin,
                     displayname,
+                    patient,
                 },
         } => {
             let cfg = load(config.as_deref());
@@ -449,6 +453,17 @@ fn main() -> anyhow::Result<()> {
                     services
                         .users
                         .admin_set_displayname(&user_id, displayname)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                if patient {
+                    services
+                        .users
+                        .set_account_kind(
+                            handover::service::audit::ADMIN_CLI,
+                            &user_id,
+                            handover_policy::AccountKind::Patient,
+                        )
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
                 }

@@ -98,6 +98,8 @@ pub fn policy_from_config(
         Arc::new(defaults),
         Arc::new(federation),
         Arc::new(invites),
+        // Binds whichever rule set is chosen: only accounts stored as patients are confined.
+        Arc::new(handover_policy::PatientConfinement),
     ];
     if cfg.policy.lock_display_names {
         layers.push(Arc::new(DisplayNameLock));

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use crate::media::{MediaDownloadRequest, MediaTransform, MediaUploadRequest, UploadDecision};
 use crate::{
-    CreateRoomRequest, Decision, EventRequest, FederationPeerRequest, InitialState, InviteRequest,
-    Policy, ProfileUpdate, PushFormat, PushRequest, RegistrationRequest, ThreepidRequest,
+    AccountActionRequest, CreateRoomRequest, Decision, EventRequest, FederationPeerRequest,
+    IdentityLoginRequest, InitialState, InviteRequest, Policy, ProfileUpdate, PushFormat,
+    PushRequest, RegistrationRequest, ThreepidRequest,
 };
 use crate::{Retention, RetentionRequest};
 
@@ -41,6 +42,12 @@ impl Policy for Layers {
     }
     fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
         self.all(|l| l.check_registration(req))
+    }
+    fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
+        self.all(|l| l.check_identity_login(req))
+    }
+    fn check_account_action(&self, req: &AccountActionRequest<'_>) -> Decision {
+        self.all(|l| l.check_account_action(req))
     }
     fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
         self.all(|l| l.check_create_room(req))
@@ -146,6 +153,12 @@ mod tests {
         fn check_create_room(&self, _: &CreateRoomRequest<'_>) -> Decision {
             self.no()
         }
+        fn check_identity_login(&self, _: &IdentityLoginRequest<'_>) -> Decision {
+            self.no()
+        }
+        fn check_account_action(&self, _: &AccountActionRequest<'_>) -> Decision {
+            self.no()
+        }
         fn check_invite(&self, _: &InviteRequest<'_>) -> Decision {
             self.no()
         }
@@ -248,8 +261,20 @@ mod tests {
             user_id: None,
         };
         assert!(layers.check_threepid(&email).is_err());
+        let idp = IdentityLoginRequest {
+            provider: "cis2",
+            subject: "s",
+            acr: None,
+        };
+        assert!(layers.check_identity_login(&idp).is_err());
+        let act = AccountActionRequest {
+            user_id: "@a:x",
+            kind: crate::AccountKind::Staff,
+            action: crate::AccountAction::CreateRoom,
+        };
+        assert!(layers.check_account_action(&act).is_err());
         // Every check hook above reached the denying layer.
-        assert_eq!(deny.0.load(Ordering::SeqCst), 9);
+        assert_eq!(deny.0.load(Ordering::SeqCst), 11);
     }
 
     struct Keep(Option<u64>, Option<u64>);

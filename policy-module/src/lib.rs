@@ -5,6 +5,7 @@
 //! unit-tested here without a server. [`AllowAll`] allows everything; [`NhsPolicy`] is the NHS
 //! rule set (see docs/GOVERNANCE.md for every rule id).
 
+pub mod assurance;
 pub mod email_domains;
 pub mod federation;
 pub mod identity;
@@ -12,11 +13,15 @@ pub mod layers;
 pub mod media;
 mod nhs;
 pub mod nhs_number;
+pub mod patients;
 #[cfg(test)]
 mod property_tests;
 
 use serde::Serialize;
 
+pub use assurance::{
+    AcrRequirement, IdentityAssurance, IdentityLoginRequest, RULE_IDENTITY_ASSURANCE_TOO_LOW,
+};
 pub use email_domains::{
     DomainPattern, EmailDomains, RULE_EMAIL_DOMAIN_NOT_ALLOWED, ThreepidRequest,
 };
@@ -35,6 +40,12 @@ pub use media::{
     UploadDecision,
 };
 pub use nhs::{NhsPolicy, RULE_NHS_NUMBER_IN_MESSAGE, RULE_NHS_NUMBER_IN_METADATA};
+pub use patients::{
+    AccountAction, AccountActionRequest, AccountKind, Inviter, PatientConfinement,
+    RULE_PATIENT_CANNOT_CREATE_ROOM, RULE_PATIENT_CANNOT_INVITE,
+    RULE_PATIENT_JOIN_NEEDS_STAFF_INVITE, RULE_PATIENT_NO_PUBLIC_DIRECTORY,
+    RULE_PATIENT_PROFILE_CONFINED,
+};
 
 /// Why a policy refused something. `rule` is a stable identifier an IG lead can look up in
 /// docs/GOVERNANCE.md; `reason` is a sentence for the user.
@@ -195,6 +206,14 @@ pub trait Policy: Send + Sync + 'static {
     fn check_registration(&self, _req: &RegistrationRequest<'_>) -> Decision {
         Ok(())
     }
+    /// A sign-in at an upstream OpenID provider (assurance level, required claims).
+    fn check_identity_login(&self, _req: &IdentityLoginRequest<'_>) -> Decision {
+        Ok(())
+    }
+    /// Something only some kinds of account may do (patient confinement).
+    fn check_account_action(&self, _req: &AccountActionRequest<'_>) -> Decision {
+        Ok(())
+    }
     fn check_create_room(&self, _req: &CreateRoomRequest<'_>) -> Decision {
         Ok(())
     }
@@ -271,6 +290,12 @@ impl<P: Policy> Policy for Defaults<P> {
     }
     fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
         self.inner.check_registration(req)
+    }
+    fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
+        self.inner.check_identity_login(req)
+    }
+    fn check_account_action(&self, req: &AccountActionRequest<'_>) -> Decision {
+        self.inner.check_account_action(req)
     }
     fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
         self.inner.check_create_room(req)
@@ -352,6 +377,12 @@ impl<P: Policy> Policy for FederationGate<P> {
     }
     fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
         self.inner.check_registration(req)
+    }
+    fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
+        self.inner.check_identity_login(req)
+    }
+    fn check_account_action(&self, req: &AccountActionRequest<'_>) -> Decision {
+        self.inner.check_account_action(req)
     }
     fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
         self.inner.check_create_room(req)

@@ -117,3 +117,54 @@ async fn expired_token_soft_logout_and_single_use_refresh() {
     let log = server.stderr();
     assert!(!log.contains(&refresh) && !log.contains(&access));
 }
+
+/// `[sessions] max_session_age`: past it the session is over (`soft_logout: false`, the device
+/// deleted), whatever the refresh tokens say; signing in again starts a new session.
+#[tokio::test]
+async fn max_session_age_ends_the_session_for_good() {
+    let server = TestServer::start_with(ServerOptions {
+        extra_toml: "[sessions]\naccess_token_lifetime = \"1m\"\nmax_session_age = \"3s\"\nidle_timeout = \"2m\"\n".into(),
+        ..ServerOptions::default()
+    })
+    .await;
+    let http = server.http();
+    let (_, token) = http.register("alice", PASSWORD).await;
+    let login = http
+        .post_json(
+            "/_matrix/client/v3/login",
+            None,
+            &json!({"type": "m.login.password", "password": PASSWORD, "refresh_token": true,
+                    "identifier": {"type": "m.id.user", "user": "alice"}}),
+        )
+        .await
+        .ok();
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let refresh = login["refresh_token"].as_str().unwrap().to_owned();
+    http.get("/_matrix/client/v3/account/whoami", Some(&access))
+        .await
+        .ok();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let res = http
+        .get("/_matrix/client/v3/account/whoami", Some(&access))
+        .await;
+    res.assert_error(401, &["M_UNKNOWN_TOKEN"]);
+    // `soft_logout` false (the spec's default, which ruma leaves out).
+    assert_ne!(res.json()["soft_logout"], true, "{}", res.text());
+    assert!(res.text().contains("maximum session age"), "{}", res.text());
+    // The device is gone with its refresh token: no way back but signing in.
+    http.post_json(
+        "/_matrix/client/v3/refresh",
+        None,
+        &json!({"refresh_token": refresh}),
+    )
+    .await
+    .assert_error(401, &["M_UNKNOWN_TOKEN"]);
+    // The registration's session is as old: ended too.
+    http.get("/_matrix/client/v3/account/whoami", Some(&token))
+        .await
+        .assert_error(401, &["M_UNKNOWN_TOKEN"]);
+    let again = http.login("alice", PASSWORD).await;
+    http.get("/_matrix/client/v3/account/whoami", Some(&again))
+        .await
+        .ok();
+}

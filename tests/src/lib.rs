@@ -23,6 +23,7 @@ pub mod alerts;
 pub mod federation;
 pub mod mautrix;
 mod http;
+pub mod oidc;
 mod server;
 pub mod synapse;
 

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod client;
 pub mod console;
 pub mod federation;
+pub mod oauth;
 pub mod ops;
 pub mod router;
 pub mod ruma;
@@ -14,9 +15,11 @@ use crate::service::Services;
 
 /// The client-server API router (state not yet applied).
 pub fn client_router() -> Router<Services> {
-    console::routes(ops::routes(admin::routes(client::routes(Router::new()))))
-        .fallback(router::unknown_endpoint)
-        .method_not_allowed_fallback(router::method_not_allowed)
+    oauth::routes(console::routes(ops::routes(admin::routes(client::routes(
+        Router::new(),
+    )))))
+    .fallback(router::unknown_endpoint)
+    .method_not_allowed_fallback(router::method_not_allowed)
 }
 
 /// The server-server API router (state not yet applied), for the federation listener.

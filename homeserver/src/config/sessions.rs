@@ -15,6 +15,15 @@ pub struct SessionsConfig {
     /// not expire either (they could not renew them).
     #[serde(default)]
     pub access_token_lifetime: Option<String>,
+    /// A session (device) not used for this long is signed out softly (`M_UNKNOWN_TOKEN`,
+    /// `soft_logout: true`: its tokens end, the device and its keys stay, the user signs in
+    /// again on it), e.g. "30m". At least "2m" (last use is recorded once a minute). Unset: off.
+    #[serde(default)]
+    pub idle_timeout: Option<String>,
+    /// A session (device) this old since its first sign-in is ended outright (the device is
+    /// deleted; `soft_logout: false`), e.g. "12h" for a shift. Unset: off.
+    #[serde(default)]
+    pub max_session_age: Option<String>,
 }
 
 impl SessionsConfig {
@@ -27,7 +36,35 @@ impl SessionsConfig {
             .map_err(|e| format!("configuration error: key `sessions.access_token_lifetime`: {e}"))
     }
 
+    pub fn idle_timeout_ms(&self) -> Result<Option<u64>, String> {
+        self.idle_timeout
+            .as_deref()
+            .map(parse_duration_ms)
+            .transpose()
+            .map_err(|e| format!("configuration error: key `sessions.idle_timeout`: {e}"))
+    }
+
+    pub fn max_session_age_ms(&self) -> Result<Option<u64>, String> {
+        self.max_session_age
+            .as_deref()
+            .map(parse_duration_ms)
+            .transpose()
+            .map_err(|e| format!("configuration error: key `sessions.max_session_age`: {e}"))
+    }
+
     pub fn validate(&self) -> Result<(), String> {
+        if self.idle_timeout_ms()?.is_some_and(|ms| ms < 120_000) {
+            return Err(
+                "configuration error: key `sessions.idle_timeout` must be at least \"2m\" (last \
+                 use is recorded once a minute)"
+                    .into(),
+            );
+        }
+        if self.max_session_age_ms()? == Some(0) {
+            return Err(
+                "configuration error: key `sessions.max_session_age` must be longer than 0".into(),
+            );
+        }
         if self.access_token_lifetime_ms()? == Some(0) {
             return Err(
                 "configuration error: key `sessions.access_token_lifetime` must be longer than 0"

@@ -35,6 +35,7 @@ pub mod action {
     pub const LOGOUT_ALL: &str = "logout_all";
     pub const REGISTER: &str = "register";
     pub const ADMIN_CREATE_USER: &str = "admin.create_user";
+    pub const ACCOUNT_KIND: &str = "account.kind";
     pub const DEVICE_DELETE: &str = "device.delete";
     pub const PASSWORD_CHANGE: &str = "password.change";
     pub const DEACTIVATE: &str = "account.deactivate";

@@ -19,9 +19,11 @@ pub mod federation;
 pub mod filter;
 pub mod filters;
 pub mod health;
+pub mod identity;
 pub mod keys;
 pub mod media;
 pub mod notifier;
+pub mod oauth;
 pub mod openid;
 pub mod push;
 pub mod rate_limit;
@@ -120,6 +122,24 @@ fn upload_limit_applies_to_upload_routes_only() {
     }
 }
 
+/// The assurance gate of `[[identity.providers]] min_acr`, as a policy layer.
+fn identity_assurance(config: &Config) -> handover_policy::IdentityAssurance {
+    let providers = config
+        .identity
+        .providers
+        .iter()
+        .filter_map(|p| {
+            let min = p.min_acr.clone()?;
+            let req = handover_policy::AcrRequirement {
+                order: p.acr_values.clone(),
+                min,
+            };
+            Some((p.id.clone(), req))
+        })
+        .collect();
+    handover_policy::IdentityAssurance { providers }
+}
+
 /// Every service, cheap to clone (the axum state).
 #[derive(Clone)]
 pub struct Services {
@@ -184,6 +204,10 @@ pub struct Services {
     pub health: Arc<health::HealthService>,
     /// Application services: `as_token` requests, their queues, pings and queries.
     pub appservices: Arc<appservice::AppserviceService>,
+    /// Handover as OAuth 2.0 authorization server (`/auth_metadata`, `/_handover/oauth/...`).
+    pub oauth: Arc<oauth::OAuthService>,
+    /// Sign-in through upstream OpenID providers (`[identity]`), legacy SSO login tokens.
+    pub identity: Arc<identity::IdentityService>,
 }
 
 impl Services {
@@ -245,6 +269,7 @@ impl Services {
             policy,
             Arc::new(clinical),
             Arc::new(email_domains),
+            Arc::new(identity_assurance(&config)),
         ]));
         let limits = Limits {
             max_request_bytes: config.limits.max_request_bytes,
@@ -557,6 +582,22 @@ impl Services {
             config.media_dir(),
             config.federation.list_file.is_some(),
         ));
+        let oauth = Arc::new(oauth::OAuthService::new(
+            config.clone(),
+            store.clone(),
+            store.clone(),
+            users.clone(),
+            audit.clone(),
+        ));
+        let identity = Arc::new(identity::IdentityService::new(identity::IdentityDeps {
+            config: config.clone(),
+            store: store.clone(),
+            users: users.clone(),
+            accounts: accounts.clone(),
+            policy: policy.clone(),
+            audit: audit.clone(),
+            oauth: oauth.clone(),
+        }));
         Ok(Self {
             config,
             limits,
@@ -603,6 +644,8 @@ impl Services {
             search,
             health,
             appservices,
+            oauth,
+            identity,
         })
     }
 }

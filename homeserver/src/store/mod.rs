@@ -17,6 +17,7 @@ pub mod federated_rooms;
 pub mod federation_events;
 pub mod filters;
 pub mod health;
+pub mod identity;
 pub mod keys;
 pub mod media;
 pub mod outbox;

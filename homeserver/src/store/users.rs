@@ -31,6 +31,10 @@ pub struct TokenOwner {
     pub deactivated: bool,
     /// When the token stops working (ms since the epoch); `None`: never.
     pub expires_ts: Option<i64>,
+    /// When the device was first signed in (ms): the session's age.
+    pub session_start_ts: i64,
+    /// The device's last recorded use (sign-ins count); `None`: never recorded.
+    pub last_seen_ts: Option<i64>,
 }
 
 /// The tokens of a new session or a refresh, by hash (the secrets never reach the store).
@@ -89,6 +93,9 @@ pub trait UserStore: super::profile_fields::ProfileFieldStore + Send + Sync {
     ) -> StoreResult<Option<(OwnedUserId, OwnedDeviceId)>>;
     fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>>;
     fn delete_token(&self, token_hash: &str) -> StoreResult<()>;
+    /// Deletes every token of one device (access, refresh, OAuth refresh) but keeps the device
+    /// and its keys: a soft logout.
+    fn delete_device_tokens(&self, user_id: &str, device_id: &str) -> StoreResult<()>;
     /// Deletes devices (and their tokens). `None` deletes every device of the user.
     fn delete_devices(
         &self,
@@ -112,6 +119,9 @@ pub trait UserStore: super::profile_fields::ProfileFieldStore + Send + Sync {
         ts: i64,
         ip: Option<&str>,
     ) -> StoreResult<()>;
+    /// The account's kind (`"staff"` or `"patient"`, migration v14); `None`: no such account.
+    fn account_kind(&self, user_id: &str) -> StoreResult<Option<String>>;
+    fn set_account_kind(&self, user_id: &str, kind: &str) -> StoreResult<()>;
     /// Users sharing a joined room with `user_id` (or the user themself) matching `term`.
     fn search_users(&self, user_id: &str, term: &str, limit: usize)
     -> StoreResult<Vec<UserRecord>>;

@@ -43,15 +43,15 @@ pub async fn versions(
 }
 
 pub async fn capabilities(
-    _: Services,
+    s: Services,
     _: Ruma<get_capabilities::v3::Request>,
 ) -> Result<get_capabilities::v3::Response> {
     #[allow(deprecated)]
     // m.set_displayname / m.set_avatar_url: superseded in 1.16, we serve 1.12
     use get_capabilities::v3::{
-        Capabilities, ChangePasswordCapability, ProfileFieldsCapability, RoomVersionStability,
-        RoomVersionsCapability, SetAvatarUrlCapability, SetDisplayNameCapability,
-        ThirdPartyIdChangesCapability,
+        Capabilities, ChangePasswordCapability, GetLoginTokenCapability, ProfileFieldsCapability,
+        RoomVersionStability, RoomVersionsCapability, SetAvatarUrlCapability,
+        SetDisplayNameCapability, ThirdPartyIdChangesCapability,
     };
     let available = SUPPORTED_ROOM_VERSIONS
         .iter()
@@ -71,5 +71,6 @@ pub async fn capabilities(
     caps.profile_fields = Some(ProfileFieldsCapability::new(true));
     // No email or phone ids: accounts are provisioned by the trust.
     caps.thirdparty_id_changes = ThirdPartyIdChangesCapability::new(false);
+    caps.get_login_token = GetLoginTokenCapability::new(s.identity.get_login_token());
     Ok(get_capabilities::v3::Response::new(caps))
 }

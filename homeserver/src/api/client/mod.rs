@@ -57,6 +57,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .route(retention::PATH, axum::routing::get(retention::get))
     .ruma(session::login_types)
     .ruma(session::login)
+    .ruma(session::get_login_token)
     .ruma(session::refresh)
     .ruma(session::logout)
     .ruma(session::logout_all)

@@ -1,7 +1,9 @@
 //! Login, token refresh, logout and whoami.
 
 use ruma::api::client::account::whoami;
-use ruma::api::client::session::{get_login_types, login, logout, logout_all, refresh_token};
+use ruma::api::client::session::{
+    get_login_token, get_login_types, login, logout, logout_all, refresh_token,
+};
 use ruma::api::client::uiaa::UserIdentifier;
 
 use crate::api::ruma::Ruma;
@@ -9,14 +11,34 @@ use crate::error::{Error, Result};
 use crate::service::Services;
 
 pub async fn login_types(
-    _: Services,
+    s: Services,
     _: Ruma<get_login_types::v3::Request>,
 ) -> Result<get_login_types::v3::Response> {
-    use get_login_types::v3::{LoginType, PasswordLoginType};
-    Ok(get_login_types::v3::Response::new(vec![
-        LoginType::Password(PasswordLoginType::default()),
-        LoginType::ApplicationService(Default::default()),
-    ]))
+    use get_login_types::v3::{
+        IdentityProvider, LoginType, PasswordLoginType, SsoLoginType, TokenLoginType,
+    };
+    let mut flows = Vec::new();
+    if s.identity.password_login() {
+        flows.push(LoginType::Password(PasswordLoginType::default()));
+    }
+    let providers = s.identity.providers();
+    if !providers.is_empty() {
+        let mut sso = SsoLoginType::new();
+        sso.identity_providers = providers
+            .iter()
+            .map(|p| IdentityProvider::new(p.id.clone(), p.name.clone()))
+            .collect();
+        flows.push(LoginType::Sso(sso));
+    }
+    // Also without providers: `/login/get_token` hands out `m.login.token` tokens.
+    if !providers.is_empty() || s.identity.get_login_token() {
+        let mut token = TokenLoginType::new();
+        token.get_login_token = s.identity.get_login_token();
+        flows.push(LoginType::Token(token));
+    }
+    // Appservices log their users in with their as_token (application service API).
+    flows.push(LoginType::ApplicationService(Default::default()));
+    Ok(get_login_types::v3::Response::new(flows))
 }
 
 pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::v3::Response> {
@@ -37,12 +59,28 @@ pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::
             .await?;
         return Ok(login_response(session));
     }
-    let login::v3::LoginInfo::Password(pw) = &req.login_info else {
-        return Err(Error::new(
-            http::StatusCode::BAD_REQUEST,
-            ruma::api::error::ErrorKind::Unknown,
-            "Only m.login.password is supported",
-        ));
+    let pw = match &req.login_info {
+        login::v3::LoginInfo::Password(pw) => pw,
+        login::v3::LoginInfo::Token(t) => {
+            let session = s
+                .identity
+                .login_with_token(
+                    &t.token,
+                    req.body.device_id.clone(),
+                    req.body.initial_device_display_name.clone(),
+                    req.body.refresh_token,
+                    req.client_ip,
+                )
+                .await?;
+            return Ok(login_response(session));
+        }
+        _ => {
+            return Err(Error::new(
+                http::StatusCode::BAD_REQUEST,
+                ruma::api::error::ErrorKind::Unknown,
+                "Only m.login.password, m.login.token and m.login.application_service are supported",
+            ));
+        }
     };
     let user = match &pw.identifier {
         Some(UserIdentifier::Matrix(m)) => m.user.clone(),
@@ -61,6 +99,19 @@ pub async fn login(s: Services, req: Ruma<login::v3::Request>) -> Result<login::
         )
         .await?;
     Ok(login_response(session))
+}
+
+/// `POST /login/get_token` (spec v1.7, `[identity] get_login_token`).
+pub async fn get_login_token(
+    s: Services,
+    req: Ruma<get_login_token::v1::Request>,
+) -> Result<get_login_token::v1::Response> {
+    super::limit_password_attempts(&s, &req, req.auth.as_ref())?;
+    let (token, ttl) = s
+        .identity
+        .login_token_for_session(req.user_id(), req.auth.as_ref(), req.client_ip)
+        .await?;
+    Ok(get_login_token::v1::Response::new(ttl, token))
 }
 
 fn login_response(session: crate::service::users::NewSession) -> login::v3::Response {

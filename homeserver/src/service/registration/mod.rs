@@ -123,7 +123,14 @@ impl RegistrationService {
 
     /// The UIA flows of `POST /register`; `M_FORBIDDEN` when registration is closed.
     pub fn flows(&self) -> Result<Vec<AuthFlow>> {
+        // Without passwords, accounts come from the identity providers (or an admin) only.
+        let closed = !self.config.identity.password_login;
         let mut stages = match self.config.registration.mode {
+            _ if closed => {
+                return Err(Error::forbidden(
+                    "Registration is closed: sign in with your organisation's identity provider",
+                ));
+            }
             RegistrationMode::Closed => {
                 return Err(Error::forbidden("Registration is disabled on this server"));
             }

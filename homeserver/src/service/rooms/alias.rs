@@ -124,6 +124,15 @@ impl RoomService {
         public: bool,
     ) -> Result<()> {
         self.require_joined(room_id, user).await?;
+        if public {
+            self.users
+                .check_account_action(
+                    user,
+                    handover_policy::AccountAction::PublicDirectory,
+                    Some(room_id.as_str()),
+                )
+                .await?;
+        }
         if !self
             .user_can_send_state(room_id, user, "m.room.canonical_alias")
             .await?

@@ -2,7 +2,9 @@
 //! authorised by the room's rules; invites also pass the policy's `check_invite` hook.
 
 use handover_compliance::Outcome;
-use handover_policy::{INVITE_PERMISSION_TYPES, InviteRequest, invite_permission};
+use handover_policy::{
+    AccountAction, AccountKind, INVITE_PERMISSION_TYPES, InviteRequest, Inviter, invite_permission,
+};
 use http::StatusCode;
 use ruma::api::error::ErrorKind;
 use ruma::events::StateEventType;
@@ -79,6 +81,7 @@ impl RoomService {
         if known && self.membership_of(room_id, user_id).await?.as_deref() == Some("join") {
             return Ok(());
         }
+        self.check_patient_join(room_id, user_id).await?;
         let content = self.member_content(user_id, "join", reason).await?;
         if !known || !self.is_resident(room_id).await? {
             let mut servers = via.to_vec();
@@ -112,6 +115,15 @@ impl RoomService {
     ) -> Result<()> {
         self.users.ensure_not_suspended(inviter)?;
         self.require_joined(room_id, inviter).await?;
+        self.users
+            .check_account_action(
+                inviter,
+                AccountAction::Invite {
+                    invitee: invitee.as_str(),
+                },
+                Some(invitee.as_str()),
+            )
+            .await?;
         let decision = self.policy.check_invite(&InviteRequest {
             room_id: room_id.as_str(),
             inviter: inviter.as_str(),
@@ -404,6 +416,48 @@ impl RoomService {
 
 impl super::RoomService {
     /// The server of whoever invited `user_id` to the room, if they are invited.
+    /// Patient confinement: a patient joins only a room a staff member invited them to
+    /// (policy rule `patient_join_needs_staff_invite`). Staff joins cost one read.
+    async fn check_patient_join(&self, room_id: &RoomId, user_id: &UserId) -> Result<()> {
+        if self.users.account_kind(user_id).await? != AccountKind::Patient {
+            return Ok(());
+        }
+        let inviter = match self.pending_inviter(room_id, user_id).await? {
+            None => Inviter::None,
+            Some(u) if u.server_name() == self.server_name => {
+                Inviter::Local(self.users.account_kind(&u).await?)
+            }
+            Some(_) => Inviter::Remote,
+        };
+        let action = AccountAction::Join {
+            room_id: room_id.as_str(),
+            inviter,
+        };
+        self.users
+            .check_account_action(user_id, action, Some(room_id.as_str()))
+            .await
+    }
+
+    /// The sender of `user_id`'s pending invite to `room_id`, if any.
+    async fn pending_inviter(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> Result<Option<ruma::OwnedUserId>> {
+        let store = self.store.clone();
+        let (r, u) = (room_id.to_string(), user_id.to_string());
+        blocking(move || {
+            let Some(row) = store.membership(&r, &u)? else {
+                return Ok(None);
+            };
+            if row.membership != "invite" {
+                return Ok(None);
+            }
+            Ok(store.get_event(row.event_id.as_str())?.map(|e| e.sender))
+        })
+        .await
+    }
+
     pub(in crate::service::rooms) async fn inviter_server(
         &self,
         room_id: &RoomId,

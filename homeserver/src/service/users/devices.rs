@@ -223,7 +223,9 @@ pub(crate) mod tests {
     async fn authenticate_records_last_seen_once() {
         let (s, _d) = test_services();
         let (me, token) = test_login(&s.users, "alice", "correct horse").await;
-        // test_login already authenticated once (without an address); wait for that write.
+        // Sign-in records a first use; test_login then authenticated once (without an
+        // address), written in the background: let that write land.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let mut seen = None;
         for _ in 0..100 {
             seen = s

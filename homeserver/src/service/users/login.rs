@@ -47,6 +47,15 @@ impl UserService {
         client_ip: Option<IpAddr>,
     ) -> Result<NewSession> {
         let res = async {
+            if !self.config.identity.password_login {
+                // The spec's answer to a login type the server does not offer.
+                return Err(crate::error::Error::new(
+                    http::StatusCode::BAD_REQUEST,
+                    ruma::api::error::ErrorKind::Unknown,
+                    "Unknown login type m.login.password: password sign-in is turned off on \
+                     this server; sign in with your organisation's identity provider",
+                ));
+            }
             let user_id = self.parse_login_user(user)?;
             let record = self.check_password(&user_id, password).await?;
             self.start_session(&record.user_id, device_id, display_name, want_refresh)

@@ -4,6 +4,7 @@ mod account;
 mod admin_ops;
 mod devices;
 mod directory;
+mod kind;
 mod last_seen;
 mod login;
 mod observer;
@@ -14,7 +15,10 @@ pub use self::profile::Profile;
 mod refresh;
 mod registration_token;
 mod restrictions;
+mod revoke;
+mod session_limits;
 pub use self::restrictions::{Flags as RestrictionFlags, Restrictions, locked_error};
+pub use self::session_limits::{SessionEnd, SessionLimits};
 mod token;
 mod uia;
 mod whois;
@@ -111,6 +115,12 @@ impl UserService {
         let store = self.store.clone();
         let th = token_hash.clone();
         let owner = blocking(move || Ok(store.token_owner(&th)?)).await?;
+        if let Some(o) = &owner
+            && !o.deactivated
+            && let Some(end) = self.session_limits().check(o, crate::store::now_ms())
+        {
+            return Err(self.end_limited_session(o, end).await);
+        }
         match owner {
             Some(o) if o.expires_ts.is_some_and(|t| t <= crate::store::now_ms()) => {
                 Err(refresh::expired())

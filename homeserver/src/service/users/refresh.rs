@@ -129,6 +129,7 @@ mod tests {
             data_dir: dir.path().to_owned(),
             sessions: SessionsConfig {
                 access_token_lifetime: lifetime.map(str::to_owned),
+                ..SessionsConfig::default()
             },
             ..Config::default()
         };

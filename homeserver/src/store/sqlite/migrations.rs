@@ -14,9 +14,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("schema/v6_audit.sql")),
     (7, include_str!("schema/v7_pipeline.sql")),
     (8, include_str!("schema/v8_appservice.sql")),
+    (9, include_str!("schema/v9_identity.sql")),
     (11, include_str!("schema/v11_spec.sql")),
     (12, include_str!("schema/v12_admin.sql")),
     (13, include_str!("schema/v13_console.sql")),
+    (14, include_str!("schema/v14_identity_sessions.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {

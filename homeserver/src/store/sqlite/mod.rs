@@ -17,6 +17,7 @@ mod federated_rooms;
 mod federation_events;
 mod filters;
 mod health;
+mod identity;
 mod keys;
 mod media;
 #[cfg(test)]

@@ -78,6 +78,28 @@ impl UserStore for SqliteStore {
         })
     }
 
+    fn account_kind(&self, user_id: &str) -> StoreResult<Option<String>> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT account_kind FROM users WHERE user_id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })
+    }
+
+    fn set_account_kind(&self, user_id: &str, kind: &str) -> StoreResult<()> {
+        let (u, k) = (user_id.to_owned(), kind.to_owned());
+        self.db.write(move |ctx| {
+            ctx.tx.execute(
+                "UPDATE users SET account_kind = ?2 WHERE user_id = ?1",
+                params![u, k],
+            )?;
+            Ok(())
+        })
+    }
+
     fn set_password_hash(&self, user_id: &str, hash: &str) -> StoreResult<()> {
         let (u, h) = (user_id.to_owned(), hash.to_owned());
         self.db.write(move |ctx| {
@@ -154,8 +176,9 @@ impl UserStore for SqliteStore {
         self.db.write(move |ctx| {
             let now = now_ms();
             ctx.tx.execute(
-                "INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)",
+                "INSERT INTO devices (user_id, device_id, display_name, created_ts, last_seen_ts) VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name),
+                   last_seen_ts = excluded.last_seen_ts",
                 params![u, d, n, now],
             )?;
             insert_tokens(ctx, &u, &d, &t, now)
@@ -197,17 +220,21 @@ impl UserStore for SqliteStore {
     fn token_owner(&self, token_hash: &str) -> StoreResult<Option<TokenOwner>> {
         self.db.read(|c| {
             c.query_row(
-                "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated, t.expires_ts
-                 FROM access_tokens t JOIN users u ON u.user_id = t.user_id WHERE t.token_hash = ?1",
+                "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated, t.expires_ts,
+                        COALESCE(d.created_ts, t.created_ts), d.last_seen_ts
+                 FROM access_tokens t JOIN users u ON u.user_id = t.user_id
+                 LEFT JOIN devices d ON d.user_id = t.user_id AND d.device_id = t.device_id
+                 WHERE t.token_hash = ?1",
                 [token_hash],
                 |r| {
                     let (uid, did): (String, String) = (r.get(0)?, r.get(1)?);
-                    Ok((uid, did, r.get::<_, bool>(2)?, r.get::<_, bool>(3)?, r.get(4)?))
+                    let times: (i64, Option<i64>) = (r.get(5)?, r.get(6)?);
+                    Ok((uid, did, r.get::<_, bool>(2)?, r.get::<_, bool>(3)?, r.get(4)?, times))
                 },
             )
             .optional()?
             .map(
-                |(uid, did, is_admin, deactivated, expires_ts)| -> StoreResult<TokenOwner> {
+                |(uid, did, is_admin, deactivated, expires_ts, (start, seen))| -> StoreResult<TokenOwner> {
                     Ok(TokenOwner {
                         user_id: uid
                             .try_into()
@@ -216,10 +243,25 @@ impl UserStore for SqliteStore {
                         is_admin,
                         deactivated,
                         expires_ts,
+                        session_start_ts: start,
+                        last_seen_ts: seen,
                     })
                 },
             )
             .transpose()
+        })
+    }
+
+    fn delete_device_tokens(&self, user_id: &str, device_id: &str) -> StoreResult<()> {
+        let (u, d) = (user_id.to_owned(), device_id.to_owned());
+        self.db.write(move |ctx| {
+            for table in ["access_tokens", "refresh_tokens", "oauth_refresh_tokens"] {
+                ctx.tx.execute(
+                    &format!("DELETE FROM {table} WHERE user_id = ?1 AND device_id = ?2"),
+                    params![u, d],
+                )?;
+            }
+            Ok(())
         })
     }
 

@@ -22,6 +22,20 @@ impl QueryService {
     /// Any user's profile: ours from the store, another server's by asking it (cached) for a
     /// signed-in `requester`.
     pub async fn profile(&self, requester: Option<&UserId>, user_id: &UserId) -> Result<Profile> {
+        // Patient confinement: a patient sees only room-mates' profiles (their own too).
+        if let Some(r) = requester
+            && r != user_id
+            && self.users.account_kind(r).await? == handover_policy::AccountKind::Patient
+        {
+            let shares_room = self.rooms.shares_room(r, user_id).await?;
+            let action = handover_policy::AccountAction::ViewProfile {
+                target: user_id.as_str(),
+                shares_room,
+            };
+            self.users
+                .check_account_action(r, action, Some(user_id.as_str()))
+                .await?;
+        }
         if user_id.server_name() == self.server_name {
             return match self.users.get_profile(user_id).await {
                 // A user in an appservice's namespace may be created by it when asked.

@@ -3,6 +3,7 @@
 //! `federation.serve_public_rooms` (default off): a trust either exchanges directories with
 //! the servers on its federation list or does not, and a refusal names the rule and is audited.
 
+use handover_policy::AccountAction;
 use handover_policy::Denial;
 use ruma::api::federation::directory::{get_public_rooms, get_public_rooms_filtered};
 use ruma::directory::{Filter, PublicRoomsChunk};
@@ -43,6 +44,11 @@ impl QueryService {
         since: Option<&str>,
         filter: &PublicRoomsFilter,
     ) -> Result<DirectoryPage> {
+        if let Some(r) = requester {
+            self.users
+                .check_account_action(r, AccountAction::PublicDirectory, None)
+                .await?;
+        }
         let Some(server) = server.filter(|s| *s != self.server_name) else {
             return self.local_directory(limit, since, filter).await;
         };

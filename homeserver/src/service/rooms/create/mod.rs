@@ -119,6 +119,9 @@ impl RoomService {
         mut p: CreateRoomParams,
     ) -> Result<OwnedRoomId> {
         self.users.ensure_not_suspended(creator)?;
+        self.users
+            .check_account_action(creator, handover_policy::AccountAction::CreateRoom, None)
+            .await?;
         if is_patient_context(&p) {
             self.patient_context(creator, &mut p).await?;
         }

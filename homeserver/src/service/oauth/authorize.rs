@@ -1,0 +1,384 @@
+//! The authorization endpoint and the pages behind it: the request is checked (client, redirect
+//! URI first: until both are known good, errors are shown as a page and never redirected), kept
+//! in memory bound to the browser, signed in (provider or password), consented to, and answered
+//! with a single-use code.
+
+use std::net::IpAddr;
+
+use handover_compliance::Outcome;
+use ruma::{OwnedDeviceId, OwnedUserId};
+use serde::Deserialize;
+
+use super::clients::Client;
+use super::{API_SCOPES, DEVICE_PREFIXES, Grant, OAuthService, action, paths};
+use crate::service::audit::{entry, with_ip};
+use crate::service::identity::Refusal;
+use crate::service::identity::expiring::secret;
+use ::http::StatusCode;
+
+/// The query of `GET /authorize`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AuthParams {
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub response_type: Option<String>,
+    pub response_mode: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+}
+
+/// An authorization request in progress.
+#[derive(Debug, Clone)]
+pub struct AuthRequest {
+    pub id: String,
+    /// Put in every form of this request's pages; a POST without it is refused.
+    pub csrf: String,
+    browser: String,
+    pub client: Client,
+    redirect_uri: String,
+    fragment: bool,
+    state: Option<String>,
+    challenge: String,
+    scope: String,
+    pub device_id: OwnedDeviceId,
+    pub user: Option<OwnedUserId>,
+}
+
+/// What the consent page shows.
+pub struct Consent {
+    pub request: AuthRequest,
+    pub user_id: OwnedUserId,
+    pub new_device: bool,
+}
+
+/// An authorization error: shown as a page, or sent back to the client's redirect URI.
+pub enum AuthorizeError {
+    Page(Refusal),
+    Redirect(String),
+}
+
+fn page(title: &'static str, m: impl Into<String>) -> AuthorizeError {
+    AuthorizeError::Page(Refusal::new(StatusCode::BAD_REQUEST, title, m))
+}
+
+fn respond(
+    redirect_uri: &str,
+    fragment: bool,
+    state: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    if let Some(s) = state {
+        q.append_pair("state", s);
+    }
+    let q = q.finish();
+    let sep = match (fragment, redirect_uri.contains('?')) {
+        (true, _) => '#',
+        (false, true) => '&',
+        (false, false) => '?',
+    };
+    format!("{redirect_uri}{sep}{q}")
+}
+
+fn expired() -> Refusal {
+    Refusal::new(
+        StatusCode::BAD_REQUEST,
+        "Sign-in expired",
+        "This sign-in has expired or was started in another browser. Start again from your app.",
+    )
+}
+
+/// The device id a scope names, if it is the device scope.
+fn device_scope(s: &str) -> Option<&str> {
+    DEVICE_PREFIXES.iter().find_map(|p| s.strip_prefix(p))
+}
+
+impl OAuthService {
+    /// `GET /authorize`: a checked request waiting for the user, or the error.
+    pub async fn authorize(
+        &self,
+        p: AuthParams,
+        browser: &str,
+    ) -> Result<AuthRequest, AuthorizeError> {
+        let client_id = p
+            .client_id
+            .as_deref()
+            .ok_or_else(|| page("Unknown app", "The request names no client_id."))?;
+        let client = self
+            .client(client_id)
+            .await
+            .map_err(|e| page("Sign-in failed", e.description))?
+            .ok_or_else(|| {
+                page(
+                    "Unknown app",
+                    "The app asking to sign in is not registered on this server.",
+                )
+            })?;
+        let redirect_uri = p.redirect_uri.clone().unwrap_or_default();
+        if !client.allows_redirect(&redirect_uri) {
+            return Err(page(
+                "Unregistered redirect URI",
+                "The app asked to be answered at an address it did not register (redirect_uri). \
+                 Nothing was sent to it.",
+            ));
+        }
+        let fragment = match p.response_mode.as_deref() {
+            None | Some("query") => false,
+            Some("fragment") => true,
+            Some(_) => {
+                return Err(AuthorizeError::Redirect(respond(
+                    &redirect_uri,
+                    false,
+                    p.state.as_deref(),
+                    &[
+                        ("error", "invalid_request"),
+                        (
+                            "error_description",
+                            "response_mode must be query or fragment",
+                        ),
+                    ],
+                )));
+            }
+        };
+        let fail = |error: &str, d: &str| {
+            AuthorizeError::Redirect(respond(
+                &redirect_uri,
+                fragment,
+                p.state.as_deref(),
+                &[("error", error), ("error_description", d)],
+            ))
+        };
+        if p.response_type.as_deref() != Some("code") {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
+        if p.code_challenge_method.as_deref() != Some("S256") {
+            return Err(fail(
+                "invalid_request",
+                "PKCE with code_challenge_method=S256 is required",
+            ));
+        }
+        let challenge = p.code_challenge.clone().unwrap_or_default();
+        if !(43..=128).contains(&challenge.len()) {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge is missing or malformed",
+            ));
+        }
+        if p.prompt
+            .as_deref()
+            .is_some_and(|x| x.split(' ').any(|v| v == "create"))
+        {
+            return Err(fail(
+                "invalid_request",
+                "prompt=create: accounts are made by signing in with your organisation",
+            ));
+        }
+        let scope = p.scope.clone().unwrap_or_default();
+        let mut api = false;
+        let mut device = None;
+        for s in scope.split(' ').filter(|s| !s.is_empty()) {
+            if API_SCOPES.contains(&s) {
+                api = true;
+            } else if let Some(d) = device_scope(s) {
+                let ok = !d.is_empty()
+                    && d.len() <= 255
+                    && d.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+                if !ok || device.is_some() {
+                    return Err(fail(
+                        "invalid_scope",
+                        "one device scope with a valid device id is required",
+                    ));
+                }
+                device = Some(d.to_owned());
+            } else if s != "openid" {
+                return Err(fail("invalid_scope", &format!("unknown scope {s}")));
+            }
+        }
+        let (true, Some(device)) = (api, device) else {
+            return Err(fail(
+                "invalid_scope",
+                "the scope must hold the API scope and a device scope",
+            ));
+        };
+        let req = AuthRequest {
+            id: secret(),
+            csrf: secret(),
+            browser: browser.to_owned(),
+            client,
+            redirect_uri,
+            fragment,
+            state: p.state,
+            challenge,
+            scope,
+            device_id: device.into(),
+            user: None,
+        };
+        self.requests.insert(req.id.clone(), req.clone());
+        Ok(req)
+    }
+
+    /// A live request of this browser.
+    pub fn request(&self, auth_id: &str, browser: &str) -> Result<AuthRequest, Refusal> {
+        self.requests
+            .get(auth_id)
+            .filter(|r| r.browser == browser)
+            .ok_or_else(expired)
+    }
+
+    /// The user signed in for request `auth_id`: the consent page comes next.
+    pub fn authenticated(
+        &self,
+        auth_id: &str,
+        browser: &str,
+        user: &OwnedUserId,
+    ) -> Result<String, Refusal> {
+        self.request(auth_id, browser)?;
+        self.requests
+            .update(auth_id, |r| r.user = Some(user.clone()));
+        Ok(format!("{}{}?auth={auth_id}", self.base(), paths::CONSENT))
+    }
+
+    /// The password form of Handover's sign-in page (`[identity] password_login`).
+    pub async fn password_sign_in(
+        &self,
+        auth_id: &str,
+        csrf: &str,
+        browser: &str,
+        user: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<String, Refusal> {
+        let req = self.request(auth_id, browser)?;
+        if req.csrf != csrf || !self.config.identity.password_login {
+            return Err(expired());
+        }
+        let checked = async {
+            let id = self.users.parse_login_user(user)?;
+            self.users.check_password(&id, password).await
+        }
+        .await;
+        let e = match &checked {
+            Ok(u) => entry(
+                u.user_id.as_str(),
+                crate::service::audit::action::LOGIN,
+                Outcome::Success,
+            )
+            .detail("via", "oauth_password"),
+            Err(_) => entry(
+                &user.chars().take(255).collect::<String>(),
+                crate::service::audit::action::LOGIN,
+                Outcome::Failure,
+            )
+            .detail("via", "oauth_password")
+            .detail("reason", "invalid_credentials"),
+        };
+        self.audit.record(with_ip(e, ip)).await.map_err(|e| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sign-in failed",
+                e.to_string(),
+            )
+        })?;
+        let record = checked.map_err(|_| {
+            Refusal::new(
+                StatusCode::FORBIDDEN,
+                "Wrong user name or password",
+                "The user name or password is not right.",
+            )
+        })?;
+        self.authenticated(auth_id, browser, &record.user_id)
+    }
+
+    /// What the consent page shows; the request must be signed in.
+    pub async fn consent_page(&self, auth_id: &str, browser: &str) -> Result<Consent, Refusal> {
+        let req = self.request(auth_id, browser)?;
+        let user_id = req.user.clone().ok_or_else(expired)?;
+        let store = self.user_store.clone();
+        let (u, d) = (user_id.to_string(), req.device_id.to_string());
+        let existing = crate::service::blocking(move || Ok(store.get_device(&u, &d)?))
+            .await
+            .map_err(|e| {
+                Refusal::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sign-in failed",
+                    e.to_string(),
+                )
+            })?;
+        Ok(Consent {
+            request: req,
+            user_id,
+            new_device: existing.is_none(),
+        })
+    }
+
+    /// The consent form: `allow` answers the client with a code, otherwise `access_denied`.
+    pub async fn consent(
+        &self,
+        auth_id: &str,
+        csrf: &str,
+        browser: &str,
+        allow: bool,
+        ip: Option<IpAddr>,
+    ) -> Result<String, Refusal> {
+        let req = self.request(auth_id, browser)?;
+        let user_id = req.user.clone().ok_or_else(expired)?;
+        if req.csrf != csrf {
+            return Err(expired());
+        }
+        self.requests.take(auth_id);
+        let outcome = if allow {
+            Outcome::Success
+        } else {
+            Outcome::Denied
+        };
+        let e = entry(user_id.as_str(), action::CONSENT, outcome)
+            .detail("client_id", req.client.client_id.as_str())
+            .detail("device_id", req.device_id.as_str());
+        self.audit.record(with_ip(e, ip)).await.map_err(|e| {
+            Refusal::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sign-in failed",
+                e.to_string(),
+            )
+        })?;
+        if !allow {
+            return Ok(respond(
+                &req.redirect_uri,
+                req.fragment,
+                req.state.as_deref(),
+                &[
+                    ("error", "access_denied"),
+                    ("error_description", "the user declined"),
+                ],
+            ));
+        }
+        let code = secret();
+        self.codes.insert(
+            code.clone(),
+            Grant {
+                client_id: req.client.client_id.clone(),
+                redirect_uri: req.redirect_uri.clone(),
+                code_challenge: req.challenge.clone(),
+                user_id,
+                device_id: req.device_id.clone(),
+                scope: req.scope.clone(),
+            },
+        );
+        Ok(respond(
+            &req.redirect_uri,
+            req.fragment,
+            req.state.as_deref(),
+            &[("code", &code)],
+        ))
+    }
+}
