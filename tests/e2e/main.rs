@@ -31,6 +31,7 @@ mod restart;
 mod retention;
 mod room_creation;
 mod room_summary;
+mod room_upgrade;
 mod search;
 mod sliding_sync;
 mod spaces;

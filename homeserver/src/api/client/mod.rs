@@ -70,6 +70,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     )
     .ruma(room::create_room)
     .ruma(room::joined_rooms)
+    .ruma(room::upgrade_room)
     .ruma(membership::join_by_id)
     .ruma(membership::join_by_id_or_alias)
     .ruma(membership::invite)

@@ -18,6 +18,7 @@ pub mod state;
 mod threads;
 pub mod timeline;
 mod timestamp;
+mod upgrade;
 pub mod visibility;
 
 use std::collections::HashMap;
