@@ -18,6 +18,7 @@ mod federation_policy;
 mod federation_synapse;
 mod governance;
 mod http_limits;
+mod knocking;
 mod media;
 mod messaging;
 mod openid;

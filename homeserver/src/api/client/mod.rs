@@ -74,6 +74,7 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     .ruma(membership::join_by_id)
     .ruma(membership::join_by_id_or_alias)
     .ruma(membership::invite)
+    .ruma(membership::knock)
     .ruma(membership::leave)
     .ruma(membership::forget)
     .ruma(membership::kick)

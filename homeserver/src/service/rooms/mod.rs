@@ -9,6 +9,7 @@ pub mod create;
 mod directory;
 pub mod federation;
 pub mod format;
+mod knock;
 mod membership;
 mod mutual;
 pub mod pdu;
