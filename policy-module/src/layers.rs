@@ -11,8 +11,8 @@ use std::sync::Arc;
 use crate::media::{MediaDownloadRequest, MediaTransform, MediaUploadRequest, UploadDecision};
 use crate::{
     AccountActionRequest, CreateRoomRequest, Decision, EventRequest, FederationPeerRequest,
-    IdentityLoginRequest, InitialState, InviteRequest, Policy, ProfileUpdate, PushFormat,
-    PushRequest, RegistrationRequest, ThreepidRequest,
+    IdentityLoginRequest, InitialState, InviteRequest, KnockRequest, Policy, ProfileUpdate,
+    PushFormat, PushRequest, RegistrationRequest, ThreepidRequest,
 };
 use crate::{Retention, RetentionRequest};
 
@@ -54,6 +54,9 @@ impl Policy for Layers {
     }
     fn check_invite(&self, req: &InviteRequest<'_>) -> Decision {
         self.all(|l| l.check_invite(req))
+    }
+    fn check_knock(&self, req: &KnockRequest<'_>) -> Decision {
+        self.all(|l| l.check_knock(req))
     }
     fn check_event(&self, req: &EventRequest<'_>) -> Decision {
         self.all(|l| l.check_event(req))

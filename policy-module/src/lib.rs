@@ -94,6 +94,15 @@ pub struct InviteRequest<'a> {
     pub invitee: &'a str,
 }
 
+/// A knock by `user` on `room_id` (local `/knock`; later also federation `make_knock`).
+#[derive(Debug, Clone)]
+pub struct KnockRequest<'a> {
+    pub room_id: &'a str,
+    pub user: &'a str,
+    /// The room is a patient-context room (its create event carries the marker).
+    pub patient_context: bool,
+}
+
 /// An event about to be sent into a room (local sends; later also federation PDUs).
 #[derive(Debug, Clone)]
 pub struct EventRequest<'a> {
@@ -220,6 +229,9 @@ pub trait Policy: Send + Sync + 'static {
     fn check_invite(&self, _req: &InviteRequest<'_>) -> Decision {
         Ok(())
     }
+    fn check_knock(&self, _req: &KnockRequest<'_>) -> Decision {
+        Ok(())
+    }
     fn check_event(&self, _req: &EventRequest<'_>) -> Decision {
         Ok(())
     }
@@ -284,6 +296,10 @@ pub struct Defaults<P = AllowAll> {
 /// The rule id named when a client tries to remove or change a room's encryption.
 pub const ENCRYPTION_IRREVERSIBLE: &str = "encryption_irreversible";
 
+/// The rule id named when someone knocks on a patient-context room: who sees a patient's
+/// conversation is decided by invitation alone, so not even a request to join is offered.
+pub const RULE_PATIENT_ROOM_NOT_KNOCKABLE: &str = "patient_room_not_knockable";
+
 impl<P: Policy> Policy for Defaults<P> {
     fn name(&self) -> &str {
         self.inner.name()
@@ -302,6 +318,15 @@ impl<P: Policy> Policy for Defaults<P> {
     }
     fn check_invite(&self, req: &InviteRequest<'_>) -> Decision {
         self.inner.check_invite(req)
+    }
+    fn check_knock(&self, req: &KnockRequest<'_>) -> Decision {
+        if req.patient_context {
+            return Err(Denial::new(
+                RULE_PATIENT_ROOM_NOT_KNOCKABLE,
+                "a patient-context room is joined by invitation only; it cannot be knocked on",
+            ));
+        }
+        self.inner.check_knock(req)
     }
     fn check_event(&self, req: &EventRequest<'_>) -> Decision {
         if req.event_type == "m.room.encryption"
@@ -390,6 +415,9 @@ impl<P: Policy> Policy for FederationGate<P> {
     fn check_invite(&self, req: &InviteRequest<'_>) -> Decision {
         self.inner.check_invite(req)
     }
+    fn check_knock(&self, req: &KnockRequest<'_>) -> Decision {
+        self.inner.check_knock(req)
+    }
     fn check_event(&self, req: &EventRequest<'_>) -> Decision {
         self.inner.check_event(req)
     }
@@ -420,6 +448,25 @@ impl<P: Policy> Policy for FederationGate<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patient_context_rooms_are_never_knockable() {
+        let layers = Layers::new(vec![
+            std::sync::Arc::new(AllowAll),
+            std::sync::Arc::new(Defaults {
+                inner: AllowAll,
+                encrypt: true,
+            }),
+        ]);
+        let req = |patient_context| KnockRequest {
+            room_id: "!r:hs",
+            user: "@u:hs",
+            patient_context,
+        };
+        assert!(layers.check_knock(&req(false)).is_ok());
+        let denial = layers.check_knock(&req(true)).unwrap_err();
+        assert_eq!(denial.rule, RULE_PATIENT_ROOM_NOT_KNOCKABLE);
+    }
 
     #[test]
     fn federation_gate_needs_a_list() {

@@ -27,16 +27,27 @@ async fn media_admin_api_shapes_and_rules() {
         let http = server.http();
         let (alice, alice_token) = http.register("alice", PASSWORD).await;
         let (_bob, bob_token) = http.register("bob", PASSWORD).await;
-        assert!(server.admin_create_user("root", PASSWORD, true).await.status.success());
+        assert!(
+            server
+                .admin_create_user("root", PASSWORD, true)
+                .await
+                .status
+                .success()
+        );
         let root = http.login("root", PASSWORD).await;
         let a = upload(&http, &alice_token, "a.bin", b"aaaa").await;
         let b = upload(&http, &alice_token, "b.bin", b"bbbbbbbbbbbb").await;
         let c = upload(&http, &alice_token, "c.bin", b"cc").await;
         let list = format!("/_synapse/admin/v1/users/{}/media", enc(&alice));
 
-        http.get(&list, Some(&bob_token)).await.assert_error(403, &["M_FORBIDDEN"]);
+        http.get(&list, Some(&bob_token))
+            .await
+            .assert_error(403, &["M_FORBIDDEN"]);
         let page = http
-            .get(&format!("{list}?limit=2&order_by=media_length&dir=b"), Some(&root))
+            .get(
+                &format!("{list}?limit=2&order_by=media_length&dir=b"),
+                Some(&root),
+            )
             .await
             .ok();
         assert_eq!(page["total"], 3);
@@ -46,8 +57,15 @@ async fn media_admin_api_shapes_and_rules() {
             .collect();
         assert_eq!(ids, [b.as_str(), a.as_str()]);
         let m = &page["media"][0];
-        for k in ["created_ts", "last_access_ts", "media_length", "media_type", "quarantined_by",
-            "safe_from_quarantine", "upload_name"] {
+        for k in [
+            "created_ts",
+            "last_access_ts",
+            "media_length",
+            "media_type",
+            "quarantined_by",
+            "safe_from_quarantine",
+            "upload_name",
+        ] {
             assert!(m.get(k).is_some(), "media entry lacks {k}: {m}");
         }
         assert_eq!(m["media_length"], 12);
@@ -57,26 +75,45 @@ async fn media_admin_api_shapes_and_rules() {
             .assert_error(400, &["M_INVALID_PARAM"]);
 
         // A room's media: the file sent in it.
-        let room = http.create_room(&alice_token, &json!({ "preset": "private_chat" })).await;
+        let room = http
+            .create_room(&alice_token, &json!({ "preset": "private_chat" }))
+            .await;
         http.put_json(
-            &format!("/_matrix/client/v3/rooms/{}/send/m.room.message/f1", enc(&room)),
+            &format!(
+                "/_matrix/client/v3/rooms/{}/send/m.room.message/f1",
+                enc(&room)
+            ),
             Some(&alice_token),
             &json!({ "msgtype": "m.file", "body": "c.bin", "url": format!("mxc://localhost/{c}") }),
         )
         .await
         .ok();
         let rm = http
-            .get(&format!("/_synapse/admin/v1/room/{}/media", enc(&room)), Some(&root))
+            .get(
+                &format!("/_synapse/admin/v1/room/{}/media", enc(&room)),
+                Some(&root),
+            )
             .await
             .ok();
-        assert_eq!(rm, json!({ "local": [format!("mxc://localhost/{c}")], "remote": [] }));
+        assert_eq!(
+            rm,
+            json!({ "local": [format!("mxc://localhost/{c}")], "remote": [] })
+        );
 
         // Quarantine one file: never served, listed with who did it; unquarantine serves again.
         let dl = |id: &str| format!("/_matrix/client/v1/media/download/localhost/{id}");
         let q = format!("/_synapse/admin/v1/media/quarantine/localhost/{a}");
-        assert_eq!(http.post_json(&q, Some(&root), &json!({})).await.ok(), json!({}));
-        http.get(&dl(&a), Some(&alice_token)).await.assert_error(404, &["M_NOT_FOUND"]);
-        let page = http.get(&format!("{list}?order_by=media_id"), Some(&root)).await.ok();
+        assert_eq!(
+            http.post_json(&q, Some(&root), &json!({})).await.ok(),
+            json!({})
+        );
+        http.get(&dl(&a), Some(&alice_token))
+            .await
+            .assert_error(404, &["M_NOT_FOUND"]);
+        let page = http
+            .get(&format!("{list}?order_by=media_id"), Some(&root))
+            .await
+            .ok();
         let entry = (page["media"].as_array().unwrap().iter())
             .find(|m| m["media_id"] == a.as_str())
             .unwrap()
@@ -85,14 +122,22 @@ async fn media_admin_api_shapes_and_rules() {
         let uq = format!("/_synapse/admin/v1/media/unquarantine/localhost/{a}");
         http.post_json(&uq, Some(&root), &json!({})).await.ok();
         assert_eq!(http.get(&dl(&a), Some(&alice_token)).await.status, 200);
-        http.post_json("/_synapse/admin/v1/media/quarantine/elsewhere.org/x", Some(&root), &json!({}))
-            .await
-            .assert_error(400, &["M_INVALID_PARAM"]);
+        http.post_json(
+            "/_synapse/admin/v1/media/quarantine/elsewhere.org/x",
+            Some(&root),
+            &json!({}),
+        )
+        .await
+        .assert_error(400, &["M_INVALID_PARAM"]);
 
         // Protected files escape a user-wide quarantine; a room quarantine takes the room's.
-        http.post_json(&format!("/_synapse/admin/v1/media/protect/{b}"), Some(&root), &json!({}))
-            .await
-            .ok();
+        http.post_json(
+            &format!("/_synapse/admin/v1/media/protect/{b}"),
+            Some(&root),
+            &json!({}),
+        )
+        .await
+        .ok();
         let n = http
             .post_json(
                 &format!("/_synapse/admin/v1/room/{}/media/quarantine", enc(&room)),
@@ -110,7 +155,11 @@ async fn media_admin_api_shapes_and_rules() {
             )
             .await
             .ok();
-        assert_eq!(n, json!({ "num_quarantined": 1 }), "only a: b protected, c done");
+        assert_eq!(
+            n,
+            json!({ "num_quarantined": 1 }),
+            "only a: b protected, c done"
+        );
         assert_eq!(http.get(&dl(&b), Some(&alice_token)).await.status, 200);
 
         // Legal hold on the room: its file cannot be deleted (rule named), others can.
@@ -118,15 +167,27 @@ async fn media_admin_api_shapes_and_rules() {
             .cli(&["admin", "hold", "room", &room, "--reason", "case 42"])
             .await;
         assert!(hold.status.success(), "{hold:?}");
-        http.request("DELETE", &format!("/_synapse/admin/v1/media/localhost/{c}"), Some(&root), None)
-            .await
-            .assert_rule(403, "M_FORBIDDEN", "legal_hold");
+        http.request(
+            "DELETE",
+            &format!("/_synapse/admin/v1/media/localhost/{c}"),
+            Some(&root),
+            None,
+        )
+        .await
+        .assert_rule(403, "M_FORBIDDEN", "legal_hold");
         let del = http
-            .request("DELETE", &format!("/_synapse/admin/v1/media/localhost/{a}"), Some(&root), None)
+            .request(
+                "DELETE",
+                &format!("/_synapse/admin/v1/media/localhost/{a}"),
+                Some(&root),
+                None,
+            )
             .await
             .ok();
         assert_eq!(del, json!({ "deleted_media": [a.clone()], "total": 1 }));
-        http.get(&dl(&a), Some(&alice_token)).await.assert_error(404, &["M_NOT_FOUND"]);
+        http.get(&dl(&a), Some(&alice_token))
+            .await
+            .assert_error(404, &["M_NOT_FOUND"]);
 
         // By date: everything before now except protected (b) and held (c) files.
         let d = upload(&http, &alice_token, "d.bin", b"dddd").await;
@@ -139,7 +200,11 @@ async fn media_admin_api_shapes_and_rules() {
             .await
             .assert_error(400, &["M_INVALID_PARAM"]);
         let swept = http
-            .post_json(&format!("/_synapse/admin/v1/media/delete?before_ts={now}"), Some(&root), &json!({}))
+            .post_json(
+                &format!("/_synapse/admin/v1/media/delete?before_ts={now}"),
+                Some(&root),
+                &json!({}),
+            )
             .await
             .ok();
         assert_eq!(swept, json!({ "deleted_media": [d], "total": 1 }));
@@ -148,7 +213,10 @@ async fn media_admin_api_shapes_and_rules() {
 
         // Statistics (synapse-admin's "Users' media").
         let st = http
-            .get("/_synapse/admin/v1/statistics/users/media?order_by=media_length&dir=b", Some(&root))
+            .get(
+                "/_synapse/admin/v1/statistics/users/media?order_by=media_length&dir=b",
+                Some(&root),
+            )
             .await
             .ok();
         assert_eq!(st["total"], 1);

@@ -64,11 +64,17 @@ async fn synapse_admin_ui_drives_the_admin_api() {
 
         // A room with a reported message, and a file of alice's.
         let room = http
-            .create_room(&alice_token, &json!({ "name": "Ward 7 handover", "preset": "private_chat" }))
+            .create_room(
+                &alice_token,
+                &json!({ "name": "Ward 7 handover", "preset": "private_chat" }),
+            )
             .await;
         let sent = http
             .put_json(
-                &format!("/_matrix/client/v3/rooms/{}/send/m.room.message/t1", enc(&room)),
+                &format!(
+                    "/_matrix/client/v3/rooms/{}/send/m.room.message/t1",
+                    enc(&room)
+                ),
                 Some(&alice_token),
                 &json!({ "msgtype": "m.text", "body": "bed 4 needs review" }),
             )
@@ -76,7 +82,11 @@ async fn synapse_admin_ui_drives_the_admin_api() {
             .ok();
         let event_id = sent["event_id"].as_str().unwrap().to_owned();
         http.post_json(
-            &format!("/_matrix/client/v3/rooms/{}/report/{}", enc(&room), enc(&event_id)),
+            &format!(
+                "/_matrix/client/v3/rooms/{}/report/{}",
+                enc(&room),
+                enc(&event_id)
+            ),
             Some(&alice_token),
             &json!({ "reason": "wrong patient in this thread", "score": -100 }),
         )
@@ -134,9 +144,13 @@ async fn synapse_admin_ui_drives_the_admin_api() {
         assert_eq!(c["deactivated"], 1, "{c}");
         let b = http.get(&user(&bob), Some(&root)).await.ok();
         assert_eq!(b["locked"], true, "{b}");
-        http.post_json("/_matrix/client/v3/login", None, &login_body("bob", PASSWORD))
-            .await
-            .assert_error(401, &["M_USER_LOCKED"]);
+        http.post_json(
+            "/_matrix/client/v3/login",
+            None,
+            &login_body("bob", PASSWORD),
+        )
+        .await
+        .assert_error(401, &["M_USER_LOCKED"]);
         let media = http
             .get(
                 &format!("/_synapse/admin/v1/users/{}/media", enc(&alice)),
@@ -154,7 +168,13 @@ async fn synapse_admin_ui_drives_the_admin_api() {
         let file = server.dir().join("audit-ui.jsonl");
         let out = server
             .cli(&[
-                "audit", "export", "--since", "2000-01-01", "--until", "2100-01-01", "--out",
+                "audit",
+                "export",
+                "--since",
+                "2000-01-01",
+                "--until",
+                "2100-01-01",
+                "--out",
                 file.to_str().unwrap(),
             ])
             .await;

@@ -199,9 +199,18 @@ impl MautrixAs {
     /// Runs one command (see mautrix_as.py) and returns its result.
     pub async fn command(&mut self, cmd: Value) -> Value {
         let line = format!("{cmd}\n");
-        self.stdin.write_all(line.as_bytes()).await.expect("command");
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("command");
         self.stdin.flush().await.unwrap();
-        match within(60, &format!("appservice command {cmd}"), self.results.recv()).await {
+        match within(
+            60,
+            &format!("appservice command {cmd}"),
+            self.results.recv(),
+        )
+        .await
+        {
             Some(v) => v,
             None => panic!(
                 "appservice exited during {cmd}:\n{}",
@@ -217,7 +226,12 @@ impl MautrixAs {
 }
 
 /// Waits until `check` holds for what the appservice saw, or panics after `secs` with `what`.
-pub async fn wait_seen(seen: &Arc<Mutex<Seen>>, secs: u64, what: &str, check: impl Fn(&Seen) -> bool) {
+pub async fn wait_seen(
+    seen: &Arc<Mutex<Seen>>,
+    secs: u64,
+    what: &str,
+    check: impl Fn(&Seen) -> bool,
+) {
     within(secs, what, async {
         loop {
             if check(&seen.lock().unwrap()) {

@@ -42,6 +42,7 @@ pub mod action {
     pub const POLICY_DENIAL: &str = "policy.denial";
     pub const ROOM_CREATE: &str = "room.create";
     pub const ROOM_INVITE: &str = "room.invite";
+    pub const ROOM_UPGRADE: &str = "room.upgrade";
     pub const MEDIA_QUARANTINE: &str = "media.quarantine";
 }
 

@@ -170,6 +170,8 @@ pub trait RoomStore: Send + Sync {
     fn get_alias(&self, alias: &str) -> StoreResult<Option<(OwnedRoomId, OwnedUserId)>>;
     fn delete_alias(&self, alias: &str) -> StoreResult<bool>;
     fn aliases_for_room(&self, room_id: &str) -> StoreResult<Vec<String>>;
+    /// Points every alias of `from` at `to` in one statement (a room upgrade); returns them.
+    fn move_aliases(&self, from: &str, to: &str) -> StoreResult<Vec<String>>;
     fn set_room_public(&self, room_id: &str, public: bool) -> StoreResult<()>;
     fn is_room_public(&self, room_id: &str) -> StoreResult<bool>;
     fn public_rooms(&self) -> StoreResult<Vec<OwnedRoomId>>;

@@ -5,6 +5,8 @@ use ruma::api::client::membership::{
     join_room_by_id_or_alias, joined_members, kick_user, leave_room, unban_user,
 };
 
+use ruma::api::client::knock::knock_room;
+
 use crate::api::ruma::Ruma;
 use crate::error::{Error, Result};
 use crate::service::Services;
@@ -46,6 +48,22 @@ pub async fn join_by_id_or_alias(
         .join_via(&room_id, req.user_id(), req.reason.clone(), &via)
         .await?;
     Ok(join_room_by_id_or_alias::v3::Response::new(room_id))
+}
+
+pub async fn knock(
+    s: Services,
+    req: Ruma<knock_room::v3::Request>,
+) -> Result<knock_room::v3::Response> {
+    (s.rate_limits).check_user(UserAction::Join, req.user_id().as_str())?;
+    let (room_id, mut via) = match <&ruma::RoomId>::try_from(&*req.room_id_or_alias) {
+        Ok(r) => (r.to_owned(), vec![]),
+        Err(alias) => s.query.resolve_alias(Some(req.user_id()), alias).await?,
+    };
+    via.splice(0..0, req.via.iter().cloned());
+    s.rooms
+        .knock(&room_id, req.user_id(), req.reason.clone(), &via)
+        .await?;
+    Ok(knock_room::v3::Response::new(room_id))
 }
 
 pub async fn invite(

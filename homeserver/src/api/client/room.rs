@@ -1,7 +1,7 @@
 //! createRoom and joined_rooms.
 
 use ruma::api::client::membership::joined_rooms;
-use ruma::api::client::room::{Visibility, create_room};
+use ruma::api::client::room::{Visibility, create_room, upgrade_room};
 use ruma::room::RoomType;
 
 use crate::api::ruma::Ruma;
@@ -95,4 +95,20 @@ pub async fn joined_rooms(
     Ok(joined_rooms::v3::Response::new(
         s.rooms.joined_rooms(req.user_id()).await?,
     ))
+}
+
+pub async fn upgrade_room(
+    s: Services,
+    req: Ruma<upgrade_room::v3::Request>,
+) -> Result<upgrade_room::v3::Response> {
+    (s.rate_limits).check_user(UserAction::RoomCreation, req.user_id().as_str())?;
+    let new_room = (s.rooms)
+        .upgrade_room(
+            &req.room_id,
+            req.user_id(),
+            &req.new_version,
+            req.additional_creators.clone(),
+        )
+        .await?;
+    Ok(upgrade_room::v3::Response::new(new_room))
 }

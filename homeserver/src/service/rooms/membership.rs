@@ -25,7 +25,7 @@ impl RoomService {
         reason: Option<String>,
     ) -> Result<Value> {
         let mut content = json!({ "membership": membership });
-        if matches!(membership, "join" | "invite")
+        if matches!(membership, "join" | "invite" | "knock")
             && let Some(u) = self.users.get_user(user_id).await?
         {
             if let Some(d) = u.displayname {
@@ -41,7 +41,7 @@ impl RoomService {
         Ok(content)
     }
 
-    async fn set_membership(
+    pub(in crate::service::rooms) async fn set_membership(
         &self,
         room_id: &RoomId,
         sender: &UserId,

@@ -9,6 +9,7 @@ pub mod create;
 mod directory;
 pub mod federation;
 pub mod format;
+mod knock;
 mod membership;
 mod mutual;
 pub mod pdu;
@@ -18,6 +19,7 @@ pub mod state;
 mod threads;
 pub mod timeline;
 mod timestamp;
+mod upgrade;
 pub mod visibility;
 
 use std::collections::HashMap;

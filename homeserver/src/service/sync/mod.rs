@@ -167,6 +167,13 @@ impl SyncService {
                     );
                     has_data = true;
                 }
+                "knock" if req.since.is_none() || changed_since || req.full_state => {
+                    rooms.knock.insert(
+                        m.room_id.clone(),
+                        self.knocked_room(&m.room_id, &session.user_id).await?,
+                    );
+                    has_data = true;
+                }
                 "leave" | "ban"
                     if !m.forgotten
                         && (changed_since || (req.since.is_none() && include_leave)) =>

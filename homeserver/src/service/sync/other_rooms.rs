@@ -1,7 +1,7 @@
-//! The `rooms.invite` (stripped state) and `rooms.leave` sections.
+//! The `rooms.invite` and `rooms.knock` (stripped state) and `rooms.leave` sections.
 
 use ruma::api::client::sync::sync_events::v3::{
-    InviteState, InvitedRoom, LeftRoom, State, StateEvents, Timeline,
+    InviteState, InvitedRoom, KnockState, KnockedRoom, LeftRoom, State, StateEvents, Timeline,
 };
 use ruma::events::StateEventType;
 use ruma::{RoomId, UserId};
@@ -37,6 +37,20 @@ impl SyncService {
         invite_state.events = events.iter().map(to_raw).collect();
         let mut room = InvitedRoom::new();
         room.invite_state = invite_state;
+        Ok(room)
+    }
+
+    /// A room the user knocked on: the same stripped state an invitee sees (spec).
+    pub(super) async fn knocked_room(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+    ) -> Result<KnockedRoom> {
+        let state = self.rooms.current_state(room_id).await?;
+        let mut knock_state = KnockState::new();
+        knock_state.events = stripped_state(&state, user).iter().map(to_raw).collect();
+        let mut room = KnockedRoom::new();
+        room.knock_state = knock_state;
         Ok(room)
     }
 
@@ -165,7 +179,10 @@ pub(crate) fn stripped_state(
         }
     }
     if let Some(me) = state.get(&StateEventType::RoomMember, user.as_str()) {
-        if let Some(inviter) = state.get(&StateEventType::RoomMember, me.sender.as_str()) {
+        // A knock is the user's own event: no second member event for its "inviter".
+        if me.sender != user
+            && let Some(inviter) = state.get(&StateEventType::RoomMember, me.sender.as_str())
+        {
             events.push(strip(inviter));
         }
         events.push(strip(me));

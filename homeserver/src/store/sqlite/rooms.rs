@@ -429,6 +429,20 @@ impl RoomStore for SqliteStore {
         })
     }
 
+    fn move_aliases(&self, from: &str, to: &str) -> StoreResult<Vec<String>> {
+        let (f, t) = (from.to_owned(), to.to_owned());
+        self.db.write(move |ctx| {
+            let mut stmt = ctx.tx.prepare_cached(
+                "UPDATE room_aliases SET room_id = ?2 WHERE room_id = ?1 RETURNING alias",
+            )?;
+            let mut moved: Vec<String> = stmt
+                .query_map(params![f, t], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            moved.sort();
+            Ok(moved)
+        })
+    }
+
     fn set_room_public(&self, room_id: &str, public: bool) -> StoreResult<()> {
         let r = room_id.to_owned();
         self.db.write(move |ctx| {

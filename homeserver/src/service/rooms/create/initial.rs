@@ -113,28 +113,41 @@ impl RoomService {
         } else {
             "invite"
         };
-        specs.push(EventSpec::state(
-            StateEventType::RoomJoinRules,
-            "",
-            json!({ "join_rule": join_rule }),
-        ));
+        // A preset's rule gives way to initial_state's event of the same type (as Synapse does),
+        // so the room does not start with two of them (a room upgrade copies all three).
+        let given = |kind: &str| {
+            p.initial_state
+                .iter()
+                .any(|(k, key, _)| k == kind && key.is_empty())
+        };
+        if !given("m.room.join_rules") {
+            specs.push(EventSpec::state(
+                StateEventType::RoomJoinRules,
+                "",
+                json!({ "join_rule": join_rule }),
+            ));
+        }
         let patient = is_patient_context(p);
         let history = if patient { "joined" } else { "shared" };
-        specs.push(EventSpec::state(
-            StateEventType::RoomHistoryVisibility,
-            "",
-            json!({ "history_visibility": history }),
-        ));
+        if !given("m.room.history_visibility") {
+            specs.push(EventSpec::state(
+                StateEventType::RoomHistoryVisibility,
+                "",
+                json!({ "history_visibility": history }),
+            ));
+        }
         let guest = if preset == Preset::PublicChat || patient {
             "forbidden"
         } else {
             "can_join"
         };
-        specs.push(EventSpec::state(
-            StateEventType::RoomGuestAccess,
-            "",
-            json!({ "guest_access": guest }),
-        ));
+        if !given("m.room.guest_access") {
+            specs.push(EventSpec::state(
+                StateEventType::RoomGuestAccess,
+                "",
+                json!({ "guest_access": guest }),
+            ));
+        }
         for (kind, key, content) in &p.initial_state {
             if kind == "m.room.create" || kind == "m.room.member" {
                 return Err(Error::bad_json(format!(
