@@ -256,6 +256,58 @@ pub const CONTROLS: &[Control] = &[
             "disk_full::a_full_disk_gives_clear_errors_and_the_server_recovers",
         ],
     ),
+    c(
+        "patient_room_not_knockable",
+        &[],
+        "a knock on a patient-context room is refused before its join rule is read",
+        "Caldicott principle 4 (need-to-know access)",
+        &["knocking::patient_context_rooms_are_never_knockable"],
+    ),
+    c(
+        "patient_cannot_create_room",
+        &["identity.providers.account_kind"],
+        "patient accounts cannot create rooms",
+        "DSPT standard 4 (managing data access)",
+        &["patients::patient_accounts_are_confined_to_the_rooms_staff_invite_them_to"],
+    ),
+    c(
+        "patient_cannot_invite",
+        &["identity.providers.account_kind"],
+        "patient accounts cannot invite anyone",
+        "DSPT standard 4 (managing data access)",
+        &["patients::patient_accounts_are_confined_to_the_rooms_staff_invite_them_to"],
+    ),
+    c(
+        "patient_join_needs_staff_invite",
+        &["identity.providers.account_kind"],
+        "patient accounts join only rooms staff invited them to",
+        "Caldicott principle 4; DSPT standard 4",
+        &["patients::patient_accounts_are_confined_to_the_rooms_staff_invite_them_to"],
+    ),
+    c(
+        "patient_no_public_directory",
+        &["identity.providers.account_kind"],
+        "patient accounts neither read nor publish to the public room directory",
+        "Caldicott principle 4; DSPT standard 4",
+        &["patients::patient_accounts_are_confined_to_the_rooms_staff_invite_them_to"],
+    ),
+    c(
+        "patient_profile_confined",
+        &["identity.providers.account_kind"],
+        "patient accounts see the profiles and directory entries of their room-mates only",
+        "Caldicott principle 4; UK GDPR Art. 5(1)(c) data minimisation",
+        &["patients::patient_accounts_are_confined_to_the_rooms_staff_invite_them_to"],
+    ),
+    c(
+        "identity_assurance_too_low",
+        &[
+            "identity.providers.min_acr",
+            "identity.providers.acr_values",
+        ],
+        "a sign-in whose acr is weaker than the provider's min_acr is refused",
+        "DSPT standard 4; NHS CIS2 authentication assurance levels",
+        &["oauth::bad_oauth_and_sign_in_input_gets_clear_errors_and_creates_nothing"],
+    ),
 ];
 
 /// The last recorded result of each test, parsed from `cargo test` output
