@@ -36,8 +36,11 @@ pub async fn login_types(
         token.get_login_token = s.identity.get_login_token();
         flows.push(LoginType::Token(token));
     }
-    // Appservices log their users in with their as_token (application service API).
-    flows.push(LoginType::ApplicationService(Default::default()));
+    // Appservices log their users in with their as_token (application service API): offered
+    // when any is registered.
+    if !s.appservices.registry().is_empty() {
+        flows.push(LoginType::ApplicationService(Default::default()));
+    }
     Ok(get_login_types::v3::Response::new(flows))
 }
 
