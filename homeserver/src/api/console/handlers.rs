@@ -307,18 +307,30 @@ pub struct UserForm {
     csrf: Option<String>,
 }
 
+/// A POST about one user: the session (CSRF checked) and the user named in the form, or the
+/// error page to answer with.
+async fn user_post(
+    s: &Services,
+    r: &ConsoleRequest,
+    f: &UserForm,
+) -> Result<(ConsoleSession, ruma::OwnedUserId), Response> {
+    let cs = post_session(s, r, &f.csrf)
+        .await
+        .map_err(|e| error_page(e, None))?;
+    match crate::service::admin::AdminService::parse_user_id(f.user.trim()) {
+        Ok(uid) => Ok((cs, uid)),
+        Err(e) => Err(error_page(e, Some(&cs.csrf))),
+    }
+}
+
 pub async fn end_sessions(
     State(s): State<Services>,
     r: ConsoleRequest,
     Form(f): Form<UserForm>,
 ) -> Response {
-    let cs = match post_session(&s, &r, &f.csrf).await {
-        Ok(cs) => cs,
-        Err(e) => return error_page(e, None),
-    };
-    let uid = match crate::service::admin::AdminService::parse_user_id(f.user.trim()) {
-        Ok(u) => u,
-        Err(e) => return error_page(e, Some(&cs.csrf)),
+    let (cs, uid) = match user_post(&s, &r, &f).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     match s.console.end_all_sessions(&cs, &uid).await {
         Ok(n) => {
@@ -334,13 +346,9 @@ pub async fn sar(
     r: ConsoleRequest,
     Form(f): Form<UserForm>,
 ) -> Response {
-    let cs = match post_session(&s, &r, &f.csrf).await {
-        Ok(cs) => cs,
-        Err(e) => return error_page(e, None),
-    };
-    let uid = match crate::service::admin::AdminService::parse_user_id(f.user.trim()) {
-        Ok(u) => u,
-        Err(e) => return error_page(e, Some(&cs.csrf)),
+    let (cs, uid) = match user_post(&s, &r, &f).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     match s.console.sar_zip(&cs, &uid).await {
         Ok((_, zip)) => {
