@@ -147,11 +147,7 @@ async fn password(
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(f)) = form else {
-        return pages::page(
-            StatusCode::BAD_REQUEST,
-            "Incomplete form",
-            "<p>The form was incomplete. Go back and try again.</p>",
-        );
+        return pages::incomplete_form();
     };
     let ip = client_ip(&s, addr.as_ref(), &headers);
     if let Err(e) = s.rate_limits.check_login(ip, &f.username) {
@@ -203,11 +199,7 @@ async fn consent(
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(f)) = form else {
-        return pages::page(
-            StatusCode::BAD_REQUEST,
-            "Incomplete form",
-            "<p>The form was incomplete. Go back and try again.</p>",
-        );
+        return pages::incomplete_form();
     };
     let ip = client_ip(&s, addr.as_ref(), &headers);
     let (b, _) = browser(&headers);

@@ -148,3 +148,12 @@ pub fn sso_chooser(providers: &[ProviderConfig], redirect_url: &str) -> Response
     }
     page(StatusCode::OK, "Sign in", &body)
 }
+
+/// A sign-in or consent form that arrived without its fields.
+pub fn incomplete_form() -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Incomplete form",
+        "<p>The form was incomplete. Go back and try again.</p>",
+    )
+}
