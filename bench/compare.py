@@ -5,7 +5,7 @@ Prints a Markdown table of mx_loadbench results side by side, with Handover's ra
 import json
 import sys
 
-syn, ho = (json.load(open(p)) for p in sys.argv[1:3])
+
 
 rows = [
     ("send throughput (msgs/s)", ("send", "msgs_per_s"), True),
@@ -29,19 +29,21 @@ def get(d, path):
     return d if isinstance(d, (int, float)) else None
 
 
-print("| metric | Synapse | Handover | Handover vs Synapse |")
-print("|---|---:|---:|---:|")
-for name, path, higher_better in rows:
-    a, b = get(syn, path), get(ho, path)
-    ratio = ""
-    if a and b:
-        r = b / a if higher_better else a / b
-        ratio = f"{r:.1f}x better" if r >= 1 else f"{1 / r:.1f}x worse"
-    print(f"| {name} | {a if a is not None else '-'} | {b if b is not None else '-'} | {ratio} |")
-rss = [get(x, ("server_mem_end", "vmrss_kb")) for x in (syn, ho)]
-peak = [get(x, ("server_mem_end", "vmhwm_kb")) for x in (syn, ho)]
-for name, (a, b) in (("RSS after run (MiB)", rss), ("peak RSS (MiB)", peak)):
-    if a and b:
-        print(f"| {name} | {a / 1024:.0f} | {b / 1024:.0f} | {a / b:.1f}x smaller |")
-for label, d in (("Synapse", syn), ("Handover", ho)):
-    print(f"\n{label}: completed={d.get('completed')} errors={len(d.get('errors', []))} total_s={d.get('total_s')}")
+if __name__ == "__main__":
+    syn, ho = (json.load(open(p)) for p in sys.argv[1:3])
+    print("| metric | Synapse | Handover | Handover vs Synapse |")
+    print("|---|---:|---:|---:|")
+    for name, path, higher_better in rows:
+        a, b = get(syn, path), get(ho, path)
+        ratio = ""
+        if a and b:
+            r = b / a if higher_better else a / b
+            ratio = f"{r:.1f}x better" if r >= 1 else f"{1 / r:.1f}x worse"
+        print(f"| {name} | {a if a is not None else '-'} | {b if b is not None else '-'} | {ratio} |")
+    rss = [get(x, ("server_mem_end", "vmrss_kb")) for x in (syn, ho)]
+    peak = [get(x, ("server_mem_end", "vmhwm_kb")) for x in (syn, ho)]
+    for name, (a, b) in (("RSS after run (MiB)", rss), ("peak RSS (MiB)", peak)):
+        if a and b:
+            print(f"| {name} | {a / 1024:.0f} | {b / 1024:.0f} | {a / b:.1f}x smaller |")
+    for label, d in (("Synapse", syn), ("Handover", ho)):
+        print(f"\n{label}: completed={d.get('completed')} errors={len(d.get('errors', []))} total_s={d.get('total_s')}")

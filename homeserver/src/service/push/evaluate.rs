@@ -13,7 +13,7 @@ use handover_policy::Policy;
 use ruma::events::StateEventType;
 use ruma::push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset};
 use ruma::serde::Raw;
-use ruma::{OwnedServerName, OwnedUserId, RoomId, UInt, UserId};
+use ruma::{OwnedServerName, OwnedUserId, RoomId, ServerName, UInt, UserId};
 use serde_json::value::RawValue;
 
 use super::payload::{EventSummary, PushTarget};
@@ -67,6 +67,10 @@ impl PushEvaluator {
     /// Evaluates the event off the request path; the ticket is released once rows are written.
     pub(super) fn spawn(self: &Arc<Self>, ticket: Ticket, event: Arc<CommittedEvent>) {
         ticket.set_pos(event.pos);
+        if !has_local_recipient(&event, &self.server_name) {
+            // Nobody here but the sender can be notified: no task, and the ticket ends now.
+            return;
+        }
         let this = self.clone();
         tokio::spawn(async move {
             let notified = match this.evaluate(&event).await {
@@ -123,6 +127,10 @@ impl PushEvaluator {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        if rows.is_empty() {
+            // Most events notify nobody (initial state, one's own echo): no store hop for them.
+            return Ok(targets);
+        }
         let store = self.store.clone();
         let (room, pos, id) = (pdu.room_id.clone(), ev.pos, pdu.event_id.clone());
         let ts = u64::from(pdu.origin_server_ts.0) as i64;
@@ -158,6 +166,21 @@ impl PushEvaluator {
         }
         Ok(())
     }
+}
+
+/// Whether a joined member on this server other than the sender may exist: only they run rules.
+/// A cheap superset (the content mentions "join"); `evaluate` parses the membership properly.
+fn has_local_recipient(ev: &CommittedEvent, local: &ServerName) -> bool {
+    ev.state
+        .state
+        .iter()
+        .filter(|((kind, key), _)| {
+            *kind == StateEventType::RoomMember && key.as_str() != ev.pdu.sender.as_str()
+        })
+        .any(|((_, key), pdu)| {
+            <&UserId>::try_from(key.as_str()).is_ok_and(|u| u.server_name() == local)
+                && pdu.content.get().contains("\"join\"")
+        })
 }
 
 /// Joined members with their room display name (ruma matches mentions of it).
