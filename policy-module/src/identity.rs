@@ -72,7 +72,9 @@ impl Policy for DisplayNameLock {
         "display-name-lock"
     }
     fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
-        if req.by_admin {
+        // The lock is about names (and the extended fields that carry identity); an avatar
+        // stays the user's own.
+        if req.by_admin || req.field == "avatar_url" {
             return Ok(());
         }
         Err(Denial::new(
@@ -202,6 +204,10 @@ mod tests {
             DisplayNameLock.check_profile_update(&u).unwrap_err().rule,
             RULE_DISPLAY_NAME_LOCKED
         );
+        // The avatar is not a name.
+        u.field = "avatar_url";
+        assert!(DisplayNameLock.check_profile_update(&u).is_ok());
+        u.field = "displayname";
         u.by_admin = true;
         assert!(DisplayNameLock.check_profile_update(&u).is_ok());
     }

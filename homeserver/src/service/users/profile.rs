@@ -119,6 +119,18 @@ impl UserService {
         {
             return Err(Error::invalid_param("avatar_url must be an mxc:// URI"));
         }
+        // The same hook as the display name and every extended field: a rule on avatars (or on
+        // any profile change) applies here too.
+        let decision = self.policy.check_profile_update(&ProfileUpdate {
+            user_id: user_id.as_str(),
+            field: "avatar_url",
+            value: url.as_ref().map(|u| u.as_str()),
+            by_admin: false,
+        });
+        let actor = user_id.as_str();
+        (self.audit)
+            .enforce(decision, "check_profile_update", actor, Some(actor))
+            .await?;
         let store = self.store.clone();
         let uid = user_id.to_owned();
         blocking(move || {

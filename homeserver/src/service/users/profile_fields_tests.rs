@@ -122,4 +122,19 @@ async fn nhs_numbers_and_the_lock_apply_to_every_key_and_are_audited() {
         .count();
     assert_eq!(denials, 3);
     assert!(s.users.get_profile(&a).await.unwrap().fields.is_empty());
+
+    // The avatar goes through the same hook: the NHS number rule applies, the name lock not.
+    let with_number = ruma::OwnedMxcUri::from("mxc://localhost/9434765919");
+    let e = (s.users)
+        .set_avatar_url(&alice, &a, Some(with_number))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("nhs_number_in_metadata"), "{e}");
+    let fine = ruma::OwnedMxcUri::from("mxc://localhost/abcDEF123");
+    (s.users)
+        .set_avatar_url(&alice, &a, Some(fine.clone()))
+        .await
+        .unwrap();
+    let p = s.users.get_profile(&a).await.unwrap();
+    assert_eq!(p.avatar_url.as_deref(), Some(fine.as_str()));
 }
