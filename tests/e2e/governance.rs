@@ -282,6 +282,13 @@ async fn display_names_are_set_by_admins_when_locked() {
             .await
             .assert_rule(403, "M_FORBIDDEN", "display_name_locked");
         assert_eq!(http.get(&path, None).await.ok()["displayname"], "Dr A Smith");
+        // Clients learn it before trying: the capabilities say the name is not theirs to set,
+        // the avatar is.
+        let caps = http.get("/_matrix/client/v3/capabilities", Some(&token)).await.ok();
+        let caps = &caps["capabilities"];
+        assert_eq!(caps["m.set_displayname"]["enabled"], false, "{caps}");
+        assert_eq!(caps["m.profile_fields"]["allowed"], json!(["avatar_url"]), "{caps}");
+        assert!(caps["m.set_avatar_url"].is_null() || caps["m.set_avatar_url"]["enabled"] == true, "{caps}");
     })
     .await;
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use ruma::api::client::discovery::{discover_support, get_capabilities, get_supported_versions};
+use ruma::api::client::profile::ProfileFieldName;
 
 use crate::api::ruma::Ruma;
 use crate::error::Result;
@@ -44,7 +45,7 @@ pub async fn versions(
 
 pub async fn capabilities(
     s: Services,
-    _: Ruma<get_capabilities::v3::Request>,
+    req: Ruma<get_capabilities::v3::Request>,
 ) -> Result<get_capabilities::v3::Response> {
     #[allow(deprecated)]
     // m.set_displayname / m.set_avatar_url: superseded in 1.16, we serve 1.12
@@ -53,6 +54,8 @@ pub async fn capabilities(
         RoomVersionStability, RoomVersionsCapability, SetAvatarUrlCapability,
         SetDisplayNameCapability, ThirdPartyIdChangesCapability,
     };
+    let me = &req.session().user_id;
+    let may = |field: &str| s.users.may_change_profile_field(me, field);
     let available = SUPPORTED_ROOM_VERSIONS
         .iter()
         .map(|v| (v.clone(), RoomVersionStability::Stable))
@@ -64,11 +67,16 @@ pub async fn capabilities(
     caps.change_password = ChangePasswordCapability::new(true);
     #[allow(deprecated)]
     {
-        caps.set_displayname = SetDisplayNameCapability::new(true);
-        caps.set_avatar_url = SetAvatarUrlCapability::new(true);
+        caps.set_displayname = SetDisplayNameCapability::new(may("displayname"));
+        caps.set_avatar_url = SetAvatarUrlCapability::new(may("avatar_url"));
     }
-    // Extended profile fields (spec v1.16); policy refusals still name their rule.
-    caps.profile_fields = Some(ProfileFieldsCapability::new(true));
+    // Extended profile fields (spec v1.16); policy refusals still name their rule. Under the
+    // display-name lock only the avatar is the user's to change.
+    let mut fields = ProfileFieldsCapability::new(true);
+    if !may("displayname") {
+        fields.allowed = Some(vec![ProfileFieldName::AvatarUrl]);
+    }
+    caps.profile_fields = Some(fields);
     // No email or phone ids: accounts are provisioned by the trust.
     caps.thirdparty_id_changes = ThirdPartyIdChangesCapability::new(false);
     caps.get_login_token = GetLoginTokenCapability::new(s.identity.get_login_token());

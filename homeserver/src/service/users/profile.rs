@@ -37,6 +37,21 @@ impl UserService {
         })
     }
 
+    /// Whether the policy lets this user change `field` of their own profile at all (the
+    /// `/capabilities` answer): asked as a removal, which no content rule objects to, so only
+    /// rules about the change itself (the display-name lock) count. A question, not an action:
+    /// not audited.
+    pub fn may_change_profile_field(&self, user_id: &UserId, field: &str) -> bool {
+        self.policy
+            .check_profile_update(&ProfileUpdate {
+                user_id: user_id.as_str(),
+                field,
+                value: None,
+                by_admin: false,
+            })
+            .is_ok()
+    }
+
     /// Sets (or with `None` / "" removes) the requester's display name.
     pub async fn set_displayname(
         &self,
