@@ -5,6 +5,8 @@
 //! reading them first, so garbage is refused at the server, before anyone receives it (rule
 //! `fhir_resource_invalid`, answered 400 `M_BAD_JSON` naming the field). The same checks apply
 //! to any event carrying the inline block. Encrypted events cannot be read and are not checked.
+//! Events are canonical JSON, which has no decimals: a resource with a FHIR `decimal` (most
+//! quantities) cannot be inline and goes as `m.file` (the server refuses floats on its own).
 
 use serde_json::Value;
 
@@ -249,7 +251,7 @@ mod tests {
 
     fn observation() -> Value {
         json!({"resourceType": "Observation", "status": "final",
-               "code": {"text": "Potassium"}, "valueQuantity": {"value": 6.9, "unit": "mmol/L"}})
+               "code": {"text": "Heart rate"}, "valueQuantity": {"value": 112, "unit": "/min"}})
     }
 
     #[test]
@@ -265,7 +267,7 @@ mod tests {
         for t in FHIR_EVENT_TYPES {
             let c = json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Observation|4.0.1",
                            "profiles": ["https://fhir.hl7.org.uk/StructureDefinition/UKCore-Observation"],
-                           "body": "Potassium 6.9 mmol/L", "m.fhir.resource": observation()});
+                           "body": "Heart rate 112 /min", "m.fhir.resource": observation()});
             assert_eq!(check(t, &c), Ok(()), "{t}");
             let f = json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Bundle",
                            "m.file": {"url": "mxc://x/abc", "mimetype": "application/fhir+json"}});
@@ -313,6 +315,6 @@ mod tests {
         // The inline block in another event type is checked too.
         assert!(reason("m.room.message", json!({"msgtype": "m.text", "body": "x",
                                                 "m.fhir.resource": {"resourceType": "Nope"}}))
-            .contains("Nope"));
+            .contains("canonical_url is required"));
     }
 }

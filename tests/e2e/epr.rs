@@ -283,7 +283,7 @@ registration_files = [{}]
             .send_attachment("wound.png", &mime::IMAGE_PNG, photo.clone(), AttachmentConfig::new())
             .await
             .unwrap();
-        let photo_id = sent.response.event_id.to_string();
+        let photo_id = sent.event_id.to_string();
         reply_file(&carol, &room_id, &photo_id).await;
         let ok = wait_body(&carol, &room_id, "photo filed", |b| b.contains("as DocumentReference/")).await;
         let doc_ref = filed_ref(ok["content"]["body"].as_str().unwrap(), "DocumentReference");
@@ -355,10 +355,12 @@ async fn msc4302_fhir_resource_events_are_validated_by_the_server() {
         }
     };
     let unstable = "de.gematik.msc4302.fhir.resource";
+    // Integers only: Matrix events are canonical JSON, which has no decimals (a FHIR resource
+    // with a decimal goes as m.file; the server refuses a float with M_BAD_JSON either way).
     let observation = json!({"resourceType": "Observation", "status": "final",
-        "code": {"text": "Serum potassium"}, "valueQuantity": {"value": 6.9, "unit": "mmol/L"}});
+        "code": {"text": "Heart rate"}, "valueQuantity": {"value": 112, "unit": "/min"}});
     let good = json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Observation|4.0.1",
-        "body": "Serum potassium 6.9 mmol/L", "m.fhir.resource": observation});
+        "body": "Heart rate 112 /min", "m.fhir.resource": observation});
     let event_id = send(unstable, good).await.ok()["event_id"].as_str().unwrap().to_owned();
     let got = alice
         .get(&format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(&event_id)))

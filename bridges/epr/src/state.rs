@@ -188,6 +188,7 @@ impl EprStore {
             .map_err(into_sqlite)
     }
 
+    #[cfg(test)]
     pub async fn get(&self, event_id: String) -> rusqlite::Result<Option<FilingRow>> {
         self.db
             .call(move |c| {

@@ -134,10 +134,6 @@ impl FhirClient {
         })
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// `GET <base>/<path>` (`path` may carry a query, already encoded).
     pub async fn get(&self, path: &str) -> Result<Value, FhirError> {
         self.send(reqwest::Method::GET, path, None).await
@@ -208,18 +204,21 @@ impl FhirClient {
                 {
                     return Ok(Some(t.clone()));
                 }
-                let mut form = url::form_urlencoded::Serializer::new(String::new());
-                form.append_pair("grant_type", "client_credentials");
-                if let Some(s) = scope {
-                    form.append_pair("scope", s);
-                }
+                let form = {
+                    let mut f = url::form_urlencoded::Serializer::new(String::new());
+                    f.append_pair("grant_type", "client_credentials");
+                    if let Some(s) = scope {
+                        f.append_pair("scope", s);
+                    }
+                    f.finish()
+                };
                 // RFC 6749 2.3.1: the client id and secret are form-encoded inside Basic.
                 let res = self
                     .http
                     .post(token_url)
                     .basic_auth(enc(client_id), Some(enc(client_secret)))
                     .header("content-type", "application/x-www-form-urlencoded")
-                    .body(form.finish())
+                    .body(form)
                     .send()
                     .await
                     .map_err(|e| {
