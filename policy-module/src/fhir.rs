@@ -34,38 +34,152 @@ const FILE_TYPES: &[&str] = &[
 /// The resource types of FHIR R4 (4.0.1): every non-abstract `StructureDefinition` of kind
 /// `resource` in the specification's `profiles-resources.json`.
 pub const R4_RESOURCE_TYPES: &[&str] = &[
-    "Account", "ActivityDefinition", "AdverseEvent", "AllergyIntolerance", "Appointment",
-    "AppointmentResponse", "AuditEvent", "Basic", "Binary", "BiologicallyDerivedProduct",
-    "BodyStructure", "Bundle", "CapabilityStatement", "CarePlan", "CareTeam", "CatalogEntry",
-    "ChargeItem", "ChargeItemDefinition", "Claim", "ClaimResponse", "ClinicalImpression",
-    "CodeSystem", "Communication", "CommunicationRequest", "CompartmentDefinition", "Composition",
-    "ConceptMap", "Condition", "Consent", "Contract", "Coverage", "CoverageEligibilityRequest",
-    "CoverageEligibilityResponse", "DetectedIssue", "Device", "DeviceDefinition", "DeviceMetric",
-    "DeviceRequest", "DeviceUseStatement", "DiagnosticReport", "DocumentManifest",
-    "DocumentReference", "EffectEvidenceSynthesis", "Encounter", "Endpoint", "EnrollmentRequest",
-    "EnrollmentResponse", "EpisodeOfCare", "EventDefinition", "Evidence", "EvidenceVariable",
-    "ExampleScenario", "ExplanationOfBenefit", "FamilyMemberHistory", "Flag", "Goal",
-    "GraphDefinition", "Group", "GuidanceResponse", "HealthcareService", "ImagingStudy",
-    "Immunization", "ImmunizationEvaluation", "ImmunizationRecommendation", "ImplementationGuide",
-    "InsurancePlan", "Invoice", "Library", "Linkage", "List", "Location", "Measure",
-    "MeasureReport", "Media", "Medication", "MedicationAdministration", "MedicationDispense",
-    "MedicationKnowledge", "MedicationRequest", "MedicationStatement", "MedicinalProduct",
-    "MedicinalProductAuthorization", "MedicinalProductContraindication",
-    "MedicinalProductIndication", "MedicinalProductIngredient", "MedicinalProductInteraction",
-    "MedicinalProductManufactured", "MedicinalProductPackaged", "MedicinalProductPharmaceutical",
-    "MedicinalProductUndesirableEffect", "MessageDefinition", "MessageHeader",
-    "MolecularSequence", "NamingSystem", "NutritionOrder", "Observation", "ObservationDefinition",
-    "OperationDefinition", "OperationOutcome", "Organization", "OrganizationAffiliation",
-    "Parameters", "Patient", "PaymentNotice", "PaymentReconciliation", "Person", "PlanDefinition",
-    "Practitioner", "PractitionerRole", "Procedure", "Provenance", "Questionnaire",
-    "QuestionnaireResponse", "RelatedPerson", "RequestGroup", "ResearchDefinition",
-    "ResearchElementDefinition", "ResearchStudy", "ResearchSubject", "RiskAssessment",
-    "RiskEvidenceSynthesis", "Schedule", "SearchParameter", "ServiceRequest", "Slot", "Specimen",
-    "SpecimenDefinition", "StructureDefinition", "StructureMap", "Subscription", "Substance",
-    "SubstanceNucleicAcid", "SubstancePolymer", "SubstanceProtein",
-    "SubstanceReferenceInformation", "SubstanceSourceMaterial", "SubstanceSpecification",
-    "SupplyDelivery", "SupplyRequest", "Task", "TerminologyCapabilities", "TestReport",
-    "TestScript", "ValueSet", "VerificationResult", "VisionPrescription",
+    "Account",
+    "ActivityDefinition",
+    "AdverseEvent",
+    "AllergyIntolerance",
+    "Appointment",
+    "AppointmentResponse",
+    "AuditEvent",
+    "Basic",
+    "Binary",
+    "BiologicallyDerivedProduct",
+    "BodyStructure",
+    "Bundle",
+    "CapabilityStatement",
+    "CarePlan",
+    "CareTeam",
+    "CatalogEntry",
+    "ChargeItem",
+    "ChargeItemDefinition",
+    "Claim",
+    "ClaimResponse",
+    "ClinicalImpression",
+    "CodeSystem",
+    "Communication",
+    "CommunicationRequest",
+    "CompartmentDefinition",
+    "Composition",
+    "ConceptMap",
+    "Condition",
+    "Consent",
+    "Contract",
+    "Coverage",
+    "CoverageEligibilityRequest",
+    "CoverageEligibilityResponse",
+    "DetectedIssue",
+    "Device",
+    "DeviceDefinition",
+    "DeviceMetric",
+    "DeviceRequest",
+    "DeviceUseStatement",
+    "DiagnosticReport",
+    "DocumentManifest",
+    "DocumentReference",
+    "EffectEvidenceSynthesis",
+    "Encounter",
+    "Endpoint",
+    "EnrollmentRequest",
+    "EnrollmentResponse",
+    "EpisodeOfCare",
+    "EventDefinition",
+    "Evidence",
+    "EvidenceVariable",
+    "ExampleScenario",
+    "ExplanationOfBenefit",
+    "FamilyMemberHistory",
+    "Flag",
+    "Goal",
+    "GraphDefinition",
+    "Group",
+    "GuidanceResponse",
+    "HealthcareService",
+    "ImagingStudy",
+    "Immunization",
+    "ImmunizationEvaluation",
+    "ImmunizationRecommendation",
+    "ImplementationGuide",
+    "InsurancePlan",
+    "Invoice",
+    "Library",
+    "Linkage",
+    "List",
+    "Location",
+    "Measure",
+    "MeasureReport",
+    "Media",
+    "Medication",
+    "MedicationAdministration",
+    "MedicationDispense",
+    "MedicationKnowledge",
+    "MedicationRequest",
+    "MedicationStatement",
+    "MedicinalProduct",
+    "MedicinalProductAuthorization",
+    "MedicinalProductContraindication",
+    "MedicinalProductIndication",
+    "MedicinalProductIngredient",
+    "MedicinalProductInteraction",
+    "MedicinalProductManufactured",
+    "MedicinalProductPackaged",
+    "MedicinalProductPharmaceutical",
+    "MedicinalProductUndesirableEffect",
+    "MessageDefinition",
+    "MessageHeader",
+    "MolecularSequence",
+    "NamingSystem",
+    "NutritionOrder",
+    "Observation",
+    "ObservationDefinition",
+    "OperationDefinition",
+    "OperationOutcome",
+    "Organization",
+    "OrganizationAffiliation",
+    "Parameters",
+    "Patient",
+    "PaymentNotice",
+    "PaymentReconciliation",
+    "Person",
+    "PlanDefinition",
+    "Practitioner",
+    "PractitionerRole",
+    "Procedure",
+    "Provenance",
+    "Questionnaire",
+    "QuestionnaireResponse",
+    "RelatedPerson",
+    "RequestGroup",
+    "ResearchDefinition",
+    "ResearchElementDefinition",
+    "ResearchStudy",
+    "ResearchSubject",
+    "RiskAssessment",
+    "RiskEvidenceSynthesis",
+    "Schedule",
+    "SearchParameter",
+    "ServiceRequest",
+    "Slot",
+    "Specimen",
+    "SpecimenDefinition",
+    "StructureDefinition",
+    "StructureMap",
+    "Subscription",
+    "Substance",
+    "SubstanceNucleicAcid",
+    "SubstancePolymer",
+    "SubstanceProtein",
+    "SubstanceReferenceInformation",
+    "SubstanceSourceMaterial",
+    "SubstanceSpecification",
+    "SupplyDelivery",
+    "SupplyRequest",
+    "Task",
+    "TerminologyCapabilities",
+    "TestReport",
+    "TestScript",
+    "ValueSet",
+    "VerificationResult",
+    "VisionPrescription",
 ];
 
 /// Whether `name` is a resource type of FHIR R4.
@@ -85,7 +199,11 @@ impl Policy for FhirResourceEvents {
 
     fn check_event(&self, req: &EventRequest<'_>) -> Decision {
         let typed = FHIR_EVENT_TYPES.contains(&req.event_type);
-        if !typed && !FHIR_INLINE_KEYS.iter().any(|k| req.content.get().contains(k)) {
+        if !typed
+            && !FHIR_INLINE_KEYS
+                .iter()
+                .any(|k| req.content.get().contains(k))
+        {
             return Ok(());
         }
         let Ok(content) = serde_json::from_str::<Value>(req.content.get()) else {
@@ -143,7 +261,9 @@ pub fn check_content(c: &Value) -> Result<(), String> {
         .collect();
     let file = obj.get("m.file");
     if inline.is_empty() && file.is_none() {
-        return Err("the resource is missing: give it inline (m.fhir.resource) or as m.file".into());
+        return Err(
+            "the resource is missing: give it inline (m.fhir.resource) or as m.file".into(),
+        );
     }
     for (key, r) in inline {
         check_inline(key, r, canonical)?;
@@ -182,7 +302,9 @@ fn check_inline(key: &str, r: &Value, canonical: &str) -> Result<(), String> {
         None => return Err(format!("{key}.resourceType is required")),
     };
     if !is_r4_resource_type(rt) {
-        return Err(format!("{key}.resourceType {rt:?} is not a FHIR R4 resource type"));
+        return Err(format!(
+            "{key}.resourceType {rt:?} is not a FHIR R4 resource type"
+        ));
     }
     if let Some(name) = core_definition(canonical)
         && name != rt
@@ -191,7 +313,9 @@ fn check_inline(key: &str, r: &Value, canonical: &str) -> Result<(), String> {
             "canonical_url defines {name} but {key}.resourceType is {rt}"
         ));
     }
-    let size = serde_json::to_string(r).map(|s| s.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_string(r)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
     if size > MAX_INLINE_BYTES {
         return Err(format!(
             "{key} is {size} bytes; resources over {MAX_INLINE_BYTES} bytes go as m.file"
@@ -213,11 +337,18 @@ fn check_file(f: &Value) -> Result<(), String> {
         return Err("m.file needs an mxc:// url".into());
     }
     if let Some(m) = obj.get("mimetype") {
-        let essence = m
-            .as_str()
-            .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        let essence = m.as_str().map(|s| {
+            s.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
         if !essence.is_some_and(|e| FILE_TYPES.contains(&e.as_str())) {
-            return Err(format!("m.file.mimetype must be one of {}", FILE_TYPES.join(", ")));
+            return Err(format!(
+                "m.file.mimetype must be one of {}",
+                FILE_TYPES.join(", ")
+            ));
         }
     }
     Ok(())
@@ -278,43 +409,100 @@ mod tests {
         }
         // Other events pass untouched, including encrypted ones.
         assert_eq!(check("m.room.message", &json!({"body": "hi"})), Ok(()));
-        assert_eq!(check("m.room.encrypted", &json!({"ciphertext": "m.fhir.resource"})), Ok(()));
+        assert_eq!(
+            check(
+                "m.room.encrypted",
+                &json!({"ciphertext": "m.fhir.resource"})
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn garbage_is_refused_naming_the_field() {
         let t = "de.gematik.msc4302.fhir.resource";
-        assert!(reason(t, json!({"m.fhir.resource": observation()})).contains("canonical_url is required"));
-        assert!(reason(t, json!({"canonical_url": "Observation", "m.fhir.resource": observation()}))
-            .contains("canonical_url must be a canonical URL"));
-        assert!(reason(t, json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Nonsense",
-                                 "m.file": {"url": "mxc://x/y"}}))
-            .contains("not a FHIR R4 resource type"));
+        assert!(
+            reason(t, json!({"m.fhir.resource": observation()}))
+                .contains("canonical_url is required")
+        );
+        assert!(
+            reason(
+                t,
+                json!({"canonical_url": "Observation", "m.fhir.resource": observation()})
+            )
+            .contains("canonical_url must be a canonical URL")
+        );
+        assert!(
+            reason(
+                t,
+                json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Nonsense",
+                                 "m.file": {"url": "mxc://x/y"}})
+            )
+            .contains("not a FHIR R4 resource type")
+        );
         assert!(reason(t, json!({"canonical_url": "urn:x"})).contains("the resource is missing"));
-        assert!(reason(t, json!({"canonical_url": "urn:x", "m.fhir.resource": "Observation"}))
-            .contains("must be a JSON object"));
-        assert!(reason(t, json!({"canonical_url": "urn:x", "m.fhir.resource": {"status": "final"}}))
-            .contains("resourceType is required"));
-        assert!(reason(t, json!({"canonical_url": "urn:x", "m.fhir.resource": {"resourceType": "Banana"}}))
-            .contains("\"Banana\" is not a FHIR R4 resource type"));
-        assert!(reason(t, json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Patient",
-                                 "m.fhir.resource": observation()}))
-            .contains("defines Patient but m.fhir.resource.resourceType is Observation"));
+        assert!(
+            reason(
+                t,
+                json!({"canonical_url": "urn:x", "m.fhir.resource": "Observation"})
+            )
+            .contains("must be a JSON object")
+        );
+        assert!(
+            reason(
+                t,
+                json!({"canonical_url": "urn:x", "m.fhir.resource": {"status": "final"}})
+            )
+            .contains("resourceType is required")
+        );
+        assert!(
+            reason(
+                t,
+                json!({"canonical_url": "urn:x", "m.fhir.resource": {"resourceType": "Banana"}})
+            )
+            .contains("\"Banana\" is not a FHIR R4 resource type")
+        );
+        assert!(
+            reason(
+                t,
+                json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Patient",
+                                 "m.fhir.resource": observation()})
+            )
+            .contains("defines Patient but m.fhir.resource.resourceType is Observation")
+        );
         assert!(reason(t, json!({"canonical_url": "urn:x", "profiles": "urn:y", "m.file": {"url": "mxc://a/b"}}))
             .contains("profiles must be an array"));
-        assert!(reason(t, json!({"canonical_url": "urn:x", "m.file": {"url": "https://evil"}}))
-            .contains("mxc://"));
+        assert!(
+            reason(
+                t,
+                json!({"canonical_url": "urn:x", "m.file": {"url": "https://evil"}})
+            )
+            .contains("mxc://")
+        );
         assert!(reason(t, json!({"canonical_url": "urn:x", "m.file": {"url": "mxc://a/b", "mimetype": "text/html"}}))
             .contains("m.file.mimetype"));
-        assert!(reason(t, json!({"canonical_url": "urn:x", "body": 5, "m.file": {"url": "mxc://a/b"}}))
-            .contains("body"));
+        assert!(
+            reason(
+                t,
+                json!({"canonical_url": "urn:x", "body": 5, "m.file": {"url": "mxc://a/b"}})
+            )
+            .contains("body")
+        );
         assert!(reason(t, json!([1, 2])).contains("must be an object"));
         let mut big = observation();
         big["note"] = json!([{"text": "x".repeat(MAX_INLINE_BYTES)}]);
-        assert!(reason(t, json!({"canonical_url": "urn:x", "m.fhir.resource": big})).contains("go as m.file"));
+        assert!(
+            reason(t, json!({"canonical_url": "urn:x", "m.fhir.resource": big}))
+                .contains("go as m.file")
+        );
         // The inline block in another event type is checked too.
-        assert!(reason("m.room.message", json!({"msgtype": "m.text", "body": "x",
-                                                "m.fhir.resource": {"resourceType": "Nope"}}))
-            .contains("canonical_url is required"));
+        assert!(
+            reason(
+                "m.room.message",
+                json!({"msgtype": "m.text", "body": "x",
+                                                "m.fhir.resource": {"resourceType": "Nope"}})
+            )
+            .contains("canonical_url is required")
+        );
     }
 }

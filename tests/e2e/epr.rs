@@ -12,7 +12,9 @@ use std::time::Duration;
 use base64::Engine;
 use handover_e2e::account::{Account, eventually};
 use handover_e2e::epr::{EprBridge, FhirServer, uk_core_seed};
-use handover_e2e::oidc::{Browser, legacy_sso, login_token_of, provider_login, start_with_provider};
+use handover_e2e::oidc::{
+    Browser, legacy_sso, login_token_of, provider_login, start_with_provider,
+};
 use handover_e2e::*;
 use matrix_sdk::Client;
 use matrix_sdk::attachment::AttachmentConfig;
@@ -38,10 +40,12 @@ fn seed() -> Vec<Value> {
     s.push(json!({"resourceType": "Practitioner", "id": "prac-2",
         "name": [{"family": "Nurse", "given": ["Dave"]}],
         "telecom": [{"system": "email", "value": "Dave@nhs.net"}]}));
-    s.push(json!({"resourceType": "CareTeam", "id": "ct-1", "status": "active",
+    s.push(
+        json!({"resourceType": "CareTeam", "id": "ct-1", "status": "active",
         "subject": {"reference": "Patient/pat-1"},
         "participant": [{"member": {"reference": "Practitioner/prac-1"}},
-                        {"member": {"reference": "Practitioner/prac-2"}}]}));
+                        {"member": {"reference": "Practitioner/prac-2"}}]}),
+    );
     s
 }
 
@@ -93,11 +97,18 @@ level = "info,matrix_sdk=warn,matrix_sdk_crypto=warn,matrix_sdk_base=warn"
 }
 
 /// Waits until `c` has decrypted a message in `room_id` whose body satisfies `pred`.
-async fn wait_body(c: &Client, room_id: &OwnedRoomId, what: &str, pred: impl Fn(&str) -> bool) -> Value {
+async fn wait_body(
+    c: &Client,
+    room_id: &OwnedRoomId,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) -> Value {
     within(90, what, async {
         loop {
             let _ = c
-                .sync_once(matrix_sdk::config::SyncSettings::default().timeout(Duration::from_millis(300)))
+                .sync_once(
+                    matrix_sdk::config::SyncSettings::default().timeout(Duration::from_millis(300)),
+                )
                 .await;
             if let Some(room) = c.get_room(room_id)
                 && let Ok(msgs) = room.messages(options()).await
@@ -123,15 +134,26 @@ fn options() -> MessagesOptions {
 
 /// `Type/id` in a bot confirmation.
 fn filed_ref(body: &str, kind: &str) -> String {
-    let at = body.find(&format!("{kind}/")).unwrap_or_else(|| panic!("{body}"));
-    body[at..].trim_end_matches('.').split_whitespace().next().unwrap().trim_end_matches('.').to_owned()
+    let at = body
+        .find(&format!("{kind}/"))
+        .unwrap_or_else(|| panic!("{body}"));
+    body[at..]
+        .trim_end_matches('.')
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches('.')
+        .to_owned()
 }
 
 async fn react(c: &Client, room: &OwnedRoomId, event_id: &str) {
     let target = EventId::parse(event_id).unwrap();
     c.get_room(room)
         .unwrap()
-        .send(ReactionEventContent::new(Annotation::new(target, "📋".to_owned())))
+        .send(ReactionEventContent::new(Annotation::new(
+            target,
+            "📋".to_owned(),
+        )))
         .await
         .unwrap();
 }
@@ -139,7 +161,11 @@ async fn react(c: &Client, room: &OwnedRoomId, event_id: &str) {
 async fn reply_file(c: &Client, room: &OwnedRoomId, event_id: &str) {
     let content = json!({"msgtype": "m.text", "body": "!file",
                          "m.relates_to": {"m.in_reply_to": {"event_id": event_id}}});
-    c.get_room(room).unwrap().send_raw("m.room.message", content).await.unwrap();
+    c.get_room(room)
+        .unwrap()
+        .send_raw("m.room.message", content)
+        .await
+        .unwrap();
 }
 
 async fn send_text(c: &Client, room: &OwnedRoomId, text: &str) -> String {
@@ -156,10 +182,24 @@ async fn send_text(c: &Client, room: &OwnedRoomId, text: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn epr_launch_file_to_record_outage_retry_and_no_nhs_number_leaks() {
     with_timeout(600, async {
-        let dir = tempfile::Builder::new().prefix("handover-epr-e2e-").tempdir().unwrap();
-        let fhir = FhirServer::start(dir.path(), &seed(), FHIR_TOKEN, "handover-epr", "epr-client-secret").await;
+        let dir = tempfile::Builder::new()
+            .prefix("handover-epr-e2e-")
+            .tempdir()
+            .unwrap();
+        let fhir = FhirServer::start(
+            dir.path(),
+            &seed(),
+            FHIR_TOKEN,
+            "handover-epr",
+            "epr-client-secret",
+        )
+        .await;
         let staff = dir.path().join("staff.csv");
-        std::fs::write(&staff, format!("system,value,user_id\n{SDS},555555555555,@carol:localhost\n")).unwrap();
+        std::fs::write(
+            &staff,
+            format!("system,value,user_id\n{SDS},555555555555,@carol:localhost\n"),
+        )
+        .unwrap();
         let as_port = handover_e2e::alerts::free_port();
         let (config, reg) = EprBridge::write_config(
             dir.path(),
@@ -189,8 +229,18 @@ registration_files = [{}]
         let bridge = EprBridge::start(&config, server.url(), dir.path()).await;
 
         // Bad launches are refused before anything happens, never echoing the number.
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let r = http.get(format!("{}/patient-room?nhs_number=9434765918", bridge.launch)).send().await.unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = http
+            .get(format!(
+                "{}/patient-room?nhs_number=9434765918",
+                bridge.launch
+            ))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_nhs_number", "{body}");
@@ -199,13 +249,25 @@ registration_files = [{}]
         // The EPR's launch link in carol's browser: bridge → Handover's SSO → the provider's
         // form → back through Handover and the bridge → the room's matrix.to link.
         let mut b = Browser::new();
-        let p = b.get(&format!("{}/patient-room?nhs_number=943%20476%205919", bridge.launch)).await;
+        let p = b
+            .get(&format!(
+                "{}/patient-room?nhs_number=943%20476%205919",
+                bridge.launch
+            ))
+            .await;
         assert_eq!(p.status, 303, "{}", p.body);
         let form = b.follow(p, "https://matrix.to").await;
         let landed = provider_login(&mut b, form, "carol", "https://matrix.to").await;
-        let link = landed.location.clone().unwrap_or_else(|| panic!("no link: {} {}", landed.status, landed.body));
+        let link = landed
+            .location
+            .clone()
+            .unwrap_or_else(|| panic!("no link: {} {}", landed.status, landed.body));
         assert!(link.starts_with("https://matrix.to/#/"), "{link}");
-        let encoded = link.trim_start_matches("https://matrix.to/#/").split('?').next().unwrap();
+        let encoded = link
+            .trim_start_matches("https://matrix.to/#/")
+            .split('?')
+            .next()
+            .unwrap();
         let room_id: OwnedRoomId = url::form_urlencoded::parse(format!("r={encoded}").as_bytes())
             .next()
             .unwrap()
@@ -215,29 +277,56 @@ registration_files = [{}]
             .unwrap();
 
         // Carol signs in to a client (a new SSO round) and accepts the invite.
-        let back = legacy_sso(&server, "cis2", "carol", "http://127.0.0.1/done").await.unwrap_or_else(|p| panic!("{}", p.body));
+        let back = legacy_sso(&server, "cis2", "carol", "http://127.0.0.1/done")
+            .await
+            .unwrap_or_else(|p| panic!("{}", p.body));
         let carol = server.client().await;
-        carol.matrix_auth().login_token(&login_token_of(&back)).await.unwrap();
+        carol
+            .matrix_auth()
+            .login_token(&login_token_of(&back))
+            .await
+            .unwrap();
         assert_eq!(carol.user_id().unwrap().as_str(), "@carol:localhost");
-        sync_until(&carol, 60, "carol invited", |r| r.rooms.invited.contains_key(&room_id).then_some(())).await;
+        sync_until(&carol, 60, "carol invited", |r| {
+            r.rooms.invited.contains_key(&room_id).then_some(())
+        })
+        .await;
         carol.get_room(&room_id).unwrap().join().await.unwrap();
         // Dave is in pat-1's CareTeam (mapped by his nhs.net email): invited too.
-        sync_until(&dave, 60, "dave invited", |r| r.rooms.invited.contains_key(&room_id).then_some(())).await;
+        sync_until(&dave, 60, "dave invited", |r| {
+            r.rooms.invited.contains_key(&room_id).then_some(())
+        })
+        .await;
 
         // A patient-context room, encrypted, linked by reference only: no identifier in state.
         let acct = Account::login(server.http(), "@dave:localhost", PASSWORD).await;
         dave.get_room(&room_id).unwrap().join().await.unwrap();
         let state = acct.state(room_id.as_str()).await;
-        let of = |t: &str| state.iter().find(|e| e["type"] == t).cloned().unwrap_or(Value::Null);
-        assert_eq!(of("m.room.create")["content"]["org.handover.context"], "patient");
-        assert_eq!(of("m.room.encryption")["content"]["algorithm"], "m.megolm.v1.aes-sha2");
+        let of = |t: &str| {
+            state
+                .iter()
+                .find(|e| e["type"] == t)
+                .cloned()
+                .unwrap_or(Value::Null)
+        };
+        assert_eq!(
+            of("m.room.create")["content"]["org.handover.context"],
+            "patient"
+        );
+        assert_eq!(
+            of("m.room.encryption")["content"]["algorithm"],
+            "m.megolm.v1.aes-sha2"
+        );
         assert_eq!(of("m.room.join_rules")["content"]["join_rule"], "invite");
         let link_state = of("org.handover.patient");
         assert_eq!(link_state["content"]["patient_id"], "pat-1", "{link_state}");
         assert_eq!(link_state["content"]["fhir_base"], fhir.base.as_str());
         let all_state = Value::Array(state.clone()).to_string();
         for leak in [NHS, "943 476 5919", "Testpatient", "1948-03-02"] {
-            assert!(!all_state.contains(leak), "{leak} in room state: {all_state}");
+            assert!(
+                !all_state.contains(leak),
+                "{leak} in room state: {all_state}"
+            );
         }
 
         // A second launch (dave's own access token, SMART-style by logical id): the same room.
@@ -255,13 +344,21 @@ registration_files = [{}]
         send_text(&carol, &room_id, "!patient").await;
         let demo = wait_body(&carol, &room_id, "demographics", |b| b.contains("Patient:")).await;
         let text = demo["content"]["body"].as_str().unwrap();
-        assert!(text.contains("Mrs Ada TESTPATIENT") && text.contains("943 476 5919") && text.contains("1948-03-02"), "{text}");
+        assert!(
+            text.contains("Mrs Ada TESTPATIENT")
+                && text.contains("943 476 5919")
+                && text.contains("1948-03-02"),
+            "{text}"
+        );
 
         // File a message (📋) → Communication with the right subject and author.
         let plan = "Plan: IV co-amoxiclav, bloods at 18:00";
         let msg_id = send_text(&carol, &room_id, plan).await;
         react(&carol, &room_id, &msg_id).await;
-        let ok = wait_body(&carol, &room_id, "message filed", |b| b.contains("Filed to the patient's record as Communication/")).await;
+        let ok = wait_body(&carol, &room_id, "message filed", |b| {
+            b.contains("Filed to the patient's record as Communication/")
+        })
+        .await;
         let comm_ref = filed_ref(ok["content"]["body"].as_str().unwrap(), "Communication");
         let (status, comm) = fhir.get(&comm_ref).await;
         assert_eq!(status, 200, "{comm}");
@@ -272,7 +369,9 @@ registration_files = [{}]
 
         // File a photo (!file in reply) → DocumentReference with the decrypted bytes.
         let photo: Vec<u8> = {
-            let img = image::RgbImage::from_fn(24, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 13, 77]));
+            let img = image::RgbImage::from_fn(24, 16, |x, y| {
+                image::Rgb([x as u8 * 9, y as u8 * 13, 77])
+            });
             let mut out = std::io::Cursor::new(Vec::new());
             img.write_to(&mut out, image::ImageFormat::Png).unwrap();
             out.into_inner()
@@ -280,36 +379,65 @@ registration_files = [{}]
         let sent = carol
             .get_room(&room_id)
             .unwrap()
-            .send_attachment("wound.png", &mime::IMAGE_PNG, photo.clone(), AttachmentConfig::new())
+            .send_attachment(
+                "wound.png",
+                &mime::IMAGE_PNG,
+                photo.clone(),
+                AttachmentConfig::new(),
+            )
             .await
             .unwrap();
         let photo_id = sent.event_id.to_string();
         reply_file(&carol, &room_id, &photo_id).await;
-        let ok = wait_body(&carol, &room_id, "photo filed", |b| b.contains("as DocumentReference/")).await;
+        let ok = wait_body(&carol, &room_id, "photo filed", |b| {
+            b.contains("as DocumentReference/")
+        })
+        .await;
         let doc_ref = filed_ref(ok["content"]["body"].as_str().unwrap(), "DocumentReference");
         let (_, doc) = fhir.get(&doc_ref).await;
         assert_eq!(doc["subject"]["reference"], "Patient/pat-1", "{doc}");
         assert_eq!(doc["author"][0]["reference"], "Practitioner/prac-1");
         let att = &doc["content"][0]["attachment"];
         assert_eq!(att["contentType"], "image/png");
-        let bytes = base64::engine::general_purpose::STANDARD.decode(att["data"].as_str().unwrap()).unwrap();
-        assert_eq!(bytes, photo, "the attachment is the photo as sent, decrypted");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(att["data"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            bytes, photo,
+            "the attachment is the photo as sent, decrypted"
+        );
 
         // Refiling does nothing: the bot says where it already is; one resource per event.
         reply_file(&dave, &room_id, &msg_id).await;
-        wait_body(&carol, &room_id, "already filed", |b| b.contains(&format!("Already filed to the record as {comm_ref}"))).await;
+        wait_body(&carol, &room_id, "already filed", |b| {
+            b.contains(&format!("Already filed to the record as {comm_ref}"))
+        })
+        .await;
         let same = fhir
-            .search(&format!("Communication?identifier={}", enc(&format!("https://handover.nhs.uk/fhir/Id/matrix-event|{msg_id}"))))
+            .search(&format!(
+                "Communication?identifier={}",
+                enc(&format!(
+                    "https://handover.nhs.uk/fhir/Id/matrix-event|{msg_id}"
+                ))
+            ))
             .await;
         assert_eq!(same.len(), 1);
-        assert_eq!(fhir.search("Communication?subject=Patient/pat-1").await.len(), 1);
+        assert_eq!(
+            fhir.search("Communication?subject=Patient/pat-1")
+                .await
+                .len(),
+            1
+        );
 
         // EPR outage: the reason is shown in the room, and the filing is retried until it lands.
         fhir.set_down(true).await;
         let urgent = "K+ 6.9 mmol/L, ECG done, calcium gluconate given";
         let urgent_id = send_text(&carol, &room_id, urgent).await;
         react(&carol, &room_id, &urgent_id).await;
-        wait_body(&carol, &room_id, "outage shown", |b| b.contains("Not filed yet") && b.contains("EPR unavailable (test outage)")).await;
+        wait_body(&carol, &room_id, "outage shown", |b| {
+            b.contains("Not filed yet") && b.contains("EPR unavailable (test outage)")
+        })
+        .await;
         fhir.set_down(false).await;
         let ok = wait_body(&carol, &room_id, "filed after the outage", |b| {
             b.contains("Filed to the patient's record as Communication/") && !b.contains(&comm_ref)
@@ -319,7 +447,12 @@ registration_files = [{}]
         let (_, c2) = fhir.get(&urgent_ref).await;
         assert_eq!(c2["payload"][0]["contentString"], urgent);
         eventually(30, "two communications", || async {
-            (fhir.search("Communication?subject=Patient/pat-1").await.len() == 2).then_some(())
+            (fhir
+                .search("Communication?subject=Patient/pat-1")
+                .await
+                .len()
+                == 2)
+                .then_some(())
         })
         .await;
 
@@ -329,11 +462,21 @@ registration_files = [{}]
             assert!(!server.db_contains(form), "{form} in the server's database");
             for f in ["epr.db", "epr.db-wal"] {
                 let bytes = std::fs::read(dir.path().join(f)).unwrap_or_default();
-                assert!(!bytes.windows(form.len()).any(|w| w == form.as_bytes()), "{form} in the bridge's {f}");
+                assert!(
+                    !bytes.windows(form.len()).any(|w| w == form.as_bytes()),
+                    "{form} in the bridge's {f}"
+                );
             }
         }
         let log = bridge.stderr();
-        for secret in [NHS, "943 476 5919", plan, urgent, FHIR_TOKEN, "epr-client-secret"] {
+        for secret in [
+            NHS,
+            "943 476 5919",
+            plan,
+            urgent,
+            FHIR_TOKEN,
+            "epr-client-secret",
+        ] {
             assert!(!log.contains(secret), "{secret:?} in the bridge log");
         }
     })
@@ -344,7 +487,9 @@ registration_files = [{}]
 async fn msc4302_fhir_resource_events_are_validated_by_the_server() {
     let server = TestServer::start().await;
     let alice = Account::register(server.http(), "alice").await;
-    let room = alice.create_room(&json!({"preset": "public_chat", "name": "Results"})).await;
+    let room = alice
+        .create_room(&json!({"preset": "public_chat", "name": "Results"}))
+        .await;
     let send = |t: &'static str, content: Value| {
         let alice = &alice;
         let room = room.clone();
@@ -361,36 +506,76 @@ async fn msc4302_fhir_resource_events_are_validated_by_the_server() {
         "code": {"text": "Heart rate"}, "valueQuantity": {"value": 112, "unit": "/min"}});
     let good = json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Observation|4.0.1",
         "body": "Heart rate 112 /min", "m.fhir.resource": observation});
-    let event_id = send(unstable, good).await.ok()["event_id"].as_str().unwrap().to_owned();
+    let event_id = send(unstable, good).await.ok()["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let got = alice
-        .get(&format!("/_matrix/client/v3/rooms/{}/event/{}", enc(&room), enc(&event_id)))
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{}/event/{}",
+            enc(&room),
+            enc(&event_id)
+        ))
         .await
         .ok();
-    assert_eq!(got["content"]["m.fhir.resource"]["resourceType"], "Observation");
+    assert_eq!(
+        got["content"]["m.fhir.resource"]["resourceType"],
+        "Observation"
+    );
     let file = json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Bundle",
         "body": "Discharge bundle", "m.file": {"url": "mxc://localhost/abc", "mimetype": "application/fhir+json"}});
     send("m.fhir.resource", file).await.ok();
 
     for (content, field) in [
-        (json!({"m.fhir.resource": {"resourceType": "Observation"}}), "canonical_url is required"),
-        (json!({"canonical_url": "urn:x", "m.fhir.resource": {"resourceType": "Banana"}}), "\"Banana\" is not a FHIR R4 resource type"),
-        (json!({"canonical_url": "urn:x", "m.fhir.resource": "<Observation/>"}), "must be a JSON object"),
+        (
+            json!({"m.fhir.resource": {"resourceType": "Observation"}}),
+            "canonical_url is required",
+        ),
+        (
+            json!({"canonical_url": "urn:x", "m.fhir.resource": {"resourceType": "Banana"}}),
+            "\"Banana\" is not a FHIR R4 resource type",
+        ),
+        (
+            json!({"canonical_url": "urn:x", "m.fhir.resource": "<Observation/>"}),
+            "must be a JSON object",
+        ),
         (json!({"canonical_url": "urn:x"}), "the resource is missing"),
-        (json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Patient", "m.fhir.resource": {"resourceType": "Observation"}}), "defines Patient"),
-        (json!({"canonical_url": "urn:x", "m.file": {"url": "https://evil.example/x"}}), "mxc://"),
+        (
+            json!({"canonical_url": "http://hl7.org/fhir/StructureDefinition/Patient", "m.fhir.resource": {"resourceType": "Observation"}}),
+            "defines Patient",
+        ),
+        (
+            json!({"canonical_url": "urn:x", "m.file": {"url": "https://evil.example/x"}}),
+            "mxc://",
+        ),
     ] {
         let r = send(unstable, content).await;
         r.assert_error(400, &["M_BAD_JSON"]);
         let msg = r.json()["error"].as_str().unwrap().to_owned();
-        assert!(msg.contains("fhir_resource_invalid") && msg.contains(field), "{msg}");
+        assert!(
+            msg.contains("fhir_resource_invalid") && msg.contains(field),
+            "{msg}"
+        );
     }
     // The inline block smuggled into a message is checked too.
-    let r = send("m.room.message", json!({"msgtype": "m.text", "body": "x", "m.fhir.resource": {"resourceType": "Nope"}})).await;
+    let r = send(
+        "m.room.message",
+        json!({"msgtype": "m.text", "body": "x", "m.fhir.resource": {"resourceType": "Nope"}}),
+    )
+    .await;
     r.assert_error(400, &["M_BAD_JSON"]);
     // Plain messages are untouched.
-    send("m.room.message", json!({"msgtype": "m.text", "body": "Observation attached"})).await.ok();
+    send(
+        "m.room.message",
+        json!({"msgtype": "m.text", "body": "Observation attached"}),
+    )
+    .await
+    .ok();
 }
 
 fn rand_suffix() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }

@@ -102,7 +102,11 @@ impl FhirServer {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let base = tokio::time::timeout(Duration::from_secs(60), async {
             loop {
-                let line = lines.next_line().await.unwrap().expect("the FHIR server exited");
+                let line = lines
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .expect("the FHIR server exited");
                 if let Some(u) = line.strip_prefix("listening on ") {
                     return u.trim().to_owned();
                 }

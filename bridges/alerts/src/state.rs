@@ -2,8 +2,8 @@
 //! escalation timer (`next_due`), every post of an alert (so a reaction or reply to any of
 //! them acknowledges it), readers (receipts), managed rooms, the rota and role holders.
 
-use handover_bridge_core::store::{AuditEntry, Db, Migration, insert_audit};
 pub use handover_bridge_core::store::into_sqlite;
+use handover_bridge_core::store::{AuditEntry, Db, Migration, insert_audit};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 

@@ -257,10 +257,7 @@ impl Bot {
         user: &UserId,
     ) -> anyhow::Result<Option<MembershipState>> {
         let room = self.room(room_id).await?;
-        Ok(room
-            .get_member(user)
-            .await?
-            .map(|m| m.membership().clone()))
+        Ok(room.get_member(user).await?.map(|m| m.membership().clone()))
     }
 
     pub async fn invite(&self, room_id: &RoomId, user: &UserId) -> anyhow::Result<()> {

@@ -36,7 +36,10 @@ mod tests {
 
     #[test]
     fn escapes_and_replies() {
-        assert_eq!(escape_html("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+        assert_eq!(
+            escape_html("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
         let r = notice_reply("Filed", "$e");
         assert_eq!(r["msgtype"], "m.notice");
         assert_eq!(r["m.relates_to"]["m.in_reply_to"]["event_id"], "$e");

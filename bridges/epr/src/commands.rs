@@ -40,7 +40,10 @@ impl Epr {
         let rel = &content["m.relates_to"];
         let command = match ev["type"].as_str() {
             Some("m.reaction") => {
-                let key = rel["key"].as_str().unwrap_or_default().trim_end_matches('\u{fe0f}');
+                let key = rel["key"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_end_matches('\u{fe0f}');
                 if rel["rel_type"] != "m.annotation"
                     || key != self.cfg.filing.reaction.trim_end_matches('\u{fe0f}')
                 {
@@ -56,16 +59,28 @@ impl Epr {
             }
             _ => return Ok(()),
         };
-        if !matches!(command.as_deref(), None | Some("!file" | "!patient" | "!epr")) {
+        if !matches!(
+            command.as_deref(),
+            None | Some("!file" | "!patient" | "!epr")
+        ) {
             return Ok(());
         }
-        if !self.store.db.first_sight_of_event(event_id.to_owned()).await? {
+        if !self
+            .store
+            .db
+            .first_sight_of_event(event_id.to_owned())
+            .await?
+        {
             return Ok(());
         }
         let Some(room) = self.store.patient_of_room(room_id.to_string()).await? else {
             if command.is_some() {
-                self.say(room_id, event_id, "This room is not linked to a patient in the EPR.")
-                    .await;
+                self.say(
+                    room_id,
+                    event_id,
+                    "This room is not linked to a patient in the EPR.",
+                )
+                .await;
             }
             return Ok(());
         };
@@ -77,8 +92,12 @@ impl Epr {
             Some("!file") => match rel["m.in_reply_to"]["event_id"].as_str() {
                 Some(target) => self.request_filing(&room, target, sender).await,
                 None => {
-                    self.say(room_id, event_id, "Reply to the message or photo with !file to file it.")
-                        .await;
+                    self.say(
+                        room_id,
+                        event_id,
+                        "Reply to the message or photo with !file to file it.",
+                    )
+                    .await;
                     Ok(())
                 }
             },

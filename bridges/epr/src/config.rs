@@ -254,7 +254,11 @@ impl Config {
 }
 
 /// Reads a secret given inline or in a file (trimmed).
-pub fn secret(inline: &Option<String>, file: &Option<PathBuf>, what: &str) -> Result<String, String> {
+pub fn secret(
+    inline: &Option<String>,
+    file: &Option<PathBuf>,
+    what: &str,
+) -> Result<String, String> {
     match (inline, file) {
         (Some(s), _) if !s.is_empty() => Ok(s.clone()),
         (_, Some(p)) => std::fs::read_to_string(p)
@@ -316,6 +320,10 @@ mod tests {
         std::fs::write(&f, "  tok\n").unwrap();
         assert_eq!(secret(&None, &Some(f), "x").unwrap(), "tok");
         assert_eq!(secret(&Some("i".into()), &None, "x").unwrap(), "i");
-        assert!(secret(&None, &None, "fhir.x").unwrap_err().contains("fhir.x"));
+        assert!(
+            secret(&None, &None, "fhir.x")
+                .unwrap_err()
+                .contains("fhir.x")
+        );
     }
 }

@@ -35,7 +35,9 @@ pub enum Fileable {
 /// Reads a (decrypted) message event: text messages and photos / files can be filed.
 pub fn fileable(ev: &Value) -> Result<Fileable, &'static str> {
     if ev["type"] == "m.room.encrypted" {
-        return Err("I cannot read that message (I have no key for it); send it again and file the new one");
+        return Err(
+            "I cannot read that message (I have no key for it); send it again and file the new one",
+        );
     }
     if ev["type"] != "m.room.message" {
         return Err("only messages, photos and files can be filed");
@@ -63,8 +65,13 @@ pub fn fileable(ev: &Value) -> Result<Fileable, &'static str> {
             let mimetype = c["info"]["mimetype"]
                 .as_str()
                 .unwrap_or("application/octet-stream");
-            let name = c["filename"].as_str().or(c["body"].as_str()).unwrap_or("file");
-            Ok(Fileable::File(json!({"source": source, "mimetype": mimetype, "name": name})))
+            let name = c["filename"]
+                .as_str()
+                .or(c["body"].as_str())
+                .unwrap_or("file");
+            Ok(Fileable::File(
+                json!({"source": source, "mimetype": mimetype, "name": name}),
+            ))
         }
         _ => Err("only text messages, photos and files can be filed"),
     }
@@ -73,7 +80,10 @@ pub fn fileable(ev: &Value) -> Result<Fileable, &'static str> {
 /// The delay before attempt `attempts + 1`: `initial` doubling, at most `max` (seconds).
 pub fn backoff_ms(attempts: i64, initial_secs: u64, max_secs: u64) -> i64 {
     let exp = (attempts.max(1) - 1).min(20) as u32;
-    let secs = initial_secs.max(1).saturating_mul(1u64 << exp).min(max_secs.max(1));
+    let secs = initial_secs
+        .max(1)
+        .saturating_mul(1u64 << exp)
+        .min(max_secs.max(1));
     (secs * 1000) as i64
 }
 
@@ -108,7 +118,12 @@ impl Epr {
             Ok(ev) => ev,
             Err(e) => {
                 tracing::warn!(error = %e, "fetching the event to file failed");
-                self.say(room_id, target, "Not filed: I could not fetch that message.").await;
+                self.say(
+                    room_id,
+                    target,
+                    "Not filed: I could not fetch that message.",
+                )
+                .await;
                 return Ok(());
             }
         };
@@ -117,7 +132,8 @@ impl Epr {
             Ok(Fileable::Text(t)) => ("text", json!({"body": t})),
             Ok(Fileable::File(f)) => ("file", f),
             Err(why) => {
-                self.say(room_id, target, &format!("Not filed: {why}.")).await;
+                self.say(room_id, target, &format!("Not filed: {why}."))
+                    .await;
                 return Ok(());
             }
         };
@@ -127,7 +143,9 @@ impl Epr {
             kind,
             requested_by: requested_by.to_owned(),
             author: json["sender"].as_str().unwrap_or_default().to_owned(),
-            sent_at: json["origin_server_ts"].as_i64().unwrap_or_else(|| self.now()),
+            sent_at: json["origin_server_ts"]
+                .as_i64()
+                .unwrap_or_else(|| self.now()),
             payload: payload.to_string(),
         };
         match self.store.enqueue(new, self.now()).await? {
@@ -174,7 +192,10 @@ impl Epr {
         let outcome = self.file(&row).await;
         let result = match outcome {
             Ok(resource) => {
-                let r = self.store.filed(row.event_id.clone(), resource.clone()).await;
+                let r = self
+                    .store
+                    .filed(row.event_id.clone(), resource.clone())
+                    .await;
                 if matches!(r, Ok(true)) {
                     let text = format!("📋 Filed to the patient's record as {resource}.");
                     self.say(room_id, &row.event_id, &text).await;
@@ -184,8 +205,12 @@ impl Epr {
             Err(e) if e.retryable() => {
                 let attempts = row.attempts + 1;
                 let f = &self.cfg.filing;
-                let next = self.now() + backoff_ms(attempts, f.retry_initial_secs, f.retry_max_secs);
-                let r = self.store.retry_later(row.event_id.clone(), e.to_string(), next).await;
+                let next =
+                    self.now() + backoff_ms(attempts, f.retry_initial_secs, f.retry_max_secs);
+                let r = self
+                    .store
+                    .retry_later(row.event_id.clone(), e.to_string(), next)
+                    .await;
                 // Said once: the confirmation follows when a retry succeeds.
                 if attempts == 1 {
                     let text = format!(
@@ -198,7 +223,8 @@ impl Epr {
             Err(e) => {
                 let r = self.store.failed(row.event_id.clone(), e.to_string()).await;
                 if matches!(r, Ok(true)) {
-                    self.say(room_id, &row.event_id, &format!("❌ Not filed: {e}.")).await;
+                    self.say(room_id, &row.event_id, &format!("❌ Not filed: {e}."))
+                        .await;
                 }
                 r.map(|_| ())
             }
@@ -248,7 +274,9 @@ impl Epr {
                     self.cfg.filing.max_file_bytes
                 )));
             }
-            let mimetype = payload["mimetype"].as_str().unwrap_or("application/octet-stream");
+            let mimetype = payload["mimetype"]
+                .as_str()
+                .unwrap_or("application/octet-stream");
             let name = payload["name"].as_str().unwrap_or("file");
             resources::document(&f, mimetype, name, &bytes)
         };
@@ -268,21 +296,29 @@ mod tests {
     #[test]
     fn what_can_be_filed() {
         let text = json!({"type": "m.room.message", "content": {"msgtype": "m.text", "body": " Plan: fluids "}});
-        assert_eq!(fileable(&text).unwrap(), Fileable::Text("Plan: fluids".into()));
+        assert_eq!(
+            fileable(&text).unwrap(),
+            Fileable::Text("Plan: fluids".into())
+        );
         let img = json!({"type": "m.room.message", "content": {"msgtype": "m.image", "body": "wound.jpg",
             "info": {"mimetype": "image/jpeg"}, "file": {"url": "mxc://x/y", "key": {"k": "secret"}}}});
-        let Fileable::File(f) = fileable(&img).unwrap() else { panic!() };
+        let Fileable::File(f) = fileable(&img).unwrap() else {
+            panic!()
+        };
         assert_eq!(f["source"]["file"]["url"], "mxc://x/y");
-        assert_eq!((f["mimetype"].as_str(), f["name"].as_str()), (Some("image/jpeg"), Some("wound.jpg")));
-        let source: MediaSource = serde_json::from_value(
-            json!({"url": "mxc://x/plain"})).unwrap();
+        assert_eq!(
+            (f["mimetype"].as_str(), f["name"].as_str()),
+            (Some("image/jpeg"), Some("wound.jpg"))
+        );
+        let source: MediaSource = serde_json::from_value(json!({"url": "mxc://x/plain"})).unwrap();
         assert!(matches!(source, MediaSource::Plain(_)));
         let utd = json!({"type": "m.room.encrypted", "content": {}});
         assert!(fileable(&utd).unwrap_err().contains("no key"));
         let edit = json!({"type": "m.room.message", "content": {"msgtype": "m.text", "body": "* x",
             "m.relates_to": {"rel_type": "m.replace", "event_id": "$a"}}});
         assert!(fileable(&edit).unwrap_err().contains("edit"));
-        let loc = json!({"type": "m.room.message", "content": {"msgtype": "m.location", "body": "x"}});
+        let loc =
+            json!({"type": "m.room.message", "content": {"msgtype": "m.location", "body": "x"}});
         assert!(fileable(&loc).is_err());
         assert!(fileable(&json!({"type": "m.reaction"})).is_err());
     }

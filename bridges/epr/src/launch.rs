@@ -67,7 +67,11 @@ pub fn router(l: Arc<Launch>) -> Router {
 
 fn error(e: LaunchError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(json!({"error": e.code, "message": e.message}))).into_response()
+    (
+        status,
+        axum::Json(json!({"error": e.code, "message": e.message})),
+    )
+        .into_response()
 }
 
 fn see_other(to: &str) -> Response {
@@ -87,9 +91,9 @@ struct StartQuery {
 /// The patient a launch names; a 400 naming the parameter otherwise.
 fn parse_query(q: &StartQuery) -> Result<PatientQuery, LaunchError> {
     match (&q.nhs_number, &q.patient) {
-        (Some(n), None) => nhs::parse(n)
-            .map(PatientQuery::NhsNumber)
-            .map_err(|why| LaunchError::new(400, "invalid_nhs_number", format!("nhs_number: {why}"))),
+        (Some(n), None) => nhs::parse(n).map(PatientQuery::NhsNumber).map_err(|why| {
+            LaunchError::new(400, "invalid_nhs_number", format!("nhs_number: {why}"))
+        }),
         (None, Some(p)) if is_logical_id(p) => Ok(PatientQuery::LogicalId(p.clone())),
         (None, Some(_)) => Err(LaunchError::new(
             400,
@@ -134,7 +138,11 @@ async fn start(
         let ttl = Duration::from_secs(l.epr.cfg.launch.session_secs);
         p.retain(|_, (_, at)| at.elapsed() < ttl);
         if p.len() >= MAX_PENDING {
-            return error(LaunchError::new(503, "busy", "too many launches in progress; try again"));
+            return error(LaunchError::new(
+                503,
+                "busy",
+                "too many launches in progress; try again",
+            ));
         }
         p.insert(state.clone(), (query, Instant::now()));
     }
@@ -186,7 +194,11 @@ async fn callback(
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     let (Some(state), Some(token)) = (q.state, q.login_token) else {
-        return error(LaunchError::new(400, "missing_parameter", "state and loginToken are required"));
+        return error(LaunchError::new(
+            400,
+            "missing_parameter",
+            "state and loginToken are required",
+        ));
     };
     if cookie_value(&headers, COOKIE).as_deref() != Some(state.as_str()) {
         return error(LaunchError::new(
@@ -228,22 +240,36 @@ impl Launch {
             .bearer_auth(token)
             .send()
             .await
-            .map_err(|_| LaunchError::new(502, "homeserver_unavailable", "cannot reach the homeserver"))?;
+            .map_err(|_| {
+                LaunchError::new(502, "homeserver_unavailable", "cannot reach the homeserver")
+            })?;
         if !res.status().is_success() {
-            return Err(LaunchError::new(401, "invalid_token", "the access token is not valid"));
+            return Err(LaunchError::new(
+                401,
+                "invalid_token",
+                "the access token is not valid",
+            ));
         }
         let v: Value = res.json().await.unwrap_or_default();
         self.local_user(v["user_id"].as_str())
     }
 
     fn local_user(&self, user: Option<&str>) -> Result<OwnedUserId, LaunchError> {
-        let user: OwnedUserId = user
-            .and_then(|u| u.try_into().ok())
-            .ok_or_else(|| LaunchError::new(502, "homeserver_unavailable", "no user id from the homeserver"))?;
+        let user: OwnedUserId = user.and_then(|u| u.try_into().ok()).ok_or_else(|| {
+            LaunchError::new(
+                502,
+                "homeserver_unavailable",
+                "no user id from the homeserver",
+            )
+        })?;
         if user.server_name().as_str() != self.epr.cfg.appservice.server_name
             || user.as_str() == self.epr.bot.user_id().as_str()
         {
-            return Err(LaunchError::new(403, "not_a_local_user", "launch as a user of this server"));
+            return Err(LaunchError::new(
+                403,
+                "not_a_local_user",
+                "launch as a user of this server",
+            ));
         }
         Ok(user)
     }
@@ -257,7 +283,9 @@ impl Launch {
                           "initial_device_display_name": "EPR launch (signed out at once)"}))
             .send()
             .await
-            .map_err(|_| LaunchError::new(502, "homeserver_unavailable", "cannot reach the homeserver"))?;
+            .map_err(|_| {
+                LaunchError::new(502, "homeserver_unavailable", "cannot reach the homeserver")
+            })?;
         if !res.status().is_success() {
             return Err(LaunchError::new(
                 401,
@@ -319,7 +347,11 @@ impl Launch {
                     .detail("patient", format!("Patient/{patient_id}")),
             )
             .await;
-        see_other(&link(&epr.cfg.launch.link_template, &room_id, &epr.cfg.appservice.server_name))
+        see_other(&link(
+            &epr.cfg.launch.link_template,
+            &room_id,
+            &epr.cfg.appservice.server_name,
+        ))
     }
 }
 
@@ -347,25 +379,44 @@ mod tests {
 
     #[test]
     fn launch_queries() {
-        assert_eq!(q(Some("943 476 5919"), None).unwrap(), PatientQuery::NhsNumber("9434765919".into()));
-        assert_eq!(q(None, Some("pat-1")).unwrap(), PatientQuery::LogicalId("pat-1".into()));
+        assert_eq!(
+            q(Some("943 476 5919"), None).unwrap(),
+            PatientQuery::NhsNumber("9434765919".into())
+        );
+        assert_eq!(
+            q(None, Some("pat-1")).unwrap(),
+            PatientQuery::LogicalId("pat-1".into())
+        );
         let e = q(Some("9434765918"), None).unwrap_err();
         assert_eq!((e.status, e.code), (400, "invalid_nhs_number"));
-        assert!(!e.message.contains("9434765918"), "the number is never echoed");
+        assert!(
+            !e.message.contains("9434765918"),
+            "the number is never echoed"
+        );
         assert_eq!(q(None, Some("../x")).unwrap_err().code, "invalid_patient");
         assert_eq!(q(None, None).unwrap_err().code, "missing_patient");
-        assert_eq!(q(Some("9434765919"), Some("p")).unwrap_err().code, "ambiguous_patient");
+        assert_eq!(
+            q(Some("9434765919"), Some("p")).unwrap_err().code,
+            "ambiguous_patient"
+        );
     }
 
     #[test]
     fn links_and_cookies() {
         let room = <&RoomId>::try_from("!abc:trust.nhs.uk").unwrap();
         assert_eq!(
-            link("https://matrix.to/#/{room_id}?via={server_name}", room, "trust.nhs.uk"),
+            link(
+                "https://matrix.to/#/{room_id}?via={server_name}",
+                room,
+                "trust.nhs.uk"
+            ),
             "https://matrix.to/#/%21abc%3Atrust.nhs.uk?via=trust.nhs.uk"
         );
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; handover_epr_launch=s3; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; handover_epr_launch=s3; b=2"),
+        );
         assert_eq!(cookie_value(&h, COOKIE).as_deref(), Some("s3"));
         assert_eq!(cookie_value(&h, "c"), None);
         assert_eq!(hex(&[0, 255, 16]), "00ff10");

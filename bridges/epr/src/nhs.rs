@@ -9,10 +9,7 @@ pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 
 /// The ten digits of a valid NHS number, or why it is not one (never repeating it).
 pub fn parse(input: &str) -> Result<String, &'static str> {
-    let digits: String = input
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-'))
-        .collect();
+    let digits: String = input.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
     if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err("an NHS number is 10 digits");
     }

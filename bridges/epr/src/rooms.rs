@@ -115,13 +115,19 @@ impl Epr {
                     Lookup::Ambiguous(n) => Err(LaunchError::new(
                         409,
                         "patient_ambiguous",
-                        format!("{n} patients in the EPR have this NHS number; launch with the patient id"),
+                        format!(
+                            "{n} patients in the EPR have this NHS number; launch with the patient id"
+                        ),
                     )),
                 }
             }
             PatientQuery::LogicalId(id) => match self.fhir.get(&format!("Patient/{id}")).await {
                 Ok(p) if p["resourceType"] == "Patient" => Ok(id.clone()),
-                Ok(_) => Err(LaunchError::new(502, "epr_unavailable", "the EPR did not answer with a Patient")),
+                Ok(_) => Err(LaunchError::new(
+                    502,
+                    "epr_unavailable",
+                    "the EPR did not answer with a Patient",
+                )),
                 Err(e) if e.not_found() => Err(LaunchError::new(
                     404,
                     "patient_not_found",
@@ -140,7 +146,11 @@ impl Epr {
         user: &UserId,
     ) -> Result<OwnedRoomId, LaunchError> {
         if self.cfg.launch.allow == LaunchAllow::CareTeam
-            && !self.care_team_users(patient_id).await?.iter().any(|u| u == user.as_str())
+            && !self
+                .care_team_users(patient_id)
+                .await?
+                .iter()
+                .any(|u| u == user.as_str())
         {
             let _ = self
                 .store
@@ -177,7 +187,11 @@ impl Epr {
         {
             Some(MembershipState::Join | MembershipState::Invite) => {}
             Some(MembershipState::Ban) => {
-                return Err(LaunchError::new(403, "banned", "you are banned from this patient's room"));
+                return Err(LaunchError::new(
+                    403,
+                    "banned",
+                    "you are banned from this patient's room",
+                ));
             }
             _ => self
                 .bot
@@ -305,7 +319,10 @@ impl Epr {
         for (system, value) in self.staff.identifiers_of(user) {
             let b = self
                 .fhir
-                .get(&format!("Practitioner?identifier={}", enc(&format!("{system}|{value}"))))
+                .get(&format!(
+                    "Practitioner?identifier={}",
+                    enc(&format!("{system}|{value}"))
+                ))
                 .await?;
             let id = b["entry"]
                 .as_array()

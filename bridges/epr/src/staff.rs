@@ -23,7 +23,10 @@ impl StaffMap {
     pub fn new(server_name: &str, email_domains: &[String]) -> Self {
         Self {
             server_name: server_name.to_owned(),
-            email_domains: email_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            email_domains: email_domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
             ..Default::default()
         }
     }
@@ -48,10 +51,14 @@ impl StaffMap {
             let rec = rec.map_err(|e| format!("staff.csv line {line}: {e}"))?;
             let (sys, val, user) = (&rec[0], &rec[1], &rec[2]);
             if sys.is_empty() || val.is_empty() {
-                return Err(format!("staff.csv line {line}: system and value are required"));
+                return Err(format!(
+                    "staff.csv line {line}: system and value are required"
+                ));
             }
             if !user.starts_with('@') || !user.contains(':') {
-                return Err(format!("staff.csv line {line}: user_id must be @user:server"));
+                return Err(format!(
+                    "staff.csv line {line}: user_id must be @user:server"
+                ));
             }
             let id = (sys.to_owned(), val.to_owned());
             self.by_identifier.insert(id.clone(), user.to_owned());
@@ -95,10 +102,15 @@ mod tests {
     #[test]
     fn csv_both_ways_and_email_domains() {
         let mut m = StaffMap::new("trust.nhs.uk", &["NHS.net".into()]);
-        m.add_csv(&format!("system,value,user_id\n{SDS}, 555555555555 ,@carol:trust.nhs.uk\n"))
-            .unwrap();
+        m.add_csv(&format!(
+            "system,value,user_id\n{SDS}, 555555555555 ,@carol:trust.nhs.uk\n"
+        ))
+        .unwrap();
         let id = (SDS.to_owned(), "555555555555".to_owned());
-        assert_eq!(m.user_for(&[id.clone()], &[]).as_deref(), Some("@carol:trust.nhs.uk"));
+        assert_eq!(
+            m.user_for(std::slice::from_ref(&id), &[]).as_deref(),
+            Some("@carol:trust.nhs.uk")
+        );
         assert_eq!(m.identifiers_of("@carol:trust.nhs.uk"), [id]);
         assert!(m.identifiers_of("@nobody:x").is_empty());
         assert_eq!(
@@ -113,7 +125,9 @@ mod tests {
     fn bad_csv_names_the_line() {
         let mut m = StaffMap::new("x", &[]);
         assert!(m.add_csv("a,b,c\n").unwrap_err().contains("header"));
-        let e = m.add_csv("system,value,user_id\ns,v,@a:x\ns,,@b:x\n").unwrap_err();
+        let e = m
+            .add_csv("system,value,user_id\ns,v,@a:x\ns,,@b:x\n")
+            .unwrap_err();
         assert!(e.contains("line 3"), "{e}");
         let e = m.add_csv("system,value,user_id\ns,v,bob\n").unwrap_err();
         assert!(e.contains("line 2") && e.contains("@user:server"), "{e}");

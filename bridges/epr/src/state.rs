@@ -1,7 +1,9 @@
 //! The EPR bridge's tables (in its SQLite file): patient rooms and the filing queue, each change
 //! committed with its audit row.
 
-use handover_bridge_core::store::{AuditEntry, Db, HANDLED_EVENTS, Migration, insert_audit, into_sqlite};
+use handover_bridge_core::store::{
+    AuditEntry, Db, HANDLED_EVENTS, Migration, insert_audit, into_sqlite,
+};
 use rusqlite::{OptionalExtension, params};
 
 pub const MIGRATIONS: &[Migration] = &[HANDLED_EVENTS, ("epr_v1", include_str!("schema_v1.sql"))];
@@ -231,7 +233,11 @@ impl EprStore {
                 )?;
                 if n == 1 {
                     let mut a = AuditEntry::new(
-                        if state == "filed" { "file.filed" } else { "file.refused" },
+                        if state == "filed" {
+                            "file.filed"
+                        } else {
+                            "file.refused"
+                        },
                         if state == "filed" { "ok" } else { "error" },
                     )
                     .target(&event_id);
@@ -306,10 +312,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("epr.db");
         let s = EprStore::new(Db::open(&path, MIGRATIONS).unwrap());
-        let room = PatientRoom { room_id: "!r:x".into(), fhir_base: "http://f".into(), patient_id: "p1".into() };
+        let room = PatientRoom {
+            room_id: "!r:x".into(),
+            fhir_base: "http://f".into(),
+            patient_id: "p1".into(),
+        };
         s.link_room(room.clone(), "@a:x".into(), 1).await.unwrap();
-        assert!(s.link_room(room.clone(), "@a:x".into(), 1).await.is_err(), "one room per patient");
-        assert_eq!(s.room_of_patient("http://f".into(), "p1".into()).await.unwrap().as_deref(), Some("!r:x"));
+        assert!(
+            s.link_room(room.clone(), "@a:x".into(), 1).await.is_err(),
+            "one room per patient"
+        );
+        assert_eq!(
+            s.room_of_patient("http://f".into(), "p1".into())
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("!r:x")
+        );
         assert_eq!(s.patient_of_room("!r:x".into()).await.unwrap(), Some(room));
 
         assert!(s.enqueue(new_filing("$e1"), 100).await.unwrap().is_none());
@@ -317,7 +336,12 @@ mod tests {
         assert_eq!(again.state, "queued");
         assert_eq!(s.due(99).await.unwrap().len(), 0);
         assert_eq!(s.due(100).await.unwrap().len(), 1);
-        assert_eq!(s.retry_later("$e1".into(), "503: down".into(), 500).await.unwrap(), 1);
+        assert_eq!(
+            s.retry_later("$e1".into(), "503: down".into(), 500)
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(s.due(499).await.unwrap().len(), 0);
         drop(s);
 
@@ -325,10 +349,21 @@ mod tests {
         let s = EprStore::new(Db::open(&path, MIGRATIONS).unwrap());
         let due = s.due(500).await.unwrap();
         assert_eq!(due[0].payload.as_deref(), Some(r#"{"body":"plan"}"#));
-        assert!(s.filed("$e1".into(), "Communication/c1".into()).await.unwrap());
-        assert!(!s.filed("$e1".into(), "Communication/c2".into()).await.unwrap());
+        assert!(
+            s.filed("$e1".into(), "Communication/c1".into())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.filed("$e1".into(), "Communication/c2".into())
+                .await
+                .unwrap()
+        );
         let row = s.get("$e1".into()).await.unwrap().unwrap();
-        assert_eq!((row.state.as_str(), row.resource.as_deref()), ("filed", Some("Communication/c1")));
+        assert_eq!(
+            (row.state.as_str(), row.resource.as_deref()),
+            ("filed", Some("Communication/c1"))
+        );
         assert_eq!(row.payload, None, "the message is not kept once filed");
         let again = s.enqueue(new_filing("$e1"), 900).await.unwrap().unwrap();
         assert_eq!(again.resource.as_deref(), Some("Communication/c1"));
@@ -336,10 +371,22 @@ mod tests {
         assert!(s.enqueue(new_filing("$e2"), 1).await.unwrap().is_none());
         assert!(s.failed("$e2".into(), "422: bad".into()).await.unwrap());
         assert!(s.due(i64::MAX).await.unwrap().is_empty());
-        let actions: Vec<String> = s.db.audit_rows(None).unwrap().into_iter().map(|a| a.action).collect();
+        let actions: Vec<String> =
+            s.db.audit_rows(None)
+                .unwrap()
+                .into_iter()
+                .map(|a| a.action)
+                .collect();
         assert_eq!(
             actions,
-            ["room.created", "file.requested", "file.retry", "file.filed", "file.requested", "file.refused"]
+            [
+                "room.created",
+                "file.requested",
+                "file.retry",
+                "file.filed",
+                "file.requested",
+                "file.refused"
+            ]
         );
     }
 }

@@ -173,11 +173,11 @@ impl FhirClient {
                 FhirError::Unavailable(format!("cannot reach the EPR ({})", without_url(&e)))
             })?;
             let status = res.status().as_u16();
-            let bytes = res
-                .bytes()
-                .await
-                .map_err(|e| FhirError::Unavailable(format!("reading the EPR's answer: {}", without_url(&e))))?;
-            if status == 401 && attempt == 0 && matches!(self.auth, Auth::ClientCredentials { .. }) {
+            let bytes = res.bytes().await.map_err(|e| {
+                FhirError::Unavailable(format!("reading the EPR's answer: {}", without_url(&e)))
+            })?;
+            if status == 401 && attempt == 0 && matches!(self.auth, Auth::ClientCredentials { .. })
+            {
                 continue;
             }
             return classify(status, &bytes);
@@ -279,7 +279,10 @@ mod tests {
         assert_eq!(outcome_text(&json!({"resourceType": "Patient"})), None);
         let body = oo.to_string();
         match classify(400, body.as_bytes()) {
-            Err(FhirError::Refused { status: 400, reason }) => assert!(reason.starts_with("Missing")),
+            Err(FhirError::Refused {
+                status: 400,
+                reason,
+            }) => assert!(reason.starts_with("Missing")),
             other => panic!("{other:?}"),
         }
         let e = classify(503, br#"{"resourceType":"OperationOutcome","issue":[{"code":"transient","diagnostics":"down"}]}"#).unwrap_err();

@@ -141,7 +141,12 @@ pub fn practitioner_ids(p: &Value) -> (Vec<(String, String)>, Vec<String>) {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|i| Some((i["system"].as_str()?.to_owned(), i["value"].as_str()?.to_owned())))
+        .filter_map(|i| {
+            Some((
+                i["system"].as_str()?.to_owned(),
+                i["value"].as_str()?.to_owned(),
+            ))
+        })
         .collect();
     let emails = p["telecom"]
         .as_array()
@@ -169,7 +174,9 @@ pub struct Filing {
 pub fn author_reference(practitioner: Option<&str>, user_id: &str) -> Value {
     match practitioner {
         Some(r) => json!({"reference": r, "display": user_id}),
-        None => json!({"identifier": {"system": USER_SYSTEM, "value": user_id}, "display": user_id}),
+        None => {
+            json!({"identifier": {"system": USER_SYSTEM, "value": user_id}, "display": user_id})
+        }
     }
 }
 
@@ -225,7 +232,10 @@ pub fn document(f: &Filing, mimetype: &str, title: &str, bytes: &[u8]) -> Value 
 
 /// A transaction Bundle creating `resource` unless one with its event identifier exists.
 pub fn transaction(resource: Value, event_id: &str) -> Value {
-    let rt = resource["resourceType"].as_str().unwrap_or_default().to_owned();
+    let rt = resource["resourceType"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     json!({
         "resourceType": "Bundle",
         "type": "transaction",
@@ -255,7 +265,11 @@ pub fn created_reference(response: &Value) -> Option<String> {
         }
     }
     let r = &e["resource"];
-    Some(format!("{}/{}", r["resourceType"].as_str()?, r["id"].as_str()?))
+    Some(format!(
+        "{}/{}",
+        r["resourceType"].as_str()?,
+        r["id"].as_str()?
+    ))
 }
 
 #[cfg(test)]
@@ -279,7 +293,10 @@ mod tests {
         let one = json!({"resourceType": "Bundle", "entry": [{"resource": patient()},
             {"resource": {"resourceType": "OperationOutcome"}, "search": {"mode": "outcome"}}]});
         assert_eq!(single_patient(&one), Lookup::Found("pat-1".into()));
-        assert_eq!(single_patient(&json!({"resourceType": "Bundle"})), Lookup::NotFound);
+        assert_eq!(
+            single_patient(&json!({"resourceType": "Bundle"})),
+            Lookup::NotFound
+        );
         let two = json!({"entry": [{"resource": patient()}, {"resource": patient()}]});
         assert_eq!(single_patient(&two), Lookup::Ambiguous(2));
         assert!(is_logical_id("pat-1.a") && !is_logical_id("a/b") && !is_logical_id(""));
@@ -290,9 +307,15 @@ mod tests {
     fn demographics_line() {
         let d = demographics(&patient());
         assert!(d.contains("Mrs Ada TESTPATIENT"), "{d}");
-        assert!(d.contains("NHS number 943 476 5919") && d.contains("born 1948-03-02"), "{d}");
+        assert!(
+            d.contains("NHS number 943 476 5919") && d.contains("born 1948-03-02"),
+            "{d}"
+        );
         let bare = demographics(&json!({"resourceType": "Patient"}));
-        assert!(bare.contains("no name recorded") && bare.contains("not recorded"), "{bare}");
+        assert!(
+            bare.contains("no name recorded") && bare.contains("not recorded"),
+            "{bare}"
+        );
     }
 
     #[test]
@@ -352,16 +375,25 @@ mod tests {
     #[test]
     fn created_reference_from_locations() {
         let r = |loc: &str| {
-            created_reference(&json!({"entry": [{"response": {"status": "201 Created", "location": loc}}]}))
+            created_reference(
+                &json!({"entry": [{"response": {"status": "201 Created", "location": loc}}]}),
+            )
         };
-        assert_eq!(r("Communication/abc/_history/1").as_deref(), Some("Communication/abc"));
+        assert_eq!(
+            r("Communication/abc/_history/1").as_deref(),
+            Some("Communication/abc")
+        );
         assert_eq!(
             r("https://epr/fhir/R4/DocumentReference/x1/_history/2").as_deref(),
             Some("DocumentReference/x1")
         );
         assert_eq!(r("Communication/abc").as_deref(), Some("Communication/abc"));
-        let by_resource = json!({"entry": [{"resource": {"resourceType": "Communication", "id": "z"}}]});
-        assert_eq!(created_reference(&by_resource).as_deref(), Some("Communication/z"));
+        let by_resource =
+            json!({"entry": [{"resource": {"resourceType": "Communication", "id": "z"}}]});
+        assert_eq!(
+            created_reference(&by_resource).as_deref(),
+            Some("Communication/z")
+        );
         assert_eq!(created_reference(&json!({"entry": []})), None);
     }
 }
