@@ -3,13 +3,15 @@
 # against it. Extra arguments go to `cargo test`, e.g.:
 #   scripts/test-e2e.sh media::            # only the media tests
 #   scripts/test-e2e.sh -- --nocapture     # show output
-# Env: HANDOVER_BIN (skip the build, test this binary), HANDOVER_ALERTS_BIN (same for the
-#      alerts bridge), HANDOVER_E2E_LOG (server log level),
+# Env: HANDOVER_BIN (skip the build, test this binary), HANDOVER_ALERTS_BIN and
+#      HANDOVER_EPR_BIN (same for the alerts and EPR bridges), HANDOVER_E2E_LOG (server log level),
 #      HANDOVER_E2E_KEEP=1 (keep temp dirs), HANDOVER_E2E_SHOW_LOGS=1 (print server stderr),
 #      HANDOVER_NODE_PATH (node_modules with playwright-core; else scripts/install-browser.sh),
 #      HANDOVER_SYNAPSE_PYTHON (python of a venv with Synapse; else scripts/install-synapse.sh
 #      installs it into .cache/synapse-venv), HANDOVER_MAUTRIX_PYTHON (python of a venv with
-#      mautrix; else scripts/install-mautrix.sh installs it into .cache/mautrix-venv).
+#      mautrix; else scripts/install-mautrix.sh installs it into .cache/mautrix-venv),
+#      HANDOVER_FHIR_SERVER (the FHIR server script for the EPR tests; else
+#      scripts/install-fhir.sh installs Medplum's FHIR router next to it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Debian tools the tests call: sqlite3 (the audit tests tamper with the trail through it), unzip
@@ -36,10 +38,19 @@ if [[ -z "${HANDOVER_BIN:-}" ]]; then
   [[ "$target" = /* ]] || target="$root/$target"
   export HANDOVER_BIN="$target/debug/handover"
 fi
-# The alerts bridge (bridges/, its own workspace) for tests/e2e/alerts.rs.
+# The bridges (bridges/, their own workspace) for tests/e2e/alerts.rs and tests/e2e/epr.rs.
 if [[ -z "${HANDOVER_ALERTS_BIN:-}" ]]; then
   (cd "$root/bridges" && cargo build -p handover-alerts --bin handover-alerts)
   export HANDOVER_ALERTS_BIN="$root/bridges/target/debug/handover-alerts"
+fi
+if [[ -z "${HANDOVER_EPR_BIN:-}" ]]; then
+  (cd "$root/bridges" && cargo build -p handover-epr --bin handover-epr)
+  export HANDOVER_EPR_BIN="$root/bridges/target/debug/handover-epr"
+fi
+# Medplum's FHIR router (npm, pinned) for the EPR bridge tests; quick when already installed.
+if [[ -z "${HANDOVER_FHIR_SERVER:-}" ]]; then
+  HANDOVER_FHIR_SERVER="$("$root/scripts/install-fhir.sh" | tail -n 1)"
+  export HANDOVER_FHIR_SERVER
 fi
 # Synapse (PyPI, pinned) for the federation interop tests; quick when already installed.
 if [[ -z "${HANDOVER_SYNAPSE_PYTHON:-}" ]]; then

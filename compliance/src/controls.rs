@@ -308,6 +308,13 @@ pub const CONTROLS: &[Control] = &[
         "DSPT standard 4; NHS CIS2 authentication assurance levels",
         &["oauth::bad_oauth_and_sign_in_input_gets_clear_errors_and_creates_nothing"],
     ),
+    c(
+        "fhir_resource_invalid",
+        &[],
+        "MSC4302 FHIR resource events without a valid R4 resource (or file) are refused as bad JSON",
+        "DCB0129 hazard: corrupt clinical data; DSPT standard 1",
+        &["epr::msc4302_fhir_resource_events_are_validated_by_the_server"],
+    ),
 ];
 
 /// The last recorded result of each test, parsed from `cargo test` output

@@ -71,10 +71,13 @@ impl Error {
     pub fn policy(denial: &handover_policy::Denial) -> Self {
         // Structured and countable; names the rule, never the content that triggered it.
         tracing::warn!(target: "handover::policy", rule = %denial.rule, "policy denial");
-        Self::forbidden(format!(
-            "Denied by policy rule `{}`: {}",
-            denial.rule, denial.reason
-        ))
+        let message = format!("Denied by policy rule `{}`: {}", denial.rule, denial.reason);
+        if denial.malformed {
+            // Malformed for the rule (a FHIR event that is not one): bad input, not forbidden.
+            Self::bad_json(message)
+        } else {
+            Self::forbidden(message)
+        }
     }
     pub fn internal(message: impl std::fmt::Display) -> Self {
         // The detail goes to the log, never to the client.

@@ -65,8 +65,8 @@ pub fn build_services(config: Config) -> anyhow::Result<Services> {
 /// The rule sets in force, consulted together at every hook (`Layers`): the one named in
 /// `[policy]`, Handover's room defaults (encrypted private rooms, irreversible encryption:
 /// `rooms.encrypt_by_default`), the federation list (no list: no federation), invites inside the
-/// organisation (`[invites] allowed_servers`) and, when `[policy] lock_display_names` is on, the
-/// display name lock.
+/// organisation (`[invites] allowed_servers`), MSC4302 FHIR resource events (always) and, when
+/// `[policy] lock_display_names` is on, the display name lock.
 pub fn policy_from_config(
     cfg: &Config,
     federation_list: Option<handover_policy::LiveFederationList>,
@@ -100,6 +100,8 @@ pub fn policy_from_config(
         Arc::new(invites),
         // Binds whichever rule set is chosen: only accounts stored as patients are confined.
         Arc::new(handover_policy::PatientConfinement),
+        // MSC4302 FHIR resource events are checked whichever rule set is chosen.
+        Arc::new(handover_policy::FhirResourceEvents),
     ];
     if cfg.policy.lock_display_names {
         layers.push(Arc::new(DisplayNameLock));

@@ -8,6 +8,7 @@
 pub mod assurance;
 pub mod email_domains;
 pub mod federation;
+pub mod fhir;
 pub mod identity;
 pub mod layers;
 pub mod media;
@@ -29,6 +30,7 @@ pub use federation::{
     Direction, FederationList, FederationPeerRequest, LiveFederationList, RULE_FEDERATION_NO_LIST,
     RULE_FEDERATION_NOT_LISTED,
 };
+pub use fhir::{FhirResourceEvents, RULE_FHIR_RESOURCE_INVALID};
 pub use identity::{
     DisplayNameLock, INVITE_PERMISSION_TYPES, OrganisationInvites, RULE_DISPLAY_NAME_LOCKED,
     RULE_INVITE_BLOCKED_BY_INVITEE, RULE_INVITE_OUTSIDE_ORGANISATION, RULE_PATIENT_CONTEXT_ROOM,
@@ -39,7 +41,9 @@ pub use media::{
     ClinicalMedia, MediaDownloadRequest, MediaRules, MediaTransform, MediaUploadRequest,
     UploadDecision,
 };
-pub use nhs::{NhsPolicy, RULE_NHS_NUMBER_IN_MESSAGE, RULE_NHS_NUMBER_IN_METADATA};
+pub use nhs::{
+    NhsPolicy, PATIENT_LINK_TYPE, RULE_NHS_NUMBER_IN_MESSAGE, RULE_NHS_NUMBER_IN_METADATA,
+};
 pub use patients::{
     AccountAction, AccountActionRequest, AccountKind, Inviter, PatientConfinement,
     RULE_PATIENT_CANNOT_CREATE_ROOM, RULE_PATIENT_CANNOT_INVITE,
@@ -53,6 +57,10 @@ pub use patients::{
 pub struct Denial {
     pub rule: String,
     pub reason: String,
+    /// The request itself is malformed for the rule (e.g. a FHIR resource event that is not
+    /// one): answered as bad input (400 `M_BAD_JSON`) rather than 403, still naming the rule.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub malformed: bool,
 }
 
 impl Denial {
@@ -60,6 +68,15 @@ impl Denial {
         Self {
             rule: rule.into(),
             reason: reason.into(),
+            malformed: false,
+        }
+    }
+
+    /// A refusal of malformed input (see [`Denial::malformed`]).
+    pub fn malformed(rule: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            malformed: true,
+            ..Self::new(rule, reason)
         }
     }
 }

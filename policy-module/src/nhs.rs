@@ -45,6 +45,19 @@ fn strings<'a>(content: &'a Value, keys: &[&str]) -> Vec<&'a str> {
     out
 }
 
+/// State linking a room to a FHIR `Patient` (set by the EPR bridge, docs/BRIDGES.md).
+pub const PATIENT_LINK_TYPE: &str = "org.handover.patient";
+
+/// Every string anywhere in `v`.
+fn all_strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().flat_map(all_strings).collect(),
+        Value::Object(o) => o.values().flat_map(all_strings).collect(),
+        _ => vec![],
+    }
+}
+
 /// The unencrypted metadata fields of an event type, and how to name them to the user.
 fn metadata_fields(event_type: &str, content: &Value) -> Option<(Vec<String>, &'static str)> {
     let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect();
@@ -66,6 +79,9 @@ fn metadata_fields(event_type: &str, content: &Value) -> Option<(Vec<String>, &'
             "a room alias",
         ),
         "m.room.member" => (owned(strings(content, &["displayname"])), "a display name"),
+        // The EPR bridge's link of a room to a FHIR Patient: a reference only (base URL and
+        // logical id), never an identifier, whichever field it would hide in.
+        PATIENT_LINK_TYPE => (all_strings(content), "the patient link state"),
         _ => return None,
     })
 }
@@ -159,6 +175,12 @@ mod tests {
         assert_eq!(rule(check(&p, "m.room.canonical_alias", alias)), meta);
         let member = r#"{"membership":"join","displayname":"J Smith 9434765919"}"#;
         assert_eq!(rule(check(&p, "m.room.member", member)), meta);
+        let link = r#"{"fhir_base":"https://epr.trust.nhs.uk/fhir","patient":"pat-1"}"#;
+        assert_eq!(check(&p, PATIENT_LINK_TYPE, link), Ok(()));
+        let by_number = r#"{"fhir_base":"https://x/fhir","patient":"9434765919","x":[{"y":"z"}]}"#;
+        assert_eq!(rule(check(&p, PATIENT_LINK_TYPE, by_number)), meta);
+        let nested = r#"{"patient":"p","extra":{"nhs":["943 476 5919"]}}"#;
+        assert_eq!(rule(check(&p, PATIENT_LINK_TYPE, nested)), meta);
         let d = check(&p, "m.room.name", r#"{"name":"9434765919"}"#).unwrap_err();
         assert!(
             !d.reason.contains("9434765919"),

@@ -16,6 +16,7 @@ mod disk_full;
 mod edits_redactions;
 mod email_registration;
 mod encryption;
+mod epr;
 mod evidence;
 mod federation;
 mod federation_dm;

@@ -20,6 +20,7 @@ pub use serde_json::json;
 
 pub mod account;
 pub mod alerts;
+pub mod epr;
 pub mod federation;
 mod http;
 pub mod mautrix;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use handover_bridge_core::appservice::AppserviceConfig;
+use handover_bridge_core::cli::LogConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::routing::{Rules, Target};
@@ -87,20 +88,6 @@ pub struct EscalationConfig {
 impl Default for EscalationConfig {
     fn default() -> Self {
         Self { tick_ms: 1000 }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    pub level: String,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            level: "info".into(),
-        }
     }
 }
 

@@ -22,7 +22,6 @@ mod state;
 mod tests;
 mod webhook;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use handover_bridge_core::SystemClock;
@@ -34,39 +33,22 @@ use crate::engine::Engine;
 use crate::matrix::{AlertsAppservice, BotPoster};
 use crate::state::AlertStore;
 
-fn usage() -> ! {
-    eprintln!("usage: handover-alerts [--config FILE] [registration]");
-    std::process::exit(2)
-}
-
 #[tokio::main]
 async fn main() {
-    let mut config: Option<PathBuf> = None;
-    let mut registration = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--config" | "-c" => config = Some(args.next().unwrap_or_else(|| usage()).into()),
-            "registration" => registration = true,
-            _ => usage(),
-        }
-    }
-    let cfg = match Config::load(config.as_deref()) {
+    let args = handover_bridge_core::cli::Args::from_env("handover-alerts");
+    let cfg = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             std::process::exit(1)
         }
     };
-    if registration {
+    if args.registration {
         let reg = cfg.appservice.registration(&cfg.alias_regexes());
         println!("{}", serde_json::to_string_pretty(&reg).expect("json"));
         return;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(&cfg.log.level))
-        .with_writer(std::io::stderr)
-        .init();
+    handover_bridge_core::cli::init_tracing(&cfg.log);
     if let Err(e) = run(cfg).await {
         tracing::error!(error = %e, "handover-alerts stopped");
         std::process::exit(1)

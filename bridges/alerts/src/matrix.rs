@@ -7,9 +7,7 @@ use std::sync::Arc;
 use handover_bridge_core::appservice::AppserviceHandler;
 use handover_bridge_core::bot::{Bot, NewRoom};
 use matrix_sdk::Room;
-use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
 use matrix_sdk::ruma::events::receipt::SyncReceiptEvent;
-use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::{RoomId, UserId};
 use serde_json::{Value, json};
 
@@ -52,33 +50,20 @@ pub type AlertsEngine = Engine<BotPoster>;
 
 /// Feeds the bot's (decrypted) sync events to the engine.
 pub fn add_sync_handlers(bot: &Bot, engine: Arc<AlertsEngine>) {
-    let client = bot.client();
     let e = engine.clone();
-    client.add_event_handler(move |ev: OriginalSyncReactionEvent, room: Room| {
+    bot.forward_room_events(move |room_id, v| {
         let e = e.clone();
-        async move {
-            let v = json!({"type": "m.reaction", "sender": ev.sender, "event_id": ev.event_id,
-                           "content": ev.content});
-            handle(&e, room.room_id().as_str(), v).await;
-        }
-    });
-    let e = engine.clone();
-    client.add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
-        let e = e.clone();
-        async move {
-            let v = json!({"type": "m.room.message", "sender": ev.sender, "event_id": ev.event_id,
-                           "content": ev.content});
-            handle(&e, room.room_id().as_str(), v).await;
-        }
+        async move { handle(&e, room_id.as_str(), v).await }
     });
     let e = engine;
-    client.add_event_handler(move |ev: SyncReceiptEvent, room: Room| {
-        let e = e.clone();
-        async move {
-            let v = json!({"type": "m.receipt", "content": ev.content});
-            handle(&e, room.room_id().as_str(), v).await;
-        }
-    });
+    bot.client()
+        .add_event_handler(move |ev: SyncReceiptEvent, room: Room| {
+            let e = e.clone();
+            async move {
+                let v = json!({"type": "m.receipt", "content": ev.content});
+                handle(&e, room.room_id().as_str(), v).await;
+            }
+        });
 }
 
 async fn handle(engine: &AlertsEngine, room_id: &str, ev: Value) {

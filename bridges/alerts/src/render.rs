@@ -2,6 +2,8 @@
 //! machine-readable (`org.handover.alert`: id, severity, source, kind, patient reference, state;
 //! never demographics). Acknowledgement edits the message (`m.replace`) to show who and when.
 
+use handover_bridge_core::render::escape_html;
+pub use handover_bridge_core::render::notice;
 use serde_json::{Value, json};
 
 use crate::state::AlertRow;
@@ -13,21 +15,6 @@ fn icon(severity: &str) -> &'static str {
         "medium" => "🟡",
         _ => "🔵",
     }
-}
-
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn time(ms: i64) -> String {
@@ -124,11 +111,6 @@ pub fn edit_content(a: &AlertRow, event_id: &str, note: Option<&str>) -> Value {
         "org.handover.alert": structured(a),
         "m.mentions": {},
     })
-}
-
-/// A notice from the bot (command replies, role handovers).
-pub fn notice(text: &str) -> Value {
-    json!({"msgtype": "m.notice", "body": text})
 }
 
 #[cfg(test)]

