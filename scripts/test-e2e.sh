@@ -9,7 +9,8 @@
 #      HANDOVER_NODE_PATH (node_modules with playwright-core; else scripts/install-browser.sh),
 #      HANDOVER_SYNAPSE_PYTHON (python of a venv with Synapse; else scripts/install-synapse.sh
 #      installs it into .cache/synapse-venv), HANDOVER_MAUTRIX_PYTHON (python of a venv with
-#      mautrix; else scripts/install-mautrix.sh installs it into .cache/mautrix-venv).
+#      mautrix; else scripts/install-mautrix.sh installs it into .cache/mautrix-venv),
+#      HANDOVER_FHIR_SERVER (server.mjs of the FHIR test server; else scripts/install-fhir.sh).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Debian tools the tests call: sqlite3 (the audit tests tamper with the trail through it), unzip
@@ -50,6 +51,12 @@ fi
 if [[ -z "${HANDOVER_MAUTRIX_PYTHON:-}" ]]; then
   HANDOVER_MAUTRIX_PYTHON="$("$root/scripts/install-mautrix.sh" | tail -n 1)"
   export HANDOVER_MAUTRIX_PYTHON
+fi
+# Medplum's FHIR router (npm, pinned) for the tests reading FHIR (the alerts bridge's rota);
+# quick when already installed.
+if [[ -z "${HANDOVER_FHIR_SERVER:-}" ]]; then
+  HANDOVER_FHIR_SERVER="$("$root/scripts/install-fhir.sh" | tail -n 1)"
+  export HANDOVER_FHIR_SERVER
 fi
 # Debian chromium + playwright-core for the admin UI test (tests/e2e/admin_ui.rs, which also
 # runs this itself); quick when already installed.

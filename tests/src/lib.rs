@@ -21,6 +21,7 @@ pub use serde_json::json;
 pub mod account;
 pub mod alerts;
 pub mod federation;
+pub mod fhir_test_server;
 mod http;
 pub mod mautrix;
 pub mod oidc;

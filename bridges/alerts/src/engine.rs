@@ -70,6 +70,8 @@ pub struct Engine<P: Poster> {
     wake: Notify,
     /// Serialises room creation (one room per key, even when two alerts race).
     rooms: Mutex<()>,
+    /// Serialises holder changes (the tick and a rota import must not apply one twice).
+    holders: Mutex<()>,
 }
 
 impl<P: Poster> Engine<P> {
@@ -90,6 +92,7 @@ impl<P: Poster> Engine<P> {
             callbacks,
             wake: Notify::new(),
             rooms: Mutex::new(()),
+            holders: Mutex::new(()),
         })
     }
 
@@ -377,6 +380,7 @@ impl<P: Poster> Engine<P> {
     /// the previous one removed, and every open alert of the role is posted again for the new
     /// holder (they cannot decrypt messages sent before they joined).
     pub async fn reconcile_roles(&self) -> anyhow::Result<()> {
+        let _guard = self.holders.lock().await;
         let roles = self.cfg.roles.iter().map(|r| r.id.clone()).collect();
         for ch in self.store.holder_changes(roles, self.now()).await? {
             let room = self.role_room(&ch.role).await?;

@@ -15,7 +15,7 @@ use anyhow::{Context, anyhow};
 use matrix_sdk::authentication::matrix::MatrixSession;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoomRequest;
-use matrix_sdk::ruma::events::room::member::StrippedRoomMemberEvent;
+use matrix_sdk::ruma::events::room::member::{MembershipState, StrippedRoomMemberEvent};
 use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use matrix_sdk::{Client, Room, SessionMeta, SessionTokens};
@@ -316,8 +316,24 @@ impl Bot {
         Ok(resp.response.event_id)
     }
 
+    /// Invites `user` and waits (up to 10 s) until this client's view of the room has them, so
+    /// what the bot sends next is encrypted for the invitee too (a handover's re-posts).
     pub async fn invite(&self, room_id: &RoomId, user: &UserId) -> anyhow::Result<()> {
-        Ok(self.room(room_id).await?.invite_user_by_id(user).await?)
+        let room = self.room(room_id).await?;
+        room.invite_user_by_id(user).await?;
+        for _ in 0..100 {
+            if let Some(m) = room.get_member_no_sync(user).await?
+                && matches!(
+                    m.membership(),
+                    MembershipState::Invite | MembershipState::Join
+                )
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::warn!(room_id = %room_id, user_id = %user, "the invite has not come back in the bot's sync yet");
+        Ok(())
     }
 
     pub async fn kick(&self, room_id: &RoomId, user: &UserId, reason: &str) -> anyhow::Result<()> {
