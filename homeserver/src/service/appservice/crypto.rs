@@ -28,6 +28,7 @@ use super::registration::Appservice;
 use super::registry::Registry;
 use crate::error::Result;
 use crate::service::blocking;
+use crate::service::notifier::NotifyObserver;
 use crate::store::appservice_crypto::{CryptoAck, CryptoUpto};
 
 /// Most to-device messages in one transaction (one sendToDevice is never split).
@@ -94,7 +95,7 @@ impl CryptoPart {
 impl AppserviceService {
     /// The callback for `Notifier::set_observer`: marks users of encrypted appservices and
     /// wakes their workers. `None` when no registration asks for MSC3202.
-    pub fn crypto_observer(&self) -> Option<Arc<dyn Fn(&UserId) + Send + Sync>> {
+    pub fn crypto_observer(&self) -> Option<NotifyObserver> {
         if !self
             .registry
             .all()
