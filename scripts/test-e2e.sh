@@ -47,7 +47,8 @@ if [[ -z "${HANDOVER_EPR_BIN:-}" ]]; then
   (cd "$root/bridges" && cargo build -p handover-epr --bin handover-epr)
   export HANDOVER_EPR_BIN="$root/bridges/target/debug/handover-epr"
 fi
-# Medplum's FHIR router (npm, pinned) for the EPR bridge tests; quick when already installed.
+# Medplum's FHIR router (npm, pinned) for the EPR bridge and the alerts bridge's FHIR rota;
+# quick when already installed.
 if [[ -z "${HANDOVER_FHIR_SERVER:-}" ]]; then
   HANDOVER_FHIR_SERVER="$("$root/scripts/install-fhir.sh" | tail -n 1)"
   export HANDOVER_FHIR_SERVER

@@ -1,9 +1,15 @@
 """A real mautrix-python AppService for tests/e2e/appservice.rs.
 
-Started by the test with: python mautrix_as.py HS_URL PORT ID AS_TOKEN HS_TOKEN SENDER_LOCALPART
+Started by the test with:
+  python mautrix_as.py HS_URL PORT ID AS_TOKEN HS_TOKEN SENDER_LOCALPART [crypto]
+("crypto": mautrix parses the MSC3202/MSC4203 fields, `encryption_events=True`).
 Prints "READY" once listening, then one line per thing it sees on stdout:
   EVENT {json}   a timeline event received in a transaction (with the transaction id)
   EPHEMERAL {json}  an ephemeral event (typing, receipt) received in a transaction
+  TODEVICE {json}   a to-device message (MSC4203), as parsed by mautrix
+  DEVICELISTS {json}  device list changes (MSC3202), as parsed by mautrix
+  OTK {json}     one-time key counts per user and device (MSC3202), as parsed by mautrix
+  FALLBACK {json}  unused fallback key types per user and device (MSC3202)
   PING {json}    the homeserver pinged /_matrix/app/v1/ping
 and answers JSON commands read from stdin, one per line, with "RESULT {json}":
   {"cmd": "ping", "txn_id": "..."}                       POST /appservice/{id}/ping
@@ -42,6 +48,19 @@ class TestAppService(AppService):
             out("EVENT", {"txn_id": txn_id, "event": raw})
         for raw in kwargs.get("ephemeral") or []:
             out("EPHEMERAL", {"txn_id": txn_id, "event": raw})
+        for raw in kwargs.get("to_device") or []:
+            out("TODEVICE", {"txn_id": txn_id, "event": raw})
+        lists = kwargs.get("device_lists")
+        if lists:
+            out("DEVICELISTS", {"txn_id": txn_id, "lists": lists.serialize()})
+        counts = kwargs.get("otk_counts") or {}
+        if counts:
+            out("OTK", {"txn_id": txn_id, "counts": {
+                u: {d: c.serialize() for d, c in devs.items()} for u, devs in counts.items()}})
+        fallback = (kwargs.get("extra_data") or {}).get(
+            "org.matrix.msc3202.device_unused_fallback_key_types")
+        if fallback:
+            out("FALLBACK", {"txn_id": txn_id, "types": fallback})
         return await super().handle_transaction(txn_id, events=[], **kwargs)
 
     async def _http_ping(self, request):
@@ -82,9 +101,10 @@ async def run_command(az, cmd):
 
 async def main():
     hs_url, port, as_id, as_token, hs_token, sender = sys.argv[1:7]
+    crypto = sys.argv[7:8] == ["crypto"]
     az = TestAppService(server=hs_url, domain="localhost", id=as_id, as_token=as_token,
                         hs_token=hs_token, bot_localpart=sender, state_store=MemStore(),
-                        ephemeral_events=True)
+                        ephemeral_events=True, encryption_events=crypto)
     await az.start(host="127.0.0.1", port=int(port))
     out("READY", {})
     loop = asyncio.get_running_loop()

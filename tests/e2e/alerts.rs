@@ -18,9 +18,9 @@ use matrix_sdk::ruma::events::relation::Annotation;
 use matrix_sdk::ruma::{EventId, OwnedRoomId};
 use serde_json::Value;
 
-const SECRET: &str = "news2-secret-for-e2e";
+pub(crate) const SECRET: &str = "news2-secret-for-e2e";
 
-fn bridge_config(dir: &Path, as_port: u16) -> String {
+pub(crate) fn bridge_config(dir: &Path, as_port: u16) -> String {
     format!(
         r#"[appservice]
 id = "alerts"
@@ -72,7 +72,9 @@ to = "role:medreg-oncall"
 }
 
 /// Server with the bridge's registration, staff accounts, the bridge itself.
-async fn setup(staff: &[&str]) -> (TestServer, Vec<Client>, AlertsBridge, tempfile::TempDir) {
+pub(crate) async fn setup(
+    staff: &[&str],
+) -> (TestServer, Vec<Client>, AlertsBridge, tempfile::TempDir) {
     let dir = tempfile::Builder::new()
         .prefix("handover-alerts-e2e-")
         .tempdir()
@@ -95,7 +97,7 @@ async fn setup(staff: &[&str]) -> (TestServer, Vec<Client>, AlertsBridge, tempfi
     (server, clients, bridge, dir)
 }
 
-fn alert(id: &str) -> String {
+pub(crate) fn alert(id: &str) -> String {
     json!({"source": "news2", "alert_id": id, "severity": "high", "title": "NEWS2 score 7",
            "text": "Bed 4: RR 28, SpO2 91%", "patient": "Patient/uk-core-p1",
            "route": {"ward": "ward-7"}})
@@ -103,7 +105,7 @@ fn alert(id: &str) -> String {
 }
 
 /// Accepts the first invite and returns the room.
-async fn join_invite(c: &Client, who: &str) -> OwnedRoomId {
+pub(crate) async fn join_invite(c: &Client, who: &str) -> OwnedRoomId {
     let room_id = sync_until(c, 45, &format!("{who} is invited"), |r| {
         invited_rooms(r).into_iter().next()
     })
@@ -114,7 +116,7 @@ async fn join_invite(c: &Client, who: &str) -> OwnedRoomId {
 
 /// Waits until `c` has *decrypted* an alert message with this id (and `pred`) in `room_id`;
 /// returns the event JSON. Reads /messages each round, so late room keys are used.
-async fn wait_alert(
+pub(crate) async fn wait_alert(
     c: &Client,
     room_id: &OwnedRoomId,
     id: &str,
@@ -144,7 +146,7 @@ async fn wait_alert(
     .await
 }
 
-async fn status_until(
+pub(crate) async fn status_until(
     b: &AlertsBridge,
     id: &str,
     what: &str,
@@ -356,7 +358,7 @@ async fn bad_webhook_input_is_refused_and_nothing_is_posted() {
 }
 
 /// RFC 3339 UTC for Unix seconds (no date crate in this workspace).
-fn chrono_like(secs: i64) -> String {
+pub(crate) fn chrono_like(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil from days (Howard Hinnant's algorithm).

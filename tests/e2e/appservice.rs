@@ -187,3 +187,148 @@ async fn mautrix_appservice_receives_pings_masquerades_and_survives_restarts() {
     })
     .await;
 }
+
+/// The one-time key counts of `user`'s `device` in the latest transaction that had them.
+fn latest_count(seen: &Seen, user: &str, device: &str) -> Option<i64> {
+    seen.otk_counts
+        .iter()
+        .rev()
+        .find_map(|c| c["counts"][user][device]["signed_curve25519"].as_i64())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encrypted_appservice_gets_to_device_device_lists_and_key_counts() {
+    with_timeout(600, async {
+        let mut reg = AsRegistration::new("crypt");
+        reg.msc3202 = true;
+        let regdir = tempfile::tempdir().unwrap();
+        let opts = ServerOptions {
+            extra_toml: reg.write_config(regdir.path()),
+            ..Default::default()
+        };
+        let mut server = TestServer::start_with(opts).await;
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let mut az = MautrixAs::start(&reg, server.url(), seen.clone()).await;
+        let http = server.http();
+
+        // The appservice's user gets a device (m.login.application_service) and uploads keys
+        // on it by masquerading as the device (MSC3202 `device_id`).
+        let bot = "@crypt_e2ee:localhost";
+        let r = az.command(json!({"cmd": "register", "user": bot})).await;
+        assert_eq!(r["ok"], true, "{r}");
+        let login = json!({"type": "m.login.application_service",
+                           "identifier": {"type": "m.id.user", "user": "crypt_e2ee"}});
+        let device = http
+            .post_json("/_matrix/client/v3/login", Some(&reg.as_token), &login)
+            .await
+            .ok()["device_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let upload = json!({
+            "device_keys": {"user_id": bot, "device_id": device,
+                "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+                "keys": {format!("curve25519:{device}"): "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE",
+                         format!("ed25519:{device}"): "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI"},
+                "signatures": {}},
+            "one_time_keys": {
+                "signed_curve25519:AAAAAQ": {"key": "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM", "signatures": {}},
+                "signed_curve25519:AAAAAg": {"key": "BAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ", "signatures": {}}},
+            "fallback_keys": {
+                "signed_curve25519:AAAAAw": {"key": "BQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU", "fallback": true, "signatures": {}}},
+        });
+        let path = format!(
+            "/_matrix/client/v3/keys/upload?user_id={}&org.matrix.msc3202.device_id={}",
+            enc(bot),
+            enc(&device)
+        );
+        let counts = http.post_json(&path, Some(&reg.as_token), &upload).await.ok();
+        assert_eq!(counts["one_time_key_counts"]["signed_curve25519"], 2, "{counts}");
+        wait_seen(&seen, 60, "the device's key counts (2) and fallback key", |s| {
+            latest_count(s, bot, &device) == Some(2)
+                && s.fallback.iter().any(|f| {
+                    f["types"][bot][&device]
+                        .as_array()
+                        .is_some_and(|t| t.iter().any(|x| x == "signed_curve25519"))
+                })
+        })
+        .await;
+
+        // Sharing a room with alice: her device list is news to the appservice.
+        let alice = server.register("alice").await;
+        let alice_id = alice.user_id().unwrap().to_string();
+        let room = public_room(&alice).await;
+        let r = az
+            .command(json!({"cmd": "send", "user": bot, "room": room, "text": "bridge here"}))
+            .await;
+        assert_eq!(r["ok"], true, "{r}");
+        wait_seen(&seen, 60, "alice in device_lists.changed", |s| {
+            s.device_lists.iter().any(|d| {
+                d["lists"]["changed"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|u| *u == alice_id.as_str()))
+            })
+        })
+        .await;
+
+        // A to-device message from alice to the bot's device, with its recipient named.
+        let alice_token = alice.access_token().unwrap();
+        let send = |txn: &str, n: i64| {
+            (
+                format!("/_matrix/client/v3/sendToDevice/org.example.ping/{txn}"),
+                json!({"messages": {bot: {device.clone(): {"n": n}}}}),
+            )
+        };
+        let (p, b) = send("td1", 1);
+        http.put_json(&p, Some(&alice_token), &b).await.ok();
+        wait_seen(&seen, 60, "the to-device message", |s| {
+            s.to_device.iter().any(|t| t["event"]["content"]["n"] == 1)
+        })
+        .await;
+        {
+            let s = seen.lock().unwrap();
+            let t = s.to_device.iter().find(|t| t["event"]["content"]["n"] == 1).unwrap();
+            assert_eq!(t["event"]["to_user_id"], bot, "{t}");
+            assert_eq!(t["event"]["to_device_id"], device.as_str(), "{t}");
+            assert_eq!(t["event"]["sender"], alice_id.as_str(), "{t}");
+            assert_eq!(t["event"]["type"], "org.example.ping", "{t}");
+        }
+
+        // Alice claims one of the bot's one-time keys: the count drops to 1.
+        let claim = json!({"one_time_keys": {bot: {device.clone(): "signed_curve25519"}}});
+        let claimed = http
+            .post_json("/_matrix/client/v3/keys/claim", Some(&alice_token), &claim)
+            .await
+            .ok();
+        assert!(claimed["one_time_keys"][bot][&device].is_object(), "{claimed}");
+        wait_seen(&seen, 60, "the count after the claim (1)", |s| {
+            latest_count(s, bot, &device) == Some(1)
+        })
+        .await;
+
+        // The appservice is down and the server restarts: a message sent meanwhile waits in
+        // the queue and arrives once, after both are back.
+        az.kill().await;
+        let (p, b) = send("td2", 2);
+        http.put_json(&p, Some(&alice_token), &b).await.ok();
+        server.restart().await;
+        let _az = MautrixAs::start(&reg, server.url(), seen.clone()).await;
+        wait_seen(&seen, 120, "the to-device message queued while down", |s| {
+            s.to_device.iter().any(|t| t["event"]["content"]["n"] == 2)
+        })
+        .await;
+        // A later transaction does not carry it again (the restart moved the server: new URL).
+        let (p, b) = send("td3", 3);
+        server.http().put_json(&p, Some(&alice_token), &b).await.ok();
+        wait_seen(&seen, 60, "a later to-device message", |s| {
+            s.to_device.iter().any(|t| t["event"]["content"]["n"] == 3)
+        })
+        .await;
+        let s = seen.lock().unwrap();
+        for n in [1, 2, 3] {
+            let times = s.to_device.iter().filter(|t| t["event"]["content"]["n"] == n).count();
+            assert_eq!(times, 1, "to-device message {n} delivered {times} times");
+        }
+    })
+    .await;
+}

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use handover_e2e::account::{Account, eventually};
-use handover_e2e::epr::{EprBridge, FhirServer, uk_core_seed};
+use handover_e2e::epr::EprBridge;
+use handover_e2e::fhir_test_server::{FhirAuth, FhirServer, uk_core_seed};
 use handover_e2e::oidc::{
     Browser, legacy_sso, login_token_of, provider_login, start_with_provider,
 };
@@ -186,14 +187,12 @@ async fn epr_launch_file_to_record_outage_retry_and_no_nhs_number_leaks() {
             .prefix("handover-epr-e2e-")
             .tempdir()
             .unwrap();
-        let fhir = FhirServer::start(
-            dir.path(),
-            &seed(),
-            FHIR_TOKEN,
-            "handover-epr",
-            "epr-client-secret",
-        )
-        .await;
+        let auth = FhirAuth {
+            token: FHIR_TOKEN,
+            client_id: "handover-epr",
+            client_secret: "epr-client-secret",
+        };
+        let fhir = FhirServer::start_authenticated(dir.path(), &seed(), auth).await;
         let staff = dir.path().join("staff.csv");
         std::fs::write(
             &staff,

@@ -6,6 +6,7 @@ mod admin_api;
 mod admin_media;
 mod admin_ui;
 mod alerts;
+mod alerts_oncall;
 mod appservice;
 mod audit;
 mod bad_input;

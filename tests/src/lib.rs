@@ -22,6 +22,7 @@ pub mod account;
 pub mod alerts;
 pub mod epr;
 pub mod federation;
+pub mod fhir_test_server;
 mod http;
 pub mod mautrix;
 pub mod oidc;

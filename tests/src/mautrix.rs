@@ -49,6 +49,9 @@ pub struct AsRegistration {
     pub sender_localpart: String,
     /// Exclusive user namespace prefix: users `@<prefix>.*:localhost`.
     pub user_prefix: String,
+    /// `org.matrix.msc3202: true`: to-device, device lists and key counts in transactions
+    /// (and mautrix started with `encryption_events`).
+    pub msc3202: bool,
 }
 
 impl AsRegistration {
@@ -65,6 +68,7 @@ impl AsRegistration {
             hs_token: format!("hs_token_{id}_0123456789"),
             sender_localpart: format!("{id}bot"),
             user_prefix: format!("{id}_"),
+            msc3202: false,
         }
     }
 
@@ -78,6 +82,7 @@ hs_token: "{hs_token}"
 sender_localpart: "{sender}"
 rate_limited: false
 de.sorunome.msc2409.push_ephemeral: true
+org.matrix.msc3202: {msc3202}
 namespaces:
   users:
     - exclusive: true
@@ -93,6 +98,7 @@ namespaces:
             hs_token = self.hs_token,
             sender = self.sender_localpart,
             prefix = self.user_prefix,
+            msc3202 = self.msc3202,
         )
     }
 
@@ -122,6 +128,14 @@ pub struct Seen {
     pub events: Vec<Value>,
     /// `{"txn_id", "event"}` per ephemeral event (typing, receipts).
     pub ephemeral: Vec<Value>,
+    /// `{"txn_id", "event"}` per to-device message (MSC4203).
+    pub to_device: Vec<Value>,
+    /// `{"txn_id", "lists": {"changed", "left"}}` (MSC3202).
+    pub device_lists: Vec<Value>,
+    /// `{"txn_id", "counts": {user: {device: {algorithm: n}}}}` (MSC3202).
+    pub otk_counts: Vec<Value>,
+    /// `{"txn_id", "types": {user: {device: [algorithm]}}}` (MSC3202).
+    pub fallback: Vec<Value>,
     pub pings: Vec<Value>,
     pub stderr: Vec<String>,
 }
@@ -140,6 +154,7 @@ impl MautrixAs {
                 &reg.hs_token,
                 &reg.sender_localpart,
             ])
+            .args(reg.msc3202.then_some("crypto"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -163,6 +178,10 @@ impl MautrixAs {
                     "EVENT" => s.lock().unwrap().events.push(v),
                     "PING" => s.lock().unwrap().pings.push(v),
                     "EPHEMERAL" => s.lock().unwrap().ephemeral.push(v),
+                    "TODEVICE" => s.lock().unwrap().to_device.push(v),
+                    "DEVICELISTS" => s.lock().unwrap().device_lists.push(v),
+                    "OTK" => s.lock().unwrap().otk_counts.push(v),
+                    "FALLBACK" => s.lock().unwrap().fallback.push(v),
                     "RESULT" => {
                         let _ = res_tx.send(v);
                     }

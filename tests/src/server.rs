@@ -364,6 +364,19 @@ impl TestServer {
         self.spawn().await;
     }
 
+    /// Restarts on the same client port, so peers that only know the URL (a bridge) reconnect.
+    pub async fn restart_same_port(&mut self) {
+        let port = self.base_url.rsplit(':').next().expect("port").to_owned();
+        let text = std::fs::read_to_string(&self.config_path).expect("config");
+        let fixed = text.replacen(
+            "client = \"127.0.0.1:0\"",
+            &format!("client = \"127.0.0.1:{port}\""),
+            1,
+        );
+        std::fs::write(&self.config_path, fixed).expect("config");
+        self.restart().await;
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {

@@ -88,6 +88,16 @@ impl<P: Poster> Engine<P> {
         if kind == "m.receipt" {
             return self.on_receipt(&ev["content"]).await;
         }
+        if kind == "m.room.member" && ev["content"]["membership"] == "knock" {
+            let (Some(user), Some(event_id)) = (ev["state_key"].as_str(), ev["event_id"].as_str())
+            else {
+                return Ok(());
+            };
+            if self.store.first_sight_of_event(event_id.to_owned()).await? {
+                self.on_knock(room_id, user).await?;
+            }
+            return Ok(());
+        }
         let sender = ev["sender"].as_str().unwrap_or_default();
         let Some(event_id) = ev["event_id"].as_str() else {
             return Ok(());

@@ -18,6 +18,8 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub state: StateConfig,
     pub escalation: EscalationConfig,
+    pub callbacks: CallbackConfig,
+    pub fhir_rota: FhirRotaConfig,
     pub log: LogConfig,
     pub sources: Vec<SourceConfig>,
     pub rooms: Vec<RoomConfig>,
@@ -31,6 +33,8 @@ pub const KEYS: &[&str] = &[
     "webhook",
     "state",
     "escalation",
+    "callbacks",
+    "fhir_rota",
     "log",
     "sources",
     "rooms",
@@ -68,13 +72,43 @@ impl Default for WebhookConfig {
 pub struct StateConfig {
     /// The bridge's SQLite file (alerts, escalation timers, rota, audit).
     pub path: PathBuf,
+    /// The bot's device (matrix-sdk's state and crypto stores); default: `bot-device/` beside
+    /// `path`.
+    pub bot_store: Option<PathBuf>,
+    /// A file holding the passphrase that encrypts the bot's stores at rest (recommended).
+    pub bot_store_passphrase_file: Option<PathBuf>,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
         Self {
             path: "/var/lib/handover-alerts/alerts.db".into(),
+            bot_store: None,
+            bot_store_passphrase_file: None,
         }
+    }
+}
+
+impl StateConfig {
+    /// Where the bot keeps its device, and the passphrase of its stores.
+    pub fn device_store(&self) -> Result<handover_bridge_core::bot::DeviceStore, String> {
+        let dir = self.bot_store.clone().unwrap_or_else(|| {
+            self.path
+                .parent()
+                .unwrap_or_else(|| Path::new("."))
+                .join("bot-device")
+        });
+        let passphrase = match &self.bot_store_passphrase_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .map(|t| t.trim().to_owned())
+                    .map_err(|e| {
+                        format!("configuration error: state.bot_store_passphrase_file: {e}")
+                    })?,
+            ),
+            None => None,
+        };
+        Ok(handover_bridge_core::bot::DeviceStore { dir, passphrase })
     }
 }
 
@@ -89,6 +123,44 @@ impl Default for EscalationConfig {
     fn default() -> Self {
         Self { tick_ms: 1000 }
     }
+}
+
+/// Retries of the status callbacks (callback.rs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallbackConfig {
+    /// Wait after the first failed attempt; doubles with each further failure.
+    pub first_backoff_ms: u64,
+    /// Longest wait between attempts.
+    pub max_backoff_secs: u64,
+    /// A callback still not accepted this long after the change is dropped (audited).
+    pub give_up_after_secs: u64,
+    /// Per attempt.
+    pub timeout_secs: u64,
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        Self {
+            first_backoff_ms: 1000,
+            max_backoff_secs: 300,
+            give_up_after_secs: 86_400,
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// Rota import from a FHIR R4 server (rota_fhir.rs): PractitionerRole with Schedule/Slot.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FhirRotaConfig {
+    /// Base URL of the FHIR R4 API (e.g. `https://epr.trust.nhs.uk/fhir/R4`); unset: off.
+    pub base_url: Option<String>,
+    /// Bearer token for it, or `token_file` (preferred).
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    /// Import every this many seconds (0: only on `POST /rota/fhir`).
+    pub poll_secs: u64,
 }
 
 /// A clinical system allowed to send alerts.

@@ -37,7 +37,13 @@ pub trait Poster: Send + Sync + 'static {
         content: Value,
     ) -> impl Future<Output = anyhow::Result<String>> + Send;
     fn invite(&self, room_id: &str, user: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
-    fn kick(&self, room_id: &str, user: &str) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Removes `user` (a member, an invitee, or a knock: declined).
+    fn kick(
+        &self,
+        room_id: &str,
+        user: &str,
+        reason: &str,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
 /// Outcome of an accepted webhook.
@@ -59,11 +65,13 @@ pub struct Engine<P: Poster> {
     pub store: AlertStore,
     pub poster: P,
     pub clock: Arc<dyn Clock>,
-    pub callbacks: Option<Callbacks>,
+    pub callbacks: Option<Arc<Callbacks>>,
     pub bot_user: String,
     wake: Notify,
     /// Serialises room creation (one room per key, even when two alerts race).
     rooms: Mutex<()>,
+    /// Serialises holder changes (the tick and a rota import must not apply one twice).
+    holders: Mutex<()>,
 }
 
 impl<P: Poster> Engine<P> {
@@ -72,7 +80,7 @@ impl<P: Poster> Engine<P> {
         store: AlertStore,
         poster: P,
         clock: Arc<dyn Clock>,
-        callbacks: Option<Callbacks>,
+        callbacks: Option<Arc<Callbacks>>,
     ) -> Result<Self, String> {
         Ok(Self {
             rules: cfg.rules()?,
@@ -84,6 +92,7 @@ impl<P: Poster> Engine<P> {
             callbacks,
             wake: Notify::new(),
             rooms: Mutex::new(()),
+            holders: Mutex::new(()),
         })
     }
 
@@ -350,6 +359,8 @@ impl<P: Poster> Engine<P> {
                     "Alerts and messages for whoever holds {role} (Handover alerts bridge)"
                 )),
                 alias_localpart: Some(role.to_owned()),
+                // Staff ask to join through the alias; the bot opens a room with the holder.
+                knock: true,
                 ..Default::default()
             })
             .await?;
@@ -369,6 +380,7 @@ impl<P: Poster> Engine<P> {
     /// the previous one removed, and every open alert of the role is posted again for the new
     /// holder (they cannot decrypt messages sent before they joined).
     pub async fn reconcile_roles(&self) -> anyhow::Result<()> {
+        let _guard = self.holders.lock().await;
         let roles = self.cfg.roles.iter().map(|r| r.id.clone()).collect();
         for ch in self.store.holder_changes(roles, self.now()).await? {
             let room = self.role_room(&ch.role).await?;
@@ -378,7 +390,10 @@ impl<P: Poster> Engine<P> {
                 tracing::debug!(error = %e, "invite of the new holder (may already be a member)");
             }
             if let Some(from) = ch.from.as_ref().filter(|f| Some(*f) != ch.to.as_ref())
-                && let Err(e) = self.poster.kick(&room, from).await
+                && let Err(e) = self
+                    .poster
+                    .kick(&room, from, "On-call role handed over")
+                    .await
             {
                 tracing::debug!(error = %e, "removing the previous holder (may have left)");
             }
@@ -391,6 +406,7 @@ impl<P: Poster> Engine<P> {
                 (_, None) => format!("Nobody holds {} now.", ch.role),
             };
             self.poster.send(&room, notice(&text)).await?;
+            self.hand_over_callers(&ch).await?;
             self.store.applied_holder(ch.clone(), self.now()).await?;
             let Some(to) = ch.to else { continue };
             let target = Target::Role(ch.role.clone());
@@ -417,13 +433,16 @@ impl<P: Poster> Engine<P> {
         Ok(())
     }
 
-    /// Something visible changed: tell the source's callback.
+    /// Something visible changed: queue the status for the source's callback.
     pub async fn changed(&self, source: &str, alert_id: &str) {
         let Some(cb) = &self.callbacks else { return };
-        match self.status(source, alert_id).await {
-            Ok(Some(s)) => cb.notify(source, s),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "status for callback failed"),
+        let queued = match self.status(source, alert_id).await {
+            Ok(Some(s)) => cb.enqueue(source, alert_id, s).await,
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = queued {
+            tracing::warn!(error = %e, source, alert_id, "queueing the status callback failed");
         }
     }
 }

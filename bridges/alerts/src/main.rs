@@ -9,6 +9,7 @@
 mod acks;
 mod alert;
 mod callback;
+mod callers;
 mod config;
 mod engine;
 mod fhir;
@@ -16,6 +17,7 @@ mod matrix;
 mod metrics;
 mod render;
 mod roles;
+mod rota_fhir;
 mod routing;
 mod state;
 #[cfg(test)]
@@ -62,14 +64,22 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     // Listeners first: the homeserver may push (or query an alias) as soon as the bot acts.
     let web_listener = tokio::net::TcpListener::bind(cfg.webhook.listen).await?;
     let as_listener = tokio::net::TcpListener::bind(cfg.appservice.listen).await?;
-    let bot = Bot::login(&cfg.appservice, "Handover alerts bridge").await?;
+    let device = cfg.state.device_store().map_err(anyhow::Error::msg)?;
+    let bot =
+        Bot::login_persistent(&cfg.appservice, "Handover alerts bridge", &db, &device).await?;
+    let callbacks = Arc::new(callback::Callbacks::new(
+        cfg.clone(),
+        db.clone(),
+        Arc::new(SystemClock),
+    ));
+    tokio::spawn(callbacks.clone().run());
     let engine = Arc::new(
         Engine::new(
             cfg.clone(),
             AlertStore::new(db.clone()),
             BotPoster(bot.clone()),
             Arc::new(SystemClock),
-            Some(callback::Callbacks::new(cfg.clone())),
+            Some(callbacks),
         )
         .map_err(anyhow::Error::msg)?,
     );
@@ -104,6 +114,7 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
     // The first sync makes the existing rooms known before posting after a restart.
     bot.wait_synced().await;
     tracing::info!("handover-alerts ready");
+    tokio::spawn(engine.clone().poll_fhir_rota());
     engine.run().await;
     Ok(())
 }

@@ -34,8 +34,7 @@ impl Poster for BotPoster {
             .invite(<&RoomId>::try_from(room_id)?, <&UserId>::try_from(user)?)
             .await
     }
-    async fn kick(&self, room_id: &str, user: &str) -> anyhow::Result<()> {
-        let reason = "On-call role handed over";
+    async fn kick(&self, room_id: &str, user: &str, reason: &str) -> anyhow::Result<()> {
         self.0
             .kick(
                 <&RoomId>::try_from(room_id)?,

@@ -2,7 +2,7 @@
 //! the next rota slot of that role starts; otherwise the rota slot covering now (the latest
 //! starting one if slots overlap). The rota comes from a CSV import:
 //! `role,user_id,start,end` with RFC 3339 times, header row required; an import replaces every
-//! slot of the roles it names.
+//! CSV slot of the roles it names. FHIR PractitionerRole/Schedule/Slot imports: rota_fhir.rs.
 
 use handover_bridge_core::store::{AuditEntry, insert_audit};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -121,10 +121,25 @@ pub struct HolderChange {
 }
 
 impl AlertStore {
-    /// Replaces the slots of the imported roles, audited.
+    /// Replaces the CSV slots of the roles the CSV names, audited.
     pub async fn import_rota(
         &self,
         slots: Vec<Slot>,
+        actor: String,
+    ) -> rusqlite::Result<Vec<String>> {
+        let mut roles: Vec<String> = slots.iter().map(|s| s.role.clone()).collect();
+        roles.sort();
+        roles.dedup();
+        self.import_rota_from(slots, "csv", roles, actor).await
+    }
+
+    /// Replaces the slots from `origin` (`csv`, `fhir`) of `replace` with `slots`, audited;
+    /// returns the roles the slots name.
+    pub async fn import_rota_from(
+        &self,
+        slots: Vec<Slot>,
+        origin: &'static str,
+        replace: Vec<String>,
         actor: String,
     ) -> rusqlite::Result<Vec<String>> {
         self.db
@@ -133,19 +148,20 @@ impl AlertStore {
                 let mut roles: Vec<String> = slots.iter().map(|s| s.role.clone()).collect();
                 roles.sort();
                 roles.dedup();
-                for r in &roles {
-                    tx.execute("DELETE FROM rota WHERE role = ?1", [r])?;
+                for r in &replace {
+                    tx.execute("DELETE FROM rota WHERE role = ?1 AND origin = ?2", params![r, origin])?;
                 }
                 for s in &slots {
                     tx.execute(
-                        "INSERT INTO rota (role, user_id, start_ms, end_ms) VALUES (?1, ?2, ?3, ?4)",
-                        params![s.role, s.user_id, s.start_ms, s.end_ms],
+                        "INSERT INTO rota (role, user_id, start_ms, end_ms, origin) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![s.role, s.user_id, s.start_ms, s.end_ms, origin],
                     )?;
                 }
                 insert_audit(
                     &tx,
                     &AuditEntry::new("rota.imported", "ok")
                         .actor(actor)
+                        .detail("origin", origin)
                         .detail("roles", roles.clone())
                         .detail("slots", slots.len()),
                 )?;

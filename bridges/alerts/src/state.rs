@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use crate::alert::Alert;
 
-pub const MIGRATIONS: &[Migration] = &[("alerts_v1", include_str!("schema_v1.sql"))];
+pub const MIGRATIONS: &[Migration] = &[
+    ("alerts_v1", include_str!("schema_v1.sql")),
+    ("alerts_v2", include_str!("schema_v2.sql")),
+];
 
 /// The stored state of one alert.
 #[derive(Debug, Clone, Serialize)]

@@ -16,6 +16,8 @@ use crate::config::{Config, RoleConfig, RoomConfig, RuleConfig, SourceConfig, St
 use crate::engine::{AcceptError, Accepted, Engine, Poster};
 use crate::state::{AlertStore, MIGRATIONS};
 
+mod callbacks_durable;
+mod rota_callers;
 mod webhook_http;
 
 #[derive(Clone, Default)]
@@ -87,7 +89,7 @@ impl Poster for FakePoster {
         self.push("invite", room_id, json!(user));
         Ok(())
     }
-    async fn kick(&self, room_id: &str, user: &str) -> anyhow::Result<()> {
+    async fn kick(&self, room_id: &str, user: &str, _reason: &str) -> anyhow::Result<()> {
         self.push("kick", room_id, json!(user));
         Ok(())
     }

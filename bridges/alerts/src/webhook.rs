@@ -5,7 +5,8 @@
 //!   a retry of the same alert, else a 4xx JSON error `{error, message, errors?}`: nothing is
 //!   posted, and the refusal is audited (never the body).
 //! - `GET /alerts/{source}/{alert_id}`: status, signed by the source over `timestamp + "." + path`.
-//! - `POST /rota`: CSV rota import, `Authorization: Bearer <webhook.admin_token>`.
+//! - `POST /rota`: CSV rota import, `Authorization: Bearer <webhook.admin_token>`;
+//!   `POST /rota/fhir`: import from the FHIR server now (rota_fhir.rs), same token.
 //! - `GET /metrics`: Prometheus text exposition.
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub fn router<P: Poster>(state: Arc<WebState<P>>) -> Router {
         .route("/alerts", post(receive::<P>))
         .route("/alerts/{source}/{alert_id}", get(status::<P>))
         .route("/rota", post(rota::<P>))
+        .route("/rota/fhir", post(crate::rota_fhir::import_now::<P>))
         .route("/metrics", get(prometheus::<P>))
         .fallback(|| async {
             error(
@@ -51,7 +53,7 @@ pub fn router<P: Poster>(state: Arc<WebState<P>>) -> Router {
         .with_state(state)
 }
 
-fn error(
+pub(crate) fn error(
     status: StatusCode,
     code: &str,
     message: String,
@@ -65,7 +67,7 @@ fn error(
 }
 
 /// A refusal: audited (code and reason, never the body), counted, answered.
-async fn refuse<P: Poster>(
+pub(crate) async fn refuse<P: Poster>(
     st: &WebState<P>,
     source: Option<&str>,
     status: StatusCode,
@@ -292,11 +294,11 @@ async fn status<P: Poster>(
     }
 }
 
-async fn rota<P: Poster>(
-    State(st): State<Arc<WebState<P>>>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
+/// The rota endpoints need `Authorization: Bearer <webhook.admin_token>` (404 when unset).
+pub(crate) async fn admin_check<P: Poster>(
+    st: &WebState<P>,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
     let Some(expected) = st
         .engine
         .cfg
@@ -305,25 +307,36 @@ async fn rota<P: Poster>(
         .clone()
         .filter(|t| !t.is_empty())
     else {
-        return error(
+        return Err(error(
             StatusCode::NOT_FOUND,
             "not_found",
             "rota import is disabled (no webhook.admin_token)".into(),
             None,
-        );
+        ));
     };
-    let given = header_str(&headers, header::AUTHORIZATION.as_str())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let given =
+        header_str(headers, header::AUTHORIZATION.as_str()).and_then(|v| v.strip_prefix("Bearer "));
     if given.map(str::as_bytes) != Some(expected.as_bytes()) {
-        return refuse(
-            &st,
+        return Err(refuse(
+            st,
             None,
             StatusCode::UNAUTHORIZED,
             "bad_admin_token",
             "rota import needs the admin bearer token".into(),
             None,
         )
-        .await;
+        .await);
+    }
+    Ok(())
+}
+
+async fn rota<P: Poster>(
+    State(st): State<Arc<WebState<P>>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(r) = admin_check(&st, &headers).await {
+        return r;
     }
     let Ok(bytes) = to_bytes(body, st.engine.cfg.webhook.max_body_bytes.max(1 << 20)).await else {
         return refuse(

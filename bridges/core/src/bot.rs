@@ -1,10 +1,13 @@
 //! The bridge bot: a matrix-sdk client for the appservice's sender user, logged in with
 //! `m.login.application_service` so it has a device of its own and can read and post in
-//! encrypted rooms. The crypto store is in memory: after a restart the bot logs in again with a
-//! new device (members' clients share new room keys with it); events encrypted only for the old
-//! device stay unreadable to it. Anything the bridge must remember lives in its SQLite store.
+//! encrypted rooms. [`Bot::login_persistent`] keeps that device across restarts: matrix-sdk's
+//! SQLite state and crypto stores in a directory, the session (device id, access token) in the
+//! bridge's database, so events encrypted for the bot while it was down (a ✅ sent then) are
+//! decrypted after the restart. [`Bot::login`] keeps everything in memory (a new device each
+//! start). Anything else the bridge must remember lives in its SQLite store.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -25,6 +28,16 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::appservice::AppserviceConfig;
+use crate::store::Db;
+
+/// Where the bot keeps its device across restarts.
+#[derive(Debug, Clone)]
+pub struct DeviceStore {
+    /// Directory of matrix-sdk's SQLite state and crypto stores (the device's private keys).
+    pub dir: PathBuf,
+    /// Encrypts the stores' secrets at rest; `None`: protected by file permissions only.
+    pub passphrase: Option<String>,
+}
 
 /// A room the bot creates (always encrypted: every private room is, by policy).
 #[derive(Debug, Clone, Default)]
@@ -39,6 +52,8 @@ pub struct NewRoom {
     pub creation_content: Option<Value>,
     /// Extra initial state events (`{"type", "state_key", "content"}`).
     pub initial_state: Vec<Value>,
+    /// Join rule `knock`: others may ask to join (through the alias); the bot decides.
+    pub knock: bool,
 }
 
 #[derive(Clone)]
@@ -52,6 +67,104 @@ impl Bot {
     /// Logs the bot in (`m.login.application_service` with the as_token), retrying while the
     /// homeserver is unreachable, and builds its client. Call [`Bot::start_sync`] next.
     pub async fn login(cfg: &AppserviceConfig, device_name: &str) -> anyhow::Result<Self> {
+        let session = Self::new_device(cfg, device_name).await?;
+        let client = Client::builder()
+            .homeserver_url(&cfg.homeserver_url)
+            .build()
+            .await?;
+        Self::with_session(client, session).await
+    }
+
+    /// As [`Bot::login`], keeping the device: the stored session is restored over the
+    /// stores in `store.dir` when the homeserver still knows its token; otherwise (first start,
+    /// device deleted) a new device is made, the directory emptied for it and the session
+    /// stored. Waits while the homeserver is unreachable.
+    pub async fn login_persistent(
+        cfg: &AppserviceConfig,
+        device_name: &str,
+        db: &Db,
+        store: &DeviceStore,
+    ) -> anyhow::Result<Self> {
+        let build = || {
+            Client::builder()
+                .homeserver_url(&cfg.homeserver_url)
+                .sqlite_store(&store.dir, store.passphrase.as_deref())
+                .build()
+        };
+        if let Some((user, device, token)) = db.bot_session().await?
+            && store.dir.exists()
+        {
+            let session = MatrixSession {
+                meta: SessionMeta {
+                    user_id: user.try_into()?,
+                    device_id: device.into(),
+                },
+                tokens: SessionTokens {
+                    access_token: token,
+                    refresh_token: None,
+                },
+            };
+            let client = build().await?;
+            client.restore_session(session.clone()).await?;
+            let mut delay = Duration::from_millis(200);
+            loop {
+                match client.whoami().await {
+                    Ok(w) if w.device_id.as_ref() == Some(&session.meta.device_id) => {
+                        tracing::info!(user_id = %session.meta.user_id, device_id = %session.meta.device_id, "bot device restored");
+                        return Self::ready(client, session.meta.user_id);
+                    }
+                    Ok(_) => break,
+                    Err(e)
+                        if e.as_client_api_error()
+                            .is_some_and(|e| e.status_code.as_u16() == 401) =>
+                    {
+                        tracing::warn!("the bot's stored device is gone; making a new one");
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "homeserver unreachable; retrying the bot's whoami")
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+        // A new device: its stores start empty (the old keys belong to the old device).
+        if store.dir.exists() {
+            std::fs::remove_dir_all(&store.dir)?;
+        }
+        std::fs::create_dir_all(&store.dir)?;
+        let session = Self::new_device(cfg, device_name).await?;
+        db.set_bot_session(
+            session.meta.user_id.to_string(),
+            session.meta.device_id.to_string(),
+            session.tokens.access_token.clone(),
+        )
+        .await?;
+        Self::with_session(build().await?, session).await
+    }
+
+    async fn with_session(client: Client, session: MatrixSession) -> anyhow::Result<Self> {
+        let user_id = session.meta.user_id.clone();
+        client.restore_session(session).await?;
+        tracing::info!(user_id = %user_id, device_id = ?client.device_id(), "bot logged in");
+        Self::ready(client, user_id)
+    }
+
+    fn ready(client: Client, user_id: OwnedUserId) -> anyhow::Result<Self> {
+        Ok(Self {
+            client,
+            user_id,
+            synced: Arc::new((AtomicBool::new(false), Notify::new())),
+        })
+    }
+
+    /// A new device for the bot (`m.login.application_service`), retrying while the homeserver
+    /// is unreachable.
+    async fn new_device(
+        cfg: &AppserviceConfig,
+        device_name: &str,
+    ) -> anyhow::Result<MatrixSession> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?;
@@ -92,26 +205,15 @@ impl Bot {
                 .with_context(|| format!("login response without {k}"))
         };
         let user_id: OwnedUserId = field("user_id")?.try_into()?;
-        let session = MatrixSession {
+        Ok(MatrixSession {
             meta: SessionMeta {
-                user_id: user_id.clone(),
+                user_id,
                 device_id: field("device_id")?.into(),
             },
             tokens: SessionTokens {
                 access_token: field("access_token")?,
                 refresh_token: None,
             },
-        };
-        let client = Client::builder()
-            .homeserver_url(&cfg.homeserver_url)
-            .build()
-            .await?;
-        client.restore_session(session).await?;
-        tracing::info!(user_id = %user_id, device_id = ?client.device_id(), "bot logged in");
-        Ok(Self {
-            client,
-            user_id,
-            synced: Arc::new((AtomicBool::new(false), Notify::new())),
         })
     }
 
@@ -186,7 +288,13 @@ impl Bot {
             "state_key": "",
             "content": {"algorithm": "m.megolm.v1.aes-sha2"},
         });
+        let knock = json!({
+            "type": "m.room.join_rules",
+            "state_key": "",
+            "content": {"join_rule": "knock"},
+        });
         req.initial_state = std::iter::once(&encryption)
+            .chain(spec.knock.then_some(&knock))
             .chain(&spec.initial_state)
             .map(|e| Raw::new(e).map(Raw::cast_unchecked))
             .collect::<Result<_, _>>()?;
@@ -260,8 +368,24 @@ impl Bot {
         Ok(room.get_member(user).await?.map(|m| m.membership().clone()))
     }
 
+    /// Invites `user` and waits (up to 10 s) until this client's view of the room has them, so
+    /// what the bot sends next is encrypted for the invitee too (a handover's re-posts).
     pub async fn invite(&self, room_id: &RoomId, user: &UserId) -> anyhow::Result<()> {
-        Ok(self.room(room_id).await?.invite_user_by_id(user).await?)
+        let room = self.room(room_id).await?;
+        room.invite_user_by_id(user).await?;
+        for _ in 0..100 {
+            if let Some(m) = room.get_member_no_sync(user).await?
+                && matches!(
+                    m.membership(),
+                    MembershipState::Invite | MembershipState::Join
+                )
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tracing::warn!(room_id = %room_id, user_id = %user, "the invite has not come back in the bot's sync yet");
+        Ok(())
     }
 
     pub async fn kick(&self, room_id: &RoomId, user: &UserId, reason: &str) -> anyhow::Result<()> {

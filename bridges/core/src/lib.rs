@@ -5,7 +5,8 @@
 //! - [`appservice`]: the appservice side: the registration values, an axum receiver for the
 //!   homeserver's pushes (`/_matrix/app/v1/transactions`, ping, user and alias queries).
 //! - [`bot`]: the bot's matrix-sdk client, logged in with `m.login.application_service` so it
-//!   has a device and can decrypt (in-memory crypto store) and helpers to post.
+//!   has a device and can decrypt (its stores in memory, or on disk so the device survives a
+//!   restart) and helpers to post.
 //! - [`store`]: the bridge's durable SQLite state (migrations by name) and its audit table.
 //! - [`signature`]: HMAC-SHA256 signed webhooks with a replay window.
 //! - [`cli`]: the command line every bridge binary takes, the `[log]` section.

@@ -12,9 +12,10 @@ use serde_json::Value;
 pub type Migration = (&'static str, &'static str);
 
 /// The tables every bridge has.
-const CORE_MIGRATIONS: &[Migration] = &[(
-    "core_v1",
-    "CREATE TABLE appservice_txns (
+const CORE_MIGRATIONS: &[Migration] = &[
+    (
+        "core_v1",
+        "CREATE TABLE appservice_txns (
          txn_id TEXT PRIMARY KEY,
          received_at INTEGER NOT NULL
      );
@@ -27,7 +28,19 @@ const CORE_MIGRATIONS: &[Migration] = &[(
          target TEXT,
          detail TEXT NOT NULL
      );",
-)];
+    ),
+    (
+        // The bot's session (bot.rs `login_persistent`): its device is kept across restarts with
+        // matrix-sdk's stores, so it needs the same access token and device id.
+        "core_v2_bot_session",
+        "CREATE TABLE bot_session (
+         id INTEGER PRIMARY KEY CHECK (id = 1),
+         user_id TEXT NOT NULL,
+         device_id TEXT NOT NULL,
+         access_token TEXT NOT NULL
+     );",
+    ),
+];
 
 /// The table of handled Matrix events (a bridge sees an event from its sync and maybe again from
 /// an appservice transaction, or twice after a reconnect): list it in a bridge's migrations to
@@ -230,6 +243,33 @@ pub fn into_sqlite(e: StoreError) -> rusqlite::Error {
     match e {
         StoreError::Sqlite(e) => e,
         other => rusqlite::Error::ToSqlConversionFailure(other.to_string().into()),
+    }
+}
+
+impl Db {
+    /// The bot's stored session: `(user_id, device_id, access_token)`.
+    pub async fn bot_session(&self) -> Result<Option<(String, String, String)>> {
+        self.call(|c| {
+            c.query_row(
+                "SELECT user_id, device_id, access_token FROM bot_session WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+        })
+        .await
+    }
+
+    pub async fn set_bot_session(&self, user: String, device: String, token: String) -> Result<()> {
+        self.call(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO bot_session (id, user_id, device_id, access_token)
+                 VALUES (1, ?1, ?2, ?3)",
+                params![user, device, token],
+            )
+            .map(|_| ())
+        })
+        .await
     }
 }
 

@@ -375,6 +375,8 @@ impl Services {
                 audit: audit.clone(),
                 ephemeral: ephemeral.clone(),
                 settings: appservice::SenderSettings::default(),
+                crypto_store: store.clone(),
+                key_store: store.clone(),
             },
         ));
         let room_read = Arc::new(federation::room_read::RoomReadService::new(
@@ -448,6 +450,12 @@ impl Services {
                 fanout: fanout.clone(),
             },
         ));
+        // Encrypted appservices (MSC3202): device lists from the key service, wake-ups and
+        // changed users from the sync notifier.
+        appservices.set_device_lists(e2ee.clone());
+        if let Some(observer) = appservices.crypto_observer() {
+            notifier.set_observer(observer);
+        }
         typing.set_appservice_sink(ephemeral.clone());
         receipts.set_appservice_sink(ephemeral.clone());
         // Device removals (logout, deletion) reach room-mates and other servers.

@@ -9,9 +9,13 @@ use tokio::sync::watch;
 
 use super::commit::{BoxFuture, CommitSubscriber, CommittedEvent};
 
+/// Told of every notified user (encrypted appservices: `appservice/crypto.rs`).
+pub type NotifyObserver = Arc<dyn Fn(&UserId) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Notifier {
     users: Mutex<HashMap<OwnedUserId, watch::Sender<u64>>>,
+    observer: std::sync::OnceLock<NotifyObserver>,
 }
 
 impl Notifier {
@@ -34,9 +38,18 @@ impl Notifier {
         users.values().map(|tx| tx.receiver_count()).sum()
     }
 
+    /// Sets the observer (once, in the wiring).
+    pub fn set_observer(&self, observer: NotifyObserver) {
+        let _ = self.observer.set(observer);
+    }
+
     pub fn notify<'a>(&self, user_ids: impl IntoIterator<Item = &'a UserId>) {
         let users = self.users.lock().expect("notifier lock");
+        let observer = self.observer.get();
         for u in user_ids {
+            if let Some(o) = observer {
+                o(u);
+            }
             if let Some(tx) = users.get(u) {
                 tx.send_modify(|n| *n = n.wrapping_add(1));
             }

@@ -8,6 +8,7 @@ pub mod account_data;
 pub mod admin;
 pub mod admin_media;
 pub mod appservice;
+pub mod appservice_crypto;
 pub mod audit;
 pub mod backup;
 pub mod console;

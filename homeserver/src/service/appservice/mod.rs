@@ -4,6 +4,7 @@
 //! third-party lookups (`queries.rs`). docs/BRIDGES.md.
 
 mod client;
+mod crypto;
 mod ephemeral;
 mod login;
 mod queries;
@@ -24,6 +25,7 @@ use ruma::serde::Raw;
 use ruma::{OwnedDeviceId, OwnedEventId, OwnedUserId};
 
 pub use self::client::{AppserviceClient, CallError};
+pub use self::crypto::{BoxFuture, CryptoWatch, DeviceListSource};
 pub use self::ephemeral::EphemeralBuffer;
 pub use self::queries::Lookup;
 pub use self::registration::{Appservice, Claim};
@@ -36,7 +38,9 @@ use super::rooms::RoomService;
 use super::users::{Session, UserService, hash_token};
 use crate::error::{Error, Result};
 use crate::store::appservice::AppserviceStore;
+use crate::store::appservice_crypto::AppserviceCryptoStore;
 use crate::store::deliveries::DeliveryStore;
+use crate::store::keys::KeyStore;
 use crate::store::rooms::RoomStore;
 
 /// Audit action of a refused masquerade or registration by an appservice.
@@ -53,6 +57,11 @@ pub struct AppserviceService {
     client: AppserviceClient,
     settings: SenderSettings,
     ephemeral: Arc<EphemeralBuffer>,
+    /// MSC3202 / MSC4203 (`crypto.rs`).
+    crypto_store: Arc<dyn AppserviceCryptoStore>,
+    key_store: Arc<dyn KeyStore>,
+    device_lists: std::sync::OnceLock<Arc<dyn DeviceListSource>>,
+    crypto_watch: Arc<CryptoWatch>,
 }
 
 pub struct AppserviceDeps {
@@ -65,6 +74,8 @@ pub struct AppserviceDeps {
     pub audit: Arc<AuditService>,
     pub ephemeral: Arc<EphemeralBuffer>,
     pub settings: SenderSettings,
+    pub crypto_store: Arc<dyn AppserviceCryptoStore>,
+    pub key_store: Arc<dyn KeyStore>,
 }
 
 impl AppserviceService {
@@ -80,6 +91,10 @@ impl AppserviceService {
             client: AppserviceClient::new(Duration::from_secs(30)),
             settings: d.settings,
             ephemeral: d.ephemeral,
+            crypto_store: d.crypto_store,
+            key_store: d.key_store,
+            device_lists: std::sync::OnceLock::new(),
+            crypto_watch: Arc::default(),
         }
     }
 

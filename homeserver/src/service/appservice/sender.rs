@@ -14,9 +14,11 @@ use ruma::{OwnedTransactionId, TransactionId};
 use tokio::sync::Notify;
 
 use super::AppserviceService;
+use super::crypto::CryptoPart;
 use super::registration::Appservice;
 use crate::service::blocking;
 use crate::store::appservice::OpenTxn;
+use crate::store::appservice_crypto::CryptoAck;
 use crate::store::deliveries::DeliveryQueue;
 
 /// Timing of the workers (tests shorten it).
@@ -45,6 +47,8 @@ struct Txn {
     upto: Option<i64>,
     events: Vec<Raw<ruma::events::AnyTimelineEvent>>,
     ephemeral: Vec<Raw<push_events::v1::EphemeralData>>,
+    /// Encrypted appservices (MSC3202): to-device, device lists, key counts.
+    crypto: Option<CryptoPart>,
 }
 
 impl AppserviceService {
@@ -91,11 +95,13 @@ impl AppserviceService {
             a.id().to_owned(),
             self.settings.batch,
         );
-        let (open, pending) = blocking(move || {
+        let crypto_store = self.crypto_store.clone();
+        let (open, open_crypto, pending) = blocking(move || {
             let queue = DeliveryQueue::Appservice(id.clone());
             let open = store.open_txn(&id)?;
+            let open_crypto = crypto_store.open_crypto(&id)?;
             let pending = deliveries.pending_deliveries(&queue, i64::MIN, max)?;
-            Ok((open, pending))
+            Ok((open, open_crypto, pending))
         })
         .await?;
         if let Some(open) = open {
@@ -104,9 +110,20 @@ impl AppserviceService {
                 .filter(|d| d.pos <= open.upto_pos)
                 .map(|d| d.event_id)
                 .collect();
-            if ids.is_empty() {
+            // The same bounds as when it was first sent; every keyed device's counts.
+            let crypto = match open_crypto.filter(|_| a.msc3202) {
+                Some(upto) => {
+                    let from = self.device_list_from(a).await?;
+                    Some(
+                        self.crypto_part(a, from, upto, true, Default::default())
+                            .await?,
+                    )
+                }
+                None => None,
+            };
+            if ids.is_empty() && crypto.as_ref().is_none_or(CryptoPart::is_empty) {
                 // Acknowledged before a crash, or purged: nothing of it is left to send.
-                self.finish(a, open.upto_pos).await;
+                self.finish(a, open.upto_pos, crypto.map(|c| c.ack)).await;
                 return Box::pin(self.next_txn(a)).await;
             }
             return Ok(Some(Txn {
@@ -114,39 +131,67 @@ impl AppserviceService {
                 upto: Some(open.upto_pos),
                 events: self.client_events(ids).await?,
                 ephemeral: vec![],
+                crypto,
             }));
         }
         let ephemeral = self.ephemeral.take(a.id());
         let fresh = TransactionId::new();
-        let Some(last) = pending.last().map(|d| d.pos) else {
+        let crypto = match a.msc3202 {
+            true => Some(self.new_crypto_part(a).await?),
+            false => None,
+        };
+        let last = pending.last().map(|d| d.pos);
+        if last.is_none() && crypto.as_ref().is_none_or(CryptoPart::is_empty) {
             return Ok((!ephemeral.is_empty()).then(|| Txn {
                 id: fresh,
                 upto: None,
                 events: vec![],
                 ephemeral,
+                crypto: None,
             }));
-        };
+        }
+        // Without events (only to-device or device lists) no queue row is covered.
+        let upto_pos = last.unwrap_or(i64::MIN);
         let record = OpenTxn {
             txn_id: fresh.to_string(),
-            upto_pos: last,
+            upto_pos,
         };
-        let (store, id) = (self.store.clone(), a.id().to_owned());
-        blocking(move || Ok(store.begin_txn(&id, &record)?)).await?;
+        let (store, crypto_store, id) = (
+            self.store.clone(),
+            self.crypto_store.clone(),
+            a.id().to_owned(),
+        );
+        let bounds = crypto.as_ref().map(|c| c.upto);
+        blocking(move || match bounds {
+            Some(b) => Ok(crypto_store.begin_crypto_txn(&id, &record, b)?),
+            None => Ok(store.begin_txn(&id, &record)?),
+        })
+        .await?;
         let ids = pending.into_iter().map(|d| d.event_id).collect();
         Ok(Some(Txn {
             id: fresh,
-            upto: Some(last),
+            upto: Some(upto_pos),
             events: self.client_events(ids).await?,
             ephemeral,
+            crypto,
         }))
     }
 
     /// Drops acknowledged events from the queue, retrying until the write succeeds so the
     /// same events are never sent again under a new id.
-    async fn finish(&self, a: &Appservice, upto: i64) {
+    async fn finish(&self, a: &Appservice, upto: i64, crypto: Option<CryptoAck>) {
         loop {
-            let (store, id) = (self.store.clone(), a.id().to_owned());
-            match blocking(move || Ok(store.finish_txn(&id, upto)?)).await {
+            let (store, crypto_store, id) = (
+                self.store.clone(),
+                self.crypto_store.clone(),
+                a.id().to_owned(),
+            );
+            let ack = crypto.clone();
+            let done = blocking(move || match ack {
+                Some(ack) => Ok(crypto_store.finish_crypto_txn(&id, upto, &ack)?),
+                None => Ok(store.finish_txn(&id, upto)?),
+            });
+            match done.await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(appservice = a.id(), error = %e, "could not acknowledge an appservice transaction; retrying");
@@ -162,6 +207,9 @@ impl AppserviceService {
         loop {
             let mut req = push_events::v1::Request::new(txn.id.clone(), txn.events.clone());
             req.ephemeral = txn.ephemeral.clone();
+            if let Some(c) = &txn.crypto {
+                c.apply(&mut req);
+            }
             match self.client.call(a, req).await {
                 Ok(_) => break,
                 Err(e) => {
@@ -177,7 +225,7 @@ impl AppserviceService {
         }
         tracing::debug!(appservice = a.id(), txn_id = %txn.id, events = txn.events.len(), "appservice transaction accepted");
         if let Some(upto) = txn.upto {
-            self.finish(a, upto).await;
+            self.finish(a, upto, txn.crypto.map(|c| c.ack)).await;
         }
     }
 }

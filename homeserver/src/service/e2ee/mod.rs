@@ -8,6 +8,7 @@
 //! cross-signing changes are announced to the servers sharing a room with the user.
 
 mod announce;
+mod appservice_feed;
 pub mod backup;
 mod cross_signing;
 pub mod dehydrated;

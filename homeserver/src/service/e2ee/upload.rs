@@ -294,6 +294,9 @@ impl KeyService {
                 claimed.insert(user, per_user);
             }
         }
+        // The owners' one-time key counts changed: their syncs (and an encrypted appservice
+        // owning them, MSC3202) hear it.
+        self.notifier.notify(claimed.keys().map(|u| &**u));
         Ok(claimed)
     }
 }

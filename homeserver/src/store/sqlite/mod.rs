@@ -5,6 +5,7 @@ mod admin;
 mod admin_media;
 mod admin_rooms;
 mod appservice;
+mod appservice_crypto;
 mod audit;
 mod backup;
 mod console;
