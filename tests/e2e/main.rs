@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod admin_media;
+mod admin_rooms;
 mod admin_ui;
 mod alerts;
 mod appservice;

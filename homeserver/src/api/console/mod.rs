@@ -55,6 +55,9 @@ pub struct ConsoleRequest {
     pub token: Option<String>,
     pub login_nonce: Option<String>,
     pub ip: Option<std::net::IpAddr>,
+    /// The scheme the browser used: `https` from the listener's TLS or a trusted proxy's
+    /// `X-Forwarded-Proto`, else `http`.
+    pub scheme: &'static str,
 }
 
 pub fn cookie(parts: &http::HeaderMap, name: &str) -> Option<String> {
@@ -78,10 +81,17 @@ impl FromRequestParts<Services> for ConsoleRequest {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
+        let tls = (services.config.listen).client_tls_on(&services.config.tls);
+        let scheme = match services.rate_limits.forwarded_proto(peer, &parts.headers) {
+            Some(p) => p,
+            None if tls => "https",
+            None => "http",
+        };
         Ok(Self {
             token: cookie(&parts.headers, COOKIE),
             login_nonce: cookie(&parts.headers, LOGIN_COOKIE),
             ip: services.rate_limits.client_ip(peer, &parts.headers),
+            scheme,
         })
     }
 }

@@ -89,7 +89,14 @@ impl ConsoleService {
     /// Non-admins are refused (their new session ended at once; the refusal audited) with the
     /// same `M_FORBIDDEN` as a wrong password would not give: they learn only that the console
     /// is for admins. Returns the access token for the cookie.
-    pub async fn login(&self, user: &str, password: &str, ip: Option<IpAddr>) -> Result<String> {
+    /// `scheme`: how the browser reached us (`http`/`https`), recorded with the sign-in.
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+        scheme: &str,
+    ) -> Result<String> {
         let new = (self.d.users)
             .login(user, password, None, Some(DEVICE_NAME.into()), ip)
             .await?;
@@ -99,7 +106,8 @@ impl ConsoleService {
             return Err(e);
         }
         let e = entry(session.user_id.as_str(), action::LOGIN, Outcome::Success)
-            .detail("device_id", session.device_id.as_str());
+            .detail("device_id", session.device_id.as_str())
+            .detail("scheme", scheme);
         self.d.audit.record(e).await?;
         Ok(new.access_token)
     }
@@ -147,11 +155,11 @@ impl ConsoleService {
         self.d.audit.record(e).await
     }
 
-    /// Whether the console cookie must be `Secure`: the client listener serves TLS, or the
-    /// public base URL is https (behind a TLS-terminating proxy).
-    pub fn secure_cookie(&self) -> bool {
-        let c = &self.d.config;
-        c.base_url().starts_with("https://")
+    /// Whether the console cookie must be `Secure`: the request came over https (the
+    /// listener's TLS, or a trusted proxy's `X-Forwarded-Proto`), or the public base URL is
+    /// https (behind a TLS-terminating proxy).
+    pub fn secure_cookie(&self, scheme: &str) -> bool {
+        scheme == "https" || self.d.config.base_url().starts_with("https://")
     }
 }
 
