@@ -4,6 +4,7 @@
 //! purge history with its status and the purged events gone from the database's raw bytes,
 //! legal holds respected, non-admins refused, and a deletion's status kept across a crash.
 
+use handover_e2e::account::eventually;
 use handover_e2e::*;
 use serde_json::Value;
 
@@ -398,6 +399,7 @@ async fn a_deletion_keeps_its_status_across_a_crash_and_finishes() {
         a.server.start_again().await;
         let http = a.server.http();
         let s = delete_status(&http, &a.root, &id).await;
+        eprintln!("resumed: {}", a.server.stderr().contains("resuming admin room job"));
         assert_eq!(s["status"], "complete", "{s}");
         assert_eq!(s["room_id"], room.as_str());
         assert!(!a.server.db_contains("CRASH-MARKER"));
