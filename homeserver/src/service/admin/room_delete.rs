@@ -43,7 +43,8 @@ impl AdminService {
             self.require_local(u)?;
         }
         let known = self.rooms.room_version(room_id).await.is_ok();
-        if !known && !(allow_unknown && p.block) {
+        let block_only = allow_unknown && p.block;
+        if !(known || block_only) {
             return Err(Error::not_found(format!("Unknown room {room_id}")));
         }
         if self.open_job(room_id, JobKind::Delete).await? {
