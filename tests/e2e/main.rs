@@ -37,6 +37,7 @@ mod ops_metrics;
 mod pagination;
 mod patients;
 mod profile_fields;
+mod proxy_headers;
 mod push;
 mod rate_limit;
 mod receipts_typing;

@@ -68,7 +68,7 @@ pub async fn login_page(State(s): State<Services>, r: ConsoleRequest) -> Respons
         LOGIN_COOKIE,
         &nonce,
         Some(1800),
-        s.console.secure_cookie(r.scheme),
+        s.console.secure_cookie(r.forwarded_proto),
     );
     res
 }
@@ -96,7 +96,7 @@ pub async fn login(
     match s.console.login(&f.user, &f.password, r.ip, r.scheme).await {
         Ok(token) => {
             let mut res = harden(Redirect::to(&format!("{BASE}/retention")).into_response());
-            let secure = s.console.secure_cookie(r.scheme);
+            let secure = s.console.secure_cookie(r.forwarded_proto);
             set_cookie(&mut res, COOKIE, &token, None, secure);
             set_cookie(&mut res, LOGIN_COOKIE, "", Some(0), secure);
             res
@@ -135,7 +135,7 @@ pub async fn logout(
                 COOKIE,
                 "",
                 Some(0),
-                s.console.secure_cookie(r.scheme),
+                s.console.secure_cookie(r.forwarded_proto),
             );
             res
         }

@@ -55,8 +55,9 @@ pub struct ConsoleRequest {
     pub token: Option<String>,
     pub login_nonce: Option<String>,
     pub ip: Option<std::net::IpAddr>,
-    /// The scheme the browser used: `https` from the listener's TLS or a trusted proxy's
-    /// `X-Forwarded-Proto`, else `http`.
+    /// What a trusted proxy's `X-Forwarded-Proto` says the browser used, if it says.
+    pub forwarded_proto: Option<&'static str>,
+    /// The scheme the browser used: the proxy's word, else the listener's (for the audit).
     pub scheme: &'static str,
 }
 
@@ -82,7 +83,8 @@ impl FromRequestParts<Services> for ConsoleRequest {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         let tls = (services.config.listen).client_tls_on(&services.config.tls);
-        let scheme = match services.rate_limits.forwarded_proto(peer, &parts.headers) {
+        let forwarded_proto = services.rate_limits.forwarded_proto(peer, &parts.headers);
+        let scheme = match forwarded_proto {
             Some(p) => p,
             None if tls => "https",
             None => "http",
@@ -91,6 +93,7 @@ impl FromRequestParts<Services> for ConsoleRequest {
             token: cookie(&parts.headers, COOKIE),
             login_nonce: cookie(&parts.headers, LOGIN_COOKIE),
             ip: services.rate_limits.client_ip(peer, &parts.headers),
+            forwarded_proto,
             scheme,
         })
     }

@@ -239,10 +239,32 @@ async fn a_blocked_room_refuses_joins_and_invites_until_unblocked() {
         .await
         .unwrap_err();
     assert!(err.message().contains("room_blocked"), "{err:?}");
+    // Over federation: another server's make_join for its user is refused too.
+    let remote = ruma::user_id!("@carol:other.example");
+    let err = s
+        .rooms
+        .make_membership(
+            remote.server_name(),
+            &room,
+            remote,
+            crate::service::rooms::federation::Membership::Join,
+            crate::service::rooms::SUPPORTED_ROOM_VERSIONS,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("room_blocked"), "{err:?}");
     let log = s.audit.all().await.unwrap();
-    assert!(
-        log.iter()
-            .any(|r| r.rule.as_deref() == Some("room_blocked"))
+    let refusals: Vec<_> = (log.iter())
+        .filter(|r| r.rule.as_deref() == Some("room_blocked"))
+        .map(|r| r.details["hook"].clone())
+        .collect();
+    assert_eq!(
+        refusals,
+        vec![
+            serde_json::json!("join"),
+            serde_json::json!("invite"),
+            serde_json::json!("federation.make_join")
+        ]
     );
     // A room this server has never seen can be blocked too.
     let unknown: OwnedRoomId = "!elsewhere:remote.example".try_into().unwrap();

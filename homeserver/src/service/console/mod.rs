@@ -155,11 +155,15 @@ impl ConsoleService {
         self.d.audit.record(e).await
     }
 
-    /// Whether the console cookie must be `Secure`: the request came over https (the
-    /// listener's TLS, or a trusted proxy's `X-Forwarded-Proto`), or the public base URL is
-    /// https (behind a TLS-terminating proxy).
-    pub fn secure_cookie(&self, scheme: &str) -> bool {
-        scheme == "https" || self.d.config.base_url().starts_with("https://")
+    /// Whether the console cookie must be `Secure`: the base URL is https (`public_baseurl`,
+    /// TLS on the client listener, or a trusted proxy assumed to terminate TLS), or a trusted
+    /// proxy's `X-Forwarded-Proto` says the browser used https. A proxy saying http, with no
+    /// `public_baseurl`, gets a cookie the browser will keep over http.
+    pub fn secure_cookie(&self, forwarded_proto: Option<&str>) -> bool {
+        forwarded_proto == Some("https")
+            || (self.d.config)
+                .base_url_for(forwarded_proto)
+                .starts_with("https://")
     }
 }
 
