@@ -88,9 +88,10 @@ impl AdminService {
     }
 
     /// `DELETE /_synapse/admin/v1/rooms/{roomId}`: the same, answered once done. An unknown
-    /// room with `block` is only blocked (pre-emptively, as Synapse allows).
+    /// room with `block` is only blocked (pre-emptively, as Synapse allows). The job runs on
+    /// its own task, so a client that hangs up does not stop it half-way.
     pub async fn delete_room_now(
-        &self,
+        self: &Arc<Self>,
         who: &Session,
         room_id: &RoomId,
         p: DeleteRoomParams,
@@ -104,7 +105,10 @@ impl AdminService {
         let row = self
             .new_job(JobKind::Delete, room_id, &who.user_id, params)
             .await?;
-        let job: RoomJob = self.run_job(row).await?;
+        let this = self.clone();
+        let job: RoomJob = tokio::spawn(async move { this.run_job(row).await })
+            .await
+            .map_err(|e| Error::internal(format!("room deletion task: {e}")))??;
         match job.status {
             JobStatus::Complete => Ok(job.shutdown.unwrap_or_default()),
             _ => Err(Error::internal(
