@@ -57,7 +57,7 @@ RANKS = {
     # the appservice registry and delivery (namespaces, interest, workers): used by rooms,
     # ephemeral, rate limits; it reads room data types only
     "service/appservice": 38,
-    "service/blocking": 20,
+    "service/blocking": 20, "service/progress": 20,
     "error": 15, "store": 10, "metrics": 8, "config": 5,
 }
 

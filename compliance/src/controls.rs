@@ -213,6 +213,13 @@ pub const CONTROLS: &[Control] = &[
         ],
     ),
     c(
+        "room_blocked",
+        &[],
+        "no join, invite or knock of a room an admin blocked, locally or over federation",
+        "DSPT standard 1",
+        &["admin_rooms::messages_block_and_delete_v2_with_shutdown_follow_synapse"],
+    ),
+    c(
         "access_tokens",
         &["sessions.access_token_lifetime"],
         "tokens only in the Authorization header; optional expiry with refresh",

@@ -140,10 +140,12 @@ pub async fn sar(cfg: Config, user: &str, out: &Path) -> anyhow::Result<()> {
     let partial = PathBuf::from(format!("{}.partial", out.display()));
     let file = std::fs::File::create_new(&partial)
         .map_err(|e| anyhow::anyhow!("{}: {e}", partial.display()))?;
+    let mut bar = handover::ops::progress::Progress::new("export");
     let res = services
         .sar
-        .export(handover::service::sar::Requester::Cli, &uid, file)
+        .export_with_progress(handover::service::sar::Requester::Cli, &uid, file, &mut bar)
         .await;
+    bar.finish();
     let (counts, file) = match res {
         Ok(r) => r,
         Err(e) => {

@@ -581,6 +581,16 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.listen.default_base_url(&self.server_name, &self.tls))
     }
+
+    /// The base URL for a request that came through a trusted proxy reporting the client's
+    /// scheme (`X-Forwarded-Proto`): `public_baseurl` when set, else `server_name` with that
+    /// scheme (the proxy serves its default port).
+    pub fn base_url_for(&self, forwarded_proto: Option<&str>) -> String {
+        match (&self.public_baseurl, forwarded_proto) {
+            (None, Some(proto)) => format!("{proto}://{}", self.server_name),
+            _ => self.base_url(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -324,11 +324,13 @@ fn main() -> anyhow::Result<()> {
             handover::server::init_logging(&cfg);
             rt.block_on(async move {
                 let services = handover::server::build_services(cfg)?;
+                let mut bar = handover::ops::progress::Progress::new("purge");
                 let report = services
                     .retention
-                    .purge(handover::service::audit::ADMIN_CLI, dry_run)
+                    .purge_with_progress(handover::service::audit::ADMIN_CLI, dry_run, &mut bar)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
+                bar.finish();
                 println!("{}", serde_json::to_string_pretty(&report)?);
                 Ok(())
             })

@@ -248,6 +248,15 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     services
         .audit
         .spawn_checkpoint_job(std::time::Duration::from_millis(every));
+    // Admin room jobs (room deletion, history purge) a stop interrupted run again.
+    let jobs = services
+        .admin
+        .resume_room_jobs()
+        .await
+        .map_err(|e| anyhow::anyhow!("admin room jobs: {e:?}"))?;
+    if jobs > 0 {
+        tracing::info!(jobs, "resumed admin room jobs");
+    }
     // Whatever the previous run left in the outbound federation queue is sent now.
     let resumed = services
         .outbox

@@ -1,9 +1,10 @@
 //! The real synapse-admin web UI (a static build under ../shared/third-party/synapse-admin, on no
 //! registry) in headless Debian Chromium driven by playwright-core (`tests/tools/admin_ui.js`;
 //! `scripts/install-browser.sh` installs both): an admin logs in through the UI's form, sees
-//! the users and rooms lists, deactivates a user, locks one, quarantines a file and reads an
-//! event report; every homeserver request the UI makes must succeed, and each action is then
-//! checked through the API. Screenshots: target/e2e-artifacts/admin-ui/ (printed).
+//! the users and rooms lists, deactivates a user, locks one, quarantines a file, reads an
+//! event report and deletes a room (synapse-admin shows no deletion status: the test reads it
+//! through the API); every homeserver request the UI makes must succeed, and each action is
+//! then checked through the API. Screenshots: target/e2e-artifacts/admin-ui/ (printed).
 
 use std::path::PathBuf;
 
@@ -102,6 +103,23 @@ async fn synapse_admin_ui_drives_the_admin_api() {
             .await
             .ok();
         let mxc = up["content_uri"].as_str().unwrap().to_owned();
+        // A room to delete through the UI.
+        let doomed = http
+            .create_room(
+                &alice_token,
+                &json!({ "name": "Ward 9 closed", "preset": "private_chat" }),
+            )
+            .await;
+        http.put_json(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/send/m.room.message/d1",
+                enc(&doomed)
+            ),
+            Some(&alice_token),
+            &json!({ "msgtype": "m.text", "body": "UIDELETE-MARKER" }),
+        )
+        .await
+        .ok();
         let media_id = mxc.rsplit('/').next().unwrap().to_owned();
         let download = format!("/_matrix/client/v1/media/download/localhost/{media_id}");
         assert_eq!(http.get(&download, Some(&alice_token)).await.status, 200);
@@ -121,6 +139,7 @@ async fn synapse_admin_ui_drives_the_admin_api() {
             .env("MEDIA_USER", &alice)
             .env("MEDIA_ID", &media_id)
             .env("REPORT_REASON", "wrong patient in this thread")
+            .env("DELETE_ROOM_ID", &doomed)
             .output()
             .await
             .expect("run node");
@@ -136,7 +155,7 @@ async fn synapse_admin_ui_drives_the_admin_api() {
             run.status.success() && result["ok"] == true,
             "admin UI run failed: {result:#}\nstderr: {stderr}"
         );
-        assert_eq!(result["steps"].as_array().unwrap().len(), 7, "{result}");
+        assert_eq!(result["steps"].as_array().unwrap().len(), 8, "{result}");
 
         // Each action, checked through the API.
         let user = |id: &str| format!("/_synapse/admin/v2/users/{}", enc(id));
@@ -163,6 +182,30 @@ async fn synapse_admin_ui_drives_the_admin_api() {
         http.get(&download, Some(&alice_token))
             .await
             .assert_error(404, &["M_NOT_FOUND"]);
+
+        // The room deleted through the UI: its job completes and the room is gone.
+        let delete_id = result["delete_id"].as_str().expect("delete_id").to_owned();
+        let status = handover_e2e::account::eventually(60, "the UI's deletion", || async {
+            let s = http
+                .get(
+                    &format!("/_synapse/admin/v2/rooms/delete_status/{delete_id}"),
+                    Some(&root),
+                )
+                .await
+                .ok();
+            (s["status"] == "complete" || s["status"] == "failed").then_some(s)
+        })
+        .await;
+        assert_eq!(status["status"], "complete", "{status}");
+        assert_eq!(status["room_id"], doomed.as_str());
+        assert_eq!(
+            status["shutdown_room"]["kicked_users"],
+            json!([alice.as_str()])
+        );
+        http.get(&format!("/_synapse/admin/v1/rooms/{}", enc(&doomed)), Some(&root))
+            .await
+            .assert_error(404, &["M_NOT_FOUND"]);
+        assert!(!server.db_contains("UIDELETE-MARKER"));
 
         // The report was read through the UI: the read is in the audit trail.
         let file = server.dir().join("audit-ui.jsonl");

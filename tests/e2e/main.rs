@@ -4,6 +4,7 @@
 
 mod admin_api;
 mod admin_media;
+mod admin_rooms;
 mod admin_ui;
 mod alerts;
 mod alerts_oncall;
@@ -38,6 +39,7 @@ mod ops_metrics;
 mod pagination;
 mod patients;
 mod profile_fields;
+mod proxy_headers;
 mod push;
 mod rate_limit;
 mod receipts_typing;

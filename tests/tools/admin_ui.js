@@ -1,13 +1,14 @@
 // Drives the real synapse-admin web UI (a static build) in headless Debian Chromium against a
 // Handover server, for tests/e2e/admin_ui.rs. Serves the UI itself on a free port, logs in
 // through the UI's form, and does what an admin does: sees the users and rooms lists,
-// deactivates a user, locks one, quarantines a file, reads an event report. Every request to
+// deactivates a user, locks one, quarantines a file, reads an event report, deletes a room
+// (synapse-admin's Delete button: DELETE /_synapse/admin/v2/rooms/{id}). Every request to
 // the homeserver that fails (HTTP >= 400 or no answer) is logged and fails the run, so a missing
 // endpoint or a wrong response shape shows up here. Screenshots go to SHOTS_DIR.
 //
 // Env: UI_DIR, HS_URL, ADMIN_USER, ADMIN_PASSWORD, SHOTS_DIR, ROOM_NAME, DEACTIVATE_USER,
-//      LOCK_USER, MEDIA_USER, MEDIA_ID, REPORT_REASON. Prints one JSON line: {"ok", "failures",
-//      "steps"}; exits 1 on failure.
+//      LOCK_USER, MEDIA_USER, MEDIA_ID, REPORT_REASON, DELETE_ROOM_ID. Prints one JSON line:
+//      {"ok", "failures", "steps", "delete_id"}; exits 1 on failure.
 const { chromium } = require('playwright-core');
 const http = require('http');
 const fs = require('fs');
@@ -43,6 +44,7 @@ function serveUi() {
 
 const failures = [];
 const steps = [];
+let deleteId = null;
 const step = (s) => { steps.push(s); console.error(`== ${s}`); };
 
 async function main() {
@@ -135,6 +137,21 @@ async function main() {
     await report;
     await page.getByText(env('REPORT_REASON')).first().waitFor();
     await shot('07-report');
+
+    step('delete a room');
+    const roomId = env('DELETE_ROOM_ID');
+    await page.goto(ui + `#/rooms/${encodeURIComponent(roomId)}/show`);
+    await page.getByText(roomId).first().waitFor();
+    await page.getByRole('button', { name: 'Delete' }).first().click();
+    await page.getByText('Are you sure you want to delete the room?').waitFor();
+    await shot('08-delete-confirm');
+    const deleted = waitFor('DELETE', '/_synapse/admin/v2/rooms/');
+    await page.getByRole('button', { name: 'Confirm' }).click();
+    const res = await deleted;
+    deleteId = (await res.json()).delete_id;
+    // Back on the list, without the room.
+    await page.waitForURL(/#\/rooms$/);
+    await shot('09-deleted');
   } finally {
     await browser.close();
     srv.close();
@@ -144,7 +161,7 @@ async function main() {
 
 main()
   .then(() => {
-    console.log(JSON.stringify({ ok: failures.length === 0, failures, steps }));
+    console.log(JSON.stringify({ ok: failures.length === 0, failures, steps, delete_id: deleteId }));
     process.exit(failures.length === 0 ? 0 : 1);
   })
   .catch((e) => {

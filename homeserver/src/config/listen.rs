@@ -24,10 +24,11 @@ pub struct ListenConfig {
     /// that terminates TLS with the server's certificate.
     #[serde(default = "yes")]
     pub federation_tls: bool,
-    /// Reverse proxies whose `X-Forwarded-For` is believed: the client address for rate
-    /// limits, audit entries and last-seen. Empty: the header is ignored. (Nothing depends on
-    /// the request's scheme, so `X-Forwarded-Proto` is not read; with proxies listed and no
-    /// `public_baseurl`, the base URL is https.)
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed: the
+    /// client address for rate limits, audit entries and last-seen; the client's scheme for
+    /// the well-known base URL (when `public_baseurl` is unset), the console cookie's
+    /// `Secure` flag and the console sign-in's audit entry. Empty: both headers are ignored.
+    /// With proxies listed, no `public_baseurl` and no header, the base URL is https.
     #[serde(default)]
     pub trusted_proxies: Vec<IpAddr>,
 }

@@ -1,5 +1,7 @@
 //! Progress of a long admin job on standard error: a bar redrawn in place on a terminal,
 //! a line every quarter otherwise (logs, cron mail). No crate: this is all it needs to do.
+//! Used by backup, restore, purge and the SAR export (the services report through
+//! `service::progress::JobProgress`).
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -55,5 +57,12 @@ impl Progress {
         if self.tty && self.last_draw.is_some() {
             let _ = writeln!(std::io::stderr());
         }
+    }
+}
+
+/// The services report long jobs' progress through this (purge, SAR export).
+impl crate::service::progress::JobProgress for Progress {
+    fn update(&mut self, done: u64, total: u64) {
+        Progress::update(self, done, total);
     }
 }

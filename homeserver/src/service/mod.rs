@@ -25,6 +25,7 @@ pub mod media;
 pub mod notifier;
 pub mod oauth;
 pub mod openid;
+pub mod progress;
 pub mod push;
 pub mod rate_limit;
 pub mod registration;
@@ -564,6 +565,8 @@ impl Services {
             media_store: store.clone(),
             tokens: store.clone(),
             push: push.clone(),
+            retention: retention.clone(),
+            jobs: store.clone(),
         })?);
         let sar = Arc::new(sar::SarService::new(sar::SarDeps {
             admin: admin.clone(),

@@ -133,6 +133,24 @@ impl RateLimits {
         )
     }
 
+    /// The scheme the client used, as a trusted proxy reports it in `X-Forwarded-Proto`
+    /// (`http` or `https`, the first value); `None` from anyone else or without the header.
+    pub fn forwarded_proto(
+        &self,
+        peer: Option<IpAddr>,
+        headers: &http::HeaderMap,
+    ) -> Option<&'static str> {
+        if !self.trusted_proxies.contains(&peer?) {
+            return None;
+        }
+        let v = headers.get("x-forwarded-proto")?.to_str().ok()?;
+        match v.split(',').next()?.trim().to_ascii_lowercase().as_str() {
+            "https" => Some("https"),
+            "http" => Some("http"),
+            _ => None,
+        }
+    }
+
     /// One `action` by `user`; 429 `M_LIMIT_EXCEEDED` with `retry_after_ms` when over.
     pub fn check_user(&self, action: UserAction, user: &str) -> Result<()> {
         if !self.enabled
@@ -233,6 +251,26 @@ mod tests {
         for _ in 0..100 {
             off.check_user(UserAction::RoomCreation, "@a:x").unwrap();
         }
+    }
+
+    #[test]
+    fn forwarded_proto_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let l = limits(|c| c.trusted_proxies = vec![proxy]);
+        let mut h = http::HeaderMap::new();
+        h.insert("x-forwarded-proto", "HTTPS, http".parse().unwrap());
+        assert_eq!(l.forwarded_proto(Some(proxy), &h), Some("https"));
+        assert_eq!(
+            l.forwarded_proto(Some("203.0.113.9".parse().unwrap()), &h),
+            None
+        );
+        assert_eq!(l.forwarded_proto(None, &h), None);
+        h.insert("x-forwarded-proto", "gopher".parse().unwrap());
+        assert_eq!(l.forwarded_proto(Some(proxy), &h), None);
+        assert_eq!(
+            l.forwarded_proto(Some(proxy), &http::HeaderMap::new()),
+            None
+        );
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct AuditQuery {
     pub until: Option<i64>,
     /// Only entries with a lower seq (the next page of a newest-first listing).
     pub before_seq: Option<i64>,
+    /// Only entries with a higher seq, and the listing oldest first (the next page of an
+    /// export that must not hold every entry at once: `Some(0)` starts it).
+    pub after_seq: Option<i64>,
     pub limit: usize,
 }
 

@@ -30,6 +30,7 @@ pub mod remote_e2ee;
 pub mod remote_media;
 pub mod reports;
 pub mod retention;
+pub mod room_jobs;
 pub mod rooms;
 pub mod sar;
 pub mod search;

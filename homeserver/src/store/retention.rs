@@ -116,6 +116,8 @@ pub trait RetentionStore: Send + Sync {
     fn forgotten_rooms(&self, server_name: &str) -> StoreResult<Vec<String>>;
     /// Deletes everything about a room. Returns the number of event rows deleted.
     fn delete_room(&self, room_id: &str) -> StoreResult<usize>;
+    /// The users under a legal hold who sent events in the room (its deletion must wait).
+    fn held_senders_in_room(&self, room_id: &str) -> StoreResult<Vec<String>>;
     /// Undelivered to-device messages queued before `before_ts`: deleted unless `dry_run`.
     /// Returns how many (messages).
     fn expire_to_device(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize>;

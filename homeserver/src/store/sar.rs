@@ -19,6 +19,8 @@ pub struct SarSession {
 #[derive(Debug, Clone)]
 pub struct SarEvent {
     pub event_id: String,
+    /// Stream position (`None`: an outlier), for paging.
+    pub pos: Option<i64>,
     pub room_id: String,
     pub sender: String,
     pub kind: String,
@@ -43,12 +45,45 @@ pub struct SarMedia {
     pub bound_to: Option<String>,
 }
 
+/// Where a page of events resumes: positioned events in stream order, then outliers (no
+/// position) by event id. The export reads a page at a time, so it never holds them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SarCursor {
+    Start,
+    Pos(i64),
+    Outlier(String),
+}
+
+impl SarCursor {
+    /// The cursor just after `e`.
+    pub fn after(e: &SarEvent) -> Self {
+        match e.pos {
+            Some(p) => SarCursor::Pos(p),
+            None => SarCursor::Outlier(e.event_id.clone()),
+        }
+    }
+}
+
 pub trait SarStore: Send + Sync {
     fn sar_sessions(&self, user_id: &str) -> StoreResult<Vec<SarSession>>;
-    /// Every event `user_id` sent in `room_id`, in stream order (outliers last).
-    fn sar_events_sent(&self, user_id: &str, room_id: &str) -> StoreResult<Vec<SarEvent>>;
+    /// Events `user_id` sent in `room_id` after `after`, in stream order (outliers last), at
+    /// most `limit`.
+    fn sar_events_sent(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        after: &SarCursor,
+        limit: usize,
+    ) -> StoreResult<Vec<SarEvent>>;
     /// Events of others in `room_id` whose stored JSON names `user_id` (mentions, replies,
-    /// membership changes about them); encrypted events only if their clear parts do.
-    fn sar_events_mentioning(&self, user_id: &str, room_id: &str) -> StoreResult<Vec<SarEvent>>;
+    /// membership changes about them; encrypted events only if their clear parts do), paged
+    /// as `sar_events_sent`.
+    fn sar_events_mentioning(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        after: &SarCursor,
+        limit: usize,
+    ) -> StoreResult<Vec<SarEvent>>;
     fn sar_media(&self, user_id: &str) -> StoreResult<Vec<SarMedia>>;
 }

@@ -5,13 +5,14 @@
 
 mod extract;
 mod media;
+mod room_jobs;
 mod rooms;
 mod spec;
 mod tokens;
 mod users;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use super::router::RouterExt;
 use crate::service::Services;
@@ -59,10 +60,49 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
     )
     .route(
         "/_synapse/admin/v1/suspend/{user_id}",
-        axum::routing::put(users::synapse_suspend),
+        put(users::synapse_suspend),
     )
     .route("/_synapse/admin/v1/rooms", get(rooms::list))
-    .route("/_synapse/admin/v1/rooms/{room_id}", get(rooms::get))
+    .route(
+        "/_synapse/admin/v1/rooms/{room_id}",
+        get(rooms::get).delete(room_jobs::delete_v1),
+    )
+    .route(
+        "/_synapse/admin/v1/rooms/{room_id}/delete",
+        post(room_jobs::delete_v1),
+    )
+    .route(
+        "/_synapse/admin/v1/rooms/{room_id}/messages",
+        get(room_jobs::messages),
+    )
+    .route(
+        "/_synapse/admin/v1/rooms/{room_id}/block",
+        get(room_jobs::get_block).put(room_jobs::put_block),
+    )
+    .route(
+        "/_synapse/admin/v2/rooms/{room_id}",
+        delete(room_jobs::delete_v2),
+    )
+    .route(
+        "/_synapse/admin/v2/rooms/{room_id}/delete_status",
+        get(room_jobs::delete_status_by_room),
+    )
+    .route(
+        "/_synapse/admin/v2/rooms/delete_status/{delete_id}",
+        get(room_jobs::delete_status),
+    )
+    .route(
+        "/_synapse/admin/v1/purge_history/{room_id}",
+        post(room_jobs::purge_history),
+    )
+    .route(
+        "/_synapse/admin/v1/purge_history/{room_id}/{event_id}",
+        post(room_jobs::purge_history_to),
+    )
+    .route(
+        "/_synapse/admin/v1/purge_history_status/{purge_id}",
+        get(room_jobs::purge_status),
+    )
     .route(
         "/_synapse/admin/v1/rooms/{room_id}/members",
         get(rooms::members),

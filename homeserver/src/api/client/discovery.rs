@@ -1,9 +1,10 @@
 //! Server discovery: well-known (client, support), supported versions, capabilities.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use ruma::api::client::discovery::{discover_support, get_capabilities, get_supported_versions};
 use ruma::api::client::profile::ProfileFieldName;
 
@@ -12,8 +13,15 @@ use crate::error::Result;
 use crate::service::Services;
 use crate::service::rooms::SUPPORTED_ROOM_VERSIONS;
 
-pub async fn well_known_client(State(s): State<Services>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "m.homeserver": { "base_url": s.config.base_url() } }))
+/// The base URL, with the scheme a trusted proxy says the client used when `public_baseurl`
+/// is unset (a proxy may serve both http and https).
+pub async fn well_known_client(
+    State(s): State<Services>,
+    req: axum::extract::Request,
+) -> Json<serde_json::Value> {
+    let peer = (req.extensions().get::<ConnectInfo<SocketAddr>>()).map(|c| c.0.ip());
+    let proto = (s.rate_limits).forwarded_proto(peer, req.headers());
+    Json(serde_json::json!({ "m.homeserver": { "base_url": s.config.base_url_for(proto) } }))
 }
 
 pub async fn support(

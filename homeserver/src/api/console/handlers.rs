@@ -55,7 +55,7 @@ pub async fn home(State(s): State<Services>, r: ConsoleRequest) -> Response {
     }
 }
 
-pub async fn login_page(State(s): State<Services>) -> Response {
+pub async fn login_page(State(s): State<Services>, r: ConsoleRequest) -> Response {
     let nonce = crate::service::users::new_token();
     let mut res = page(
         StatusCode::OK,
@@ -68,7 +68,7 @@ pub async fn login_page(State(s): State<Services>) -> Response {
         LOGIN_COOKIE,
         &nonce,
         Some(1800),
-        s.console.secure_cookie(),
+        s.console.secure_cookie(r.forwarded_proto),
     );
     res
 }
@@ -93,10 +93,10 @@ pub async fn login(
             None,
         );
     }
-    match s.console.login(&f.user, &f.password, r.ip).await {
+    match s.console.login(&f.user, &f.password, r.ip, r.scheme).await {
         Ok(token) => {
             let mut res = harden(Redirect::to(&format!("{BASE}/retention")).into_response());
-            let secure = s.console.secure_cookie();
+            let secure = s.console.secure_cookie(r.forwarded_proto);
             set_cookie(&mut res, COOKIE, &token, None, secure);
             set_cookie(&mut res, LOGIN_COOKIE, "", Some(0), secure);
             res
@@ -130,7 +130,13 @@ pub async fn logout(
     match res.await {
         Ok(()) => {
             let mut res = harden(Redirect::to(&format!("{BASE}/login")).into_response());
-            set_cookie(&mut res, COOKIE, "", Some(0), s.console.secure_cookie());
+            set_cookie(
+                &mut res,
+                COOKIE,
+                "",
+                Some(0),
+                s.console.secure_cookie(r.forwarded_proto),
+            );
             res
         }
         Err(e) => error_page(e, None),

@@ -55,6 +55,10 @@ pub struct ConsoleRequest {
     pub token: Option<String>,
     pub login_nonce: Option<String>,
     pub ip: Option<std::net::IpAddr>,
+    /// What a trusted proxy's `X-Forwarded-Proto` says the browser used, if it says.
+    pub forwarded_proto: Option<&'static str>,
+    /// The scheme the browser used: the proxy's word, else the listener's (for the audit).
+    pub scheme: &'static str,
 }
 
 pub fn cookie(parts: &http::HeaderMap, name: &str) -> Option<String> {
@@ -78,10 +82,19 @@ impl FromRequestParts<Services> for ConsoleRequest {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
+        let tls = (services.config.listen).client_tls_on(&services.config.tls);
+        let forwarded_proto = services.rate_limits.forwarded_proto(peer, &parts.headers);
+        let scheme = match forwarded_proto {
+            Some(p) => p,
+            None if tls => "https",
+            None => "http",
+        };
         Ok(Self {
             token: cookie(&parts.headers, COOKIE),
             login_nonce: cookie(&parts.headers, LOGIN_COOKIE),
             ip: services.rate_limits.client_ip(peer, &parts.headers),
+            forwarded_proto,
+            scheme,
         })
     }
 }

@@ -7,17 +7,26 @@ mod erasure;
 mod media;
 mod reports;
 mod restrictions;
+mod room_block;
+mod room_delete;
+mod room_history;
+mod room_jobs;
 mod rooms;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_media;
+#[cfg(test)]
+mod tests_room_jobs;
 mod tokens;
 mod users;
 
 pub use self::erasure::{ERASED, KEPT};
 pub use self::media::{RULE_LEGAL_HOLD, RoomMedia};
 pub use self::reports::LabelledReport;
+pub use self::room_delete::{DEFAULT_MESSAGE, DEFAULT_ROOM_NAME};
+pub use self::room_history::MessagesQuery;
+pub use self::room_jobs::{DeleteRoomParams, PurgePoint, RoomJob, ShutdownResult};
 pub use self::rooms::{RoomListQuery, RoomOrder, RoomSummary};
 pub use self::tokens::NewToken;
 pub use self::users::{UserDetails, UserUpsert};
@@ -32,12 +41,14 @@ use super::audit::{AuditService, entry};
 use super::blocking;
 use super::media::MediaService;
 use super::push::PushService;
+use super::retention::RetentionService;
 use super::rooms::RoomService;
 use super::users::{Session, UserService};
 use crate::error::{Error, Result};
 use crate::store::admin::{AdminRoomStore, AdminStore};
 use crate::store::admin_media::AdminMediaStore;
 use crate::store::registration_tokens::RegistrationTokenStore;
+use crate::store::room_jobs::RoomJobStore;
 use crate::store::threepids::ThreepidStore;
 
 /// Audit action names of admin calls (`admin.<area>.<verb>`).
@@ -61,6 +72,16 @@ pub mod action {
     pub const ROOM_GET: &str = "admin.room.get";
     pub const ROOM_MEMBERS: &str = "admin.room.members";
     pub const ROOM_STATE: &str = "admin.room.state";
+    pub const ROOM_MESSAGES: &str = "admin.room.messages";
+    /// A room deletion requested (v1 or v2), and its end.
+    pub const ROOM_DELETE: &str = "admin.room.delete";
+    pub const ROOM_DELETE_DONE: &str = "admin.room.delete.done";
+    pub const ROOM_DELETE_STATUS: &str = "admin.room.delete.status";
+    pub const ROOM_BLOCK: &str = "admin.room.block";
+    pub const ROOM_BLOCK_GET: &str = "admin.room.block.get";
+    pub const ROOM_PURGE_HISTORY: &str = "admin.room.purge_history";
+    pub const ROOM_PURGE_HISTORY_DONE: &str = "admin.room.purge_history.done";
+    pub const ROOM_PURGE_HISTORY_STATUS: &str = "admin.room.purge_history.status";
     pub const REPORTS_LIST: &str = "admin.reports.list";
     pub const REPORT_GET: &str = "admin.report.get";
     pub const REPORT_DELETE: &str = "admin.report.delete";
@@ -97,6 +118,10 @@ pub struct AdminDeps {
     pub media_store: Arc<dyn AdminMediaStore>,
     pub tokens: Arc<dyn RegistrationTokenStore>,
     pub push: Arc<PushService>,
+    /// Purges for room deletion and history purge (holds respected there).
+    pub retention: Arc<RetentionService>,
+    /// Room jobs and the blocked-room list.
+    pub jobs: Arc<dyn RoomJobStore>,
 }
 
 pub struct AdminService {
@@ -111,10 +136,12 @@ pub struct AdminService {
     media_store: Arc<dyn AdminMediaStore>,
     tokens: Arc<dyn RegistrationTokenStore>,
     push: Arc<PushService>,
+    retention: Arc<RetentionService>,
+    jobs: Arc<dyn RoomJobStore>,
 }
 
 impl AdminService {
-    /// Also loads the stored locks and suspensions into the per-request check.
+    /// Also loads the stored locks and suspensions, and the blocked rooms, into their checks.
     pub fn new(d: AdminDeps) -> Result<Self> {
         for r in d.store.restricted_users()? {
             let flags = super::users::RestrictionFlags {
@@ -123,7 +150,7 @@ impl AdminService {
             };
             d.users.restrictions().set(&r.user_id, flags);
         }
-        Ok(Self {
+        Self {
             users: d.users,
             accounts: d.accounts,
             rooms: d.rooms,
@@ -135,7 +162,15 @@ impl AdminService {
             media_store: d.media_store,
             tokens: d.tokens,
             push: d.push,
-        })
+            retention: d.retention,
+            jobs: d.jobs,
+        }
+        .loaded()
+    }
+
+    fn loaded(self) -> Result<Self> {
+        self.load_blocked_rooms()?;
+        Ok(self)
     }
 
     /// The admin check every call starts with. A refusal is audited (who tried what, on whom)

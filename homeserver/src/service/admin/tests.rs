@@ -277,6 +277,8 @@ async fn a_suspended_account_reads_and_leaves_but_cannot_write() {
         media_store: s.admin.media_store.clone(),
         tokens: s.admin.tokens.clone(),
         push: s.push.clone(),
+        retention: s.retention.clone(),
+        jobs: s.admin.jobs.clone(),
     });
     drop(restored.unwrap());
     assert!(s.users.restrictions().get(&alice.user_id).suspended);

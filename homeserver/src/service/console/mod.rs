@@ -89,7 +89,14 @@ impl ConsoleService {
     /// Non-admins are refused (their new session ended at once; the refusal audited) with the
     /// same `M_FORBIDDEN` as a wrong password would not give: they learn only that the console
     /// is for admins. Returns the access token for the cookie.
-    pub async fn login(&self, user: &str, password: &str, ip: Option<IpAddr>) -> Result<String> {
+    /// `scheme`: how the browser reached us (`http`/`https`), recorded with the sign-in.
+    pub async fn login(
+        &self,
+        user: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+        scheme: &str,
+    ) -> Result<String> {
         let new = (self.d.users)
             .login(user, password, None, Some(DEVICE_NAME.into()), ip)
             .await?;
@@ -99,7 +106,8 @@ impl ConsoleService {
             return Err(e);
         }
         let e = entry(session.user_id.as_str(), action::LOGIN, Outcome::Success)
-            .detail("device_id", session.device_id.as_str());
+            .detail("device_id", session.device_id.as_str())
+            .detail("scheme", scheme);
         self.d.audit.record(e).await?;
         Ok(new.access_token)
     }
@@ -147,11 +155,15 @@ impl ConsoleService {
         self.d.audit.record(e).await
     }
 
-    /// Whether the console cookie must be `Secure`: the client listener serves TLS, or the
-    /// public base URL is https (behind a TLS-terminating proxy).
-    pub fn secure_cookie(&self) -> bool {
-        let c = &self.d.config;
-        c.base_url().starts_with("https://")
+    /// Whether the console cookie must be `Secure`: the base URL is https (`public_baseurl`,
+    /// TLS on the client listener, or a trusted proxy assumed to terminate TLS), or a trusted
+    /// proxy's `X-Forwarded-Proto` says the browser used https. A proxy saying http, with no
+    /// `public_baseurl`, gets a cookie the browser will keep over http.
+    pub fn secure_cookie(&self, forwarded_proto: Option<&str>) -> bool {
+        forwarded_proto == Some("https")
+            || (self.d.config)
+                .base_url_for(forwarded_proto)
+                .starts_with("https://")
     }
 }
 

@@ -19,7 +19,7 @@ async fn admins_only_and_csrf_checked() {
         .unwrap();
     let err = s
         .console
-        .login("nurse", "a long password", None)
+        .login("nurse", "a long password", None, "https")
         .await
         .unwrap_err();
     assert!(is_kind(&err, ErrorKind::Forbidden));
@@ -29,7 +29,7 @@ async fn admins_only_and_csrf_checked() {
 
     let token = s
         .console
-        .login("root", "a long password", None)
+        .login("root", "a long password", None, "https")
         .await
         .unwrap();
     let cs = s.console.session(&token, None).await.unwrap();

@@ -3,6 +3,7 @@
 //! from an injected [`Clock`], so tests move it forward instead of waiting.
 
 mod copies;
+mod history;
 mod hold;
 mod media;
 mod policy;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use handover_policy::{Policy, RetentionBounds};
 use ruma::OwnedServerName;
 
+pub use self::history::{ACTION_PURGE_HISTORY, ACTION_ROOM_DELETE, HistoryPurge};
 pub use self::hold::HoldTarget;
 pub use self::policy::parse_room_retention;
 pub use self::purge::{ACTION_PURGE, PurgeReport};

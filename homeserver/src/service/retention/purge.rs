@@ -17,6 +17,7 @@ use super::RetentionService;
 use crate::error::{Error, Result};
 use crate::service::audit::entry;
 use crate::service::blocking;
+use crate::service::progress::{JobProgress, NoProgress};
 use crate::service::rooms::state::rules_for;
 use crate::store::retention::{Candidate, Cursor, HoldKind, Minimised};
 
@@ -123,7 +124,7 @@ fn origin_server_ts(json: &str) -> i64 {
 }
 
 /// The event's redacted form (the room version's rules): only the keys auth needs remain.
-fn minimise(c: &Candidate, rules: &RedactionRules) -> Result<Minimised> {
+pub(super) fn minimise(c: &Candidate, rules: &RedactionRules) -> Result<Minimised> {
     let obj: CanonicalJsonObject = serde_json::from_str(&c.json).map_err(Error::internal)?;
     let red = redact(obj, rules, None).map_err(Error::internal)?;
     let content = match red.get("content") {
@@ -139,22 +140,34 @@ fn minimise(c: &Candidate, rules: &RedactionRules) -> Result<Minimised> {
     })
 }
 
-fn rules(version: &str) -> Result<RedactionRules> {
+pub(super) fn rules(version: &str) -> Result<RedactionRules> {
     let v = RoomVersionId::try_from(version).map_err(Error::internal)?;
     Ok(rules_for(&v)?.redaction)
 }
 
 /// One batch, split into rows to delete and rows to minimise, and the media they refer to.
 #[derive(Default)]
-struct Batch {
-    delete: Vec<String>,
-    minimise: Vec<Minimised>,
-    media: BTreeSet<String>,
+pub(super) struct Batch {
+    pub(super) delete: Vec<String>,
+    pub(super) minimise: Vec<Minimised>,
+    pub(super) media: BTreeSet<String>,
 }
 
 impl RetentionService {
     /// One purge run. `actor` is who ran it (the server's job or `admin-cli`).
     pub async fn purge(&self, actor: &str, dry_run: bool) -> Result<PurgeReport> {
+        self.purge_with_progress(actor, dry_run, &mut NoProgress)
+            .await
+    }
+
+    /// A purge run telling `progress` how far it got: one unit per room, then one for the
+    /// server-wide steps (redacted originals, forgotten rooms, copies, reclaiming space).
+    pub async fn purge_with_progress(
+        &self,
+        actor: &str,
+        dry_run: bool,
+        progress: &mut dyn JobProgress,
+    ) -> Result<PurgeReport> {
         let now = self.clock.now_ms();
         let mut rep = PurgeReport {
             dry_run,
@@ -169,7 +182,9 @@ impl RetentionService {
             .collect();
         let store = self.store.clone();
         let rooms = blocking(move || Ok(store.rooms_with_versions()?)).await?;
-        for (room_id, version) in rooms {
+        let total = rooms.len() as u64 + 1;
+        for (done, (room_id, version)) in rooms.into_iter().enumerate() {
+            progress.update(done as u64, total);
             if held.contains(&room_id) {
                 rep.rooms_held += 1;
                 continue;
@@ -203,6 +218,7 @@ impl RetentionService {
             blocking(move || Ok(store.reclaim_space()?)).await?;
             rep.space_reclaimed = true;
         }
+        progress.update(total, total);
         let e = entry(actor, ACTION_PURGE, Outcome::Success)
             .detail("dry_run", dry_run)
             .detail("rooms_checked", rep.rooms_checked as u64)
@@ -403,7 +419,11 @@ impl RetentionService {
 
     /// Applies a batch (or, in a dry run, counts it and notes the ids):
     /// `(deleted, minimised, media deleted)`.
-    async fn commit(&self, b: Batch, rep: &mut PurgeReport) -> Result<(usize, usize, usize)> {
+    pub(super) async fn commit(
+        &self,
+        b: Batch,
+        rep: &mut PurgeReport,
+    ) -> Result<(usize, usize, usize)> {
         // Media a held user uploaded stays, whoever's expiring event referred to it.
         let held_users: HashSet<String> = self
             .holds()

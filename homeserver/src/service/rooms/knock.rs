@@ -20,6 +20,8 @@ impl RoomService {
         _via: &[OwnedServerName],
     ) -> Result<()> {
         self.users.ensure_not_suspended(user)?;
+        self.check_not_blocked(room_id, user.as_str(), "knock")
+            .await?;
         if self.room_version(room_id).await.is_err() || !self.is_resident(room_id).await? {
             return Err(Error::forbidden(
                 "Knocking on a room this server is not in (over federation) is not supported \

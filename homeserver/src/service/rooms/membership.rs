@@ -77,6 +77,8 @@ impl RoomService {
         via: &[OwnedServerName],
     ) -> Result<()> {
         self.users.ensure_not_suspended(user_id)?;
+        self.check_not_blocked(room_id, user_id.as_str(), "join")
+            .await?;
         let known = self.room_version(room_id).await.is_ok();
         if known && self.membership_of(room_id, user_id).await?.as_deref() == Some("join") {
             return Ok(());
@@ -114,6 +116,8 @@ impl RoomService {
         is_direct: bool,
     ) -> Result<()> {
         self.users.ensure_not_suspended(inviter)?;
+        self.check_not_blocked(room_id, inviter.as_str(), "invite")
+            .await?;
         self.require_joined(room_id, inviter).await?;
         self.users
             .check_account_action(

@@ -4,7 +4,9 @@
 //! committing the new event, so two concurrent sends never fork the room's DAG. Different rooms
 //! proceed in parallel, and their commits share group-commit transactions.
 
+mod admin_read;
 mod alias;
+pub mod blocked;
 pub mod create;
 mod directory;
 pub mod federation;
@@ -83,6 +85,8 @@ pub struct RoomService {
     create_stamps: create::CreateStamps,
     /// Registered appservices: events they are interested in are queued with the event.
     appservices: Arc<crate::service::appservice::Registry>,
+    /// Rooms an admin blocked (`blocked.rs`): filled by the admin service.
+    blocked: blocked::BlockedRooms,
 }
 
 /// What the room service is built with: its explicit dependencies.
@@ -137,6 +141,7 @@ impl RoomService {
             versions: Mutex::new(HashMap::new()),
             create_stamps: create::CreateStamps::default(),
             appservices,
+            blocked: blocked::BlockedRooms::default(),
         }
     }
 

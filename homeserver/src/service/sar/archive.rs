@@ -1,14 +1,17 @@
-//! The export's files: JSON per area, the uploaded files under `media/`, and `index.html`.
-//! Runs on a blocking thread (reads media files, compresses).
+//! The export's files: JSON per area, the uploaded files under `media/`, and `index.html`,
+//! written into the ZIP as they are read (`SarZip`): events and audit entries a page at a time,
+//! files copied in chunks, so memory stays bounded whatever the person's history. Runs on
+//! blocking threads (reads files, compresses).
 
 use std::io::{Seek, Write};
 
+use handover_compliance::AuditRecord;
 use handover_compliance::time::format_rfc3339;
 use serde_json::{Value, json};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use super::{SarCounts, SarData, summary};
+use super::SarHead;
 use crate::error::{Error, Result};
 use crate::store::sar::SarEvent;
 
@@ -16,24 +19,6 @@ use crate::store::sar::SarEvent;
 pub const ENCRYPTED_NOTE: &str = "End-to-end encrypted: the server holds only this ciphertext \
      and cannot read it. The keys are on the participants' own devices; the readable message \
      can be exported from the person's own client (e.g. Element's 'Export chat').";
-
-pub fn counts(d: &SarData) -> SarCounts {
-    let encrypted = (d.sent.iter().chain(&d.mentions))
-        .filter(|e| is_encrypted(e))
-        .count();
-    SarCounts {
-        rooms: d.memberships.len(),
-        sessions: d.sessions.len(),
-        events_sent: d.sent.len(),
-        events_mentioning: d.mentions.len(),
-        encrypted_events: encrypted,
-        media: d.media.len(),
-        media_files: (d.media.iter())
-            .filter(|(_, p)| p.as_ref().is_some_and(|p| p.exists()))
-            .count(),
-        audit_entries: d.audit.len(),
-    }
-}
 
 pub fn is_encrypted(e: &SarEvent) -> bool {
     e.kind == "m.room.encrypted"
@@ -62,7 +47,7 @@ fn zip_time(ms: i64) -> DateTime {
     .unwrap_or_default()
 }
 
-fn event_json(e: &SarEvent) -> Value {
+pub fn event_json(e: &SarEvent) -> Value {
     let stored: Value = serde_json::from_str(&e.json).unwrap_or(Value::Null);
     let mut v = json!({
         "event_id": e.event_id,
@@ -97,17 +82,91 @@ pub fn media_entry_name(media_id: &str, filename: Option<&str>) -> String {
     }
 }
 
-pub fn write<W: Write + Seek>(d: &SarData, out: W) -> Result<W> {
-    let mut z = ZipWriter::new(out);
-    let opts = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .last_modified_time(zip_time(d.generated_ts));
-    let put = |z: &mut ZipWriter<W>, name: &str, bytes: &[u8]| -> Result<()> {
-        z.start_file(name, opts).map_err(zip_err)?;
-        z.write_all(bytes).map_err(zip_err)
-    };
-    let pretty = |v: &Value| serde_json::to_vec_pretty(v).unwrap_or_default();
+/// A ZIP being written entry by entry. JSON arrays are written an item at a time in exactly
+/// the layout `serde_json::to_vec_pretty` gives the whole array.
+pub struct SarZip<W: Write + Seek> {
+    z: ZipWriter<W>,
+    opts: SimpleFileOptions,
+    /// Items written into the open array entry.
+    items: usize,
+}
 
+impl<W: Write + Seek> SarZip<W> {
+    pub fn new(out: W, generated_ts: i64) -> Self {
+        let opts = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .last_modified_time(zip_time(generated_ts));
+        Self {
+            z: ZipWriter::new(out),
+            opts,
+            items: 0,
+        }
+    }
+
+    pub fn start(&mut self, name: &str) -> Result<()> {
+        self.z.start_file(name, self.opts).map_err(zip_err)
+    }
+
+    /// Bytes into the open entry.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.z.write_all(bytes).map_err(zip_err)
+    }
+
+    pub fn put(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.start(name)?;
+        self.write(bytes)
+    }
+
+    pub fn put_json(&mut self, name: &str, v: &Value) -> Result<()> {
+        self.put(name, &serde_json::to_vec_pretty(v).unwrap_or_default())
+    }
+
+    pub fn begin_array(&mut self, name: &str) -> Result<()> {
+        self.items = 0;
+        self.start(name)
+    }
+
+    /// One item: indented by two spaces, as inside a pretty-printed array (JSON strings
+    /// never hold a raw newline, so indenting line by line is exact).
+    pub fn array_item(&mut self, v: &Value) -> Result<()> {
+        let pretty = serde_json::to_string_pretty(v).unwrap_or_default();
+        let mut out = String::with_capacity(pretty.len() + 16);
+        out.push_str(if self.items == 0 { "[\n" } else { ",\n" });
+        for (i, line) in pretty.lines().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str("  ");
+            out.push_str(line);
+        }
+        self.items += 1;
+        self.write(out.as_bytes())
+    }
+
+    pub fn end_array(&mut self) -> Result<()> {
+        match self.items {
+            0 => self.write(b"[]"),
+            _ => self.write(b"\n]"),
+        }
+    }
+
+    /// Copies a file into a new entry in chunks; false (and no entry) if it cannot be read.
+    pub fn copy_file(&mut self, name: &str, path: &std::path::Path) -> Result<bool> {
+        let Ok(mut f) = std::fs::File::open(path) else {
+            return Ok(false);
+        };
+        self.start(name)?;
+        std::io::copy(&mut f, &mut self.z).map_err(zip_err)?;
+        Ok(true)
+    }
+
+    pub fn finish(self) -> Result<W> {
+        self.z.finish().map_err(zip_err)
+    }
+}
+
+/// account.json, sessions.json and rooms.json: the small, bounded parts.
+pub fn write_head<W: Write + Seek>(z: &mut SarZip<W>, d: &SarHead) -> Result<()> {
     let a = &d.account;
     let account = json!({
         "user_id": a.user_id,
@@ -126,8 +185,7 @@ pub fn write<W: Write + Seek>(d: &SarData, out: W) -> Result<W> {
             "validated": time(t.validated_ts), "added": time(t.added_ts),
         })).collect::<Vec<_>>(),
     });
-    put(&mut z, "account.json", &pretty(&account))?;
-
+    z.put_json("account.json", &account)?;
     let sessions: Vec<Value> = (d.sessions.iter())
         .map(|s| {
             json!({
@@ -140,8 +198,7 @@ pub fn write<W: Write + Seek>(d: &SarData, out: W) -> Result<W> {
             })
         })
         .collect();
-    put(&mut z, "sessions.json", &pretty(&json!(sessions)))?;
-
+    z.put_json("sessions.json", &json!(sessions))?;
     let rooms: Vec<Value> = (d.memberships.iter())
         .map(|m| {
             json!({
@@ -150,21 +207,26 @@ pub fn write<W: Write + Seek>(d: &SarData, out: W) -> Result<W> {
             })
         })
         .collect();
-    put(&mut z, "rooms.json", &pretty(&json!(rooms)))?;
-    let sent: Vec<Value> = d.sent.iter().map(event_json).collect();
-    put(&mut z, "events_sent.json", &pretty(&json!(sent)))?;
-    let mentions: Vec<Value> = d.mentions.iter().map(event_json).collect();
-    put(&mut z, "events_mentioning.json", &pretty(&json!(mentions)))?;
+    z.put_json("rooms.json", &json!(rooms))
+}
 
+/// The uploaded files under `media/` (streamed from disk) and media.json. Returns how many
+/// files went in, and which uploads did (by index, for index.html).
+pub fn write_media<W: Write + Seek>(z: &mut SarZip<W>, d: &SarHead) -> Result<Vec<bool>> {
     let mut media = Vec::new();
+    let mut included = Vec::new();
     for (m, path) in &d.media {
         let mut entry = json!({
             "mxc": format!("mxc://{}/{}", d.server_name, m.media_id),
             "content_type": m.content_type, "filename": m.filename, "size": m.size,
             "sha256": m.sha256, "uploaded": time(m.created_ts), "sent_in": m.bound_to,
         });
-        let bytes = path.as_ref().and_then(|p| std::fs::read(p).ok());
-        match (&bytes, m.quarantined) {
+        let name = media_entry_name(&m.media_id, m.filename.as_deref());
+        let copied = match (m.quarantined, path) {
+            (false, Some(p)) => z.copy_file(&name, p)?,
+            _ => false,
+        };
+        match (copied, m.quarantined) {
             (_, true) => {
                 entry["file"] = Value::Null;
                 entry["note"] = json!(
@@ -172,42 +234,37 @@ pub fn write<W: Write + Seek>(d: &SarData, out: W) -> Result<W> {
                      can provide it after review."
                 );
             }
-            (Some(b), false) => {
-                let name = media_entry_name(&m.media_id, m.filename.as_deref());
-                put(&mut z, &name, b)?;
-                entry["file"] = json!(name);
-            }
-            (None, false) => {
+            (true, false) => entry["file"] = json!(name),
+            (false, false) => {
                 entry["file"] = Value::Null;
                 entry["note"] = json!("The file is no longer on disk (deleted by retention).");
             }
         }
+        included.push(copied);
         media.push(entry);
     }
-    put(&mut z, "media.json", &pretty(&json!(media)))?;
+    z.put_json("media.json", &json!(media))?;
+    Ok(included)
+}
 
-    let audit: Vec<Value> = (d.audit.iter())
-        .map(|r| serde_json::from_str(&handover_compliance::to_json_line(r)).unwrap_or_default())
-        .collect();
-    put(&mut z, "audit.json", &pretty(&json!(audit)))?;
+pub fn audit_json(r: &AuditRecord) -> Value {
+    serde_json::from_str(&handover_compliance::to_json_line(r)).unwrap_or_default()
+}
 
-    let c = counts(d);
-    let about = json!({
-        "subject": a.user_id,
+/// export.json: what the archive is, and what it leaves out.
+pub fn about(d: &SarHead, counts: &super::SarCounts) -> Value {
+    json!({
+        "subject": d.account.user_id,
         "server": d.server_name,
         "generated": time(d.generated_ts),
         "requested_by": d.requested_by,
         "legal_basis": "UK GDPR Article 15 (right of access)",
-        "counts": c,
+        "counts": counts,
         "encrypted_note": ENCRYPTED_NOTE,
         "not_included": [
             "passwords (only a one-way hash is stored, never exported)",
             "access and refresh tokens (only hashes are stored, never exported)",
             "end-to-end encryption keys (held by the person's devices)",
         ],
-    });
-    put(&mut z, "export.json", &pretty(&about))?;
-    let html = summary::render(d, &c);
-    put(&mut z, "index.html", html.as_bytes())?;
-    z.finish().map_err(zip_err)
+    })
 }

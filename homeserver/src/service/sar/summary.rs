@@ -1,13 +1,15 @@
 //! `index.html` of an export: a readable summary for the person (no script, no external
-//! assets), pointing at the JSON files for the detail.
+//! assets), pointing at the JSON files for the detail. Written in pieces (head, one row per
+//! event or audit entry, tail) so the export streams it like the JSON files.
 
 use std::fmt::Write;
 
+use handover_compliance::AuditRecord;
 use handover_compliance::html::{STYLE, escape};
 use handover_compliance::time::format_rfc3339;
 
 use super::archive::{ENCRYPTED_NOTE, is_encrypted};
-use super::{SarCounts, SarData};
+use super::{SarCounts, SarHead};
 use crate::store::sar::SarEvent;
 
 fn preview(e: &SarEvent) -> String {
@@ -23,29 +25,31 @@ fn preview(e: &SarEvent) -> String {
     text.chars().take(200).collect()
 }
 
-fn events_table(out: &mut String, caption: &str, events: &[SarEvent]) {
-    let _ = write!(
-        out,
+/// The start of an events table (rows follow, then [`TABLE_END`]).
+pub fn events_table_start(caption: &str) -> String {
+    format!(
         "<table><caption>{}</caption><tr><th scope=\"col\">Time (UTC)</th>\
          <th scope=\"col\">Room</th><th scope=\"col\">Sender</th><th scope=\"col\">Type</th>\
          <th scope=\"col\">Text</th></tr>",
         escape(caption)
-    );
-    for e in events {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            format_rfc3339(e.origin_server_ts),
-            escape(&e.room_id),
-            escape(&e.sender),
-            escape(&e.kind),
-            escape(&preview(e))
-        );
-    }
-    out.push_str("</table>");
+    )
 }
 
-pub fn render(d: &SarData, c: &SarCounts) -> String {
+pub fn event_row(e: &SarEvent) -> String {
+    format!(
+        "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        format_rfc3339(e.origin_server_ts),
+        escape(&e.room_id),
+        escape(&e.sender),
+        escape(&e.kind),
+        escape(&preview(e))
+    )
+}
+
+pub const TABLE_END: &str = "</table>";
+
+/// Everything before the events tables.
+pub fn head(d: &SarHead, c: &SarCounts) -> String {
     let a = &d.account;
     let mut o = String::new();
     let _ = write!(
@@ -116,12 +120,17 @@ pub fn render(d: &SarData, c: &SarCounts) -> String {
         );
     }
     o.push_str("</table><h2>Events</h2>");
-    events_table(&mut o, "Sent by you", &d.sent);
-    events_table(&mut o, "Mentioning you", &d.mentions);
+    o
+}
+
+/// The files table and the start of the audit table (`included`: which uploads are in the
+/// archive, by index).
+pub fn files_and_audit_start(d: &SarHead, included: &[bool]) -> String {
+    let mut o = String::new();
     o.push_str("<h2>Files</h2><table><tr><th scope=\"col\">File</th><th scope=\"col\">Type</th><th scope=\"col\">Size (bytes)</th><th scope=\"col\">In this archive</th></tr>");
-    for (m, path) in &d.media {
+    for (i, (m, _)) in d.media.iter().enumerate() {
         let name = super::archive::media_entry_name(&m.media_id, m.filename.as_deref());
-        let included = match (m.quarantined, path.as_ref().is_some_and(|p| p.exists())) {
+        let included = match (m.quarantined, included.get(i).copied().unwrap_or(false)) {
             (true, _) => "withheld (quarantined)".to_owned(),
             (false, true) => format!("<code>{}</code>", escape(&name)),
             (false, false) => "no longer on disk".to_owned(),
@@ -136,16 +145,20 @@ pub fn render(d: &SarData, c: &SarCounts) -> String {
         );
     }
     o.push_str("</table><h2>Audit trail</h2><table><tr><th scope=\"col\">Time (UTC)</th><th scope=\"col\">Actor</th><th scope=\"col\">Action</th><th scope=\"col\">Outcome</th></tr>");
-    for r in &d.audit {
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            format_rfc3339(r.ts),
-            escape(&r.actor),
-            escape(&r.action),
-            r.outcome.as_str()
-        );
-    }
-    o.push_str("</table><p>Not included: your password and sign-in tokens (the server stores only one-way hashes of them) and your encryption keys (held by your devices).</p></main></body></html>");
     o
+}
+
+pub fn audit_row(r: &AuditRecord) -> String {
+    format!(
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        format_rfc3339(r.ts),
+        escape(&r.actor),
+        escape(&r.action),
+        r.outcome.as_str()
+    )
+}
+
+/// After the audit rows.
+pub fn tail() -> &'static str {
+    "</table><p>Not included: your password and sign-in tokens (the server stores only one-way hashes of them) and your encryption keys (held by your devices).</p></main></body></html>"
 }

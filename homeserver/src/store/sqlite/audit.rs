@@ -135,9 +135,13 @@ impl AuditStore for SqliteStore {
         if let Some(s) = q.before_seq {
             push("seq < ?", s.into());
         }
+        if let Some(s) = q.after_seq {
+            push("seq > ?", s.into());
+        }
         args.push((q.limit as i64).into());
+        let order = if q.after_seq.is_some() { "ASC" } else { "DESC" };
         let sql = format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE {} ORDER BY seq DESC LIMIT ?",
+            "SELECT {COLUMNS} FROM audit_log WHERE {} ORDER BY seq {order} LIMIT ?",
             conds.join(" AND ")
         );
         self.db.read(move |c| {

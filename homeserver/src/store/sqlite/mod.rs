@@ -35,6 +35,7 @@ mod remote_media;
 mod reports;
 mod retention;
 mod retention_copies;
+mod room_jobs;
 mod rooms;
 mod sar;
 mod search;

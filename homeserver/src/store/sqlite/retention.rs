@@ -282,6 +282,18 @@ impl RetentionStore for SqliteStore {
         })
     }
 
+    fn held_senders_in_room(&self, room_id: &str) -> StoreResult<Vec<String>> {
+        self.db.read(|c| {
+            let mut st = c.prepare(
+                "SELECT DISTINCT h.target FROM legal_holds h
+                 WHERE h.kind = 'user'
+                   AND EXISTS (SELECT 1 FROM events e WHERE e.room_id = ?1 AND e.sender = h.target)
+                 ORDER BY h.target",
+            )?;
+            collect(st.query_map([room_id], |r| r.get(0))?)
+        })
+    }
+
     fn expire_to_device(&self, before_ts: i64, dry_run: bool) -> StoreResult<usize> {
         const OLD: &str = "pos IN (SELECT pos FROM to_device_sent WHERE ts < ?1)";
         if dry_run {

@@ -5,13 +5,24 @@ use rusqlite::{Row, params};
 
 use super::SqliteStore;
 use crate::store::StoreResult;
-use crate::store::sar::{SarEvent, SarMedia, SarSession, SarStore};
+use crate::store::sar::{SarCursor, SarEvent, SarMedia, SarSession, SarStore};
+
+/// The page condition after `after` (`?3`: the cursor's value) in the order
+/// `pos IS NULL, pos, event_id`.
+fn after_cond(after: &SarCursor) -> (&'static str, rusqlite::types::Value) {
+    match after {
+        SarCursor::Start => ("?3 IS NULL", rusqlite::types::Value::Null),
+        SarCursor::Pos(p) => ("(pos IS NULL OR pos > ?3)", (*p).into()),
+        SarCursor::Outlier(id) => ("(pos IS NULL AND event_id > ?3)", id.clone().into()),
+    }
+}
 
 const EVENT_COLS: &str =
-    "event_id, room_id, sender, type, state_key, origin_server_ts, json, redacted_by";
+    "event_id, room_id, sender, type, state_key, origin_server_ts, json, redacted_by, pos";
 
 fn event(r: &Row<'_>) -> rusqlite::Result<SarEvent> {
     Ok(SarEvent {
+        pos: r.get(8)?,
         event_id: r.get(0)?,
         room_id: r.get(1)?,
         sender: r.get(2)?,
@@ -48,29 +59,43 @@ impl SarStore for SqliteStore {
         })
     }
 
-    fn sar_events_sent(&self, user_id: &str, room_id: &str) -> StoreResult<Vec<SarEvent>> {
+    fn sar_events_sent(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        after: &SarCursor,
+        limit: usize,
+    ) -> StoreResult<Vec<SarEvent>> {
+        let (cond, value) = after_cond(after);
         self.db.read(|c| {
             let mut stmt = c.prepare(&format!(
-                "SELECT {EVENT_COLS} FROM events WHERE room_id = ?1 AND sender = ?2
-                 ORDER BY pos IS NULL, pos"
+                "SELECT {EVENT_COLS} FROM events WHERE room_id = ?1 AND sender = ?2 AND {cond}
+                 ORDER BY pos IS NULL, pos, event_id LIMIT ?4"
             ))?;
             let rows = stmt
-                .query_map(params![room_id, user_id], event)?
+                .query_map(params![room_id, user_id, value, limit as i64], event)?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
         })
     }
 
-    fn sar_events_mentioning(&self, user_id: &str, room_id: &str) -> StoreResult<Vec<SarEvent>> {
+    fn sar_events_mentioning(
+        &self,
+        user_id: &str,
+        room_id: &str,
+        after: &SarCursor,
+        limit: usize,
+    ) -> StoreResult<Vec<SarEvent>> {
+        let (cond, value) = after_cond(after);
         self.db.read(|c| {
             // instr, not LIKE: user ids may hold `_`, a LIKE wildcard.
             let mut stmt = c.prepare(&format!(
                 "SELECT {EVENT_COLS} FROM events
-                 WHERE room_id = ?1 AND sender != ?2 AND instr(json, ?2) > 0
-                 ORDER BY pos IS NULL, pos"
+                 WHERE room_id = ?1 AND sender != ?2 AND instr(json, ?2) > 0 AND {cond}
+                 ORDER BY pos IS NULL, pos, event_id LIMIT ?4"
             ))?;
             let rows = stmt
-                .query_map(params![room_id, user_id], event)?
+                .query_map(params![room_id, user_id, value, limit as i64], event)?
                 .collect::<Result<_, _>>()?;
             Ok(rows)
         })

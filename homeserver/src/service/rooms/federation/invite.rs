@@ -168,6 +168,8 @@ impl RoomService {
         {
             return Err(Error::not_found(format!("Unknown user {invitee}")));
         }
+        self.check_not_blocked(room_id, pdu.sender.as_str(), "federation.invite")
+            .await?;
         let decision = self.policy.check_invite(&InviteRequest {
             room_id: room_id.as_str(),
             inviter: pdu.sender.as_str(),

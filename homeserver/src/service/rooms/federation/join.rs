@@ -53,6 +53,10 @@ impl RoomService {
                 "{user_id} does not belong to {origin}"
             )));
         }
+        if membership == Membership::Join {
+            self.check_not_blocked(room_id, user_id.as_str(), "federation.make_join")
+                .await?;
+        }
         let version = self
             .room_version(room_id)
             .await
@@ -100,6 +104,8 @@ impl RoomService {
         event_id: &EventId,
         pdu: &RawJsonValue,
     ) -> Result<JoinState> {
+        self.check_not_blocked(room_id, origin.as_str(), "federation.send_join")
+            .await?;
         let checked = self
             .receive_membership(origin, room_id, event_id, pdu, "join")
             .await?;
