@@ -3,7 +3,7 @@
 //! narrow store traits. Dependencies are explicit: each service is built with what it needs.
 
 pub mod account_data;
-pub mod accounts;
+pub mod account_rooms;
 pub mod admin;
 pub mod appservice;
 pub mod audit;
@@ -17,10 +17,8 @@ pub mod e2ee;
 pub mod ephemeral;
 pub mod federation;
 pub mod filter;
-pub mod filters;
 pub mod health;
 pub mod identity;
-pub mod keys;
 pub mod media;
 pub mod notifier;
 pub mod oauth;
@@ -33,6 +31,7 @@ pub mod retention;
 pub mod rooms;
 pub mod sar;
 pub mod search;
+pub mod signing_key;
 pub mod sliding_sync;
 pub mod spaces;
 pub mod support;
@@ -150,12 +149,12 @@ pub struct Services {
     pub users: Arc<users::UserService>,
     pub uiaa: Arc<uiaa::UiaaService>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
-    pub keys: Arc<keys::ServerKeys>,
+    pub keys: Arc<signing_key::ServerKeys>,
     pub notifier: Arc<notifier::Notifier>,
     pub rooms: Arc<rooms::RoomService>,
     pub account_data: Arc<account_data::AccountDataService>,
     pub push: Arc<push::PushService>,
-    pub filters: Arc<filters::FilterService>,
+    pub filters: Arc<filter::FilterService>,
     pub receipts: Arc<ephemeral::receipts::ReceiptService>,
     pub read_markers: Arc<ephemeral::read_markers::ReadMarkerService>,
     pub typing: Arc<ephemeral::typing::TypingService>,
@@ -167,7 +166,7 @@ pub struct Services {
     pub backup: Arc<e2ee::backup::BackupService>,
     pub dehydrated: Arc<e2ee::dehydrated::DehydratedDeviceService>,
     pub reports: Arc<reports::ReportService>,
-    pub accounts: Arc<accounts::AccountService>,
+    pub accounts: Arc<account_rooms::AccountService>,
     pub media: Arc<media::MediaService>,
     pub federation: Arc<federation::FederationService>,
     /// Profile, alias and public room queries, inbound and outbound.
@@ -292,7 +291,7 @@ impl Services {
         let rate_limits =
             Arc::new(rate_limit::RateLimits::new(&config.rate_limit).exempting(registry.clone()));
         let keys = Arc::new(
-            keys::ServerKeys::load_or_generate(&config.data_dir).map_err(Error::internal)?,
+            signing_key::ServerKeys::load_or_generate(&config.data_dir).map_err(Error::internal)?,
         );
         let notifier = Arc::new(notifier::Notifier::default());
         let server_name: ruma::OwnedServerName = config
@@ -408,8 +407,8 @@ impl Services {
             federation.client().clone(),
             query.clone(),
         ));
-        let filters = Arc::new(filters::FilterService::new(store.clone()));
-        let accounts = Arc::new(accounts::AccountService::new(
+        let filters = Arc::new(filter::FilterService::new(store.clone()));
+        let accounts = Arc::new(account_rooms::AccountService::new(
             users.clone(),
             rooms.clone(),
             media_binder,

@@ -5,13 +5,13 @@
 
 mod erasure;
 mod media;
+#[cfg(test)]
+mod media_tests;
 mod reports;
 mod restrictions;
 mod rooms;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_media;
 mod tokens;
 mod users;
 
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use handover_compliance::Outcome;
 use ruma::{OwnedUserId, UserId};
 
-use super::accounts::AccountService;
+use super::account_rooms::AccountService;
 use super::audit::{AuditService, entry};
 use super::blocking;
 use super::media::MediaService;

@@ -18,13 +18,13 @@ pub mod to_device;
 mod upload;
 
 #[cfg(test)]
+mod backup_policy_tests;
+#[cfg(test)]
+mod dehydrated_tests;
+#[cfg(test)]
+mod federation_tests;
+#[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_backup_policy;
-#[cfg(test)]
-mod tests_dehydrated;
-#[cfg(test)]
-mod tests_federation;
 
 use std::sync::Arc;
 

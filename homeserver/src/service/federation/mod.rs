@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod client_error;
+pub mod discovery;
 #[cfg(test)]
 mod discovery_tests;
 pub mod dns;
@@ -19,7 +20,6 @@ pub mod pdu;
 #[cfg(test)]
 mod property_tests;
 pub mod query;
-pub mod resolve;
 pub mod room_read;
 pub mod server_keys;
 #[cfg(test)]
@@ -47,7 +47,7 @@ use self::client::{FederationClient, FederationError, Sign};
 use self::gate::PeerGate;
 use super::audit::AuditService;
 use super::blocking;
-use super::keys::ServerKeys;
+use super::signing_key::ServerKeys;
 use crate::config::FederationConfig;
 use crate::error::{Error, Result};
 use crate::store::now_ms;

@@ -40,7 +40,7 @@ use super::audit::AuditService;
 use super::blocking;
 use super::commit::CommitPipeline;
 use super::federation::FederationService;
-use super::keys::ServerKeys;
+use super::signing_key::ServerKeys;
 use super::users::UserService;
 use crate::error::{Error, Result};
 use crate::store::federated_rooms::FederatedRoomStore;
