@@ -82,11 +82,9 @@ pub fn policy_from_config(
         PolicyRules::AllowAll => Arc::new(AllowAll),
     };
     let defaults = Defaults {
-        inner: AllowAll,
         encrypt: cfg.rooms.encrypt_by_default,
     };
     let federation = FederationGate {
-        inner: AllowAll,
         list: federation_list,
     };
     let invites = OrganisationInvites {

@@ -255,9 +255,8 @@ impl Services {
     ) -> Result<Self> {
         let config = Arc::new(config);
         let registry = Arc::new(appservice::Registry::new(appservices));
-        // The clinical media rules sit around whichever rule set was chosen.
+        // The clinical media rules, a layer beside whichever rule set was chosen.
         let clinical = handover_policy::ClinicalMedia {
-            inner: Arc::new(handover_policy::AllowAll),
             rules: config.clinical_media.rules(),
         };
         // Registration restricted to the organisation's email domains, from `[registration]`.

@@ -31,11 +31,10 @@ fn server(name: &str) -> OwnedServerName {
 
 /// Services whose federation list holds only `listed.nhs.uk:8448`.
 fn gated_services() -> (Services, tempfile::TempDir) {
-    use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+    use handover_policy::{FederationGate, LiveFederationList};
     let doc =
         br#"{"serial":1,"organisations":[{"ods_code":"RRK","servers":["listed.nhs.uk:8448"]}]}"#;
     let gate = FederationGate {
-        inner: AllowAll,
         list: Some(LiveFederationList::load(doc, None, None).unwrap()),
     };
     let (s, _store, dir) = crate::service::test_services_with_policy(Arc::new(gate));

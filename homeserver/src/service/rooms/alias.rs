@@ -142,7 +142,7 @@ impl RoomService {
             ));
         }
         if public && super::create::is_patient_room(&self.current_state(room_id).await?) {
-            let denial = super::create::patient_denial("publication in the room directory");
+            let denial = handover_policy::patient_room_denial("publication in the room directory");
             (self.audit)
                 .enforce(
                     Err(denial),
