@@ -27,7 +27,8 @@ RANKS = {
     # the binary and the wiring
     "main": 100, "commands": 100, "lib": 100, "server": 100, "listener": 100, "ops": 100,
     "api": 95,
-    "service": 90,  # service/mod.rs: the wiring (Services)
+    "service": 90,  # service/mod.rs: re-exports Services (the wiring) and `blocking`
+    "service/wiring": 90,  # Services, built in one pass; the policy assembled
     # read side and operators
     "service/console": 85,
     "service/admin": 80, "service/sar": 80,
