@@ -2,8 +2,8 @@
 """Lists imports that run up the layer order of homeserver/src (docs/ARCHITECTURE.md, "Layers").
 
 Each module belongs to a unit (a top-level module, a folder of service/, or a sub-module of
-service/federation/, which holds two floors) and each unit to a rank. A `use` (or an inline
-`crate::` path) from a unit to a unit of a HIGHER rank is a violation. Test code is exempt
+service/peer/, whose `fanout` sits below the others: ephemeral and e2ee use it) and each unit to
+a rank. A `use` (or an inline `crate::` path) from a unit to a unit of a HIGHER rank is a violation. Test code is exempt
 (`tests.rs`, `*_tests.rs`, test helpers `test_*.rs`, and everything after `#[cfg(test)]`;
 docs/ARCHITECTURE.md, "Tests", names the style).
 
@@ -37,22 +37,19 @@ RANKS = {
     "service/account_rooms": 70, "service/registration": 70, "service/openid": 70,
     "service/voip": 70, "service/support": 70, "service/health": 70,
     "service/identity": 70, "service/oauth": 70, "service/search": 70,
-    # peer-facing federation: uses rooms, users and ephemeral
-    "service/federation/transactions": 65, "service/federation/edu": 65,
-    "service/federation/room_read": 65, "service/federation/query": 65,
+    # peer-facing federation (service/peer/): uses rooms, users and ephemeral
+    "service/peer": 65, "service/peer/transactions": 65, "service/peer/edu": 65,
+    "service/peer/room_read": 65, "service/peer/query": 65,
     "service/e2ee": 60, "service/ephemeral": 60, "service/push": 60,
-    "service/federation/fanout": 60,
+    # who gets each outbound EDU: uses rooms, used by ephemeral and e2ee
+    "service/peer/fanout": 60,
     "service/rooms": 50,
     "service/media": 45,
     "service/users": 40, "service/account_data": 40, "service/filter": 40,
     "service/uiaa": 40, "service/rate_limit": 40,
-    # federation transport and trust: used by rooms
-    "service/federation": 35, "service/federation/pdu": 35, "service/federation/outbox": 35,
-    "service/federation/gate": 35, "service/federation/list": 35,
-    "service/federation/client": 35, "service/federation/client_error": 35,
-    "service/federation/discovery": 35, "service/federation/dns": 35,
-    "service/federation/well_known": 35, "service/federation/transport": 35,
-    "service/federation/server_keys": 35,
+    # federation transport and trust (client, discovery, gate, list, pdu checks, outbox, keys):
+    # used by rooms
+    "service/federation": 35,
     "service/audit": 30, "service/audit_checkpoint": 30, "service/notifier": 30,
     "service/signing_key": 30, "service/commit": 30,
     # the appservice registry and delivery (namespaces, interest, workers): used by rooms,
@@ -113,8 +110,8 @@ def unit(path):
     if path[0] == "service" and len(path) > 1:
         if not is_module(path[:2]):
             return "service"
-        if path[1] == "federation" and len(path) > 2 and is_module(path[:3]):
-            return "service/federation/" + path[2]
+        if path[1] == "peer" and len(path) > 2 and is_module(path[:3]):
+            return "service/peer/" + path[2]
         return "service/" + path[1]
     return path[0]
 

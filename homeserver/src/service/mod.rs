@@ -23,6 +23,7 @@ pub mod media;
 pub mod notifier;
 pub mod oauth;
 pub mod openid;
+pub mod peer;
 pub mod push;
 pub mod rate_limit;
 pub mod registration;

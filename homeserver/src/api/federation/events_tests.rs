@@ -13,7 +13,7 @@ use ruma::{OwnedServerName, ServerName};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::service::federation::room_read::test_fixture::{Fx, REMOTE, remote_user};
+use crate::service::peer::room_read::test_fixture::{Fx, REMOTE, remote_user};
 use crate::service::test_util::text;
 use crate::store::now_ms;
 use crate::store::server_keys::ServerKeyStore;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::tests::{
     PASSWORD, cross_signing_key, cross_signing_key_by, device_keys, pk, raw, sign_as, upload,
 };
-use crate::service::federation::fanout::RecordingSink;
+use crate::service::peer::fanout::RecordingSink;
 use crate::service::test_util::{remote_join, room};
 use crate::service::users::{Session, test_login};
 use crate::service::{Services, test_services};

@@ -31,8 +31,8 @@ use std::sync::Arc;
 use ruma::{OwnedDeviceId, OwnedServerName, UserId};
 
 use super::federation::client::FederationClient;
-use super::federation::fanout::EduFanout;
 use super::notifier::Notifier;
+use super::peer::fanout::EduFanout;
 use super::rooms::RoomService;
 use super::users::UserService;
 use crate::error::Result;

@@ -10,8 +10,8 @@ use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use crate::error::Result;
 use crate::service::appservice::EphemeralBuffer;
 use crate::service::blocking;
-use crate::service::federation::fanout::EduFanout;
 use crate::service::notifier::Notifier;
+use crate::service::peer::fanout::EduFanout;
 use crate::service::rooms::RoomService;
 use crate::store::receipts::ReceiptStore;
 

@@ -9,8 +9,6 @@ pub mod discovery;
 #[cfg(test)]
 mod discovery_tests;
 pub mod dns;
-pub mod edu;
-pub mod fanout;
 pub mod gate;
 #[cfg(test)]
 mod key_tests;
@@ -19,14 +17,11 @@ pub mod outbox;
 pub mod pdu;
 #[cfg(test)]
 mod property_tests;
-pub mod query;
-pub mod room_read;
 pub mod server_keys;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
-pub mod transactions;
 pub mod transport;
 pub mod well_known;
 

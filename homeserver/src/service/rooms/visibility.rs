@@ -73,7 +73,7 @@ fn spans(history: &[(i64, String)], admits: impl Fn(&str) -> bool) -> Vec<(i64, 
 /// may grant it). The first known setting also covers what came before it: history older than
 /// the state we hold (backfill of a room joined over federation) gets no benefit of the doubt.
 /// A room with none is `shared` throughout. Shared with the server-side rules
-/// (`federation/room_read/visibility.rs`), so clients and servers are judged alike.
+/// (`peer/room_read/visibility.rs`), so clients and servers are judged alike.
 pub fn setting_spans(settings: &[(i64, String)]) -> Vec<(i64, i64, &str)> {
     if settings.is_empty() {
         return vec![(i64::MIN, i64::MAX, "shared")];

@@ -9,7 +9,7 @@ use super::{Limits, Services, Startup};
 use crate::error::{Error, Result};
 use crate::service::{
     account_data, account_rooms, admin, appservice, audit, audit_checkpoint, commit, console, e2ee,
-    ephemeral, federation, filter, health, identity, media, notifier, oauth, openid, push,
+    ephemeral, federation, filter, health, identity, media, notifier, oauth, openid, peer, push,
     rate_limit, registration, reports, retention, rooms, sar, search, signing_key, sliding_sync,
     spaces, sync, uiaa, users, voip,
 };
@@ -139,12 +139,12 @@ impl Services {
                 settings: appservice::SenderSettings::default(),
             },
         ));
-        let room_read = Arc::new(federation::room_read::RoomReadService::new(
+        let room_read = Arc::new(peer::room_read::RoomReadService::new(
             rooms.clone(),
             store.clone(),
             store.clone(),
         ));
-        let fanout = Arc::new(federation::fanout::EduFanout::new(
+        let fanout = Arc::new(peer::fanout::EduFanout::new(
             rooms.server_name().to_owned(),
             outbox.clone(),
             rooms.clone(),
@@ -154,17 +154,15 @@ impl Services {
             rooms.clone(),
             store.clone(),
         ));
-        let query = Arc::new(federation::query::QueryService::new(
-            federation::query::QueryDeps {
-                server_name: rooms.server_name().to_owned(),
-                client: federation.client().clone(),
-                users: users.clone(),
-                rooms: rooms.clone(),
-                audit: audit.clone(),
-                serve_public_rooms: config.federation.serve_public_rooms,
-                appservices: appservices.clone(),
-            },
-        ));
+        let query = Arc::new(peer::query::QueryService::new(peer::query::QueryDeps {
+            server_name: rooms.server_name().to_owned(),
+            client: federation.client().clone(),
+            users: users.clone(),
+            rooms: rooms.clone(),
+            audit: audit.clone(),
+            serve_public_rooms: config.federation.serve_public_rooms,
+            appservices: appservices.clone(),
+        }));
         let spaces = Arc::new(spaces::SpaceService::new(
             rooms.clone(),
             federation.client().clone(),
@@ -221,7 +219,7 @@ impl Services {
             store.clone(),
             fanout.clone(),
         ));
-        let edus = Arc::new(federation::edu::EduService::new(federation::edu::EduDeps {
+        let edus = Arc::new(peer::edu::EduService::new(peer::edu::EduDeps {
             rooms: rooms.clone(),
             typing: typing.clone(),
             receipts: receipts.clone(),
@@ -274,7 +272,7 @@ impl Services {
                 federation: federation.client().clone(),
             },
         )?);
-        let transactions = Arc::new(federation::transactions::TransactionService::new(
+        let transactions = Arc::new(peer::transactions::TransactionService::new(
             rooms.clone(),
             edus.clone(),
         ));

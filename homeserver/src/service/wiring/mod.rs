@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::service::{
     account_data, account_rooms, admin, appservice, audit, commit, console, e2ee, ephemeral,
-    federation, filter, health, identity, media, notifier, oauth, openid, push, rate_limit,
+    federation, filter, health, identity, media, notifier, oauth, openid, peer, push, rate_limit,
     registration, reports, retention, rooms, sar, search, signing_key, sliding_sync, spaces, sync,
     uiaa, users, voip,
 };
@@ -66,17 +66,17 @@ pub struct Services {
     pub media: Arc<media::MediaService>,
     pub federation: Arc<federation::FederationService>,
     /// Profile, alias and public room queries, inbound and outbound.
-    pub query: Arc<federation::query::QueryService>,
+    pub query: Arc<peer::query::QueryService>,
     /// Outbound PDUs and EDUs for other servers.
     pub outbox: Arc<federation::outbox::Outbox>,
     /// Inbound `/send` transactions.
-    pub transactions: Arc<federation::transactions::TransactionService>,
+    pub transactions: Arc<peer::transactions::TransactionService>,
     /// Serves room events to other servers (/event, /state, /backfill, ...).
-    pub room_read: Arc<federation::room_read::RoomReadService>,
+    pub room_read: Arc<peer::room_read::RoomReadService>,
     /// Who gets which outbound EDU (typing, receipts, presence, keys, to-device).
-    pub fanout: Arc<federation::fanout::EduFanout>,
+    pub fanout: Arc<peer::fanout::EduFanout>,
     /// Inbound EDUs of a `/send` transaction.
-    pub edus: Arc<federation::edu::EduService>,
+    pub edus: Arc<peer::edu::EduService>,
     /// The federation list in force (shared with the policy), for the reloader.
     pub federation_list: Option<handover_policy::LiveFederationList>,
     pub retention: Arc<retention::RetentionService>,
