@@ -164,6 +164,16 @@ pub struct Retention {
     pub min_lifetime: Option<u64>,
 }
 
+/// Reads a room's MSC1763 `m.room.retention` content: `max_lifetime` / `min_lifetime` in
+/// milliseconds (non-integers ignored; content that is not JSON sets neither).
+pub fn parse_room_retention(content: &str) -> Retention {
+    let v: serde_json::Value = serde_json::from_str(content).unwrap_or_default();
+    Retention {
+        max_lifetime: v.get("max_lifetime").and_then(serde_json::Value::as_u64),
+        min_lifetime: v.get("min_lifetime").and_then(serde_json::Value::as_u64),
+    }
+}
+
 /// The server's retention bounds (`[retention]`), milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionBounds {
@@ -548,6 +558,16 @@ mod tests {
             ENCRYPTION_IRREVERSIBLE
         );
         assert!(AllowAll.check_event(&ev).is_ok());
+    }
+
+    #[test]
+    fn room_retention_content_is_read_leniently() {
+        let r = parse_room_retention(r#"{"max_lifetime": 86400000, "min_lifetime": 1000}"#);
+        assert_eq!(r.max_lifetime, Some(86_400_000));
+        assert_eq!(r.min_lifetime, Some(1000));
+        let odd = parse_room_retention(r#"{"max_lifetime": "1 day", "min_lifetime": -5}"#);
+        assert_eq!((odd.max_lifetime, odd.min_lifetime), (None, None));
+        assert_eq!(parse_room_retention("not json").max_lifetime, None);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub mod rate_limit;
 pub mod registration;
 pub mod reports;
 pub mod retention;
+pub mod room_state;
 pub mod rooms;
 pub mod sar;
 pub mod search;

@@ -4,11 +4,11 @@
 //! third-party lookups (`queries.rs`). docs/BRIDGES.md.
 
 mod client;
-mod ephemeral;
+pub mod ephemeral;
 mod login;
 mod queries;
 pub mod registration;
-mod registry;
+pub mod registry;
 mod sender;
 mod subscriber;
 #[cfg(test)]
@@ -27,7 +27,7 @@ pub use self::client::{AppserviceClient, CallError};
 pub use self::ephemeral::EphemeralBuffer;
 pub use self::queries::Lookup;
 pub use self::registration::{Appservice, Claim};
-pub use self::registry::{EventFacts, Registry, facts_of};
+pub use self::registry::{EventFacts, Registry, exclusive, facts_of};
 pub use self::sender::SenderSettings;
 pub use self::subscriber::AppserviceSubscriber;
 use super::audit::{AuditService, entry};
@@ -232,9 +232,4 @@ impl AppserviceService {
         }
         Ok(out)
     }
-}
-
-/// 400 `M_EXCLUSIVE`: an id reserved by an appservice.
-pub fn exclusive(message: String) -> Error {
-    Error::new(http::StatusCode::BAD_REQUEST, ErrorKind::Exclusive, message)
 }

@@ -29,8 +29,8 @@ use ruma::{OwnedServerName, OwnedUserId};
 
 pub use self::counter::CommitCounter;
 pub use self::pipeline::{CommitPipeline, Staged, Tail};
-use super::rooms::pdu::Pdu;
-use super::rooms::state::RoomState;
+use super::room_state::RoomState;
+use super::room_state::pdu::Pdu;
 pub use crate::store::deliveries::{DeliveryQueue, PendingDelivery};
 
 /// Where an event came from, and so who federates it.

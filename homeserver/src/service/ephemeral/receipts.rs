@@ -7,7 +7,7 @@ use ruma::{EventId, MilliSecondsSinceUnixEpoch, OwnedUserId, RoomId, UInt, UserI
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::service::appservice::EphemeralBuffer;
+use crate::service::appservice::ephemeral::EphemeralBuffer;
 use crate::service::blocking;
 use crate::service::notifier::Notifier;
 use crate::service::peer::fanout::EduFanout;

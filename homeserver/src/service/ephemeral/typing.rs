@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use crate::error::Result;
-use crate::service::appservice::EphemeralBuffer;
+use crate::service::appservice::ephemeral::EphemeralBuffer;
 use crate::service::blocking;
 use crate::service::notifier::Notifier;
 use crate::service::peer::fanout::EduFanout;

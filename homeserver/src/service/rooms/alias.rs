@@ -29,7 +29,7 @@ impl RoomService {
     ) -> Result<()> {
         match self.appservices.exclusive_alias_owner(alias, None) {
             Some(owner) if !owner.controls_user(user) => {
-                Err(crate::service::appservice::exclusive(format!(
+                Err(crate::service::appservice::registry::exclusive(format!(
                     "{alias} is reserved by application service {}",
                     owner.id()
                 )))
