@@ -14,7 +14,7 @@ use hyper_util::server::conn::auto::Builder;
 use tower_http::cors::{Any, CorsLayer};
 use tower_http::timeout::RequestBodyTimeoutLayer;
 
-use crate::config::{Config, HttpConfig, LogFormat, PolicyRules};
+use crate::config::{Config, HttpConfig, LogFormat};
 use crate::listener::ConnLimit;
 use crate::service::Services;
 use crate::service::audit::AuditService;
@@ -44,69 +44,7 @@ pub fn build_services(config: Config) -> anyhow::Result<Services> {
     )
     .map_err(|e| anyhow::anyhow!(e))?;
     let store = SqliteStore::open(&config.database.path, config.database.readers)?;
-    let policy = policy_from_config(&config, list.clone());
-    tracing::info!(policy = policy.name(), "governance policy");
-    let mut services = Services::build_full(
-        config,
-        store,
-        policy,
-        crate::service::push::RetryPolicy::default(),
-        appservices,
-        Vec::new(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    if let Some(l) = &list {
-        services.console.set_federation_list(l.clone());
-    }
-    services.federation_list = list;
-    Ok(services)
-}
-
-/// The rule sets in force, consulted together at every hook (`Layers`): the one named in
-/// `[policy]`, Handover's room defaults (encrypted private rooms, irreversible encryption:
-/// `rooms.encrypt_by_default`), the federation list (no list: no federation), invites inside the
-/// organisation (`[invites] allowed_servers`), MSC4302 FHIR resource events (always) and, when
-/// `[policy] lock_display_names` is on, the display name lock.
-pub fn policy_from_config(
-    cfg: &Config,
-    federation_list: Option<handover_policy::LiveFederationList>,
-) -> Arc<dyn handover_policy::Policy> {
-    use handover_policy::{
-        AllowAll, Defaults, DisplayNameLock, FederationGate, Layers, NhsPolicy,
-        OrganisationInvites, Policy,
-    };
-    let rules: Arc<dyn Policy> = match cfg.policy.rules {
-        PolicyRules::Nhs => Arc::new(NhsPolicy {
-            check_messages: cfg.policy.nhs_number_in_messages,
-        }),
-        PolicyRules::AllowAll => Arc::new(AllowAll),
-    };
-    let defaults = Defaults {
-        inner: AllowAll,
-        encrypt: cfg.rooms.encrypt_by_default,
-    };
-    let federation = FederationGate {
-        inner: AllowAll,
-        list: federation_list,
-    };
-    let invites = OrganisationInvites {
-        server_name: cfg.server_name.clone(),
-        allowed_servers: cfg.invites.allowed_servers.clone(),
-    };
-    let mut layers: Vec<Arc<dyn Policy>> = vec![
-        rules,
-        Arc::new(defaults),
-        Arc::new(federation),
-        Arc::new(invites),
-        // Binds whichever rule set is chosen: only accounts stored as patients are confined.
-        Arc::new(handover_policy::PatientConfinement),
-        // MSC4302 FHIR resource events are checked whichever rule set is chosen.
-        Arc::new(handover_policy::FhirResourceEvents),
-    ];
-    if cfg.policy.lock_display_names {
-        layers.push(Arc::new(DisplayNameLock));
-    }
-    Arc::new(Layers::new(layers))
+    Services::for_server(config, store, list, appservices).map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 
 /// The audit trail alone, for the `audit` commands (no listener): checkpoints are checked with

@@ -14,6 +14,7 @@ pub mod layers;
 pub mod media;
 mod nhs;
 pub mod nhs_number;
+pub mod patient_rooms;
 pub mod patients;
 #[cfg(test)]
 mod property_tests;
@@ -43,6 +44,10 @@ pub use media::{
 };
 pub use nhs::{
     NhsPolicy, PATIENT_LINK_TYPE, RULE_NHS_NUMBER_IN_MESSAGE, RULE_NHS_NUMBER_IN_METADATA,
+};
+pub use patient_rooms::{
+    PATIENT_CONTEXT_KEY, is_patient_creation_content, patient_creation_conflict,
+    patient_room_conflict, patient_room_denial,
 };
 pub use patients::{
     AccountAction, AccountActionRequest, AccountKind, Inviter, PatientConfinement,
@@ -176,6 +181,16 @@ pub struct Retention {
     pub min_lifetime: Option<u64>,
 }
 
+/// Reads a room's MSC1763 `m.room.retention` content: `max_lifetime` / `min_lifetime` in
+/// milliseconds (non-integers ignored; content that is not JSON sets neither).
+pub fn parse_room_retention(content: &str) -> Retention {
+    let v: serde_json::Value = serde_json::from_str(content).unwrap_or_default();
+    Retention {
+        max_lifetime: v.get("max_lifetime").and_then(serde_json::Value::as_u64),
+        min_lifetime: v.get("min_lifetime").and_then(serde_json::Value::as_u64),
+    }
+}
+
 /// The server's retention bounds (`[retention]`), milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionBounds {
@@ -300,12 +315,12 @@ impl Policy for AllowAll {
     }
 }
 
-/// Handover's built-in defaults around another policy (`rooms.encrypt_by_default`): private
+/// Handover's built-in defaults (`rooms.encrypt_by_default`), one layer of `Layers`: private
 /// rooms start end-to-end encrypted, and no room's encryption can be removed or weakened once
-/// set (rule `encryption_irreversible`). Every other decision is the inner policy's.
+/// set (rule `encryption_irreversible`); patient-context rooms cannot be knocked on (rule
+/// `patient_room_not_knockable`). Every other hook keeps the trait's default.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Defaults<P = AllowAll> {
-    pub inner: P,
+pub struct Defaults {
     /// Add `m.room.encryption` (megolm) to private rooms created without one.
     pub encrypt: bool,
 }
@@ -317,24 +332,9 @@ pub const ENCRYPTION_IRREVERSIBLE: &str = "encryption_irreversible";
 /// conversation is decided by invitation alone, so not even a request to join is offered.
 pub const RULE_PATIENT_ROOM_NOT_KNOCKABLE: &str = "patient_room_not_knockable";
 
-impl<P: Policy> Policy for Defaults<P> {
+impl Policy for Defaults {
     fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
-        self.inner.check_registration(req)
-    }
-    fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
-        self.inner.check_identity_login(req)
-    }
-    fn check_account_action(&self, req: &AccountActionRequest<'_>) -> Decision {
-        self.inner.check_account_action(req)
-    }
-    fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
-        self.inner.check_create_room(req)
-    }
-    fn check_invite(&self, req: &InviteRequest<'_>) -> Decision {
-        self.inner.check_invite(req)
+        "handover-defaults"
     }
     fn check_knock(&self, req: &KnockRequest<'_>) -> Decision {
         if req.patient_context {
@@ -343,7 +343,7 @@ impl<P: Policy> Policy for Defaults<P> {
                 "a patient-context room is joined by invitation only; it cannot be knocked on",
             ));
         }
-        self.inner.check_knock(req)
+        Ok(())
     }
     fn check_event(&self, req: &EventRequest<'_>) -> Decision {
         if req.event_type == "m.room.encryption"
@@ -362,93 +362,40 @@ impl<P: Policy> Policy for Defaults<P> {
                 ));
             }
         }
-        self.inner.check_event(req)
+        Ok(())
     }
-    fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
-        self.inner.check_profile_update(req)
-    }
-    fn check_threepid(&self, req: &ThreepidRequest<'_>) -> Decision {
-        self.inner.check_threepid(req)
-    }
-    fn check_media_upload(&self, req: &MediaUploadRequest<'_>) -> UploadDecision {
-        self.inner.check_media_upload(req)
-    }
-    fn check_media_download(&self, req: &MediaDownloadRequest<'_>) -> Decision {
-        self.inner.check_media_download(req)
-    }
-    fn push_format(&self, req: &PushRequest<'_>) -> PushFormat {
-        self.inner.push_format(req)
-    }
-    fn check_federation_peer(&self, req: &FederationPeerRequest<'_>) -> Decision {
-        self.inner.check_federation_peer(req)
-    }
-    fn retention_for_room(&self, req: &RetentionRequest<'_>) -> Retention {
-        self.inner.retention_for_room(req)
-    }
+    /// Megolm for a private room whose request sets no encryption (`Layers` lets an earlier
+    /// layer's `m.room.encryption` win over this one).
     fn room_defaults(&self, req: &CreateRoomRequest<'_>) -> InitialState {
-        let mut out = self.inner.room_defaults(req);
         let private = !req.is_public && req.preset != Some("public_chat");
         let already = req
             .initial_state
             .iter()
-            .any(|(t, k)| t == "m.room.encryption" && k.is_empty())
-            || out.iter().any(|(t, _, _)| t == "m.room.encryption");
+            .any(|(t, k)| t == "m.room.encryption" && k.is_empty());
         if self.encrypt && private && !already {
-            out.push((
+            vec![(
                 "m.room.encryption".to_owned(),
                 String::new(),
                 serde_json::json!({ "algorithm": "m.megolm.v1.aes-sha2" }),
-            ));
+            )]
+        } else {
+            Vec::new()
         }
-        out
     }
 }
 
-/// The federation list around another policy: a peer must be on the list (rule
-/// `federation_not_listed`) and pass the inner policy. Without a list no server may federate
-/// (rule `federation_no_list`): federating with anyone is not a mode Handover offers.
+/// The federation list, one layer of `Layers`: a peer must be on the list (rule
+/// `federation_not_listed`). Without a list no server may federate (rule `federation_no_list`):
+/// federating with anyone is not a mode Handover offers. Every other hook keeps the trait's
+/// default.
 #[derive(Debug, Clone)]
-pub struct FederationGate<P> {
-    pub inner: P,
+pub struct FederationGate {
     pub list: Option<LiveFederationList>,
 }
 
-impl<P: Policy> Policy for FederationGate<P> {
+impl Policy for FederationGate {
     fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
-        self.inner.check_registration(req)
-    }
-    fn check_identity_login(&self, req: &IdentityLoginRequest<'_>) -> Decision {
-        self.inner.check_identity_login(req)
-    }
-    fn check_account_action(&self, req: &AccountActionRequest<'_>) -> Decision {
-        self.inner.check_account_action(req)
-    }
-    fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
-        self.inner.check_create_room(req)
-    }
-    fn check_invite(&self, req: &InviteRequest<'_>) -> Decision {
-        self.inner.check_invite(req)
-    }
-    fn check_knock(&self, req: &KnockRequest<'_>) -> Decision {
-        self.inner.check_knock(req)
-    }
-    fn check_event(&self, req: &EventRequest<'_>) -> Decision {
-        self.inner.check_event(req)
-    }
-    fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
-        self.inner.check_profile_update(req)
-    }
-    fn check_threepid(&self, req: &ThreepidRequest<'_>) -> Decision {
-        self.inner.check_threepid(req)
-    }
-    fn push_format(&self, req: &PushRequest<'_>) -> PushFormat {
-        self.inner.push_format(req)
-    }
-    fn room_defaults(&self, req: &CreateRoomRequest<'_>) -> InitialState {
-        self.inner.room_defaults(req)
+        "federation-gate"
     }
     fn check_federation_peer(&self, req: &FederationPeerRequest<'_>) -> Decision {
         match &self.list {
@@ -457,8 +404,7 @@ impl<P: Policy> Policy for FederationGate<P> {
                 "no federation list is configured, so this server federates with no one",
             )),
             Some(list) => list.check(req),
-        }?;
-        self.inner.check_federation_peer(req)
+        }
     }
 }
 
@@ -470,10 +416,7 @@ mod tests {
     fn patient_context_rooms_are_never_knockable() {
         let layers = Layers::new(vec![
             std::sync::Arc::new(AllowAll),
-            std::sync::Arc::new(Defaults {
-                inner: AllowAll,
-                encrypt: true,
-            }),
+            std::sync::Arc::new(Defaults { encrypt: true }),
         ]);
         let req = |patient_context| KnockRequest {
             room_id: "!r:hs",
@@ -492,17 +435,13 @@ mod tests {
             direction: Direction::Outbound,
             purpose: "key_fetch",
         };
-        let none = FederationGate {
-            inner: AllowAll,
-            list: None,
-        };
+        let none = FederationGate { list: None };
         assert_eq!(
             none.check_federation_peer(&req).unwrap_err().rule,
             RULE_FEDERATION_NO_LIST
         );
         let doc = br#"{"serial":1,"organisations":[{"ods_code":"RRK","servers":["a.nhs.uk"]}]}"#;
         let gate = FederationGate {
-            inner: AllowAll,
             list: Some(LiveFederationList::load(doc, None, None).unwrap()),
         };
         assert!(gate.check_federation_peer(&req).is_ok());
@@ -527,6 +466,39 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    /// What forwarding to an `inner` policy used to do by hand: beside the built-in layers,
+    /// another layer's rules still apply, and each built-in layer answers only its own hooks.
+    #[test]
+    fn built_in_layers_answer_only_their_own_hooks() {
+        use std::sync::Arc;
+        let content = serde_json::value::RawValue::from_string("{}".into()).unwrap();
+        let topic = EventRequest {
+            room_id: "!r:x",
+            sender: "@a:x",
+            event_type: "m.room.topic",
+            state_key: Some(""),
+            content: &content,
+            prev_content: None,
+        };
+        let peer = FederationPeerRequest {
+            server_name: "a.nhs.uk",
+            direction: Direction::Inbound,
+            purpose: "test",
+        };
+        let defaults = Defaults { encrypt: true };
+        let gate = FederationGate { list: None };
+        assert!(defaults.check_event(&topic).is_ok());
+        assert!(gate.check_event(&topic).is_ok());
+        assert!(defaults.check_federation_peer(&peer).is_ok());
+        let layers = Layers::new(vec![Arc::new(NoTopics), Arc::new(defaults), Arc::new(gate)]);
+        assert_eq!(layers.name(), "no-topics+handover-defaults+federation-gate");
+        assert_eq!(layers.check_event(&topic).unwrap_err().rule, "no_topics");
+        assert_eq!(
+            layers.check_federation_peer(&peer).unwrap_err().rule,
+            RULE_FEDERATION_NO_LIST
+        );
     }
 
     #[test]
@@ -579,10 +551,7 @@ mod tests {
             is_public: false,
             initial_state: &keys,
         };
-        let on = Defaults {
-            inner: AllowAll,
-            encrypt: true,
-        };
+        let on = Defaults { encrypt: true };
         assert_eq!(on.room_defaults(&req)[0].0, "m.room.encryption");
         assert!(AllowAll.room_defaults(&req).is_empty());
         req.preset = Some("public_chat");
@@ -606,6 +575,16 @@ mod tests {
             ENCRYPTION_IRREVERSIBLE
         );
         assert!(AllowAll.check_event(&ev).is_ok());
+    }
+
+    #[test]
+    fn room_retention_content_is_read_leniently() {
+        let r = parse_room_retention(r#"{"max_lifetime": 86400000, "min_lifetime": 1000}"#);
+        assert_eq!(r.max_lifetime, Some(86_400_000));
+        assert_eq!(r.min_lifetime, Some(1000));
+        let odd = parse_room_retention(r#"{"max_lifetime": "1 day", "min_lifetime": -5}"#);
+        assert_eq!((odd.max_lifetime, odd.min_lifetime), (None, None));
+        assert_eq!(parse_room_retention("not json").max_lifetime, None);
     }
 
     #[test]

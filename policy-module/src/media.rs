@@ -3,12 +3,8 @@
 //! file's first bytes, size, room binding, memberships).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use crate::{
-    CreateRoomRequest, Decision, Denial, EventRequest, InitialState, InviteRequest, Policy,
-    ProfileUpdate, PushFormat, PushRequest, RegistrationRequest, ThreepidRequest,
-};
+use crate::{Decision, Denial, Policy};
 
 pub const RULE_MEDIA_TYPE_NOT_ALLOWED: &str = "media_type_not_allowed";
 pub const RULE_MEDIA_TYPE_MISMATCH: &str = "media_type_mismatch";
@@ -173,46 +169,20 @@ impl MediaRules {
     }
 }
 
-/// Another policy plus the clinical media rules; every other decision is the inner policy's.
+/// The clinical media rules, one layer of `Layers`: uploads and downloads only; every other
+/// hook keeps the trait's default.
 pub struct ClinicalMedia {
-    pub inner: Arc<dyn Policy>,
     pub rules: MediaRules,
 }
 
 impl Policy for ClinicalMedia {
     fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn check_registration(&self, req: &RegistrationRequest<'_>) -> Decision {
-        self.inner.check_registration(req)
-    }
-    fn check_create_room(&self, req: &CreateRoomRequest<'_>) -> Decision {
-        self.inner.check_create_room(req)
-    }
-    fn check_invite(&self, req: &InviteRequest<'_>) -> Decision {
-        self.inner.check_invite(req)
-    }
-    fn check_event(&self, req: &EventRequest<'_>) -> Decision {
-        self.inner.check_event(req)
-    }
-    fn push_format(&self, req: &PushRequest<'_>) -> PushFormat {
-        self.inner.push_format(req)
-    }
-    fn room_defaults(&self, req: &CreateRoomRequest<'_>) -> InitialState {
-        self.inner.room_defaults(req)
-    }
-    fn check_profile_update(&self, req: &ProfileUpdate<'_>) -> Decision {
-        self.inner.check_profile_update(req)
-    }
-    fn check_threepid(&self, req: &ThreepidRequest<'_>) -> Decision {
-        self.inner.check_threepid(req)
+        "clinical-media"
     }
     fn check_media_upload(&self, req: &MediaUploadRequest<'_>) -> UploadDecision {
-        self.inner.check_media_upload(req)?;
         self.rules.check_upload(req)
     }
     fn check_media_download(&self, req: &MediaDownloadRequest<'_>) -> Decision {
-        self.inner.check_media_download(req)?;
         self.rules.check_download(req)
     }
 }

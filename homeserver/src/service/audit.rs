@@ -19,7 +19,7 @@ use handover_policy::{Decision, Denial};
 
 use super::audit_checkpoint::{self as cp, AuditPublicKey};
 use super::blocking;
-use super::keys::ServerKeys;
+use super::signing_key::ServerKeys;
 use crate::config::AuditConfig;
 use crate::error::{Error, Result};
 use crate::store::audit::{AuditQuery, AuditStore};

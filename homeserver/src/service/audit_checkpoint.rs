@@ -17,7 +17,7 @@ use ruma::canonical_json::CanonicalJsonObject;
 use ruma::serde::Base64;
 use ruma::signatures::{PublicKeyMap, sign_json, verify_json};
 
-use super::keys::{AUDIT_KEY_FILE, ServerKeys};
+use super::signing_key::{AUDIT_KEY_FILE, ServerKeys};
 
 /// The public half of an audit key: `ed25519:<version> <unpadded base64>`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use crate::error::Error;
 fn services(edit: impl FnOnce(&mut Config)) -> (Services, tempfile::TempDir) {
     let mut cfg = Config::default();
     edit(&mut cfg);
-    let policy = crate::server::policy_from_config(&cfg, None);
+    let policy = crate::service::wiring::policy_from_config(&cfg, None);
     let (s, _store, dir) = test_services_with_policy(policy);
     (s, dir)
 }

@@ -78,7 +78,7 @@ pub struct RateLimits {
     federation_send: Limiter,
     trusted_proxies: Vec<IpAddr>,
     /// Users of appservices registered with `rate_limited: false` skip the per-user limits.
-    exempt: Option<std::sync::Arc<crate::service::appservice::Registry>>,
+    exempt: Option<std::sync::Arc<crate::service::appservice::registry::Registry>>,
 }
 
 impl RateLimits {
@@ -104,7 +104,7 @@ impl RateLimits {
     /// Exempts the users of appservices registered with `rate_limited: false`.
     pub fn exempting(
         mut self,
-        registry: std::sync::Arc<crate::service::appservice::Registry>,
+        registry: std::sync::Arc<crate::service::appservice::registry::Registry>,
     ) -> Self {
         self.exempt = Some(registry);
         self

@@ -1,7 +1,7 @@
 //! Room event reads for other servers: /event, /state, /state_ids, /event_auth, /backfill,
 //! /get_missing_events, /timestamp_to_event. Every one requires X-Matrix (ruma's auth scheme
 //! `ServerSignatures`), so `req.origin` is the verified, listed origin; the rules are in
-//! `service::federation::room_read`.
+//! `service::peer::room_read`.
 
 use ruma::api::Direction as ApiDirection;
 use ruma::api::federation::authorization::get_event_authorization;

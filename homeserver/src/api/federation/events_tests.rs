@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+use handover_policy::{FederationGate, LiveFederationList};
 use ruma::RoomVersionId;
 use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
 use ruma::signatures::Ed25519KeyPair;
@@ -13,7 +13,7 @@ use ruma::{OwnedServerName, ServerName};
 use serde_json::{Value, json};
 
 use super::*;
-use crate::service::federation::room_read::fixture::{Fx, REMOTE, remote_user};
+use crate::service::peer::room_read::test_fixture::{Fx, REMOTE, remote_user};
 use crate::service::test_util::text;
 use crate::store::now_ms;
 use crate::store::server_keys::ServerKeyStore;
@@ -109,7 +109,6 @@ async fn every_room_read_endpoint_answers_a_signed_request() {
         r#"{{"serial":1,"organisations":[{{"ods_code":"RRK","servers":["{REMOTE}","{LONER}"]}}]}}"#
     );
     let gate = FederationGate {
-        inner: AllowAll,
         list: Some(LiveFederationList::load(list.as_bytes(), None, None).unwrap()),
     };
     let (s, store, dir) = crate::service::test_services_with_policy(Arc::new(gate));

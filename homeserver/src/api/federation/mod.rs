@@ -69,7 +69,7 @@ mod tests {
     use std::net::SocketAddr;
     use std::sync::Arc;
 
-    use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+    use handover_policy::{FederationGate, LiveFederationList};
     use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
     use ruma::api::federation::query::get_profile_information;
     use ruma::signatures::Ed25519KeyPair;
@@ -97,7 +97,6 @@ mod tests {
         let doc =
             br#"{"serial":1,"organisations":[{"ods_code":"RRK","servers":["a.nhs.uk:8448"]}]}"#;
         let gate = FederationGate {
-            inner: AllowAll,
             list: Some(LiveFederationList::load(doc, None, None).unwrap()),
         };
         let (s, store, _d) = crate::service::test_services_with_policy(Arc::new(gate));

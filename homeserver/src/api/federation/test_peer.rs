@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+use handover_policy::{FederationGate, LiveFederationList};
 use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
 use ruma::signatures::Ed25519KeyPair;
 use ruma::{OwnedServerName, ServerName};
@@ -46,7 +46,6 @@ pub async fn start(edit: impl FnOnce(&mut Config)) -> Peer {
     let doc =
         format!(r#"{{"serial":1,"organisations":[{{"ods_code":"RRK","servers":["{PEER}"]}}]}}"#);
     let gate = FederationGate {
-        inner: AllowAll,
         list: Some(LiveFederationList::load(doc.as_bytes(), None, None).unwrap()),
     };
     let (store, dir) = crate::store::sqlite::test_store();

@@ -51,7 +51,7 @@ mod tests {
     use std::sync::Arc;
 
     use axum::Router;
-    use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+    use handover_policy::{FederationGate, LiveFederationList};
     use ruma::api::client::keys::upload_keys;
     use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
     use ruma::signatures::Ed25519KeyPair;
@@ -115,7 +115,6 @@ mod tests {
         let doc =
             br#"{"serial":1,"organisations":[{"ods_code":"RRK","servers":["a.nhs.uk:8448"]}]}"#;
         let gate = FederationGate {
-            inner: AllowAll,
             list: Some(LiveFederationList::load(doc, None, None).unwrap()),
         };
         let (s, store, _d) = crate::service::test_services_with_policy(Arc::new(gate));

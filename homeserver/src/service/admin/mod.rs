@@ -5,19 +5,19 @@
 
 mod erasure;
 mod media;
+#[cfg(test)]
+mod media_tests;
 mod reports;
 mod restrictions;
 mod room_block;
 mod room_delete;
 mod room_history;
 mod room_jobs;
+#[cfg(test)]
+mod room_jobs_tests;
 mod rooms;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_media;
-#[cfg(test)]
-mod tests_room_jobs;
 mod tokens;
 mod users;
 
@@ -36,7 +36,7 @@ use std::sync::Arc;
 use handover_compliance::Outcome;
 use ruma::{OwnedUserId, UserId};
 
-use super::accounts::AccountService;
+use super::account_rooms::AccountService;
 use super::audit::{AuditService, entry};
 use super::blocking;
 use super::media::MediaService;

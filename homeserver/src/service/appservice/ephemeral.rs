@@ -56,7 +56,8 @@ impl EphemeralBuffer {
         if ids.is_empty() {
             return;
         }
-        let raw: Raw<EphemeralData> = crate::service::rooms::format::to_raw(&event);
+        let raw: Raw<EphemeralData> =
+            Raw::from_json(serde_json::value::to_raw_value(&event).expect("JSON serialises"));
         {
             let mut q = self.queued.lock().expect("ephemeral lock");
             for id in &ids {

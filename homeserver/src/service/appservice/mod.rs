@@ -5,11 +5,11 @@
 
 mod client;
 mod crypto;
-mod ephemeral;
+pub mod ephemeral;
 mod login;
 mod queries;
 pub mod registration;
-mod registry;
+pub mod registry;
 mod sender;
 mod subscriber;
 #[cfg(test)]
@@ -29,7 +29,7 @@ pub use self::crypto::{BoxFuture, CryptoWatch, DeviceListSource};
 pub use self::ephemeral::EphemeralBuffer;
 pub use self::queries::Lookup;
 pub use self::registration::{Appservice, Claim};
-pub use self::registry::{EventFacts, Registry, facts_of};
+pub use self::registry::{EventFacts, Registry, exclusive, facts_of};
 pub use self::sender::SenderSettings;
 pub use self::subscriber::AppserviceSubscriber;
 use super::audit::{AuditService, entry};
@@ -247,9 +247,4 @@ impl AppserviceService {
         }
         Ok(out)
     }
-}
-
-/// 400 `M_EXCLUSIVE`: an id reserved by an appservice.
-pub fn exclusive(message: String) -> Error {
-    Error::new(http::StatusCode::BAD_REQUEST, ErrorKind::Exclusive, message)
 }

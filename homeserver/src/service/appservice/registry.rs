@@ -154,8 +154,8 @@ impl Registry {
 /// The facts about `pdu` in a room with `state`: its joined members and published aliases
 /// (`m.room.canonical_alias`: alias and alt_aliases), and a member event's target.
 pub fn facts_of<'a>(
-    state: &'a crate::service::rooms::state::RoomState,
-    pdu: &'a crate::service::rooms::pdu::Pdu,
+    state: &'a crate::service::room_state::RoomState,
+    pdu: &'a crate::service::room_state::pdu::Pdu,
 ) -> EventFacts<'a> {
     use ruma::events::{StateEventType, TimelineEventType};
     let member_target = pdu
@@ -203,4 +203,10 @@ fn aliases_in(content: &str) -> Vec<&RoomAliasId> {
         .chain(c.alt_aliases)
         .filter_map(|a| <&RoomAliasId>::try_from(a).ok())
         .collect()
+}
+
+/// 400 `M_EXCLUSIVE`: an id reserved by an appservice (asked by rooms and registration).
+pub fn exclusive(message: String) -> crate::error::Error {
+    use ruma::api::error::ErrorKind;
+    crate::error::Error::new(http::StatusCode::BAD_REQUEST, ErrorKind::Exclusive, message)
 }

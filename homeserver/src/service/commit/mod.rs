@@ -2,7 +2,7 @@
 //! event enters a room (local sends, state and redactions, createRoom, PDUs received over
 //! federation, remote join/invite/leave). Post-commit consumers (push evaluation, media binding,
 //! sync wake-ups, the federation outbox, appservices) are [`CommitSubscriber`]s registered once
-//! in the wiring (`service/mod.rs`); the room service knows only the [`CommitPipeline`].
+//! in the wiring (`service/wiring/build.rs`); the room service knows only the [`CommitPipeline`].
 //!
 //! Phases, for one event:
 //! 1. under the room lock, before the write: [`CommitSubscriber::stage`] names durable queues the
@@ -29,8 +29,8 @@ use ruma::{OwnedServerName, OwnedUserId};
 
 pub use self::counter::CommitCounter;
 pub use self::pipeline::{CommitPipeline, Staged, Tail};
-use super::rooms::pdu::Pdu;
-use super::rooms::state::RoomState;
+use super::room_state::RoomState;
+use super::room_state::pdu::Pdu;
 pub use crate::store::deliveries::{DeliveryQueue, PendingDelivery};
 
 /// Where an event came from, and so who federates it.

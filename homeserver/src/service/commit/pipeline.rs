@@ -6,7 +6,7 @@ use ruma::events::TimelineEventType;
 use ruma::{OwnedServerName, OwnedUserId};
 
 use super::{CommitSubscriber, CommittedEvent, DeliveryQueue, Hold, StagedEvent};
-use crate::service::rooms::state::RoomState;
+use crate::service::room_state::RoomState;
 
 /// The subscribers, in the order their hooks run. Built once in the wiring.
 pub struct CommitPipeline {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use ruma::{RoomVersionId, room_id};
 
 use super::*;
-use crate::service::rooms::state::RoomState;
+use crate::service::room_state::RoomState;
 
 /// Records every hook call; its hold records being dropped.
 #[derive(Default)]

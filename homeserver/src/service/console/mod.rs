@@ -51,12 +51,12 @@ pub struct ConsoleDeps {
     pub retention: Arc<RetentionService>,
     pub audit: Arc<AuditService>,
     pub store: Arc<dyn ConsoleStore>,
+    /// The list the policy consults, shown on the federation page (none: no federation).
+    pub federation_list: Option<handover_policy::LiveFederationList>,
 }
 
 pub struct ConsoleService {
     d: ConsoleDeps,
-    /// The federation list in force (loaded after the services are built: `set_federation_list`).
-    federation_list: std::sync::OnceLock<handover_policy::LiveFederationList>,
     /// When the services were built (≈ server start): the first purge runs one interval later.
     started_ts: i64,
 }
@@ -71,14 +71,8 @@ impl ConsoleService {
     pub fn new(d: ConsoleDeps) -> Self {
         Self {
             d,
-            federation_list: std::sync::OnceLock::new(),
             started_ts: crate::store::now_ms(),
         }
-    }
-
-    /// The list the policy consults, shown on the federation page.
-    pub fn set_federation_list(&self, list: handover_policy::LiveFederationList) {
-        let _ = self.federation_list.set(list);
     }
 
     pub fn sar(&self) -> &SarService {

@@ -150,7 +150,7 @@ impl ConsoleService {
 
     pub async fn federation_view(&self, s: &ConsoleSession) -> Result<FederationView> {
         self.viewed(s, "federation").await?;
-        let list = self.federation_list.get().map(|live| {
+        let list = self.d.federation_list.as_ref().map(|live| {
             let l = live.current();
             let orgs = (l.organisations.iter())
                 .map(|o| Organisation {

@@ -19,21 +19,21 @@ pub mod to_device;
 mod upload;
 
 #[cfg(test)]
+mod backup_policy_tests;
+#[cfg(test)]
+mod dehydrated_tests;
+#[cfg(test)]
+mod federation_tests;
+#[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_backup_policy;
-#[cfg(test)]
-mod tests_dehydrated;
-#[cfg(test)]
-mod tests_federation;
 
 use std::sync::Arc;
 
 use ruma::{OwnedDeviceId, OwnedServerName, UserId};
 
 use super::federation::client::FederationClient;
-use super::federation::fanout::EduFanout;
 use super::notifier::Notifier;
+use super::peer::fanout::EduFanout;
 use super::rooms::RoomService;
 use super::users::UserService;
 use crate::error::Result;

@@ -17,8 +17,8 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::service::blocking;
-use crate::service::federation::fanout::EduFanout;
 use crate::service::notifier::Notifier;
+use crate::service::peer::fanout::EduFanout;
 use crate::service::users::Session;
 use crate::store::now_ms;
 use crate::store::remote_e2ee::RemoteE2eeStore;

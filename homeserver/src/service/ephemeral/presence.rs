@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::service::blocking;
-use crate::service::federation::fanout::EduFanout;
 use crate::service::notifier::Notifier;
+use crate::service::peer::fanout::EduFanout;
 use crate::service::rooms::RoomService;
 use crate::store::now_ms;
 use crate::store::receipts::ReceiptStore;

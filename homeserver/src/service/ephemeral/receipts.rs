@@ -7,10 +7,10 @@ use ruma::{EventId, MilliSecondsSinceUnixEpoch, OwnedUserId, RoomId, UInt, UserI
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::service::appservice::EphemeralBuffer;
+use crate::service::appservice::ephemeral::EphemeralBuffer;
 use crate::service::blocking;
-use crate::service::federation::fanout::EduFanout;
 use crate::service::notifier::Notifier;
+use crate::service::peer::fanout::EduFanout;
 use crate::service::rooms::RoomService;
 use crate::store::StoreError;
 use crate::store::now_ms;
@@ -22,8 +22,8 @@ pub struct ReceiptService {
     notifier: Arc<Notifier>,
     /// Public receipts of local users go to the room's other servers.
     fanout: Arc<EduFanout>,
-    /// Appservices that asked for ephemeral events (set once in the wiring).
-    appservices: std::sync::OnceLock<Arc<EphemeralBuffer>>,
+    /// Appservices that asked for ephemeral events.
+    appservices: Arc<EphemeralBuffer>,
 }
 
 impl ReceiptService {
@@ -32,19 +32,15 @@ impl ReceiptService {
         rooms: Arc<RoomService>,
         notifier: Arc<Notifier>,
         fanout: Arc<EduFanout>,
+        appservices: Arc<EphemeralBuffer>,
     ) -> Self {
         Self {
             store,
             rooms,
             notifier,
             fanout,
-            appservices: std::sync::OnceLock::new(),
+            appservices,
         }
-    }
-
-    /// Public receipts are offered to the appservices interested in the room.
-    pub fn set_appservice_sink(&self, sink: Arc<EphemeralBuffer>) {
-        let _ = self.appservices.set(sink);
     }
 
     /// Records a local user's receipt. `m.read.private` is shown only to its owner; a public
@@ -127,7 +123,7 @@ impl ReceiptService {
                 self.rooms.current_state(room_id).await?.interested_users()
             };
             self.notifier.notify(targets.iter().map(|u| &**u));
-            if let Some(sink) = self.appservices.get().filter(|_| receipt_type == "m.read") {
+            if receipt_type == "m.read" {
                 let mut receipt = json!({ "ts": ts });
                 if !thread.is_empty() {
                     receipt["thread_id"] = json!(thread);
@@ -137,7 +133,8 @@ impl ReceiptService {
                     "room_id": room_id,
                     "content": { event_id.as_str(): { "m.read": { user.as_str(): receipt } } },
                 });
-                sink.offer(room_id, user, targets.iter().map(|u| &**u).collect(), event);
+                let targets = targets.iter().map(|u| &**u).collect();
+                self.appservices.offer(room_id, user, targets, event);
             }
         }
         Ok(changed.is_some())

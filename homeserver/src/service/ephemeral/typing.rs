@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use crate::error::Result;
-use crate::service::appservice::EphemeralBuffer;
+use crate::service::appservice::ephemeral::EphemeralBuffer;
 use crate::service::blocking;
-use crate::service::federation::fanout::EduFanout;
 use crate::service::notifier::Notifier;
+use crate::service::peer::fanout::EduFanout;
 use crate::service::rooms::RoomService;
 use crate::store::receipts::ReceiptStore;
 
@@ -38,8 +38,8 @@ pub struct TypingService {
     notifier: Arc<Notifier>,
     /// Local typing goes to the room's other servers.
     fanout: Arc<EduFanout>,
-    /// Appservices that asked for ephemeral events (set once in the wiring).
-    appservices: std::sync::OnceLock<Arc<EphemeralBuffer>>,
+    /// Appservices that asked for ephemeral events.
+    appservices: Arc<EphemeralBuffer>,
 }
 
 impl TypingService {
@@ -48,6 +48,7 @@ impl TypingService {
         rooms: Arc<RoomService>,
         notifier: Arc<Notifier>,
         fanout: Arc<EduFanout>,
+        appservices: Arc<EphemeralBuffer>,
     ) -> Arc<Self> {
         Arc::new(Self {
             map: Arc::default(),
@@ -55,13 +56,8 @@ impl TypingService {
             rooms,
             notifier,
             fanout,
-            appservices: std::sync::OnceLock::new(),
+            appservices,
         })
-    }
-
-    /// Typing changes are offered to the appservices interested in the room.
-    pub fn set_appservice_sink(&self, sink: Arc<EphemeralBuffer>) {
-        let _ = self.appservices.set(sink);
     }
 
     /// Sets or clears a local `user` typing in `room_id`; a typing state expires after
@@ -169,7 +165,7 @@ impl TypingService {
         .await?;
         let targets = self.rooms.current_state(room_id).await?.interested_users();
         self.notifier.notify(targets.iter().map(|u| &**u));
-        if let (Some(sink), Some(first)) = (self.appservices.get(), targets.first()) {
+        if let Some(first) = targets.first() {
             let now = Instant::now();
             let typing: Vec<OwnedUserId> = (self.map.0.lock().expect("typing lock"))
                 .get(room_id)
@@ -188,7 +184,7 @@ impl TypingService {
             });
             let members = targets.iter().map(|u| &**u).collect();
             // No single sender (someone may have stopped): judged on the room's members.
-            sink.offer(room_id, first, members, event);
+            self.appservices.offer(room_id, first, members, event);
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! The outbound federation client: asks the gate (nothing outside the federation list is
-//! contacted), discovers the destination (`resolve.rs`), signs the request with X-Matrix and
+//! contacted), discovers the destination (`discovery.rs`), signs the request with X-Matrix and
 //! sends it over rustls.
 
 use std::sync::Arc;
@@ -12,13 +12,13 @@ use ruma::api::{IncomingResponseExt, OutgoingRequest, OutgoingRequestExt};
 use ruma::signatures::Ed25519KeyPair;
 use ruma::{OwnedServerName, ServerName};
 
+use super::discovery::Discovery;
 use super::dns::HickorySrv;
 use super::gate::PeerGate;
-use super::resolve::Discovery;
 use super::transport::{HttpSettings, RouteClients};
 use super::well_known::{self, HttpsWellKnown};
 use crate::config::FederationConfig;
-use crate::service::keys::ServerKeys;
+use crate::service::signing_key::ServerKeys;
 
 /// Largest response body read from a remote server.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;

@@ -16,9 +16,9 @@ use ruma::api::federation::transactions::send_transaction_message::v1 as send_tx
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedServerName, ServerName, TransactionId};
 
 use super::client::{FederationClient, FederationError, Sign};
+use super::discovery::{Discovery, Target};
 use super::dns::{SrvFuture, SrvLookup, SrvRecord};
 use super::gate::PeerGate;
-use super::resolve::{Discovery, Target};
 use super::test_support::{Receiver, TestCa, serve_tls, services_on};
 use super::transport::HttpSettings;
 use super::well_known::{HttpsWellKnown, redirect_policy};

@@ -227,15 +227,12 @@ impl PeerGate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use handover_policy::{AllowAll, FederationGate};
+    use handover_policy::FederationGate;
 
     fn gate() -> (PeerGate, Arc<AuditService>, tempfile::TempDir) {
         let (store, dir) = crate::store::sqlite::test_store();
         let audit = Arc::new(AuditService::new(Arc::new(store)));
-        let policy = Arc::new(FederationGate {
-            inner: AllowAll,
-            list: None,
-        });
+        let policy = Arc::new(FederationGate { list: None });
         (
             PeerGate::new(policy, audit.clone(), "own.nhs.uk".into()),
             audit,

@@ -5,11 +5,10 @@
 
 pub mod client;
 pub mod client_error;
+pub mod discovery;
 #[cfg(test)]
 mod discovery_tests;
 pub mod dns;
-pub mod edu;
-pub mod fanout;
 pub mod gate;
 #[cfg(test)]
 mod key_tests;
@@ -18,15 +17,11 @@ pub mod outbox;
 pub mod pdu;
 #[cfg(test)]
 mod property_tests;
-pub mod query;
-pub mod resolve;
-pub mod room_read;
 pub mod server_keys;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]
 mod tests;
-pub mod transactions;
 pub mod transport;
 pub mod well_known;
 
@@ -47,7 +42,7 @@ use self::client::{FederationClient, FederationError, Sign};
 use self::gate::PeerGate;
 use super::audit::AuditService;
 use super::blocking;
-use super::keys::ServerKeys;
+use super::signing_key::ServerKeys;
 use crate::config::FederationConfig;
 use crate::error::{Error, Result};
 use crate::store::now_ms;

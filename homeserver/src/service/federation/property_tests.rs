@@ -17,10 +17,10 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::pdu::parse_pdu;
-use crate::service::keys::ServerKeys;
 use crate::service::rooms::pdu::Pdu;
 use crate::service::rooms::state::RoomState;
 use crate::service::rooms::timeline::build::{EventSpec, build_event};
+use crate::service::signing_key::ServerKeys;
 
 /// Arbitrary JSON: integers in canonical JSON's range, any strings and keys, nested.
 fn json() -> impl Strategy<Value = Value> {

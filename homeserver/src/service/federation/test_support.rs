@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::put;
-use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+use handover_policy::{FederationGate, LiveFederationList};
 
 use crate::config::Config;
 use crate::service::Services;
@@ -190,7 +190,6 @@ pub fn services_on(dir: &Path, ca: &Path, listed: &[&str]) -> (Services, SqliteS
     let doc = serde_json::json!({"serial": 1, "organisations": [
         {"ods_code": "RRK", "servers": listed}]});
     let gate = FederationGate {
-        inner: AllowAll,
         list: Some(LiveFederationList::load(doc.to_string().as_bytes(), None, None).unwrap()),
     };
     let mut config = Config {

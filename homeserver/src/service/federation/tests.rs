@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+use handover_policy::{FederationGate, LiveFederationList};
 use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
 use ruma::signatures::Ed25519KeyPair;
 use ruma::{OwnedServerName, ServerName};
@@ -20,7 +20,6 @@ fn services() -> (Services, SqliteStore, tempfile::TempDir) {
     let doc = br#"{"serial":1,"organisations":[
         {"ods_code":"RRK","servers":["a.nhs.uk:8448","127.0.0.1:9"]}]}"#;
     let gate = FederationGate {
-        inner: AllowAll,
         list: Some(LiveFederationList::load(doc, None, None).unwrap()),
     };
     crate::service::test_services_with_policy(Arc::new(gate))

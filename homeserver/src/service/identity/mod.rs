@@ -25,7 +25,7 @@ use openidconnect::core::CoreProviderMetadata;
 use ruma::OwnedUserId;
 
 use self::expiring::{Expiring, secret};
-use super::accounts::AccountService;
+use super::account_rooms::AccountService;
 use super::audit::{AuditService, entry, with_ip};
 use super::oauth::OAuthService;
 use super::users::UserService;

@@ -9,10 +9,10 @@ use handover_policy::{Denial, MediaDownloadRequest, MediaTransform, MediaUploadR
 use ruma::{RoomId, UserId};
 
 use super::MediaService;
+use super::resize::ThumbnailError;
 use super::scan::ScanOutcome;
 use super::staged::Staged;
 use super::strip::strip_metadata;
-use super::thumbnail::ThumbnailError;
 use crate::error::{Error, Result};
 use crate::service::audit::{action, entry};
 use crate::service::blocking;

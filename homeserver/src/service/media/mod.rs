@@ -1,5 +1,5 @@
 //! The content repository: uploads, downloads and thumbnails. Bytes live on disk (`files`),
-//! metadata in the store (`MediaStore`), images are resized by `thumbnail`.
+//! metadata in the store (`MediaStore`), images are resized by `resize.rs` (served by `thumbnails.rs`).
 //!
 //! Media of another server is fetched over federation for a local user's download and cached
 //! (`remote`); our own media is served to listed servers under the clinical media rules
@@ -17,12 +17,12 @@ mod pending;
 mod remote;
 #[cfg(test)]
 mod remote_tests;
+mod resize;
 mod scan;
 mod staged;
 mod strip;
 #[cfg(test)]
 mod tests;
-mod thumbnail;
 mod thumbnails;
 
 // What still refers to a file, for retention (it follows `binding`'s rules).
@@ -63,7 +63,7 @@ use crate::store::{StoreError, now_ms};
 pub const URL_PREVIEWS_OFF: &str = "url_previews_off";
 /// Longest a download of a not-yet-uploaded id waits, whatever `timeout_ms` the client asks for.
 const MAX_DOWNLOAD_WAIT: Duration = Duration::from_secs(20);
-/// Thumbnails decoded at once: each may hold up to `thumbnail::MAX_DECODE_BYTES`.
+/// Thumbnails decoded at once: each may hold up to `resize::MAX_DECODE_BYTES`.
 const THUMBNAIL_CONCURRENCY: usize = 2;
 /// Longest a decode (thumbnail or metadata stripping) waits for a slot before 429.
 const DECODE_WAIT: Duration = Duration::from_secs(2);

@@ -28,7 +28,7 @@ use ruma::{ServerName, UInt, UserId};
 use super::clinical::Vetted;
 use super::disposition::{DEFAULT_CONTENT_TYPE, disposition_for};
 use super::files::is_valid_media_id;
-use super::thumbnail::{Method, Spec};
+use super::resize::{Method, Spec};
 use super::thumbnails::{thumbnail_key, thumbnail_served};
 use super::{Content, MAX_DOWNLOAD_WAIT, MediaService, io_error, new_media_id, sha256_hex};
 use crate::error::{Error, Result};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+use handover_policy::{FederationGate, LiveFederationList};
 use ruma::api::error::ErrorKind;
 use ruma::{ServerName, uint};
 
@@ -16,7 +16,6 @@ const WAIT: Duration = Duration::from_millis(50);
 fn services() -> (crate::service::Services, tempfile::TempDir) {
     let doc = br#"{"serial":1,"organisations":[{"ods_code":"RRK","servers":["127.0.0.1:9"]}]}"#;
     let gate = FederationGate {
-        inner: AllowAll,
         list: Some(LiveFederationList::load(doc, None, None).unwrap()),
     };
     let (store, dir) = crate::store::sqlite::test_store();

@@ -8,7 +8,7 @@ use std::io::Cursor;
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageFormat};
 
-use super::thumbnail::{ThumbnailError, decode, map_image_error};
+use super::resize::{ThumbnailError, decode, map_image_error};
 
 /// High enough that clinical photographs keep their diagnostic detail.
 const JPEG_QUALITY: u8 = 92;

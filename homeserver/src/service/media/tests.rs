@@ -353,7 +353,7 @@ async fn thumbnail_errors_follow_the_spec() {
 
     // A small file declaring a huge image: 413 at upload (metadata stripping decodes it with
     // the thumbnailer's limits), nothing decoded or stored.
-    let bomb = png(thumbnail::MAX_SOURCE_DIMENSION + 1, 1);
+    let bomb = png(resize::MAX_SOURCE_DIMENSION + 1, 1);
     let e = f
         .media
         .upload(&f.alice, bomb, None, None)

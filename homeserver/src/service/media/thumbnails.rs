@@ -1,5 +1,5 @@
 //! Serving thumbnails: request validation, the on-disk cache, generation under a concurrency
-//! cap (the pixel work itself is `thumbnail`).
+//! cap (the pixel work itself is `resize.rs`).
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use ruma::api::error::ErrorKind;
 use ruma::http_headers::{ContentDisposition, ContentDispositionType};
 use ruma::{ServerName, UInt, UserId};
 
-use super::thumbnail::{self, Method, Spec, ThumbnailError};
+use super::resize::{self, Method, Spec, ThumbnailError};
 use super::{Content, MediaService, io_error};
 use crate::error::{Error, Result};
 use crate::service::blocking;
@@ -108,7 +108,7 @@ impl MediaService {
                 .read(&files.original_path(&media_id))
                 .map_err(io_error)?
                 .ok_or_else(|| Error::internal(format!("media {media_id} has no file")))?;
-            let thumb = thumbnail::generate(&original, spec).map_err(thumbnail_error)?;
+            let thumb = resize::generate(&original, spec).map_err(thumbnail_error)?;
             drop(original);
             // File first, then the row: a row always has its file.
             let path = files.thumbnail_path(&media_id, &thumbnail_key(spec));

@@ -2,26 +2,26 @@
 //! of each room (`policy.rs`), the purge job (`purge.rs`) and legal holds (`hold.rs`). Time comes
 //! from an injected [`Clock`], so tests move it forward instead of waiting.
 
+#[cfg(test)]
+mod backfilled_tests;
 mod copies;
+#[cfg(test)]
+mod copies_tests;
+#[cfg(test)]
+mod files_tests;
 mod history;
 mod hold;
+#[cfg(test)]
+mod holds_tests;
+#[cfg(test)]
+mod lifetimes_tests;
 mod media;
 mod policy;
 mod purge;
 #[cfg(test)]
+mod search_tests;
+#[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_backfilled;
-#[cfg(test)]
-mod tests_copies;
-#[cfg(test)]
-mod tests_files;
-#[cfg(test)]
-mod tests_holds;
-#[cfg(test)]
-mod tests_lifetimes;
-#[cfg(test)]
-mod tests_search;
 
 use std::sync::Arc;
 

@@ -3,20 +3,13 @@
 
 use handover_policy::{Retention, RetentionRequest};
 use ruma::{RoomId, UserId};
-use serde_json::Value;
 
 use super::RetentionService;
 use crate::error::{Error, Result};
 use crate::service::blocking;
 
-/// Reads MSC1763 content: `max_lifetime` / `min_lifetime` in milliseconds (non-integers ignored).
-pub fn parse_room_retention(content: &str) -> Retention {
-    let v: Value = serde_json::from_str(content).unwrap_or(Value::Null);
-    Retention {
-        max_lifetime: v.get("max_lifetime").and_then(Value::as_u64),
-        min_lifetime: v.get("min_lifetime").and_then(Value::as_u64),
-    }
-}
+/// Pure, so the room service reads it too (events older than a room's lifetime on import).
+pub use handover_policy::parse_room_retention;
 
 impl RetentionService {
     /// The room's effective retention as the purge job applies it.

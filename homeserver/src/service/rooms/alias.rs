@@ -29,7 +29,7 @@ impl RoomService {
     ) -> Result<()> {
         match self.appservices.exclusive_alias_owner(alias, None) {
             Some(owner) if !owner.controls_user(user) => {
-                Err(crate::service::appservice::exclusive(format!(
+                Err(crate::service::appservice::registry::exclusive(format!(
                     "{alias} is reserved by application service {}",
                     owner.id()
                 )))
@@ -142,7 +142,7 @@ impl RoomService {
             ));
         }
         if public && super::create::is_patient_room(&self.current_state(room_id).await?) {
-            let denial = super::create::patient_denial("publication in the room directory");
+            let denial = handover_policy::patient_room_denial("publication in the room directory");
             (self.audit)
                 .enforce(
                     Err(denial),

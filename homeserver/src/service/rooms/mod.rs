@@ -14,10 +14,8 @@ pub mod format;
 mod knock;
 mod membership;
 mod mutual;
-pub mod pdu;
 pub mod read;
 mod relations;
-pub mod state;
 mod threads;
 pub mod timeline;
 mod timestamp;
@@ -42,9 +40,11 @@ use super::audit::AuditService;
 use super::blocking;
 use super::commit::CommitPipeline;
 use super::federation::FederationService;
-use super::keys::ServerKeys;
+use super::signing_key::ServerKeys;
 use super::users::UserService;
 use crate::error::{Error, Result};
+/// The room data types live below the room service (`service/room_state/`), re-exported here.
+pub use crate::service::room_state::{self as state, pdu};
 use crate::store::federated_rooms::FederatedRoomStore;
 use crate::store::federation_events::FederationEventStore;
 use crate::store::rooms::RoomStore;
@@ -84,7 +84,7 @@ pub struct RoomService {
     /// Timestamps of the create events we build: never the same twice (v12 room id collisions).
     create_stamps: create::CreateStamps,
     /// Registered appservices: events they are interested in are queued with the event.
-    appservices: Arc<crate::service::appservice::Registry>,
+    appservices: Arc<crate::service::appservice::registry::Registry>,
     /// Rooms an admin blocked (`blocked.rs`): filled by the admin service.
     blocked: blocked::BlockedRooms,
 }
@@ -103,7 +103,7 @@ pub struct RoomDeps {
     pub federation: Arc<FederationService>,
     pub fed_store: Arc<dyn FederatedRoomStore>,
     pub fed_events: Arc<dyn FederationEventStore>,
-    pub appservices: Arc<crate::service::appservice::Registry>,
+    pub appservices: Arc<crate::service::appservice::registry::Registry>,
 }
 
 impl RoomService {

@@ -21,11 +21,10 @@
 //!
 //! A user's own join and leave (or kick, ban) events count as seen by them.
 
-use ruma::events::StateEventType;
-use ruma::{OwnedUserId, RoomId, UserId};
+pub use crate::service::room_state::creators;
+use ruma::{RoomId, UserId};
 
 use super::RoomService;
-use super::state::RoomState;
 use crate::error::{Error, Result};
 use crate::service::blocking;
 
@@ -73,7 +72,7 @@ fn spans(history: &[(i64, String)], admits: impl Fn(&str) -> bool) -> Vec<(i64, 
 /// may grant it). The first known setting also covers what came before it: history older than
 /// the state we hold (backfill of a room joined over federation) gets no benefit of the doubt.
 /// A room with none is `shared` throughout. Shared with the server-side rules
-/// (`federation/room_read/visibility.rs`), so clients and servers are judged alike.
+/// (`peer/room_read/visibility.rs`), so clients and servers are judged alike.
 pub fn setting_spans(settings: &[(i64, String)]) -> Vec<(i64, i64, &str)> {
     if settings.is_empty() {
         return vec![(i64::MIN, i64::MAX, "shared")];
@@ -130,20 +129,6 @@ pub fn visible_ranges(memberships: &[(i64, String)], settings: &[(i64, String)])
         }
     }
     Visible(merged)
-}
-
-/// The creators of the room: the create event's sender plus `additional_creators` (v12).
-pub fn creators(state: &RoomState) -> Vec<OwnedUserId> {
-    let Some(create) = state.get(&StateEventType::RoomCreate, "") else {
-        return vec![];
-    };
-    let mut out = vec![create.sender.clone()];
-    if let Ok(v) = serde_json::from_str::<serde_json::Value>(create.content.get())
-        && let Some(extra) = v["additional_creators"].as_array()
-    {
-        out.extend(extra.iter().filter_map(|u| u.as_str()?.parse().ok()));
-    }
-    out
 }
 
 impl RoomService {

@@ -30,7 +30,7 @@ pub use self::summary::summarize;
 use self::summary::{Child, children_of, is_space, open_to, open_to_all, sort_children};
 use crate::error::{Error, Result};
 use crate::service::federation::client::{FederationClient, Sign};
-use crate::service::federation::query::QueryService;
+use crate::service::peer::query::QueryService;
 use crate::service::rooms::RoomService;
 use crate::service::rooms::state::RoomState;
 

@@ -5,7 +5,7 @@ mod e2ee;
 mod joined;
 mod other_rooms;
 
-pub(crate) use other_rooms::{STRIPPED, invite_state};
+pub(crate) use other_rooms::invite_state;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

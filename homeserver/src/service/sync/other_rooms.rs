@@ -9,22 +9,12 @@ use serde_json::{Value, json};
 
 use super::{SyncRequest, SyncService};
 use crate::error::Result;
+use crate::service::room_state::STRIPPED;
 use crate::service::rooms::format::{Viewer, client_event, to_raw};
 use crate::service::rooms::read::Window;
 use crate::service::rooms::visibility::Visible;
 use crate::service::users::Session;
 use crate::store::rooms::{Direction, MembershipRow};
-
-/// State an invitee may see before joining (spec: stripped state).
-pub(crate) const STRIPPED: &[StateEventType] = &[
-    StateEventType::RoomCreate,
-    StateEventType::RoomJoinRules,
-    StateEventType::RoomName,
-    StateEventType::RoomAvatar,
-    StateEventType::RoomCanonicalAlias,
-    StateEventType::RoomEncryption,
-    StateEventType::RoomTopic,
-];
 
 impl SyncService {
     pub(super) async fn invited_room(

@@ -19,8 +19,8 @@ mod revoke;
 mod session_limits;
 pub use self::restrictions::{Flags as RestrictionFlags, Restrictions, locked_error};
 pub use self::session_limits::{SessionEnd, SessionLimits};
+mod password_uia;
 mod token;
-mod uia;
 mod whois;
 
 use std::net::IpAddr;

@@ -99,7 +99,7 @@ async fn set_read_delete_with_the_specs_limits() {
 async fn nhs_numbers_and_the_lock_apply_to_every_key_and_are_audited() {
     let mut cfg = Config::default();
     cfg.policy.lock_display_names = true;
-    let policy = crate::server::policy_from_config(&cfg, None);
+    let policy = crate::service::wiring::policy_from_config(&cfg, None);
     let (s, _store, _d) = test_services_with_policy(policy);
     let (alice, a) = session(&s, "alice").await;
     let e = (s.users)

@@ -26,10 +26,8 @@ use ruma::{
 };
 use serde_json::Value;
 
-pub use self::patient::{PATIENT_CONTEXT_KEY, is_patient_context};
-pub(in crate::service::rooms) use self::patient::{
-    is_patient_room, patient_conflict, patient_denial,
-};
+pub use self::patient::is_patient_context;
+pub(in crate::service::rooms) use self::patient::is_patient_room;
 use super::state::RoomState;
 use super::timeline::append::new_event;
 use super::timeline::build::{EventSpec, build_event};

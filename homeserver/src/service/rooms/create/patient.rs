@@ -1,7 +1,11 @@
-//! Patient-context rooms (docs/GOVERNANCE.md, rule `patient_context_room`): created private,
-//! invite-only, `joined` history, no guests, encrypted; no later state may open them up.
+//! Patient-context rooms (docs/GOVERNANCE.md, rule `patient_context_room`): the room service's
+//! side. The pure rules (marker, conflicting state, the denial) are
+//! `handover_policy::patient_rooms`; this file reads the room's create event and applies them.
 
-use handover_policy::{Denial, RULE_PATIENT_CONTEXT_ROOM};
+use handover_policy::{
+    PATIENT_CONTEXT_KEY, is_patient_creation_content, patient_creation_conflict,
+    patient_room_denial,
+};
 use ruma::UserId;
 use ruma::events::StateEventType;
 use serde_json::{Value, json};
@@ -11,51 +15,11 @@ use super::super::state::RoomState;
 use super::{CreateRoomParams, Preset};
 use crate::error::Result;
 
-/// The creation content key that makes a room a patient-context room (docs/GOVERNANCE.md):
-/// `"org.handover.context": "patient"`.
-pub const PATIENT_CONTEXT_KEY: &str = "org.handover.context";
-
 /// Whether the request creates a patient-context room.
 pub fn is_patient_context(p: &CreateRoomParams) -> bool {
     p.creation_content
         .as_ref()
-        .and_then(|c| c.get(PATIENT_CONTEXT_KEY))
-        .and_then(Value::as_str)
-        == Some("patient")
-}
-
-/// Whether a state event would expose a patient-context room: a join rule other than invite,
-/// history visible beyond joined members, guest access, or encryption other than megolm.
-pub(in crate::service::rooms) fn patient_conflict(
-    kind: &str,
-    key: &str,
-    c: &Value,
-) -> Option<&'static str> {
-    if !key.is_empty() {
-        return None;
-    }
-    match kind {
-        "m.room.join_rules" if c["join_rule"] != "invite" => Some("a join rule other than invite"),
-        "m.room.history_visibility" if c["history_visibility"] != "joined" => {
-            Some("history visibility other than joined")
-        }
-        "m.room.guest_access" if c["guest_access"] != "forbidden" => Some("guest access"),
-        "m.room.encryption" if c["algorithm"] != "m.megolm.v1.aes-sha2" => {
-            Some("an encryption algorithm other than megolm")
-        }
-        _ => None,
-    }
-}
-
-/// The refusal of a request that would expose a patient-context room.
-pub(in crate::service::rooms) fn patient_denial(what: &str) -> Denial {
-    Denial::new(
-        RULE_PATIENT_CONTEXT_ROOM,
-        format!(
-            "a patient-context room stays private, invite-only and encrypted; the request asked \
-             for {what}"
-        ),
-    )
+        .is_some_and(is_patient_creation_content)
 }
 
 /// Whether an existing room is a patient-context room (its create event carries the key).
@@ -83,17 +47,11 @@ impl RoomService {
         creator: &UserId,
         p: &mut CreateRoomParams,
     ) -> Result<()> {
-        let conflict = if p.preset == Some(Preset::PublicChat) {
-            Some("the public_chat preset")
-        } else {
-            p.initial_state
-                .iter()
-                .find_map(|(kind, key, c)| patient_conflict(kind, key, c))
-        };
-        if let Some(what) = conflict {
+        let public_chat = p.preset == Some(Preset::PublicChat);
+        if let Some(what) = patient_creation_conflict(public_chat, &p.initial_state) {
             (self.audit)
                 .enforce(
-                    Err(patient_denial(what)),
+                    Err(patient_room_denial(what)),
                     "patient_context_room",
                     creator.as_str(),
                     None,
@@ -109,7 +67,7 @@ impl RoomService {
             p.initial_state.push((
                 "m.room.encryption".into(),
                 String::new(),
-                json!({ "algorithm": "m.megolm.v1.aes-sha2" }),
+                json!({ "algorithm": handover_policy::patient_rooms::MEGOLM }),
             ));
         }
         Ok(())

@@ -16,7 +16,7 @@ use ruma::{CanonicalJsonValue, RoomId};
 use super::super::RoomService;
 use crate::error::{Error, Result};
 use crate::service::federation::pdu::CheckedPdu;
-use crate::service::retention::parse_room_retention;
+use handover_policy::parse_room_retention;
 
 impl RoomService {
     /// The `origin_server_ts` before which the room's events have expired (`None`: kept

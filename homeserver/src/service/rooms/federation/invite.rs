@@ -57,7 +57,7 @@ impl RoomService {
             self.server_name.as_str(),
         )?;
         // Since v1.16 the invitee's server is sent the stripped state as full PDUs.
-        let ids: Vec<OwnedEventId> = crate::service::sync::STRIPPED
+        let ids: Vec<OwnedEventId> = crate::service::room_state::STRIPPED
             .iter()
             .filter_map(|t| state.get(t, ""))
             .map(|p| p.event_id.clone())

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+use handover_policy::{FederationGate, LiveFederationList};
 use ruma::api::client::filter::RoomEventFilter;
 use ruma::signatures::{Ed25519KeyPair, hash_and_sign_event, reference_hash};
 use ruma::{
@@ -42,7 +42,6 @@ pub(super) fn setup_with_subscribers(
 ) -> (Services, Remote, SqliteStore, tempfile::TempDir) {
     let doc = br#"{"serial":1,"organisations":[{"ods_code":"RBB","servers":["b.nhs.uk"]}]}"#;
     let gate = FederationGate {
-        inner: AllowAll,
         list: Some(LiveFederationList::load(doc, None, None).unwrap()),
     };
     let (s, store, dir) = crate::service::test_services_with_subscribers(Arc::new(gate), extra);

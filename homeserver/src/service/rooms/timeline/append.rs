@@ -49,13 +49,10 @@ impl RoomService {
         if let Some(key) = &spec.state_key
             && crate::service::rooms::create::is_patient_room(state)
             && let Ok(content) = serde_json::from_str::<serde_json::Value>(spec.content.get())
-            && let Some(what) = crate::service::rooms::create::patient_conflict(
-                &spec.kind.to_string(),
-                key,
-                &content,
-            )
+            && let Some(what) =
+                handover_policy::patient_room_conflict(&spec.kind.to_string(), key, &content)
         {
-            let denial = crate::service::rooms::create::patient_denial(what);
+            let denial = handover_policy::patient_room_denial(what);
             (self.audit)
                 .enforce(
                     Err(denial),

@@ -19,7 +19,7 @@ use serde_json::value::RawValue as RawJsonValue;
 use super::super::pdu::Pdu;
 use super::super::state::RoomState;
 use crate::error::{Error, Result};
-use crate::service::keys::ServerKeys;
+use crate::service::signing_key::ServerKeys;
 
 /// What a caller wants to send.
 #[derive(Debug, Clone)]

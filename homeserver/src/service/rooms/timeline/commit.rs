@@ -77,7 +77,7 @@ impl RoomService {
         if self.appservices.is_empty() {
             return deliveries;
         }
-        let facts = crate::service::appservice::facts_of(state, pdu);
+        let facts = crate::service::appservice::registry::facts_of(state, pdu);
         let queues = self.appservices.interested(&facts).into_iter();
         deliveries.extend(queues.map(DeliveryQueue::Appservice));
         deliveries.sort();

@@ -1,13 +1,17 @@
-//! /sync filters: stored per user under small integer ids ("0", "1", …), which never start with
-//! `{` and so cannot be mistaken for an inline filter.
+//! Filters. This file: /sync filters stored per user under small integer ids ("0", "1", …), which
+//! never start with `{` and so cannot be mistaken for an inline filter. `matching.rs`: does an
+//! event or room match a filter (used by /messages, /context, /sync, /search).
+
+mod matching;
 
 use std::sync::Arc;
 
 use ruma::UserId;
 use ruma::api::client::filter::FilterDefinition;
 
-use super::blocking;
+pub use self::matching::{event_matches, parse_token, room_matches, room_matches_room_filter};
 use crate::error::{Error, Result};
+use crate::service::blocking;
 use crate::store::filters::FilterStore;
 
 pub struct FilterService {

@@ -116,10 +116,7 @@ fn services_with_defaults(dir: &std::path::Path, encrypt: bool) -> Services {
         data_dir: dir.to_owned(),
         ..Config::default()
     };
-    let policy = handover_policy::Defaults {
-        inner: handover_policy::AllowAll,
-        encrypt,
-    };
+    let policy = handover_policy::Defaults { encrypt };
     Services::build(config, store, Arc::new(policy)).unwrap()
 }
 

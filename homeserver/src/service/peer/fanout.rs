@@ -26,9 +26,9 @@ use ruma::{
     UserId,
 };
 
-use super::outbox::Outbox;
 use crate::error::Result;
 use crate::service::ephemeral::presence::PresenceView;
+use crate::service::federation::outbox::Outbox;
 use crate::service::rooms::RoomService;
 
 /// Where outbound EDUs go: the outbox in the server, a recorder in tests.

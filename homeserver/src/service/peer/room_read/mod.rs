@@ -335,6 +335,6 @@ impl RoomReadService {
 }
 
 #[cfg(test)]
-pub(crate) mod fixture;
+pub(crate) mod test_fixture;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@ use ruma::events::StateEventType;
 use ruma::{OwnedEventId, OwnedRoomId, RoomVersionId, UserId};
 use serde_json::{Value, json};
 
-use super::fixture::{Fx, remote, remote_user};
+use super::test_fixture::{Fx, remote, remote_user};
 use super::*;
 use crate::service::rooms::EventSpec;
 use crate::service::test_util::{history_visibility, is_kind, text};

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+use handover_policy::{FederationGate, LiveFederationList};
 use http::StatusCode;
 use ruma::api::error::ErrorKind;
 use ruma::{OwnedRoomAliasId, OwnedUserId, ServerName};
@@ -18,7 +18,6 @@ use crate::service::test_util::{room, user};
 fn services(edit: impl FnOnce(&mut Config)) -> (Services, tempfile::TempDir) {
     let doc = br#"{"serial":1,"organisations":[{"ods_code":"RRK","servers":["127.0.0.1:9"]}]}"#;
     let gate = FederationGate {
-        inner: AllowAll,
         list: Some(LiveFederationList::load(doc, None, None).unwrap()),
     };
     let (store, dir) = crate::store::sqlite::test_store();

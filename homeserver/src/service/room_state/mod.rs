@@ -1,15 +1,20 @@
 //! A room's current state held in memory while events are appended: the state events themselves
 //! (ruma's auth rules need their content), the forward extremities and the greatest depth.
 //! Loaded from the store on first use; updated only after an append commits.
+//!
+//! Data types only (this module and `pdu.rs`), below the room service so the commit pipeline and
+//! the appservice registry can read them; `rooms::state` and `rooms::pdu` re-export them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use ruma::events::StateEventType;
 use ruma::room_version_rules::RoomVersionRules;
-use ruma::{OwnedEventId, OwnedRoomId, RoomVersionId, UserId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId, UserId};
 
-use super::pdu::Pdu;
+pub mod pdu;
+
+use self::pdu::Pdu;
 use crate::error::{Error, Result};
 use crate::store::rooms::StoredEvent;
 
@@ -136,10 +141,31 @@ impl RoomState {
         let content: Option<RoomPowerLevelsEventContent> = self
             .get(&StateEventType::RoomPowerLevels, "")
             .and_then(|p| p.content_as());
-        RoomPowerLevels::new(
-            content.into(),
-            &self.rules.authorization,
-            super::visibility::creators(self),
-        )
+        RoomPowerLevels::new(content.into(), &self.rules.authorization, creators(self))
     }
 }
+
+/// The creators of the room: the create event's sender plus `additional_creators` (v12).
+pub fn creators(state: &RoomState) -> Vec<OwnedUserId> {
+    let Some(create) = state.get(&StateEventType::RoomCreate, "") else {
+        return vec![];
+    };
+    let mut out = vec![create.sender.clone()];
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(create.content.get())
+        && let Some(extra) = v["additional_creators"].as_array()
+    {
+        out.extend(extra.iter().filter_map(|u| u.as_str()?.parse().ok()));
+    }
+    out
+}
+
+/// State an invitee may see before joining (spec: stripped state).
+pub(crate) const STRIPPED: &[StateEventType] = &[
+    StateEventType::RoomCreate,
+    StateEventType::RoomJoinRules,
+    StateEventType::RoomName,
+    StateEventType::RoomAvatar,
+    StateEventType::RoomCanonicalAlias,
+    StateEventType::RoomEncryption,
+    StateEventType::RoomTopic,
+];

@@ -20,10 +20,10 @@ use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedServerName, OwnedUserId};
 
 use self::cache::TtlCache;
 pub use self::public_rooms::{DirectoryPage, RULE_PUBLIC_ROOMS_NOT_FEDERATED};
-use super::client::FederationClient;
 use crate::error::Error;
 use crate::service::appservice::AppserviceService;
 use crate::service::audit::AuditService;
+use crate::service::federation::client::FederationClient;
 use crate::service::rooms::RoomService;
 use crate::service::users::{Profile, UserService};
 

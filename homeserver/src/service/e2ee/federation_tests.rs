@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::tests::{
     PASSWORD, cross_signing_key, cross_signing_key_by, device_keys, pk, raw, sign_as, upload,
 };
-use crate::service::federation::fanout::RecordingSink;
+use crate::service::peer::fanout::RecordingSink;
 use crate::service::test_util::{remote_join, room};
 use crate::service::users::{Session, test_login};
 use crate::service::{Services, test_services};
@@ -31,11 +31,10 @@ fn server(name: &str) -> OwnedServerName {
 
 /// Services whose federation list holds only `listed.nhs.uk:8448`.
 fn gated_services() -> (Services, tempfile::TempDir) {
-    use handover_policy::{AllowAll, FederationGate, LiveFederationList};
+    use handover_policy::{FederationGate, LiveFederationList};
     let doc =
         br#"{"serial":1,"organisations":[{"ods_code":"RRK","servers":["listed.nhs.uk:8448"]}]}"#;
     let gate = FederationGate {
-        inner: AllowAll,
         list: Some(LiveFederationList::load(doc, None, None).unwrap()),
     };
     let (s, _store, dir) = crate::service::test_services_with_policy(Arc::new(gate));

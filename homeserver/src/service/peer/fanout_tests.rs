@@ -1,5 +1,5 @@
 //! Who gets which outbound EDU for typing, receipts and presence (keys and to-device:
-//! `e2ee/tests_federation.rs`). The outbox is replaced by a recorder.
+//! `e2ee/federation_tests.rs`). The outbox is replaced by a recorder.
 
 use std::sync::Arc;
 use std::time::Duration;
