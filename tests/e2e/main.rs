@@ -32,8 +32,6 @@ mod legacy_sso;
 mod media;
 mod messaging;
 mod oauth;
-mod oauth_account;
-mod oauth_device;
 mod openid;
 mod ops_backup;
 mod ops_doctor;
