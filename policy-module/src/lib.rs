@@ -6,6 +6,7 @@
 //! rule set (see docs/GOVERNANCE.md for every rule id).
 
 pub mod assurance;
+pub mod claims;
 pub mod email_domains;
 pub mod federation;
 pub mod identity;
@@ -19,6 +20,7 @@ mod property_tests;
 
 use serde::Serialize;
 
+pub use claims::{ClaimRequirement, RULE_IDENTITY_REQUIRED_CLAIM_MISSING, RequiredClaims};
 pub use assurance::{
     AcrRequirement, IdentityAssurance, IdentityLoginRequest, RULE_IDENTITY_ASSURANCE_TOO_LOW,
 };

@@ -24,6 +24,7 @@ fn provider_toml(password_login: bool, get_login_token: bool) -> String {
 [identity]
 password_login = {password_login}
 get_login_token = {get_login_token}
+sso_redirect_allowlist = ["{CLIENT_PAGE}"]
 
 [[identity.providers]]
 id = "cis2"

@@ -140,6 +140,23 @@ fn identity_assurance(config: &Config) -> handover_policy::IdentityAssurance {
     handover_policy::IdentityAssurance { providers }
 }
 
+/// The required-claims gate of `[[identity.providers]] required_claims`, as a policy layer.
+fn required_claims(config: &Config) -> handover_policy::RequiredClaims {
+    let providers = (config.identity.providers.iter())
+        .filter(|p| !p.required_claims.is_empty())
+        .map(|p| {
+            let needs = (p.required_claims.iter())
+                .map(|(path, any_of)| handover_policy::ClaimRequirement {
+                    path: path.clone(),
+                    any_of: any_of.clone(),
+                })
+                .collect();
+            (p.id.clone(), needs)
+        })
+        .collect();
+    handover_policy::RequiredClaims { providers }
+}
+
 /// Every service, cheap to clone (the axum state).
 #[derive(Clone)]
 pub struct Services {
@@ -270,6 +287,7 @@ impl Services {
             Arc::new(clinical),
             Arc::new(email_domains),
             Arc::new(identity_assurance(&config)),
+            Arc::new(required_claims(&config)),
         ]));
         let limits = Limits {
             max_request_bytes: config.limits.max_request_bytes,
@@ -582,16 +600,20 @@ impl Services {
             config.media_dir(),
             config.federation.list_file.is_some(),
         ));
-        let oauth = Arc::new(oauth::OAuthService::new(
-            config.clone(),
-            store.clone(),
-            store.clone(),
-            users.clone(),
-            audit.clone(),
-        ));
+        let oauth = Arc::new(oauth::OAuthService::new(oauth::OAuthDeps {
+            config: config.clone(),
+            store: store.clone(),
+            user_store: store.clone(),
+            grants: store.clone(),
+            users: users.clone(),
+            uiaa: uiaa.clone(),
+            registration: registration.clone(),
+            audit: audit.clone(),
+        }));
         let identity = Arc::new(identity::IdentityService::new(identity::IdentityDeps {
             config: config.clone(),
             store: store.clone(),
+            sessions: store.clone(),
             users: users.clone(),
             accounts: accounts.clone(),
             policy: policy.clone(),

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("schema/v12_admin.sql")),
     (13, include_str!("schema/v13_console.sql")),
     (14, include_str!("schema/v14_identity_sessions.sql")),
+    (17, include_str!("schema/v17_oauth_device_grant.sql")),
 ];
 
 pub fn run(conn: &mut Connection) -> StoreResult<()> {
