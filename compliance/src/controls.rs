@@ -308,6 +308,14 @@ pub const CONTROLS: &[Control] = &[
         "DSPT standard 4; NHS CIS2 authentication assurance levels",
         &["oauth::bad_oauth_and_sign_in_input_gets_clear_errors_and_creates_nothing"],
     ),
+    c(
+        "identity_required_claim_missing",
+        &["identity.providers.required_claims"],
+        "a sign-in whose claims (ID token, else userinfo) lack a value the provider's \
+         required_claims asks for is refused",
+        "DSPT standard 4; NHS CIS2 national RBAC",
+        &["oauth_account::required_claims_read_from_userinfo_gate_the_sign_in"],
+    ),
 ];
 
 /// The last recorded result of each test, parsed from `cargo test` output

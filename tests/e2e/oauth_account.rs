@@ -16,7 +16,9 @@ use matrix_sdk::authentication::oauth::registration::{
     ApplicationType, ClientMetadata, Localized, OAuthGrantType,
 };
 use matrix_sdk::encryption::CrossSigningResetAuthType;
-use matrix_sdk::ruma::api::client::discovery::get_authorization_server_metadata::v1::AccountManagementActionData;
+use matrix_sdk::ruma::api::client::discovery::get_authorization_server_metadata::v1::{
+    AccountManagementActionData, Prompt,
+};
 use matrix_sdk::ruma::serde::Raw;
 use serde_json::Value;
 
@@ -74,8 +76,13 @@ async fn through_provider(b: &mut Browser, server: &TestServer, chooser: &Page) 
     assert_eq!(chooser.status, 200, "{}", chooser.body);
     let start = link(&chooser.body, "/_handover/identity/start/cis2").expect("provider button");
     let p = b.get(&format!("{}{start}", server.url())).await;
-    let form = b.follow(p, APP_REDIRECT).await;
-    provider_login(b, form, "alice", APP_REDIRECT).await
+    let page = b.follow(p, APP_REDIRECT).await;
+    // The provider remembers the browser's sign-in: its form only comes the first time.
+    if page.body.contains("name=\"login\"") {
+        provider_login(b, page, "alice", APP_REDIRECT).await
+    } else {
+        page
+    }
 }
 
 /// matrix-sdk's OAuth login as alice, in browser `b` (which keeps the provider's session).
@@ -229,7 +236,8 @@ async fn account_page_sessions_cross_signing_reset_and_remote_wipe() {
     let token = phone.session_tokens().unwrap().access_token;
     let (status, body) = whoami(&server, &token).await;
     assert_eq!((status, body["errcode"].as_str()), (401, Some("M_UNKNOWN_TOKEN")));
-    assert_eq!(body["soft_logout"], false);
+    // Not a soft logout (absent means false): the client clears its data.
+    assert_ne!(body["soft_logout"], true);
     // The page session ended with them: its forms no longer work.
     let p = b
         .post(
@@ -261,7 +269,8 @@ async fn admin_cli_logout_user_ends_every_session() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("ended 2 session(s)"));
     for t in [&t1, &t2] {
         let (status, body) = whoami(&server, t).await;
-        assert_eq!((status, body["soft_logout"].clone()), (401, json!(false)));
+        assert_eq!((status, body["errcode"].as_str()), (401, Some("M_UNKNOWN_TOKEN")));
+        assert_ne!(body["soft_logout"], true);
     }
     assert_eq!(whoami(&server, &other).await.0, 200);
     let out = server.cli(&["admin", "logout-user", "nobody"]).await;
@@ -287,7 +296,7 @@ async fn prompt_create_makes_an_account_on_the_sign_in_page() {
             Some(registration()),
             None,
         )
-        .prompt(vec![matrix_sdk::authentication::oauth::Prompt::Create])
+        .prompt(vec![Prompt::Create])
         .build()
         .await
         .unwrap();
