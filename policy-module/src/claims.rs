@@ -149,7 +149,8 @@ mod tests {
 
     #[test]
     fn every_required_claim_must_be_met() {
-        let ok = json!({"uid": "123", "nhsid_nrbac_roles": [{"org_code": "RAA"}, {"org_code": "RYY"}]});
+        let ok =
+            json!({"uid": "123", "nhsid_nrbac_roles": [{"org_code": "RAA"}, {"org_code": "RYY"}]});
         assert!(check("cis2", ok).is_ok());
         let wrong_org = json!({"uid": "123", "nhsid_nrbac_roles": [{"org_code": "RAA"}]});
         let d = check("cis2", wrong_org).unwrap_err();

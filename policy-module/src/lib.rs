@@ -20,10 +20,10 @@ mod property_tests;
 
 use serde::Serialize;
 
-pub use claims::{ClaimRequirement, RULE_IDENTITY_REQUIRED_CLAIM_MISSING, RequiredClaims};
 pub use assurance::{
     AcrRequirement, IdentityAssurance, IdentityLoginRequest, RULE_IDENTITY_ASSURANCE_TOO_LOW,
 };
+pub use claims::{ClaimRequirement, RULE_IDENTITY_REQUIRED_CLAIM_MISSING, RequiredClaims};
 pub use email_domains::{
     DomainPattern, EmailDomains, RULE_EMAIL_DOMAIN_NOT_ALLOWED, ThreepidRequest,
 };

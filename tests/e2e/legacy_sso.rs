@@ -117,7 +117,11 @@ async fn legacy_sso_login_token_single_use_get_token_and_password_form() {
             ))
             .await;
         assert_eq!(p.status, 400, "{evil}");
-        assert!(p.location.is_none() && p.body.contains("App not allowed"), "{}", p.body);
+        assert!(
+            p.location.is_none() && p.body.contains("App not allowed"),
+            "{}",
+            p.body
+        );
     }
     // A loopback entry matches any port (desktop clients listen on a free one).
     let loopback = "http://127.0.0.1:45678/sso-done";
@@ -319,7 +323,10 @@ async fn without_password_login_no_password_flow_registration_or_get_token() {
     .assert_error(404, &["M_UNRECOGNIZED"]);
 
     // Accounts cannot be created on the sign-in page either (prompt=create).
-    let meta = http.get("/_matrix/client/v1/auth_metadata", None).await.ok();
+    let meta = http
+        .get("/_matrix/client/v1/auth_metadata", None)
+        .await
+        .ok();
     assert!(meta.get("prompt_values_supported").is_none(), "{meta}");
     let (mut b, chooser) = sign_in_page(&server).await;
     assert!(!chooser.body.contains("Create an account"));
@@ -333,7 +340,12 @@ async fn without_password_login_no_password_flow_registration_or_get_token() {
     let res = b
         .post(
             &format!("{}/_handover/oauth/create", server.url()),
-            &[("auth", "x"), ("csrf", "y"), ("username", "mallory"), ("password", PASSWORD)],
+            &[
+                ("auth", "x"),
+                ("csrf", "y"),
+                ("username", "mallory"),
+                ("password", PASSWORD),
+            ],
         )
         .await;
     assert!(res.status >= 400 && res.location.is_none());
@@ -458,7 +470,9 @@ async fn provider_back_channel_logout_ends_the_linked_accounts_sessions() {
 #[tokio::test]
 async fn back_channel_logout_with_sid_ends_only_that_provider_sessions_sessions() {
     use handover_e2e::account::eventually;
-    use handover_e2e::oidc::{OpOptions, legacy_sso_in, provider_logout, start_with_provider_options};
+    use handover_e2e::oidc::{
+        OpOptions, legacy_sso_in, provider_logout, start_with_provider_options,
+    };
     let o = OpOptions {
         logout_with_sid: true,
         ..OpOptions::default()
@@ -491,7 +505,9 @@ async fn back_channel_logout_with_sid_ends_only_that_provider_sessions_sessions(
     eventually(20, "back-channel logout (sid)", || {
         let (http, t) = (http.clone(), t.clone());
         async move {
-            let r = http.get("/_matrix/client/v3/account/whoami", Some(&t)).await;
+            let r = http
+                .get("/_matrix/client/v3/account/whoami", Some(&t))
+                .await;
             (r.status == 401).then_some(r)
         }
     })

@@ -6,8 +6,8 @@
 //! userinfo, and `handover admin logout-user`.
 
 use handover_e2e::oidc::{
-    Browser, Page, audit_records, input_value, legacy_sso, link, login_token_of, provider_login,
-    start_with_provider, start_with_provider_options, OpOptions,
+    Browser, OpOptions, Page, audit_records, input_value, legacy_sso, link, login_token_of,
+    provider_login, start_with_provider, start_with_provider_options,
 };
 use handover_e2e::{PASSWORD, TestServer, json};
 use matrix_sdk::Client;
@@ -90,7 +90,12 @@ async fn oauth_login(b: &mut Browser, server: &TestServer) -> Client {
     let client = server.client().await;
     let data = client
         .oauth()
-        .login(url::Url::parse(APP_REDIRECT).unwrap(), None, Some(registration()), None)
+        .login(
+            url::Url::parse(APP_REDIRECT).unwrap(),
+            None,
+            Some(registration()),
+            None,
+        )
         .build()
         .await
         .unwrap();
@@ -139,7 +144,11 @@ async fn account_page_sessions_cross_signing_reset_and_remote_wipe() {
     // A new browser signs in first (the provider's page), then lands on the sessions list.
     let mut b = Browser::new();
     let chooser = b.get(sessions_url.as_str()).await;
-    assert!(chooser.body.contains("manage your account"), "{}", chooser.body);
+    assert!(
+        chooser.body.contains("manage your account"),
+        "{}",
+        chooser.body
+    );
     let landed = through_provider(&mut b, &server, &chooser).await;
     let list = b.follow(landed, "never").await;
     assert_eq!(list.status, 200, "{}", list.body);
@@ -161,7 +170,10 @@ async fn account_page_sessions_cross_signing_reset_and_remote_wipe() {
     assert!(laptop.whoami().await.is_ok());
     // Unknown actions and sessions are pages naming what was wrong.
     let p = b
-        .get(&format!("{}/_handover/account/?action=org.matrix.nope", server.url()))
+        .get(&format!(
+            "{}/_handover/account/?action=org.matrix.nope",
+            server.url()
+        ))
         .await;
     assert_eq!(p.status, 400);
     let p = b
@@ -180,7 +192,11 @@ async fn account_page_sessions_cross_signing_reset_and_remote_wipe() {
         .unwrap();
     let confirm = b.get(end_url.as_str()).await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);
-    assert!(confirm.body.contains("End this session?"), "{}", confirm.body);
+    assert!(
+        confirm.body.contains("End this session?"),
+        "{}",
+        confirm.body
+    );
     let p = b
         .post(
             &format!("{}/_handover/account/end_session", server.url()),
@@ -235,7 +251,10 @@ async fn account_page_sessions_cross_signing_reset_and_remote_wipe() {
     assert_eq!(p.status, 200, "{}", p.body);
     let token = phone.session_tokens().unwrap().access_token;
     let (status, body) = whoami(&server, &token).await;
-    assert_eq!((status, body["errcode"].as_str()), (401, Some("M_UNKNOWN_TOKEN")));
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (401, Some("M_UNKNOWN_TOKEN"))
+    );
     // Not a soft logout (absent means false): the client clears its data.
     assert_ne!(body["soft_logout"], true);
     // The page session ended with them: its forms no longer work.
@@ -269,13 +288,47 @@ async fn admin_cli_logout_user_ends_every_session() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("ended 2 session(s)"));
     for t in [&t1, &t2] {
         let (status, body) = whoami(&server, t).await;
-        assert_eq!((status, body["errcode"].as_str()), (401, Some("M_UNKNOWN_TOKEN")));
+        assert_eq!(
+            (status, body["errcode"].as_str()),
+            (401, Some("M_UNKNOWN_TOKEN"))
+        );
         assert_ne!(body["soft_logout"], true);
     }
     assert_eq!(whoami(&server, &other).await.0, 200);
     let out = server.cli(&["admin", "logout-user", "nobody"]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no such account"));
+
+    // account_kind through the Synapse admin API user endpoint (Handover's own field).
+    let out = server.admin_create_user("root", PASSWORD, true).await;
+    assert!(out.status.success(), "{out:?}");
+    let root = http.login("root", PASSWORD).await;
+    let path = "/_synapse/admin/v2/users/@bob:localhost";
+    assert_eq!(
+        http.get(path, Some(&root)).await.ok()["account_kind"],
+        "staff"
+    );
+    let res = http
+        .put_json(path, Some(&root), &json!({"account_kind": "patient"}))
+        .await
+        .ok();
+    assert_eq!(res["account_kind"], "patient");
+    assert_eq!(
+        http.get(path, Some(&root)).await.ok()["account_kind"],
+        "patient"
+    );
+    http.put_json(path, Some(&root), &json!({"account_kind": "robot"}))
+        .await
+        .assert_error(400, &["M_INVALID_PARAM"]);
+    assert_eq!(
+        http.get(path, Some(&root)).await.ok()["account_kind"],
+        "patient"
+    );
+    // A patient is confined at once (rule patient_cannot_create_room).
+    let t3 = http.login("bob", PASSWORD).await;
+    http.post_json("/_matrix/client/v3/createRoom", Some(&t3), &json!({}))
+        .await
+        .assert_rule(403, "M_FORBIDDEN", "patient_cannot_create_room");
 }
 
 #[tokio::test]
@@ -314,7 +367,10 @@ async fn prompt_create_makes_an_account_on_the_sign_in_page() {
     server.register("taken").await;
     let (url, a, c, u, p) = create("taken", "a long enough password").await;
     let res = b
-        .post(&url, &[("auth", &a), ("csrf", &c), ("username", u), ("password", p)])
+        .post(
+            &url,
+            &[("auth", &a), ("csrf", &c), ("username", u), ("password", p)],
+        )
         .await;
     assert_eq!(res.status, 400, "{}", res.body);
     assert!(res.body.contains("Account not created"), "{}", res.body);
@@ -322,16 +378,28 @@ async fn prompt_create_makes_an_account_on_the_sign_in_page() {
     let res = b
         .post(
             &url,
-            &[("auth", &a), ("csrf", "forged"), ("username", "newbie"), ("password", p)],
+            &[
+                ("auth", &a),
+                ("csrf", "forged"),
+                ("username", "newbie"),
+                ("password", p),
+            ],
         )
         .await;
     assert_eq!(res.status, 403);
     let (url, a, c, u, p) = create("newbie", "a long enough password").await;
     let res = b
-        .post(&url, &[("auth", &a), ("csrf", &c), ("username", u), ("password", p)])
+        .post(
+            &url,
+            &[("auth", &a), ("csrf", &c), ("username", u), ("password", p)],
+        )
         .await;
     let consent = b.follow(res, APP_REDIRECT).await;
-    assert!(consent.body.contains("@newbie:localhost"), "{}", consent.body);
+    assert!(
+        consent.body.contains("@newbie:localhost"),
+        "{}",
+        consent.body
+    );
     let back = allow(&mut b, &server, &consent).await;
     client
         .oauth()

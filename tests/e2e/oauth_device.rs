@@ -237,8 +237,10 @@ async fn device_grant_bad_input_gets_oauth_errors_and_creates_nothing() {
     assert_eq!(error_of(&r), (401, "invalid_client"));
     let code_only: Value = reqwest::Client::new()
         .post(format!("{}/_handover/oauth/register", server.url()))
-        .json(&json!({"client_uri": "https://app.example.org", "application_type": "native",
-                      "redirect_uris": ["http://127.0.0.1/cb"]}))
+        .json(
+            &json!({"client_uri": "https://app.example.org", "application_type": "native",
+                      "redirect_uris": ["http://127.0.0.1/cb"]}),
+        )
         .send()
         .await
         .unwrap()
@@ -296,7 +298,9 @@ async fn device_grant_bad_input_gets_oauth_errors_and_creates_nothing() {
         .await;
     assert_eq!(p.status, 400);
     // Alice's account exists (she signed in), but no session was made for the tablet.
-    let out = server.admin_create_user("root", handover_e2e::PASSWORD, true).await;
+    let out = server
+        .admin_create_user("root", handover_e2e::PASSWORD, true)
+        .await;
     assert!(out.status.success(), "{out:?}");
     let root = http.login("root", handover_e2e::PASSWORD).await;
     let devices = http

@@ -278,6 +278,9 @@ mod tests {
         assert!(!ok("https://chat.trust.nhs.uk:8443/app/"));
         assert!(!ok("https://user@chat.trust.nhs.uk/app/"));
         assert!(!ok("http://127.0.0.2:1/sso"));
-        assert!(!IdentityConfig::default().sso_redirect_allowed(&url::Url::parse("https://a.org/").unwrap()));
+        assert!(
+            !IdentityConfig::default()
+                .sso_redirect_allowed(&url::Url::parse("https://a.org/").unwrap())
+        );
     }
 }

@@ -115,7 +115,13 @@ pub fn render(view: &AccountView, done: Option<&str>) -> Response {
                 format!(
                     "{intro}{}{}",
                     device_detail(d),
-                    csrf_form(paths::ACCOUNT_END_SESSION, csrf, &extra, "End this session", "")
+                    csrf_form(
+                        paths::ACCOUNT_END_SESSION,
+                        csrf,
+                        &extra,
+                        "End this session",
+                        ""
+                    )
                 ),
             )
         }

@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 
 use axum::Extension;
+use axum::Json;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 

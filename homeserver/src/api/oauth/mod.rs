@@ -20,9 +20,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::router::RouterExt;
+use crate::config::RegistrationMode;
 use crate::service::Services;
 use crate::service::identity::{BACKCHANNEL_LOGOUT_PATH, CALLBACK_PATH, Next};
-use crate::config::RegistrationMode;
 use crate::service::oauth::{
     AuthParams, AuthRequest, AuthorizeError, CreateForm, OAuthError, RevokeParams, TokenParams,
     paths,
@@ -102,7 +102,10 @@ pub fn routes(r: Router<Services>) -> Router<Services> {
         .route(paths::ACCOUNT, get(account::page))
         .route(paths::ACCOUNT_END_SESSION, post(account::end_session))
         .route(paths::ACCOUNT_END_ALL, post(account::end_all))
-        .route(paths::ACCOUNT_CROSS_SIGNING_RESET, post(account::cross_signing_reset))
+        .route(
+            paths::ACCOUNT_CROSS_SIGNING_RESET,
+            post(account::cross_signing_reset),
+        )
         .route(paths::CONSENT, get(consent_page).post(consent))
         .route(paths::TOKEN, post(token))
         .route(paths::REVOKE, post(revoke))

@@ -71,7 +71,11 @@ pub fn chooser(
     let mut body = match req.app() {
         Some(a) => format!(
             "<p>Sign in to continue to <strong>{}</strong>.</p>",
-            esc(a.client.client_name.as_deref().unwrap_or(&a.client.client_uri))
+            esc(a
+                .client
+                .client_name
+                .as_deref()
+                .unwrap_or(&a.client.client_uri))
         ),
         None => "<p>Sign in to manage your account.</p>".to_owned(),
     };

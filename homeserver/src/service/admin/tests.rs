@@ -186,7 +186,15 @@ async fn upsert_creates_then_modifies_and_is_audited() {
         .filter(|r| r.actor == root.user_id.as_str() && r.target.as_deref() == Some(frank.as_str()))
         .map(|r| r.action.as_str())
         .collect();
-    assert_eq!(mine, [action::USER_CREATE, action::USER_MODIFY]);
+    assert_eq!(
+        mine,
+        [
+            action::USER_CREATE,
+            action::USER_MODIFY,
+            crate::service::audit::action::ACCOUNT_KIND,
+            action::USER_MODIFY
+        ]
+    );
 }
 
 #[tokio::test]

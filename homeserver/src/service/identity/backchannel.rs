@@ -161,7 +161,8 @@ impl IdentityService {
                 return Err(bad(StatusCode::BAD_REQUEST, reason));
             }
         };
-        let internal = |e: crate::error::Error| bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        let internal =
+            |e: crate::error::Error| bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         // The account linked to `sub`, when the token names one.
         let linked = match &t.sub {
             Some(sub) => {
@@ -217,10 +218,7 @@ impl IdentityService {
             if let Some(sub) = &t.sub {
                 e = e.detail("subject", sub.as_str());
             }
-            self.audit
-                .record(with_ip(e, ip))
-                .await
-                .map_err(internal)?;
+            self.audit.record(with_ip(e, ip)).await.map_err(internal)?;
         }
         Ok(())
     }

@@ -311,10 +311,9 @@ impl IdentityService {
         let upstream = verified.sid.clone().map(|sid| (p.id.clone(), sid));
         let user_id = self.sign_in(&p, verified, ip).await?;
         match f.next {
-            Next::OAuth(auth_id) => {
-                self.oauth
-                    .authenticated(&auth_id, browser, &user_id, upstream)
-            }
+            Next::OAuth(auth_id) => self
+                .oauth
+                .authenticated(&auth_id, browser, &user_id, upstream),
             Next::Sso(redirect_url) => {
                 Ok(self.login_token_redirect(&redirect_url, user_id, upstream))
             }

@@ -2,8 +2,8 @@
 //! this server needs: the localpart and display name claims, `email`, and the first segment of
 //! each `required_claims` path. Providers differ (Entra and CIS2 put profile claims in the ID
 //! token when asked; others only at userinfo), so both are read. The ID token's claims win; a
-//! userinfo answer for another subject is refused (§5.3.2), as is a signed (JWT) answer, which
-//! this server does not verify.
+//! userinfo answer for another subject refuses the sign-in (§5.3.2); an unreadable one (an
+//! error, or a signed JWT, which this server does not verify) is logged and skipped.
 
 use serde_json::{Map, Value};
 
@@ -30,23 +30,43 @@ pub fn incomplete(p: &ProviderConfig, claims: &Map<String, Value>) -> bool {
     wanted(p).iter().any(|c| !claims.contains_key(c))
 }
 
-/// Fetches userinfo with `access_token` and adds the claims the ID token did not carry.
+/// Fetches userinfo with `access_token` and adds the claims the ID token did not carry. A
+/// provider whose userinfo cannot be read is not fatal (logged; the ID token's claims are used
+/// and the gates decide on them), but an answer about another subject is.
 pub async fn complete(
     client: &reqwest::Client,
     endpoint: &str,
     access_token: &str,
     v: &mut Verified,
 ) -> Result<(), UpstreamError> {
-    let fail = |m: String| UpstreamError::Token(format!("userinfo: {m}"));
+    match fetch(client, endpoint, access_token).await {
+        Ok(claims) => {
+            if claims.get("sub").and_then(Value::as_str) != Some(v.subject.as_str()) {
+                return Err(UpstreamError::Token(
+                    "userinfo: the answer is about another subject (sub)".into(),
+                ));
+            }
+            merge(&mut v.claims, claims);
+        }
+        Err(e) => tracing::warn!(error = %e, "userinfo not read; using the ID token's claims"),
+    }
+    Ok(())
+}
+
+async fn fetch(
+    client: &reqwest::Client,
+    endpoint: &str,
+    access_token: &str,
+) -> Result<Map<String, Value>, String> {
     let res = client
         .get(endpoint)
         .bearer_auth(access_token)
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     if !res.status().is_success() {
-        return Err(fail(format!("the provider answered {}", res.status())));
+        return Err(format!("the provider answered {}", res.status()));
     }
     let json_body = res
         .headers()
@@ -54,14 +74,9 @@ pub async fn complete(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/json"));
     if !json_body {
-        return Err(fail("only JSON answers are supported (not signed JWTs)".into()));
+        return Err("only JSON answers are supported (not signed JWTs)".into());
     }
-    let claims: Map<String, Value> = res.json().await.map_err(|e| fail(e.to_string()))?;
-    if claims.get("sub").and_then(Value::as_str) != Some(v.subject.as_str()) {
-        return Err(fail("the answer is about another subject (sub)".into()));
-    }
-    merge(&mut v.claims, claims);
-    Ok(())
+    res.json().await.map_err(|e| e.to_string())
 }
 
 /// Adds `extra`'s claims that `claims` lacks (the ID token's own are kept).

@@ -93,7 +93,7 @@ impl AccountAction {
 
 /// The account page: the sign-in page first, then the page itself.
 pub enum AccountView {
-    SignIn(AuthRequest),
+    SignIn(Box<AuthRequest>),
     Page {
         session: AccountSession,
         action: AccountAction,
@@ -144,11 +144,8 @@ impl OAuthService {
         let action = AccountAction::parse(action, device_id)?;
         let Some(session) = self.account_sessions.get(browser) else {
             let next = format!("{}?{query}", paths::ACCOUNT);
-            return Ok(AccountView::SignIn(self.new_request(
-                browser,
-                Purpose::Account { next },
-                false,
-            )));
+            let req = self.new_request(browser, Purpose::Account { next }, false);
+            return Ok(AccountView::SignIn(Box::new(req)));
         };
         let user = &session.user_id;
         let profile = self.users.get_profile(user).await.map_err(failed)?;
@@ -189,7 +186,10 @@ impl OAuthService {
     ) -> Result<String, Refusal> {
         let s = self.account_session(browser, csrf)?;
         let devices = self.users.list_devices(&s.user_id).await.map_err(failed)?;
-        let Some(d) = devices.into_iter().find(|d| d.device_id.as_str() == device_id) else {
+        let Some(d) = devices
+            .into_iter()
+            .find(|d| d.device_id.as_str() == device_id)
+        else {
             return Err(Refusal::new(
                 StatusCode::NOT_FOUND,
                 "No such session",

@@ -50,7 +50,7 @@ pub struct AuthRequest {
 #[derive(Debug, Clone)]
 pub enum Purpose {
     /// An app asks for access to the account (consent page next).
-    App(AppRequest),
+    App(Box<AppRequest>),
     /// The account page (`/_handover/account/`): continues at `next` once signed in.
     Account { next: String },
 }
@@ -82,7 +82,7 @@ impl AuthRequest {
     /// The app asking, if any (not for the account page).
     pub fn app(&self) -> Option<&AppRequest> {
         match &self.purpose {
-            Purpose::App(a) => Some(a),
+            Purpose::App(a) => Some(a.as_ref()),
             Purpose::Account { .. } => None,
         }
     }
@@ -235,12 +235,12 @@ impl OAuthService {
         };
         let req = self.new_request(
             browser,
-            Purpose::App(AppRequest {
+            Purpose::App(Box::new(AppRequest {
                 client,
                 device_id: device,
                 scope,
                 answer,
-            }),
+            })),
             create,
         );
         Ok(req)

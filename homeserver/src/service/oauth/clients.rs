@@ -129,7 +129,11 @@ pub fn validate(client_id: String, body: Map<String, Value>) -> Result<Client, O
         }
     };
     let grants = list("grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
-    let allowed = ["authorization_code", "refresh_token", super::DEVICE_CODE_GRANT];
+    let allowed = [
+        "authorization_code",
+        "refresh_token",
+        super::DEVICE_CODE_GRANT,
+    ];
     if let Some(g) = grants.iter().find(|g| !allowed.contains(&g.as_str())) {
         return Err(invalid(format!(
             "`grant_types`: `{g}` is not supported (authorization_code, refresh_token, {})",
@@ -171,7 +175,10 @@ impl Client {
     /// The grant types the client registered (authorization_code when it named none).
     pub fn grant_types(&self) -> Vec<String> {
         match self.metadata.get("grant_types").and_then(Value::as_array) {
-            Some(a) => a.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect(),
+            Some(a) => a
+                .iter()
+                .filter_map(|g| g.as_str().map(str::to_owned))
+                .collect(),
             None => vec!["authorization_code".into()],
         }
     }
@@ -252,10 +259,17 @@ mod tests {
         );
         assert_eq!(secret.unwrap_err().error, "invalid_client_metadata");
         // A device-only client needs no redirect URI; other grants are refused.
-        let device = reg(json!({"client_uri": "https://a.org", "application_type": "native",
-            "grant_types": [super::super::DEVICE_CODE_GRANT, "refresh_token"]}))
+        let device = reg(
+            json!({"client_uri": "https://a.org", "application_type": "native",
+            "grant_types": [super::super::DEVICE_CODE_GRANT, "refresh_token"]}),
+        )
         .unwrap();
-        assert!(device.grant_types().iter().any(|g| g == super::super::DEVICE_CODE_GRANT));
+        assert!(
+            device
+                .grant_types()
+                .iter()
+                .any(|g| g == super::super::DEVICE_CODE_GRANT)
+        );
         let implicit = reg(json!({"client_uri": "https://a.org",
             "redirect_uris": ["https://a.org/cb"], "grant_types": ["implicit"]}));
         assert_eq!(implicit.unwrap_err().error, "invalid_client_metadata");

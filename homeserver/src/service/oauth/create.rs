@@ -40,9 +40,9 @@ impl OAuthService {
             ));
         }
         let auth = match self.config.registration.mode {
-            RegistrationMode::Token => AuthData::RegistrationToken(RegistrationToken::new(
-                form.token.unwrap_or_default(),
-            )),
+            RegistrationMode::Token => {
+                AuthData::RegistrationToken(RegistrationToken::new(form.token.unwrap_or_default()))
+            }
             _ => AuthData::Dummy(Dummy::new()),
         };
         let r = Registration {

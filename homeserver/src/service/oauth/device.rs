@@ -40,7 +40,7 @@ pub enum DeviceEntry {
     /// The form asking for the code (with why the last one was not accepted).
     AskCode { error: Option<String> },
     /// A known code: the sign-in page of the request made for it.
-    SignIn(AuthRequest),
+    SignIn(Box<AuthRequest>),
     /// The user decided; the device learns it at its next poll.
     Done { approved: bool },
 }
@@ -183,10 +183,7 @@ impl OAuthService {
                 "expired_token",
                 "the device code has expired: start again",
             )),
-            DevicePoll::Denied => Err(poll_error(
-                "access_denied",
-                "the user declined this device",
-            )),
+            DevicePoll::Denied => Err(poll_error("access_denied", "the user declined this device")),
             DevicePoll::Unknown => Err(OAuthError::bad(
                 "invalid_grant",
                 "unknown or already used device code",
@@ -244,7 +241,9 @@ impl OAuthService {
         let c = code.clone();
         let grant = blocking(move || Ok(store.pending_device_grant(&c, now_ms())?))
             .await
-            .map_err(|e| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "Failed", e.to_string()))?;
+            .map_err(|e| {
+                Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "Failed", e.to_string())
+            })?;
         let Some(grant) = grant else {
             return Ok(unknown());
         };
@@ -267,11 +266,8 @@ impl OAuthService {
                 user_code: grant.user_code,
             },
         };
-        Ok(DeviceEntry::SignIn(self.new_request(
-            browser,
-            Purpose::App(app),
-            false,
-        )))
+        let req = self.new_request(browser, Purpose::App(Box::new(app)), false);
+        Ok(DeviceEntry::SignIn(Box::new(req)))
     }
 
     /// The user's decision on the consent page: recorded durably before the page says so.

@@ -5,8 +5,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::SqliteStore;
 use crate::store::device_grants::{
-    DeviceGrantStore, DevicePoll, IssuedTokens, NewDeviceGrant, PendingDeviceGrant,
-    UpstreamSession,
+    DeviceGrantStore, DevicePoll, IssuedTokens, NewDeviceGrant, PendingDeviceGrant, UpstreamSession,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -148,8 +147,7 @@ impl DeviceGrantStore for SqliteStore {
                     },
                 )
                 .optional()?;
-            let Some((owner, scope, device, expires, interval, last, state, user, prov, sid)) =
-                row
+            let Some((owner, scope, device, expires, interval, last, state, user, prov, sid)) = row
             else {
                 return Ok(DevicePoll::Unknown);
             };
