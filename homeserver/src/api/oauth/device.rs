@@ -54,10 +54,11 @@ pub(super) async fn page(
     Query(q): Query<DeviceQuery>,
 ) -> Response {
     let (b, cookie) = browser(&headers);
-    // Guessing codes is throttled like guessing passwords.
-    if q.user_code.is_some() {
+    // Guessing codes is throttled like guessing passwords: per address, and per code typed.
+    if let Some(code) = &q.user_code {
         let ip = client_ip(&s, addr.as_ref(), &headers);
-        if let Err(e) = s.rate_limits.check_login(ip, "device-user-code") {
+        let key = format!("device-code:{}", code.trim());
+        if let Err(e) = s.rate_limits.check_login(ip, &key) {
             return pages::page(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
