@@ -12,6 +12,9 @@ use ruma::api::error::{ErrorKind, StandardErrorBody};
 use crate::error::{Error, Result};
 
 const SESSION_TTL: Duration = Duration::from_secs(15 * 60);
+/// The account page (MSC4191), where the `m.oauth` stage sends the user to approve; defined
+/// here, below the OAuth service that serves it, so the users service can name it.
+pub const ACCOUNT_PAGE_PATH: &str = "/_handover/account/";
 
 struct UiaSession {
     completed: Vec<AuthType>,

@@ -52,7 +52,7 @@ pub mod paths {
     /// `prompt=create`: the account creation form of the sign-in page.
     pub const CREATE: &str = "/_handover/oauth/create";
     /// MSC4191 account management (`account_management_uri`) and its forms.
-    pub const ACCOUNT: &str = "/_handover/account/";
+    pub const ACCOUNT: &str = crate::service::uiaa::ACCOUNT_PAGE_PATH;
     pub const ACCOUNT_PROFILE: &str = "/_handover/account/profile";
     pub const ACCOUNT_END_SESSION: &str = "/_handover/account/end_session";
     pub const ACCOUNT_END_ALL: &str = "/_handover/account/end_all";

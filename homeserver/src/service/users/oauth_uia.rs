@@ -10,7 +10,7 @@ use ruma::api::client::uiaa::AuthData;
 use super::{Session, UserService};
 use crate::error::Result;
 use crate::service::blocking;
-use crate::service::oauth::paths;
+use crate::service::uiaa::ACCOUNT_PAGE_PATH;
 
 impl UserService {
     /// `Ok(())` when `session` may replace its user's cross-signing keys now.
@@ -31,7 +31,7 @@ impl UserService {
         let url = format!(
             "{}{}?action=org.matrix.cross_signing_reset",
             self.config.base_url().trim_end_matches('/'),
-            paths::ACCOUNT
+            ACCOUNT_PAGE_PATH
         );
         Err(self.uiaa.oauth_required(auth, &url))
     }
