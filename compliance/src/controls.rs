@@ -322,6 +322,14 @@ pub const CONTROLS: &[Control] = &[
         "DCB0129 hazard: corrupt clinical data; DSPT standard 1",
         &["epr::msc4302_fhir_resource_events_are_validated_by_the_server"],
     ),
+    c(
+        "identity_required_claim_missing",
+        &["identity.providers.required_claims"],
+        "a sign-in whose claims (ID token, else userinfo) lack a value the provider's \
+         required_claims asks for is refused",
+        "DSPT standard 4; NHS CIS2 national RBAC",
+        &["oauth_account::required_claims_read_from_userinfo_gate_the_sign_in"],
+    ),
 ];
 
 /// The last recorded result of each test, parsed from `cargo test` output

@@ -353,3 +353,27 @@ fn tempfile_dir() -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
+
+/// `handover admin logout-user USER`: ends every session of USER (remote wipe of a lost phone
+/// or a leaver), the same service call as the account page's "End every session". Tokens are
+/// looked up in the database on every request, so a running server honours it at once.
+pub async fn logout_user(cfg: Config, user: &str) -> anyhow::Result<()> {
+    let services = handover::server::build_services(cfg)?;
+    let uid = user_id(&services, user)?;
+    if services
+        .users
+        .get_user(&uid)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .is_none()
+    {
+        anyhow::bail!("{uid}: no such account");
+    }
+    let n = services
+        .users
+        .end_all_sessions(handover::service::audit::ADMIN_CLI, &uid, "admin_cli", None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("ended {n} session(s) of {uid}");
+    Ok(())
+}

@@ -158,6 +158,14 @@ enum AdminCommand {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// End every session of USER (remote wipe): each client is signed out for good
+    /// (`M_UNKNOWN_TOKEN`, `soft_logout: false`) and clears its data. Audited.
+    LogoutUser {
+        /// The local user id (`@alice:example.org`) or localpart.
+        user: String,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Place (or with --release, release) a legal hold on a room or a user; list with `hold list`.
     Hold {
         /// `room`, `user` or `list`.
@@ -304,6 +312,13 @@ fn main() -> anyhow::Result<()> {
             let cfg = load(config.as_deref());
             handover::server::init_logging(&cfg);
             rt.block_on(commands::sar(cfg, &user, &out))
+        }
+        Command::Admin {
+            command: AdminCommand::LogoutUser { user, config },
+        } => {
+            let cfg = load(config.as_deref());
+            handover::server::init_logging(&cfg);
+            rt.block_on(commands::logout_user(cfg, &user))
         }
         Command::Admin {
             command:

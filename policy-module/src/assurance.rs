@@ -19,6 +19,8 @@ pub struct IdentityLoginRequest<'a> {
     pub subject: &'a str,
     /// The ID token's `acr`, if any.
     pub acr: Option<&'a str>,
+    /// Every claim the provider vouched for (the ID token's, completed from userinfo).
+    pub claims: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// One provider's assurance requirement.
@@ -87,6 +89,7 @@ mod tests {
             provider,
             subject: "s",
             acr,
+            claims: &serde_json::Map::new(),
         })
     }
 

@@ -268,6 +268,7 @@ mod tests {
             provider: "cis2",
             subject: "s",
             acr: None,
+            claims: &serde_json::Map::new(),
         };
         assert!(layers.check_identity_login(&idp).is_err());
         let act = AccountActionRequest {

@@ -6,6 +6,7 @@
 //! rule set (see docs/GOVERNANCE.md for every rule id).
 
 pub mod assurance;
+pub mod claims;
 pub mod email_domains;
 pub mod federation;
 pub mod fhir;
@@ -24,6 +25,7 @@ use serde::Serialize;
 pub use assurance::{
     AcrRequirement, IdentityAssurance, IdentityLoginRequest, RULE_IDENTITY_ASSURANCE_TOO_LOW,
 };
+pub use claims::{ClaimRequirement, RULE_IDENTITY_REQUIRED_CLAIM_MISSING, RequiredClaims};
 pub use email_domains::{
     DomainPattern, EmailDomains, RULE_EMAIL_DOMAIN_NOT_ALLOWED, ThreepidRequest,
 };

@@ -24,6 +24,7 @@ fn provider_toml(password_login: bool, get_login_token: bool) -> String {
 [identity]
 password_login = {password_login}
 get_login_token = {get_login_token}
+sso_redirect_allowlist = ["{CLIENT_PAGE}"]
 
 [[identity.providers]]
 id = "cis2"
@@ -106,6 +107,28 @@ async fn legacy_sso_login_token_single_use_get_token_and_password_form() {
         .await;
     assert_eq!(p.status, 404);
     assert!(p.location.is_none());
+    // A redirectUrl not on [identity] sso_redirect_allowlist: a page, no provider, no token.
+    for evil in ["https://evil.example/sso-done", "http://127.0.0.1/other"] {
+        let p = b
+            .get(&format!(
+                "{}/_matrix/client/v3/login/sso/redirect/cis2?redirectUrl={}",
+                server.url(),
+                handover_e2e::enc(evil)
+            ))
+            .await;
+        assert_eq!(p.status, 400, "{evil}");
+        assert!(
+            p.location.is_none() && p.body.contains("App not allowed"),
+            "{}",
+            p.body
+        );
+    }
+    // A loopback entry matches any port (desktop clients listen on a free one).
+    let loopback = "http://127.0.0.1:45678/sso-done";
+    let back = legacy_sso(&server, "cis2", "carol", loopback)
+        .await
+        .unwrap_or_else(|p| panic!("sign-in stopped: {} {}", p.status, p.body));
+    assert!(back.starts_with(loopback), "{back}");
 
     // /login/get_token: UIA (password, asked every time), then a token another device uses.
     let (bob, bob_token) = http.register("bob", PASSWORD).await;
@@ -299,6 +322,37 @@ async fn without_password_login_no_password_flow_registration_or_get_token() {
     .await
     .assert_error(404, &["M_UNRECOGNIZED"]);
 
+    // Accounts cannot be created on the sign-in page either (prompt=create).
+    let meta = http
+        .get("/_matrix/client/v1/auth_metadata", None)
+        .await
+        .ok();
+    assert!(meta.get("prompt_values_supported").is_none(), "{meta}");
+    let (mut b, chooser) = sign_in_page(&server).await;
+    assert!(!chooser.body.contains("Create an account"));
+    let create_url = chooser.url.clone() + "&prompt=create";
+    let p = b.get(&create_url).await;
+    let to = p.location.expect("an OAuth error to the app");
+    assert!(
+        to.starts_with(APP_REDIRECT) && to.contains("error=invalid_request"),
+        "{to}"
+    );
+    let res = b
+        .post(
+            &format!("{}/_handover/oauth/create", server.url()),
+            &[
+                ("auth", "x"),
+                ("csrf", "y"),
+                ("username", "mallory"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert!(res.status >= 400 && res.location.is_none());
+    http.get("/_matrix/client/v3/profile/@mallory:localhost", None)
+        .await
+        .assert_error(404, &["M_NOT_FOUND"]);
+
     // The OAuth sign-in page has no password form, and its endpoint refuses anyway.
     let (mut b, chooser) = sign_in_page(&server).await;
     assert!(
@@ -410,5 +464,64 @@ async fn provider_back_channel_logout_ends_the_linked_accounts_sessions() {
         trail
             .iter()
             .any(|r| r["action"] == "identity.backchannel_logout" && r["outcome"] == "denied")
+    );
+}
+
+#[tokio::test]
+async fn back_channel_logout_with_sid_ends_only_that_provider_sessions_sessions() {
+    use handover_e2e::account::eventually;
+    use handover_e2e::oidc::{
+        OpOptions, legacy_sso_in, provider_logout, start_with_provider_options,
+    };
+    let o = OpOptions {
+        logout_with_sid: true,
+        ..OpOptions::default()
+    };
+    let (op, server) =
+        start_with_provider_options(users(), &provider_toml(true, false), Some("cis2"), &o).await;
+    let http = server.http();
+    // Carol signs in from two browsers: two provider sessions, one Handover session each.
+    let mut first = Browser::new();
+    let mut sessions = Vec::new();
+    for browser in [&mut first, &mut Browser::new()] {
+        let back = legacy_sso_in(browser, &server, "cis2", "carol", CLIENT_PAGE)
+            .await
+            .unwrap_or_else(|p| panic!("sign-in stopped: {} {}", p.status, p.body));
+        let body = http
+            .post_json(
+                "/_matrix/client/v3/login",
+                None,
+                &token_login(&login_token_of(&back)),
+            )
+            .await
+            .ok();
+        sessions.push(body["access_token"].as_str().unwrap().to_owned());
+    }
+    // She signs out at the provider in the first browser: its logout token names that
+    // session's sid, so only the first Handover session ends.
+    let out = provider_logout(&mut first, &op).await;
+    assert!(out.body.contains("Sign-out Success"), "{}", out.body);
+    let t = sessions[0].clone();
+    eventually(20, "back-channel logout (sid)", || {
+        let (http, t) = (http.clone(), t.clone());
+        async move {
+            let r = http
+                .get("/_matrix/client/v3/account/whoami", Some(&t))
+                .await;
+            (r.status == 401).then_some(r)
+        }
+    })
+    .await
+    .assert_error(401, &["M_UNKNOWN_TOKEN"]);
+    http.get("/_matrix/client/v3/account/whoami", Some(&sessions[1]))
+        .await
+        .ok();
+    let trail = audit_records(&server).await;
+    assert!(
+        trail
+            .iter()
+            .any(|r| r["action"] == "identity.backchannel_logout"
+                && r["outcome"] == "success"
+                && r["target"] == "@carol:localhost")
     );
 }

@@ -18,6 +18,9 @@ fn users() -> Value {
 }
 
 const TOML: &str = r#"
+[identity]
+sso_redirect_allowlist = ["http://127.0.0.1/sso-done"]
+
 [[identity.providers]]
 id = "nhslogin"
 name = "NHS login"

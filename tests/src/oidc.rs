@@ -35,6 +35,15 @@ fn node_path() -> PathBuf {
     s.lines().last().expect("node_modules path").trim().into()
 }
 
+/// How the test provider behaves.
+#[derive(Debug, Clone, Default)]
+pub struct OpOptions {
+    /// Back-channel logout tokens (and ID tokens) carry the provider session's `sid`.
+    pub logout_with_sid: bool,
+    /// The ID token holds only `sub` and the protocol claims; the rest is at userinfo.
+    pub claims_only_at_userinfo: bool,
+}
+
 pub struct OpenIdProvider {
     pub issuer: String,
     users_file: PathBuf,
@@ -55,6 +64,16 @@ impl OpenIdProvider {
         logout_uri: Option<&str>,
         users: Value,
     ) -> Self {
+        Self::start_with_options(redirect_uri, logout_uri, users, &OpOptions::default()).await
+    }
+
+    /// As [`Self::start_with_logout`], with the provider's options.
+    pub async fn start_with_options(
+        redirect_uri: &str,
+        logout_uri: Option<&str>,
+        users: Value,
+        o: &OpOptions,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let users_file = dir.path().join("users.json");
         std::fs::write(&users_file, users.to_string()).unwrap();
@@ -62,8 +81,10 @@ impl OpenIdProvider {
                                 "redirect_uris": [redirect_uri]});
         if let Some(l) = logout_uri {
             client["backchannel_logout_uri"] = json!(l);
+            client["backchannel_logout_session_required"] = json!(o.logout_with_sid);
         }
-        let config = json!({"port": 0, "users_file": users_file, "clients": [client]});
+        let config = json!({"port": 0, "users_file": users_file, "clients": [client],
+                            "conform_id_token_claims": o.claims_only_at_userinfo});
         let config_file = dir.path().join("op.json");
         std::fs::write(&config_file, config.to_string()).unwrap();
         let mut child = Command::new("node")
@@ -245,6 +266,16 @@ pub async fn start_with_provider_logout(
     toml: &str,
     logout_provider: Option<&str>,
 ) -> (OpenIdProvider, crate::TestServer) {
+    start_with_provider_options(users, toml, logout_provider, &OpOptions::default()).await
+}
+
+/// As [`start_with_provider_logout`], with the provider's options.
+pub async fn start_with_provider_options(
+    users: Value,
+    toml: &str,
+    logout_provider: Option<&str>,
+    o: &OpOptions,
+) -> (OpenIdProvider, crate::TestServer) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -253,10 +284,11 @@ pub async fn start_with_provider_logout(
     let base = format!("http://127.0.0.1:{port}");
     let logout =
         logout_provider.map(|p| format!("{base}/_handover/identity/backchannel_logout/{p}"));
-    let op = OpenIdProvider::start_with_logout(
+    let op = OpenIdProvider::start_with_options(
         &format!("{base}/_handover/identity/callback"),
         logout.as_deref(),
         users,
+        o,
     )
     .await;
     let opts = crate::ServerOptions {

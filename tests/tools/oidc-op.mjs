@@ -5,8 +5,10 @@
 //
 // Usage: node oidc-op.mjs CONFIG.json   (NODE_PATH=<the installed node_modules>)
 // CONFIG: { "port": 0, "clients": [{ client_id, client_secret? | private_key_out?, redirect_uris,
-//                                    backchannel_logout_uri? }],
-//           "users_file": "users.json" }
+//                                    backchannel_logout_uri?,
+//                                    backchannel_logout_session_required? }],
+//           "users_file": "users.json",
+//           "conform_id_token_claims": false }   (true: profile claims only at userinfo)
 // users.json (re-read at every login, so a test can change a user's claims between logins):
 //   { "<login>": { "password": "...", "sub": "...", "acr": "...", "claims": { ... } } }
 // Prints `listening <issuer>` on stdout when ready.
@@ -49,10 +51,14 @@ const provider = new Provider(issuer, {
     openid: ['sub'],
     profile: ['name', 'preferred_username'],
     email: ['email', 'email_verified'],
+    // CIS2's scope for the national RBAC roles claim (the required-claims tests).
+    nationalrbacaccess: ['nhsid_nrbac_roles'],
   },
   acrValues: ['aal1', 'aal2', 'aal3'],
   // Claims in the ID token too (Entra and CIS2 put the profile claims there).
-  conformIdTokenClaims: false,
+  // With conform_id_token_claims the ID token carries only `sub` & co and the rest is at
+  // userinfo (as many providers do): the userinfo tests.
+  conformIdTokenClaims: config.conform_id_token_claims ?? false,
   // Back-channel logout: ending the session at /session/end POSTs a logout token to each
   // client with a backchannel_logout_uri.
   features: { devInteractions: { enabled: false }, backchannelLogout: { enabled: true } },

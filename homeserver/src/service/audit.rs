@@ -33,6 +33,9 @@ pub mod action {
     pub const LOGIN: &str = "login";
     pub const LOGOUT: &str = "logout";
     pub const LOGOUT_ALL: &str = "logout_all";
+    /// Every session of an account ended by someone (remote wipe): the account page, the
+    /// admin CLI; the actor is who asked, the target the account.
+    pub const END_ALL_SESSIONS: &str = "sessions.end_all";
     pub const REGISTER: &str = "register";
     pub const ADMIN_CREATE_USER: &str = "admin.create_user";
     pub const ACCOUNT_KIND: &str = "account.kind";

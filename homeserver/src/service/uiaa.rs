@@ -12,6 +12,9 @@ use ruma::api::error::{ErrorKind, StandardErrorBody};
 use crate::error::{Error, Result};
 
 const SESSION_TTL: Duration = Duration::from_secs(15 * 60);
+/// The account page (MSC4191), where the `m.oauth` stage sends the user to approve; defined
+/// here, below the OAuth service that serves it, so the users service can name it.
+pub const ACCOUNT_PAGE_PATH: &str = "/_handover/account/";
 
 struct UiaSession {
     completed: Vec<AuthType>,
@@ -24,12 +27,57 @@ struct UiaSession {
 #[derive(Default)]
 pub struct UiaaService {
     sessions: Mutex<HashMap<String, UiaSession>>,
+    /// `m.oauth` (MSC4312): users who approved an action on the account page, until when.
+    oauth_approvals: Mutex<HashMap<String, Instant>>,
 }
 
 /// Checks one submitted stage; returns `Ok(true)` if it is valid.
 pub type StageCheck<'a> = &'a (dyn Fn(&AuthData) -> Result<bool> + Send + Sync);
 
 impl UiaaService {
+    /// The user approved, on the account page, the action the `m.oauth` stage guards (a
+    /// cross-signing reset) for `window`.
+    pub fn approve_oauth(&self, user_id: &str, window: Duration) {
+        let mut a = self.oauth_approvals.lock().expect("uiaa lock");
+        let now = Instant::now();
+        a.retain(|_, until| *until > now);
+        a.insert(user_id.to_owned(), now + window);
+    }
+
+    /// Spends the user's live approval, if any (one approval, one reset).
+    pub fn take_oauth_approval(&self, user_id: &str) -> bool {
+        let mut a = self.oauth_approvals.lock().expect("uiaa lock");
+        a.remove(user_id)
+            .is_some_and(|until| until > Instant::now())
+    }
+
+    /// The `m.oauth` stage's 401 (MSC4312): one flow, the account page URL in `params`, the
+    /// client's session kept (it retries with it once the user has approved).
+    pub fn oauth_required(&self, auth: Option<&AuthData>, url: &str) -> Error {
+        let mut sessions = self.sessions.lock().expect("uiaa lock");
+        sessions.retain(|_, s| s.created.elapsed() < SESSION_TTL);
+        let id = match auth.and_then(|a| a.session()) {
+            Some(id) if sessions.contains_key(id) => id.to_owned(),
+            _ => {
+                let id = ruma::TransactionId::new().to_string();
+                sessions.insert(
+                    id.clone(),
+                    UiaSession {
+                        completed: Vec::new(),
+                        created: Instant::now(),
+                        notes: BTreeMap::new(),
+                    },
+                );
+                id
+            }
+        };
+        let mut info = UiaaInfo::new(vec![AuthFlow::new(vec![AuthType::OAuth])]);
+        info.session = Some(id);
+        info.params =
+            serde_json::value::to_raw_value(&serde_json::json!({"m.oauth": {"url": url}})).ok();
+        Error::Uiaa(Box::new(info))
+    }
+
     /// Advances the flow with `auth`. `Ok(())` once some flow's stages are all complete;
     /// otherwise `Err(Error::Uiaa)` (401 with flows, completed stages and the session id).
     pub fn check(

@@ -14,6 +14,7 @@ pub mod backup;
 pub mod console;
 pub mod dehydrated;
 pub mod deliveries;
+pub mod device_grants;
 pub mod federated_rooms;
 pub mod federation_events;
 pub mod filters;

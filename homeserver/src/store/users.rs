@@ -122,6 +122,8 @@ pub trait UserStore: super::profile_fields::ProfileFieldStore + Send + Sync {
     /// The account's kind (`"staff"` or `"patient"`, migration v14); `None`: no such account.
     fn account_kind(&self, user_id: &str) -> StoreResult<Option<String>>;
     fn set_account_kind(&self, user_id: &str, kind: &str) -> StoreResult<()>;
+    /// Whether the device signed in through the OAuth 2.0 API (it holds OAuth refresh tokens).
+    fn device_uses_oauth(&self, user_id: &str, device_id: &str) -> StoreResult<bool>;
     /// Users sharing a joined room with `user_id` (or the user themself) matching `term`.
     fn search_users(&self, user_id: &str, term: &str, limit: usize)
     -> StoreResult<Vec<UserRecord>>;

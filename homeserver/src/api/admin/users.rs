@@ -138,6 +138,8 @@ fn details_json(d: &UserDetails) -> Value {
     v["consent_server_notice_sent"] = Value::Null;
     v["consent_version"] = Value::Null;
     v["consent_ts"] = Value::Null;
+    // Handover's own field (docs/IDENTITY.md "Patient accounts"); PUT accepts it too.
+    v["account_kind"] = d.account_kind.as_str().into();
     v
 }
 
@@ -199,6 +201,8 @@ pub struct PutUser {
     deactivated: Option<bool>,
     locked: Option<bool>,
     user_type: Option<String>,
+    /// Handover's own: `"staff"` or `"patient"`.
+    account_kind: Option<String>,
 }
 
 /// `PUT /_synapse/admin/v2/users/{userId}`: 201 when created, 200 when modified.
@@ -217,6 +221,12 @@ pub async fn put(
     if b.user_type.is_some() {
         return Err(Error::invalid_param("user_type is not supported"));
     }
+    let account_kind = match b.account_kind.as_deref() {
+        None => None,
+        Some(k) => Some(handover_policy::AccountKind::parse(k).ok_or_else(|| {
+            Error::invalid_param("account_kind must be \"staff\" or \"patient\"")
+        })?),
+    };
     let up = UserUpsert {
         password: b.password,
         logout_devices: b.logout_devices.unwrap_or(true),
@@ -228,6 +238,7 @@ pub async fn put(
         admin: b.admin,
         deactivated: b.deactivated,
         locked: b.locked,
+        account_kind,
     };
     let (created, d) = s.admin.upsert_user(&who, &user_id, up).await?;
     let status = if created {

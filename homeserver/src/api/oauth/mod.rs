@@ -2,6 +2,9 @@
 //! these endpoints speak OAuth's form bodies, JSON errors and HTML pages rather than Matrix
 //! JSON. Each handler makes one service call; pages are rendered in `pages.rs`.
 
+mod account;
+mod account_pages;
+mod device;
 mod pages;
 mod sso;
 
@@ -17,10 +20,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::router::RouterExt;
+use crate::config::RegistrationMode;
 use crate::service::Services;
 use crate::service::identity::{BACKCHANNEL_LOGOUT_PATH, CALLBACK_PATH, Next};
 use crate::service::oauth::{
-    AuthParams, AuthorizeError, OAuthError, RevokeParams, TokenParams, paths,
+    AuthParams, AuthRequest, AuthorizeError, CreateForm, OAuthError, RevokeParams, TokenParams,
+    paths,
 };
 
 /// The cookie binding a sign-in to the browser that started it.
@@ -75,12 +80,32 @@ fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
+/// Handover's sign-in page for a request.
+fn sign_in_page(s: &Services, req: &AuthRequest) -> Response {
+    pages::chooser(
+        req,
+        s.identity.providers(),
+        s.identity.password_login(),
+        s.config.registration.mode == RegistrationMode::Token,
+    )
+}
+
 pub fn routes(r: Router<Services>) -> Router<Services> {
     use axum::routing::{get, post};
     r.ruma(auth_metadata)
         .route(paths::REGISTER, post(register))
         .route(paths::AUTHORIZE, get(authorize))
         .route(paths::PASSWORD, post(password))
+        .route(paths::CREATE, post(create))
+        .route(paths::DEVICE_AUTHORIZATION, post(device::authorization))
+        .route(paths::DEVICE, get(device::page))
+        .route(paths::ACCOUNT, get(account::page))
+        .route(paths::ACCOUNT_END_SESSION, post(account::end_session))
+        .route(paths::ACCOUNT_END_ALL, post(account::end_all))
+        .route(
+            paths::ACCOUNT_CROSS_SIGNING_RESET,
+            post(account::cross_signing_reset),
+        )
         .route(paths::CONSENT, get(consent_page).post(consent))
         .route(paths::TOKEN, post(token))
         .route(paths::REVOKE, post(revoke))
@@ -125,7 +150,7 @@ async fn authorize(
 ) -> Response {
     let (b, cookie) = browser(&headers);
     let res = match s.oauth.authorize(p, &b).await {
-        Ok(req) => pages::chooser(&req, s.identity.providers(), s.identity.password_login()),
+        Ok(req) => sign_in_page(&s, &req),
         Err(AuthorizeError::Page(r)) => pages::refusal(&r),
         Err(AuthorizeError::Redirect(to)) => see_other(&to),
     };
@@ -163,6 +188,45 @@ async fn password(
         .password_sign_in(&f.auth, &f.csrf, &b, &f.username, &f.password, ip)
         .await
     {
+        Ok(to) => see_other(&to),
+        Err(r) => pages::refusal(&r),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewAccountForm {
+    auth: String,
+    csrf: String,
+    username: String,
+    password: String,
+    token: Option<String>,
+}
+
+/// `prompt=create`: the sign-in page's account creation form.
+async fn create(
+    State(s): State<Services>,
+    addr: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    form: Result<Form<NewAccountForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(f)) = form else {
+        return pages::incomplete_form();
+    };
+    let ip = client_ip(&s, addr.as_ref(), &headers);
+    if let Err(e) = s.rate_limits.check_register(ip) {
+        return pages::page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts",
+            &pages::esc(&e.to_string()),
+        );
+    }
+    let (b, _) = browser(&headers);
+    let new = CreateForm {
+        username: f.username,
+        password: f.password,
+        token: f.token,
+    };
+    match s.oauth.create_account(&f.auth, &f.csrf, &b, new, ip).await {
         Ok(to) => see_other(&to),
         Err(r) => pages::refusal(&r),
     }

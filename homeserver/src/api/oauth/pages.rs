@@ -7,7 +7,7 @@ use http::{StatusCode, header};
 
 use crate::config::ProviderConfig;
 use crate::service::identity::Refusal;
-use crate::service::oauth::{AuthRequest, Consent, paths};
+use crate::service::oauth::{Answer, AuthRequest, Consent, display_user_code, paths};
 
 /// Escapes text for HTML.
 pub fn esc(s: &str) -> String {
@@ -60,18 +60,25 @@ pub fn refusal(r: &Refusal) -> Response {
     page(r.status, r.title, &format!("<p>{}</p>", esc(&r.message)))
 }
 
-/// The sign-in page of an authorization request: one button per provider, and the password
-/// form when passwords are allowed.
-pub fn chooser(req: &AuthRequest, providers: &[ProviderConfig], password: bool) -> Response {
-    let app = req
-        .client
-        .client_name
-        .as_deref()
-        .unwrap_or(&req.client.client_uri);
-    let mut body = format!(
-        "<p>Sign in to continue to <strong>{}</strong>.</p>",
-        esc(app)
-    );
+/// The sign-in page of a request: one button per provider, the password form when passwords
+/// are allowed, and the account creation form with `prompt=create`.
+pub fn chooser(
+    req: &AuthRequest,
+    providers: &[ProviderConfig],
+    password: bool,
+    registration_token: bool,
+) -> Response {
+    let mut body = match req.app() {
+        Some(a) => format!(
+            "<p>Sign in to continue to <strong>{}</strong>.</p>",
+            esc(a
+                .client
+                .client_name
+                .as_deref()
+                .unwrap_or(&a.client.client_uri))
+        ),
+        None => "<p>Sign in to manage your account.</p>".to_owned(),
+    };
     for p in providers {
         let href = format!(
             "{}?auth={}",
@@ -83,16 +90,34 @@ pub fn chooser(req: &AuthRequest, providers: &[ProviderConfig], password: bool) 
             esc(&p.name)
         ));
     }
+    let hidden = format!(
+        "<input type=\"hidden\" name=\"auth\" value=\"{}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(&req.id),
+        esc(&req.csrf)
+    );
     if password {
         body.push_str(&format!(
-            "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"auth\" value=\"{}\">\
-             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+            "<form method=\"post\" action=\"{}\">{hidden}\
              <label for=\"username\">User name</label><input id=\"username\" name=\"username\" autocomplete=\"username\" required>\
              <label for=\"password\">Password</label><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
              <button type=\"submit\">Sign in with password</button></form>",
             paths::PASSWORD,
-            esc(&req.id),
-            esc(&req.csrf)
+        ));
+    }
+    if req.create {
+        let token = if registration_token {
+            "<label for=\"new-token\">Registration token</label>\
+             <input id=\"new-token\" name=\"token\" autocomplete=\"off\" required>"
+        } else {
+            ""
+        };
+        body.push_str(&format!(
+            "<h2>Create an account</h2><form method=\"post\" action=\"{}\">{hidden}\
+             <label for=\"new-username\">User name</label><input id=\"new-username\" name=\"username\" autocomplete=\"username\" required>\
+             <label for=\"new-password\">Password</label><input id=\"new-password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" required>\
+             {token}<button type=\"submit\">Create account</button></form>",
+            paths::CREATE,
         ));
     }
     if providers.is_empty() && !password {
@@ -101,30 +126,38 @@ pub fn chooser(req: &AuthRequest, providers: &[ProviderConfig], password: bool) 
     page(StatusCode::OK, "Sign in", &body)
 }
 
-/// The consent page: which app, which account, which device.
+/// The consent page: which app, which account, which device (and the code, for a device).
 pub fn consent(c: &Consent) -> Response {
-    let r = &c.request;
-    let app = r.client.client_name.as_deref().unwrap_or("An app");
+    let (r, a) = (&c.request, &c.app);
+    let app = a.client.client_name.as_deref().unwrap_or("An app");
     let device = if c.new_device {
         format!(
             "a new session (device <code>{}</code>)",
-            esc(r.device_id.as_str())
+            esc(a.device_id.as_str())
         )
     } else {
         format!(
             "your existing session <code>{}</code>",
-            esc(r.device_id.as_str())
+            esc(a.device_id.as_str())
         )
+    };
+    let code = match &a.answer {
+        Answer::Device { user_code } => format!(
+            "<p>Only allow this if your other device shows the code \
+             <strong><code>{}</code></strong>.</p>",
+            esc(&display_user_code(user_code))
+        ),
+        Answer::Redirect { .. } => String::new(),
     };
     let body = format!(
         "<p><strong>{app}</strong> (<a href=\"{uri}\">{uri}</a>) wants full access to your account \
-         <strong>{user}</strong> as {device}: it will be able to read and send your messages.</p>\
+         <strong>{user}</strong> as {device}: it will be able to read and send your messages.</p>{code}\
          <form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"auth\" value=\"{id}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
          <button class=\"secondary\" type=\"submit\" name=\"decision\" value=\"deny\">Cancel</button></form>",
         app = esc(app),
-        uri = esc(&r.client.client_uri),
+        uri = esc(&a.client.client_uri),
         user = esc(c.user_id.as_str()),
         action = paths::CONSENT,
         id = esc(&r.id),

@@ -150,10 +150,22 @@ async fn upsert_creates_then_modifies_and_is_audited() {
     };
     let (created, d) = s.admin.upsert_user(&root, frank, up).await.unwrap();
     assert!(!created && d.row.is_admin);
+    assert_eq!(d.account_kind, handover_policy::AccountKind::Staff);
     s.users
         .check_password(frank, "another long password")
         .await
         .unwrap();
+    // Handover's account kind is set through the same call (patients are confined).
+    let up = UserUpsert {
+        account_kind: Some(handover_policy::AccountKind::Patient),
+        ..UserUpsert::default()
+    };
+    let (_, d) = s.admin.upsert_user(&root, frank, up).await.unwrap();
+    assert_eq!(d.account_kind, handover_policy::AccountKind::Patient);
+    assert_eq!(
+        s.users.account_kind(frank).await.unwrap(),
+        handover_policy::AccountKind::Patient
+    );
 
     // Addresses are bound by email validation only.
     let up = UserUpsert {
@@ -174,7 +186,15 @@ async fn upsert_creates_then_modifies_and_is_audited() {
         .filter(|r| r.actor == root.user_id.as_str() && r.target.as_deref() == Some(frank.as_str()))
         .map(|r| r.action.as_str())
         .collect();
-    assert_eq!(mine, [action::USER_CREATE, action::USER_MODIFY]);
+    assert_eq!(
+        mine,
+        [
+            action::USER_CREATE,
+            action::USER_MODIFY,
+            crate::service::audit::action::ACCOUNT_KIND,
+            action::USER_MODIFY
+        ]
+    );
 }
 
 #[tokio::test]

@@ -17,6 +17,8 @@ use crate::store::users::DeviceRecord;
 pub struct UserDetails {
     pub row: AdminUserRow,
     pub threepids: Vec<Threepid>,
+    /// Staff or patient (Handover's own field, docs/IDENTITY.md "Patient accounts").
+    pub account_kind: handover_policy::AccountKind,
 }
 
 /// The changes of `PUT /_synapse/admin/v2/users/{userId}`; `None` leaves a field alone.
@@ -32,6 +34,8 @@ pub struct UserUpsert {
     pub admin: Option<bool>,
     pub deactivated: Option<bool>,
     pub locked: Option<bool>,
+    /// Handover's `account_kind` (staff / patient).
+    pub account_kind: Option<handover_policy::AccountKind>,
 }
 
 impl AdminService {
@@ -62,14 +66,23 @@ impl AdminService {
     pub(super) async fn load_details(&self, user_id: &UserId) -> Result<Option<UserDetails>> {
         let (store, threepids) = (self.store.clone(), self.threepids.clone());
         let uid = user_id.to_owned();
-        blocking(move || {
+        let found = blocking(move || {
             let Some(row) = store.admin_user(uid.as_str())? else {
                 return Ok(None);
             };
             let threepids = threepids.threepids_of(uid.as_str())?;
-            Ok(Some(UserDetails { row, threepids }))
+            Ok(Some((row, threepids)))
         })
-        .await
+        .await?;
+        let Some((row, threepids)) = found else {
+            return Ok(None);
+        };
+        let account_kind = self.users.account_kind(user_id).await?;
+        Ok(Some(UserDetails {
+            row,
+            threepids,
+            account_kind,
+        }))
     }
 
     /// Creates the account when it does not exist (answer `true`), otherwise applies the changes.
@@ -154,6 +167,11 @@ impl AdminService {
         if let Some(l) = up.locked {
             self.apply_lock(user_id, l).await?;
         }
+        if let Some(k) = up.account_kind {
+            (self.users)
+                .set_account_kind(who.user_id.as_str(), user_id, k)
+                .await?;
+        }
         if up.deactivated == Some(true) && !existing.as_ref().is_some_and(|d| d.row.deactivated) {
             self.accounts.deactivate_by_admin(user_id, false).await?;
         }
@@ -169,6 +187,7 @@ impl AdminService {
             "admin": up.admin,
             "deactivated": up.deactivated,
             "locked": up.locked,
+            "account_kind": up.account_kind.map(|k| k.as_str()),
         });
         self.audited(who, what, user_id.as_str(), Some(("changed", changed)))
             .await?;

@@ -117,7 +117,7 @@ impl KeyService {
         // keys does, so a stolen access token cannot take over the user's identity.
         if has_master {
             self.users
-                .require_password_uia(user, req.auth.as_ref())
+                .require_cross_signing_uia(session, req.auth.as_ref())
                 .await?;
         }
         let mut keys = Vec::new();

@@ -58,6 +58,7 @@ impl IdentityService {
             provider: &p.id,
             subject: &v.subject,
             acr: v.acr.as_deref(),
+            claims: &v.claims,
         });
         if let Err(denial) = decision {
             self.audit
@@ -72,13 +73,9 @@ impl IdentityService {
         }
         // Only the claims this server uses are kept.
         let mut kept = Map::new();
-        for name in [
-            &p.localpart_claim,
-            &p.displayname_claim,
-            &"email".to_owned(),
-        ] {
-            if let Some(val) = v.claims.get(name.as_str()) {
-                kept.insert(name.clone(), val.clone());
+        for name in super::userinfo::wanted(p) {
+            if let Some(val) = v.claims.get(&name) {
+                kept.insert(name, val.clone());
             }
         }
         if let Some(acr) = &v.acr {

@@ -1,6 +1,8 @@
 //! OIDC Back-Channel Logout 1.0: the provider POSTs a `logout_token` (a signed JWT) when a user
-//! signs out there (or is switched off); Handover checks it as §2.6 asks and ends the sessions of
-//! the account linked to that subject at that provider.
+//! signs out there (or is switched off); Handover checks it as §2.6 asks and ends, as §2.7
+//! asks, the sessions made through that provider session when the token names a `sid`
+//! (recorded at sign-in, migration v17), or every session of the account linked to the
+//! subject when it names only `sub`.
 //!
 //! Checked: signature against the provider's JWKS (asymmetric algorithms only; the key named by
 //! `kid`, or the only one), `iss` is the provider's issuer, `aud` holds our `client_id`, `iat`
@@ -122,7 +124,8 @@ pub struct LogoutError {
 }
 
 impl IdentityService {
-    /// A logout token from `provider_id`: ends every session of the linked account.
+    /// A logout token from `provider_id`: with `sid`, ends the sessions that provider session
+    /// made; with only `sub`, every session of the linked account.
     pub async fn backchannel_logout(
         &self,
         provider_id: &str,
@@ -158,34 +161,65 @@ impl IdentityService {
                 return Err(bad(StatusCode::BAD_REQUEST, reason));
             }
         };
-        // Sessions are not tracked per provider session (`sid`): a sid-only token cannot be
-        // mapped to an account, and is refused rather than silently ignored.
-        let Some(sub) = t.sub else {
-            return Err(bad(
-                StatusCode::BAD_REQUEST,
-                "logout tokens without sub are not supported".into(),
-            ));
+        let internal =
+            |e: crate::error::Error| bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+        // The account linked to `sub`, when the token names one.
+        let linked = match &t.sub {
+            Some(sub) => {
+                let store = self.store.clone();
+                let (pid, s) = (p.id.clone(), sub.clone());
+                let link = blocking(move || Ok(store.find_identity_link(&pid, &s)?))
+                    .await
+                    .map_err(internal)?;
+                match link {
+                    Some(l) => Some(l.user_id),
+                    // Nobody here signed in as this subject: nothing to end (not an error).
+                    None => return Ok(()),
+                }
+            }
+            None => None,
         };
-        let store = self.store.clone();
-        let (pid, s) = (p.id.clone(), sub.clone());
-        let link = blocking(move || Ok(store.find_identity_link(&pid, &s)?))
-            .await
-            .map_err(|e| bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        let Some(link) = link else {
-            // Nobody here signed in as this subject: nothing to end (not an error to the OP).
-            return Ok(());
+        let (ended, scope) = match &t.sid {
+            // §2.7: a `sid` names one provider session: only the sessions it made end.
+            Some(sid) => {
+                let store = self.sessions.clone();
+                let (pid, s) = (p.id.clone(), sid.clone());
+                let devices = blocking(move || Ok(store.upstream_session_devices(&pid, &s)?))
+                    .await
+                    .map_err(internal)?;
+                let mut ended = Vec::new();
+                for (user, device) in devices {
+                    if linked.as_ref().is_some_and(|l| *l != user) {
+                        continue;
+                    }
+                    self.users
+                        .end_device_session(&user, device, "backchannel_logout")
+                        .await
+                        .map_err(internal)?;
+                    if !ended.contains(&user) {
+                        ended.push(user);
+                    }
+                }
+                (ended, "sid")
+            }
+            // Only `sub`: every session of the subject's account ends.
+            None => {
+                let Some(user) = linked else {
+                    return Ok(());
+                };
+                self.users.logout_all(&user).await.map_err(internal)?;
+                (vec![user], "sub")
+            }
         };
-        self.users
-            .logout_all(&link.user_id)
-            .await
-            .map_err(|e| bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        let e = entry(&p.id, action::BACKCHANNEL_LOGOUT, Outcome::Success)
-            .target(link.user_id.as_str())
-            .detail("subject", sub);
-        self.audit
-            .record(with_ip(e, ip))
-            .await
-            .map_err(|e| bad(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        for user in ended {
+            let mut e = entry(&p.id, action::BACKCHANNEL_LOGOUT, Outcome::Success)
+                .target(user.as_str())
+                .detail("scope", scope);
+            if let Some(sub) = &t.sub {
+                e = e.detail("subject", sub.as_str());
+            }
+            self.audit.record(with_ip(e, ip)).await.map_err(internal)?;
+        }
         Ok(())
     }
 }

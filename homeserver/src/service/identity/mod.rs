@@ -11,7 +11,9 @@ pub mod backchannel;
 pub mod expiring;
 mod http;
 mod sso;
+pub use self::sso::SsoStart;
 pub mod upstream;
+mod userinfo;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -30,6 +32,7 @@ use super::audit::{AuditService, entry, with_ip};
 use super::oauth::OAuthService;
 use super::users::UserService;
 use crate::config::{Config, ProviderConfig};
+use crate::store::device_grants::{DeviceGrantStore, UpstreamSession};
 use crate::store::identity::IdentityStore;
 
 /// Where providers send the browser back.
@@ -101,6 +104,7 @@ pub struct IdentityService {
     config: Arc<Config>,
     http: reqwest::Client,
     store: Arc<dyn IdentityStore>,
+    sessions: Arc<dyn DeviceGrantStore>,
     users: Arc<UserService>,
     accounts: Arc<AccountService>,
     policy: Arc<dyn Policy>,
@@ -108,7 +112,8 @@ pub struct IdentityService {
     oauth: Arc<OAuthService>,
     metadata: Mutex<HashMap<String, (Instant, CoreProviderMetadata)>>,
     in_flight: Expiring<InFlight>,
-    login_tokens: Expiring<OwnedUserId>,
+    /// Login tokens: the user, and the provider session they signed in with.
+    login_tokens: Expiring<(OwnedUserId, Option<UpstreamSession>)>,
     /// `jti`s of logout tokens already acted on (longer than a token's accepted age).
     seen_logout_tokens: Expiring<()>,
 }
@@ -116,6 +121,8 @@ pub struct IdentityService {
 pub struct IdentityDeps {
     pub config: Arc<Config>,
     pub store: Arc<dyn IdentityStore>,
+    /// Provider sessions (`sid`) behind Handover sessions.
+    pub sessions: Arc<dyn DeviceGrantStore>,
     pub users: Arc<UserService>,
     pub accounts: Arc<AccountService>,
     pub policy: Arc<dyn Policy>,
@@ -129,6 +136,7 @@ impl IdentityService {
             config: d.config,
             http: http::client(),
             store: d.store,
+            sessions: d.sessions,
             users: d.users,
             accounts: d.accounts,
             policy: d.policy,
@@ -300,30 +308,40 @@ impl IdentityService {
                 ));
             }
         };
+        let upstream = verified.sid.clone().map(|sid| (p.id.clone(), sid));
         let user_id = self.sign_in(&p, verified, ip).await?;
         match f.next {
-            Next::OAuth(auth_id) => self.oauth.authenticated(&auth_id, browser, &user_id),
-            Next::Sso(redirect_url) => Ok(self.login_token_redirect(&redirect_url, user_id)),
+            Next::OAuth(auth_id) => self
+                .oauth
+                .authenticated(&auth_id, browser, &user_id, upstream),
+            Next::Sso(redirect_url) => {
+                Ok(self.login_token_redirect(&redirect_url, user_id, upstream))
+            }
         }
     }
 
-    fn login_token_redirect(&self, redirect_url: &str, user_id: OwnedUserId) -> String {
+    fn login_token_redirect(
+        &self,
+        redirect_url: &str,
+        user_id: OwnedUserId,
+        upstream: Option<UpstreamSession>,
+    ) -> String {
         let token = secret();
-        self.login_tokens.insert(token.clone(), user_id);
+        self.login_tokens.insert(token.clone(), (user_id, upstream));
         let mut url = url::Url::parse(redirect_url).expect("checked when the SSO login started");
         url.query_pairs_mut().append_pair("loginToken", &token);
         url.to_string()
     }
 
     /// Spends an `m.login.token` (single use, two minutes).
-    pub fn take_login_token(&self, token: &str) -> Option<OwnedUserId> {
+    pub fn take_login_token(&self, token: &str) -> Option<(OwnedUserId, Option<UpstreamSession>)> {
         self.login_tokens.take(token)
     }
 
     /// A login token for a signed-in user (`/login/get_token`), and its lifetime.
     pub fn issue_login_token(&self, user_id: OwnedUserId) -> (String, Duration) {
         let token = secret();
-        self.login_tokens.insert(token.clone(), user_id);
+        self.login_tokens.insert(token.clone(), (user_id, None));
         (token, LOGIN_TOKEN_TTL)
     }
 }

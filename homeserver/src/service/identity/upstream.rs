@@ -9,7 +9,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthType, AuthenticationContextClass, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
-    IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
 };
 use serde_json::{Map, Value};
 
@@ -42,6 +43,8 @@ pub struct AuthStart {
 pub struct Verified {
     pub subject: String,
     pub acr: Option<String>,
+    /// The provider's session (`sid`), when it sent one: back-channel logout names it.
+    pub sid: Option<String>,
     pub claims: Map<String, Value>,
 }
 
@@ -142,6 +145,7 @@ pub async fn finish(
     nonce: &str,
 ) -> Result<Verified, UpstreamError> {
     let token_url = meta.token_endpoint().map(|u| u.url().to_string());
+    let userinfo_url = meta.userinfo_endpoint().map(|u| u.url().to_string());
     let client = oidc_client(p, meta, redirect)?;
     let mut req = client
         .exchange_code(AuthorizationCode::new(code.to_owned()))
@@ -180,11 +184,19 @@ pub async fn finish(
         .and_then(|p| URL_SAFE_NO_PAD.decode(p).ok())
         .and_then(|b| serde_json::from_slice::<Map<String, Value>>(&b).ok())
         .unwrap_or_default();
-    Ok(Verified {
+    let sid = all.get("sid").and_then(Value::as_str).map(str::to_owned);
+    let mut v = Verified {
         subject,
         acr,
+        sid,
         claims: all,
-    })
+    };
+    if let Some(url) = userinfo_url
+        && super::userinfo::incomplete(p, &v.claims)
+    {
+        super::userinfo::complete(http_client, &url, res.access_token().secret(), &mut v).await?;
+    }
+    Ok(v)
 }
 
 /// `private_key_jwt` (RFC 7523): a short-lived RS256 JWT naming us, for the token endpoint.

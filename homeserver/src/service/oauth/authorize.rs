@@ -14,6 +14,7 @@ use super::{API_SCOPES, DEVICE_PREFIXES, Grant, OAuthService, action, paths};
 use crate::service::audit::{entry, with_ip};
 use crate::service::identity::Refusal;
 use crate::service::identity::expiring::secret;
+use crate::store::device_grants::UpstreamSession;
 use ::http::StatusCode;
 
 /// The query of `GET /authorize`.
@@ -30,26 +31,67 @@ pub struct AuthParams {
     pub prompt: Option<String>,
 }
 
-/// An authorization request in progress.
+/// A sign-in in progress on Handover's pages, bound to the browser that started it.
 #[derive(Debug, Clone)]
 pub struct AuthRequest {
     pub id: String,
     /// Put in every form of this request's pages; a POST without it is refused.
     pub csrf: String,
-    browser: String,
-    pub client: Client,
-    redirect_uri: String,
-    fragment: bool,
-    state: Option<String>,
-    challenge: String,
-    scope: String,
-    pub device_id: OwnedDeviceId,
+    pub(super) browser: String,
+    pub purpose: Purpose,
     pub user: Option<OwnedUserId>,
+    /// The provider session the user signed in with, carried to the session it makes.
+    pub(super) upstream: Option<UpstreamSession>,
+    /// `prompt=create`: the sign-in page offers to create an account.
+    pub create: bool,
+}
+
+/// What the sign-in is for.
+#[derive(Debug, Clone)]
+pub enum Purpose {
+    /// An app asks for access to the account (consent page next).
+    App(Box<AppRequest>),
+    /// The account page (`/_handover/account/`): continues at `next` once signed in.
+    Account { next: String },
+}
+
+/// An app's request for access: which app, which device, and how the app is answered.
+#[derive(Debug, Clone)]
+pub struct AppRequest {
+    pub client: Client,
+    pub device_id: OwnedDeviceId,
+    pub(super) scope: String,
+    pub answer: Answer,
+}
+
+/// How the app learns the user's decision.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// The authorization code grant: a redirect to the app's registered URI.
+    Redirect {
+        redirect_uri: String,
+        fragment: bool,
+        state: Option<String>,
+        challenge: String,
+    },
+    /// The device authorization grant: the device polls for the grant with this user code.
+    Device { user_code: String },
+}
+
+impl AuthRequest {
+    /// The app asking, if any (not for the account page).
+    pub fn app(&self) -> Option<&AppRequest> {
+        match &self.purpose {
+            Purpose::App(a) => Some(a.as_ref()),
+            Purpose::Account { .. } => None,
+        }
+    }
 }
 
 /// What the consent page shows.
 pub struct Consent {
     pub request: AuthRequest,
+    pub app: AppRequest,
     pub user_id: OwnedUserId,
     pub new_device: bool,
 }
@@ -173,58 +215,50 @@ impl OAuthService {
                 "code_challenge is missing or malformed",
             ));
         }
-        if p.prompt
+        let create = p
+            .prompt
             .as_deref()
-            .is_some_and(|x| x.split(' ').any(|v| v == "create"))
-        {
+            .is_some_and(|x| x.split(' ').any(|v| v == "create"));
+        if create && !self.registration_open() {
             return Err(fail(
                 "invalid_request",
-                "prompt=create: accounts are made by signing in with your organisation",
+                "prompt=create: accounts cannot be created here; sign in with your organisation",
             ));
         }
         let scope = p.scope.clone().unwrap_or_default();
-        let mut api = false;
-        let mut device = None;
-        for s in scope.split(' ').filter(|s| !s.is_empty()) {
-            if API_SCOPES.contains(&s) {
-                api = true;
-            } else if let Some(d) = device_scope(s) {
-                let ok = !d.is_empty()
-                    && d.len() <= 255
-                    && d.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
-                if !ok || device.is_some() {
-                    return Err(fail(
-                        "invalid_scope",
-                        "one device scope with a valid device id is required",
-                    ));
-                }
-                device = Some(d.to_owned());
-            } else if s != "openid" {
-                return Err(fail("invalid_scope", &format!("unknown scope {s}")));
-            }
-        }
-        let (true, Some(device)) = (api, device) else {
-            return Err(fail(
-                "invalid_scope",
-                "the scope must hold the API scope and a device scope",
-            ));
-        };
-        let req = AuthRequest {
-            id: secret(),
-            csrf: secret(),
-            browser: browser.to_owned(),
-            client,
+        let device = parse_scope(&scope).map_err(|(e, d)| fail(e, &d))?;
+        let answer = Answer::Redirect {
             redirect_uri,
             fragment,
             state: p.state,
             challenge,
-            scope,
-            device_id: device.into(),
+        };
+        let req = self.new_request(
+            browser,
+            Purpose::App(Box::new(AppRequest {
+                client,
+                device_id: device,
+                scope,
+                answer,
+            })),
+            create,
+        );
+        Ok(req)
+    }
+
+    /// A new sign-in request for this browser, kept until it expires or is answered.
+    pub(super) fn new_request(&self, browser: &str, purpose: Purpose, create: bool) -> AuthRequest {
+        let req = AuthRequest {
+            id: secret(),
+            csrf: secret(),
+            browser: browser.to_owned(),
+            purpose,
             user: None,
+            upstream: None,
+            create,
         };
         self.requests.insert(req.id.clone(), req.clone());
-        Ok(req)
+        req
     }
 
     /// A live request of this browser.
@@ -235,16 +269,25 @@ impl OAuthService {
             .ok_or_else(expired)
     }
 
-    /// The user signed in for request `auth_id`: the consent page comes next.
+    /// The user signed in for request `auth_id` (through provider session `upstream`, if
+    /// any): the consent page comes next, or the account page.
     pub fn authenticated(
         &self,
         auth_id: &str,
         browser: &str,
         user: &OwnedUserId,
+        upstream: Option<UpstreamSession>,
     ) -> Result<String, Refusal> {
-        self.request(auth_id, browser)?;
-        self.requests
-            .update(auth_id, |r| r.user = Some(user.clone()));
+        let req = self.request(auth_id, browser)?;
+        if let Purpose::Account { next } = &req.purpose {
+            self.requests.take(auth_id);
+            self.start_account_session(browser, user.clone());
+            return Ok(format!("{}{next}", self.base()));
+        }
+        self.requests.update(auth_id, |r| {
+            r.user = Some(user.clone());
+            r.upstream = upstream;
+        });
         Ok(format!("{}{}?auth={auth_id}", self.base(), paths::CONSENT))
     }
 
@@ -296,15 +339,16 @@ impl OAuthService {
                 "The user name or password is not right.",
             )
         })?;
-        self.authenticated(auth_id, browser, &record.user_id)
+        self.authenticated(auth_id, browser, &record.user_id, None)
     }
 
     /// What the consent page shows; the request must be signed in.
     pub async fn consent_page(&self, auth_id: &str, browser: &str) -> Result<Consent, Refusal> {
         let req = self.request(auth_id, browser)?;
         let user_id = req.user.clone().ok_or_else(expired)?;
+        let app = req.app().cloned().ok_or_else(expired)?;
         let store = self.user_store.clone();
-        let (u, d) = (user_id.to_string(), req.device_id.to_string());
+        let (u, d) = (user_id.to_string(), app.device_id.to_string());
         let existing = crate::service::blocking(move || Ok(store.get_device(&u, &d)?))
             .await
             .map_err(|e| {
@@ -316,6 +360,7 @@ impl OAuthService {
             })?;
         Ok(Consent {
             request: req,
+            app,
             user_id,
             new_device: existing.is_none(),
         })
@@ -332,6 +377,7 @@ impl OAuthService {
     ) -> Result<String, Refusal> {
         let req = self.request(auth_id, browser)?;
         let user_id = req.user.clone().ok_or_else(expired)?;
+        let app = req.app().cloned().ok_or_else(expired)?;
         if req.csrf != csrf {
             return Err(expired());
         }
@@ -341,9 +387,14 @@ impl OAuthService {
         } else {
             Outcome::Denied
         };
+        let grant = match app.answer {
+            Answer::Redirect { .. } => "authorization_code",
+            Answer::Device { .. } => "device_code",
+        };
         let e = entry(user_id.as_str(), action::CONSENT, outcome)
-            .detail("client_id", req.client.client_id.as_str())
-            .detail("device_id", req.device_id.as_str());
+            .detail("client_id", app.client.client_id.as_str())
+            .detail("device_id", app.device_id.as_str())
+            .detail("grant", grant);
         self.audit.record(with_ip(e, ip)).await.map_err(|e| {
             Refusal::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -351,11 +402,24 @@ impl OAuthService {
                 e.to_string(),
             )
         })?;
+        let (redirect_uri, fragment, state, challenge) = match app.answer {
+            Answer::Device { user_code } => {
+                return self
+                    .decide_device(&user_code, allow.then_some(&user_id), req.upstream)
+                    .await;
+            }
+            Answer::Redirect {
+                redirect_uri,
+                fragment,
+                state,
+                challenge,
+            } => (redirect_uri, fragment, state, challenge),
+        };
         if !allow {
             return Ok(respond(
-                &req.redirect_uri,
-                req.fragment,
-                req.state.as_deref(),
+                &redirect_uri,
+                fragment,
+                state.as_deref(),
                 &[
                     ("error", "access_denied"),
                     ("error_description", "the user declined"),
@@ -366,19 +430,52 @@ impl OAuthService {
         self.codes.insert(
             code.clone(),
             Grant {
-                client_id: req.client.client_id.clone(),
-                redirect_uri: req.redirect_uri.clone(),
-                code_challenge: req.challenge.clone(),
+                client_id: app.client.client_id.clone(),
+                redirect_uri: redirect_uri.clone(),
+                code_challenge: challenge,
                 user_id,
-                device_id: req.device_id.clone(),
-                scope: req.scope.clone(),
+                device_id: app.device_id.clone(),
+                scope: app.scope.clone(),
+                upstream: req.upstream,
             },
         );
         Ok(respond(
-            &req.redirect_uri,
-            req.fragment,
-            req.state.as_deref(),
+            &redirect_uri,
+            fragment,
+            state.as_deref(),
             &[("code", &code)],
         ))
+    }
+}
+
+/// The device id a valid scope names, or the OAuth error (`invalid_scope`) and why.
+pub(super) fn parse_scope(scope: &str) -> Result<OwnedDeviceId, (&'static str, String)> {
+    let mut api = false;
+    let mut device = None;
+    for s in scope.split(' ').filter(|s| !s.is_empty()) {
+        if API_SCOPES.contains(&s) {
+            api = true;
+        } else if let Some(d) = device_scope(s) {
+            let ok = !d.is_empty()
+                && d.len() <= 255
+                && d.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c));
+            if !ok || device.is_some() {
+                return Err((
+                    "invalid_scope",
+                    "one device scope with a valid device id is required".into(),
+                ));
+            }
+            device = Some(d.to_owned());
+        } else if s != "openid" {
+            return Err(("invalid_scope", format!("unknown scope {s}")));
+        }
+    }
+    match (api, device) {
+        (true, Some(device)) => Ok(device.into()),
+        _ => Err((
+            "invalid_scope",
+            "the scope must hold the API scope and a device scope".into(),
+        )),
     }
 }

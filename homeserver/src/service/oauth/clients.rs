@@ -128,23 +128,33 @@ pub fn validate(client_id: String, body: Map<String, Value>) -> Result<Client, O
             Some(_) => Err(invalid(format!("`{k}` must be an array"))),
         }
     };
+    let grants = list("grant_types")?.unwrap_or_else(|| vec!["authorization_code".into()]);
+    let allowed = [
+        "authorization_code",
+        "refresh_token",
+        super::DEVICE_CODE_GRANT,
+    ];
+    if let Some(g) = grants.iter().find(|g| !allowed.contains(&g.as_str())) {
+        return Err(invalid(format!(
+            "`grant_types`: `{g}` is not supported (authorization_code, refresh_token, {})",
+            super::DEVICE_CODE_GRANT
+        )));
+    }
+    let code_grant = grants.iter().any(|g| g == "authorization_code");
+    if !code_grant && !grants.iter().any(|g| g == super::DEVICE_CODE_GRANT) {
+        return Err(invalid(
+            "`grant_types` must hold authorization_code or the device_code grant",
+        ));
+    }
     let redirect_uris = list("redirect_uris")?.unwrap_or_default();
-    if redirect_uris.is_empty() {
+    // A device-only client is never redirected to; the code grant needs somewhere to answer.
+    if code_grant && redirect_uris.is_empty() {
         return Err(invalid_redirect(
             "`redirect_uris` must list at least one URI",
         ));
     }
     for r in &redirect_uris {
         check_redirect(native, &host, r)?;
-    }
-    if let Some(g) = list("grant_types")?
-        && (!g.iter().any(|x| x == "authorization_code")
-            || g.iter()
-                .any(|x| x != "authorization_code" && x != "refresh_token"))
-    {
-        return Err(invalid(
-            "`grant_types` may hold only authorization_code and refresh_token",
-        ));
     }
     if let Some(r) = list("response_types")?
         && r.iter().any(|x| x != "code")
@@ -162,6 +172,17 @@ pub fn validate(client_id: String, body: Map<String, Value>) -> Result<Client, O
 }
 
 impl Client {
+    /// The grant types the client registered (authorization_code when it named none).
+    pub fn grant_types(&self) -> Vec<String> {
+        match self.metadata.get("grant_types").and_then(Value::as_array) {
+            Some(a) => a
+                .iter()
+                .filter_map(|g| g.as_str().map(str::to_owned))
+                .collect(),
+            None => vec!["authorization_code".into()],
+        }
+    }
+
     /// Whether `uri` is one of the registered redirect URIs (a loopback one matches with any
     /// port, as native apps pick a free port at run time).
     pub fn allows_redirect(&self, uri: &str) -> bool {
@@ -237,5 +258,23 @@ mod tests {
             "token_endpoint_auth_method": "client_secret_basic"}),
         );
         assert_eq!(secret.unwrap_err().error, "invalid_client_metadata");
+        // A device-only client needs no redirect URI; other grants are refused.
+        let device = reg(
+            json!({"client_uri": "https://a.org", "application_type": "native",
+            "grant_types": [super::super::DEVICE_CODE_GRANT, "refresh_token"]}),
+        )
+        .unwrap();
+        assert!(
+            device
+                .grant_types()
+                .iter()
+                .any(|g| g == super::super::DEVICE_CODE_GRANT)
+        );
+        let implicit = reg(json!({"client_uri": "https://a.org",
+            "redirect_uris": ["https://a.org/cb"], "grant_types": ["implicit"]}));
+        assert_eq!(implicit.unwrap_err().error, "invalid_client_metadata");
+        let no_redirect = reg(json!({"client_uri": "https://a.org",
+            "grant_types": ["authorization_code"]}));
+        assert_eq!(no_redirect.unwrap_err().error, "invalid_redirect_uri");
     }
 }

@@ -5,9 +5,15 @@
 //! pages (provider chooser, password form) and consents on a page naming the client and the
 //! device. Tokens are ordinary Handover access tokens: every endpoint accepts them.
 
+mod account;
 mod authorize;
 pub mod clients;
+mod create;
+mod device;
 mod tokens;
+pub use self::account::{AccountAction, AccountSession, AccountView};
+pub use self::create::CreateForm;
+pub use self::device::{DeviceAuthParams, DeviceEntry, display_user_code};
 pub use self::tokens::{RevokeParams, TokenParams};
 
 use std::sync::Arc;
@@ -16,13 +22,18 @@ use std::time::Duration;
 use ruma::OwnedUserId;
 use serde_json::{Value, json};
 
-pub use self::authorize::{AuthParams, AuthRequest, AuthorizeError, Consent};
+pub use self::authorize::{
+    Answer, AppRequest, AuthParams, AuthRequest, AuthorizeError, Consent, Purpose,
+};
 use self::clients::Client;
 use super::audit::AuditService;
 use super::blocking;
 use super::identity::expiring::{Expiring, secret};
+use super::registration::RegistrationService;
+use super::uiaa::UiaaService;
 use super::users::UserService;
-use crate::config::Config;
+use crate::config::{Config, RegistrationMode};
+use crate::store::device_grants::{DeviceGrantStore, UpstreamSession};
 use crate::store::identity::IdentityStore;
 use crate::store::users::UserStore;
 
@@ -35,7 +46,21 @@ pub mod paths {
     pub const CONSENT: &str = "/_handover/oauth/consent";
     pub const PASSWORD: &str = "/_handover/oauth/password";
     pub const START: &str = "/_handover/identity/start/{provider}";
+    /// RFC 8628: where devices ask for a grant, and where the user enters the code.
+    pub const DEVICE_AUTHORIZATION: &str = "/_handover/oauth/device_authorization";
+    pub const DEVICE: &str = "/_handover/oauth/device";
+    /// `prompt=create`: the account creation form of the sign-in page.
+    pub const CREATE: &str = "/_handover/oauth/create";
+    /// MSC4191 account management (`account_management_uri`) and its forms.
+    pub const ACCOUNT: &str = crate::service::uiaa::ACCOUNT_PAGE_PATH;
+    pub const ACCOUNT_PROFILE: &str = "/_handover/account/profile";
+    pub const ACCOUNT_END_SESSION: &str = "/_handover/account/end_session";
+    pub const ACCOUNT_END_ALL: &str = "/_handover/account/end_all";
+    pub const ACCOUNT_CROSS_SIGNING_RESET: &str = "/_handover/account/cross_signing_reset";
 }
+
+/// RFC 8628's grant type.
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 /// Audit action names (docs/GOVERNANCE.md).
 pub mod action {
@@ -45,6 +70,8 @@ pub mod action {
     pub const REFRESH_REUSE: &str = "oauth.refresh_reuse";
     pub const CODE_REPLAY: &str = "oauth.code_replay";
     pub const REVOKE: &str = "oauth.revoke";
+    pub const DEVICE_AUTHORIZATION: &str = "oauth.device_authorization";
+    pub const CROSS_SIGNING_RESET_APPROVED: &str = "oauth.cross_signing_reset_approved";
 }
 
 /// The scope giving full client-server API access, stable and MSC2967's unstable spelling.
@@ -99,38 +126,73 @@ struct Grant {
     user_id: OwnedUserId,
     device_id: ruma::OwnedDeviceId,
     scope: String,
+    upstream: Option<UpstreamSession>,
 }
 
 pub struct OAuthService {
     config: Arc<Config>,
     store: Arc<dyn IdentityStore>,
     user_store: Arc<dyn UserStore>,
+    grants: Arc<dyn DeviceGrantStore>,
     users: Arc<UserService>,
+    uiaa: Arc<UiaaService>,
+    registration: Arc<RegistrationService>,
     audit: Arc<AuditService>,
     requests: Expiring<AuthRequest>,
     codes: Expiring<Grant>,
     /// Codes already exchanged, with the session they made: a replay revokes it (RFC 6749 §4.1.2).
     spent_codes: Expiring<(OwnedUserId, ruma::OwnedDeviceId)>,
+    /// Signed-in account pages, by browser (`account.rs`).
+    account_sessions: Expiring<AccountSession>,
+}
+
+/// What the OAuth service is built from.
+pub struct OAuthDeps {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn IdentityStore>,
+    pub user_store: Arc<dyn UserStore>,
+    pub grants: Arc<dyn DeviceGrantStore>,
+    pub users: Arc<UserService>,
+    pub uiaa: Arc<UiaaService>,
+    pub registration: Arc<RegistrationService>,
+    pub audit: Arc<AuditService>,
 }
 
 impl OAuthService {
-    pub fn new(
-        config: Arc<Config>,
-        store: Arc<dyn IdentityStore>,
-        user_store: Arc<dyn UserStore>,
-        users: Arc<UserService>,
-        audit: Arc<AuditService>,
-    ) -> Self {
+    pub fn new(d: OAuthDeps) -> Self {
         Self {
-            config,
-            store,
-            user_store,
-            users,
-            audit,
+            config: d.config,
+            store: d.store,
+            user_store: d.user_store,
+            grants: d.grants,
+            users: d.users,
+            uiaa: d.uiaa,
+            registration: d.registration,
+            audit: d.audit,
             requests: Expiring::new(AUTH_TTL),
             codes: Expiring::new(AUTH_TTL),
             spent_codes: Expiring::new(AUTH_TTL),
+            account_sessions: Expiring::new(account::ACCOUNT_SESSION_TTL),
         }
+    }
+
+    /// Whether accounts may be created on Handover's sign-in page (`prompt=create`): password
+    /// sign-in on, registration open or by token, and no emailed-link stage (which the one
+    /// form cannot carry).
+    pub fn registration_open(&self) -> bool {
+        self.config.identity.password_login
+            && self.config.registration.mode != RegistrationMode::Closed
+            && self.config.registration.allowed_email_domains.is_empty()
+    }
+
+    /// The account page, with an action (MSC4191), as an absolute URL.
+    pub fn account_url(&self, action: Option<&str>) -> String {
+        let mut u = format!("{}{}", self.base(), paths::ACCOUNT);
+        if let Some(a) = action {
+            u.push_str("?action=");
+            u.push_str(a);
+        }
+        u
     }
 
     fn base(&self) -> String {
@@ -140,7 +202,7 @@ impl OAuthService {
     /// `GET /_matrix/client/v1/auth_metadata` (RFC 8414 fields the spec names).
     pub fn metadata(&self) -> Value {
         let b = self.base();
-        json!({
+        let mut m = json!({
             "issuer": format!("{b}/"),
             "authorization_endpoint": format!("{b}{}", paths::AUTHORIZE),
             "token_endpoint": format!("{b}{}", paths::TOKEN),
@@ -148,12 +210,19 @@ impl OAuthService {
             "revocation_endpoint": format!("{b}{}", paths::REVOKE),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query", "fragment"],
-            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "refresh_token", DEVICE_CODE_GRANT],
+            "device_authorization_endpoint": format!("{b}{}", paths::DEVICE_AUTHORIZATION),
+            "account_management_uri": self.account_url(None),
+            "account_management_actions_supported": account::ACTIONS_SUPPORTED,
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
             "scopes_supported": [API_SCOPES[0], format!("{}*", DEVICE_PREFIXES[0])],
-        })
+        });
+        if self.registration_open() {
+            m["prompt_values_supported"] = json!(["create"]);
+        }
+        m
     }
 
     /// `POST /register` (RFC 7591): validates and stores the client.

@@ -25,6 +25,8 @@ pub struct TokenParams {
     pub client_id: Option<String>,
     pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
+    /// RFC 8628's device code.
+    pub device_code: Option<String>,
 }
 
 /// The form of `POST /revoke`.
@@ -40,7 +42,7 @@ fn grant_error(d: &str) -> OAuthError {
 }
 
 impl OAuthService {
-    fn lifetime_ms(&self) -> u64 {
+    pub(super) fn lifetime_ms(&self) -> u64 {
         self.config
             .sessions
             .access_token_lifetime_ms()
@@ -68,9 +70,11 @@ impl OAuthService {
         match p.grant_type.as_deref() {
             Some("authorization_code") => self.code_grant(p, client_id, ip).await,
             Some("refresh_token") => self.refresh_grant(p, client_id, ip).await,
+            Some(super::DEVICE_CODE_GRANT) => self.device_grant(p, client_id, ip).await,
             _ => Err(OAuthError::bad(
                 "unsupported_grant_type",
-                "grant_type must be authorization_code or refresh_token",
+                "grant_type must be authorization_code, refresh_token or \
+                 urn:ietf:params:oauth:grant-type:device_code",
             )),
         }
     }
@@ -140,6 +144,17 @@ impl OAuthService {
         })
         .await
         .map_err(OAuthError::server)?;
+        if let Some(up) = &grant.upstream {
+            let store = self.grants.clone();
+            let (up, u, d) = (
+                up.clone(),
+                grant.user_id.to_string(),
+                grant.device_id.to_string(),
+            );
+            blocking(move || Ok(store.record_upstream_session(&up, &u, &d)?))
+                .await
+                .map_err(OAuthError::server)?;
+        }
         self.spent_codes
             .insert(code, (grant.user_id.clone(), grant.device_id.clone()));
         let e = entry(

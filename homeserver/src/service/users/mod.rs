@@ -7,6 +7,7 @@ mod directory;
 mod kind;
 mod last_seen;
 mod login;
+mod oauth_uia;
 mod observer;
 mod password;
 mod profile;

@@ -354,16 +354,20 @@ impl Services {
             config.media_dir(),
             config.federation.list_file.is_some(),
         ));
-        let oauth = Arc::new(oauth::OAuthService::new(
-            config.clone(),
-            store.clone(),
-            store.clone(),
-            users.clone(),
-            audit.clone(),
-        ));
+        let oauth = Arc::new(oauth::OAuthService::new(oauth::OAuthDeps {
+            config: config.clone(),
+            store: store.clone(),
+            user_store: store.clone(),
+            grants: store.clone(),
+            users: users.clone(),
+            uiaa: uiaa.clone(),
+            registration: registration.clone(),
+            audit: audit.clone(),
+        }));
         let identity = Arc::new(identity::IdentityService::new(identity::IdentityDeps {
             config: config.clone(),
             store: store.clone(),
+            sessions: store.clone(),
             users: users.clone(),
             accounts: accounts.clone(),
             policy: policy.clone(),

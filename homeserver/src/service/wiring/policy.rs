@@ -69,6 +69,7 @@ pub fn with_service_layers(config: &Config, policy: Arc<dyn Policy>) -> Result<A
         Arc::new(clinical),
         Arc::new(email_domains),
         Arc::new(identity_assurance(config)),
+        Arc::new(required_claims(config)),
     ])))
 }
 
@@ -88,4 +89,21 @@ fn identity_assurance(config: &Config) -> IdentityAssurance {
         })
         .collect();
     IdentityAssurance { providers }
+}
+
+/// The required-claims gate of `[[identity.providers]] required_claims`, as a policy layer.
+fn required_claims(config: &Config) -> handover_policy::RequiredClaims {
+    let providers = (config.identity.providers.iter())
+        .filter(|p| !p.required_claims.is_empty())
+        .map(|p| {
+            let needs = (p.required_claims.iter())
+                .map(|(path, any_of)| handover_policy::ClaimRequirement {
+                    path: path.clone(),
+                    any_of: any_of.clone(),
+                })
+                .collect();
+            (p.id.clone(), needs)
+        })
+        .collect();
+    handover_policy::RequiredClaims { providers }
 }

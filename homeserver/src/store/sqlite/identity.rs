@@ -133,23 +133,7 @@ impl IdentityStore for SqliteStore {
             refresh_hash.to_owned(),
         );
         self.db.write(move |ctx| {
-            let now = now_ms();
-            ctx.tx.execute(
-                "INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)",
-                params![u, d, n, now],
-            )?;
-            ctx.tx.execute(
-                "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, expires_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![a, u, d, now, expires_ts],
-            )?;
-            ctx.tx.execute(
-                "INSERT INTO oauth_refresh_tokens (token_hash, user_id, device_id, client_id, access_hash, created_ts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![r, u, d, c, a, now],
-            )?;
-            Ok(())
+            insert_oauth_session(ctx.tx, &u, &d, n.as_deref(), &c, &a, expires_ts, &r)
         })
     }
 
@@ -227,4 +211,36 @@ impl IdentityStore for SqliteStore {
         row.map(|(u, d, c)| ids(u, d).map(|(u, d)| (u, d, c)))
             .transpose()
     }
+}
+
+/// Creates (or re-uses) the device and stores its access token and OAuth refresh token, in the
+/// caller's transaction (the code grant's and the device grant's).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn insert_oauth_session(
+    tx: &rusqlite::Transaction<'_>,
+    u: &str,
+    d: &str,
+    n: Option<&str>,
+    c: &str,
+    a: &str,
+    expires_ts: Option<i64>,
+    r: &str,
+) -> StoreResult<()> {
+    let now = now_ms();
+    tx.execute(
+        "INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (user_id, device_id) DO UPDATE SET display_name = COALESCE(excluded.display_name, display_name)",
+        params![u, d, n, now],
+    )?;
+    tx.execute(
+        "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, expires_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![a, u, d, now, expires_ts],
+    )?;
+    tx.execute(
+        "INSERT INTO oauth_refresh_tokens (token_hash, user_id, device_id, client_id, access_hash, created_ts)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![r, u, d, c, a, now],
+    )?;
+    Ok(())
 }

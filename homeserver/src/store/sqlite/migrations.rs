@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("schema/v13_console.sql")),
     (14, include_str!("schema/v14_identity_sessions.sql")),
     (16, include_str!("schema/v16_room_jobs.sql")),
+    (17, include_str!("schema/v17_oauth_device_grant.sql")),
     (19, include_str!("schema/v19_appservice_crypto.sql")),
 ];
 

@@ -14,6 +14,7 @@ pub mod db;
 mod db_tests;
 mod dehydrated;
 mod deliveries;
+mod device_grants;
 mod federated_rooms;
 mod federation_events;
 mod filters;

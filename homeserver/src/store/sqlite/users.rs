@@ -89,6 +89,17 @@ impl UserStore for SqliteStore {
         })
     }
 
+    fn device_uses_oauth(&self, user_id: &str, device_id: &str) -> StoreResult<bool> {
+        self.db.read(|c| {
+            Ok(c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM oauth_refresh_tokens
+                    WHERE user_id = ?1 AND device_id = ?2)",
+                [user_id, device_id],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
     fn set_account_kind(&self, user_id: &str, kind: &str) -> StoreResult<()> {
         let (u, k) = (user_id.to_owned(), kind.to_owned());
         self.db.write(move |ctx| {
