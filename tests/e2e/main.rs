@@ -32,6 +32,8 @@ mod legacy_sso;
 mod media;
 mod messaging;
 mod oauth;
+mod oauth_account;
+mod oauth_device;
 mod openid;
 mod ops_backup;
 mod ops_doctor;
