@@ -209,6 +209,8 @@ async fn epr_launch_file_to_record_outage_retry_and_no_nhs_number_leaks() {
             r#"
 [identity]
 password_login = true
+# The bridge's launch callback (loopback: any port) may receive the legacy SSO login token.
+sso_redirect_allowlist = ["http://127.0.0.1/"]
 
 [[identity.providers]]
 id = "cis2"
