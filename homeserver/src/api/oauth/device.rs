@@ -4,14 +4,13 @@
 use std::net::SocketAddr;
 
 use axum::Extension;
-use axum::Json;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, Query, State};
-use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 
-use super::{browser, client_ip, oauth_error, pages, sign_in_page, with_cookie};
+use super::{browser, client_ip, no_store_json, oauth_error, pages, sign_in_page, with_cookie};
 use crate::service::Services;
 use crate::service::oauth::{DeviceAuthParams, DeviceEntry, OAuthError, paths};
 
@@ -29,15 +28,7 @@ pub(super) async fn authorization(
         ));
     };
     let ip = client_ip(&s, addr.as_ref(), &headers);
-    match s.oauth.device_authorization(p, ip).await {
-        Ok(v) => {
-            let mut res = Json(v).into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
-            res
-        }
-        Err(e) => oauth_error(e),
-    }
+    no_store_json(s.oauth.device_authorization(p, ip).await)
 }
 
 #[derive(Deserialize)]

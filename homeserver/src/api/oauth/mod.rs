@@ -290,15 +290,7 @@ async fn token(
         ));
     };
     let ip = client_ip(&s, addr.as_ref(), &headers);
-    match s.oauth.token(p, ip).await {
-        Ok(v) => {
-            let mut res = Json(v).into_response();
-            res.headers_mut()
-                .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
-            res
-        }
-        Err(e) => oauth_error(e),
-    }
+    no_store_json(s.oauth.token(p, ip).await)
 }
 
 async fn revoke(
@@ -402,5 +394,19 @@ async fn backchannel_logout(
             error: "invalid_request",
             description: e.description,
         }),
+    }
+}
+
+/// A token-endpoint style answer: the JSON with `Cache-Control: no-store` (RFC 6749 5.1), or
+/// the OAuth error.
+pub(super) fn no_store_json<T: serde::Serialize>(r: Result<T, OAuthError>) -> Response {
+    match r {
+        Ok(v) => {
+            let mut res = Json(v).into_response();
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+            res
+        }
+        Err(e) => oauth_error(e),
     }
 }
